@@ -1,0 +1,317 @@
+//! Bundle layout (SPEC §3.1): finding bundle roots from globs, the runs inside a root,
+//! and `LATEST`.
+//!
+//! Globs are expanded one path component at a time below the workspace, so a pattern
+//! like `book/experiments/*/out` never walks the whole repository. Symbolic links are
+//! never followed into a root or a run: a linked folder is listed as skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::paths;
+use super::verify::{RunReport, VerifyOptions, verify_run};
+use super::witness::{self, Witnesses};
+use crate::finding::{Finding, Severity};
+use crate::fsutil;
+
+/// The largest `LATEST` file read.
+const MAX_LATEST_BYTES: u64 = 4096;
+
+/// Expands a workspace-relative glob (`*`, `**`, `?`, `[…]`) into the folders it
+/// matches, as workspace-relative paths, sorted.
+pub fn expand_glob(workspace: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    let parts = paths::lexical_components(pattern).map_err(|why| {
+        format!(
+            "bundle root pattern {pattern:?} is not usable: {}",
+            why.describe()
+        )
+    })?;
+    let mut current: Vec<Vec<String>> = vec![Vec::new()];
+    for part in parts {
+        let mut next = Vec::new();
+        if part == "**" {
+            for base in &current {
+                let dir = join(workspace, base);
+                for entry in walkdir::WalkDir::new(&dir)
+                    .follow_links(false)
+                    .sort_by_file_name()
+                {
+                    let Ok(entry) = entry else { continue };
+                    if !entry.file_type().is_dir() {
+                        continue;
+                    }
+                    let Ok(rel) = entry.path().strip_prefix(&dir) else {
+                        continue;
+                    };
+                    let mut p = base.clone();
+                    p.extend(
+                        rel.components()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+                    );
+                    next.push(p);
+                }
+            }
+        } else if is_literal(part) {
+            for base in &current {
+                let mut p = base.clone();
+                p.push(part.to_string());
+                if real_dir(&join(workspace, &p)) {
+                    next.push(p);
+                }
+            }
+        } else {
+            let matcher = globset::GlobBuilder::new(part)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("bundle root pattern {pattern:?}: {e}"))?
+                .compile_matcher();
+            for base in &current {
+                let Ok(rd) = std::fs::read_dir(join(workspace, base)) else {
+                    continue;
+                };
+                let mut names: Vec<String> = rd
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| matcher.is_match(n))
+                    .collect();
+                names.sort();
+                for n in names {
+                    let mut p = base.clone();
+                    p.push(n);
+                    next.push(p);
+                }
+            }
+        }
+        next.sort();
+        next.dedup();
+        current = next;
+    }
+    Ok(current
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.join("/"))
+        .collect())
+}
+
+fn is_literal(part: &str) -> bool {
+    !part.contains(['*', '?', '[', ']', '{', '}'])
+}
+
+fn join(workspace: &Path, parts: &[String]) -> PathBuf {
+    parts.iter().fold(workspace.to_path_buf(), |p, c| p.join(c))
+}
+
+/// A folder that is not a symbolic link.
+fn real_dir(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+/// True when a folder holds `run_status.json` or `artifact_index.json`.
+pub fn is_run_dir(dir: &Path) -> bool {
+    ["run_status.json", "artifact_index.json"]
+        .iter()
+        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+}
+
+/// What `LATEST` says and whether it can be trusted.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latest {
+    /// The trimmed content (shortened when absurdly long).
+    pub value: String,
+    /// The run it names, when valid.
+    pub run_id: Option<String>,
+    pub valid: bool,
+    /// Why it is invalid.
+    pub reason: Option<String>,
+}
+
+/// Reads and validates `<root>/LATEST`. `None` when the file does not exist.
+pub fn read_latest(root: &Path) -> Option<Latest> {
+    let path = root.join("LATEST");
+    let invalid = |value: String, reason: String| Latest {
+        value,
+        run_id: None,
+        valid: false,
+        reason: Some(reason),
+    };
+    let bytes = match fsutil::read_regular(&path, MAX_LATEST_BYTES) {
+        Ok(b) => b,
+        Err(fsutil::JsonReadError::NotFound) => return None,
+        Err(e) => return Some(invalid(String::new(), format!("LATEST {e}"))),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let value = text.trim().to_string();
+    let shown = super::index::truncate(&value, 200);
+    if value.is_empty() {
+        return Some(invalid(shown, "LATEST is empty".into()));
+    }
+    if value.contains(['/', '\\', '\0']) || value == ".." || value == "." || value.contains("..") {
+        return Some(invalid(
+            shown,
+            "LATEST must hold a bare run id, not a path (no `/`, `\\` or `..`)".into(),
+        ));
+    }
+    if value.starts_with('~') || value.contains(['\n', '\r']) {
+        return Some(invalid(shown, "LATEST must hold exactly one run id".into()));
+    }
+    let dir = root.join(&value);
+    if !real_dir(&dir) {
+        return Some(invalid(
+            shown,
+            format!(
+                "LATEST names {value:?}, but no run folder of that name exists in this bundle root"
+            ),
+        ));
+    }
+    if !is_run_dir(&dir) {
+        return Some(invalid(
+            shown,
+            format!(
+                "LATEST names {value:?}, a folder with neither run_status.json nor artifact_index.json"
+            ),
+        ));
+    }
+    Some(Latest {
+        value: shown,
+        run_id: Some(value),
+        valid: true,
+        reason: None,
+    })
+}
+
+/// A folder or link in a bundle root that is not a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+/// One bundle root and everything in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootScan {
+    /// Workspace-relative path of the root.
+    pub path: String,
+    pub latest: Option<Latest>,
+    pub runs: Vec<RunReport>,
+    /// Folders that are not runs (with why), and links that were not followed.
+    pub skipped: Vec<Skipped>,
+    /// Files that sit directly in the root (`promotion_packet.json`, …).
+    pub files: Vec<String>,
+    pub witnesses: Option<Witnesses>,
+    pub findings: Vec<Finding>,
+}
+
+/// Lists a root's entries without verifying anything yet.
+pub struct RootListing {
+    pub run_dirs: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    pub files: Vec<String>,
+}
+
+pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
+    let mut entries: Vec<_> = std::fs::read_dir(root)?.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    let mut l = RootListing {
+        run_dirs: Vec::new(),
+        skipped: Vec::new(),
+        files: Vec::new(),
+    };
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            l.skipped.push(Skipped {
+                name,
+                reason: "symbolic link; lith does not follow links in a bundle root".into(),
+            });
+        } else if ft.is_dir() {
+            if is_run_dir(&e.path()) {
+                l.run_dirs.push(name);
+            } else {
+                l.skipped.push(Skipped {
+                    name,
+                    reason: "not a run: no run_status.json and no artifact_index.json".into(),
+                });
+            }
+        } else {
+            l.files.push(name);
+        }
+    }
+    Ok(l)
+}
+
+/// Scans one root: verifies every run (in parallel) and checks `LATEST`.
+pub fn scan_root(workspace: &Path, rel: &str, opts: &VerifyOptions) -> RootScan {
+    use rayon::prelude::*;
+    let root = workspace.join(rel);
+    let mut scan = RootScan {
+        path: rel.to_string(),
+        latest: None,
+        runs: Vec::new(),
+        skipped: Vec::new(),
+        files: Vec::new(),
+        witnesses: None,
+        findings: Vec::new(),
+    };
+    let listing = match list_root(&root) {
+        Ok(l) => l,
+        Err(e) => {
+            scan.findings.push(
+                Finding::new(
+                    "root_unreadable",
+                    Severity::Error,
+                    format!("cannot list the bundle root: {e}"),
+                )
+                .at(rel),
+            );
+            return scan;
+        }
+    };
+    scan.runs = listing
+        .run_dirs
+        .par_iter()
+        .map(|name| verify_run(&root.join(name), &format!("{rel}/{name}"), opts))
+        .collect();
+    scan.skipped = listing.skipped;
+    scan.files = listing.files;
+    scan.latest = read_latest(&root);
+    if let Some(l) = &scan.latest {
+        if let Some(reason) = &l.reason {
+            scan.findings.push(
+                Finding::new("latest_invalid", Severity::Partial, reason.clone())
+                    .at(format!("{rel}/LATEST")),
+            );
+        } else if let Some(run) = scan
+            .runs
+            .iter()
+            .find(|r| Some(&r.run_id) == l.run_id.as_ref())
+            && !run.committed
+        {
+            scan.findings.push(
+                Finding::new(
+                    "latest_uncommitted",
+                    Severity::Partial,
+                    format!("LATEST points at {:?}, which has no artifact_index.json; LATEST must only move after the commit", run.run_id),
+                )
+                .at(format!("{rel}/LATEST")),
+            );
+        }
+    }
+    if scan.runs.is_empty() {
+        scan.findings.push(
+            Finding::new(
+                "root_has_no_runs",
+                Severity::Warning,
+                "this bundle root holds no run folders",
+            )
+            .at(rel),
+        );
+    }
+    let (w, wf) = witness::load_in(&root, rel);
+    scan.witnesses = w;
+    scan.findings.extend(wf);
+    scan.findings.sort();
+    scan
+}

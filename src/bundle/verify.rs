@@ -1,0 +1,736 @@
+//! Verification of one run folder (SPEC §3.5): every indexed artifact gets exactly one
+//! status, files nobody indexed are listed, and the run gets one verdict.
+//!
+//! Artifacts are hashed in parallel (rayon), each file streamed through a fixed
+//! buffer, so memory does not grow with file sizes. Nothing outside the run folder is
+//! ever opened: unsafe paths and escaping symlinks are reported, not read.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::index::{ArtifactIndex, RunStatus, STATES, truncate};
+use super::paths::{self, Resolved};
+use super::witness::{self, Witnesses};
+use crate::finding::{Finding, Severity};
+use crate::fsutil::{self, JsonReadError};
+
+/// Files that belong to the bundle machinery and are never "unindexed".
+pub const BOOKKEEPING_FILES: [&str; 3] =
+    ["artifact_index.json", "repair_log.json", "run_status.json"];
+/// The most unindexed files listed per run.
+pub const MAX_UNINDEXED_LISTED: usize = 10_000;
+/// The largest `summary.md` shown on a run page.
+pub const MAX_SUMMARY_BYTES: u64 = 256 * 1024;
+
+/// `--fast` (sizes only) or full (sizes and digests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Fast,
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub mode: Mode,
+    /// Canonical `--repo-root`, when given.
+    pub repo_root: Option<PathBuf>,
+    /// Ticked once per verified run.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+/// The one status of an indexed artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactStatus {
+    Ok,
+    Missing,
+    SizeMismatch,
+    DigestMismatch,
+    UnsafePath,
+    Unreadable,
+    NotAFile,
+}
+
+impl ArtifactStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactStatus::Ok => "ok",
+            ArtifactStatus::Missing => "missing",
+            ArtifactStatus::SizeMismatch => "size_mismatch",
+            ArtifactStatus::DigestMismatch => "digest_mismatch",
+            ArtifactStatus::UnsafePath => "unsafe_path",
+            ArtifactStatus::Unreadable => "unreadable",
+            ArtifactStatus::NotAFile => "not_a_file",
+        }
+    }
+}
+
+/// The verdict on a run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Every artifact ok, `missing[]` empty, index status ok.
+    Verified,
+    /// Committed, but something fell short.
+    Failed,
+    /// `run_status.state` is `in_progress`: not for strict readers yet.
+    InProgress,
+    /// No `artifact_index.json`: the run never passed its commit barrier.
+    Uncommitted,
+    /// `run_status.json` or `artifact_index.json` cannot be parsed.
+    Error,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Verified => "verified",
+            Verification::Failed => "failed",
+            Verification::InProgress => "in_progress",
+            Verification::Uncommitted => "uncommitted",
+            Verification::Error => "error",
+        }
+    }
+}
+
+/// One indexed artifact and what was found on disk.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ArtifactCheck {
+    /// The path as written in the index.
+    pub path: String,
+    /// The bundle-relative path it resolved to (absent when unsafe).
+    pub rel: Option<String>,
+    pub status: ArtifactStatus,
+    pub expected_size: u64,
+    pub expected_sha256: String,
+    pub actual_size: Option<u64>,
+    pub actual_sha256: Option<String>,
+    pub schema_version: Option<String>,
+    /// Why, for statuses that need a word more (unsafe, unreadable).
+    pub detail: Option<String>,
+    /// `a-` + 12 hex digits of sha256(path): the row's stable anchor.
+    pub anchor: String,
+    /// Absolute link to the row, when the site has a base URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// What the index said, for display.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IndexSummary {
+    pub schema_version: Option<String>,
+    pub run_id: Option<String>,
+    pub world_id: Option<String>,
+    pub status: String,
+    pub missing: Vec<String>,
+    pub entries: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Counts {
+    pub total: usize,
+    pub ok: usize,
+    /// Count per non-ok status, by name.
+    pub by_status: BTreeMap<String, usize>,
+}
+
+/// Everything known about one run folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run folder's name.
+    pub run_id: String,
+    /// The run folder, relative to the workspace (or as given to `lith verify`).
+    pub dir: String,
+    /// True when the bundle root's LATEST names this run.
+    pub latest: bool,
+    /// Site-relative folder of the run page (`runs/<slug>/`), set by the build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Absolute URL of the run page, when the site has a base URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub mode: Mode,
+    pub verification: Verification,
+    pub state: Option<String>,
+    pub committed: bool,
+    pub run_status: Option<RunStatus>,
+    pub index: Option<IndexSummary>,
+    pub counts: Counts,
+    pub artifacts: Vec<ArtifactCheck>,
+    pub unindexed: Vec<String>,
+    pub witnesses: Option<Witnesses>,
+    pub findings: Vec<Finding>,
+    /// `summary.md` of the run, shown on its page (not part of report.json).
+    #[serde(skip)]
+    pub summary_md: Option<String>,
+}
+
+impl RunReport {
+    pub fn exit_code(&self) -> i32 {
+        crate::finding::worst_exit(&self.findings)
+    }
+}
+
+/// The stable anchor of an artifact row.
+pub fn artifact_anchor(path: &str) -> String {
+    let d = Sha256::digest(path.as_bytes());
+    format!("a-{}", &hex(&d)[..12])
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 256 * 1024]);
+}
+
+/// Streams a file through sha256. Returns the number of bytes read and the digest.
+pub fn hash_reader(mut r: impl Read) -> std::io::Result<(u64, String)> {
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        loop {
+            let k = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        Ok((n, hex(&h.finalize())))
+    })
+}
+
+/// Hashes a regular file without following a final symlink.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let f = fsutil::open_nofollow(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    hash_reader(f)
+}
+
+/// Verifies one run folder. `dir_label` is how the folder is named in outputs.
+pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunReport {
+    let run_id = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir_label.to_string());
+    let mut r = RunReport {
+        run_id: run_id.clone(),
+        dir: dir_label.to_string(),
+        latest: false,
+        page: None,
+        url: None,
+        mode: opts.mode,
+        verification: Verification::Error,
+        state: None,
+        committed: false,
+        run_status: None,
+        index: None,
+        counts: Counts::default(),
+        artifacts: Vec::new(),
+        unindexed: Vec::new(),
+        witnesses: None,
+        findings: Vec::new(),
+        summary_md: None,
+    };
+    let base = match std::fs::canonicalize(run_dir) {
+        Ok(b) => b,
+        Err(e) => {
+            r.findings.push(
+                Finding::new(
+                    "run_unreadable",
+                    Severity::Error,
+                    format!("cannot open the run folder: {e}"),
+                )
+                .at(dir_label),
+            );
+            return r;
+        }
+    };
+    let label = |name: &str| format!("{dir_label}/{name}");
+    let mut broken = false;
+
+    // run_status.json
+    match fsutil::read_json(&run_dir.join("run_status.json")) {
+        Ok(v) => match RunStatus::from_value(v) {
+            Ok(st) => {
+                match st.state.as_deref() {
+                    Some(s) if STATES.contains(&s) => {}
+                    Some(s) => r.findings.push(
+                        Finding::new(
+                            "state_invalid",
+                            Severity::Partial,
+                            format!(
+                                "state is {:?}; expected in_progress, complete or failed",
+                                truncate(s, 80)
+                            ),
+                        )
+                        .at(label("run_status.json")),
+                    ),
+                    None => r.findings.push(
+                        Finding::new(
+                            "state_missing",
+                            Severity::Partial,
+                            "run_status.json has no `state`",
+                        )
+                        .at(label("run_status.json")),
+                    ),
+                }
+                if let Some(id) = &st.run_id
+                    && *id != run_id
+                {
+                    r.findings.push(
+                        Finding::new(
+                            "run_id_mismatch",
+                            Severity::Partial,
+                            format!(
+                                "run_status.json says run_id {:?} but the folder is {run_id:?}",
+                                truncate(id, 80)
+                            ),
+                        )
+                        .at(label("run_status.json")),
+                    );
+                }
+                r.state = st.state.clone();
+                r.run_status = Some(st);
+            }
+            Err(m) => {
+                broken = true;
+                r.findings.push(
+                    Finding::new(
+                        "run_status_corrupt",
+                        Severity::Error,
+                        format!("run_status.json: {m}"),
+                    )
+                    .at(label("run_status.json")),
+                );
+            }
+        },
+        Err(JsonReadError::NotFound) => r.findings.push(
+            Finding::new(
+                "run_status_missing",
+                Severity::Warning,
+                "no run_status.json; the run's state is unknown",
+            )
+            .at(label("run_status.json")),
+        ),
+        Err(e) => {
+            broken = true;
+            r.findings.push(
+                Finding::new(
+                    "run_status_corrupt",
+                    Severity::Error,
+                    format!("run_status.json: {e}"),
+                )
+                .at(label("run_status.json")),
+            );
+        }
+    }
+
+    // artifact_index.json, the commit barrier.
+    let index = match fsutil::read_json(&run_dir.join("artifact_index.json")) {
+        Ok(v) => match ArtifactIndex::from_value(&v) {
+            Ok(idx) => Some(idx),
+            Err(m) => {
+                broken = true;
+                r.committed = true;
+                r.findings.push(
+                    Finding::new(
+                        "index_corrupt",
+                        Severity::Error,
+                        format!("artifact_index.json: {m}; rewrite it with `lith reindex --repair` or re-run the job"),
+                    )
+                    .at(label("artifact_index.json")),
+                );
+                None
+            }
+        },
+        Err(JsonReadError::NotFound) => None,
+        Err(e) => {
+            broken = true;
+            r.committed = true;
+            r.findings.push(
+                Finding::new(
+                    "index_corrupt",
+                    Severity::Error,
+                    format!("artifact_index.json: {e}"),
+                )
+                .at(label("artifact_index.json")),
+            );
+            None
+        }
+    };
+
+    let in_progress = r.state.as_deref() == Some("in_progress");
+    if in_progress {
+        r.findings.push(
+            Finding::new(
+                "bundle_in_progress",
+                Severity::Partial,
+                "the run is still being written (state in_progress); strict readers refuse it",
+            )
+            .at(label("run_status.json")),
+        );
+    }
+
+    let mut indexed: BTreeSet<String> = BTreeSet::new();
+    if let Some(idx) = &index {
+        r.committed = true;
+        verify_index(&mut r, idx, run_dir, &base, dir_label, opts, &mut indexed);
+    } else if !broken && !in_progress {
+        r.findings.push(
+            Finding::new(
+                "index_missing",
+                Severity::Partial,
+                "no artifact_index.json: the run has not passed its commit barrier",
+            )
+            .at(label("artifact_index.json")),
+        );
+    }
+
+    r.unindexed = list_unindexed(&base, &indexed, &mut r.findings, dir_label);
+    let (w, wf) = witness::load_in(&base, dir_label);
+    r.witnesses = w;
+    r.findings.extend(wf);
+    r.summary_md = read_summary(&base);
+
+    r.verification = if broken {
+        Verification::Error
+    } else if in_progress {
+        Verification::InProgress
+    } else if index.is_none() {
+        Verification::Uncommitted
+    } else if r.findings.iter().any(|f| f.severity >= Severity::Partial) {
+        Verification::Failed
+    } else {
+        Verification::Verified
+    };
+    r.findings.sort();
+    if let Some(pb) = &opts.progress {
+        pb.inc(1);
+    }
+    r
+}
+
+fn verify_index(
+    r: &mut RunReport,
+    idx: &ArtifactIndex,
+    run_dir: &Path,
+    base: &Path,
+    dir_label: &str,
+    opts: &VerifyOptions,
+    indexed: &mut BTreeSet<String>,
+) {
+    let label = format!("{dir_label}/artifact_index.json");
+    r.index = Some(IndexSummary {
+        schema_version: idx.schema_version.clone(),
+        run_id: idx.run_id.clone(),
+        world_id: idx.world_id.clone(),
+        status: idx.status.clone(),
+        missing: idx.missing.clone(),
+        entries: idx.artifacts.len(),
+    });
+    if let Some(id) = &idx.run_id
+        && *id != r.run_id
+    {
+        r.findings.push(
+            Finding::new(
+                "index_run_id_mismatch",
+                Severity::Partial,
+                format!(
+                    "artifact_index.json says run_id {:?} but the folder is {:?}",
+                    truncate(id, 80),
+                    r.run_id
+                ),
+            )
+            .at(label.clone()),
+        );
+    }
+    if idx.status != "ok" {
+        r.findings.push(
+            Finding::new(
+                "index_status_not_ok",
+                Severity::Partial,
+                format!("the index records status {:?}", idx.status),
+            )
+            .at(label.clone()),
+        );
+    }
+    if !idx.missing.is_empty() {
+        r.findings.push(
+            Finding::new(
+                "index_lists_missing",
+                Severity::Partial,
+                format!(
+                    "the index lists {} expected artifact(s) as missing",
+                    idx.missing.len()
+                ),
+            )
+            .at(label.clone()),
+        );
+    }
+
+    let repo_prefix: Option<Vec<String>> = opts.repo_root.as_ref().and_then(|root| {
+        base.strip_prefix(root).ok().map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+    });
+    let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.to_path_buf());
+
+    // Resolve every entry first (cheap), then hash the distinct files in parallel.
+    struct Plan {
+        rel: Option<String>,
+        target: Result<PathBuf, (ArtifactStatus, String)>,
+    }
+    let plans: Vec<Plan> = idx
+        .artifacts
+        .iter()
+        .map(|e| match paths::lexical_components(&e.path) {
+            Err(why) => Plan {
+                rel: None,
+                target: Err((ArtifactStatus::UnsafePath, why.describe().to_string())),
+            },
+            Ok(parts) => {
+                let rel_parts =
+                    paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
+                let rel = rel_parts.join("/");
+                let target = match paths::resolve_inside(base, &rel_parts) {
+                    Resolved::Inside(p) => Ok(p),
+                    Resolved::Missing => Err((ArtifactStatus::Missing, String::new())),
+                    Resolved::Outside => Err((
+                        ArtifactStatus::UnsafePath,
+                        "a symbolic link leads outside the run folder".to_string(),
+                    )),
+                    Resolved::Unreadable(m) => Err((ArtifactStatus::Unreadable, m)),
+                };
+                Plan {
+                    rel: Some(rel),
+                    target,
+                }
+            }
+        })
+        .collect();
+
+    let distinct: BTreeSet<PathBuf> = plans
+        .iter()
+        .filter_map(|p| p.target.as_ref().ok().cloned())
+        .collect();
+    let mode = opts.mode;
+    type Observed = Result<(u64, Option<String>), (ArtifactStatus, String)>;
+    let observed: BTreeMap<PathBuf, Observed> = distinct
+        .into_par_iter()
+        .map(|p| {
+            let o = observe(&p, mode);
+            (p, o)
+        })
+        .collect();
+
+    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for (e, plan) in idx.artifacts.iter().zip(plans) {
+        let mut check = ArtifactCheck {
+            path: e.path.clone(),
+            rel: plan.rel.clone(),
+            status: ArtifactStatus::Ok,
+            expected_size: e.file_size,
+            expected_sha256: e.sha256.clone(),
+            actual_size: None,
+            actual_sha256: None,
+            schema_version: e.schema_version.clone(),
+            detail: None,
+            anchor: artifact_anchor(&e.path),
+            url: None,
+        };
+        match plan.target {
+            Err((status, detail)) => {
+                check.status = status;
+                check.detail = (!detail.is_empty()).then_some(detail);
+            }
+            Ok(p) => match &observed[&p] {
+                Err((status, detail)) => {
+                    check.status = *status;
+                    check.detail = Some(detail.clone());
+                }
+                Ok((size, digest)) => {
+                    check.actual_size = Some(*size);
+                    check.actual_sha256 = digest.clone();
+                    check.status = if *size != e.file_size {
+                        ArtifactStatus::SizeMismatch
+                    } else if digest.as_ref().is_some_and(|d| *d != e.sha256) {
+                        ArtifactStatus::DigestMismatch
+                    } else {
+                        ArtifactStatus::Ok
+                    };
+                }
+            },
+        }
+        if let Some(rel) = &plan.rel {
+            indexed.insert(rel.clone());
+            if let Some((size, sha)) = seen.get(rel) {
+                let differ = *size != e.file_size || *sha != e.sha256;
+                r.findings.push(
+                    Finding::new(
+                        "duplicate_entry",
+                        if differ {
+                            Severity::Partial
+                        } else {
+                            Severity::Warning
+                        },
+                        if differ {
+                            format!(
+                                "{rel} is indexed more than once with different sizes or digests"
+                            )
+                        } else {
+                            format!("{rel} is indexed more than once")
+                        },
+                    )
+                    .at(format!("{dir_label}/{rel}")),
+                );
+            } else {
+                seen.insert(rel.clone(), (e.file_size, e.sha256.clone()));
+            }
+        }
+        r.artifacts.push(check);
+    }
+
+    let mut counts = Counts {
+        total: r.artifacts.len(),
+        ..Counts::default()
+    };
+    for a in &r.artifacts {
+        if a.status == ArtifactStatus::Ok {
+            counts.ok += 1;
+        } else {
+            *counts
+                .by_status
+                .entry(a.status.as_str().to_string())
+                .or_default() += 1;
+        }
+    }
+    if counts.ok < counts.total {
+        let parts: Vec<String> = counts
+            .by_status
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        r.findings.push(
+            Finding::new(
+                "artifacts_not_ok",
+                Severity::Partial,
+                format!(
+                    "{} of {} artifacts failed verification: {}",
+                    counts.total - counts.ok,
+                    counts.total,
+                    parts.join(", ")
+                ),
+            )
+            .at(label),
+        );
+    }
+    r.counts = counts;
+}
+
+/// Size (and digest in full mode) of a resolved, in-folder path.
+fn observe(p: &Path, mode: Mode) -> Result<(u64, Option<String>), (ArtifactStatus, String)> {
+    let meta = std::fs::metadata(p).map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))?;
+    if !meta.is_file() {
+        return Err((
+            ArtifactStatus::NotAFile,
+            format!("is a {}", fsutil::kind_of(meta.file_type())),
+        ));
+    }
+    match mode {
+        Mode::Fast => {
+            // Existence and size only, but the file must still be readable.
+            fsutil::open_nofollow(p).map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))?;
+            Ok((meta.len(), None))
+        }
+        Mode::Full => hash_file(p)
+            .map(|(n, d)| (n, Some(d)))
+            .map_err(|e| (ArtifactStatus::Unreadable, e.to_string())),
+    }
+}
+
+fn list_unindexed(
+    base: &Path,
+    indexed: &BTreeSet<String>,
+    findings: &mut Vec<Finding>,
+    dir_label: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    let walk = walkdir::WalkDir::new(base)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1);
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                findings.push(
+                    Finding::new(
+                        "walk_error",
+                        Severity::Warning,
+                        format!("could not list part of the run folder: {e}"),
+                    )
+                    .at(dir_label),
+                );
+                continue;
+            }
+        };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(base) else {
+            continue;
+        };
+        let rel = fsutil::slash_path(rel);
+        if entry.depth() == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
+            continue;
+        }
+        if indexed.contains(&rel) {
+            continue;
+        }
+        if out.len() < MAX_UNINDEXED_LISTED {
+            out.push(rel);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        findings.push(
+            Finding::new(
+                "unindexed_truncated",
+                Severity::Info,
+                format!("{more} more unindexed files are not listed"),
+            )
+            .at(dir_label),
+        );
+    }
+    out
+}
+
+fn read_summary(base: &Path) -> Option<String> {
+    let bytes = fsutil::read_regular(&base.join("summary.md"), MAX_SUMMARY_BYTES).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -1,0 +1,203 @@
+//! `lith build`: manifest → discover → verify → one report → JSON and site.
+//!
+//! A bad input never stops the build: it becomes a finding. Everything is written
+//! into a temporary folder beside `--out` and swapped in at the end, so a reader never
+//! sees half a site and a failed build leaves the previous one in place. The exit
+//! code is that of the worst finding, decided after everything is written.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::bundle::layout::{self, RootScan};
+use crate::bundle::verify::{Mode, VerifyOptions};
+use crate::cli::{BuildArgs, GlobalArgs};
+use crate::clock::Clock;
+use crate::finding::{Finding, Severity};
+use crate::lith::Manifest;
+use crate::report::{self, BundlesSection, ManifestInfo, Report, SiteInfo, Totals, Verdict};
+
+pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
+    let manifest = Manifest::load(&g.manifest).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n  (the manifest is configuration lith cannot do without; fix it and run again)"
+        )
+    })?;
+    for w in &manifest.warnings {
+        crate::cmd::warn(
+            g.quiet,
+            &format!(
+                "{}:{}:{}: {}",
+                g.manifest.display(),
+                w.pos.line,
+                w.pos.col,
+                w.message
+            ),
+        );
+    }
+    let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
+    let mode = if a.fast { Mode::Fast } else { Mode::Full };
+    let mut report = evaluate(&manifest, &clock, mode, g.quiet)?;
+    if !clock.is_fixed() {
+        report.duration_ms = Some(started.elapsed().as_millis() as u64);
+    }
+    crate::site::publish(&report, &out)
+        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    if g.json {
+        crate::cmd::print_json(&serde_json::json!({
+            "verdict": report.verdict,
+            "bundles": report.bundles.totals,
+            "out": crate::fsutil::slash_path(&out),
+        }))?;
+    } else if !g.quiet {
+        crate::cmd::print_stdout(&report::text::summary(
+            &report,
+            &crate::fsutil::slash_path(&out),
+        ))?;
+    }
+    Ok(report.verdict.exit_code)
+}
+
+/// Runs every check the manifest configures and returns the settled report.
+pub fn evaluate(
+    manifest: &Manifest,
+    clock: &Clock,
+    mode: Mode,
+    quiet: bool,
+) -> anyhow::Result<Report> {
+    let workspace = &manifest.workspace;
+    let ws_canon = std::fs::canonicalize(workspace)
+        .with_context(|| format!("cannot open the workspace {}", workspace.display()))?;
+    let mut findings = Vec::new();
+
+    let mut roots: Vec<String> = Vec::new();
+    let patterns = manifest
+        .bundles
+        .as_ref()
+        .map(|b| b.roots.clone())
+        .unwrap_or_default();
+    for pattern in &patterns {
+        let matched = match layout::expand_glob(workspace, pattern) {
+            Ok(m) => m,
+            Err(e) => {
+                findings.push(Finding::new("root_pattern_invalid", Severity::Error, e));
+                continue;
+            }
+        };
+        if matched.is_empty() {
+            findings.push(Finding::new(
+                "root_pattern_matched_nothing",
+                Severity::Warning,
+                format!("bundle root pattern {pattern:?} matched no folder"),
+            ));
+        }
+        for rel in matched {
+            match std::fs::canonicalize(workspace.join(&rel)) {
+                Ok(c) if c.starts_with(&ws_canon) => roots.push(rel),
+                _ => findings.push(
+                    Finding::new(
+                        "root_outside_workspace",
+                        Severity::Warning,
+                        "this bundle root resolves outside the workspace and is not read",
+                    )
+                    .at(rel),
+                ),
+            }
+        }
+    }
+    roots.sort();
+    roots.dedup();
+
+    let total_runs: usize = roots
+        .iter()
+        .filter_map(|r| layout::list_root(&workspace.join(r)).ok())
+        .map(|l| l.run_dirs.len())
+        .sum();
+    let progress = crate::progress::bar(total_runs as u64, "verifying", quiet);
+    let opts = VerifyOptions {
+        mode,
+        repo_root: None,
+        progress: progress.clone(),
+    };
+    let mut scans: Vec<RootScan> = roots
+        .iter()
+        .map(|r| layout::scan_root(workspace, r, &opts))
+        .collect();
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let base_url = manifest.site.base_url.as_deref();
+    report::assign_pages(&mut scans, base_url);
+
+    let mut sections = Vec::new();
+    for (present, name) in [
+        (manifest.proof_schema.is_some(), "proof-schema"),
+        (!manifest.hash_sources.is_empty(), "hash-sources"),
+        (manifest.bundles.is_some(), "bundles"),
+        (manifest.queue.is_some(), "queue"),
+        (manifest.receipts.is_some(), "receipts"),
+        (manifest.activity.is_some(), "activity"),
+        (manifest.dod.is_some(), "dod"),
+        (!manifest.gates.is_empty(), "gates"),
+        (manifest.promptdb.is_some(), "promptdb"),
+    ] {
+        if present {
+            sections.push(name);
+        }
+    }
+    findings.sort();
+    let mut report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        generator: format!("lith {}", env!("CARGO_PKG_VERSION")),
+        generated_at: clock.now_rfc3339(),
+        duration_ms: None,
+        verdict: Verdict {
+            label: "ok",
+            exit_code: 0,
+            findings: Default::default(),
+        },
+        manifest: ManifestInfo {
+            file: manifest_file_name(&manifest.path),
+            v: manifest.v.clone(),
+            truth_unit: manifest.truth_unit.clone(),
+            warnings: manifest
+                .warnings
+                .iter()
+                .map(|w| format!("{}:{}: {}", w.pos.line, w.pos.col, w.message))
+                .collect(),
+            sections,
+        },
+        site: SiteInfo {
+            title: manifest
+                .site
+                .title
+                .clone()
+                .unwrap_or_else(|| "lith evidence report".to_string()),
+            base_url: base_url.map(str::to_string),
+        },
+        bundles: BundlesSection {
+            configured: manifest.bundles.is_some(),
+            mode,
+            patterns,
+            totals: Totals::of(&scans),
+            roots: scans,
+        },
+        findings,
+    };
+    report.settle_verdict();
+    Ok(report)
+}
+
+fn manifest_file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "manifest.lith".into())
+}
+
+/// The default output folder for a manifest.
+pub fn default_out(manifest: &Manifest) -> PathBuf {
+    manifest.resolve(manifest.site.out.as_deref().unwrap_or("site"))
+}

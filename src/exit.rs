@@ -1,0 +1,48 @@
+//! The exit codes of SPEC §1, shared by every command.
+
+/// PROVEN / verified / ok.
+pub const OK: i32 = 0;
+/// Something was checked and falls short.
+pub const PARTIAL: i32 = 2;
+/// Declared, but no evidence of execution yet (DoD semantics).
+pub const DESIGNED: i32 = 3;
+/// A file lith must parse is unreadable or corrupt, an output can't be written, or an
+/// internal error.
+pub const RUNTIME_ERROR: i32 = 4;
+/// Bad flags.
+pub const USAGE: i32 = 64;
+/// A lock is held by someone else.
+pub const LOCKED: i32 = 75;
+
+/// Combines two exit codes by priority: 4 > 3 > 2 > 0.
+pub fn combine(a: i32, b: i32) -> i32 {
+    fn rank(c: i32) -> i32 {
+        match c {
+            RUNTIME_ERROR => 4,
+            DESIGNED => 3,
+            PARTIAL => 2,
+            OK => 0,
+            _ => 5,
+        }
+    }
+    if rank(a) >= rank(b) { a } else { b }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_is_4_then_3_then_2_then_0() {
+        for (a, b, want) in [
+            (OK, PARTIAL, PARTIAL),
+            (PARTIAL, DESIGNED, DESIGNED),
+            (DESIGNED, RUNTIME_ERROR, RUNTIME_ERROR),
+            (RUNTIME_ERROR, OK, RUNTIME_ERROR),
+            (OK, OK, OK),
+        ] {
+            assert_eq!(combine(a, b), want, "combine({a}, {b})");
+            assert_eq!(combine(b, a), want, "combine({b}, {a})");
+        }
+    }
+}

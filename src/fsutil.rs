@@ -1,0 +1,168 @@
+//! File-system primitives with the guarantees the spec asks for: atomic writes
+//! (temp file in the same folder, fsync, rename, fsync the folder) and bounded reads
+//! of untrusted JSON that report the line and column of a syntax error.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Largest JSON document lith parses (index, run status, witnesses, …).
+pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Writes `bytes` to `path` so that readers see either the old file or the new one,
+/// never a torn one, even across a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+        ))
+        .suffix(".tmp")
+        .tempfile_in(&dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(&dir)
+}
+
+/// fsyncs a directory so that a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Why a JSON input could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonReadError {
+    /// The file does not exist.
+    NotFound,
+    /// A symbolic link, a folder, a device: lith reads only regular files here.
+    NotRegularFile(String),
+    Io(String),
+    TooLarge(u64),
+    /// Syntax or type error at a 1-based line and column.
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for JsonReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonReadError::NotFound => write!(f, "file not found"),
+            JsonReadError::NotRegularFile(kind) => {
+                write!(
+                    f,
+                    "is a {kind}, not a regular file; lith does not follow it"
+                )
+            }
+            JsonReadError::Io(e) => write!(f, "cannot read: {e}"),
+            JsonReadError::TooLarge(n) => write!(
+                f,
+                "file is {n} bytes, larger than the {MAX_JSON_BYTES} bytes lith parses"
+            ),
+            JsonReadError::Syntax {
+                line,
+                column,
+                message,
+            } => {
+                write!(f, "{line}:{column}: invalid JSON: {message}")
+            }
+        }
+    }
+}
+
+/// Describes a file type for messages.
+pub fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_dir() {
+        "folder"
+    } else if ft.is_fifo() {
+        "named pipe"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "file"
+    }
+}
+
+/// Reads a regular file (never following a symlink) of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(JsonReadError::NotFound),
+        Err(e) => return Err(JsonReadError::Io(e.to_string())),
+    };
+    if !meta.file_type().is_file() {
+        return Err(JsonReadError::NotRegularFile(
+            kind_of(meta.file_type()).into(),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(JsonReadError::TooLarge(meta.len()));
+    }
+    let file = open_nofollow(path).map_err(|e| JsonReadError::Io(e.to_string()))?;
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| JsonReadError::Io(e.to_string()))?;
+    if buf.len() as u64 > limit {
+        return Err(JsonReadError::TooLarge(buf.len() as u64));
+    }
+    Ok(buf)
+}
+
+/// Reads and parses a JSON document from a regular file.
+pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
+    let bytes = read_regular(path, MAX_JSON_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|e| JsonReadError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })
+}
+
+/// serde_json appends " at line L column C"; lith prints the position first instead.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Opens a file for reading, refusing to follow a symlink in its last component and
+/// never blocking on a named pipe.
+pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Renders a path with `/` separators for outputs.
+pub fn slash_path(p: &Path) -> String {
+    let s: Vec<String> = p
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if s.is_empty() {
+        ".".to_string()
+    } else {
+        s.join("/")
+    }
+}

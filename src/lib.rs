@@ -1,0 +1,19 @@
+//! lith turns the evidence CI jobs leave on disk into verdicts and a static report
+//! site. The binary in `main.rs` only parses arguments and maps the result to an exit
+//! code; everything else lives here so that tests and benchmarks call the same code.
+//!
+//! Pipeline of `lith build`: [`lith::Manifest`] → [`bundle::layout`] discovery →
+//! [`bundle::verify`] (parallel) → one [`report::Report`] → writers in [`report`] and
+//! [`site`] that only read the model.
+
+pub mod bundle;
+pub mod cli;
+pub mod clock;
+pub mod cmd;
+pub mod exit;
+pub mod finding;
+pub mod fsutil;
+pub mod lith;
+pub mod progress;
+pub mod report;
+pub mod site;

@@ -1,0 +1,457 @@
+//! The `manifest.lith` model (SPEC §2.2).
+//!
+//! The manifest is trusted configuration: a malformed one is a runtime error (exit 4)
+//! with `file:line:col`. Every section but `v` is optional; an absent section means
+//! "not configured" for that part of the report. Unknown sections are kept as warnings.
+//! Relative paths stay relative here; they are resolved against [`Manifest::workspace`]
+//! by the code that reads them.
+
+use std::path::{Path, PathBuf};
+
+use super::sexpr::{self, Node, Pos, ReadError, Value};
+
+/// Default bundle decision-stage artifacts (SPEC §3.9).
+pub const DEFAULT_DECISION_STAGE_ARTIFACTS: [&str; 3] = [
+    "runtime_results.json",
+    "runtime_events.normalized.json",
+    "expected_matrix.json",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    /// The manifest file as given on the command line.
+    pub path: PathBuf,
+    /// The folder holding the manifest; every relative path resolves against it.
+    pub workspace: PathBuf,
+    pub v: String,
+    pub truth_unit: Option<String>,
+    pub proof_schema: Option<ProofSchema>,
+    /// `(hash-sources (name "glob") …)` in source order.
+    pub hash_sources: Vec<(String, String)>,
+    pub site: SiteConfig,
+    pub bundles: Option<BundlesConfig>,
+    pub queue: Option<QueueConfig>,
+    pub receipts: Option<ReceiptsConfig>,
+    pub activity: Option<ActivityConfig>,
+    pub dod: Option<DodConfig>,
+    pub gates: Vec<GateConfig>,
+    pub promptdb: Option<PromptDbConfig>,
+    pub warnings: Vec<ManifestWarning>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProofSchema {
+    pub required_refs: Vec<String>,
+    pub required_hashes: Vec<String>,
+    pub host_handle: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteConfig {
+    pub title: Option<String>,
+    pub out: Option<String>,
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundlesConfig {
+    pub roots: Vec<String>,
+    pub decision_stage_artifacts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub log: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptsConfig {
+    pub log: String,
+    pub contract: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActivityConfig {
+    pub feed: Option<String>,
+    pub heartbeat_file: Option<String>,
+    pub idle_threshold_sec: Option<i64>,
+    pub drift_threshold_sec: Option<i64>,
+    /// `None` means `:all`.
+    pub operational_targets: Option<Vec<String>>,
+    pub reports: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DodConfig {
+    pub docs: Option<String>,
+    pub phase_status: Option<String>,
+    pub reports: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GateConfig {
+    pub id: String,
+    pub open_questions: Option<String>,
+    pub intent_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromptDbConfig {
+    pub root: String,
+    pub debounce_ms: Option<i64>,
+}
+
+/// Something in the manifest that lith does not understand but can go on without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestWarning {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// A manifest that cannot be used. Displays as `file:line:col: reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{0}")]
+    Syntax(#[from] ReadError),
+    #[error("{file}:{}:{}: {reason}", pos.line, pos.col)]
+    Meaning {
+        file: PathBuf,
+        pos: Pos,
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Reads and interprets a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let root = sexpr::read_file(path)?;
+        let mut m = Manifest::from_node(&root, path)?;
+        m.path = path.to_path_buf();
+        m.workspace = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(m)
+    }
+
+    /// Interprets an already-read form. `file` names it in errors.
+    pub fn from_node(root: &Node, file: &Path) -> Result<Manifest, ManifestError> {
+        let cx = Cx { file };
+        if root.head() != Some("manifest") {
+            return Err(cx.err(
+                root.pos,
+                format!(
+                    "expected the file to be one (manifest …) form, found {}",
+                    describe_head(root)
+                ),
+            ));
+        }
+        let mut m = Manifest::default();
+        let mut seen_v = false;
+        for section in root.args() {
+            let Some(name) = section.head() else {
+                return Err(cx.err(
+                    section.pos,
+                    format!(
+                        "expected a section such as (v \"…\"), found {}",
+                        section.kind_name()
+                    ),
+                ));
+            };
+            match name {
+                "v" => {
+                    m.v = cx.one_text(section)?;
+                    seen_v = true;
+                }
+                "truth-unit" => m.truth_unit = Some(cx.one_text(section)?),
+                "proof-schema" => m.proof_schema = Some(cx.proof_schema(section, &mut m.warnings)?),
+                "hash-sources" => {
+                    for binding in section.args() {
+                        let Some(key) = binding.head() else {
+                            return Err(
+                                cx.err(binding.pos, "expected (NAME \"glob\") in hash-sources")
+                            );
+                        };
+                        m.hash_sources
+                            .push((key.to_string(), cx.one_text(binding)?));
+                    }
+                }
+                "site" => {
+                    for f in cx.fields(section, &["title", "out", "base-url"], &mut m.warnings)? {
+                        match f.head() {
+                            Some("title") => m.site.title = Some(cx.one_text(f)?),
+                            Some("out") => m.site.out = Some(cx.one_text(f)?),
+                            _ => m.site.base_url = Some(cx.one_text(f)?),
+                        }
+                    }
+                }
+                "bundles" => {
+                    let mut b = BundlesConfig {
+                        roots: Vec::new(),
+                        decision_stage_artifacts: DEFAULT_DECISION_STAGE_ARTIFACTS
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                    };
+                    for f in cx.fields(
+                        section,
+                        &["roots", "decision-stage-artifacts"],
+                        &mut m.warnings,
+                    )? {
+                        match f.head() {
+                            Some("roots") => b.roots = cx.text_list(f)?,
+                            _ => b.decision_stage_artifacts = cx.text_list(f)?,
+                        }
+                    }
+                    m.bundles = Some(b);
+                }
+                "queue" => {
+                    let mut log = None;
+                    for f in cx.fields(section, &["log"], &mut m.warnings)? {
+                        log = Some(cx.one_text(f)?);
+                    }
+                    let log =
+                        log.ok_or_else(|| cx.err(section.pos, "(queue …) needs (log \"path\")"))?;
+                    m.queue = Some(QueueConfig { log });
+                }
+                "receipts" => {
+                    let (mut log, mut contract) = (None, None);
+                    for f in cx.fields(section, &["log", "contract"], &mut m.warnings)? {
+                        match f.head() {
+                            Some("log") => log = Some(cx.one_text(f)?),
+                            _ => contract = Some(cx.one_text(f)?),
+                        }
+                    }
+                    let log = log
+                        .ok_or_else(|| cx.err(section.pos, "(receipts …) needs (log \"path\")"))?;
+                    m.receipts = Some(ReceiptsConfig { log, contract });
+                }
+                "activity" => {
+                    let mut a = ActivityConfig::default();
+                    let known = [
+                        "feed",
+                        "heartbeat-file",
+                        "idle-threshold-sec",
+                        "drift-threshold-sec",
+                        "operational-targets",
+                        "reports",
+                    ];
+                    for f in cx.fields(section, &known, &mut m.warnings)? {
+                        match f.head() {
+                            Some("feed") => a.feed = Some(cx.one_text(f)?),
+                            Some("heartbeat-file") => a.heartbeat_file = Some(cx.one_text(f)?),
+                            Some("idle-threshold-sec") => {
+                                a.idle_threshold_sec = Some(cx.one_int(f)?)
+                            }
+                            Some("drift-threshold-sec") => {
+                                a.drift_threshold_sec = Some(cx.one_int(f)?)
+                            }
+                            Some("reports") => a.reports = Some(cx.one_text(f)?),
+                            _ => {
+                                let all = matches!(f.args(), [n] if matches!(&n.value, Value::Keyword(k) if k == "all"));
+                                a.operational_targets =
+                                    if all { None } else { Some(cx.text_list(f)?) };
+                            }
+                        }
+                    }
+                    m.activity = Some(a);
+                }
+                "dod" => {
+                    let mut d = DodConfig::default();
+                    for f in cx.fields(
+                        section,
+                        &["docs", "phase-status", "reports"],
+                        &mut m.warnings,
+                    )? {
+                        match f.head() {
+                            Some("docs") => d.docs = Some(cx.one_text(f)?),
+                            Some("phase-status") => d.phase_status = Some(cx.one_text(f)?),
+                            _ => d.reports = Some(cx.one_text(f)?),
+                        }
+                    }
+                    m.dod = Some(d);
+                }
+                "gates" => {
+                    for gate in cx.fields(section, &["gate"], &mut m.warnings)? {
+                        let mut g = GateConfig::default();
+                        for f in cx.fields(
+                            gate,
+                            &["id", "open-questions", "intent-ref"],
+                            &mut m.warnings,
+                        )? {
+                            match f.head() {
+                                Some("id") => g.id = cx.one_text(f)?,
+                                Some("open-questions") => g.open_questions = Some(cx.one_text(f)?),
+                                _ => g.intent_ref = Some(cx.one_text(f)?),
+                            }
+                        }
+                        if g.id.is_empty() {
+                            return Err(cx.err(gate.pos, "(gate …) needs (id NAME)"));
+                        }
+                        m.gates.push(g);
+                    }
+                }
+                "promptdb" => {
+                    let mut p = PromptDbConfig::default();
+                    for f in cx.fields(section, &["root", "debounce-ms"], &mut m.warnings)? {
+                        match f.head() {
+                            Some("root") => p.root = cx.one_text(f)?,
+                            _ => p.debounce_ms = Some(cx.one_int(f)?),
+                        }
+                    }
+                    if p.root.is_empty() {
+                        return Err(cx.err(section.pos, "(promptdb …) needs (root \"path\")"));
+                    }
+                    m.promptdb = Some(p);
+                }
+                other => m.warnings.push(ManifestWarning {
+                    pos: section.pos,
+                    message: format!("unknown section ({other} …) is ignored"),
+                }),
+            }
+        }
+        if !seen_v {
+            return Err(cx.err(
+                root.pos,
+                "the manifest has no (v \"…\") section; add (v \"promethean.manifest/v1\")",
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Resolves a manifest-relative path against the workspace.
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        self.workspace.join(rel)
+    }
+}
+
+fn describe_head(n: &Node) -> String {
+    match n.head() {
+        Some(h) => format!("({h} …)"),
+        None => n.kind_name().to_string(),
+    }
+}
+
+struct Cx<'a> {
+    file: &'a Path,
+}
+
+impl Cx<'_> {
+    fn err(&self, pos: Pos, reason: impl Into<String>) -> ManifestError {
+        ManifestError::Meaning {
+            file: self.file.to_path_buf(),
+            pos,
+            reason: reason.into(),
+        }
+    }
+
+    /// The sub-forms of a section, each `(key …)`. Unknown keys become warnings.
+    fn fields<'n>(
+        &self,
+        section: &'n Node,
+        known: &[&str],
+        warnings: &mut Vec<ManifestWarning>,
+    ) -> Result<Vec<&'n Node>, ManifestError> {
+        let name = section.head().unwrap_or("?");
+        let mut out = Vec::new();
+        for f in section.args() {
+            match f.head() {
+                Some(k) if known.contains(&k) => out.push(f),
+                Some(k) => warnings.push(ManifestWarning {
+                    pos: f.pos,
+                    message: format!("unknown field ({k} …) in ({name} …) is ignored"),
+                }),
+                None => {
+                    return Err(self.err(
+                        f.pos,
+                        format!(
+                            "expected a field such as ({} …) inside ({name} …), found {}",
+                            known.first().unwrap_or(&"key"),
+                            f.kind_name()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn one_text(&self, f: &Node) -> Result<String, ManifestError> {
+        let name = f.head().unwrap_or("?");
+        match f.args() {
+            [v] => v.as_text().ok_or_else(|| {
+                self.err(
+                    v.pos,
+                    format!(
+                        "({name} …) takes a string or symbol, found {}",
+                        v.kind_name()
+                    ),
+                )
+            }),
+            _ => Err(self.err(f.pos, format!("({name} …) takes exactly one value"))),
+        }
+    }
+
+    fn one_int(&self, f: &Node) -> Result<i64, ManifestError> {
+        let name = f.head().unwrap_or("?");
+        match f.args() {
+            [
+                Node {
+                    value: Value::Int(i),
+                    ..
+                },
+            ] if *i >= 0 => Ok(*i),
+            [v] => Err(self.err(
+                v.pos,
+                format!(
+                    "({name} …) takes a non-negative integer, found {}",
+                    v.kind_name()
+                ),
+            )),
+            _ => Err(self.err(f.pos, format!("({name} …) takes exactly one value"))),
+        }
+    }
+
+    /// `(key ["a" "b"])` or `(key "a" "b")`.
+    fn text_list(&self, f: &Node) -> Result<Vec<String>, ManifestError> {
+        let name = f.head().unwrap_or("?");
+        let items: &[Node] = match f.args() {
+            [v] if matches!(v.value, Value::Vector(_) | Value::List(_)) => v.items().unwrap_or(&[]),
+            args => args,
+        };
+        items
+            .iter()
+            .map(|v| {
+                v.as_text().ok_or_else(|| {
+                    self.err(
+                        v.pos,
+                        format!(
+                            "({name} …) lists strings or symbols, found {}",
+                            v.kind_name()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn proof_schema(
+        &self,
+        section: &Node,
+        warnings: &mut Vec<ManifestWarning>,
+    ) -> Result<ProofSchema, ManifestError> {
+        let mut p = ProofSchema::default();
+        for f in self.fields(
+            section,
+            &["required-refs", "required-hashes", "host-handle"],
+            warnings,
+        )? {
+            match f.head() {
+                Some("required-refs") => p.required_refs = self.text_list(f)?,
+                Some("required-hashes") => p.required_hashes = self.text_list(f)?,
+                _ => p.host_handle = Some(self.one_text(f)?),
+            }
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,221 @@
+//! The report model: one serializable value that every writer reads (`report.json`,
+//! the site, the text summary). Writers never recompute a verdict.
+//!
+//! Determinism: lists are sorted (roots by path, runs by id, findings by code), maps
+//! are `BTreeMap`s, sizes and counts are integers, and paths are workspace-relative.
+
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::bundle::layout::RootScan;
+use crate::bundle::paths::is_safe_file_name;
+use crate::bundle::verify::{Mode, Verification, hex};
+use crate::finding::{Finding, Severity};
+
+pub const SCHEMA_VERSION: &str = "lith.report/v1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: &'static str,
+    pub generator: String,
+    pub generated_at: String,
+    /// Wall-clock build time; left out under `SOURCE_DATE_EPOCH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    pub verdict: Verdict,
+    pub manifest: ManifestInfo,
+    pub site: SiteInfo,
+    pub bundles: BundlesSection,
+    /// Findings about the workspace itself (patterns that matched nothing, …).
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `ok`, `partial` or `error`.
+    pub label: &'static str,
+    pub exit_code: i32,
+    /// Number of findings per severity, over the whole report.
+    pub findings: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestInfo {
+    /// The manifest's file name (the workspace is its folder).
+    pub file: String,
+    pub v: String,
+    pub truth_unit: Option<String>,
+    pub warnings: Vec<String>,
+    /// Which optional sections are configured.
+    pub sections: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteInfo {
+    pub title: String,
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BundlesSection {
+    /// False when the manifest has no `(bundles …)` section.
+    pub configured: bool,
+    pub mode: Mode,
+    pub patterns: Vec<String>,
+    pub totals: Totals,
+    pub roots: Vec<RootScan>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub roots: usize,
+    pub runs: usize,
+    pub verified: usize,
+    pub failed: usize,
+    pub in_progress: usize,
+    pub uncommitted: usize,
+    pub error: usize,
+    pub artifacts: usize,
+    pub artifacts_ok: usize,
+    pub unindexed: usize,
+}
+
+impl Report {
+    /// Every finding in the report, workspace-level first.
+    pub fn all_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .chain(self.bundles.roots.iter().flat_map(|r| {
+                r.findings
+                    .iter()
+                    .chain(r.runs.iter().flat_map(|run| run.findings.iter()))
+            }))
+    }
+
+    /// Fills in the verdict from the findings. Call once the model is complete.
+    pub fn settle_verdict(&mut self) {
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut worst = Severity::Info;
+        for f in self.all_findings() {
+            *counts.entry(f.severity.as_str()).or_default() += 1;
+            worst = worst.max(f.severity);
+        }
+        let exit_code = worst.exit_code();
+        self.verdict = Verdict {
+            label: match worst {
+                Severity::Error => "error",
+                Severity::Partial => "partial",
+                _ => "ok",
+            },
+            exit_code,
+            findings: counts,
+        };
+    }
+}
+
+impl Totals {
+    pub fn of(roots: &[RootScan]) -> Totals {
+        let mut t = Totals {
+            roots: roots.len(),
+            ..Totals::default()
+        };
+        for run in roots.iter().flat_map(|r| r.runs.iter()) {
+            t.runs += 1;
+            match run.verification {
+                Verification::Verified => t.verified += 1,
+                Verification::Failed => t.failed += 1,
+                Verification::InProgress => t.in_progress += 1,
+                Verification::Uncommitted => t.uncommitted += 1,
+                Verification::Error => t.error += 1,
+            }
+            t.artifacts += run.counts.total;
+            t.artifacts_ok += run.counts.ok;
+            t.unindexed += run.unindexed.len();
+        }
+        t
+    }
+}
+
+/// Assigns each run a stable page: `runs/<run_id>/` when the id is a safe file name
+/// used by one root only, else a slug plus a short hash of root and id. With a base
+/// URL, runs and artifacts also get absolute URLs.
+pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
+    let mut uses: BTreeMap<String, usize> = BTreeMap::new();
+    for run in scans.iter().flat_map(|s| s.runs.iter()) {
+        *uses.entry(run.run_id.clone()).or_default() += 1;
+    }
+    for scan in scans.iter_mut() {
+        let latest_id = scan.latest.as_ref().and_then(|l| l.run_id.clone());
+        for run in scan.runs.iter_mut() {
+            let slug = if is_safe_file_name(&run.run_id) && uses[&run.run_id] == 1 {
+                run.run_id.clone()
+            } else {
+                slug_with_hash(&scan.path, &run.run_id)
+            };
+            let page = format!("runs/{slug}/");
+            run.url = base_url.map(|b| join_url(b, &page));
+            if let Some(url) = &run.url {
+                for a in run.artifacts.iter_mut() {
+                    a.url = Some(format!("{url}#{}", a.anchor));
+                }
+            }
+            run.page = Some(page);
+            run.latest = latest_id.as_deref() == Some(run.run_id.as_str());
+        }
+    }
+}
+
+fn slug_with_hash(root: &str, run_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut slug: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    slug = slug.trim_matches('-').to_string();
+    let h = hex(&Sha256::digest(format!("{root}\0{run_id}").as_bytes()));
+    if slug.is_empty() {
+        format!("run-{}", &h[..10])
+    } else {
+        format!("{slug}-{}", &h[..10])
+    }
+}
+
+/// Joins a base URL and a site-relative path with exactly one `/`.
+pub fn join_url(base: &str, rel: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        rel.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_run_ids_get_a_slug_and_hash() {
+        let s = slug_with_hash("out", "<script>alert(1)</script>");
+        assert!(s.starts_with("script-alert-1---script-"), "{s}");
+        assert!(is_safe_file_name(&s), "{s}");
+        assert_eq!(s, slug_with_hash("out", "<script>alert(1)</script>"));
+        assert_ne!(s, slug_with_hash("other", "<script>alert(1)</script>"));
+        assert!(slug_with_hash("out", "../..").starts_with("run-"));
+    }
+
+    #[test]
+    fn urls_join_with_one_slash() {
+        assert_eq!(join_url("https://x/e/", "runs/a/"), "https://x/e/runs/a/");
+        assert_eq!(join_url("https://x/e", "runs/a/"), "https://x/e/runs/a/");
+    }
+}

@@ -1,0 +1,75 @@
+//! The one-screen text summary printed at the end of `lith build`.
+
+use super::Report;
+use crate::bundle::verify::Verification;
+use crate::finding::Severity;
+
+/// The most problem runs listed before "N more".
+const MAX_LISTED: usize = 12;
+
+pub fn summary(report: &Report, out_label: &str) -> String {
+    let t = &report.bundles.totals;
+    let mut s = String::new();
+    s.push_str(&format!(
+        "lith build: {} (exit {})\n",
+        report.verdict.label, report.verdict.exit_code
+    ));
+    if report.bundles.configured {
+        s.push_str(&format!(
+            "  bundles: {} root(s), {} run(s): {} verified, {} failed, {} in progress, {} uncommitted, {} unreadable\n",
+            t.roots, t.runs, t.verified, t.failed, t.in_progress, t.uncommitted, t.error
+        ));
+        s.push_str(&format!(
+            "  artifacts: {}/{} ok, {} unindexed file(s)\n",
+            t.artifacts_ok, t.artifacts, t.unindexed
+        ));
+    } else {
+        s.push_str("  bundles: not configured (no (bundles …) section in the manifest)\n");
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for f in &report.findings {
+        if f.severity >= Severity::Warning {
+            problems.push(format!("{}: {}", f.code, f.message));
+        }
+    }
+    for root in &report.bundles.roots {
+        for f in root
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Partial)
+        {
+            problems.push(format!("{}: {}: {}", root.path, f.code, f.message));
+        }
+        for run in &root.runs {
+            if run.verification == Verification::Verified {
+                continue;
+            }
+            let first = run
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Partial)
+                .min_by_key(|f| (std::cmp::Reverse(f.severity), f.code != "artifacts_not_ok"))
+                .map(|f| f.message.as_str())
+                .unwrap_or("");
+            problems.push(format!(
+                "{}: {}: {}",
+                run.dir,
+                run.verification.as_str(),
+                first
+            ));
+        }
+    }
+    for p in problems.iter().take(MAX_LISTED) {
+        s.push_str(&format!("  - {p}\n"));
+    }
+    if problems.len() > MAX_LISTED {
+        s.push_str(&format!(
+            "  … {} more not shown (see report.json)\n",
+            problems.len() - MAX_LISTED
+        ));
+    }
+    s.push_str(&format!(
+        "  wrote {out_label}/index.html and {out_label}/report.json\n"
+    ));
+    s
+}

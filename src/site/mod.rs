@@ -1,0 +1,502 @@
+//! The static site: askama page structs built from the report model, assets with
+//! content-hashed names, and the swap that publishes a whole site at once.
+//!
+//! Every value from the inputs goes through askama's HTML escaping; the only `|safe`
+//! output is Markdown that pulldown-cmark rendered and ammonia sanitized. Links between
+//! pages are relative and name `index.html` explicitly, so the site works from
+//! `file://` as well as from any static host.
+
+mod markdown;
+mod publish;
+
+use std::path::Path;
+
+use anyhow::Context;
+use askama::Template;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::bundle::verify::{ArtifactStatus, Mode, RunReport, Verification, hex};
+use crate::finding::{Finding, Severity};
+use crate::report::{Report, Totals};
+
+pub use publish::publish;
+
+/// Runs per page of the runs list.
+pub const RUNS_PER_PAGE: usize = 500;
+/// Findings listed on the overview before "N more".
+const OVERVIEW_FINDINGS: usize = 200;
+
+const STYLE_CSS: &str = include_str!("../../static/style.css");
+const APP_JS: &str = include_str!("../../static/app.js");
+
+/// Fields every page's layout needs.
+pub struct Shell {
+    /// Relative path from the page to the site root (`""`, `"../"`, `"../../"`).
+    pub root: &'static str,
+    pub site_title: String,
+    pub generator: String,
+    pub generated_at: String,
+    pub css: String,
+    pub js: String,
+    pub section: &'static str,
+}
+
+pub struct FindingRow {
+    pub severity: &'static str,
+    pub code: String,
+    pub place: String,
+    pub message: String,
+    pub href: Option<String>,
+}
+
+impl FindingRow {
+    fn from(f: &Finding, href: Option<String>) -> FindingRow {
+        FindingRow {
+            severity: f.severity.as_str(),
+            code: f.code.clone(),
+            place: f.path.clone().unwrap_or_default(),
+            message: f.message.clone(),
+            href,
+        }
+    }
+}
+
+pub struct RootRow {
+    pub path: String,
+    pub runs: usize,
+    pub verified: usize,
+    pub latest_text: String,
+    pub latest_class: &'static str,
+    pub latest_href: Option<String>,
+    pub other: String,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage<'a> {
+    pub shell: Shell,
+    pub verdict_label: &'static str,
+    pub exit_code: i32,
+    pub finding_summary: String,
+    pub bundles_configured: bool,
+    pub totals: &'a Totals,
+    pub mode: &'static str,
+    pub roots: Vec<RootRow>,
+    pub findings: Vec<FindingRow>,
+    pub findings_more: usize,
+    pub manifest_file: String,
+    pub manifest_warnings: &'a [String],
+}
+
+pub struct RunRow {
+    pub root: String,
+    pub run_id: String,
+    pub href: String,
+    pub latest: bool,
+    pub state: String,
+    pub index: String,
+    pub ok: usize,
+    pub total: usize,
+    pub verification: &'static str,
+    pub verification_class: &'static str,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+pub struct RunsPage {
+    pub shell: Shell,
+    pub rows: Vec<RunRow>,
+    pub total: usize,
+    pub root_count: usize,
+    pub page_no: usize,
+    pub page_count: usize,
+    pub per_page: usize,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+pub struct ArtifactRow {
+    pub anchor: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub path: String,
+    pub detail: String,
+    pub mismatch: bool,
+    pub expected_size: u64,
+    pub actual_size: String,
+    pub expected_sha256: String,
+    pub actual_sha256: String,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+pub struct RunPage<'a> {
+    pub shell: Shell,
+    pub run_id: &'a str,
+    pub root: &'a str,
+    pub latest: bool,
+    pub verification: &'static str,
+    pub verification_class: &'static str,
+    pub verification_text: &'static str,
+    pub dir: &'a str,
+    pub state: String,
+    pub index_text: String,
+    pub ok: usize,
+    pub total: usize,
+    pub unindexed: &'a [String],
+    pub mode_text: &'static str,
+    pub url: Option<&'a str>,
+    pub findings: Vec<FindingRow>,
+    pub artifacts: Vec<ArtifactRow>,
+    pub committed: bool,
+    pub index_missing: &'a [String],
+    pub status_fields: Vec<(String, String)>,
+    pub has_witnesses: bool,
+    pub witnesses: Vec<(String, String, String, String)>,
+    pub summary_html: Option<String>,
+}
+
+pub fn verification_class(v: Verification) -> &'static str {
+    match v {
+        Verification::Verified => "ok",
+        Verification::Failed | Verification::Uncommitted => "partial",
+        Verification::InProgress => "neutral",
+        Verification::Error => "error",
+    }
+}
+
+fn verification_text(v: Verification) -> &'static str {
+    match v {
+        Verification::Verified => {
+            "Every indexed artifact matches its size and digest, and the index is complete."
+        }
+        Verification::Failed => {
+            "The run is committed, but something in it does not match its index."
+        }
+        Verification::InProgress => {
+            "The run is still being written; strict readers refuse it until it completes."
+        }
+        Verification::Uncommitted => {
+            "The run has no artifact_index.json: it never passed its commit barrier."
+        }
+        Verification::Error => {
+            "A file lith must parse (run_status.json or artifact_index.json) is unreadable or corrupt."
+        }
+    }
+}
+
+fn status_class(s: ArtifactStatus) -> &'static str {
+    match s {
+        ArtifactStatus::Ok => "ok",
+        ArtifactStatus::Unreadable => "error",
+        _ => "partial",
+    }
+}
+
+/// A content-hashed asset name such as `assets/style.1a2b3c4d.css`.
+fn asset_name(stem: &str, ext: &str, content: &str) -> String {
+    let h = hex(&Sha256::digest(content.as_bytes()));
+    format!("assets/{stem}.{}.{ext}", &h[..10])
+}
+
+/// The last update of a run as RFC 3339, from `updated_at_unix` when present.
+fn updated_of(run: &RunReport) -> String {
+    let Some(st) = &run.run_status else {
+        return String::new();
+    };
+    let secs = match st.fields.get("updated_at_unix") {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
+        _ => None,
+    };
+    secs.and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .map(crate::clock::rfc3339)
+        .unwrap_or_default()
+}
+
+fn compact_value(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    crate::bundle::index::truncate(&s, 500)
+}
+
+/// Writes every page and asset of the site into `dir` (which exists and is empty).
+pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
+    let css = asset_name("style", "css", STYLE_CSS);
+    let js = asset_name("app", "js", APP_JS);
+    std::fs::create_dir_all(dir.join("assets"))?;
+    std::fs::write(dir.join(&css), STYLE_CSS)?;
+    std::fs::write(dir.join(&js), APP_JS)?;
+    let shell = |root: &'static str, section: &'static str| Shell {
+        root,
+        site_title: report.site.title.clone(),
+        generator: report.generator.clone(),
+        generated_at: report.generated_at.clone(),
+        css: css.clone(),
+        js: js.clone(),
+        section,
+    };
+
+    let mut json = serde_json::to_vec_pretty(report)?;
+    json.push(b'\n');
+    std::fs::write(dir.join("report.json"), json)?;
+
+    // Overview.
+    let roots = report
+        .bundles
+        .roots
+        .iter()
+        .map(|r| {
+            let (latest_text, latest_class, latest_href) = match &r.latest {
+                None => ("none".to_string(), "muted", None),
+                Some(l) if l.valid => {
+                    let href = r
+                        .runs
+                        .iter()
+                        .find(|run| run.latest)
+                        .and_then(|run| run.page.as_ref())
+                        .map(|p| format!("{p}index.html"));
+                    (l.value.clone(), "", href)
+                }
+                Some(l) => (format!("invalid: {}", l.value), "badge badge-partial", None),
+            };
+            let mut other: Vec<String> = r
+                .skipped
+                .iter()
+                .map(|s| format!("{}/ ({})", s.name, s.reason))
+                .collect();
+            other.extend(r.files.iter().cloned());
+            RootRow {
+                path: r.path.clone(),
+                runs: r.runs.len(),
+                verified: r
+                    .runs
+                    .iter()
+                    .filter(|x| x.verification == Verification::Verified)
+                    .count(),
+                latest_text,
+                latest_class,
+                latest_href,
+                other: other.join(", "),
+            }
+        })
+        .collect();
+    let mut findings: Vec<FindingRow> = Vec::new();
+    let mut more = 0usize;
+    let mut push = |f: &Finding, href: Option<String>| {
+        if f.severity < Severity::Warning {
+            return;
+        }
+        if findings.len() < OVERVIEW_FINDINGS {
+            findings.push(FindingRow::from(f, href));
+        } else {
+            more += 1;
+        }
+    };
+    for f in &report.findings {
+        push(f, None);
+    }
+    for r in &report.bundles.roots {
+        for f in &r.findings {
+            push(f, None);
+        }
+        for run in &r.runs {
+            for f in &run.findings {
+                push(f, run.page.as_ref().map(|p| format!("{p}index.html")));
+            }
+        }
+    }
+    let counts = &report.verdict.findings;
+    let finding_summary = ["error", "partial", "warning", "info"]
+        .iter()
+        .map(|k| format!("{} {k}", counts.get(k).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let overview = OverviewPage {
+        shell: shell("", "overview"),
+        verdict_label: report.verdict.label,
+        exit_code: report.verdict.exit_code,
+        finding_summary: format!("findings: {finding_summary}"),
+        bundles_configured: report.bundles.configured,
+        totals: &report.bundles.totals,
+        mode: match report.bundles.mode {
+            Mode::Full => "sizes and sha256 digests",
+            Mode::Fast => "sizes only (--fast)",
+        },
+        roots,
+        findings,
+        findings_more: more,
+        manifest_file: report.manifest.file.clone(),
+        manifest_warnings: &report.manifest.warnings,
+    };
+    std::fs::write(dir.join("index.html"), overview.render()?)?;
+
+    // Runs list, paged.
+    std::fs::create_dir_all(dir.join("runs"))?;
+    let all: Vec<(&str, &RunReport)> = report
+        .bundles
+        .roots
+        .iter()
+        .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
+        .collect();
+    let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
+    let page_file = |n: usize| {
+        if n == 1 {
+            "index.html".to_string()
+        } else {
+            format!("page-{n}.html")
+        }
+    };
+    for page_no in 1..=page_count {
+        let rows = all
+            .iter()
+            .skip((page_no - 1) * RUNS_PER_PAGE)
+            .take(RUNS_PER_PAGE)
+            .map(|(root, run)| RunRow {
+                root: root.to_string(),
+                run_id: run.run_id.clone(),
+                href: format!(
+                    "{}index.html",
+                    run.page
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim_start_matches("runs/")
+                ),
+                latest: run.latest,
+                state: run.state.clone().unwrap_or_else(|| "unknown".into()),
+                index: run
+                    .index
+                    .as_ref()
+                    .map_or("none".to_string(), |i| i.status.clone()),
+                ok: run.counts.ok,
+                total: run.counts.total,
+                verification: run.verification.as_str(),
+                verification_class: verification_class(run.verification),
+                updated: updated_of(run),
+            })
+            .collect();
+        let page = RunsPage {
+            shell: shell("../", "runs"),
+            rows,
+            total: all.len(),
+            root_count: report.bundles.roots.len(),
+            page_no,
+            page_count,
+            per_page: RUNS_PER_PAGE,
+            prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
+            next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
+        };
+        std::fs::write(dir.join("runs").join(page_file(page_no)), page.render()?)?;
+    }
+
+    // One page per run.
+    for (root, run) in &all {
+        let Some(page) = &run.page else { continue };
+        let run_dir = dir.join(page.trim_end_matches('/'));
+        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
+        let html = run_page(run, root, shell("../../", "runs")).render()?;
+        std::fs::write(run_dir.join("index.html"), html)?;
+    }
+    Ok(())
+}
+
+fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> {
+    let artifacts = run
+        .artifacts
+        .iter()
+        .map(|a| {
+            let mismatch = matches!(
+                a.status,
+                ArtifactStatus::SizeMismatch | ArtifactStatus::DigestMismatch
+            );
+            ArtifactRow {
+                anchor: a.anchor.clone(),
+                status: a.status.as_str(),
+                status_class: status_class(a.status),
+                path: a.path.clone(),
+                detail: a.detail.clone().unwrap_or_default(),
+                mismatch,
+                expected_size: a.expected_size,
+                actual_size: a.actual_size.map_or("unknown".into(), |n| n.to_string()),
+                expected_sha256: a.expected_sha256.clone(),
+                actual_sha256: a
+                    .actual_sha256
+                    .clone()
+                    .unwrap_or_else(|| "not computed (--fast)".into()),
+            }
+        })
+        .collect();
+    let status_fields = run
+        .run_status
+        .as_ref()
+        .map(|st| {
+            st.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), compact_value(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let witnesses = run
+        .witnesses
+        .as_ref()
+        .map(|w| {
+            w.records
+                .iter()
+                .map(|r| {
+                    let t = |s: &Option<String>| s.clone().unwrap_or_default();
+                    (
+                        t(&r.requested_path),
+                        t(&r.observed_path),
+                        t(&r.observed_path_nofirmlink),
+                        t(&r.normalized_path),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunPage {
+        shell,
+        run_id: &run.run_id,
+        root,
+        latest: run.latest,
+        verification: run.verification.as_str(),
+        verification_class: verification_class(run.verification),
+        verification_text: verification_text(run.verification),
+        dir: &run.dir,
+        state: run.state.clone().unwrap_or_else(|| "unknown".into()),
+        index_text: run
+            .index
+            .as_ref()
+            .map_or("none (uncommitted)".to_string(), |i| {
+                format!(
+                    "status {}, {} entries, {} listed missing",
+                    i.status,
+                    i.entries,
+                    i.missing.len()
+                )
+            }),
+        ok: run.counts.ok,
+        total: run.counts.total,
+        unindexed: &run.unindexed,
+        mode_text: match run.mode {
+            Mode::Full => "sizes and sha256 digests",
+            Mode::Fast => "sizes only (--fast)",
+        },
+        url: run.url.as_deref(),
+        findings: run
+            .findings
+            .iter()
+            .map(|f| FindingRow::from(f, None))
+            .collect(),
+        artifacts,
+        committed: run.committed,
+        index_missing: run.index.as_ref().map_or(&[][..], |i| &i.missing[..]),
+        status_fields,
+        has_witnesses: run.witnesses.is_some(),
+        witnesses,
+        summary_html: run.summary_md.as_deref().map(markdown::render),
+    }
+}

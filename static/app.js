@@ -1,0 +1,64 @@
+// lith report site: progressive enhancement only. Every page is complete without
+// this script; it adds filtering and sorting to tables that ask for it.
+(function () {
+  "use strict";
+
+  function rowsOf(table) {
+    return Array.prototype.slice.call(table.tBodies[0].rows);
+  }
+
+  function refilter(table) {
+    var text = document.querySelector('[data-filter-table="' + table.id + '"]');
+    var status = document.querySelector('[data-status-table="' + table.id + '"]');
+    var needle = text ? text.value.trim().toLowerCase() : "";
+    var want = status ? status.value : "";
+    var shown = 0;
+    rowsOf(table).forEach(function (row) {
+      var ok = (!needle || row.textContent.toLowerCase().indexOf(needle) !== -1) &&
+               (!want || row.getAttribute("data-status") === want);
+      row.hidden = !ok;
+      if (ok) { shown += 1; }
+    });
+    var out = document.getElementById(table.id + "-count");
+    if (out) { out.textContent = shown + " shown"; }
+  }
+
+  function sortBy(table, col, numeric, th) {
+    var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.setAttribute("aria-sort", "none"); });
+    th.setAttribute("aria-sort", dir);
+    var key = function (row) {
+      var cell = row.cells[col];
+      var v = cell.getAttribute("data-value");
+      if (v === null) { v = cell.textContent.trim(); }
+      return numeric ? parseFloat(v) || 0 : v.toLowerCase();
+    };
+    var rows = rowsOf(table);
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      var r = x < y ? -1 : x > y ? 1 : 0;
+      return dir === "ascending" ? r : -r;
+    });
+    var body = table.tBodies[0];
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-filter-table], [data-status-table]"), function (el) {
+      var table = document.getElementById(el.getAttribute("data-filter-table") || el.getAttribute("data-status-table"));
+      if (!table) { return; }
+      el.addEventListener("input", function () { refilter(table); });
+      el.addEventListener("change", function () { refilter(table); });
+      refilter(table);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("table.sortable th button[data-sort]"), function (btn) {
+      var table = btn.closest("table");
+      btn.addEventListener("click", function () {
+        sortBy(table, parseInt(btn.getAttribute("data-sort"), 10), btn.hasAttribute("data-numeric"), btn.closest("th"));
+      });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("form.filters"), function (form) {
+      form.addEventListener("submit", function (e) { e.preventDefault(); });
+    });
+  });
+}());
