@@ -455,3 +455,98 @@ impl Cx<'_> {
         Ok(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Manifest, ManifestError> {
+        let node = sexpr::read_str(src, Path::new("m.lith"))?;
+        Manifest::from_node(&node, Path::new("m.lith"))
+    }
+
+    #[test]
+    fn the_full_example_of_the_spec_loads() {
+        let m = parse(
+            r#"(manifest
+  (v "promethean.manifest/v1")
+  (truth-unit :pi-package+host)
+  (proof-schema
+    (required-refs [".opencode/promptdb/00_wire_world.intent.lisp" "receipts.log"])
+    (required-hashes ["sha256:pi_zip" "sha256:manifest"])
+    (host-handle "github:err"))
+  (hash-sources (pi_zip "artifacts/truth/Π*.zip"))
+  (site (title "Nightly evidence") (out "site") (base-url "https://example.org/evidence/"))
+  (bundles (roots ["book/experiments/*/out"])
+           (decision-stage-artifacts ["runtime_results.json" "expected_matrix.json"]))
+  (queue (log "state/task_queue.jsonl"))
+  (receipts (log "receipts.log") (contract ".opencode/promptdb/contracts/receipts.v2.contract.lisp"))
+  (activity (feed "observability/logs/activity_feed.jsonl")
+            (heartbeat-file "state/heartbeat.json")
+            (idle-threshold-sec 900) (drift-threshold-sec 120)
+            (operational-targets [PHASE_15_5_3]))
+  (dod (docs "docs/dod") (phase-status "core/governance/phase_status.yaml")
+       (reports "observability/reports/dod_checker"))
+  (gates (gate (id push-truth)
+               (open-questions ".opencode/promptdb/diagrams/part64_runtime_system.packet.lisp")
+               (intent-ref "00_wire_world.intent.lisp")))
+  (promptdb (root ".opencode/promptdb") (debounce-ms 1500)))"#,
+        )
+        .unwrap();
+        assert_eq!(m.v, "promethean.manifest/v1");
+        assert_eq!(m.truth_unit.as_deref(), Some(":pi-package+host"));
+        let ps = m.proof_schema.unwrap();
+        assert_eq!(ps.required_hashes, ["sha256:pi_zip", "sha256:manifest"]);
+        assert_eq!(ps.host_handle.as_deref(), Some("github:err"));
+        assert_eq!(m.hash_sources, [("pi_zip".to_string(), "artifacts/truth/Π*.zip".to_string())]);
+        assert_eq!(m.site.base_url.as_deref(), Some("https://example.org/evidence/"));
+        let b = m.bundles.unwrap();
+        assert_eq!(b.roots, ["book/experiments/*/out"]);
+        assert_eq!(b.decision_stage_artifacts, ["runtime_results.json", "expected_matrix.json"]);
+        assert_eq!(m.queue.unwrap().log, "state/task_queue.jsonl");
+        let a = m.activity.unwrap();
+        assert_eq!((a.idle_threshold_sec, a.drift_threshold_sec), (Some(900), Some(120)));
+        assert_eq!(a.operational_targets, Some(vec!["PHASE_15_5_3".to_string()]));
+        assert_eq!(m.gates[0].id, "push-truth");
+        assert_eq!(m.gates[0].intent_ref.as_deref(), Some("00_wire_world.intent.lisp"));
+        assert_eq!(m.promptdb.unwrap().debounce_ms, Some(1500));
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn absent_sections_mean_not_configured_and_defaults_apply() {
+        let m = parse(r#"(manifest (v "x") (bundles (roots ["out"])) (activity (operational-targets :all)))"#).unwrap();
+        assert!(m.proof_schema.is_none() && m.queue.is_none() && m.gates.is_empty());
+        assert_eq!(m.bundles.unwrap().decision_stage_artifacts, DEFAULT_DECISION_STAGE_ARTIFACTS);
+        assert_eq!(m.activity.unwrap().operational_targets, None);
+    }
+
+    #[test]
+    fn unknown_sections_and_fields_warn_with_positions() {
+        let m = parse("(manifest (v \"x\")\n  (telemetry on)\n  (site (colour blue)))").unwrap();
+        let w: Vec<String> = m.warnings.iter().map(|w| format!("{}:{} {}", w.pos.line, w.pos.col, w.message)).collect();
+        assert_eq!(
+            w,
+            [
+                "2:3 unknown section (telemetry …) is ignored",
+                "3:9 unknown field (colour …) in (site …) is ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn meaning_errors_name_file_line_and_column() {
+        let cases = [
+            ("(packet (v \"x\"))", "m.lith:1:1: expected the file to be one (manifest …) form, found (packet …)"),
+            ("(manifest (site (out \"a\")))", "m.lith:1:1: the manifest has no (v \"…\") section"),
+            ("(manifest (v \"x\")\n (bundles (roots [1])))", "m.lith:2:19: (roots …) lists strings or symbols, found an integer"),
+            ("(manifest (v \"x\") (activity (idle-threshold-sec \"soon\")))", "m.lith:1:49: (idle-threshold-sec …) takes a non-negative integer, found a string"),
+            ("(manifest (v \"x\") (v))", "m.lith:1:19: (v …) takes exactly one value"),
+            ("(manifest (v \"x\") \"loose\")", "m.lith:1:19: expected a section such as (v \"…\"), found a string"),
+        ];
+        for (src, want) in cases {
+            let e = parse(src).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{src}\n got: {e}\nwant: {want}");
+        }
+    }
+}

@@ -572,3 +572,132 @@ fn classify_number(tok: &str) -> Option<Result<Value, String>> {
     });
     (mant_ok && exp_ok).then(|| Ok(Value::Decimal(tok.to_string())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Result<Node, ReadError> {
+        read_str(s, Path::new("t.lith"))
+    }
+
+    fn strip(n: &Node) -> String {
+        match &n.value {
+            Value::List(v) => format!("({})", v.iter().map(strip).collect::<Vec<_>>().join(" ")),
+            Value::Vector(v) => format!("[{}]", v.iter().map(strip).collect::<Vec<_>>().join(" ")),
+            Value::Map(kv) => format!(
+                "{{{}}}",
+                kv.iter().map(|(k, v)| format!("{} {}", strip(k), strip(v))).collect::<Vec<_>>().join(" ")
+            ),
+            Value::Str(s) => format!("{s:?}"),
+            Value::Keyword(k) => format!(":{k}"),
+            Value::Symbol(s) => format!("sym:{s}"),
+            Value::Int(i) => format!("int:{i}"),
+            Value::Decimal(d) => format!("dec:{d}"),
+            Value::Bool(b) => format!("{b}"),
+            Value::Nil => "nil".into(),
+        }
+    }
+
+    #[test]
+    fn reads_every_kind_of_atom() {
+        let cases = [
+            ("(a)", "(sym:a)"),
+            ("[1 -2 +3]", "[int:1 int:-2 int:3]"),
+            ("[1.5 -.5 2. 1e3 1.5E-2]", "[dec:1.5 dec:-.5 dec:2. dec:1e3 dec:1.5E-2]"),
+            ("[true false nil]", "[true false nil]"),
+            ("[:pi-package+host :ημ]", "[:pi-package+host :ημ]"),
+            ("[q.task-queue Π_v2 = -> append-only? - +]", "[sym:q.task-queue sym:Π_v2 sym:= sym:-> sym:append-only? sym:- sym:+]"),
+            ("[1a 1.2.3 e5]", "[sym:1a sym:1.2.3 sym:e5]"),
+            (r#""a\"b\\c\n\t\r\u{1F600}\u00e9\ud83d\ude00""#, "\"a\\\"b\\\\c\\n\\t\\r😀é😀\""),
+            ("\"spans\nlines\"", "\"spans\\nlines\""),
+            ("(a, b ,c) ; trailing comment", "(sym:a sym:b sym:c)"),
+            (
+                r#"(json {"presence_id":"MageOfReceipts" "text":"validate state -> say"})"#,
+                r#"(sym:json {"presence_id" "MageOfReceipts" "text" "validate state -> say"})"#,
+            ),
+            (r#"{"a": 1, "b" : [2]}"#, r#"{"a" int:1 "b" [int:2]}"#),
+            ("{:k :v a:b 1}", "{:k :v sym:a:b int:1}"),
+        ];
+        for (src, want) in cases {
+            let n = read(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            assert_eq!(strip(&n), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn positions_are_one_based_lines_and_character_columns() {
+        let n = read("(a\n  (bé \"x\"))").unwrap();
+        let Value::List(items) = &n.value else { panic!() };
+        assert_eq!(items[1].pos, Pos { line: 2, col: 3 });
+        let Value::List(inner) = &items[1].value else { panic!() };
+        assert_eq!(inner[1].pos, Pos { line: 2, col: 7 });
+    }
+
+    #[test]
+    fn errors_point_at_the_problem() {
+        let cases: &[(&str, (u32, u32), &str)] = &[
+            ("", (1, 1), "holds no form"),
+            ("  ; only a comment\n", (2, 1), "holds no form"),
+            ("(a\n  \"open", (2, 3), "string is never closed"),
+            ("(a (b)", (1, 1), "never closed"),
+            ("(a]", (1, 3), "mismatched `]`"),
+            (")", (1, 1), "no matching opening"),
+            ("(a) (b)", (1, 5), "second top-level form"),
+            ("{\"a\" 1 \"b\"}", (1, 1), "odd number of entries"),
+            ("{: 1}", (1, 2), "must sit between"),
+            ("(a : b)", (1, 4), "lone `:`"),
+            ("(\"\\q\")", (1, 3), "unknown escape"),
+            ("(\"\\u{110000}\")", (1, 3), "invalid \\u escape"),
+            ("(99999999999999999999)", (1, 2), "does not fit in 64 bits"),
+        ];
+        for (src, (line, col), want) in cases {
+            let e = read(src).unwrap_err();
+            assert_eq!((e.pos.line, e.pos.col), (*line, *col), "{src:?}: {e}");
+            assert!(e.reason.contains(want), "{src:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn error_display_has_file_line_col_and_caret() {
+        let e = read("(manifest\n  (v \"x\" ]))").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("t.lith:2:10: mismatched `]`"), "{s}");
+        assert!(s.contains("\n      (v \"x\" ]))\n             ^"), "{s:?}");
+    }
+
+    #[test]
+    fn long_lines_are_clipped_around_the_column() {
+        let src = format!("({} \"", "a".repeat(10_000_000));
+        let e = read(&src).unwrap_err();
+        assert!(e.line_text.chars().count() < 200);
+        assert_eq!(e.line_text.chars().nth(e.caret_col as usize - 1), Some('"'));
+    }
+
+    #[test]
+    fn depth_limit_is_an_error_not_a_stack_overflow() {
+        let ok = format!("{}{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(read(&ok).is_ok());
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = read(&deep).unwrap_err();
+        assert!(e.reason.contains("nesting deeper than 256"), "{e}");
+    }
+
+    #[test]
+    fn size_limit() {
+        let big = format!("\"{}\"", "x".repeat(MAX_FILE_BYTES as usize));
+        assert!(read(&big).unwrap_err().reason.contains("larger than"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_garbage(s in "\\PC{0,200}") {
+            let _ = read(&s);
+        }
+
+        #[test]
+        fn never_panics_on_bracket_soup(s in "[()\\[\\]{}\":;\\\\ a1.\n-]{0,300}") {
+            let _ = read(&s);
+        }
+    }
+}
