@@ -498,33 +498,61 @@ mod tests {
         let ps = m.proof_schema.unwrap();
         assert_eq!(ps.required_hashes, ["sha256:pi_zip", "sha256:manifest"]);
         assert_eq!(ps.host_handle.as_deref(), Some("github:err"));
-        assert_eq!(m.hash_sources, [("pi_zip".to_string(), "artifacts/truth/Π*.zip".to_string())]);
-        assert_eq!(m.site.base_url.as_deref(), Some("https://example.org/evidence/"));
+        assert_eq!(
+            m.hash_sources,
+            [("pi_zip".to_string(), "artifacts/truth/Π*.zip".to_string())]
+        );
+        assert_eq!(
+            m.site.base_url.as_deref(),
+            Some("https://example.org/evidence/")
+        );
         let b = m.bundles.unwrap();
         assert_eq!(b.roots, ["book/experiments/*/out"]);
-        assert_eq!(b.decision_stage_artifacts, ["runtime_results.json", "expected_matrix.json"]);
+        assert_eq!(
+            b.decision_stage_artifacts,
+            ["runtime_results.json", "expected_matrix.json"]
+        );
         assert_eq!(m.queue.unwrap().log, "state/task_queue.jsonl");
         let a = m.activity.unwrap();
-        assert_eq!((a.idle_threshold_sec, a.drift_threshold_sec), (Some(900), Some(120)));
-        assert_eq!(a.operational_targets, Some(vec!["PHASE_15_5_3".to_string()]));
+        assert_eq!(
+            (a.idle_threshold_sec, a.drift_threshold_sec),
+            (Some(900), Some(120))
+        );
+        assert_eq!(
+            a.operational_targets,
+            Some(vec!["PHASE_15_5_3".to_string()])
+        );
         assert_eq!(m.gates[0].id, "push-truth");
-        assert_eq!(m.gates[0].intent_ref.as_deref(), Some("00_wire_world.intent.lisp"));
+        assert_eq!(
+            m.gates[0].intent_ref.as_deref(),
+            Some("00_wire_world.intent.lisp")
+        );
         assert_eq!(m.promptdb.unwrap().debounce_ms, Some(1500));
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     }
 
     #[test]
     fn absent_sections_mean_not_configured_and_defaults_apply() {
-        let m = parse(r#"(manifest (v "x") (bundles (roots ["out"])) (activity (operational-targets :all)))"#).unwrap();
+        let m = parse(
+            r#"(manifest (v "x") (bundles (roots ["out"])) (activity (operational-targets :all)))"#,
+        )
+        .unwrap();
         assert!(m.proof_schema.is_none() && m.queue.is_none() && m.gates.is_empty());
-        assert_eq!(m.bundles.unwrap().decision_stage_artifacts, DEFAULT_DECISION_STAGE_ARTIFACTS);
+        assert_eq!(
+            m.bundles.unwrap().decision_stage_artifacts,
+            DEFAULT_DECISION_STAGE_ARTIFACTS
+        );
         assert_eq!(m.activity.unwrap().operational_targets, None);
     }
 
     #[test]
     fn unknown_sections_and_fields_warn_with_positions() {
         let m = parse("(manifest (v \"x\")\n  (telemetry on)\n  (site (colour blue)))").unwrap();
-        let w: Vec<String> = m.warnings.iter().map(|w| format!("{}:{} {}", w.pos.line, w.pos.col, w.message)).collect();
+        let w: Vec<String> = m
+            .warnings
+            .iter()
+            .map(|w| format!("{}:{} {}", w.pos.line, w.pos.col, w.message))
+            .collect();
         assert_eq!(
             w,
             [
@@ -537,12 +565,30 @@ mod tests {
     #[test]
     fn meaning_errors_name_file_line_and_column() {
         let cases = [
-            ("(packet (v \"x\"))", "m.lith:1:1: expected the file to be one (manifest …) form, found (packet …)"),
-            ("(manifest (site (out \"a\")))", "m.lith:1:1: the manifest has no (v \"…\") section"),
-            ("(manifest (v \"x\")\n (bundles (roots [1])))", "m.lith:2:19: (roots …) lists strings or symbols, found an integer"),
-            ("(manifest (v \"x\") (activity (idle-threshold-sec \"soon\")))", "m.lith:1:49: (idle-threshold-sec …) takes a non-negative integer, found a string"),
-            ("(manifest (v \"x\") (v))", "m.lith:1:19: (v …) takes exactly one value"),
-            ("(manifest (v \"x\") \"loose\")", "m.lith:1:19: expected a section such as (v \"…\"), found a string"),
+            (
+                "(packet (v \"x\"))",
+                "m.lith:1:1: expected the file to be one (manifest …) form, found (packet …)",
+            ),
+            (
+                "(manifest (site (out \"a\")))",
+                "m.lith:1:1: the manifest has no (v \"…\") section",
+            ),
+            (
+                "(manifest (v \"x\")\n (bundles (roots [1])))",
+                "m.lith:2:19: (roots …) lists strings or symbols, found an integer",
+            ),
+            (
+                "(manifest (v \"x\") (activity (idle-threshold-sec \"soon\")))",
+                "m.lith:1:49: (idle-threshold-sec …) takes a non-negative integer, found a string",
+            ),
+            (
+                "(manifest (v \"x\") (v))",
+                "m.lith:1:19: (v …) takes exactly one value",
+            ),
+            (
+                "(manifest (v \"x\") \"loose\")",
+                "m.lith:1:19: expected a section such as (v \"…\"), found a string",
+            ),
         ];
         for (src, want) in cases {
             let e = parse(src).unwrap_err().to_string();

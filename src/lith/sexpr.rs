@@ -587,7 +587,10 @@ mod tests {
             Value::Vector(v) => format!("[{}]", v.iter().map(strip).collect::<Vec<_>>().join(" ")),
             Value::Map(kv) => format!(
                 "{{{}}}",
-                kv.iter().map(|(k, v)| format!("{} {}", strip(k), strip(v))).collect::<Vec<_>>().join(" ")
+                kv.iter()
+                    .map(|(k, v)| format!("{} {}", strip(k), strip(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             Value::Str(s) => format!("{s:?}"),
             Value::Keyword(k) => format!(":{k}"),
@@ -604,12 +607,21 @@ mod tests {
         let cases = [
             ("(a)", "(sym:a)"),
             ("[1 -2 +3]", "[int:1 int:-2 int:3]"),
-            ("[1.5 -.5 2. 1e3 1.5E-2]", "[dec:1.5 dec:-.5 dec:2. dec:1e3 dec:1.5E-2]"),
+            (
+                "[1.5 -.5 2. 1e3 1.5E-2]",
+                "[dec:1.5 dec:-.5 dec:2. dec:1e3 dec:1.5E-2]",
+            ),
             ("[true false nil]", "[true false nil]"),
             ("[:pi-package+host :ημ]", "[:pi-package+host :ημ]"),
-            ("[q.task-queue Π_v2 = -> append-only? - +]", "[sym:q.task-queue sym:Π_v2 sym:= sym:-> sym:append-only? sym:- sym:+]"),
+            (
+                "[q.task-queue Π_v2 = -> append-only? - +]",
+                "[sym:q.task-queue sym:Π_v2 sym:= sym:-> sym:append-only? sym:- sym:+]",
+            ),
             ("[1a 1.2.3 e5]", "[sym:1a sym:1.2.3 sym:e5]"),
-            (r#""a\"b\\c\n\t\r\u{1F600}\u00e9\ud83d\ude00""#, "\"a\\\"b\\\\c\\n\\t\\r😀é😀\""),
+            (
+                r#""a\"b\\c\n\t\r\u{1F600}\u00e9\ud83d\ude00""#,
+                "\"a\\\"b\\\\c\\n\\t\\r😀é😀\"",
+            ),
             ("\"spans\nlines\"", "\"spans\\nlines\""),
             ("(a, b ,c) ; trailing comment", "(sym:a sym:b sym:c)"),
             (
@@ -628,9 +640,13 @@ mod tests {
     #[test]
     fn positions_are_one_based_lines_and_character_columns() {
         let n = read("(a\n  (bé \"x\"))").unwrap();
-        let Value::List(items) = &n.value else { panic!() };
+        let Value::List(items) = &n.value else {
+            panic!()
+        };
         assert_eq!(items[1].pos, Pos { line: 2, col: 3 });
-        let Value::List(inner) = &items[1].value else { panic!() };
+        let Value::List(inner) = &items[1].value else {
+            panic!()
+        };
         assert_eq!(inner[1].pos, Pos { line: 2, col: 7 });
     }
 

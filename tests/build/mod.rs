@@ -1,0 +1,339 @@
+//! `lith build` end to end: the demo workspace, determinism, bad inputs as findings,
+//! hostile names, links, and the swap of the output folder.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{Workspace, copy_tree, files_below};
+
+fn demo_workspace() -> Workspace {
+    let ws = Workspace::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(
+        &repo.join("tests/fixtures/demo"),
+        &ws.join("tests/fixtures/demo"),
+    );
+    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+    ws
+}
+
+fn report(ws: &Workspace, out: &str) -> Value {
+    serde_json::from_str(&ws.read(&format!("{out}/report.json"))).unwrap()
+}
+
+fn run_by_id<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["bundles"]["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["runs"].as_array().unwrap())
+        .find(|r| r["run_id"] == id)
+        .unwrap_or_else(|| panic!("no run {id}"))
+}
+
+#[test]
+fn the_demo_shows_every_outcome() {
+    let ws = demo_workspace();
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("lith build: partial (exit 2)"), "{r:?}");
+    let rep = report(&ws, "site");
+    let t = &rep["bundles"]["totals"];
+    assert_eq!(
+        (
+            t["runs"].as_u64(),
+            t["verified"].as_u64(),
+            t["failed"].as_u64(),
+            t["in_progress"].as_u64(),
+            t["uncommitted"].as_u64()
+        ),
+        (Some(6), Some(2), Some(2), Some(1), Some(1))
+    );
+    let verified = run_by_id(&rep, "2026-11-20T0200-a41f");
+    assert_eq!(verified["verification"], "verified");
+    assert_eq!(verified["latest"], true);
+    assert_eq!(
+        verified["unindexed"],
+        serde_json::json!(["path_witnesses.json", "scratch/notes.txt"])
+    );
+    let mism = run_by_id(&rep, "2026-11-19T0200-9c2e");
+    let st: Vec<&str> = mism["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        st.contains(&"digest_mismatch") && st.contains(&"size_mismatch"),
+        "{st:?}"
+    );
+    let missing = run_by_id(&rep, "2026-11-18T0200-5b07");
+    assert!(
+        missing["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["status"] == "missing")
+    );
+    assert_eq!(
+        run_by_id(&rep, "2026-11-21T0200-e3d9")["verification"],
+        "in_progress"
+    );
+    assert_eq!(
+        run_by_id(&rep, "2026-11-17T0200-77aa")["verification"],
+        "uncommitted"
+    );
+    let smoke = rep["bundles"]["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "tests/fixtures/demo/smoke/out")
+        .unwrap();
+    assert_eq!(smoke["latest"]["valid"], false);
+    assert_eq!(smoke["findings"][0]["code"], "latest_invalid");
+    for page in [
+        "index.html",
+        "runs/index.html",
+        "runs/2026-11-20T0200-a41f/index.html",
+        "runs/2026-11-19T0200-9c2e/index.html",
+    ] {
+        assert!(ws.join(&format!("site/{page}")).is_file(), "{page}");
+    }
+    let run_page = ws.read("site/runs/2026-11-19T0200-9c2e/index.html");
+    assert!(run_page.contains("digest_mismatch"));
+    assert!(
+        run_page.contains("<table>") || run_page.contains("<table"),
+        "summary.md table rendered"
+    );
+}
+
+#[test]
+fn builds_are_byte_identical_under_source_date_epoch_wherever_they_run() {
+    let a = demo_workspace();
+    let b = demo_workspace();
+    let env = [("SOURCE_DATE_EPOCH", "1790000000")];
+    assert_eq!(a.lith_env(&["build"], &env).code, 2);
+    assert_eq!(b.lith_env(&["build", "--jobs", "1"], &env).code, 2);
+    let fa = files_below(&a.join("site"));
+    assert_eq!(fa, files_below(&b.join("site")));
+    assert!(fa.len() > 8, "{fa:?}");
+    for f in &fa {
+        assert_eq!(
+            std::fs::read(a.join("site").join(f)).unwrap(),
+            std::fs::read(b.join("site").join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let rep = report(&a, "site");
+    assert_eq!(rep["generated_at"], "2026-09-21T14:13:20Z");
+    assert!(rep.get("duration_ms").is_none());
+    // No absolute path of the machine leaks into any output.
+    let tmp = a.path().to_string_lossy().into_owned();
+    for f in &fa {
+        let text =
+            String::from_utf8_lossy(&std::fs::read(a.join("site").join(f)).unwrap()).into_owned();
+        assert!(!text.contains(&tmp), "{f} contains {tmp}");
+    }
+}
+
+#[test]
+fn a_corrupt_index_is_exit_4_after_everything_is_written() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/good", "complete", &[("a.txt", "a")]);
+    ws.committed_run("out/bad", "complete", &[("a.txt", "a")]);
+    ws.write("out/bad/artifact_index.json", "{\"artifacts\": [");
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let rep = report(&ws, "site");
+    assert_eq!(run_by_id(&rep, "good")["verification"], "verified");
+    assert_eq!(run_by_id(&rep, "bad")["verification"], "error");
+    assert_eq!(rep["verdict"]["exit_code"], 4);
+    assert!(ws.join("site/runs/good/index.html").is_file());
+    assert!(ws.join("site/runs/bad/index.html").is_file());
+}
+
+#[test]
+fn a_clean_workspace_exits_0() {
+    let ws = Workspace::new();
+    ws.write("manifest.lith", "(manifest (v \"t\") (site (base-url \"https://ci.example/e/\")) (bundles (roots [\"**/out\"])))");
+    ws.committed_run("a/out/r1", "complete", &[("x.json", "{}")]);
+    ws.committed_run("b/c/out/r2", "complete", &[("y.json", "[]")]);
+    ws.write("a/out/LATEST", "r1");
+    let r = ws.lith(&["build", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["bundles"]["verified"], 2);
+    let rep = report(&ws, "site");
+    let r1 = run_by_id(&rep, "r1");
+    assert_eq!(r1["url"], "https://ci.example/e/runs/r1/");
+    let anchor = r1["artifacts"][0]["anchor"].as_str().unwrap();
+    assert_eq!(anchor.len(), 14);
+    assert_eq!(
+        r1["artifacts"][0]["url"],
+        format!("https://ci.example/e/runs/r1/#{anchor}")
+    );
+    assert!(
+        ws.read("site/runs/r1/index.html")
+            .contains(&format!("id=\"{anchor}\""))
+    );
+}
+
+#[test]
+fn no_bundles_section_means_not_configured() {
+    let ws = Workspace::new();
+    ws.write("manifest.lith", "(manifest (v \"t\"))");
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("not configured"), "{r:?}");
+    assert_eq!(report(&ws, "site")["bundles"]["configured"], false);
+}
+
+#[test]
+fn hostile_names_and_markdown_are_escaped() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+    );
+    let id = "<script>alert(1)<\\script>\"'&";
+    ws.committed_run(
+        &format!("out/{id}"),
+        "complete",
+        &[
+            ("<img src=x onerror=alert(2)>.txt", "x"),
+            (
+                "summary.md",
+                "# Hi\n<script>alert(3)</script>\n[x](javascript:alert(4))\n",
+            ),
+        ],
+    );
+    ws.write(
+        &format!("out/{id}/run_status.json"),
+        serde_json::json!({"run_id": id, "state": "<b>complete</b>"}).to_string(),
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let rep = report(&ws, "site");
+    let page = run_by_id(&rep, id)["page"].as_str().unwrap().to_string();
+    assert!(page.starts_with("runs/script-alert-1---script-"), "{page}");
+    for f in files_below(&ws.join("site"))
+        .iter()
+        .filter(|f| f.ends_with(".html"))
+    {
+        let html = ws.read(&format!("site/{f}"));
+        for bad in [
+            "<script>alert",
+            "<img src=x",
+            "javascript:",
+            "<b>complete",
+            "alert(3)",
+        ] {
+            assert!(!html.contains(bad), "{f} contains {bad}");
+        }
+    }
+}
+
+#[test]
+fn manifest_errors_are_exit_4_with_a_position() {
+    let ws = Workspace::new();
+    ws.write("manifest.lith", "(manifest\n  (v \"t\"\n");
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("manifest.lith:2:3: this bracket is never closed"),
+        "{r:?}"
+    );
+    let r = ws.lith(&["build", "--manifest", "nope.lith"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("nope.lith"), "{r:?}");
+}
+
+#[test]
+fn out_never_replaces_a_folder_lith_did_not_write() {
+    let ws = Workspace::new();
+    ws.write("manifest.lith", "(manifest (v \"t\"))");
+    ws.write("docs/important.txt", "keep me");
+    let r = ws.lith(&["build", "--out", "docs"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("refusing to replace docs"), "{r:?}");
+    assert_eq!(ws.read("docs/important.txt"), "keep me");
+    // A site lith wrote is replaced whole, and a .gitignore in it survives.
+    assert_eq!(ws.lith(&["build", "--out", "pub"]).code, 0);
+    ws.write("pub/.gitignore", "*\n");
+    ws.write("pub/stale.html", "old");
+    assert_eq!(ws.lith(&["build", "--out", "pub"]).code, 0);
+    assert!(!ws.join("pub/stale.html").exists());
+    assert_eq!(ws.read("pub/.gitignore"), "*\n");
+    let leftovers: Vec<String> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".lith-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn every_link_in_the_site_resolves() {
+    let ws = demo_workspace();
+    ws.lith(&["build"]);
+    let site = ws.join("site");
+    let mut checked = 0;
+    for f in files_below(&site).iter().filter(|f| f.ends_with(".html")) {
+        let html = ws.read(&format!("site/{f}"));
+        let page_dir = site.join(f).parent().unwrap().to_path_buf();
+        for attr in ["href=\"", "src=\""] {
+            for part in html.split(attr).skip(1) {
+                let target = &part[..part.find('"').unwrap()];
+                if target.starts_with("https://") || target.starts_with("http://") {
+                    continue;
+                }
+                let (path, frag) = target.split_once('#').unwrap_or((target, ""));
+                let file = if path.is_empty() {
+                    site.join(f)
+                } else {
+                    page_dir.join(path)
+                };
+                assert!(file.is_file(), "{f}: broken link {target}");
+                if !frag.is_empty() {
+                    let dest = std::fs::read_to_string(&file).unwrap();
+                    assert!(
+                        dest.contains(&format!("id=\"{frag}\"")),
+                        "{f}: missing anchor {target}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} links checked");
+}
+
+#[test]
+fn many_runs_are_paged() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+    );
+    for i in 0..1001 {
+        ws.write(
+            &format!("out/r{i:04}/run_status.json"),
+            format!("{{\"run_id\":\"r{i:04}\",\"state\":\"in_progress\"}}"),
+        );
+    }
+    let r = ws.lith(&["build", "--fast"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(ws.join("site/runs/page-3.html").is_file());
+    assert!(!ws.join("site/runs/page-4.html").exists());
+    let p2 = ws.read("site/runs/page-2.html");
+    assert!(p2.contains("r0500") && !p2.contains("r0499") && !p2.contains("r1000"));
+    assert!(
+        p2.contains("href=\"index.html\" rel=\"prev\"")
+            && p2.contains("href=\"page-3.html\" rel=\"next\"")
+    );
+}

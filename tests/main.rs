@@ -1,0 +1,6 @@
+//! Integration tests: each runs the real `lith` binary in a temporary workspace.
+
+mod build;
+mod corpus;
+mod support;
+mod verify;

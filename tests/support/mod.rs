@@ -1,0 +1,176 @@
+//! A temp workspace that writes files, builds bundles with correct digests, and runs
+//! the real `lith` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> &Self {
+        let p = self.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Writes a run folder with `files`, a `run_status.json` in `state`, and an index
+    /// listing every file with correct sizes and digests (bundle-relative paths).
+    pub fn committed_run(&self, run_dir: &str, state: &str, files: &[(&str, &str)]) -> &Self {
+        let run_id = run_dir.rsplit('/').next().unwrap();
+        self.write(
+            &format!("{run_dir}/run_status.json"),
+            serde_json::to_string_pretty(&json!({"run_id": run_id, "state": state})).unwrap(),
+        );
+        for (name, content) in files {
+            self.write(&format!("{run_dir}/{name}"), content);
+        }
+        let artifacts: Vec<Value> = files
+            .iter()
+            .map(|(name, content)| json!({"path": name, "file_size": content.len(), "sha256": sha256_hex(content.as_bytes())}))
+            .collect();
+        self.index(
+            run_dir,
+            json!({"run_id": run_id, "artifacts": artifacts, "missing": [], "status": "ok"}),
+        )
+    }
+
+    pub fn index(&self, run_dir: &str, index: Value) -> &Self {
+        self.write(
+            &format!("{run_dir}/artifact_index.json"),
+            serde_json::to_string_pretty(&index).unwrap(),
+        )
+    }
+
+    pub fn lith(&self, args: &[&str]) -> Run {
+        self.lith_env(args, &[])
+    }
+
+    pub fn lith_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lith"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("CI", "true")
+            .env_remove("SOURCE_DATE_EPOCH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out: Output = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Every file below `dir`, relative, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Copies a folder tree (following nothing: symlinks are recreated as symlinks).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else if e.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+            let mut perms = std::fs::metadata(&dest).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&dest, perms).unwrap();
+        }
+    }
+}
+
+/// The corpus folder, when `LITH_CORPUS` points at one.
+pub fn corpus() -> PathBuf {
+    let dir = std::env::var("LITH_CORPUS")
+        .expect("set LITH_CORPUS to the corpus folder to run the corpus checks");
+    let p = PathBuf::from(dir);
+    let p = if p.is_absolute() {
+        p
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+    };
+    assert!(p.is_dir(), "LITH_CORPUS={} is not a folder", p.display());
+    p
+}

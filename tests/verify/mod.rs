@@ -1,0 +1,468 @@
+//! `lith verify` on fixture bundles: one test per status, refusal and exit code.
+
+use serde_json::{Value, json};
+
+use crate::support::{Workspace, sha256_hex};
+
+const R: &str = "out/run-1";
+
+fn good(ws: &Workspace) {
+    ws.committed_run(
+        R,
+        "complete",
+        &[
+            ("summary.json", "{\"ok\":true}\n"),
+            ("logs/a.log", "line\n"),
+        ],
+    );
+}
+
+fn statuses(v: &Value) -> Vec<(String, String)> {
+    v["run"]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["path"].as_str().unwrap().to_string(),
+                a["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_verified_run_exits_0() {
+    let ws = Workspace::new();
+    good(&ws);
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["run"]["verification"], "verified");
+    assert_eq!(v["run"]["counts"]["ok"], 2);
+    let text = ws.lith(&["verify", R]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.contains("2/2 artifacts ok"), "{text:?}");
+    assert!(text.stdout.trim_end().ends_with("verified"), "{text:?}");
+}
+
+#[test]
+fn a_bundle_root_resolves_through_latest() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write("out/LATEST", "  run-1\n");
+    let r = ws.lith(&["verify", "out", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["latest"]["run_id"], "run-1");
+}
+
+#[test]
+fn invalid_latest_values_are_refused() {
+    for value in ["../run-1", "/etc", "run-2", "", "run-1/..", "a\\b"] {
+        let ws = Workspace::new();
+        good(&ws);
+        ws.write("out/LATEST", value);
+        let r = ws.lith(&["verify", "out", "--json"]);
+        assert_eq!(r.code, 2, "{value:?}: {r:?}");
+        assert_eq!(r.json()["reason"], "latest_invalid", "{value:?}");
+    }
+    let ws = Workspace::new();
+    good(&ws);
+    let r = ws.lith(&["verify", "out"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("latest_missing"), "{r:?}");
+}
+
+#[test]
+fn digest_mismatch_keeps_expected_and_actual() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(&format!("{R}/summary.json"), "{\"ok\":fals}\n");
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    let a = &v["run"]["artifacts"][0];
+    assert_eq!(a["status"], "digest_mismatch");
+    assert_eq!(a["expected_sha256"], sha256_hex(b"{\"ok\":true}\n"));
+    assert_eq!(a["actual_sha256"], sha256_hex(b"{\"ok\":fals}\n"));
+    assert_eq!(a["expected_size"], a["actual_size"]);
+    // --fast checks sizes only, so a same-size change goes unnoticed by design.
+    assert_eq!(ws.lith(&["verify", R, "--fast"]).code, 0);
+}
+
+#[test]
+fn size_mismatch_and_missing() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(&format!("{R}/summary.json"), "{}\n");
+    std::fs::remove_file(ws.join(&format!("{R}/logs/a.log"))).unwrap();
+    let r = ws.lith(&["verify", R, "--json", "--fast"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    assert_eq!(
+        statuses(&v),
+        [
+            ("summary.json".into(), "size_mismatch".into()),
+            ("logs/a.log".into(), "missing".into())
+        ]
+    );
+    assert_eq!(v["run"]["artifacts"][0]["actual_size"], 3);
+}
+
+#[test]
+fn unsafe_paths_are_never_opened_even_with_a_correct_digest() {
+    let ws = Workspace::new();
+    let secret = "top secret\n";
+    ws.write("outside", secret);
+    ws.write(
+        &format!("{R}/run_status.json"),
+        r#"{"run_id":"run-1","state":"complete"}"#,
+    );
+    let entry = |p: &str| json!({"path": p, "file_size": secret.len(), "sha256": sha256_hex(secret.as_bytes())});
+    ws.index(
+        R,
+        json!({"run_id": "run-1", "status": "ok", "missing": [], "artifacts": [
+            entry("../../outside"), entry("/etc/hostname"), entry("~/outside"), entry("C:\\outside"),
+            entry("\\\\?\\C:\\outside"), entry("a/../../../outside")
+        ]}),
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    for (path, status) in statuses(&v) {
+        assert_eq!(status, "unsafe_path", "{path}");
+    }
+    for a in v["run"]["artifacts"].as_array().unwrap() {
+        assert!(a["actual_sha256"].is_null(), "{a}");
+    }
+}
+
+#[test]
+fn symlinks_leaving_the_run_are_unsafe_inside_ones_are_fine() {
+    let ws = Workspace::new();
+    let secret = "top secret\n";
+    ws.write("outside/secret.txt", secret);
+    ws.write(&format!("{R}/real.txt"), secret);
+    ws.write(
+        &format!("{R}/run_status.json"),
+        r#"{"run_id":"run-1","state":"complete"}"#,
+    );
+    let run = ws.join(R);
+    std::os::unix::fs::symlink(ws.join("outside/secret.txt"), run.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(ws.join("outside"), run.join("dirlink")).unwrap();
+    std::os::unix::fs::symlink("real.txt", run.join("inside.txt")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/elsewhere", run.join("dangling.txt")).unwrap();
+    let e = |p: &str| json!({"path": p, "file_size": secret.len(), "sha256": sha256_hex(secret.as_bytes())});
+    ws.index(
+        R,
+        json!({"run_id": "run-1", "status": "ok", "missing": [], "artifacts": [
+            e("link.txt"), e("dirlink/secret.txt"), e("dirlink/absent.txt"), e("inside.txt"), e("dangling.txt")
+        ]}),
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        statuses(&r.json()),
+        [
+            ("link.txt".into(), "unsafe_path".into()),
+            ("dirlink/secret.txt".into(), "unsafe_path".into()),
+            ("dirlink/absent.txt".into(), "unsafe_path".into()),
+            ("inside.txt".into(), "ok".into()),
+            ("dangling.txt".into(), "unsafe_path".into()),
+        ]
+    );
+}
+
+#[test]
+fn folders_pipes_and_link_loops_are_not_files() {
+    let ws = Workspace::new();
+    ws.write(
+        &format!("{R}/run_status.json"),
+        r#"{"run_id":"run-1","state":"complete"}"#,
+    );
+    ws.write(&format!("{R}/sub/x"), "x");
+    let run = ws.join(R);
+    let fifo = run.join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("loop", run.join("loop")).unwrap();
+    let e = |p: &str| json!({"path": p, "file_size": 0, "sha256": "0".repeat(64)});
+    ws.index(
+        R,
+        json!({"run_id": "run-1", "status": "ok", "artifacts": [e("sub"), e("pipe"), e("loop")]}),
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        statuses(&r.json()),
+        [
+            ("sub".into(), "not_a_file".into()),
+            ("pipe".into(), "not_a_file".into()),
+            ("loop".into(), "unreadable".into()),
+        ]
+    );
+}
+
+#[test]
+fn duplicate_entries_fail_only_when_they_disagree() {
+    let ws = Workspace::new();
+    ws.committed_run(R, "complete", &[("a.txt", "a")]);
+    let a = json!({"path": "a.txt", "file_size": 1, "sha256": sha256_hex(b"a")});
+    ws.index(
+        R,
+        json!({"run_id": "run-1", "status": "ok", "artifacts": [a.clone(), a.clone()]}),
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 0, "same digest twice is a warning: {r:?}");
+    assert!(r.stdout.contains("duplicate_entry"));
+    let b = json!({"path": "./a.txt", "file_size": 1, "sha256": sha256_hex(b"b")});
+    ws.index(
+        R,
+        json!({"run_id": "run-1", "status": "ok", "artifacts": [a, b]}),
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    let f: Vec<&Value> = v["run"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "duplicate_entry")
+        .collect();
+    assert_eq!(f[0]["severity"], "partial");
+}
+
+#[test]
+fn repository_relative_paths_resolve_from_any_working_directory() {
+    let ws = Workspace::new();
+    let dir = "book/experiments/x/out/run-1";
+    ws.write(
+        &format!("{dir}/run_status.json"),
+        r#"{"run_id":"run-1","state":"complete"}"#,
+    );
+    ws.write(&format!("{dir}/summary.json"), "{}");
+    ws.index(
+        dir,
+        json!({"run_id": "run-1", "status": "ok", "artifacts": [
+            {"path": format!("{dir}/summary.json"), "file_size": 2, "sha256": sha256_hex(b"{}")}
+        ]}),
+    );
+    let r = ws.lith(&["verify", dir, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["run"]["artifacts"][0]["rel"], "summary.json");
+    assert_eq!(r.json()["run"]["unindexed"], json!([]));
+    // An explicit --repo-root gives the same answer.
+    let r = ws.lith(&["verify", dir, "--repo-root", ".", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn unindexed_files_are_listed_but_bookkeeping_is_not() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(&format!("{R}/extra/notes.txt"), "n");
+    ws.write(&format!("{R}/repair_log.json"), "{}");
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 0, "unindexed files are information: {r:?}");
+    assert_eq!(r.json()["run"]["unindexed"], json!(["extra/notes.txt"]));
+}
+
+#[test]
+fn in_progress_and_uncommitted_runs_are_refused() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/live/run_status.json",
+        r#"{"run_id":"live","state":"in_progress"}"#,
+    );
+    let r = ws.lith(&["verify", "out/live", "--json"]);
+    assert_eq!(
+        (r.code, r.json()["reason"].as_str()),
+        (2, Some("bundle_in_progress")),
+        "{r:?}"
+    );
+    ws.write(
+        "out/dead/run_status.json",
+        r#"{"run_id":"dead","state":"failed"}"#,
+    );
+    let r = ws.lith(&["verify", "out/dead", "--json"]);
+    assert_eq!(
+        (r.code, r.json()["reason"].as_str()),
+        (2, Some("index_missing")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn index_status_missing_list_and_odd_states_fail() {
+    let ws = Workspace::new();
+    good(&ws);
+    let mut idx: Value =
+        serde_json::from_str(&ws.read(&format!("{R}/artifact_index.json"))).unwrap();
+    idx["missing"] = json!(["baseline.json"]);
+    idx["status"] = json!("partial");
+    ws.index(R, idx);
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let codes: Vec<String> = r.json()["run"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["index_lists_missing", "index_status_not_ok"]);
+
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(
+        &format!("{R}/run_status.json"),
+        r#"{"run_id":"run-9","state":"exploded","extra":1}"#,
+    );
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    let codes: Vec<&str> = v["run"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["run_id_mismatch", "state_invalid"]);
+    assert_eq!(
+        v["run"]["run_status"]["fields"]["extra"], 1,
+        "unknown fields are kept"
+    );
+}
+
+#[test]
+fn corrupt_json_is_a_runtime_error_with_line_and_column() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(
+        &format!("{R}/artifact_index.json"),
+        "{\n  \"artifacts\": [\n    {\"path\": }\n",
+    );
+    let r = ws.lith(&["verify", R]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains("artifact_index.json: 3:14: invalid JSON"),
+        "{r:?}"
+    );
+
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(&format!("{R}/run_status.json"), "[1,2");
+    assert_eq!(ws.lith(&["verify", R]).code, 4);
+
+    let ws = Workspace::new();
+    good(&ws);
+    ws.index(R, json!({"run_id": "run-1", "status": "ok", "artifacts": [{"path": "a", "file_size": 1, "sha256": "nothex"}]}));
+    let r = ws.lith(&["verify", R]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("artifacts[0]: `sha256` of \"a\" is \"nothex\"; expected 64 hex digits"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_10_mb_line_is_handled() {
+    let ws = Workspace::new();
+    good(&ws);
+    let mut garbage = String::from("{\"artifacts\": [\"");
+    garbage.push_str(&"x".repeat(10 * 1024 * 1024));
+    ws.write(&format!("{R}/artifact_index.json"), &garbage);
+    let r = ws.lith(&["verify", R]);
+    assert_eq!(r.code, 4, "{}", &r.stdout[..r.stdout.len().min(500)]);
+    assert!(
+        r.stdout.len() < 10_000,
+        "the error message must not echo the line"
+    );
+    // A huge but valid value in run_status.json is kept, not a crash.
+    let ws = Workspace::new();
+    good(&ws);
+    let big = format!(
+        "{{\"run_id\":\"run-1\",\"state\":\"complete\",\"note\":\"{}\"}}",
+        "y".repeat(10 * 1024 * 1024)
+    );
+    ws.write(&format!("{R}/run_status.json"), &big);
+    let r = ws.lith(&["verify", R]);
+    assert_eq!(
+        r.code,
+        0,
+        "a long value is kept, not a crash: {}",
+        &r.stdout[..r.stdout.len().min(500)]
+    );
+}
+
+#[test]
+fn run_status_as_a_symlink_is_not_followed() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write("elsewhere.json", r#"{"run_id":"run-1","state":"complete"}"#);
+    std::fs::remove_file(ws.join(&format!("{R}/run_status.json"))).unwrap();
+    std::os::unix::fs::symlink(
+        ws.join("elsewhere.json"),
+        ws.join(&format!("{R}/run_status.json")),
+    )
+    .unwrap();
+    let r = ws.lith(&["verify", R]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("symbolic link"), "{r:?}");
+}
+
+#[test]
+fn unverified_view_never_claims_completeness() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write(&format!("{R}/summary.json"), "changed!!!!!\n");
+    std::fs::remove_file(ws.join(&format!("{R}/logs/a.log"))).unwrap();
+    ws.write(&format!("{R}/stray.txt"), "s");
+    let r = ws.lith(&["verify", R, "--unverified", "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["mode"], "unverified");
+    assert_eq!(v["missing"], json!(["logs/a.log"]));
+    assert_eq!(v["digest_mismatches"], json!(["summary.json"]));
+    assert_eq!(v["unindexed"], json!(["stray.txt"]));
+    // Even a clean bundle is not called complete.
+    let ws = Workspace::new();
+    good(&ws);
+    let r = ws.lith(&["verify", R, "--unverified", "--json"]);
+    assert_eq!((r.code, &r.json()["complete"]), (0, &json!(false)));
+    // And it opens an in-progress run that strict mode refuses.
+    ws.write(
+        "out/live/run_status.json",
+        r#"{"run_id":"live","state":"in_progress"}"#,
+    );
+    ws.write("out/live/partial.txt", "p");
+    let r = ws.lith(&["verify", "out/live", "--unverified", "--json"]);
+    assert_eq!(r.json()["unindexed"], json!(["partial.txt"]), "{r:?}");
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    let ws = Workspace::new();
+    assert_eq!(ws.lith(&["verify"]).code, 64);
+    assert_eq!(ws.lith(&["verify", "x", "--no-such-flag"]).code, 64);
+    assert_eq!(ws.lith(&["frobnicate"]).code, 64);
+    assert_eq!(ws.lith(&[]).code, 64);
+    assert_eq!(ws.lith(&["--jobs", "0", "build"]).code, 64);
+    let h = ws.lith(&["--help"]);
+    assert_eq!(h.code, 0);
+    assert!(h.stdout.contains("Exit codes"), "{h:?}");
+    assert_eq!(ws.lith(&["--version"]).code, 0);
+}
+
+#[test]
+fn a_bundle_that_does_not_exist_is_a_runtime_error() {
+    let ws = Workspace::new();
+    let r = ws.lith(&["verify", "nowhere"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains("nowhere: cannot open the bundle"),
+        "{r:?}"
+    );
+}
