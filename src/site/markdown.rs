@@ -12,6 +12,9 @@ pub fn render(text: &str) -> String {
     ammonia::Builder::default()
         .url_relative(ammonia::UrlRelative::Deny)
         .rm_tags(["img"])
+        // Links open in the same tab; a `rel` on an `<a>` whose href was removed
+        // would make the page invalid HTML.
+        .link_rel(None)
         .clean(&raw)
         .to_string()
 }

@@ -1,0 +1,194 @@
+// Real-browser checks of the site lith writes (Debian's chromium, driven by
+// playwright-core). Run from .ci/run after `cargo build --release`:
+//   LITH_BIN=target/release/lith node --test tests/browser/
+// It builds two sites into a temporary folder, the demo workspace and a hostile one,
+// then checks every page for script errors, accessibility (axe-core, light and dark),
+// phone layout, the runs filter and sort, and that hostile input never executes.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const bin = path.resolve(repo, process.env.LITH_BIN || "target/release/lith");
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lith-browser-"));
+let browser;
+
+function lith(cwd, args) {
+  const r = spawnSync(bin, args, { cwd, encoding: "utf8", env: { ...process.env, CI: "true", SOURCE_DATE_EPOCH: "1790000000" } });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function htmlFiles(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...htmlFiles(p));
+    else if (e.name.endsWith(".html")) out.push(p);
+  }
+  return out.sort();
+}
+
+function sha256(s) {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+// A workspace whose names and documents try to run script in the page.
+function hostileWorkspace(dir) {
+  const id = `<img src=x onerror="window.__pwned=1">'"&`;
+  const run = path.join(dir, "out", id);
+  fs.mkdirSync(run, { recursive: true });
+  const files = {
+    "summary.md": "# Pwn\n\n<script>window.__pwned=2</script>\n\n<a href=\"javascript:window.__pwned=3\">x</a> <div onmouseover=\"window.__pwned=4\">hover</div>\n",
+    "<svg onload=window.__pwned=5>.json": "{}",
+  };
+  for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(run, name), body);
+  fs.writeFileSync(path.join(run, "run_status.json"), JSON.stringify({ run_id: id, state: "<script>window.__pwned=6</script>", note: "</script><script>window.__pwned=7</script>" }));
+  const artifacts = Object.entries(files).map(([p, body]) => ({ path: p, file_size: Buffer.byteLength(body), sha256: sha256(body) }));
+  artifacts.push({ path: "../../<script>window.__pwned=8</script>", file_size: 1, sha256: "0".repeat(64) });
+  fs.writeFileSync(path.join(run, "artifact_index.json"), JSON.stringify({ run_id: id, artifacts, missing: ["<b>x</b>"], status: "ok" }));
+  fs.writeFileSync(path.join(dir, "out", "LATEST"), "<script>window.__pwned=9</script>");
+  fs.writeFileSync(path.join(dir, "manifest.lith"), '(manifest (v "t") (site (title "<script>window.__pwned=10</script>")) (bundles (roots ["out"])))');
+}
+
+const demoSite = path.join(tmp, "demo-site");
+const hostileDir = path.join(tmp, "hostile");
+
+before(async () => {
+  assert.ok(fs.existsSync(bin), `${bin} is missing; run cargo build --release first`);
+  const demo = lith(repo, ["build", "--out", demoSite, "--quiet"]);
+  assert.equal(demo.status, 2, demo.stderr);
+  fs.mkdirSync(hostileDir);
+  hostileWorkspace(hostileDir);
+  const hostile = lith(hostileDir, ["build", "--quiet"]);
+  assert.equal(hostile.status, 2, hostile.stderr);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function open(file, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("dialog", async (d) => { problems.push(`dialog: ${d.message()}`); await d.dismiss(); });
+  page.on("request", (r) => { if (!r.url().startsWith("file://")) problems.push(`network: ${r.url()}`); });
+  await page.goto(pathToFileURL(file).href);
+  return { page, context, problems };
+}
+
+async function axe(page) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+}
+
+test("every demo page loads cleanly and passes axe in light and dark themes", async () => {
+  const pages = htmlFiles(demoSite);
+  assert.ok(pages.length >= 8, `only ${pages.length} pages`);
+  for (const scheme of ["light", "dark"]) {
+    for (const file of pages) {
+      const { page, context, problems } = await open(file, { colorScheme: scheme });
+      // Checked before axe runs: axe itself fetches stylesheets, which file:// refuses.
+      assert.deepEqual(problems, [], `${file} (${scheme})`);
+      const violations = await axe(page);
+      assert.deepEqual(violations, [], `${file} (${scheme})`);
+      await context.close();
+    }
+  }
+});
+
+test("pages fit a phone screen without sideways scrolling", async () => {
+  for (const file of htmlFiles(demoSite)) {
+    const { page, context } = await open(file, { viewport: { width: 390, height: 844 } });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 392, `${path.relative(demoSite, file)} is ${width}px wide on a 390px screen`);
+    await context.close();
+  }
+});
+
+test("the runs table filters and sorts, by mouse and keyboard", async () => {
+  const { page, context, problems } = await open(path.join(demoSite, "runs/index.html"));
+  const visible = () => page.locator("#runs-table tbody tr:visible").count();
+  assert.equal(await visible(), 6);
+  await page.getByLabel("Filter", { exact: true }).fill("smoke");
+  assert.equal(await visible(), 1);
+  assert.equal(await page.locator("#runs-table-count").textContent(), "1 shown");
+  await page.getByLabel("Filter", { exact: true }).fill("");
+  await page.getByLabel("Verification").selectOption("verified");
+  assert.equal(await visible(), 2);
+  await page.getByLabel("Verification").selectOption("");
+  // Sort by run id, descending on the second press; reachable with the keyboard.
+  const button = page.getByRole("button", { name: "Run" });
+  await button.focus();
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Enter");
+  const th = page.locator("#runs-table th").nth(1);
+  assert.equal(await th.getAttribute("aria-sort"), "descending");
+  const first = await page.locator("#runs-table tbody tr").first().locator("td").nth(1).textContent();
+  assert.match(first, /smoke-0142/);
+  // The skip link is the first stop of the tab order.
+  await page.reload();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.className), "skip");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("an artifact permalink lands on its highlighted row", async () => {
+  const report = JSON.parse(fs.readFileSync(path.join(demoSite, "report.json"), "utf8"));
+  const run = report.bundles.roots.flatMap((r) => r.runs).find((r) => r.run_id === "2026-11-19T0200-9c2e");
+  const bad = run.artifacts.find((a) => a.status === "digest_mismatch");
+  const { page, context } = await open(path.join(demoSite, run.page, "index.html"));
+  await page.goto(page.url() + "#" + bad.anchor);
+  const row = page.locator(`#${bad.anchor}`);
+  assert.match(await row.textContent(), /digest_mismatch/);
+  assert.equal(await row.evaluate((el) => el.matches(":target")), true);
+  await context.close();
+});
+
+test("hostile names and documents never execute", async () => {
+  const site = path.join(hostileDir, "site");
+  const pages = htmlFiles(site);
+  assert.ok(pages.length >= 3);
+  for (const file of pages) {
+    const { page, context, problems } = await open(file);
+    // Give handlers a chance: hover everything, wait a moment.
+    for (const el of await page.locator("main *").all()) {
+      await el.hover({ trial: false, timeout: 200 }).catch(() => {});
+    }
+    await page.waitForTimeout(100);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, file);
+    assert.deepEqual(problems, [], file);
+    await context.close();
+  }
+});
+
+test("the Nu HTML Checker reports no errors on either site", () => {
+  const jar = require.resolve("vnu-jar/build/dist/vnu.jar");
+  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site"))];
+  const r = spawnSync("java", ["-jar", jar, "--errors-only", ...files], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+});
