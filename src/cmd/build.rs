@@ -41,6 +41,22 @@ pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
     let mode = if a.fast { Mode::Fast } else { Mode::Full };
     let mut report = evaluate(&manifest, &clock, mode, g.quiet)?;
+    if g.verbose > 0 {
+        for root in &report.bundles.roots {
+            eprintln!(
+                "lith: {}: {} run(s), {} skipped entr(ies), LATEST {}",
+                root.path,
+                root.runs.len(),
+                root.skipped.len(),
+                root.latest.as_ref().map_or("absent", |l| if l.valid {
+                    "valid"
+                } else {
+                    "invalid"
+                })
+            );
+        }
+        eprintln!("lith: evaluated in {} ms", started.elapsed().as_millis());
+    }
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }

@@ -112,6 +112,13 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
     } else {
         label.clone()
     };
+    if g.verbose > 0 {
+        eprintln!(
+            "lith: verifying {} ({:?} mode)",
+            run_dir.display(),
+            opts.mode
+        );
+    }
     let run = verify_run(&run_dir, &run_label, &opts);
 
     if a.unverified {

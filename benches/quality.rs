@@ -1,0 +1,300 @@
+//! The quality-bar harness (SPEC §11). It generates synthetic trees, runs the real
+//! `lith` binary and baselines measured in the same run on the same files, and prints
+//! ratios. It asserts nothing: numbers go in the closing notes, not in tests.
+//!
+//!   cargo bench --bench quality                  # full size (10,000 runs)
+//!   cargo bench --bench quality -- --runs 1000   # smaller tree
+//!   cargo bench --bench quality -- --big-mib 128 --skip-small
+//!
+//! Baselines: `openssl dgst -sha256` (single core, times the number of cores) for large
+//! files; `find … | xargs -P<cores> sha256sum` for many small files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+struct Opts {
+    runs: usize,
+    big_mib: usize,
+    skip_small: bool,
+    skip_big: bool,
+    dir: PathBuf,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        runs: 10_000,
+        big_mib: 256,
+        skip_small: false,
+        skip_big: false,
+        dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-trees"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--runs" => {
+                i += 1;
+                o.runs = args[i].parse().expect("--runs N");
+            }
+            "--big-mib" => {
+                i += 1;
+                o.big_mib = args[i].parse().expect("--big-mib N");
+            }
+            "--dir" => {
+                i += 1;
+                o.dir = PathBuf::from(&args[i]);
+            }
+            "--skip-small" => o.skip_small = true,
+            "--skip-big" => o.skip_big = true,
+            _ => {} // cargo bench passes --bench
+        }
+        i += 1;
+    }
+    o
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lith() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lith"))
+}
+
+/// Runs a command to completion; returns wall time and the child's peak RSS in KiB.
+fn measure(cmd: &mut Command) -> (Duration, i64, i32) {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (start.elapsed(), usage.ru_maxrss, code)
+}
+
+fn best_of(n: usize, mut f: impl FnMut() -> (Duration, i64, i32)) -> (Duration, i64, i32) {
+    (0..n).map(|_| f()).min_by_key(|r| r.0).unwrap()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn write_index(run: &Path, entries: &[(String, Vec<u8>)]) {
+    let artifacts: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(p, body)| serde_json::json!({"path": p, "file_size": body.len(), "sha256": hex(&Sha256::digest(body))}))
+        .collect();
+    let id = run.file_name().unwrap().to_string_lossy();
+    std::fs::write(
+        run.join("run_status.json"),
+        format!("{{\"run_id\":\"{id}\",\"state\":\"complete\"}}"),
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("artifact_index.json"),
+        serde_json::to_vec(&serde_json::json!({"run_id": id, "artifacts": artifacts, "missing": [], "status": "ok"})).unwrap(),
+    )
+    .unwrap();
+}
+
+fn big_files(o: &Opts) {
+    let n = cores() * 2;
+    let root = o.dir.join(format!("big-{}x{}m", n, o.big_mib));
+    let run = root.join("out/run-big");
+    if !run.join("artifact_index.json").exists() {
+        std::fs::create_dir_all(&run).unwrap();
+        let mut entries = Vec::new();
+        let mut state = 0x9e3779b97f4a7c15u64;
+        for i in 0..n {
+            let name = format!("blob{i}.bin");
+            let mut f = std::io::BufWriter::new(std::fs::File::create(run.join(&name)).unwrap());
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            for _ in 0..o.big_mib {
+                for chunk in buf.chunks_mut(8) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    chunk.copy_from_slice(&state.to_le_bytes());
+                }
+                h.update(&buf);
+                f.write_all(&buf).unwrap();
+            }
+            f.flush().unwrap();
+            entries.push((name, h.finalize().to_vec()));
+        }
+        // The index wants digests, not bodies: write it directly.
+        let artifacts: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(p, d)| serde_json::json!({"path": p, "file_size": o.big_mib << 20, "sha256": hex(d)}))
+            .collect();
+        std::fs::write(
+            run.join("run_status.json"),
+            "{\"run_id\":\"run-big\",\"state\":\"complete\"}",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("artifact_index.json"),
+            serde_json::to_vec(
+                &serde_json::json!({"run_id": "run-big", "artifacts": artifacts, "status": "ok"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    }
+    let total_mib = (n * o.big_mib) as f64;
+    let first = run.join("blob0.bin");
+    // Warm the page cache, then take the best of three.
+    measure(Command::new("cat").arg(&first));
+    let (t_ssl, _, c) = best_of(3, || {
+        measure(
+            Command::new("openssl")
+                .args(["dgst", "-sha256"])
+                .arg(&first),
+        )
+    });
+    assert_eq!(c, 0, "openssl failed");
+    let single = o.big_mib as f64 / t_ssl.as_secs_f64();
+    let (t_lith, rss, c) = best_of(3, || measure(Command::new(lith()).arg("verify").arg(&run)));
+    assert_eq!(c, 0, "lith verify failed");
+    let ours = total_mib / t_lith.as_secs_f64();
+    let target = single * cores() as f64;
+    println!("large files: {n} × {} MiB", o.big_mib);
+    println!("  openssl dgst -sha256, one file:   {single:8.0} MiB/s (one core)");
+    println!(
+        "  target, {} cores × openssl:        {target:8.0} MiB/s",
+        cores()
+    );
+    println!(
+        "  lith verify, all files:           {ours:8.0} MiB/s   peak RSS {} MiB",
+        rss / 1024
+    );
+    println!(
+        "  ratio lith / (cores × openssl):   {:8.2}   (bar: ≥ 0.90)",
+        ours / target
+    );
+}
+
+fn small_files(o: &Opts) {
+    let root = o.dir.join(format!("small-{}", o.runs));
+    let marker = root.join(".complete");
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&root);
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for r in 0..o.runs {
+            let run = root.join(format!("book/exp{}/out/run-{r:05}", r % 50));
+            std::fs::create_dir_all(&run).unwrap();
+            let mut entries = Vec::new();
+            for a in 0..13 {
+                let size = 200 + (next() as usize % (30 * 1024 - 200));
+                let body: Vec<u8> = (0..size)
+                    .map(|i| b"abcdefghijklmnopqrstuvwxyz{}\":,\n"[(i + a + r) % 32])
+                    .collect();
+                let name = format!("artifact_{a:02}.json");
+                std::fs::write(run.join(&name), &body).unwrap();
+                entries.push((name, body));
+            }
+            write_index(&run, &entries);
+        }
+        std::fs::write(
+            root.join("manifest.lith"),
+            "(manifest (v \"bench\") (bundles (roots [\"book/*/out\"])))",
+        )
+        .unwrap();
+        std::fs::write(&marker, "").unwrap();
+    }
+    let book = root.join("book");
+    let find = format!(
+        "find '{}' -type f -print0 | xargs -0 -P{} -n 256 sha256sum > /dev/null",
+        book.display(),
+        cores()
+    );
+    measure(Command::new("sh").args(["-c", &find]));
+    let (t_base, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &find])));
+    assert_eq!(c, 0, "sha256sum baseline failed");
+    let out = root.join("site");
+    let (t_lith, rss, c) = best_of(3, || {
+        measure(
+            Command::new(lith())
+                .args(["build", "--quiet", "--out"])
+                .arg(&out)
+                .current_dir(&root)
+                .env("SOURCE_DATE_EPOCH", "1790000000"),
+        )
+    });
+    assert_eq!(c, 0, "lith build failed");
+    let mut largest = (0u64, String::new());
+    for e in walkdir::WalkDir::new(&out)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if e.file_name().to_string_lossy().ends_with(".html") {
+            let n = e.metadata().unwrap().len();
+            if n > largest.0 {
+                largest = (
+                    n,
+                    e.path().strip_prefix(&out).unwrap().display().to_string(),
+                );
+            }
+        }
+    }
+    let overview = std::fs::metadata(out.join("index.html")).unwrap().len();
+    println!(
+        "many small files: {} runs × 13 artifacts (0.2–30 KB)",
+        o.runs
+    );
+    println!(
+        "  find | xargs -P{} sha256sum:       {:8.2} s",
+        cores(),
+        t_base.as_secs_f64()
+    );
+    println!(
+        "  lith build (verify + reports + site): {:5.2} s   peak RSS {} MiB (bar: < 256)",
+        t_lith.as_secs_f64(),
+        rss / 1024
+    );
+    println!(
+        "  speed-up lith vs baseline:        {:8.2}×  (bar: ≥ 3)",
+        t_base.as_secs_f64() / t_lith.as_secs_f64()
+    );
+    println!(
+        "  largest page: {} ({} KiB, bar: < 1024); overview {} KiB (bar: < 100)",
+        largest.1,
+        largest.0 / 1024,
+        overview / 1024
+    );
+}
+
+fn main() {
+    let o = opts();
+    std::fs::create_dir_all(&o.dir).unwrap();
+    println!(
+        "lith quality bars — {} cores, trees in {}",
+        cores(),
+        o.dir.display()
+    );
+    if !o.skip_big {
+        big_files(&o);
+    }
+    if !o.skip_small {
+        small_files(&o);
+    }
+}
