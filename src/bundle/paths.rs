@@ -108,10 +108,11 @@ pub fn bundle_relative<'a>(
 }
 
 /// Where a bundle-relative path lands once symlinks are followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Resolved {
-    /// Inside the base folder: the canonical path to open.
-    Inside(PathBuf),
+    /// Inside the base folder: the path to open and what `lstat` said of it (with no
+    /// symlink on the way, or after following them, the final target's metadata).
+    Inside(PathBuf, std::fs::Metadata),
     /// Nothing there (or a dangling link).
     Missing,
     /// A symlink (of the file or a parent) leads outside the base folder.
@@ -122,48 +123,76 @@ pub enum Resolved {
 
 /// Resolves `rel` (already lexically safe) below `base_canonical`, following symlinks
 /// only to check where they lead.
+///
+/// The common case costs one `lstat` per component below the base: only when one of
+/// them is a symlink is the whole path canonicalized and checked against the base.
 pub fn resolve_inside(base_canonical: &Path, rel: &[&str]) -> Resolved {
-    let joined: PathBuf = rel
-        .iter()
-        .fold(base_canonical.to_path_buf(), |p, c| p.join(c));
-    match std::fs::symlink_metadata(&joined) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // A parent may be a symlink that leads outside; look at the deepest
-            // existing ancestor so that we never report "missing" for what is really
-            // an escape.
-            let mut anc = joined.parent();
+    let mut p = base_canonical.to_path_buf();
+    for (i, c) in rel.iter().enumerate() {
+        p.push(c);
+        match std::fs::symlink_metadata(&p) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Resolved::Missing;
+            }
+            Err(e) => return Resolved::Unreadable(e.to_string()),
+            Ok(m) if m.file_type().is_symlink() => {
+                let full: PathBuf = rel
+                    .iter()
+                    .fold(base_canonical.to_path_buf(), |p, c| p.join(c));
+                return resolve_through_links(base_canonical, &full);
+            }
+            Ok(m) if i + 1 == rel.len() => return Resolved::Inside(p, m),
+            Ok(m) if !m.is_dir() => return Resolved::Missing,
+            Ok(_) => {}
+        }
+    }
+    Resolved::Missing
+}
+
+fn resolve_through_links(base_canonical: &Path, joined: &Path) -> Resolved {
+    match std::fs::canonicalize(joined) {
+        Ok(c) if c.starts_with(base_canonical) => match std::fs::metadata(&c) {
+            Ok(m) => Resolved::Inside(c, m),
+            Err(e) => Resolved::Unreadable(e.to_string()),
+        },
+        Ok(_) => Resolved::Outside,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            // A dangling link, or a linked folder without the file. Where would the
+            // deepest existing part lead?
+            let mut anc = Some(joined);
             while let Some(a) = anc {
                 if a == base_canonical || !a.starts_with(base_canonical) {
                     break;
                 }
-                if let Ok(c) = std::fs::canonicalize(a) {
-                    if !c.starts_with(base_canonical) {
-                        return Resolved::Outside;
-                    }
-                    break;
+                if std::fs::symlink_metadata(a).is_ok() {
+                    return match std::fs::canonicalize(a) {
+                        Ok(c) if c.starts_with(base_canonical) => Resolved::Missing,
+                        Ok(_) => Resolved::Outside,
+                        // The link itself dangles: judge it by its target's spelling.
+                        Err(_) => match std::fs::read_link(a) {
+                            Ok(t) if t.is_absolute() && !t.starts_with(base_canonical) => {
+                                Resolved::Outside
+                            }
+                            Ok(t) if t.components().any(|c| c == Component::ParentDir) => {
+                                Resolved::Outside
+                            }
+                            _ => Resolved::Missing,
+                        },
+                    };
                 }
                 anc = a.parent();
             }
-            return Resolved::Missing;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Resolved::Missing,
-        Err(e) => return Resolved::Unreadable(e.to_string()),
-        Ok(_) => {}
-    }
-    match std::fs::canonicalize(&joined) {
-        Ok(c) if c.starts_with(base_canonical) => Resolved::Inside(c),
-        Ok(_) => Resolved::Outside,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // A dangling symlink. Where would it lead?
-            match std::fs::read_link(&joined) {
-                Ok(target) if target.is_absolute() && !target.starts_with(base_canonical) => {
-                    Resolved::Outside
-                }
-                Ok(target) if target.components().any(|c| c == Component::ParentDir) => {
-                    Resolved::Outside
-                }
-                _ => Resolved::Missing,
-            }
+            Resolved::Missing
         }
         Err(e) => Resolved::Unreadable(e.to_string()),
     }

@@ -501,7 +501,7 @@ fn verify_index(
     // Resolve every entry first (cheap), then hash the distinct files in parallel.
     struct Plan {
         rel: Option<String>,
-        target: Result<PathBuf, (ArtifactStatus, String)>,
+        target: Result<(PathBuf, std::fs::Metadata), (ArtifactStatus, String)>,
     }
     let plans: Vec<Plan> = idx
         .artifacts
@@ -516,7 +516,7 @@ fn verify_index(
                     paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
                 let rel = rel_parts.join("/");
                 let target = match paths::resolve_inside(base, &rel_parts) {
-                    Resolved::Inside(p) => Ok(p),
+                    Resolved::Inside(p, m) => Ok((p, m)),
                     Resolved::Missing => Err((ArtifactStatus::Missing, String::new())),
                     Resolved::Outside => Err((
                         ArtifactStatus::UnsafePath,
@@ -532,18 +532,15 @@ fn verify_index(
         })
         .collect();
 
-    let distinct: BTreeSet<PathBuf> = plans
-        .iter()
-        .filter_map(|p| p.target.as_ref().ok().cloned())
-        .collect();
+    let mut distinct: BTreeMap<&Path, &std::fs::Metadata> = BTreeMap::new();
+    for (p, m) in plans.iter().filter_map(|p| p.target.as_ref().ok()) {
+        distinct.insert(p, m);
+    }
     let mode = opts.mode;
     type Observed = Result<(u64, Option<String>), (ArtifactStatus, String)>;
     let observed: BTreeMap<PathBuf, Observed> = distinct
         .into_par_iter()
-        .map(|p| {
-            let o = observe(&p, mode);
-            (p, o)
-        })
+        .map(|(p, m)| (p.to_path_buf(), observe(p, m, mode)))
         .collect();
 
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
@@ -566,7 +563,7 @@ fn verify_index(
                 check.status = status;
                 check.detail = (!detail.is_empty()).then_some(detail);
             }
-            Ok(p) => match &observed[&p] {
+            Ok((p, _)) => match &observed[&p] {
                 Err((status, detail)) => {
                     check.status = *status;
                     check.detail = Some(detail.clone());
@@ -650,9 +647,13 @@ fn verify_index(
     r.counts = counts;
 }
 
-/// Size (and digest in full mode) of a resolved, in-folder path.
-fn observe(p: &Path, mode: Mode) -> Result<(u64, Option<String>), (ArtifactStatus, String)> {
-    let meta = std::fs::metadata(p).map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))?;
+/// Size (and digest in full mode) of a resolved, in-folder path whose metadata the
+/// resolution already read. Anything but a regular file is never opened.
+fn observe(
+    p: &Path,
+    meta: &std::fs::Metadata,
+    mode: Mode,
+) -> Result<(u64, Option<String>), (ArtifactStatus, String)> {
     if !meta.is_file() {
         return Err((
             ArtifactStatus::NotAFile,

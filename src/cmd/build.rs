@@ -41,7 +41,7 @@ pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
     let mode = if a.fast { Mode::Fast } else { Mode::Full };
     let mut report = evaluate(&manifest, &clock, mode, g.quiet)?;
-    if g.verbose > 0 {
+    if g.verbose > 1 {
         for root in &report.bundles.roots {
             eprintln!(
                 "lith: {}: {} run(s), {} skipped entr(ies), LATEST {}",
@@ -55,13 +55,28 @@ pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
                 })
             );
         }
-        eprintln!("lith: evaluated in {} ms", started.elapsed().as_millis());
+    }
+    if g.verbose > 0 {
+        let t = &report.bundles.totals;
+        eprintln!(
+            "lith: {} root(s), {} run(s), {} artifact(s) evaluated in {} ms",
+            t.roots,
+            t.runs,
+            t.artifacts,
+            started.elapsed().as_millis()
+        );
     }
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
     crate::site::publish(&report, &out)
         .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    if g.verbose > 0 {
+        eprintln!(
+            "lith: site written, {} ms in all",
+            started.elapsed().as_millis()
+        );
+    }
     if g.json {
         crate::cmd::print_json(&serde_json::json!({
             "verdict": report.verdict,

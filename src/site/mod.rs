@@ -13,6 +13,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use askama::Template;
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -392,14 +393,16 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         std::fs::write(dir.join("runs").join(page_file(page_no)), page.render()?)?;
     }
 
-    // One page per run.
-    for (root, run) in &all {
-        let Some(page) = &run.page else { continue };
-        let run_dir = dir.join(page.trim_end_matches('/'));
-        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
-        let html = run_page(run, root, shell("../../", "runs")).render()?;
-        std::fs::write(run_dir.join("index.html"), html)?;
-    }
+    // One page per run, rendered and written in parallel.
+    all.par_iter()
+        .try_for_each(|(root, run)| -> anyhow::Result<()> {
+            let Some(page) = &run.page else { return Ok(()) };
+            let run_dir = dir.join(page.trim_end_matches('/'));
+            std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
+            let html = run_page(run, root, shell("../../", "runs")).render()?;
+            std::fs::write(run_dir.join("index.html"), html)?;
+            Ok(())
+        })?;
     Ok(())
 }
 
