@@ -61,6 +61,110 @@ pub enum Command {
     /// Refuses a run that is in progress (exit 2, bundle_in_progress) or has no
     /// artifact_index.json (exit 2, index_missing); corrupt JSON is exit 4.
     Verify(VerifyArgs),
+    /// Write artifact_index.json for a finished run (the commit barrier), then move
+    /// LATEST to it, under the bundle-root lock.
+    ///
+    /// The index is written last and atomically; a crash leaves no index or the whole
+    /// new one, and LATEST never names an uncommitted run.
+    Commit(CommitArgs),
+    /// Check an index against the files (--strict), or rewrite it from them
+    /// (--repair) and leave repair_log.json.
+    ///
+    /// Repair never invents an artifact, never indexes unindexed files and never
+    /// follows an unsafe path.
+    Reindex(ReindexArgs),
+    /// Write a promotion packet (runtime-tools.promotion_packet.v0.2) for a run.
+    ///
+    /// Promotability is derived from the bundle. Exits 0 whether or not the run is
+    /// promotable, unless --require-promotable is given.
+    Promote(PromoteArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockChoice {
+    /// Exit 75 at once if another writer holds the lock.
+    Fail,
+    /// Wait up to --lock-timeout seconds, then exit 75.
+    Wait,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LockArgs {
+    /// What to do when another writer holds the bundle-root lock.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub lock: LockChoice,
+    /// Seconds to wait with --lock wait.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub lock_timeout: u64,
+}
+
+impl LockArgs {
+    pub fn mode(&self) -> crate::bundle::lock::LockMode {
+        match self.lock {
+            LockChoice::Fail => crate::bundle::lock::LockMode::Fail,
+            LockChoice::Wait => crate::bundle::lock::LockMode::Wait(
+                std::time::Duration::from_secs(self.lock_timeout),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CommitArgs {
+    /// The finished run folder (`out/<run_id>/`).
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// An artifact the run should have produced (bundle-relative); absent ones are
+    /// recorded in missing[] and make the index status partial. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub expect: Vec<String>,
+    /// Write repository-relative paths, relative to this folder [default: bundle-relative].
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// Leave LATEST alone.
+    #[arg(long)]
+    pub no_latest: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["strict", "repair"])))]
+pub struct ReindexArgs {
+    /// A run folder, or a bundle root resolved through LATEST.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Verify the index against the files; change nothing (exit 0 or 2).
+    #[arg(long)]
+    pub strict: bool,
+    /// Rewrite the index from the files and write repair_log.json (exit 0 when written).
+    #[arg(long)]
+    pub repair: bool,
+    /// Repository root that the index's repository-relative paths start from.
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PromoteArgs {
+    /// A run folder, or a bundle root resolved through LATEST.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Where to write the packet [default: <bundle root>/promotion_packet.json].
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Write nothing and exit 2, naming the reasons, unless the run is promotable.
+    #[arg(long)]
+    pub require_promotable: bool,
+    /// Make the packet's pointers relative to this folder [default: the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// A decision-stage artifact that must be present (repeatable) [default:
+    /// runtime_results.json, runtime_events.normalized.json, expected_matrix.json].
+    #[arg(long, value_name = "NAME")]
+    pub decision_stage_artifact: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -119,6 +223,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match &cli.command {
         Command::Build(a) => crate::cmd::build::execute(&cli.global, a),
         Command::Verify(a) => crate::cmd::verify::execute(&cli.global, a),
+        Command::Commit(a) => crate::cmd::commit::execute(&cli.global, a),
+        Command::Reindex(a) => crate::cmd::reindex::execute(&cli.global, a),
+        Command::Promote(a) => crate::cmd::promote::execute(&cli.global, a),
     };
     match result {
         Ok(code) => code,

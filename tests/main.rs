@@ -4,3 +4,4 @@ mod build;
 mod corpus;
 mod support;
 mod verify;
+mod writers;

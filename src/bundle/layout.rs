@@ -315,3 +315,45 @@ pub fn scan_root(workspace: &Path, rel: &str, opts: &VerifyOptions) -> RootScan 
     scan.findings.sort();
     scan
 }
+
+/// What a `BUNDLE` argument (a run folder, or a bundle root) names.
+#[derive(Debug, Clone)]
+pub enum BundleTarget {
+    /// A run folder, found directly or through `LATEST`.
+    Run {
+        run_dir: PathBuf,
+        latest: Option<Latest>,
+    },
+    /// A bundle root whose `LATEST` is absent or invalid: strict readers stop here.
+    Refused {
+        reason: &'static str,
+        message: String,
+        latest: Option<Latest>,
+    },
+}
+
+/// Resolves a `BUNDLE` argument the way strict loading does (SPEC §3.1).
+pub fn resolve_bundle(given: &Path) -> BundleTarget {
+    if is_run_dir(given) {
+        return BundleTarget::Run {
+            run_dir: given.to_path_buf(),
+            latest: None,
+        };
+    }
+    match read_latest(given) {
+        Some(l) if l.valid => BundleTarget::Run {
+            run_dir: given.join(l.run_id.as_deref().unwrap_or_default()),
+            latest: Some(l),
+        },
+        Some(l) => BundleTarget::Refused {
+            reason: "latest_invalid",
+            message: l.reason.clone().unwrap_or_default(),
+            latest: Some(l),
+        },
+        None => BundleTarget::Refused {
+            reason: "latest_missing",
+            message: "this folder is not a run (no run_status.json or artifact_index.json) and has no LATEST; pass a run folder".into(),
+            latest: None,
+        },
+    }
+}

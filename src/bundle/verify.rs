@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::index::{ArtifactIndex, RunStatus, STATES, truncate};
 use super::paths::{self, Resolved};
+use super::promotion::{self, Promotability, PromotionPacket};
 use super::witness::{self, Witnesses};
 use crate::finding::{Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
@@ -43,6 +44,9 @@ pub struct VerifyOptions {
     pub repo_root: Option<PathBuf>,
     /// Ticked once per verified run.
     pub progress: Option<indicatif::ProgressBar>,
+    /// When set, each run's decision-stage promotability is assessed too, with these
+    /// decision-stage artifacts.
+    pub decision_stage: Option<Vec<String>>,
 }
 
 /// The one status of an indexed artifact.
@@ -167,6 +171,12 @@ pub struct RunReport {
     pub unindexed: Vec<String>,
     pub witnesses: Option<Witnesses>,
     pub findings: Vec<Finding>,
+    /// Decision-stage promotability, when assessed (`lith build`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotability: Option<Promotability>,
+    /// The promotion packet written beside the run page (not part of report.json).
+    #[serde(skip)]
+    pub packet: Option<PromotionPacket>,
     /// `summary.md` of the run, shown on its page (not part of report.json).
     #[serde(skip)]
     pub summary_md: Option<String>,
@@ -227,6 +237,51 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     hash_reader(f)
 }
 
+/// Size, sha256 (lower-case hex) and schema version of a file.
+pub type FileFacts = (u64, String, Option<String>);
+
+/// Size, sha256 and schema version of a file, as a writer records them in an index.
+///
+/// The schema version is the top-level `"schema_version"` string of a `.json` file,
+/// or of the first record of a `.jsonl` file; otherwise `None`. JSON files up to
+/// [`fsutil::MAX_JSON_BYTES`] are read once for both; anything else is streamed.
+pub fn describe_file(path: &Path) -> std::io::Result<FileFacts> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let json = name.ends_with(".json");
+    let jsonl = name.ends_with(".jsonl");
+    let f = fsutil::open_nofollow(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if !(json || jsonl) || meta.len() > fsutil::MAX_JSON_BYTES {
+        let (n, d) = hash_reader(f)?;
+        return Ok((n, d, None));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(fsutil::MAX_JSON_BYTES + 1).read_to_end(&mut bytes)?;
+    let digest = hex(&Sha256::digest(&bytes));
+    let doc = if json {
+        &bytes[..]
+    } else {
+        bytes
+            .split(|&b| b == b'\n')
+            .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+            .unwrap_or(&[])
+    };
+    let schema = serde_json::from_slice::<serde_json::Value>(doc)
+        .ok()
+        .and_then(|v| {
+            v.get("schema_version")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+        });
+    Ok((bytes.len() as u64, digest, schema))
+}
+
 /// Verifies one run folder. `dir_label` is how the folder is named in outputs.
 pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunReport {
     let run_id = run_dir
@@ -250,6 +305,8 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         unindexed: Vec::new(),
         witnesses: None,
         findings: Vec::new(),
+        promotability: None,
+        packet: None,
         summary_md: None,
     };
     let base = match std::fs::canonicalize(run_dir) {
@@ -425,6 +482,11 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         Verification::Verified
     };
     r.findings.sort();
+    if let Some(ds) = &opts.decision_stage {
+        let p = promotion::assess(&base, &r, ds);
+        r.packet = Some(promotion::packet(&base, dir_label, p.clone()));
+        r.promotability = Some(p);
+    }
     if let Some(pb) = &opts.progress {
         pb.inc(1);
     }

@@ -152,6 +152,13 @@ pub fn evaluate(
         mode,
         repo_root: None,
         progress: progress.clone(),
+        decision_stage: Some(
+            manifest
+                .bundles
+                .as_ref()
+                .map(|b| b.decision_stage_artifacts.clone())
+                .unwrap_or_default(),
+        ),
     };
     let mut scans: Vec<RootScan> = roots
         .iter()

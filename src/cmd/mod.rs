@@ -2,6 +2,9 @@
 //! Helpers here print to stdout (a closed pipe is not an error) and stderr.
 
 pub mod build;
+pub mod commit;
+pub mod promote;
+pub mod reindex;
 pub mod verify;
 
 use std::io::Write;
@@ -36,5 +39,17 @@ pub fn print_error(e: &anyhow::Error) {
 pub fn warn(quiet: bool, msg: &str) {
     if !quiet {
         eprintln!("warning: {msg}");
+    }
+}
+
+/// The exit code of a writer's error: 75 for a held lock, 2 for a run still in
+/// progress, 4 for everything else.
+pub fn writer_exit(e: &crate::bundle::commit::CommitError) -> i32 {
+    use crate::bundle::commit::CommitError;
+    use crate::bundle::lock::LockError;
+    match e {
+        CommitError::Lock(LockError::Held { .. }) => crate::exit::LOCKED,
+        CommitError::InProgress(_) => crate::exit::PARTIAL,
+        _ => crate::exit::RUNTIME_ERROR,
     }
 }

@@ -1,8 +1,6 @@
 //! `lith verify BUNDLE`: the strict load of one bundle (SPEC §3.5), or with
 //! `--unverified` the debug view that never claims completeness.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use serde::Serialize;
 
@@ -69,36 +67,19 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         mode: if a.fast { Mode::Fast } else { Mode::Full },
         repo_root,
         progress: None,
+        decision_stage: None,
     };
     let label = slash_path(given);
 
     // A run folder, or a root resolved through LATEST.
-    let (run_dir, latest): (PathBuf, Option<Latest>) = if layout::is_run_dir(given) {
-        (given.clone(), None)
-    } else {
-        match layout::read_latest(given) {
-            Some(l) if l.valid => {
-                let id = l.run_id.clone().unwrap_or_default();
-                (given.join(id), Some(l))
-            }
-            Some(l) => {
-                return refuse(
-                    g,
-                    &label,
-                    Some(&l),
-                    "latest_invalid",
-                    l.reason.as_deref().unwrap_or(""),
-                );
-            }
-            None => {
-                return refuse(
-                    g,
-                    &label,
-                    None,
-                    "latest_missing",
-                    "this folder is not a run (no run_status.json or artifact_index.json) and has no LATEST; pass a run folder",
-                );
-            }
+    let (run_dir, latest) = match layout::resolve_bundle(given) {
+        layout::BundleTarget::Run { run_dir, latest } => (run_dir, latest),
+        layout::BundleTarget::Refused {
+            reason,
+            message,
+            latest,
+        } => {
+            return refuse(g, &label, latest.as_ref(), reason, &message);
         }
     };
     let run_label = if latest.is_some() {

@@ -102,6 +102,9 @@ pub struct RunRow {
     pub verification: &'static str,
     pub verification_class: &'static str,
     pub updated: String,
+    /// `yes`, `no` or `n/a`, and the reasons when not promotable.
+    pub promotable: &'static str,
+    pub promotable_title: String,
 }
 
 #[derive(Template)]
@@ -157,6 +160,16 @@ pub struct RunPage<'a> {
     pub has_witnesses: bool,
     pub witnesses: Vec<(String, String, String, String)>,
     pub summary_html: Option<String>,
+    pub promotion: Option<PromotionView>,
+}
+
+pub struct PromotionView {
+    pub promotable: bool,
+    pub reasons: Vec<String>,
+    pub channel: String,
+    pub apply_preflight_present: bool,
+    pub apply_ok: String,
+    pub sandbox_check_self: String,
 }
 
 pub fn verification_class(v: Verification) -> &'static str {
@@ -377,6 +390,16 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
                 verification: run.verification.as_str(),
                 verification_class: verification_class(run.verification),
                 updated: updated_of(run),
+                promotable: match &run.promotability {
+                    Some(p) if p.promotable_decision_stage => "yes",
+                    Some(_) => "no",
+                    None => "n/a",
+                },
+                promotable_title: run
+                    .promotability
+                    .as_ref()
+                    .map(|p| p.reasons.join(", "))
+                    .unwrap_or_default(),
             })
             .collect();
         let page = RunsPage {
@@ -401,6 +424,11 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
             let html = run_page(run, root, shell("../../", "runs")).render()?;
             std::fs::write(run_dir.join("index.html"), html)?;
+            if let Some(packet) = &run.packet {
+                let mut bytes = serde_json::to_vec_pretty(packet)?;
+                bytes.push(b'\n');
+                std::fs::write(run_dir.join("promotion_packet.json"), bytes)?;
+            }
             Ok(())
         })?;
     Ok(())
@@ -501,5 +529,20 @@ fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> 
         has_witnesses: run.witnesses.is_some(),
         witnesses,
         summary_html: run.summary_md.as_deref().map(markdown::render),
+        promotion: run.promotability.as_ref().map(|p| PromotionView {
+            promotable: p.promotable_decision_stage,
+            reasons: p.reasons.clone(),
+            channel: p
+                .gating_inputs
+                .channel
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            apply_preflight_present: p.gating_inputs.apply_preflight_present,
+            apply_ok: p
+                .gating_inputs
+                .apply_ok
+                .map_or("unknown".into(), |b| b.to_string()),
+            sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
+        }),
     }
 }

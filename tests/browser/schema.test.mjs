@@ -57,3 +57,38 @@ test("a report with base-url links and an unreadable index matches too", () => {
     fs.rmSync(ws, { recursive: true, force: true });
   }
 });
+
+test("promotion packets and repair logs match their schemas", () => {
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
+  try {
+    const run = path.join(ws, "out/r1");
+    fs.mkdirSync(run, { recursive: true });
+    fs.writeFileSync(path.join(run, "run_status.json"), '{"run_id":"r1","state":"complete","channel":"launchd_clean"}');
+    fs.writeFileSync(path.join(run, "runtime_results.json"), "{}");
+    fs.writeFileSync(path.join(run, "path_witnesses.json"), "[]");
+    const commit = spawnSync(bin, ["commit", "out/r1"], { cwd: ws, encoding: "utf8" });
+    assert.equal(commit.status, 0, commit.stderr);
+    fs.writeFileSync(path.join(run, "runtime_results.json"), '{"changed":true}');
+    const repair = spawnSync(bin, ["reindex", "out", "--repair"], { cwd: ws, encoding: "utf8" });
+    assert.equal(repair.status, 0, repair.stderr);
+    const promote = spawnSync(bin, ["promote", "out"], { cwd: ws, encoding: "utf8" });
+    assert.equal(promote.status, 0, promote.stderr);
+    for (const [schema, file] of [["promotion_packet.schema.json", "out/promotion_packet.json"], ["repair_log.schema.json", "out/r1/repair_log.json"]]) {
+      const validate = validator(schema);
+      const doc = JSON.parse(fs.readFileSync(path.join(ws, file), "utf8"));
+      assert.ok(validate(doc), `${file}: ${JSON.stringify(validate.errors, null, 2)}`);
+    }
+    // Also the per-run packets of the demo build.
+    const site = path.join(ws, "demo-site");
+    const build = spawnSync(bin, ["build", "--quiet", "--out", site], { cwd: repo, encoding: "utf8" });
+    assert.equal(build.status, 2, build.stderr);
+    const validate = validator("promotion_packet.schema.json");
+    for (const dir of fs.readdirSync(path.join(site, "runs"))) {
+      const p = path.join(site, "runs", dir, "promotion_packet.json");
+      if (!fs.existsSync(p)) continue;
+      assert.ok(validate(JSON.parse(fs.readFileSync(p, "utf8"))), `${p}: ${JSON.stringify(validate.errors)}`);
+    }
+  } finally {
+    fs.rmSync(ws, { recursive: true, force: true });
+  }
+});

@@ -149,3 +149,83 @@ fn the_corpus_manifest_builds_unchanged() {
     assert_eq!(rep["manifest"]["v"], "promethean.manifest/v1");
     assert_eq!(rep["manifest"]["truth_unit"], ":pi-package+host");
 }
+
+#[test]
+#[ignore = "needs LITH_CORPUS"]
+fn corpus_runs_are_promotable_as_their_data_implies() {
+    let ws = bundles_workspace();
+    for dir in [
+        "book/experiments/anchor-filter-map/out/04ebd64f-94a3-466c-a516-aa152e0dd3fb",
+        "book/experiments/lifecycle-lockdown/out_runtime/launchd_clean_force",
+        "book/experiments/lifecycle-lockdown/out_runtime/launchd_clean_force/2f48c512-4056-4fc3-b57c-a0e6330e708b",
+        "book/experiments/lifecycle-lockdown/out_runtime/launchd_clean_enforce/8d20c8f6-6ed3-4ca6-b0bd-da17599b18a9",
+    ] {
+        let r = ws.lith(&[
+            "promote",
+            dir,
+            "--require-promotable",
+            "--json",
+            "-o",
+            "packet.json",
+        ]);
+        assert_eq!(r.code, 0, "{dir}: {r:?}");
+        let p = r.json();
+        assert_eq!(
+            p["promotability"]["reasons"],
+            serde_json::json!([]),
+            "{dir}"
+        );
+        assert_eq!(
+            p["promotability"]["gating_inputs"]["channel"],
+            "launchd_clean"
+        );
+        assert_eq!(p["promotability"]["gating_inputs"]["apply_ok"], true);
+        assert!(
+            p["run_manifest"]
+                .as_str()
+                .unwrap()
+                .starts_with("book/experiments/"),
+            "{dir}"
+        );
+    }
+    // The root whose LATEST names a pruned run refuses, as strict loading does.
+    let r = ws.lith(&["promote", "book/experiments/anchor-filter-map/out"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // The packet lith writes agrees with the one the producer left at that root.
+    let r = ws.lith(&[
+        "promote",
+        "book/experiments/anchor-filter-map/out/04ebd64f-94a3-466c-a516-aa152e0dd3fb",
+        "--json",
+        "-o",
+        "p.json",
+    ]);
+    let ours = r.json();
+    let theirs: Value = serde_json::from_str(
+        &ws.read("book/experiments/anchor-filter-map/out/promotion_packet.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        ours["promotability"]["gating_inputs"],
+        theirs["promotability"]["gating_inputs"]
+    );
+    assert_eq!(
+        ours["promotability"]["promotable_decision_stage"],
+        theirs["promotability"]["promotable_decision_stage"]
+    );
+}
+
+#[test]
+#[ignore = "needs LITH_CORPUS"]
+fn corpus_repair_of_an_intact_run_changes_nothing() {
+    let ws = bundles_workspace();
+    let dir = "book/experiments/lifecycle-lockdown/out_runtime/launchd_clean_enforce/8d20c8f6-6ed3-4ca6-b0bd-da17599b18a9";
+    assert_eq!(ws.lith(&["reindex", dir, "--strict"]).code, 0);
+    let r = ws.lith(&["reindex", dir, "--repair", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.json()["changes"],
+        serde_json::json!([]),
+        "schema versions of .json and .jsonl agree with the producer's"
+    );
+    assert_eq!(ws.lith(&["verify", dir]).code, 0);
+}

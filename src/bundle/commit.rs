@@ -1,0 +1,220 @@
+//! `lith commit`: the writer side of the commit barrier (SPEC §3.3, §3.7).
+//!
+//! Under the bundle-root lock: list the run's files, hash them in parallel, write
+//! `artifact_index.json` atomically (temp file, fsync, rename, fsync the folder), then
+//! move `LATEST` the same way. A crash at any point leaves either no index or the
+//! complete new one, and `LATEST` never names a run without an index.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use super::index::RunStatus;
+use super::lock::{self, LockError, LockMode};
+use super::paths;
+use super::verify::{BOOKKEEPING_FILES, FileFacts, describe_file};
+use crate::fsutil;
+
+/// The index schema lith writes; the same one the producers in the field write.
+pub const INDEX_SCHEMA: &str = "runtime-tools.artifact_index.v0.1";
+
+#[derive(Debug, Clone)]
+pub struct CommitOptions {
+    /// Artifacts the run was expected to produce (bundle-relative).
+    pub expect: Vec<String>,
+    /// Canonical repository root: write repository-relative paths.
+    pub repo_root: Option<PathBuf>,
+    pub lock: LockMode,
+    pub update_latest: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct CommitOutcome {
+    pub run_id: String,
+    pub artifacts: usize,
+    pub missing: Vec<String>,
+    pub status: String,
+    /// Links and other entries that were not indexed, with why.
+    pub skipped: Vec<String>,
+    pub latest_updated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(
+        "{0}: the run is still in progress (run_status.json state in_progress); mark it complete or failed before committing"
+    )]
+    InProgress(String),
+    #[error(
+        "{0}: already committed (artifact_index.json exists); use `lith reindex --repair` to rewrite an index"
+    )]
+    AlreadyCommitted(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommitError {
+    let what = what.into();
+    move |source| CommitError::Io { what, source }
+}
+
+/// Names that lith's own atomic writers use for temporary files.
+pub fn is_writer_temp(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, CommitError> {
+    let label = fsutil::slash_path(run_dir);
+    let base = std::fs::canonicalize(run_dir)
+        .map_err(io(format!("{label}: cannot open the run folder")))?;
+    if !base.is_dir() {
+        return Err(CommitError::Invalid(format!("{label}: not a folder")));
+    }
+    let run_id = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| CommitError::Invalid(format!("{label}: has no folder name")))?;
+    let root = base
+        .parent()
+        .ok_or_else(|| CommitError::Invalid(format!("{label}: has no bundle root above it")))?
+        .to_path_buf();
+    let mut expect = Vec::new();
+    for e in &opts.expect {
+        let parts = paths::lexical_components(e)
+            .map_err(|why| CommitError::Invalid(format!("--expect {e:?}: {}", why.describe())))?;
+        expect.push(parts.join("/"));
+    }
+    let prefix = match &opts.repo_root {
+        Some(r) => {
+            let rel = base.strip_prefix(r).map_err(|_| {
+                CommitError::Invalid(format!("{label} is not inside --repo-root {}", r.display()))
+            })?;
+            Some(fsutil::slash_path(rel))
+        }
+        None => None,
+    };
+
+    let _guard = lock::acquire(&root.join(".runtime.lock"), opts.lock)?;
+
+    if std::fs::symlink_metadata(base.join("artifact_index.json")).is_ok() {
+        return Err(CommitError::AlreadyCommitted(label));
+    }
+    let status = match fsutil::read_json(&base.join("run_status.json")) {
+        Ok(v) => Some(
+            RunStatus::from_value(v)
+                .map_err(|m| CommitError::Invalid(format!("{label}/run_status.json: {m}")))?,
+        ),
+        Err(fsutil::JsonReadError::NotFound) => None,
+        Err(e) => {
+            return Err(CommitError::Invalid(format!(
+                "{label}/run_status.json: {e}"
+            )));
+        }
+    };
+    if status.as_ref().and_then(|s| s.state.as_deref()) == Some("in_progress") {
+        return Err(CommitError::InProgress(label));
+    }
+
+    // The files of the run: regular files only, links are never indexed.
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in walkdir::WalkDir::new(&base)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+    {
+        let entry = entry.map_err(|e| CommitError::Io {
+            what: format!("{label}: cannot list the run folder"),
+            source: e.into(),
+        })?;
+        let rel = fsutil::slash_path(entry.path().strip_prefix(&base).unwrap_or(entry.path()));
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if (entry.depth() == 1 && BOOKKEEPING_FILES[..2].contains(&rel.as_str()))
+            || is_writer_temp(&name)
+        {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            skipped.push(format!(
+                "{rel} ({}; not indexed)",
+                fsutil::kind_of(entry.file_type())
+            ));
+            continue;
+        }
+        files.push(rel);
+    }
+    let described: Vec<(String, FileFacts)> = files
+        .par_iter()
+        .map(|rel| {
+            describe_file(&base.join(rel))
+                .map(|d| (rel.clone(), d))
+                .map_err(io(format!("{label}/{rel}")))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let with_prefix = |rel: &str| match &prefix {
+        Some(p) if !p.is_empty() && p != "." => format!("{p}/{rel}"),
+        _ => rel.to_string(),
+    };
+    let artifacts: Vec<Value> = described
+        .iter()
+        .map(|(rel, (size, sha, schema))| {
+            json!({"path": with_prefix(rel), "file_size": size, "sha256": sha, "schema_version": schema})
+        })
+        .collect();
+    let mut missing: Vec<String> = expect
+        .iter()
+        .filter(|e| !files.contains(e))
+        .map(|e| with_prefix(e))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    let status_word = if status.as_ref().and_then(|s| s.state.as_deref()) == Some("failed") {
+        "failed"
+    } else if !missing.is_empty() {
+        "partial"
+    } else {
+        "ok"
+    };
+    let world_id = status
+        .as_ref()
+        .and_then(|s| s.fields.get("world_id").cloned())
+        .unwrap_or(Value::Null);
+    let index = json!({
+        "schema_version": INDEX_SCHEMA,
+        "run_id": run_id,
+        "world_id": world_id,
+        "artifacts": artifacts,
+        "missing": missing,
+        "status": status_word,
+    });
+    let mut bytes =
+        serde_json::to_vec_pretty(&index).map_err(|e| CommitError::Invalid(e.to_string()))?;
+    bytes.push(b'\n');
+    fsutil::write_atomic(&base.join("artifact_index.json"), &bytes)
+        .map_err(io(format!("{label}/artifact_index.json: cannot write")))?;
+    if opts.update_latest {
+        fsutil::write_atomic(&root.join("LATEST"), format!("{run_id}\n").as_bytes())
+            .map_err(io("LATEST: cannot write"))?;
+    }
+    Ok(CommitOutcome {
+        run_id,
+        artifacts: described.len(),
+        missing,
+        status: status_word.to_string(),
+        skipped,
+        latest_updated: opts.update_latest,
+    })
+}

@@ -1,0 +1,205 @@
+//! `lith reindex --repair` (SPEC §3.8): rewrite a stale index from the files, under
+//! the bundle-root lock, and leave `repair_log.json` with every change.
+//!
+//! Repair recomputes `file_size`, `sha256` and `schema_version` of indexed artifacts
+//! that are present and safe, moves indexed-but-absent ones to `missing[]`, and
+//! recomputes `status`. It never invents an artifact, never indexes an unindexed file,
+//! and never follows an unsafe path: such entries are kept as they are and listed in
+//! the log. Fields it does not own (unknown keys included) are preserved.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::commit::CommitError;
+use super::index::{ArtifactIndex, RunStatus};
+use super::lock::{self, LockMode};
+use super::paths::{self, Resolved};
+use super::verify::{describe_file, hex};
+use crate::clock::Clock;
+use crate::fsutil;
+
+pub const REPAIR_LOG_SCHEMA: &str = "lith.repair_log.v1";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub path: String,
+    pub field: &'static str,
+    pub old: Value,
+    pub new: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairLog {
+    pub schema_version: &'static str,
+    pub run_id: String,
+    pub repaired_at: String,
+    pub previous_index_sha256: String,
+    pub changes: Vec<Change>,
+    pub moved_to_missing: Vec<String>,
+    /// Entries left untouched because they are unsafe or not readable files.
+    pub skipped: Vec<String>,
+}
+
+/// Repairs the index of `run_dir`. Errors: lock held, unreadable or corrupt index, or
+/// a write that failed.
+pub fn repair(
+    run_dir: &Path,
+    lock_mode: LockMode,
+    clock: &Clock,
+    repo_root: Option<&Path>,
+) -> Result<RepairLog, CommitError> {
+    let label = fsutil::slash_path(run_dir);
+    let io = |what: String| move |source| CommitError::Io { what, source };
+    let base = std::fs::canonicalize(run_dir)
+        .map_err(io(format!("{label}: cannot open the run folder")))?;
+    let root = base
+        .parent()
+        .ok_or_else(|| CommitError::Invalid(format!("{label}: has no bundle root above it")))?
+        .to_path_buf();
+    let _guard = lock::acquire(&root.join(".runtime.lock"), lock_mode)?;
+
+    let index_path = base.join("artifact_index.json");
+    let old_bytes = fsutil::read_regular(&index_path, fsutil::MAX_JSON_BYTES)
+        .map_err(|e| CommitError::Invalid(format!("{label}/artifact_index.json: {e}; nothing to repair from (repair never invents artifacts)")))?;
+    let mut doc: Value = serde_json::from_slice(&old_bytes).map_err(|e| {
+        CommitError::Invalid(format!(
+            "{label}/artifact_index.json: {}:{}: invalid JSON; repair cannot read it",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    // Validate the shape first so that a bad entry is an error, not a guess.
+    ArtifactIndex::from_value(&doc)
+        .map_err(|m| CommitError::Invalid(format!("{label}/artifact_index.json: {m}")))?;
+    let state = match fsutil::read_json(&base.join("run_status.json")) {
+        Ok(v) => RunStatus::from_value(v).ok().and_then(|s| s.state),
+        Err(_) => None,
+    };
+    let repo_prefix: Option<Vec<String>> = repo_root.and_then(|r| {
+        base.strip_prefix(r).ok().map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+    });
+    let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.clone());
+
+    let mut changes = Vec::new();
+    let mut moved = Vec::new();
+    let mut skipped = Vec::new();
+    let entries = doc["artifacts"].as_array().cloned().unwrap_or_default();
+    let mut kept = Vec::new();
+    for mut entry in entries {
+        let path = entry["path"].as_str().unwrap_or_default().to_string();
+        let parts = match paths::lexical_components(&path) {
+            Ok(p) => p,
+            Err(why) => {
+                skipped.push(format!("{path} (unsafe: {})", why.describe()));
+                kept.push(entry);
+                continue;
+            }
+        };
+        let rel = paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
+        match paths::resolve_inside(&base, &rel) {
+            Resolved::Missing => {
+                moved.push(path);
+                continue;
+            }
+            Resolved::Outside => {
+                skipped.push(format!(
+                    "{path} (unsafe: a symbolic link leads outside the run folder)"
+                ));
+            }
+            Resolved::Unreadable(m) => skipped.push(format!("{path} (unreadable: {m})")),
+            Resolved::Inside(_, meta) if !meta.is_file() => {
+                skipped.push(format!(
+                    "{path} (not a file: {})",
+                    fsutil::kind_of(meta.file_type())
+                ));
+            }
+            Resolved::Inside(p, _) => match describe_file(&p) {
+                Ok((size, sha, schema)) => {
+                    let schema = schema.map_or(Value::Null, Value::String);
+                    for (field, new) in [
+                        ("file_size", json!(size)),
+                        ("sha256", json!(sha)),
+                        ("schema_version", schema),
+                    ] {
+                        let old = entry.get(field).cloned().unwrap_or(Value::Null);
+                        let same = match (field, &old) {
+                            ("sha256", Value::String(o)) => {
+                                o.eq_ignore_ascii_case(new.as_str().unwrap_or(""))
+                            }
+                            _ => old == new,
+                        };
+                        if !same {
+                            changes.push(Change {
+                                path: path.clone(),
+                                field,
+                                old,
+                                new: new.clone(),
+                            });
+                        }
+                        entry[field] = new;
+                    }
+                }
+                Err(e) => skipped.push(format!("{path} (unreadable: {e})")),
+            },
+        }
+        kept.push(entry);
+    }
+    doc["artifacts"] = Value::Array(kept);
+    let mut missing: Vec<Value> = doc["missing"].as_array().cloned().unwrap_or_default();
+    for m in &moved {
+        if !missing.iter().any(|x| x.as_str() == Some(m)) {
+            missing.push(Value::String(m.clone()));
+        }
+    }
+    let old_status = doc["status"].clone();
+    let new_status = if state.as_deref() == Some("failed") {
+        "failed"
+    } else if !missing.is_empty() {
+        "partial"
+    } else {
+        "ok"
+    };
+    if old_status != json!(new_status) {
+        changes.push(Change {
+            path: String::new(),
+            field: "status",
+            old: old_status,
+            new: json!(new_status),
+        });
+    }
+    doc["missing"] = Value::Array(missing);
+    doc["status"] = json!(new_status);
+
+    let log = RepairLog {
+        schema_version: REPAIR_LOG_SCHEMA,
+        run_id: base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        repaired_at: clock.now_rfc3339(),
+        previous_index_sha256: hex(&Sha256::digest(&old_bytes)),
+        changes,
+        moved_to_missing: moved,
+        skipped,
+    };
+    // The log first: a crash between the two writes leaves the old index with a log
+    // whose previous_index_sha256 still matches it, which says the repair did not land.
+    let mut log_bytes =
+        serde_json::to_vec_pretty(&log).map_err(|e| CommitError::Invalid(e.to_string()))?;
+    log_bytes.push(b'\n');
+    fsutil::write_atomic(&base.join("repair_log.json"), &log_bytes)
+        .map_err(io(format!("{label}/repair_log.json: cannot write")))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&doc).map_err(|e| CommitError::Invalid(e.to_string()))?;
+    bytes.push(b'\n');
+    fsutil::write_atomic(&index_path, &bytes)
+        .map_err(io(format!("{label}/artifact_index.json: cannot write")))?;
+    Ok(log)
+}

@@ -1,0 +1,87 @@
+//! `lith reindex BUNDLE --strict | --repair`.
+
+use anyhow::Context;
+
+use crate::bundle::layout::{self, BundleTarget};
+use crate::bundle::reindex;
+use crate::bundle::verify::{Mode, Verification, VerifyOptions, verify_run};
+use crate::cli::{GlobalArgs, ReindexArgs};
+use crate::clock::Clock;
+use crate::exit;
+use crate::fsutil::slash_path;
+
+pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
+    std::fs::metadata(&a.bundle)
+        .with_context(|| format!("{}: cannot open the bundle", a.bundle.display()))?;
+    let repo_root = match &a.repo_root {
+        Some(r) => {
+            Some(std::fs::canonicalize(r).with_context(|| format!("--repo-root {}", r.display()))?)
+        }
+        None => None,
+    };
+    let run_dir = match layout::resolve_bundle(&a.bundle) {
+        BundleTarget::Run { run_dir, .. } => run_dir,
+        BundleTarget::Refused {
+            reason, message, ..
+        } => {
+            eprintln!("{}: refused ({reason}): {message}", slash_path(&a.bundle));
+            return Ok(exit::PARTIAL);
+        }
+    };
+    if a.strict {
+        let opts = VerifyOptions {
+            mode: Mode::Full,
+            repo_root,
+            progress: None,
+            decision_stage: None,
+        };
+        let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
+        let code = match run.verification {
+            Verification::Verified => exit::OK,
+            Verification::Error => exit::RUNTIME_ERROR,
+            _ => exit::PARTIAL,
+        };
+        if g.json {
+            crate::cmd::print_json(
+                &serde_json::json!({"mode": "strict", "exit_code": code, "run": run}),
+            )?;
+        } else if !g.quiet || code != exit::OK {
+            crate::cmd::print_stdout(&crate::cmd::verify::render_text(&run, None, None))?;
+        }
+        return Ok(code);
+    }
+    let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
+    match reindex::repair(&run_dir, a.lock.mode(), &clock, repo_root.as_deref()) {
+        Ok(log) => {
+            if g.json {
+                crate::cmd::print_json(&log)?;
+            } else if !g.quiet {
+                let mut s = format!(
+                    "repaired {}: {} change(s), {} moved to missing, {} skipped; see repair_log.json\n",
+                    slash_path(&run_dir),
+                    log.changes.len(),
+                    log.moved_to_missing.len(),
+                    log.skipped.len()
+                );
+                for c in &log.changes {
+                    s.push_str(&format!(
+                        "  {} {}: {} -> {}\n",
+                        c.path, c.field, c.old, c.new
+                    ));
+                }
+                for m in &log.moved_to_missing {
+                    s.push_str(&format!("  moved to missing: {m}\n"));
+                }
+                for k in &log.skipped {
+                    s.push_str(&format!("  skipped: {k}\n"));
+                }
+                crate::cmd::print_stdout(&s)?;
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(crate::cmd::writer_exit(&e))
+        }
+    }
+}

@@ -1,0 +1,844 @@
+//! The writer side: `lith commit`, locking, `lith reindex`, `lith promote`, and the
+//! crash and concurrency checks that show the commit barrier holds.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Workspace, sha256_hex};
+
+fn lith_cmd(ws: &Workspace, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lith"));
+    c.args(args)
+        .current_dir(ws.path())
+        .env("CI", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn index_of(ws: &Workspace, run: &str) -> Value {
+    serde_json::from_str(&ws.read(&format!("{run}/artifact_index.json"))).unwrap()
+}
+
+// ---------------------------------------------------------------- commit
+
+#[test]
+fn commit_writes_an_index_that_verifies_and_moves_latest() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete","world_id":"w"}"#,
+    );
+    ws.write("out/r1/summary.json", r#"{"schema_version":"s.v1","x":1}"#);
+    ws.write(
+        "out/r1/events.jsonl",
+        "\n{\"schema_version\":\"e.v2\"}\n{}\n",
+    );
+    ws.write("out/r1/logs/run.log", "hello\n");
+    std::os::unix::fs::symlink("summary.json", ws.join("out/r1/alias.json")).unwrap();
+    let r = ws.lith(&["commit", "out/r1", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["artifacts"], 4);
+    assert_eq!(
+        r.json()["skipped"],
+        json!(["alias.json (symbolic link; not indexed)"])
+    );
+    let idx = index_of(&ws, "out/r1");
+    assert_eq!(idx["status"], "ok");
+    assert_eq!(idx["world_id"], "w");
+    let paths: Vec<&str> = idx["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "events.jsonl",
+            "logs/run.log",
+            "run_status.json",
+            "summary.json"
+        ]
+    );
+    let by_path: BTreeMap<&str, &Value> = idx["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["path"].as_str().unwrap(), a))
+        .collect();
+    assert_eq!(by_path["summary.json"]["schema_version"], "s.v1");
+    assert_eq!(by_path["events.jsonl"]["schema_version"], "e.v2");
+    assert_eq!(by_path["logs/run.log"]["schema_version"], Value::Null);
+    assert_eq!(by_path["logs/run.log"]["sha256"], sha256_hex(b"hello\n"));
+    assert_eq!(ws.read("out/LATEST"), "r1\n");
+    assert_eq!(ws.lith(&["verify", "out"]).code, 0);
+    // The lock file names its last holder.
+    assert!(ws.read("out/.runtime.lock").starts_with("pid="));
+    // A second commit is refused: the index is a barrier, not a cache.
+    let again = ws.lith(&["commit", "out/r1"]);
+    assert_eq!(again.code, 4, "{again:?}");
+    assert!(again.stderr.contains("already committed"), "{again:?}");
+}
+
+#[test]
+fn commit_records_expected_artifacts_that_are_absent() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    ws.write("out/r1/a.json", "{}");
+    let r = ws.lith(&[
+        "commit",
+        "out/r1",
+        "--expect",
+        "a.json",
+        "--expect",
+        "b.json",
+        "--expect",
+        "./c/d.json",
+        "--no-latest",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let idx = index_of(&ws, "out/r1");
+    assert_eq!(idx["missing"], json!(["b.json", "c/d.json"]));
+    assert_eq!(idx["status"], "partial");
+    assert!(!ws.join("out/LATEST").exists());
+    assert_eq!(ws.lith(&["verify", "out/r1"]).code, 2);
+    let bad = ws.lith(&["commit", "out/r1", "--expect", "../x"]);
+    assert_eq!(bad.code, 4, "{bad:?}");
+}
+
+#[test]
+fn commit_refuses_runs_in_progress_and_marks_failed_ones() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"in_progress"}"#,
+    );
+    let r = ws.lith(&["commit", "out/r1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!ws.join("out/r1/artifact_index.json").exists());
+    assert!(!ws.join("out/LATEST").exists());
+    ws.write(
+        "out/r2/run_status.json",
+        r#"{"run_id":"r2","state":"failed"}"#,
+    );
+    assert_eq!(ws.lith(&["commit", "out/r2"]).code, 0);
+    assert_eq!(index_of(&ws, "out/r2")["status"], "failed");
+}
+
+#[test]
+fn commit_with_repo_root_writes_repository_relative_paths() {
+    let ws = Workspace::new();
+    ws.write(
+        "book/x/out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    ws.write("book/x/out/r1/summary.json", "{}");
+    let r = ws.lith(&["commit", "book/x/out/r1", "--repo-root", "."]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let idx = index_of(&ws, "book/x/out/r1");
+    assert_eq!(idx["artifacts"][1]["path"], "book/x/out/r1/summary.json");
+    assert_eq!(ws.lith(&["verify", "book/x/out"]).code, 0);
+}
+
+// ---------------------------------------------------------------- locking
+
+fn hold_lock(ws: &Workspace) -> File {
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(ws.join("out/.runtime.lock"))
+        .unwrap();
+    f.lock().unwrap();
+    std::fs::write(
+        ws.join("out/.runtime.lock"),
+        "pid=4242 host=test started_unix=0\n",
+    )
+    .unwrap();
+    f
+}
+
+#[test]
+fn a_held_lock_is_exit_75_at_once_or_after_the_wait() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    let held = hold_lock(&ws);
+    let r = ws.lith(&["commit", "out/r1"]);
+    assert_eq!(r.code, 75, "{r:?}");
+    assert!(
+        r.stderr.contains("pid=4242 host=test"),
+        "the message names the holder: {r:?}"
+    );
+    let t = Instant::now();
+    let r = ws.lith(&["commit", "out/r1", "--lock", "wait", "--lock-timeout", "1"]);
+    assert_eq!(r.code, 75, "{r:?}");
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        ws.lith(&["reindex", "out/r1", "--repair"]).code,
+        75,
+        "the lock comes first"
+    );
+    assert!(!ws.join("out/r1/artifact_index.json").exists());
+    drop(held);
+    assert_eq!(ws.lith(&["commit", "out/r1"]).code, 0);
+    let held = hold_lock(&ws);
+    assert_eq!(ws.lith(&["reindex", "out/r1", "--repair"]).code, 75);
+    // A waiting writer proceeds as soon as the holder lets go.
+    let mut waiter = lith_cmd(
+        &ws,
+        &[
+            "reindex",
+            "out/r1",
+            "--repair",
+            "--lock",
+            "wait",
+            "--lock-timeout",
+            "30",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "the waiter must still be waiting"
+    );
+    drop(held);
+    assert_eq!(waiter.wait().unwrap().code(), Some(0));
+}
+
+/// A run big enough that a debug build takes a while to hash it.
+fn big_run(ws: &Workspace, run: &str, files: usize) {
+    ws.write(
+        &format!("{run}/run_status.json"),
+        format!(
+            "{{\"run_id\":\"{}\",\"state\":\"complete\"}}",
+            run.rsplit('/').next().unwrap()
+        ),
+    );
+    let body: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    for i in 0..files {
+        ws.write(&format!("{run}/data/f{i:04}.bin"), &body);
+    }
+}
+
+#[test]
+fn a_writer_killed_with_sigkill_leaves_no_lock_behind() {
+    let ws = Workspace::new();
+    big_run(&ws, "out/r1", 400);
+    let mut child = lith_cmd(&ws, &["commit", "out/r1"]).spawn().unwrap();
+    // Wait until it holds the lock, then kill it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ws
+        .read_opt("out/.runtime.lock")
+        .is_some_and(|s| s.starts_with("pid="))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = ws.lith(&["commit", "out/r1", "--lock", "fail"]);
+    assert!(
+        r.code == 0 || r.stderr.contains("already committed"),
+        "the next writer is not blocked: {r:?}"
+    );
+    assert_eq!(ws.lith(&["verify", "out/r1"]).code, 0);
+}
+
+/// A small deterministic random source for kill times.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+fn kill_after(ws: &Workspace, args: &[&str], delay: Duration) {
+    let mut child = lith_cmd(ws, args).spawn().unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+#[test]
+fn commit_killed_at_random_points_never_tears_the_index_or_latest() {
+    let ws = Workspace::new();
+    ws.write(
+        "out/old/run_status.json",
+        r#"{"run_id":"old","state":"complete"}"#,
+    );
+    ws.write("out/old/a.txt", "a");
+    assert_eq!(ws.lith(&["commit", "out/old"]).code, 0);
+    big_run(&ws, "out/new", 120);
+    // How long does a whole commit take here? Kill times spread over that span.
+    let template = ws.path().join("template");
+    crate::support::copy_tree(&ws.join("out"), &template);
+    let t = Instant::now();
+    assert_eq!(ws.lith(&["commit", "out/new"]).code, 0);
+    let span = t.elapsed().as_micros() as u64 * 3 / 2;
+    let expected = ws.read("out/new/artifact_index.json");
+    let mut rng = Lcg(7);
+    let (mut torn_free, mut completed) = (0, 0);
+    for _ in 0..40 {
+        std::fs::remove_dir_all(ws.join("out")).unwrap();
+        crate::support::copy_tree(&template, &ws.join("out"));
+        kill_after(
+            &ws,
+            &["commit", "out/new"],
+            Duration::from_micros(rng.below(span)),
+        );
+        match ws.read_opt("out/new/artifact_index.json") {
+            None => {}
+            Some(text) => {
+                assert_eq!(text, expected, "the index is the whole new one or absent");
+                completed += 1;
+            }
+        }
+        let latest = ws.read("out/LATEST");
+        let latest = latest.trim();
+        assert!(latest == "old" || latest == "new", "{latest:?}");
+        assert!(
+            ws.join(&format!("out/{latest}/artifact_index.json"))
+                .exists(),
+            "LATEST names an uncommitted run"
+        );
+        torn_free += 1;
+    }
+    assert_eq!(torn_free, 40);
+    eprintln!("{completed} of 40 killed commits had finished their index");
+}
+
+#[test]
+fn repair_killed_at_random_points_leaves_the_old_or_the_new_index() {
+    let ws = Workspace::new();
+    big_run(&ws, "out/r1", 120);
+    assert_eq!(ws.lith(&["commit", "out/r1"]).code, 0);
+    // Make it stale: two files changed after the commit.
+    ws.write("out/r1/data/f0003.bin", "changed");
+    ws.write("out/r1/data/f0100.bin", "changed too");
+    let template = ws.path().join("template");
+    crate::support::copy_tree(&ws.join("out"), &template);
+    let old = ws.read("out/r1/artifact_index.json");
+    let t = Instant::now();
+    assert_eq!(
+        ws.lith_env(
+            &["reindex", "out/r1", "--repair"],
+            &[("SOURCE_DATE_EPOCH", "1")]
+        )
+        .code,
+        0
+    );
+    let span = t.elapsed().as_micros() as u64 * 3 / 2;
+    let new = ws.read("out/r1/artifact_index.json");
+    assert_ne!(old, new);
+    let mut rng = Lcg(11);
+    for _ in 0..40 {
+        std::fs::remove_dir_all(ws.join("out")).unwrap();
+        crate::support::copy_tree(&template, &ws.join("out"));
+        let mut child = lith_cmd(&ws, &["reindex", "out/r1", "--repair"])
+            .env("SOURCE_DATE_EPOCH", "1")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(span)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = ws.read("out/r1/artifact_index.json");
+        assert!(now == old || now == new, "torn index:\n{now}");
+        if now == new {
+            // The log is written before the index, so a new index always has its log.
+            assert!(ws.join("out/r1/repair_log.json").exists());
+        }
+    }
+}
+
+#[test]
+fn concurrent_writers_serialize() {
+    let ws = Workspace::new();
+    for i in 0..6 {
+        big_run(&ws, &format!("out/r{i}"), 20);
+    }
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            lith_cmd(
+                &ws,
+                &[
+                    "commit",
+                    &format!("out/r{i}"),
+                    "--lock",
+                    "wait",
+                    "--lock-timeout",
+                    "60",
+                ],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    for i in 0..6 {
+        assert_eq!(ws.lith(&["verify", &format!("out/r{i}")]).code, 0, "r{i}");
+    }
+    let latest = ws.read("out/LATEST");
+    assert!(
+        ws.join(&format!("out/{}/artifact_index.json", latest.trim()))
+            .exists()
+    );
+    // With --lock fail, writers that overlap are turned away with 75, never torn.
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            lith_cmd(&ws, &["reindex", &format!("out/r{i}"), "--repair"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|mut c| c.wait().unwrap().code().unwrap())
+        .collect();
+    assert!(codes.iter().all(|c| *c == 0 || *c == 75), "{codes:?}");
+    for i in 0..6 {
+        assert_eq!(
+            ws.lith(&["reindex", &format!("out/r{i}"), "--strict"]).code,
+            0
+        );
+    }
+}
+
+// ---------------------------------------------------------------- reindex
+
+#[test]
+fn repair_round_trip() {
+    let ws = Workspace::new();
+    ws.committed_run(
+        "out/r1",
+        "complete",
+        &[
+            ("a.json", "{\"schema_version\":\"v1\"}"),
+            ("b.txt", "bee"),
+            ("gone.txt", "x"),
+        ],
+    );
+    ws.write("out/LATEST", "r1");
+    ws.write("out/r1/a.json", "{\"schema_version\":\"v2\"}");
+    std::fs::remove_file(ws.join("out/r1/gone.txt")).unwrap();
+    ws.write("out/r1/new-unindexed.txt", "never indexed by repair");
+    let before = ws.read("out/r1/artifact_index.json");
+    let strict = ws.lith(&["reindex", "out", "--strict"]);
+    assert_eq!(strict.code, 2, "{strict:?}");
+    assert_eq!(
+        ws.read("out/r1/artifact_index.json"),
+        before,
+        "--strict changes nothing"
+    );
+    let r = ws.lith_env(
+        &["reindex", "out", "--repair", "--json"],
+        &[("SOURCE_DATE_EPOCH", "1790000000")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        ws.lith(&["reindex", "out", "--strict"]).code,
+        2,
+        "a missing artifact stays a finding"
+    );
+    let log: Value = serde_json::from_str(&ws.read("out/r1/repair_log.json")).unwrap();
+    assert_eq!(log, r.json());
+    assert_eq!(log["run_id"], "r1");
+    assert_eq!(log["repaired_at"], "2026-09-21T14:13:20Z");
+    assert_eq!(log["previous_index_sha256"], sha256_hex(before.as_bytes()));
+    assert_eq!(log["moved_to_missing"], json!(["gone.txt"]));
+    let fields: Vec<(String, String)> = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_string(),
+                c["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("a.json".into(), "sha256".into()),
+            ("a.json".into(), "schema_version".into()),
+            ("".into(), "status".into())
+        ]
+    );
+    assert_eq!(log["changes"][1]["old"], Value::Null);
+    assert_eq!(log["changes"][1]["new"], "v2");
+    let idx = index_of(&ws, "out/r1");
+    assert_eq!(idx["status"], "partial");
+    assert_eq!(idx["missing"], json!(["gone.txt"]));
+    let paths: Vec<&str> = idx["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["a.json", "b.txt"],
+        "never invents, never adds unindexed files"
+    );
+    // Every remaining artifact now verifies; only missing[] keeps the run partial.
+    let v = ws.lith(&["verify", "out/r1", "--json"]);
+    assert_eq!(v.json()["run"]["counts"]["ok"], 2);
+}
+
+#[test]
+fn repair_with_nothing_to_change_still_logs_and_round_trips_to_verified() {
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write("out/r1/a.txt", "b");
+    assert_eq!(ws.lith(&["verify", "out/r1"]).code, 2);
+    assert_eq!(ws.lith(&["reindex", "out/r1", "--repair"]).code, 0);
+    assert_eq!(
+        ws.lith(&["verify", "out/r1"]).code,
+        0,
+        "corrupt → repair → verified"
+    );
+    assert_eq!(ws.lith(&["reindex", "out/r1", "--repair"]).code, 0);
+    let log: Value = serde_json::from_str(&ws.read("out/r1/repair_log.json")).unwrap();
+    assert_eq!(log["changes"], json!([]));
+    assert_eq!(log["moved_to_missing"], json!([]));
+}
+
+#[test]
+fn repair_never_follows_unsafe_paths_and_refuses_corrupt_indexes() {
+    let ws = Workspace::new();
+    ws.write("secret", "s");
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    std::os::unix::fs::symlink(ws.join("secret"), ws.join("out/r1/link")).unwrap();
+    let e = |p: &str| json!({"path": p, "file_size": 9, "sha256": "0".repeat(64)});
+    ws.index("out/r1", json!({"run_id": "r1", "status": "ok", "missing": [], "artifacts": [e("../../secret"), e("link")]}));
+    let r = ws.lith(&["reindex", "out/r1", "--repair", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["changes"], json!([]));
+    assert_eq!(r.json()["skipped"].as_array().unwrap().len(), 2);
+    let idx = index_of(&ws, "out/r1");
+    assert_eq!(
+        idx["artifacts"][0]["sha256"],
+        "0".repeat(64),
+        "unsafe entries are kept as they were"
+    );
+    ws.write("out/r1/artifact_index.json", "{\"artifacts\": [");
+    let r = ws.lith(&["reindex", "out/r1", "--repair"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("invalid JSON"), "{r:?}");
+}
+
+/// Makes a folder refuse new files: `chattr +i` (which stops root too), else a
+/// read-only mode. Returns an undo.
+fn freeze(dir: &std::path::Path) -> impl FnOnce() + use<> {
+    use std::os::unix::fs::PermissionsExt;
+    let immutable = Command::new("chattr")
+        .arg("+i")
+        .arg(dir)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !immutable {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let dir = dir.to_path_buf();
+    move || {
+        if immutable {
+            Command::new("chattr").arg("-i").arg(&dir).status().unwrap();
+        } else {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn writers_on_a_read_only_folder_exit_4_and_change_nothing() {
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write("out/r1/a.txt", "b");
+    let before = ws.read("out/r1/artifact_index.json");
+    let undo = freeze(&ws.join("out/r1"));
+    let r = ws.lith(&["reindex", "out/r1", "--repair"]);
+    undo();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("repair_log.json: cannot write"), "{r:?}");
+    assert_eq!(ws.read("out/r1/artifact_index.json"), before);
+    ws.write(
+        "out/r2/run_status.json",
+        r#"{"run_id":"r2","state":"complete"}"#,
+    );
+    let undo = freeze(&ws.join("out/r2"));
+    let r = ws.lith(&["commit", "out/r2"]);
+    undo();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(!ws.join("out/r2/artifact_index.json").exists());
+    assert!(
+        !ws.join("out/LATEST").exists(),
+        "LATEST never moves without an index"
+    );
+    let leftovers = crate::support::files_below(&ws.join("out"));
+    assert!(
+        leftovers.iter().all(|f| !f.ends_with(".tmp")),
+        "{leftovers:?}"
+    );
+}
+
+// ---------------------------------------------------------------- promote
+
+/// Writes a promotable run, after letting `tweak` change its files; `index_tweak`
+/// edits the index before it is written, and `after` changes files after it.
+fn promotable_run(
+    ws: &Workspace,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+    index_tweak: impl FnOnce(&mut Value),
+) {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    files.insert(
+        "run_status.json".into(),
+        json!({"run_id": "r1", "state": "complete", "channel": "launchd_clean"}).to_string(),
+    );
+    files.insert(
+        "run_manifest.json".into(),
+        json!({"run_id": "r1", "channel": "launchd_clean", "apply_preflight": {"path": "apply_preflight.json",
+               "record": {"sandbox_check_self": {"sandboxed": false}, "apply_ok": true}}})
+        .to_string(),
+    );
+    files.insert(
+        "apply_preflight.json".into(),
+        json!({"sandbox_check_self": {"sandboxed": false}, "apply_ok": true}).to_string(),
+    );
+    for f in [
+        "runtime_results.json",
+        "runtime_events.normalized.json",
+        "expected_matrix.json",
+        "summary.json",
+    ] {
+        files.insert(f.into(), "{}".into());
+    }
+    tweak(&mut files);
+    for (name, body) in &files {
+        ws.write(&format!("out/r1/{name}"), body);
+    }
+    let artifacts: Vec<Value> = files
+        .iter()
+        .map(|(n, b)| json!({"path": n, "file_size": b.len(), "sha256": sha256_hex(b.as_bytes())}))
+        .collect();
+    let mut idx = json!({"run_id": "r1", "artifacts": artifacts, "missing": [], "status": "ok"});
+    index_tweak(&mut idx);
+    ws.index("out/r1", idx);
+    ws.write("out/LATEST", "r1");
+}
+
+fn reasons(ws: &Workspace) -> Vec<String> {
+    let r = ws.lith(&["promote", "out", "--json"]);
+    assert_eq!(r.code, 0, "promotability is data: {r:?}");
+    r.json()["promotability"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_promotable_run_has_no_reasons_and_a_packet_at_the_root() {
+    let ws = Workspace::new();
+    promotable_run(&ws, |_| {}, |_| {});
+    assert_eq!(reasons(&ws), Vec::<String>::new());
+    let packet: Value = serde_json::from_str(&ws.read("out/promotion_packet.json")).unwrap();
+    assert_eq!(
+        packet["schema_version"],
+        "runtime-tools.promotion_packet.v0.2"
+    );
+    assert_eq!(packet["run_manifest"], "out/r1/run_manifest.json");
+    assert_eq!(
+        packet["promotability"]["gating_inputs"]["channel"],
+        "launchd_clean"
+    );
+    assert_eq!(packet["promotability"]["gating_inputs"]["apply_ok"], true);
+    assert!(
+        packet.get("path_witnesses").is_none(),
+        "optional pointers only when the file exists"
+    );
+    ws.write("out/r1/path_witnesses.json", "[]");
+    ws.lith(&["promote", "out/r1", "-o", "packet.json"]);
+    let packet: Value = serde_json::from_str(&ws.read("packet.json")).unwrap();
+    assert_eq!(packet["path_witnesses"], "out/r1/path_witnesses.json");
+    assert_eq!(ws.lith(&["promote", "out", "--require-promotable"]).code, 0);
+}
+
+#[test]
+fn every_reason_comes_from_a_fixture_that_fails_only_that_condition() {
+    type Tweak = Box<dyn Fn(&mut BTreeMap<String, String>)>;
+    type IndexTweak = Box<dyn Fn(&mut Value)>;
+    let none = || -> Tweak { Box::new(|_| {}) };
+    let no_idx = || -> IndexTweak { Box::new(|_| {}) };
+    let set = |name: &'static str, body: Value| -> Tweak {
+        Box::new(move |f| {
+            f.insert(name.into(), body.to_string());
+        })
+    };
+    let manifest = |record: Value| json!({"run_id": "r1", "channel": "launchd_clean", "apply_preflight": {"record": record}});
+    let cases: Vec<(&str, Tweak, IndexTweak, bool)> = vec![
+        (
+            "manifest_missing",
+            Box::new(|f| {
+                f.remove("run_manifest.json");
+            }),
+            no_idx(),
+            false,
+        ),
+        (
+            "run_status_missing",
+            Box::new(|f| {
+                f.remove("run_status.json");
+            }),
+            no_idx(),
+            false,
+        ),
+        (
+            "bundle_in_progress",
+            set(
+                "run_status.json",
+                json!({"run_id": "r1", "state": "in_progress"}),
+            ),
+            no_idx(),
+            false,
+        ),
+        (
+            "not_clean_channel",
+            Box::new(|f| {
+                f.insert("run_manifest.json".into(), json!({"run_id": "r1", "channel": "dev", "apply_preflight": {"record": {"apply_ok": true}}}).to_string());
+            }),
+            no_idx(),
+            false,
+        ),
+        (
+            "apply_preflight_missing",
+            Box::new(|f| {
+                f.insert(
+                    "run_manifest.json".into(),
+                    json!({"run_id": "r1", "channel": "launchd_clean"}).to_string(),
+                );
+                f.remove("apply_preflight.json");
+            }),
+            no_idx(),
+            false,
+        ),
+        (
+            "already_sandboxed",
+            set(
+                "run_manifest.json",
+                manifest(json!({"sandbox_check_self": {"sandboxed": true}, "apply_ok": true})),
+            ),
+            no_idx(),
+            false,
+        ),
+        (
+            "apply_failed",
+            set(
+                "run_manifest.json",
+                manifest(json!({"sandbox_check_self": {}, "apply_ok": false})),
+            ),
+            no_idx(),
+            false,
+        ),
+        ("bundle_integrity_unverified", none(), no_idx(), true),
+        (
+            "bundle_failed",
+            none(),
+            Box::new(|i| i["status"] = json!("failed")),
+            false,
+        ),
+        (
+            "bundle_incomplete",
+            none(),
+            Box::new(|i| i["missing"] = json!(["oracle_results.json"])),
+            false,
+        ),
+        (
+            "decision_stage_artifacts_missing",
+            Box::new(|f| {
+                f.remove("runtime_events.normalized.json");
+            }),
+            no_idx(),
+            false,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (reason, tweak, index_tweak, corrupt_after) in cases {
+        let ws = Workspace::new();
+        promotable_run(&ws, |f| tweak(f), |i| index_tweak(i));
+        if corrupt_after {
+            ws.write("out/r1/summary.json", "{\"changed\":1}");
+        }
+        assert_eq!(reasons(&ws), [reason], "{reason}");
+        let r = ws.lith(&["promote", "out", "--require-promotable", "-o", "p.json"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(reason), "{r:?}");
+        assert!(
+            !ws.join("p.json").exists(),
+            "--require-promotable writes nothing"
+        );
+        seen.push(reason);
+    }
+    seen.sort();
+    assert_eq!(seen, lith::bundle::promotion::REASONS);
+}
+
+#[test]
+fn build_writes_a_packet_per_run_and_shows_promotability() {
+    let ws = Workspace::new();
+    promotable_run(&ws, |_| {}, |_| {});
+    ws.committed_run("out/r2", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+    );
+    assert_eq!(ws.lith(&["build"]).code, 0);
+    let p1: Value = serde_json::from_str(&ws.read("site/runs/r1/promotion_packet.json")).unwrap();
+    assert_eq!(p1["promotability"]["promotable_decision_stage"], true);
+    let p2: Value = serde_json::from_str(&ws.read("site/runs/r2/promotion_packet.json")).unwrap();
+    assert_eq!(
+        p2["promotability"]["reasons"],
+        json!([
+            "apply_preflight_missing",
+            "decision_stage_artifacts_missing",
+            "manifest_missing",
+            "not_clean_channel"
+        ])
+    );
+    let list = ws.read("site/runs/index.html");
+    assert!(list.contains("Promotable"));
+    assert!(
+        ws.read("site/runs/r2/index.html")
+            .contains("not promotable")
+    );
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(
+        rep["bundles"]["roots"][0]["runs"][0]["promotability"]["promotable_decision_stage"],
+        true
+    );
+}
