@@ -285,8 +285,67 @@ fn small_files(o: &Opts) {
     );
 }
 
+/// Receipts parsing (1 MB corpus log, or a synthetic one) and queue replay, in-process.
+fn logs() {
+    let corpus = std::env::var("LITH_CORPUS").ok().map(|c| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(c)
+            .join("fork_tales/receipts.log")
+    });
+    let (bytes, what) = match corpus.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        Some(b) => (b, "corpus receipts.log"),
+        None => {
+            let line = "ts=2026-02-15T19:32:00.703998+00:00 | kind=:catalog | origin=working-tree | owner=Err | dod=All validation checks pass; receipts appended | pi=wire-world | host=127.0.0.1:8787 | manifest=manifest.lith | refs=a/b.lisp,c/d.lisp,http://127.0.0.1:8787/api/catalog\n";
+            (
+                line.repeat(1024 * 1024 / line.len()).into_bytes(),
+                "synthetic receipts log",
+            )
+        }
+    };
+    let contract = lith::receipts::Contract::default();
+    let t = (0..20)
+        .map(|_| {
+            let s = Instant::now();
+            std::hint::black_box(lith::receipts::check(&bytes, &contract));
+            s.elapsed()
+        })
+        .min()
+        .unwrap();
+    println!("receipts: {what}, {} KiB", bytes.len() / 1024);
+    println!(
+        "  parse + check:                    {:8.2} ms   (bar: < 20 ms)",
+        t.as_secs_f64() * 1000.0
+    );
+
+    let n = 2_000_000usize;
+    let mut log = String::with_capacity(n * 120);
+    for i in 0..n {
+        if i % 3 == 2 {
+            log.push_str(&format!("{{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"dequeue\",\"task_id\":\"task-{:012}\"}}\n", i - 2));
+        } else {
+            log.push_str(&format!("{{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enqueue\",\"task\":{{\"id\":\"task-{i:012}\",\"kind\":\"k\",\"dedupe_key\":\"k{i}\",\"payload\":{{}}}}}}\n"));
+        }
+    }
+    let t = (0..3)
+        .map(|_| {
+            let s = Instant::now();
+            let mut r = lith::queue::Replay::new();
+            lith::queue::replay_reader(log.as_bytes(), &mut r).unwrap();
+            std::hint::black_box(r.state_sha256());
+            s.elapsed()
+        })
+        .min()
+        .unwrap();
+    println!("queue replay: {n} events ({} MiB)", log.len() >> 20);
+    println!(
+        "  events per second:                {:8.2} M   (bar: > 1 M)",
+        n as f64 / t.as_secs_f64() / 1e6
+    );
+}
+
 fn main() {
     let o = opts();
+    logs();
     std::fs::create_dir_all(&o.dir).unwrap();
     println!(
         "lith quality bars — {} cores, trees in {}",

@@ -78,6 +78,102 @@ pub enum Command {
     /// Promotability is derived from the bundle. Exits 0 whether or not the run is
     /// promotable, unless --require-promotable is given.
     Promote(PromoteArgs),
+    /// The file-backed task queue: enqueue, dequeue, replay.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// The receipts log (receipts.v2).
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Append an enqueue event and its receipt. If the dedupe key is already pending,
+    /// print that task with "deduped": true and write nothing.
+    Enqueue(EnqueueArgs),
+    /// Append a dequeue event for the oldest pending task, and its receipt. An empty
+    /// queue is exit 2 (empty_queue) and writes nothing.
+    Dequeue(DequeueArgs),
+    /// Fold the log into the pending tasks, dedupe index, counters and state_sha256.
+    ///
+    /// Lenient by default: exit 0 when the only finding is a torn tail (the trace of a
+    /// crashed writer), 2 for other findings. --strict exits 4 at the first bad line.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QueueFileArgs {
+    /// The queue event log (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// The receipts log to append each operation's receipt to.
+    #[arg(long, value_name = "FILE")]
+    pub receipts: PathBuf,
+    /// The receipt's `host` field [default: this machine's host name].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnqueueArgs {
+    #[command(flatten)]
+    pub files: QueueFileArgs,
+    /// The task's kind.
+    #[arg(long, value_name = "KIND")]
+    pub kind: String,
+    /// Deduplication key [default: KIND: + the canonical JSON of the payload].
+    #[arg(long, value_name = "KEY", default_value = "")]
+    pub dedupe_key: String,
+    /// The task's payload, as JSON.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub payload: String,
+    /// Who owns the task (also the receipt's owner) [default: $USER, else lith].
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+    /// An extra ref for the receipt (repeatable).
+    #[arg(long = "ref", value_name = "REF")]
+    pub refs: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DequeueArgs {
+    #[command(flatten)]
+    pub files: QueueFileArgs,
+    /// Who takes the task (the receipt's owner) [default: $USER, else lith].
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// The queue event log (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// Also cross-check every operation against this receipts log.
+    #[arg(long, value_name = "FILE")]
+    pub receipts: Option<PathBuf>,
+    /// Stop at the first corrupt line or torn tail (exit 4).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsCommand {
+    /// Parse a receipts log against the receipts contract; exit 0 when no line has a
+    /// finding, else 2.
+    Check(ReceiptsCheckArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReceiptsCheckArgs {
+    /// The receipts log.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The contract (.lisp) [default: the built-in receipts.v2 contract].
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,6 +322,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Commit(a) => crate::cmd::commit::execute(&cli.global, a),
         Command::Reindex(a) => crate::cmd::reindex::execute(&cli.global, a),
         Command::Promote(a) => crate::cmd::promote::execute(&cli.global, a),
+        Command::Queue(q) => crate::cmd::queue::execute(&cli.global, q),
+        Command::Receipts(ReceiptsCommand::Check(a)) => {
+            crate::cmd::receipts::execute(&cli.global, a)
+        }
     };
     match result {
         Ok(code) => code,

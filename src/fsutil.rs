@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Largest JSON document lith parses (index, run status, witnesses, …).
 pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest line-oriented log read whole into memory (receipts).
+pub const MAX_LOG_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Writes `bytes` to `path` so that readers see either the old file or the new one,
 /// never a torn one, even across a crash.
@@ -116,7 +118,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
     }
     let file = open_nofollow(path).map_err(|e| JsonReadError::Io(e.to_string()))?;
     let mut buf = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1)
+    file.take(limit.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|e| JsonReadError::Io(e.to_string()))?;
     if buf.len() as u64 > limit {

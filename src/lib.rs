@@ -15,5 +15,7 @@ pub mod finding;
 pub mod fsutil;
 pub mod lith;
 pub mod progress;
+pub mod queue;
+pub mod receipts;
 pub mod report;
 pub mod site;

@@ -7,15 +7,18 @@
     return Array.prototype.slice.call(table.tBodies[0].rows);
   }
 
+  // A text box filters on the row's text; each select filters on one data-*
+  // attribute of the rows (<select data-table="ID" data-attr="kind">).
   function refilter(table) {
     var text = document.querySelector('[data-filter-table="' + table.id + '"]');
-    var status = document.querySelector('[data-status-table="' + table.id + '"]');
     var needle = text ? text.value.trim().toLowerCase() : "";
-    var want = status ? status.value : "";
+    var selects = Array.prototype.slice.call(document.querySelectorAll('select[data-table="' + table.id + '"]'));
     var shown = 0;
     rowsOf(table).forEach(function (row) {
-      var ok = (!needle || row.textContent.toLowerCase().indexOf(needle) !== -1) &&
-               (!want || row.getAttribute("data-status") === want);
+      var ok = !needle || row.textContent.toLowerCase().indexOf(needle) !== -1;
+      selects.forEach(function (sel) {
+        if (sel.value && row.getAttribute("data-" + sel.getAttribute("data-attr")) !== sel.value) { ok = false; }
+      });
       row.hidden = !ok;
       if (ok) { shown += 1; }
     });
@@ -44,8 +47,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-filter-table], [data-status-table]"), function (el) {
-      var table = document.getElementById(el.getAttribute("data-filter-table") || el.getAttribute("data-status-table"));
+    Array.prototype.forEach.call(document.querySelectorAll("[data-filter-table], select[data-table]"), function (el) {
+      var table = document.getElementById(el.getAttribute("data-filter-table") || el.getAttribute("data-table"));
       if (!table) { return; }
       el.addEventListener("input", function () { refilter(table); });
       el.addEventListener("change", function () { refilter(table); });

@@ -2,6 +2,7 @@
 
 mod build;
 mod corpus;
+mod queue;
 mod support;
 mod verify;
 mod writers;

@@ -98,7 +98,7 @@ fn holder_of(file: &mut File) -> String {
     }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
     if r != 0 {

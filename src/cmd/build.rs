@@ -223,8 +223,12 @@ pub fn evaluate(
             totals: Totals::of(&scans),
             roots: scans,
         },
+        queue: Default::default(),
+        receipts: Default::default(),
         findings,
     };
+    report.receipts = report::sections::evaluate_receipts(manifest);
+    report.queue = report::sections::evaluate_queue(manifest, &report.receipts);
     report.settle_verdict();
     Ok(report)
 }

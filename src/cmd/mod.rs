@@ -4,6 +4,8 @@
 pub mod build;
 pub mod commit;
 pub mod promote;
+pub mod queue;
+pub mod receipts;
 pub mod reindex;
 pub mod verify;
 

@@ -4,6 +4,7 @@
 //! Determinism: lists are sorted (roots by path, runs by id, findings by code), maps
 //! are `BTreeMap`s, sizes and counts are integers, and paths are workspace-relative.
 
+pub mod sections;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub struct Report {
     pub manifest: ManifestInfo,
     pub site: SiteInfo,
     pub bundles: BundlesSection,
+    pub queue: sections::QueueSection,
+    pub receipts: sections::ReceiptsSection,
     /// Findings about the workspace itself (patterns that matched nothing, …).
     pub findings: Vec<Finding>,
 }
@@ -93,6 +96,8 @@ impl Report {
                     .iter()
                     .chain(r.runs.iter().flat_map(|run| run.findings.iter()))
             }))
+            .chain(self.queue.findings.iter())
+            .chain(self.receipts.findings.iter())
     }
 
     /// Fills in the verdict from the findings. Call once the model is complete.

@@ -26,10 +26,39 @@ pub fn summary(report: &Report, out_label: &str) -> String {
     } else {
         s.push_str("  bundles: not configured (no (bundles …) section in the manifest)\n");
     }
+    if let Some(r) = &report.queue.replay {
+        s.push_str(&format!(
+            "  queue: {} pending, {} event(s), state_sha256 {}\n",
+            r.pending.len(),
+            r.counters.events,
+            &r.state_sha256[..12]
+        ));
+    }
+    if let Some(c) = &report.receipts.check {
+        s.push_str(&format!(
+            "  receipts: {} receipt(s), {} line(s) with findings\n",
+            c.receipts, c.lines_with_findings
+        ));
+    }
     let mut problems: Vec<String> = Vec::new();
     for f in &report.findings {
         if f.severity >= Severity::Warning {
             problems.push(format!("{}: {}", f.code, f.message));
+        }
+    }
+    for f in report
+        .queue
+        .findings
+        .iter()
+        .chain(&report.receipts.findings)
+    {
+        if f.severity >= Severity::Warning {
+            problems.push(format!(
+                "{}: {}: {}",
+                f.path.as_deref().unwrap_or(""),
+                f.code,
+                f.message
+            ));
         }
     }
     for root in &report.bundles.roots {

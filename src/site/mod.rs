@@ -8,6 +8,7 @@
 
 mod markdown;
 mod publish;
+mod sections;
 
 use std::path::Path;
 
@@ -52,7 +53,7 @@ pub struct FindingRow {
 }
 
 impl FindingRow {
-    fn from(f: &Finding, href: Option<String>) -> FindingRow {
+    pub(crate) fn from(f: &Finding, href: Option<String>) -> FindingRow {
         FindingRow {
             severity: f.severity.as_str(),
             code: f.code.clone(),
@@ -88,6 +89,8 @@ pub struct OverviewPage<'a> {
     pub findings_more: usize,
     pub manifest_file: String,
     pub manifest_warnings: &'a [String],
+    pub queue_card: Option<QueueCard>,
+    pub receipts_card: Option<ReceiptsCard>,
 }
 
 pub struct RunRow {
@@ -209,6 +212,26 @@ fn status_class(s: ArtifactStatus) -> &'static str {
     }
 }
 
+/// The file of page `n` of a paged list: `index.html`, `page-2.html`, …
+pub(crate) fn page_file(n: usize) -> String {
+    if n == 1 {
+        "index.html".to_string()
+    } else {
+        format!("page-{n}.html")
+    }
+}
+
+pub struct QueueCard {
+    pub pending: usize,
+    pub events: usize,
+    pub findings: usize,
+}
+
+pub struct ReceiptsCard {
+    pub receipts: usize,
+    pub with_findings: usize,
+}
+
 /// A content-hashed asset name such as `assets/style.1a2b3c4d.css`.
 fn asset_name(stem: &str, ext: &str, content: &str) -> String {
     let h = hex(&Sha256::digest(content.as_bytes()));
@@ -313,6 +336,12 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
     for f in &report.findings {
         push(f, None);
     }
+    for f in &report.queue.findings {
+        push(f, Some("queue/index.html".to_string()));
+    }
+    for f in &report.receipts.findings {
+        push(f, Some("receipts/index.html".to_string()));
+    }
     for r in &report.bundles.roots {
         for f in &r.findings {
             push(f, None);
@@ -345,8 +374,24 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         findings_more: more,
         manifest_file: report.manifest.file.clone(),
         manifest_warnings: &report.manifest.warnings,
+        queue_card: report.queue.configured.then(|| QueueCard {
+            pending: report.queue.replay.as_ref().map_or(0, |r| r.pending.len()),
+            events: report
+                .queue
+                .replay
+                .as_ref()
+                .map_or(0, |r| r.counters.events),
+            findings: report.queue.findings.len(),
+        }),
+        receipts_card: report.receipts.check.as_ref().map(|c| ReceiptsCard {
+            receipts: c.receipts,
+            with_findings: c.lines_with_findings,
+        }),
     };
     std::fs::write(dir.join("index.html"), overview.render()?)?;
+
+    sections::write_queue(report, dir, shell("../", "queue"))?;
+    sections::write_receipts(report, dir, || shell("../", "receipts"))?;
 
     // Runs list, paged.
     std::fs::create_dir_all(dir.join("runs"))?;

@@ -156,6 +156,23 @@ test("the runs table filters and sorts, by mouse and keyboard", async () => {
   await context.close();
 });
 
+test("the receipts page filters by kind, owner and findings", async () => {
+  const { page, context, problems } = await open(path.join(demoSite, "receipts/index.html"));
+  const visible = () => page.locator("#receipts-table tbody tr:visible").count();
+  assert.equal(await visible(), 7);
+  await page.getByLabel("Kind").selectOption(":observation");
+  assert.equal(await visible(), 4);
+  await page.getByLabel("Owner").selectOption("maria");
+  assert.equal(await visible(), 1);
+  await page.getByLabel("Kind").selectOption("");
+  await page.getByLabel("Owner").selectOption("");
+  await page.getByLabel("Findings").selectOption("yes");
+  assert.equal(await visible(), 1);
+  assert.match(await page.locator("#receipts-table tbody tr:visible").textContent(), /malformed_field/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("an artifact permalink lands on its highlighted row", async () => {
   const report = JSON.parse(fs.readFileSync(path.join(demoSite, "report.json"), "utf8"));
   const run = report.bundles.roots.flatMap((r) => r.runs).find((r) => r.run_id === "2026-11-19T0200-9c2e");

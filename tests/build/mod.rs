@@ -100,6 +100,19 @@ fn the_demo_shows_every_outcome() {
     ] {
         assert!(ws.join(&format!("site/{page}")).is_file(), "{page}");
     }
+    // The queue log carries the trace of a writer that died between event and receipt.
+    assert_eq!(
+        rep["queue"]["replay"]["pending"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(rep["queue"]["cross_check"]["receipt_missing"][0]["line"], 5);
+    assert_eq!(
+        rep["receipts"]["check"]["lines_by_finding"],
+        serde_json::json!({"malformed_field": 1})
+    );
+    for page in ["queue/index.html", "receipts/index.html"] {
+        assert!(ws.join(&format!("site/{page}")).is_file(), "{page}");
+    }
     let run_page = ws.read("site/runs/2026-11-19T0200-9c2e/index.html");
     assert!(run_page.contains("digest_mismatch"));
     assert!(

@@ -229,3 +229,72 @@ fn corpus_repair_of_an_intact_run_changes_nothing() {
     );
     assert_eq!(ws.lith(&["verify", dir]).code, 0);
 }
+
+#[test]
+#[ignore = "needs LITH_CORPUS"]
+fn the_real_receipts_log_parses_to_the_end_with_exactly_the_contract_breaking_lines() {
+    let dir = corpus().join("fork_tales");
+    let log = dir.join("receipts.log");
+    let contract = dir.join(".opencode/promptdb/contracts/receipts.v2.contract.lisp");
+    let ws = Workspace::new();
+    let r = ws.lith(&[
+        "receipts",
+        "check",
+        log.to_str().unwrap(),
+        "--contract",
+        contract.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let v = r.json();
+    // 1206 lines, 334 of them blank: 872 receipts, every one read.
+    assert_eq!(v["receipts"], 872);
+    assert_eq!(v["lines_with_findings"], 657);
+    assert_eq!(
+        v["lines_by_finding"],
+        serde_json::json!({"malformed_field": 93, "missing_key": 545, "unknown_kind": 562})
+    );
+    let on = |line: u64| -> Vec<(String, Option<String>)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["line"] == line)
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["key"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    };
+    let s = |k: &str, key: Option<&str>| (k.to_string(), key.map(str::to_string));
+    // The first lines follow the contract (Greek and CJK text included).
+    for line in 1..=357 {
+        assert_eq!(on(line), [], "line {line}");
+    }
+    // A kind the contract does not list.
+    assert_eq!(on(358), [s("unknown_kind", Some("kind"))]);
+    // A JSON document pasted into the log: each of its lines is malformed.
+    assert_eq!(on(614)[0], s("malformed_field", None));
+    // A receipt without pi, host and manifest.
+    assert_eq!(
+        on(654),
+        [
+            s("missing_key", Some("pi")),
+            s("missing_key", Some("host")),
+            s("missing_key", Some("manifest"))
+        ]
+    );
+    // A line number pasted before the key: `889: ts=…` has no `ts`.
+    assert!(on(889).contains(&s("missing_key", Some("ts"))));
+    assert_eq!(
+        v["extra_keys"]["changes"], 33,
+        "keys outside the contract are information, not findings"
+    );
+    // Without the contract file, the built-in defaults give the same answer.
+    let d = ws
+        .lith(&["receipts", "check", log.to_str().unwrap(), "--json"])
+        .json();
+    assert_eq!(d["lines_by_finding"], v["lines_by_finding"]);
+}

@@ -552,7 +552,7 @@ fn repair_never_follows_unsafe_paths_and_refuses_corrupt_indexes() {
 
 /// Makes a folder refuse new files: `chattr +i` (which stops root too), else a
 /// read-only mode. Returns an undo.
-fn freeze(dir: &std::path::Path) -> impl FnOnce() + use<> {
+pub fn freeze(dir: &std::path::Path) -> impl FnOnce() + use<> {
     use std::os::unix::fs::PermissionsExt;
     let immutable = Command::new("chattr")
         .arg("+i")

@@ -1,0 +1,153 @@
+//! `lith queue enqueue | dequeue | replay`.
+
+use anyhow::Context;
+
+use crate::cli::{GlobalArgs, QueueCommand, QueueFileArgs, ReplayArgs};
+use crate::clock::Clock;
+use crate::exit;
+use crate::queue::writer::{self, EnqueueRequest, QueueFiles};
+use crate::queue::{self, FindingKind};
+use crate::receipts::{self, Contract};
+
+fn files(g: &GlobalArgs, a: &QueueFileArgs) -> QueueFiles {
+    QueueFiles {
+        log: a.log.clone(),
+        receipts: a.receipts.clone(),
+        lock: a.lock.mode(),
+        host: a.host.clone().unwrap_or_else(crate::bundle::lock::hostname),
+        manifest: crate::fsutil::slash_path(&g.manifest),
+    }
+}
+
+fn default_owner(o: &Option<String>) -> String {
+    o.clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "lith".into())
+}
+
+pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
+    let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
+    let result = match q {
+        QueueCommand::Replay(a) => return replay(g, a),
+        QueueCommand::Enqueue(a) => {
+            let payload: serde_json::Value = serde_json::from_str(&a.payload)
+                .map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
+            let req = EnqueueRequest {
+                kind: a.kind.clone(),
+                dedupe_key: a.dedupe_key.clone(),
+                payload,
+                owner: default_owner(&a.owner),
+                refs: a.refs.clone(),
+            };
+            writer::enqueue(&files(g, &a.files), &clock, &req)
+        }
+        QueueCommand::Dequeue(a) => {
+            writer::dequeue(&files(g, &a.files), &clock, &default_owner(&a.owner))
+        }
+    };
+    match result {
+        Ok(out) => {
+            if g.json {
+                crate::cmd::print_json(&out)?;
+            } else if !g.quiet {
+                let id = out.task.get("id").and_then(|v| v.as_str()).unwrap_or("?");
+                let what = match (out.op, out.deduped) {
+                    (_, true) => "already pending (deduped; nothing written)",
+                    ("enqueue", _) => "enqueued",
+                    _ => "dequeued",
+                };
+                let mut s = format!("{id}: {what}\n");
+                if let Some(n) = out.torn_tail_moved {
+                    s.push_str(&format!("  a torn tail of {n} bytes left by a crashed writer was moved to the .torn file\n"));
+                }
+                crate::cmd::print_stdout(&s)?;
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            if g.json && matches!(e, writer::WriteError::EmptyQueue(_)) {
+                crate::cmd::print_json(&serde_json::json!({"error": "empty_queue"}))?;
+            }
+            eprintln!("error: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
+    let state = queue::replay_file(&a.log)
+        .with_context(|| format!("{}: cannot read the queue log", a.log.display()))?;
+    if a.strict
+        && let Some(first) = state
+            .findings
+            .iter()
+            .find(|f| matches!(f.kind, FindingKind::CorruptLine | FindingKind::TornTail))
+    {
+        eprintln!(
+            "error: {}:{}: {}: {}",
+            a.log.display(),
+            first.line,
+            match first.kind {
+                FindingKind::TornTail => "torn_tail",
+                _ => "corrupt_line",
+            },
+            first.message
+        );
+        return Ok(exit::RUNTIME_ERROR);
+    }
+    let summary = state.summary(&crate::fsutil::slash_path(&a.log));
+    let cross = match &a.receipts {
+        Some(r) => {
+            let bytes = crate::fsutil::read_regular(r, crate::fsutil::MAX_LOG_BYTES)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+            let (recs, _) = receipts::check(&bytes, &Contract::default());
+            Some(queue::crosscheck::cross_check(&state.ops, &recs))
+        }
+        None => None,
+    };
+    let mut code = state.exit_code();
+    if cross.as_ref().is_some_and(|c| !c.ok()) {
+        code = exit::combine(code, exit::PARTIAL);
+    }
+    if g.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["exit_code"] = code.into();
+        if let Some(c) = &cross {
+            v["cross_check"] = serde_json::to_value(c)?;
+        }
+        crate::cmd::print_json(&v)?;
+    } else if !g.quiet || code != exit::OK {
+        let c = &summary.counters;
+        let mut s = format!(
+            "{}: {} event(s), {} pending, state_sha256 {}\n  duplicate_enqueue {} · orphan_dequeue {} · corrupt_line {} · torn_tail {}\n",
+            summary.log,
+            c.events,
+            summary.pending.len(),
+            summary.state_sha256,
+            c.duplicate_enqueue,
+            c.orphan_dequeue,
+            c.corrupt_line,
+            c.torn_tail
+        );
+        for f in summary.findings.iter().take(20) {
+            s.push_str(&format!("  line {}: {}\n", f.line, f.message));
+        }
+        if let Some(c) = &cross {
+            s.push_str(&format!(
+                "  receipts: {} queue receipt(s) for {} op(s); {} op(s) without a receipt, {} receipt(s) without an op\n",
+                c.queue_receipts,
+                c.ops,
+                c.receipt_missing.len(),
+                c.receipts_without_op.len()
+            ));
+            for m in &c.receipt_missing {
+                s.push_str(&format!(
+                    "  receipt_missing: line {} {} {}\n",
+                    m.line, m.op, m.task_id
+                ));
+            }
+        }
+        crate::cmd::print_stdout(&s)?;
+    }
+    Ok(code)
+}

@@ -1,0 +1,600 @@
+//! The file-backed task queue (SPEC §4.1): an append-only JSON Lines event log
+//! (`eta-mu.task-queue/v1`) folded by [`replay`] into the FIFO list of pending tasks,
+//! the dedupe index, counters and a `state_sha256` that depends on what is queued,
+//! not on when. [`writer`] appends under a lock; [`crosscheck`] pairs operations with
+//! their receipts.
+//!
+//! Replay is lenient by default: a bad line is skipped and counted with its line
+//! number; a last line cut short by a crashed writer is a `torn_tail`, reported apart
+//! from mid-file corruption. The strict mode stops at the first one.
+
+pub mod crosscheck;
+pub mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::bundle::verify::hex;
+
+pub const VERSION: &str = "eta-mu.task-queue/v1";
+/// Lines longer than this are corrupt and skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    CorruptLine,
+    TornTail,
+    DuplicateEnqueue,
+    OrphanDequeue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueFinding {
+    pub line: usize,
+    pub kind: FindingKind,
+    pub message: String,
+}
+
+/// A queue operation that replay accepted, for the receipt cross-check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Op {
+    pub line: usize,
+    /// `enqueue` or `dequeue`.
+    pub op: &'static str,
+    pub task_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub events: usize,
+    pub enqueued: usize,
+    pub dequeued: usize,
+    pub duplicate_enqueue: usize,
+    pub orphan_dequeue: usize,
+    pub corrupt_line: usize,
+    pub torn_tail: usize,
+}
+
+/// A pending task as replay keeps it: its id and dedupe key, and the task object as
+/// written (parsed into a map only when someone asks for it).
+#[derive(Debug, Clone)]
+pub struct PendingTask {
+    pub id: String,
+    pub dedupe_key: Option<String>,
+    raw: Box<RawValue>,
+}
+
+impl PendingTask {
+    /// The task object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.raw.get()).unwrap_or_default()
+    }
+}
+
+/// The fields of an event that replay reads; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    v: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    op: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    task_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    task: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct TaskHead<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dedupe_key: Option<Cow<'a, str>>,
+}
+
+/// The folded state of a queue log.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    slots: Vec<Option<PendingTask>>,
+    live: HashMap<String, usize>,
+    /// dedupe_key → pending task ids, oldest first.
+    dedupe: HashMap<String, Vec<String>>,
+    pub counters: Counters,
+    pub findings: Vec<QueueFinding>,
+    pub ops: Vec<Op>,
+    /// Lines consumed so far (for continuing a replay).
+    pub lines: usize,
+}
+
+/// What `replay` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub log: String,
+    pub pending: Vec<Map<String, Value>>,
+    /// dedupe_key → the pending task that holds it.
+    pub dedupe_index: BTreeMap<String, String>,
+    pub counters: Counters,
+    pub state_sha256: String,
+    pub findings: Vec<QueueFinding>,
+}
+
+impl Replay {
+    pub fn new() -> Replay {
+        Replay::default()
+    }
+
+    /// Pending tasks in FIFO order.
+    pub fn pending(&self) -> impl Iterator<Item = &PendingTask> {
+        self.slots.iter().flatten()
+    }
+
+    pub fn is_pending(&self, id: &str) -> bool {
+        self.live.contains_key(id)
+    }
+
+    /// The pending task that holds a dedupe key.
+    pub fn pending_by_dedupe(&self, key: &str) -> Option<&PendingTask> {
+        let id = self.dedupe.get(key)?.first()?;
+        self.slots[*self.live.get(id)?].as_ref()
+    }
+
+    fn corrupt(&mut self, line: usize, message: String) {
+        self.counters.corrupt_line += 1;
+        self.findings.push(QueueFinding {
+            line,
+            kind: FindingKind::CorruptLine,
+            message,
+        });
+    }
+
+    /// Folds one complete line (without its newline).
+    pub fn apply_line(&mut self, line: usize, raw: &[u8]) {
+        self.lines = line;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let ev: Envelope = match serde_json::from_slice(raw) {
+            Ok(ev) => ev,
+            Err(e) => {
+                let what = if serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
+                    "not an event object"
+                } else {
+                    "not JSON"
+                };
+                return self.corrupt(
+                    line,
+                    format!(
+                        "{what} ({} at column {})",
+                        strip_at(&e.to_string()),
+                        e.column()
+                    ),
+                );
+            }
+        };
+        if let Some(v) = &ev.v
+            && v != VERSION
+        {
+            return self.corrupt(
+                line,
+                format!(
+                    "unsupported event version {:?}; expected {VERSION:?}",
+                    crate::bundle::index::truncate(v, 40)
+                ),
+            );
+        }
+        match ev.op.as_deref() {
+            Some("enqueue") => {
+                let Some(raw_task) = ev.task else {
+                    return self.corrupt(line, "enqueue without a `task` object".into());
+                };
+                let head: TaskHead = match serde_json::from_str(raw_task.get()) {
+                    Ok(h) => h,
+                    Err(_) => {
+                        return self.corrupt(
+                            line,
+                            "enqueue whose `task` is not an object with string fields".into(),
+                        );
+                    }
+                };
+                let Some(id) = head.id.map(Cow::into_owned) else {
+                    return self.corrupt(line, "enqueue whose task has no string `id`".into());
+                };
+                self.counters.events += 1;
+                if self.live.contains_key(&id) {
+                    self.counters.duplicate_enqueue += 1;
+                    self.findings.push(QueueFinding {
+                        line,
+                        kind: FindingKind::DuplicateEnqueue,
+                        message: format!("task {id} is already pending; this enqueue is ignored"),
+                    });
+                    self.ops.push(Op {
+                        line,
+                        op: "enqueue",
+                        task_id: id,
+                    });
+                    return;
+                }
+                let dedupe_key = head.dedupe_key.map(Cow::into_owned);
+                if let Some(key) = &dedupe_key {
+                    match self.dedupe.get_mut(key.as_str()) {
+                        Some(ids) => ids.push(id.clone()),
+                        None => {
+                            self.dedupe.insert(key.clone(), vec![id.clone()]);
+                        }
+                    }
+                }
+                self.live.insert(id.clone(), self.slots.len());
+                self.slots.push(Some(PendingTask {
+                    id: id.clone(),
+                    dedupe_key,
+                    raw: raw_task.to_owned(),
+                }));
+                self.counters.enqueued += 1;
+                self.ops.push(Op {
+                    line,
+                    op: "enqueue",
+                    task_id: id,
+                });
+            }
+            Some("dequeue") => {
+                let Some(id) = ev.task_id.map(Cow::into_owned) else {
+                    return self.corrupt(line, "dequeue without a string `task_id`".into());
+                };
+                self.counters.events += 1;
+                self.ops.push(Op {
+                    line,
+                    op: "dequeue",
+                    task_id: id.clone(),
+                });
+                let Some(slot) = self.live.remove(&id) else {
+                    self.counters.orphan_dequeue += 1;
+                    self.findings.push(QueueFinding {
+                        line,
+                        kind: FindingKind::OrphanDequeue,
+                        message: format!("task {id} is not pending"),
+                    });
+                    return;
+                };
+                if let Some(task) = self.slots[slot].take()
+                    && let Some(key) = &task.dedupe_key
+                    && let Some(ids) = self.dedupe.get_mut(key)
+                {
+                    if ids.len() == 1 {
+                        self.dedupe.remove(key.as_str());
+                    } else {
+                        ids.retain(|x| *x != id);
+                    }
+                }
+                self.counters.dequeued += 1;
+                self.compact();
+            }
+            Some(other) => self.corrupt(
+                line,
+                format!("unknown op {:?}", crate::bundle::index::truncate(other, 40)),
+            ),
+            None => self.corrupt(line, "no string `op`".into()),
+        }
+    }
+
+    /// Drops dequeued slots once they are most of the vector, keeping FIFO order.
+    fn compact(&mut self) {
+        if self.slots.len() < 1024 || self.live.len() * 2 > self.slots.len() {
+            return;
+        }
+        self.slots.retain(Option::is_some);
+        for (i, t) in self.slots.iter().enumerate() {
+            if let Some(t) = t {
+                self.live.insert(t.id.clone(), i);
+            }
+        }
+    }
+
+    /// A last line without a newline that does not parse.
+    pub fn torn_tail(&mut self, line: usize, len: usize) {
+        self.lines = line;
+        self.counters.torn_tail += 1;
+        self.findings.push(QueueFinding {
+            line,
+            kind: FindingKind::TornTail,
+            message: format!("the last line ({len} bytes, no newline) is cut short: the trace of a crashed writer"),
+        });
+    }
+
+    /// sha256 of the canonical JSON (sorted keys, no whitespace) of the pending list,
+    /// each task without `created_at`.
+    pub fn state_sha256(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"[");
+        for (i, t) in self.pending().enumerate() {
+            if i > 0 {
+                h.update(b",");
+            }
+            let mut t = t.to_map();
+            t.remove("created_at");
+            // serde_json's Map is a BTreeMap here: keys serialize sorted.
+            h.update(
+                serde_json::to_string(&Value::Object(t))
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
+        h.update(b"]");
+        hex(&h.finalize())
+    }
+
+    pub fn summary(&self, log: &str) -> Summary {
+        Summary {
+            log: log.to_string(),
+            pending: self.pending().map(PendingTask::to_map).collect(),
+            dedupe_index: self
+                .dedupe
+                .iter()
+                .filter_map(|(k, ids)| ids.first().map(|id| (k.clone(), id.clone())))
+                .collect(),
+            counters: self.counters.clone(),
+            state_sha256: self.state_sha256(),
+            findings: self.findings.clone(),
+        }
+    }
+
+    /// The exit code of a lenient replay: 0 when the only finding is a torn tail.
+    pub fn exit_code(&self) -> i32 {
+        if self
+            .findings
+            .iter()
+            .any(|f| f.kind != FindingKind::TornTail)
+        {
+            crate::exit::PARTIAL
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+fn strip_at(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Replays a whole log from a reader. Line numbers start at `first_line`.
+pub fn replay_reader(r: impl Read, state: &mut Replay) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, r);
+    let mut buf = Vec::new();
+    let mut line = state.lines;
+    loop {
+        buf.clear();
+        let (n, complete, overlong) = read_line_capped(&mut reader, &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        if overlong {
+            state.lines = line;
+            state.corrupt(line, format!("line longer than {MAX_LINE_BYTES} bytes"));
+            continue;
+        }
+        if complete {
+            state.apply_line(line, &buf);
+        } else if serde_json::from_slice::<Value>(&buf).is_ok() {
+            // A complete event whose newline never made it: accept it.
+            state.apply_line(line, &buf);
+        } else if buf.iter().all(u8::is_ascii_whitespace) {
+            state.lines = line;
+        } else {
+            state.torn_tail(line, buf.len());
+        }
+    }
+}
+
+/// Reads up to and excluding the next `\n`, keeping at most [`MAX_LINE_BYTES`].
+/// Returns (bytes consumed, ended with a newline, too long).
+fn read_line_capped(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool, bool)> {
+    let mut consumed = 0;
+    let mut overlong = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((consumed, false, overlong));
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if !overlong {
+            if buf.len() + take > MAX_LINE_BYTES {
+                overlong = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        let used = if done { take + 1 } else { take };
+        r.consume(used);
+        consumed += used;
+        if done {
+            return Ok((consumed, true, overlong));
+        }
+    }
+}
+
+/// Replays the log at `path`. A missing log is an empty queue.
+pub fn replay_file(path: &Path) -> std::io::Result<Replay> {
+    let mut state = Replay::new();
+    match crate::fsutil::open_nofollow(path) {
+        Ok(f) => {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("the queue log is not a regular file"));
+            }
+            replay_reader(f, &mut state)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enq(id: &str, key: &str) -> String {
+        format!(
+            "{{\"v\":\"{VERSION}\",\"ts\":\"t\",\"op\":\"enqueue\",\"task\":{{\"id\":\"{id}\",\"kind\":\"k\",\"payload\":{{}},\"dedupe_key\":\"{key}\",\"owner\":\"o\",\"status\":\"pending\",\"created_at\":\"{id}-time\"}}}}\n"
+        )
+    }
+    fn deq(id: &str) -> String {
+        format!("{{\"v\":\"{VERSION}\",\"ts\":\"t\",\"op\":\"dequeue\",\"task_id\":\"{id}\"}}\n")
+    }
+    fn run(log: &str) -> Replay {
+        let mut r = Replay::new();
+        replay_reader(log.as_bytes(), &mut r).unwrap();
+        r
+    }
+    fn ids(r: &Replay) -> Vec<String> {
+        r.pending().map(|t| t.id.clone()).collect()
+    }
+
+    #[test]
+    fn fifo_dedupe_and_counters() {
+        let log = [
+            enq("a", "ka"),
+            enq("b", "kb"),
+            enq("a", "ka"),
+            deq("a"),
+            deq("zz"),
+            enq("c", "kb"),
+            deq("b"),
+        ]
+        .concat();
+        let r = run(&log);
+        assert_eq!(ids(&r), ["c"]);
+        assert_eq!(r.counters.duplicate_enqueue, 1);
+        assert_eq!(r.counters.orphan_dequeue, 1);
+        assert_eq!(r.counters.events, 7);
+        assert_eq!(
+            r.summary("q").dedupe_index,
+            BTreeMap::from([("kb".to_string(), "c".to_string())])
+        );
+        assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn corrupt_lines_and_torn_tails_are_told_apart() {
+        let log = format!(
+            "{}not json\n[1]\n{{\"op\":\"explode\"}}\n{{\"v\":\"other/v9\",\"op\":\"dequeue\",\"task_id\":\"a\"}}\n{}{{\"v\":\"eta",
+            enq("a", "k"),
+            enq("b", "k2")
+        );
+        let r = run(&log);
+        let kinds: Vec<(usize, FindingKind)> =
+            r.findings.iter().map(|f| (f.line, f.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (2, FindingKind::CorruptLine),
+                (3, FindingKind::CorruptLine),
+                (4, FindingKind::CorruptLine),
+                (5, FindingKind::CorruptLine),
+                (7, FindingKind::TornTail)
+            ]
+        );
+        assert_eq!(ids(&r), ["a", "b"]);
+        let only_torn = run(&format!("{}{{\"v\":", enq("a", "k")));
+        assert_eq!(
+            only_torn.exit_code(),
+            0,
+            "a torn tail alone is the normal trace of a crash"
+        );
+        let complete_no_newline = run(enq("a", "k").trim_end());
+        assert_eq!(ids(&complete_no_newline), ["a"]);
+        assert!(complete_no_newline.findings.is_empty());
+    }
+
+    #[test]
+    fn state_digest_ignores_created_at_and_follows_content() {
+        let a = run(&enq("a", "k"));
+        let b = run(&enq("a", "k").replace("a-time", "another time"));
+        assert_eq!(a.state_sha256(), b.state_sha256());
+        assert_ne!(a.state_sha256(), run(&enq("b", "k")).state_sha256());
+        assert_eq!(run("").state_sha256(), hex(&Sha256::digest(b"[]")));
+    }
+
+    #[test]
+    fn overlong_lines_are_corrupt_not_buffered() {
+        let mut log = vec![b'x'; MAX_LINE_BYTES + 10];
+        log.push(b'\n');
+        log.extend_from_slice(enq("a", "k").as_bytes());
+        let mut r = Replay::new();
+        replay_reader(&log[..], &mut r).unwrap();
+        assert_eq!(r.findings[0].kind, FindingKind::CorruptLine);
+        assert_eq!(r.findings[0].line, 1);
+        assert_eq!(ids(&r), ["a"]);
+    }
+
+    #[test]
+    fn many_dequeues_keep_fifo_order_through_compaction() {
+        let mut log = String::new();
+        for i in 0..3000 {
+            log.push_str(&enq(&format!("t{i}"), &format!("k{i}")));
+        }
+        for i in (0..3000).filter(|i| i % 3 != 0) {
+            log.push_str(&deq(&format!("t{i}")));
+        }
+        let r = run(&log);
+        let want: Vec<String> = (0..3000)
+            .filter(|i| i % 3 == 0)
+            .map(|i| format!("t{i}"))
+            .collect();
+        assert_eq!(ids(&r), want);
+        assert!(r.is_pending("t0") && !r.is_pending("t1"));
+    }
+
+    fn event_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..6, 0u8..4).prop_map(|(i, k)| enq(&format!("t{i}"), &format!("k{k}"))),
+            (0u8..6).prop_map(|i| deq(&format!("t{i}"))),
+            Just("garbage\n".to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replay_is_deterministic_and_prefix_then_rest_equals_whole(
+            events in proptest::collection::vec(event_strategy(), 0..60),
+            cut in 0usize..60,
+        ) {
+            let whole = events.concat();
+            let a = run(&whole);
+            let b = run(&whole);
+            proptest::prop_assert_eq!(a.state_sha256(), b.state_sha256());
+            let cut = cut.min(events.len());
+            let mut split = Replay::new();
+            replay_reader(events[..cut].concat().as_bytes(), &mut split).unwrap();
+            replay_reader(events[cut..].concat().as_bytes(), &mut split).unwrap();
+            proptest::prop_assert_eq!(split.state_sha256(), a.state_sha256());
+            proptest::prop_assert_eq!(&split.counters, &a.counters);
+            proptest::prop_assert_eq!(split.findings.iter().map(|f| f.line).collect::<Vec<_>>(), a.findings.iter().map(|f| f.line).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn never_panics_on_garbage(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..500)) {
+            let mut r = Replay::new();
+            replay_reader(&bytes[..], &mut r).unwrap();
+        }
+    }
+}

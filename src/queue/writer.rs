@@ -1,0 +1,344 @@
+//! The queue writer (SPEC §4.2): `enqueue` and `dequeue` under the queue lock
+//! (`<log>.lock`), each an event appended with one `write` and fsynced, then its
+//! receipt appended and fsynced.
+//!
+//! Nothing half-written is left for replay to misread: a failed append is truncated
+//! back, and a torn tail left by a crashed writer is moved aside to `<log>.torn`
+//! (never deleted) before the next event is appended.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Replay, VERSION, replay_reader};
+use crate::bundle::lock::{self, LockError, LockMode};
+use crate::bundle::verify::hex;
+use crate::clock::Clock;
+use crate::receipts;
+
+#[derive(Debug, Clone)]
+pub struct QueueFiles {
+    pub log: PathBuf,
+    pub receipts: PathBuf,
+    pub lock: LockMode,
+    /// Receipt fields that do not come from the operation.
+    pub host: String,
+    pub manifest: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("empty_queue: no task is pending in {0}")]
+    EmptyQueue(String),
+    #[error(transparent)]
+    Refused(#[from] receipts::UnwritableField),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl WriteError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            WriteError::Lock(LockError::Held { .. }) => crate::exit::LOCKED,
+            WriteError::EmptyQueue(_) => crate::exit::PARTIAL,
+            _ => crate::exit::RUNTIME_ERROR,
+        }
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WriteError {
+    let what = what.into();
+    move |source| WriteError::Io { what, source }
+}
+
+#[derive(Debug, Clone)]
+pub struct EnqueueRequest {
+    pub kind: String,
+    pub dedupe_key: String,
+    pub payload: Value,
+    pub owner: String,
+    pub refs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub op: &'static str,
+    pub task: Map<String, Value>,
+    /// True when an enqueue found its dedupe key pending and wrote nothing.
+    pub deduped: bool,
+    /// Bytes of a torn tail that were moved to `<log>.torn` first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torn_tail_moved: Option<u64>,
+}
+
+/// The dedupe key of an enqueue: the given one, or `KIND:` + canonical payload.
+pub fn dedupe_key_for(kind: &str, given: &str, payload: &Value) -> String {
+    if given.is_empty() {
+        format!(
+            "{kind}:{}",
+            serde_json::to_string(payload).unwrap_or_default()
+        )
+    } else {
+        given.to_string()
+    }
+}
+
+/// `task-` + 12 hex digits of sha256(dedupe_key | sequence number).
+pub fn task_id(dedupe_key: &str, seq: usize) -> String {
+    let d = hex(&Sha256::digest(format!("{dedupe_key}|{seq}").as_bytes()));
+    format!("task-{}", &d[..12])
+}
+
+fn lock_path(log: &Path) -> PathBuf {
+    let mut name = log
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".lock");
+    log.with_file_name(name)
+}
+
+/// Opens the log for appending, replays it, and moves a torn tail aside.
+fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError> {
+    let label = log.display().to_string();
+    if let Some(parent) = log.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(io(format!("{label}: cannot create its folder")))?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(log)
+        .map_err(io(format!("{label}: cannot open for appending")))?;
+    if !file.metadata().map_err(io(label.clone()))?.is_file() {
+        return Err(WriteError::Invalid(format!("{label}: not a regular file")));
+    }
+    let mut state = Replay::new();
+    replay_reader(&mut file, &mut state).map_err(io(format!("{label}: cannot read")))?;
+    let mut moved = None;
+    if state.counters.torn_tail > 0 && state.findings.last().is_some_and(|f| f.line == state.lines)
+    {
+        moved = Some(move_torn_tail(&mut file, log)?);
+    }
+    Ok((file, state, moved))
+}
+
+/// Moves the bytes after the last newline to `<log>.torn`, then truncates the log.
+fn move_torn_tail(file: &mut File, log: &Path) -> Result<u64, WriteError> {
+    let label = log.display().to_string();
+    let len = file.metadata().map_err(io(label.clone()))?.len();
+    let mut start = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    'scan: while start > 0 {
+        let from = start.saturating_sub(chunk.len() as u64);
+        let n = (start - from) as usize;
+        file.seek(SeekFrom::Start(from))
+            .map_err(io(label.clone()))?;
+        file.read_exact(&mut chunk[..n])
+            .map_err(io(label.clone()))?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            start = from + i as u64 + 1;
+            break 'scan;
+        }
+        start = from;
+    }
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    file.seek(SeekFrom::Start(start))
+        .map_err(io(label.clone()))?;
+    file.take(len - start)
+        .read_to_end(&mut tail)
+        .map_err(io(label.clone()))?;
+    let mut name = log
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".torn");
+    let torn_path = log.with_file_name(name);
+    let mut torn = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&torn_path)
+        .map_err(io(format!("{}: cannot open", torn_path.display())))?;
+    let mut record = format!(
+        "# torn tail of {label} at byte {start}, {} bytes:\n",
+        tail.len()
+    )
+    .into_bytes();
+    record.extend_from_slice(&tail);
+    record.push(b'\n');
+    torn.write_all(&record)
+        .and_then(|_| torn.sync_all())
+        .map_err(io(format!("{}: cannot write", torn_path.display())))?;
+    file.set_len(start)
+        .and_then(|_| file.sync_all())
+        .map_err(io(format!("{label}: cannot truncate the torn tail")))?;
+    Ok(len - start)
+}
+
+/// Appends one line with a single write and fsyncs it; on failure, truncates the
+/// file back so that no partial line is left behind.
+pub fn append_line(file: &mut File, line: &[u8], what: &str) -> Result<(), WriteError> {
+    let before = file.metadata().map_err(io(what.to_string()))?.len();
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line);
+    buf.push(b'\n');
+    if let Err(e) = file.write_all(&buf).and_then(|_| file.sync_all()) {
+        let _ = file.set_len(before);
+        let _ = file.sync_all();
+        return Err(WriteError::Io {
+            what: format!("{what}: cannot append"),
+            source: e,
+        });
+    }
+    Ok(())
+}
+
+fn append_receipt(files: &QueueFiles, line: &str) -> Result<(), WriteError> {
+    let label = files.receipts.display().to_string();
+    if let Some(parent) = files
+        .receipts
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(io(format!("{label}: cannot create its folder")))?;
+    }
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&files.receipts)
+        .map_err(io(format!("{label}: cannot open for appending")))?;
+    // Other writers of the receipts log (other queues, people) append too.
+    f.lock().map_err(io(format!("{label}: cannot lock")))?;
+    // A receipts log that does not end with a newline would glue our line to the last.
+    let len = f.metadata().map_err(io(label.clone()))?.len();
+    let mut needs_newline = false;
+    if len > 0 {
+        let mut r = File::open(&files.receipts).map_err(io(label.clone()))?;
+        r.seek(SeekFrom::Start(len - 1))
+            .map_err(io(label.clone()))?;
+        let mut last = [0u8; 1];
+        r.read_exact(&mut last).map_err(io(label.clone()))?;
+        needs_newline = last[0] != b'\n';
+    }
+    let mut bytes = Vec::new();
+    if needs_newline {
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(line.as_bytes());
+    append_line(&mut f, &bytes, &label)
+}
+
+fn receipt(
+    files: &QueueFiles,
+    clock: &Clock,
+    op: &str,
+    task: &Map<String, Value>,
+    owner: &str,
+    extra_refs: &[String],
+) -> Result<String, WriteError> {
+    let id = task.get("id").and_then(Value::as_str).unwrap_or_default();
+    let kind = task.get("kind").and_then(Value::as_str).unwrap_or_default();
+    for r in extra_refs {
+        if r.contains(',') || r.trim().is_empty() {
+            return Err(WriteError::Invalid(format!(
+                "refusing --ref {r:?}: a ref may not be empty or contain `,` (refs are comma-separated)"
+            )));
+        }
+    }
+    let mut refs = vec![format!("task-queue:{op}"), format!("task:{id}")];
+    refs.extend(extra_refs.iter().cloned());
+    Ok(receipts::format_line(&[
+        ("ts", clock.now_rfc3339()),
+        ("kind", ":observation".into()),
+        ("origin", "task-queue".into()),
+        ("owner", owner.to_string()),
+        ("dod", format!("task-queue {op} {id} ({kind})")),
+        ("pi", "task-queue".into()),
+        ("host", files.host.clone()),
+        ("manifest", files.manifest.clone()),
+        ("refs", refs.join(",")),
+    ])?)
+}
+
+pub fn enqueue(
+    files: &QueueFiles,
+    clock: &Clock,
+    req: &EnqueueRequest,
+) -> Result<Outcome, WriteError> {
+    let _guard = lock::acquire(&lock_path(&files.log), files.lock)?;
+    let (mut log, state, moved) = open_and_replay(&files.log)?;
+    let key = dedupe_key_for(&req.kind, &req.dedupe_key, &req.payload);
+    if let Some(task) = state.pending_by_dedupe(&key) {
+        return Ok(Outcome {
+            op: "enqueue",
+            task: task.to_map(),
+            deduped: true,
+            torn_tail_moved: moved,
+        });
+    }
+    let id = task_id(&key, state.counters.events + 1);
+    let mut task = Map::new();
+    task.insert("id".into(), json!(id));
+    task.insert("kind".into(), json!(req.kind));
+    task.insert("payload".into(), req.payload.clone());
+    task.insert("dedupe_key".into(), json!(key));
+    task.insert("owner".into(), json!(req.owner));
+    task.insert("status".into(), json!("pending"));
+    task.insert("created_at".into(), json!(clock.now_rfc3339()));
+    // Build the receipt before writing anything, so a refused value writes nothing.
+    let receipt_line = receipt(files, clock, "enqueue", &task, &req.owner, &req.refs)?;
+    let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": Value::Object(task.clone())});
+    append_line(
+        &mut log,
+        event.to_string().as_bytes(),
+        &files.log.display().to_string(),
+    )?;
+    append_receipt(files, &receipt_line)?;
+    Ok(Outcome {
+        op: "enqueue",
+        task,
+        deduped: false,
+        torn_tail_moved: moved,
+    })
+}
+
+pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome, WriteError> {
+    let _guard = lock::acquire(&lock_path(&files.log), files.lock)?;
+    let (mut log, state, moved) = open_and_replay(&files.log)?;
+    let Some(task) = state.pending().next().map(|t| t.to_map()) else {
+        return Err(WriteError::EmptyQueue(files.log.display().to_string()));
+    };
+    let id = task
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let receipt_line = receipt(files, clock, "dequeue", &task, owner, &[])?;
+    let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "dequeue", "task_id": id});
+    append_line(
+        &mut log,
+        event.to_string().as_bytes(),
+        &files.log.display().to_string(),
+    )?;
+    append_receipt(files, &receipt_line)?;
+    Ok(Outcome {
+        op: "dequeue",
+        task,
+        deduped: false,
+        torn_tail_moved: moved,
+    })
+}

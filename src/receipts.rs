@@ -1,0 +1,503 @@
+//! The receipts log (`receipts.v2`, SPEC §4.3): one receipt per line, ` | `-separated
+//! `key=value` fields, checked against a contract read from a `.lisp` file with the
+//! S-expression reader (or the built-in defaults).
+//!
+//! The log is untrusted and was often written by hand: every line is read to the end,
+//! invalid UTF-8 is decoded lossily and flagged, and each problem is a per-line
+//! finding, never an error. The writer side refuses values that would change how a
+//! line parses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::lith::sexpr::{self, Node};
+
+pub const DELIMITER: &str = " | ";
+pub const DEFAULT_REQUIRED: [&str; 9] = [
+    "ts", "kind", "origin", "owner", "dod", "pi", "host", "manifest", "refs",
+];
+pub const DEFAULT_OPTIONAL: [&str; 4] = ["note", "tests", "decisions", "drift"];
+pub const DEFAULT_KINDS: [&str; 12] = [
+    ":push-truth",
+    ":artifact-hash",
+    ":test-run",
+    ":build",
+    ":decision",
+    ":drift",
+    ":catalog",
+    ":observation",
+    ":field-impact",
+    ":truth",
+    ":refutation",
+    ":adjudication",
+];
+
+/// What a receipt line must look like.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contract {
+    /// Where it came from: a file, or `built-in defaults`.
+    pub source: String,
+    pub delimiter: String,
+    pub required: Vec<String>,
+    pub optional: Vec<String>,
+    /// Allowed kinds, with their leading colon.
+    pub kinds: Vec<String>,
+}
+
+impl Default for Contract {
+    fn default() -> Contract {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect();
+        Contract {
+            source: "built-in defaults".into(),
+            delimiter: DELIMITER.into(),
+            required: v(&DEFAULT_REQUIRED),
+            optional: v(&DEFAULT_OPTIONAL),
+            kinds: v(&DEFAULT_KINDS),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error("{0}")]
+    Read(#[from] sexpr::ReadError),
+    #[error("{file}:{line}:{col}: {reason}")]
+    Meaning {
+        file: String,
+        line: u32,
+        col: u32,
+        reason: String,
+    },
+}
+
+impl Contract {
+    /// Reads `(contract "…" (line-format (delimiter " | ") (required-keys […])
+    /// (optional-keys […])) (kinds […]))`. Absent parts keep their defaults.
+    pub fn load(path: &Path) -> Result<Contract, ContractError> {
+        let root = sexpr::read_file(path)?;
+        let file = path.display().to_string();
+        let err = |n: &Node, reason: &str| ContractError::Meaning {
+            file: file.clone(),
+            line: n.pos.line,
+            col: n.pos.col,
+            reason: reason.to_string(),
+        };
+        if root.head() != Some("contract") {
+            return Err(err(&root, "expected a (contract …) form"));
+        }
+        let mut c = Contract {
+            source: file.clone(),
+            ..Contract::default()
+        };
+        let list = |n: &Node| -> Result<Vec<String>, ContractError> {
+            let items = match n.args() {
+                [v] if v.items().is_some() => v.items().unwrap_or(&[]),
+                args => args,
+            };
+            items
+                .iter()
+                .map(|i| match &i.value {
+                    sexpr::Value::Keyword(k) => Ok(format!(":{k}")),
+                    _ => i
+                        .as_text()
+                        .ok_or_else(|| err(i, "expected a symbol, keyword or string")),
+                })
+                .collect()
+        };
+        for section in root.args() {
+            match section.head() {
+                Some("line-format") => {
+                    for f in section.args() {
+                        match f.head() {
+                            Some("delimiter") => {
+                                let d =
+                                    f.args().first().and_then(Node::as_text).unwrap_or_default();
+                                if d.trim().is_empty() {
+                                    return Err(err(f, "(delimiter …) must be a non-blank string"));
+                                }
+                                c.delimiter = d;
+                            }
+                            Some("required-keys") => c.required = list(f)?,
+                            Some("optional-keys") => c.optional = list(f)?,
+                            _ => {}
+                        }
+                    }
+                }
+                Some("kinds") => c.kinds = list(section)?,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// One parsed receipt line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// Fields in line order; a malformed field has an empty key and the raw text.
+    pub fields: Vec<(String, String)>,
+    /// True when the line was not valid UTF-8 and was decoded lossily.
+    pub lossy: bool,
+}
+
+impl Receipt {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The comma-separated `refs`, trimmed, empty ones dropped.
+    pub fn refs(&self) -> Vec<&str> {
+        self.get("refs")
+            .map(|r| {
+                r.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    MalformedField,
+    MissingKey,
+    UnknownKind,
+    BadTimestamp,
+    InvalidUtf8,
+    DuplicateKey,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::MalformedField => "malformed_field",
+            FindingKind::MissingKey => "missing_key",
+            FindingKind::UnknownKind => "unknown_kind",
+            FindingKind::BadTimestamp => "bad_timestamp",
+            FindingKind::InvalidUtf8 => "invalid_utf8",
+            FindingKind::DuplicateKey => "duplicate_key",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LineFinding {
+    pub line: usize,
+    pub kind: FindingKind,
+    /// The key concerned, when there is one.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// The result of checking a whole log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Check {
+    pub contract: String,
+    /// Non-blank lines.
+    pub receipts: usize,
+    pub lines_with_findings: usize,
+    pub findings: Vec<LineFinding>,
+    /// Receipts per kind, origin and owner (for filters and summaries).
+    pub kinds: BTreeMap<String, usize>,
+    pub origins: BTreeMap<String, usize>,
+    pub owners: BTreeMap<String, usize>,
+    /// Keys outside the contract's lists, with how often they occur (information).
+    pub extra_keys: BTreeMap<String, usize>,
+    /// Per finding kind, how many lines have it.
+    pub lines_by_finding: BTreeMap<String, usize>,
+}
+
+/// The longest value quoted in a finding message.
+const QUOTE: usize = 60;
+
+fn quote(s: &str) -> String {
+    crate::bundle::index::truncate(s, QUOTE)
+}
+
+/// Splits one line into fields (each at its first `=`).
+pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
+    text.split(delimiter)
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (String::new(), f.to_string()),
+        })
+        .collect()
+}
+
+/// Parses and checks every line of a receipts log.
+pub fn check(bytes: &[u8], contract: &Contract) -> (Vec<Receipt>, Check) {
+    let mut out = Check {
+        contract: contract.source.clone(),
+        ..Check::default()
+    };
+    let mut receipts = Vec::new();
+    let mut findings = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let line = i + 1;
+        let (text, lossy) = match std::str::from_utf8(raw) {
+            Ok(t) => (std::borrow::Cow::Borrowed(t), false),
+            Err(_) => (String::from_utf8_lossy(raw), true),
+        };
+        out.receipts += 1;
+        let before = findings.len();
+        if lossy {
+            findings.push(LineFinding {
+                line,
+                kind: FindingKind::InvalidUtf8,
+                key: None,
+                message: "the line is not valid UTF-8; it was decoded with replacement characters"
+                    .into(),
+            });
+        }
+        let fields = split_line(&text, &contract.delimiter);
+        let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
+        for (k, v) in &fields {
+            if k.is_empty() {
+                findings.push(LineFinding {
+                    line,
+                    kind: FindingKind::MalformedField,
+                    key: None,
+                    message: format!(
+                        "field {:?} has no `=`; a value that contains {:?} splits the line",
+                        quote(v),
+                        contract.delimiter
+                    ),
+                });
+                continue;
+            }
+            if seen.contains(&k.as_str()) {
+                findings.push(LineFinding {
+                    line,
+                    kind: FindingKind::DuplicateKey,
+                    key: Some(k.clone()),
+                    message: format!("key {k:?} appears more than once"),
+                });
+            }
+            seen.push(k);
+            match k.as_str() {
+                "kind" if !contract.kinds.iter().any(|x| x == v) => findings.push(LineFinding {
+                    line,
+                    kind: FindingKind::UnknownKind,
+                    key: Some("kind".into()),
+                    message: format!("kind {:?} is not one the contract allows", quote(v)),
+                }),
+                "ts" if OffsetDateTime::parse(v.trim(), &Rfc3339).is_err() => {
+                    findings.push(LineFinding {
+                        line,
+                        kind: FindingKind::BadTimestamp,
+                        key: Some("ts".into()),
+                        message: format!("ts {:?} is not an RFC 3339 timestamp", quote(v)),
+                    })
+                }
+                _ => {}
+            }
+            if !contract.required.iter().any(|r| r == k)
+                && !contract.optional.iter().any(|r| r == k)
+            {
+                *out.extra_keys.entry(quote(k)).or_default() += 1;
+            }
+        }
+        for r in &contract.required {
+            if !seen.contains(&r.as_str()) {
+                findings.push(LineFinding {
+                    line,
+                    kind: FindingKind::MissingKey,
+                    key: Some(r.clone()),
+                    message: format!("required key {r:?} is missing"),
+                });
+            }
+        }
+        if findings.len() > before {
+            out.lines_with_findings += 1;
+            let mut kinds: Vec<FindingKind> = findings[before..].iter().map(|f| f.kind).collect();
+            kinds.sort();
+            kinds.dedup();
+            for k in kinds {
+                *out.lines_by_finding
+                    .entry(k.as_str().to_string())
+                    .or_default() += 1;
+            }
+        }
+        let r = Receipt {
+            line,
+            fields,
+            lossy,
+        };
+        let tally = |m: &mut BTreeMap<String, usize>, v: Option<&str>| {
+            if let Some(v) = v {
+                *m.entry(quote(v)).or_default() += 1;
+            }
+        };
+        tally(&mut out.kinds, r.get("kind"));
+        tally(&mut out.origins, r.get("origin"));
+        tally(&mut out.owners, r.get("owner"));
+        receipts.push(r);
+    }
+    out.findings = findings;
+    (receipts, out)
+}
+
+/// Why a receipt cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to write receipt field {key:?}: {reason}")]
+pub struct UnwritableField {
+    pub key: String,
+    pub reason: &'static str,
+}
+
+/// Formats one receipt line (without the newline), refusing any key or value that
+/// would make the line parse differently from what was meant.
+pub fn format_line(fields: &[(&str, String)]) -> Result<String, UnwritableField> {
+    let mut parts = Vec::with_capacity(fields.len());
+    for (k, v) in fields {
+        let bad = |reason| UnwritableField {
+            key: k.to_string(),
+            reason,
+        };
+        if k.is_empty() || k.contains(['=', '\n', '\r', '|']) || k.trim() != *k {
+            return Err(bad("a key must be a plain word"));
+        }
+        if v.contains(['\n', '\r']) {
+            return Err(bad(
+                "the value contains a line break, which would start a new receipt",
+            ));
+        }
+        if v.contains(DELIMITER) || v.ends_with(" |") {
+            return Err(bad(
+                "the value contains the ` | ` delimiter, which would split the field",
+            ));
+        }
+        parts.push(format!("{k}={v}"));
+    }
+    Ok(parts.join(DELIMITER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(line: &str) -> (Receipt, Vec<(FindingKind, Option<String>)>) {
+        let (r, c) = check(line.as_bytes(), &Contract::default());
+        (
+            r[0].clone(),
+            c.findings.into_iter().map(|f| (f.kind, f.key)).collect(),
+        )
+    }
+
+    const GOOD: &str = "ts=2026-02-15T19:32:00.703998+00:00 | kind=:catalog | origin=working-tree | owner=Err | dod=ok | pi=p | host=127.0.0.1:8787 | manifest=manifest.lith | refs=a,b, c";
+
+    #[test]
+    fn a_good_line_parses_with_refs() {
+        let (r, f) = one(GOOD);
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(r.get("host"), Some("127.0.0.1:8787"));
+        assert_eq!(r.refs(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn each_finding_kind() {
+        type Expected<'a> = &'a [(FindingKind, Option<&'a str>)];
+        let cases: &[(&str, Expected)] = &[
+            (
+                &GOOD.replace(":catalog", ":party"),
+                &[(FindingKind::UnknownKind, Some("kind"))],
+            ),
+            (
+                &GOOD.replace("2026-02-15T19", "yesterday"),
+                &[(FindingKind::BadTimestamp, Some("ts"))],
+            ),
+            (
+                &GOOD.replace(" | pi=p", ""),
+                &[(FindingKind::MissingKey, Some("pi"))],
+            ),
+            (
+                &format!("{GOOD} | owner=again"),
+                &[(FindingKind::DuplicateKey, Some("owner"))],
+            ),
+            (
+                &GOOD.replace("dod=ok", "dod=a | b"),
+                &[(FindingKind::MalformedField, None)],
+            ),
+        ];
+        for (line, want) in cases {
+            let (_, got) = one(line);
+            let want: Vec<(FindingKind, Option<String>)> = want
+                .iter()
+                .map(|(k, s)| (*k, s.map(str::to_string)))
+                .collect();
+            assert_eq!(got, want, "{line}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily_and_flagged() {
+        let mut bytes = GOOD.as_bytes().to_vec();
+        bytes.extend_from_slice(b" | note=caf\xe9\n\n   \n");
+        let (r, c) = check(&bytes, &Contract::default());
+        assert_eq!(c.receipts, 1, "blank lines are ignored");
+        assert!(r[0].lossy);
+        assert_eq!(r[0].get("note"), Some("caf\u{fffd}"));
+        assert_eq!(c.findings[0].kind, FindingKind::InvalidUtf8);
+    }
+
+    #[test]
+    fn extra_keys_are_information() {
+        let (_, c) = check(format!("{GOOD} | model=x").as_bytes(), &Contract::default());
+        assert!(c.findings.is_empty());
+        assert_eq!(c.extra_keys.get("model"), Some(&1));
+    }
+
+    #[test]
+    fn the_writer_refuses_values_that_change_the_parse() {
+        assert!(format_line(&[("note", "a | b".into())]).is_err());
+        assert!(format_line(&[("note", "a\nb".into())]).is_err());
+        assert!(format_line(&[("note", "trailing |".into())]).is_err());
+        assert!(format_line(&[("a=b", "x".into())]).is_err());
+        let line = format_line(&[
+            ("ts", "t".into()),
+            ("refs", "a,b".into()),
+            ("note", "x=y".into()),
+        ])
+        .unwrap();
+        assert_eq!(line, "ts=t | refs=a,b | note=x=y");
+        assert_eq!(
+            split_line(&line, DELIMITER)[2],
+            ("note".to_string(), "x=y".to_string())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_lines_parse_back_to_the_same_fields(
+            vals in proptest::collection::vec("[^\\n\\r]{0,40}", 1..6)
+        ) {
+            let keys = ["ts", "kind", "note", "refs", "dod", "pi"];
+            let fields: Vec<(&str, String)> = vals.iter().enumerate().map(|(i, v)| (keys[i], v.clone())).collect();
+            if let Ok(line) = format_line(&fields) {
+                let back = split_line(&line, DELIMITER);
+                let want: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+                proptest::prop_assert_eq!(back, want);
+            }
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = check(&bytes, &Contract::default());
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The queue and receipts sections of the report: what `lith build` finds in the
+//! manifest's `(queue …)` and `(receipts …)` logs, as findings with severities.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity};
+use crate::lith::Manifest;
+use crate::queue::crosscheck::{CrossCheck, cross_check};
+use crate::queue::{self, FindingKind as QueueFindingKind, Summary};
+use crate::receipts::{self, Check, Contract, FindingKind, Receipt};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReceiptsSection {
+    pub configured: bool,
+    pub log: Option<String>,
+    pub contract: Option<String>,
+    pub check: Option<Check>,
+    pub findings: Vec<Finding>,
+    /// Every receipt, for the receipts page (not part of report.json).
+    #[serde(skip)]
+    pub rows: Vec<Receipt>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueSection {
+    pub configured: bool,
+    pub log: Option<String>,
+    pub replay: Option<Summary>,
+    /// Present when receipts are configured too.
+    pub cross_check: Option<CrossCheck>,
+    pub findings: Vec<Finding>,
+}
+
+/// The severity a receipts finding kind deserves in a build: an unknown kind is
+/// contract drift worth a look; anything that breaks the line's shape falls short.
+fn receipt_severity(k: FindingKind) -> Severity {
+    match k {
+        FindingKind::UnknownKind => Severity::Warning,
+        _ => Severity::Partial,
+    }
+}
+
+pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
+    let Some(cfg) = &manifest.receipts else {
+        return ReceiptsSection::default();
+    };
+    let mut s = ReceiptsSection {
+        configured: true,
+        log: Some(cfg.log.clone()),
+        contract: cfg.contract.clone(),
+        ..ReceiptsSection::default()
+    };
+    let contract = match &cfg.contract {
+        Some(c) => match Contract::load(&manifest.resolve(c)) {
+            Ok(mut contract) => {
+                contract.source = c.clone();
+                contract
+            }
+            Err(e) => {
+                s.findings.push(
+                    Finding::new(
+                        "receipts.contract_unreadable",
+                        Severity::Error,
+                        e.to_string(),
+                    )
+                    .at(c.clone()),
+                );
+                return s;
+            }
+        },
+        None => Contract::default(),
+    };
+    let bytes = match crate::fsutil::read_regular(
+        &manifest.resolve(&cfg.log),
+        crate::fsutil::MAX_LOG_BYTES,
+    ) {
+        Ok(b) => b,
+        Err(crate::fsutil::JsonReadError::NotFound) => {
+            s.findings.push(
+                Finding::new(
+                    "receipts.log_missing",
+                    Severity::Partial,
+                    "the receipts log does not exist",
+                )
+                .at(cfg.log.clone()),
+            );
+            return s;
+        }
+        Err(e) => {
+            s.findings.push(
+                Finding::new(
+                    "receipts.log_unreadable",
+                    Severity::Error,
+                    format!("cannot read: {e}"),
+                )
+                .at(cfg.log.clone()),
+            );
+            return s;
+        }
+    };
+    let (rows, check) = receipts::check(&bytes, &contract);
+    let mut by_kind: BTreeMap<FindingKind, (usize, usize)> = BTreeMap::new();
+    for f in &check.findings {
+        let e = by_kind.entry(f.kind).or_insert((0, f.line));
+        e.0 += 1;
+    }
+    for (kind, (n, first)) in by_kind {
+        s.findings.push(
+            Finding::new(
+                &format!("receipts.{}", kind.as_str()),
+                receipt_severity(kind),
+                format!("{n} finding(s) of this kind; the first at line {first}"),
+            )
+            .at(cfg.log.clone()),
+        );
+    }
+    s.rows = rows;
+    s.check = Some(check);
+    s
+}
+
+pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueSection {
+    let Some(cfg) = &manifest.queue else {
+        return QueueSection::default();
+    };
+    let mut s = QueueSection {
+        configured: true,
+        log: Some(cfg.log.clone()),
+        ..QueueSection::default()
+    };
+    let path = manifest.resolve(&cfg.log);
+    if std::fs::symlink_metadata(&path).is_err() {
+        s.findings.push(
+            Finding::new(
+                "queue.log_missing",
+                Severity::Info,
+                "the queue log does not exist yet: the queue is empty",
+            )
+            .at(cfg.log.clone()),
+        );
+    }
+    let state = match queue::replay_file(&path) {
+        Ok(st) => st,
+        Err(e) => {
+            s.findings.push(
+                Finding::new(
+                    "queue.log_unreadable",
+                    Severity::Error,
+                    format!("cannot read: {e}"),
+                )
+                .at(cfg.log.clone()),
+            );
+            return s;
+        }
+    };
+    let mut tally: BTreeMap<&'static str, (usize, usize, Severity)> = BTreeMap::new();
+    for f in &state.findings {
+        let (code, sev) = match f.kind {
+            QueueFindingKind::CorruptLine => ("queue.corrupt_line", Severity::Partial),
+            QueueFindingKind::TornTail => ("queue.torn_tail", Severity::Warning),
+            QueueFindingKind::DuplicateEnqueue => ("queue.duplicate_enqueue", Severity::Partial),
+            QueueFindingKind::OrphanDequeue => ("queue.orphan_dequeue", Severity::Partial),
+        };
+        let e = tally.entry(code).or_insert((0, f.line, sev));
+        e.0 += 1;
+    }
+    for (code, (n, first, sev)) in tally {
+        s.findings.push(
+            Finding::new(code, sev, format!("{n} line(s); the first is line {first}"))
+                .at(cfg.log.clone()),
+        );
+    }
+    if receipts.check.is_some() {
+        let cc = cross_check(&state.ops, &receipts.rows);
+        if !cc.receipt_missing.is_empty() {
+            let first = &cc.receipt_missing[0];
+            s.findings.push(
+                Finding::new(
+                    "queue.receipt_missing",
+                    Severity::Partial,
+                    format!(
+                        "{} queue operation(s) have no receipt; the first is the {} of {} at line {}",
+                        cc.receipt_missing.len(),
+                        first.op,
+                        first.task_id,
+                        first.line
+                    ),
+                )
+                .at(cfg.log.clone()),
+            );
+        }
+        if !cc.receipts_without_op.is_empty() {
+            s.findings.push(
+                Finding::new(
+                    "queue.receipt_without_op",
+                    Severity::Partial,
+                    format!(
+                        "{} task-queue receipt(s) match no queue operation; the first is at line {}",
+                        cc.receipts_without_op.len(),
+                        cc.receipts_without_op[0].line
+                    ),
+                )
+                .at(receipts.log.clone().unwrap_or_default()),
+            );
+        }
+        s.cross_check = Some(cc);
+    }
+    s.replay = Some(state.summary(&cfg.log));
+    s
+}

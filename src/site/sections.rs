@@ -1,0 +1,292 @@
+//! The queue and receipts pages.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use askama::Template;
+use serde_json::Value;
+
+use super::{FindingRow, Shell, page_file};
+use crate::bundle::index::truncate;
+use crate::receipts::FindingKind;
+use crate::report::Report;
+
+/// Receipts per page of the receipts list.
+pub const RECEIPTS_PER_PAGE: usize = 500;
+/// Pending tasks shown on the queue page.
+const PENDING_SHOWN: usize = 1000;
+/// Values longer than this are shortened on the pages (report.json has them whole).
+const CELL: usize = 240;
+/// Options offered per filter.
+const OPTIONS: usize = 200;
+
+pub struct TaskRow {
+    pub id: String,
+    pub kind: String,
+    pub owner: String,
+    pub dedupe_key: String,
+    pub created_at: String,
+    pub payload: String,
+}
+
+pub struct CrossView {
+    pub ops: usize,
+    pub queue_receipts: usize,
+    pub missing: Vec<(usize, String, String)>,
+    pub orphans: Vec<(usize, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+pub struct QueuePage {
+    pub shell: Shell,
+    pub configured: bool,
+    pub log: String,
+    pub state_sha256: Option<String>,
+    pub findings: Vec<FindingRow>,
+    pub counters: Vec<(&'static str, usize)>,
+    pub pending: Vec<TaskRow>,
+    pub pending_more: usize,
+    pub cross: Option<CrossView>,
+}
+
+pub struct ReceiptRow {
+    pub line: usize,
+    pub ts: String,
+    pub kind: String,
+    pub origin: String,
+    pub owner: String,
+    pub dod: String,
+    pub refs: Vec<String>,
+    pub refs_more: usize,
+    /// (badge class, finding kind)
+    pub findings: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "receipts.html")]
+pub struct ReceiptsPage {
+    pub shell: Shell,
+    pub configured: bool,
+    pub log: String,
+    pub contract: String,
+    pub total: usize,
+    pub with_findings: usize,
+    pub section_findings: Vec<FindingRow>,
+    pub kinds: Vec<String>,
+    pub origins: Vec<String>,
+    pub owners: Vec<String>,
+    pub rows: Vec<ReceiptRow>,
+    /// (href, line, kind, message) of the first findings, on every page.
+    pub line_findings: Vec<(String, usize, &'static str, String)>,
+    pub line_findings_more: usize,
+    pub page_no: usize,
+    pub page_count: usize,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => truncate(s, CELL),
+        Some(other) => truncate(&other.to_string(), CELL),
+    }
+}
+
+pub fn write_queue(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<()> {
+    let q = &report.queue;
+    let r = q.replay.as_ref();
+    let page = QueuePage {
+        shell,
+        configured: q.configured,
+        log: q.log.clone().unwrap_or_default(),
+        state_sha256: r.map(|r| r.state_sha256.clone()),
+        findings: q
+            .findings
+            .iter()
+            .map(|f| FindingRow::from(f, None))
+            .collect(),
+        counters: r
+            .map(|r| {
+                let c = &r.counters;
+                vec![
+                    ("events", c.events),
+                    ("enqueued", c.enqueued),
+                    ("dequeued", c.dequeued),
+                    ("duplicate_enqueue", c.duplicate_enqueue),
+                    ("orphan_dequeue", c.orphan_dequeue),
+                    ("corrupt_line", c.corrupt_line),
+                    ("torn_tail", c.torn_tail),
+                ]
+            })
+            .unwrap_or_default(),
+        pending: r
+            .map(|r| {
+                r.pending
+                    .iter()
+                    .take(PENDING_SHOWN)
+                    .map(|t| TaskRow {
+                        id: text(t.get("id")),
+                        kind: text(t.get("kind")),
+                        owner: text(t.get("owner")),
+                        dedupe_key: text(t.get("dedupe_key")),
+                        created_at: text(t.get("created_at")),
+                        payload: text(t.get("payload")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        pending_more: r.map_or(0, |r| r.pending.len().saturating_sub(PENDING_SHOWN)),
+        cross: q.cross_check.as_ref().map(|c| CrossView {
+            ops: c.ops,
+            queue_receipts: c.queue_receipts,
+            missing: c
+                .receipt_missing
+                .iter()
+                .map(|o| (o.line, o.op.to_string(), o.task_id.clone()))
+                .collect(),
+            orphans: c
+                .receipts_without_op
+                .iter()
+                .map(|o| {
+                    (
+                        o.line,
+                        o.op.clone(),
+                        o.task_id.clone().unwrap_or_else(|| "(no task ref)".into()),
+                    )
+                })
+                .collect(),
+        }),
+    };
+    std::fs::create_dir_all(dir.join("queue"))?;
+    std::fs::write(dir.join("queue/index.html"), page.render()?)?;
+    Ok(())
+}
+
+fn top_keys(m: Option<&BTreeMap<String, usize>>) -> Vec<String> {
+    let Some(m) = m else { return Vec::new() };
+    let mut v: Vec<(&String, &usize)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut keys: Vec<String> = v
+        .into_iter()
+        .take(OPTIONS)
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort();
+    keys
+}
+
+pub fn write_receipts(
+    report: &Report,
+    dir: &Path,
+    shell: impl Fn() -> Shell,
+) -> anyhow::Result<()> {
+    let s = &report.receipts;
+    std::fs::create_dir_all(dir.join("receipts"))?;
+    let mut by_line: BTreeMap<usize, Vec<FindingKind>> = BTreeMap::new();
+    if let Some(c) = &s.check {
+        for f in &c.findings {
+            let v = by_line.entry(f.line).or_default();
+            if !v.contains(&f.kind) {
+                v.push(f.kind);
+            }
+        }
+    }
+    let total = s.rows.len();
+    let page_count = total.div_ceil(RECEIPTS_PER_PAGE).max(1);
+    const LISTED: usize = 200;
+    let all_findings = s.check.as_ref().map_or(&[][..], |c| &c.findings[..]);
+    let listed: Vec<(usize, usize, &'static str, String)> = all_findings
+        .iter()
+        .take(LISTED)
+        .map(|f| {
+            let idx = s.rows.partition_point(|r| r.line < f.line);
+            (
+                idx / RECEIPTS_PER_PAGE + 1,
+                f.line,
+                f.kind.as_str(),
+                f.message.clone(),
+            )
+        })
+        .collect();
+    for page_no in 1..=page_count {
+        let rows = s
+            .rows
+            .iter()
+            .skip((page_no - 1) * RECEIPTS_PER_PAGE)
+            .take(RECEIPTS_PER_PAGE)
+            .map(|r| {
+                let refs = r.refs();
+                ReceiptRow {
+                    line: r.line,
+                    ts: truncate(r.get("ts").unwrap_or(""), 60),
+                    kind: truncate(r.get("kind").unwrap_or(""), 60),
+                    origin: truncate(r.get("origin").unwrap_or(""), 60),
+                    owner: truncate(r.get("owner").unwrap_or(""), 60),
+                    dod: truncate(r.get("dod").unwrap_or(""), CELL),
+                    refs: refs.iter().take(4).map(|x| truncate(x, 80)).collect(),
+                    refs_more: refs.len().saturating_sub(4),
+                    findings: by_line
+                        .get(&r.line)
+                        .map(|ks| {
+                            ks.iter()
+                                .map(|k| {
+                                    (
+                                        if *k == FindingKind::UnknownKind {
+                                            "warning"
+                                        } else {
+                                            "partial"
+                                        },
+                                        k.as_str(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        let page = ReceiptsPage {
+            shell: shell(),
+            configured: s.configured,
+            log: s.log.clone().unwrap_or_default(),
+            contract: s
+                .contract
+                .clone()
+                .unwrap_or_else(|| "built-in receipts.v2 defaults".into()),
+            total,
+            with_findings: s.check.as_ref().map_or(0, |c| c.lines_with_findings),
+            section_findings: s
+                .findings
+                .iter()
+                .map(|f| FindingRow::from(f, None))
+                .collect(),
+            kinds: top_keys(s.check.as_ref().map(|c| &c.kinds)),
+            origins: top_keys(s.check.as_ref().map(|c| &c.origins)),
+            owners: top_keys(s.check.as_ref().map(|c| &c.owners)),
+            rows,
+            line_findings: listed
+                .iter()
+                .map(|(p, line, kind, msg)| {
+                    let file = if *p == page_no {
+                        String::new()
+                    } else {
+                        page_file(*p)
+                    };
+                    (format!("{file}#line-{line}"), *line, *kind, msg.clone())
+                })
+                .collect(),
+            line_findings_more: all_findings.len().saturating_sub(LISTED),
+            page_no,
+            page_count,
+            prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
+            next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
+        };
+        std::fs::write(
+            dir.join("receipts").join(page_file(page_no)),
+            page.render()?,
+        )?;
+    }
+    Ok(())
+}

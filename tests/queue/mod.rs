@@ -1,0 +1,510 @@
+//! `lith queue` and `lith receipts check` from the shell: the writer, replay, the
+//! receipt cross-check, hostile logs, crashes, full and read-only file systems, and
+//! concurrent writers.
+
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::{Run, Workspace};
+
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
+
+fn q(ws: &Workspace, args: &[&str]) -> Run {
+    let mut all = vec!["queue"];
+    all.extend_from_slice(&args[..1]);
+    all.extend_from_slice(&["--log", "q.jsonl"]);
+    if args[0] != "replay" {
+        all.extend_from_slice(&["--receipts", "receipts.log", "--host", "h1"]);
+    }
+    all.extend_from_slice(&args[1..]);
+    ws.lith_env(&all, &[EPOCH])
+}
+
+fn enqueue(ws: &Workspace, key: &str) -> Run {
+    q(
+        ws,
+        &[
+            "enqueue",
+            "--kind",
+            "build",
+            "--dedupe-key",
+            key,
+            "--owner",
+            "ci",
+            "--json",
+        ],
+    )
+}
+
+fn lines(ws: &Workspace, f: &str) -> Vec<String> {
+    ws.read_opt(f)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn enqueue_dequeue_and_replay_from_the_shell() {
+    let ws = Workspace::new();
+    let a = enqueue(&ws, "a");
+    assert_eq!(a.code, 0, "{a:?}");
+    let a_id = a.json()["task"]["id"].as_str().unwrap().to_string();
+    assert!(a_id.starts_with("task-") && a_id.len() == 17, "{a_id}");
+    assert_eq!(a.json()["deduped"], false);
+    assert_eq!(enqueue(&ws, "b").code, 0);
+    // Same dedupe key while pending: the same task back, nothing written.
+    let again = enqueue(&ws, "a");
+    assert_eq!((again.code, &again.json()["deduped"]), (0, &json!(true)));
+    assert_eq!(again.json()["task"]["id"], a_id.as_str());
+    assert_eq!(lines(&ws, "q.jsonl").len(), 2);
+    assert_eq!(lines(&ws, "receipts.log").len(), 2);
+    // FIFO.
+    let d = q(&ws, &["dequeue", "--owner", "worker", "--json"]);
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(d.json()["task"]["id"], a_id.as_str());
+    // The key is free again once dequeued.
+    assert_eq!(enqueue(&ws, "a").json()["deduped"], false);
+    let r = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["counters"]["events"], 4);
+    assert_eq!(v["pending"].as_array().unwrap().len(), 2);
+    assert_eq!(v["cross_check"]["receipt_missing"], json!([]));
+    assert_eq!(v["cross_check"]["queue_receipts"], 4);
+    // Every receipt the writer made passes the contract.
+    assert_eq!(ws.lith(&["receipts", "check", "receipts.log"]).code, 0);
+    let receipt = &lines(&ws, "receipts.log")[2];
+    assert!(
+        receipt.contains(&format!("refs=task-queue:dequeue,task:{a_id}")),
+        "{receipt}"
+    );
+    assert!(
+        receipt.contains("owner=worker") && receipt.contains("host=h1"),
+        "{receipt}"
+    );
+    // Drain, then an empty queue is exit 2 and writes nothing.
+    assert_eq!(q(&ws, &["dequeue"]).code, 0);
+    assert_eq!(q(&ws, &["dequeue"]).code, 0);
+    let before = (lines(&ws, "q.jsonl"), lines(&ws, "receipts.log"));
+    let e = q(&ws, &["dequeue", "--json"]);
+    assert_eq!(e.code, 2, "{e:?}");
+    assert_eq!(e.json()["error"], "empty_queue");
+    assert_eq!((lines(&ws, "q.jsonl"), lines(&ws, "receipts.log")), before);
+}
+
+#[test]
+fn task_ids_are_deterministic_and_empty_keys_come_from_the_payload() {
+    let run = |ws: &Workspace| {
+        q(
+            ws,
+            &[
+                "enqueue",
+                "--kind",
+                "k",
+                "--payload",
+                "{\"b\":1,\"a\":[2]}",
+                "--owner",
+                "o",
+                "--json",
+            ],
+        );
+        q(
+            ws,
+            &[
+                "enqueue",
+                "--kind",
+                "k",
+                "--dedupe-key",
+                "x",
+                "--owner",
+                "o",
+            ],
+        );
+        q(ws, &["dequeue"]);
+        q(
+            ws,
+            &[
+                "enqueue",
+                "--kind",
+                "k",
+                "--dedupe-key",
+                "y",
+                "--owner",
+                "o",
+            ],
+        );
+        ws.read("q.jsonl")
+    };
+    let (a, b) = (Workspace::new(), Workspace::new());
+    assert_eq!(
+        run(&a),
+        run(&b),
+        "the same operations on the same log give the same ids and bytes"
+    );
+    let first: Value = serde_json::from_str(a.read("q.jsonl").lines().next().unwrap()).unwrap();
+    assert_eq!(first["task"]["dedupe_key"], "k:{\"a\":[2],\"b\":1}");
+}
+
+#[test]
+fn a_crash_between_event_and_receipt_is_reported_as_receipt_missing() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    // The receipt append fails after the event was written and fsynced: the receipts
+    // log is made read-only, the way a crash would cut the sequence short.
+    ws.write("receipts.log", ws.read("receipts.log"));
+    let undo = crate::writers::freeze(&ws.join("receipts.log"));
+    let r = enqueue(&ws, "b");
+    undo();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("receipts.log"), "{r:?}");
+    let rep = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(rep.code, 2, "{rep:?}");
+    let missing = &rep.json()["cross_check"]["receipt_missing"];
+    assert_eq!(missing.as_array().unwrap().len(), 1, "{missing}");
+    assert_eq!(missing[0]["line"], 2);
+    assert_eq!(missing[0]["op"], "enqueue");
+    // A receipt that names an operation the log does not have is listed too.
+    ws.write(
+        "receipts.log",
+        ws.read("receipts.log")
+            + "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:dequeue,task:task-nope\n",
+    );
+    let rep = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(
+        rep.json()["cross_check"]["receipts_without_op"][0]["task_id"],
+        "task-nope"
+    );
+}
+
+#[test]
+fn values_that_would_change_the_receipt_parse_are_refused_and_nothing_is_written() {
+    let ws = Workspace::new();
+    for args in [
+        vec!["enqueue", "--kind", "k", "--owner", "a | b"],
+        vec!["enqueue", "--kind", "k", "--owner", "line\nbreak"],
+        vec!["enqueue", "--kind", "k", "--owner", "o", "--ref", "a,b"],
+        vec!["enqueue", "--kind", "k | x", "--owner", "o"],
+    ] {
+        let r = q(&ws, &args);
+        assert_eq!(r.code, 4, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("refusing"), "{r:?}");
+        assert_eq!(lines(&ws, "q.jsonl"), Vec::<String>::new(), "{args:?}");
+        assert_eq!(lines(&ws, "receipts.log"), Vec::<String>::new(), "{args:?}");
+    }
+    let r = q(&ws, &["enqueue", "--kind", "k", "--payload", "{nope"]);
+    assert_eq!(r.code, 4, "{r:?}");
+}
+
+#[test]
+fn hostile_logs_yield_findings_never_a_panic() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    let good = ws.read("q.jsonl");
+    let mut log = good.clone().into_bytes();
+    log.extend_from_slice(b"garbage line\n\xff\xfe invalid utf-8\n[1,2]\n{\"op\":\"dequeue\"}\n");
+    log.extend_from_slice(good.as_bytes()); // duplicate enqueue of a pending id
+    log.extend_from_slice(
+        b"{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"dequeue\",\"task_id\":\"task-ghost\"}\n",
+    );
+    log.extend_from_slice(&vec![b'x'; 10 * 1024 * 1024]);
+    log.extend_from_slice(b"\n{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enq");
+    ws.write("q.jsonl", &log);
+    let r = ws.lith(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(r.code, 2, "{}", &r.stderr);
+    let v = r.json();
+    let c = &v["counters"];
+    assert_eq!(
+        (
+            c["corrupt_line"].as_u64(),
+            c["duplicate_enqueue"].as_u64(),
+            c["orphan_dequeue"].as_u64(),
+            c["torn_tail"].as_u64()
+        ),
+        (Some(5), Some(1), Some(1), Some(1))
+    );
+    let found: Vec<(u64, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["line"].as_u64().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (2, "corrupt_line"),
+            (3, "corrupt_line"),
+            (4, "corrupt_line"),
+            (5, "corrupt_line"),
+            (6, "duplicate_enqueue"),
+            (7, "orphan_dequeue"),
+            (8, "corrupt_line"),
+            (9, "torn_tail")
+        ]
+    );
+    let strict = ws.lith(&["queue", "replay", "--log", "q.jsonl", "--strict"]);
+    assert_eq!(strict.code, 4, "{strict:?}");
+    assert!(
+        strict.stderr.contains("q.jsonl:2: corrupt_line"),
+        "{strict:?}"
+    );
+}
+
+#[test]
+fn a_torn_tail_alone_is_exit_0_and_the_next_writer_moves_it_aside() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    let torn = "{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enqueue\",\"task\":{\"id\":\"task-x";
+    ws.write("q.jsonl", ws.read("q.jsonl") + torn);
+    let r = ws.lith(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(
+        r.code, 0,
+        "a torn tail is the normal trace of a crash: {r:?}"
+    );
+    assert_eq!(r.json()["counters"]["torn_tail"], 1);
+    assert_eq!(
+        ws.lith(&["queue", "replay", "--log", "q.jsonl", "--strict"])
+            .code,
+        4
+    );
+    let w = enqueue(&ws, "b");
+    assert_eq!(w.code, 0, "{w:?}");
+    assert_eq!(w.json()["torn_tail_moved"], torn.len());
+    assert!(ws.read("q.jsonl.torn").contains(torn), "nothing is lost");
+    let r = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["findings"], json!([]));
+    assert_eq!(r.json()["pending"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn read_only_and_full_file_systems_are_exit_4_with_nothing_half_written() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    let before = ws.read("q.jsonl");
+    let undo = crate::writers::freeze(&ws.join("q.jsonl"));
+    let r = enqueue(&ws, "b");
+    undo();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("q.jsonl"), "{r:?}");
+    assert_eq!(ws.read("q.jsonl"), before);
+
+    // A full file system: a tiny tmpfs, where this test may mount one.
+    let mnt = ws.join("full");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("note: cannot mount a tmpfs here; the full-disk case was not exercised");
+        return;
+    }
+    let log = mnt.join("q.jsonl");
+    let receipts = mnt.join("r.log");
+    let big = "x".repeat(3000);
+    let mut last = 0;
+    for i in 0..20 {
+        let r = ws.lith(&[
+            "queue",
+            "enqueue",
+            "--log",
+            log.to_str().unwrap(),
+            "--receipts",
+            receipts.to_str().unwrap(),
+            "--kind",
+            "k",
+            "--dedupe-key",
+            &format!("k{i}"),
+            "--payload",
+            &format!("{{\"pad\":\"{big}\"}}"),
+            "--owner",
+            "o",
+        ]);
+        last = r.code;
+        if r.code != 0 {
+            assert_eq!(r.code, 4, "{r:?}");
+            assert!(
+                r.stderr.contains("cannot append") || r.stderr.contains("No space"),
+                "{r:?}"
+            );
+            break;
+        }
+    }
+    let replay = ws.lith(&["queue", "replay", "--log", log.to_str().unwrap(), "--json"]);
+    Command::new("umount").arg(&mnt).status().unwrap();
+    assert_eq!(last, 4, "the disk never filled up");
+    assert_eq!(replay.code, 0, "no half-written event: {replay:?}");
+    assert_eq!(replay.json()["findings"], json!([]));
+}
+
+#[test]
+fn concurrent_enqueues_write_one_event_and_one_receipt_each() {
+    let ws = Workspace::new();
+    let n = 12;
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_lith"))
+                .args([
+                    "queue",
+                    "enqueue",
+                    "--log",
+                    "q.jsonl",
+                    "--receipts",
+                    "receipts.log",
+                    "--kind",
+                    "k",
+                    "--owner",
+                    "o",
+                ])
+                .args([
+                    "--dedupe-key",
+                    &format!("key-{i}"),
+                    "--payload",
+                    &format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(5000)),
+                ])
+                .args(["--lock", "wait", "--lock-timeout", "60"])
+                .current_dir(ws.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    let events = lines(&ws, "q.jsonl");
+    assert_eq!(events.len(), n);
+    for e in &events {
+        serde_json::from_str::<Value>(e).expect("no interleaved lines");
+    }
+    assert_eq!(lines(&ws, "receipts.log").len(), n);
+    let r = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["pending"].as_array().unwrap().len(), n);
+    assert_eq!(ws.lith(&["receipts", "check", "receipts.log"]).code, 0);
+}
+
+#[test]
+fn receipts_check_reports_per_line_findings() {
+    let ws = Workspace::new();
+    ws.write(
+        "r.log",
+        "ts=2026-02-15T19:32:00+00:00 | kind=:build | origin=o | owner=w | dod=d | pi=p | host=h | manifest=m | refs=a\n\n\
+         ts=nope | kind=:party | origin=o | owner=w | dod=x | y | pi=p | host=h | manifest=m | refs=a | owner=again\n",
+    );
+    let r = ws.lith(&["receipts", "check", "r.log", "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    assert_eq!(
+        (v["receipts"].as_u64(), v["lines_with_findings"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let f: Vec<(u64, &str, Option<&str>)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["key"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        f,
+        [
+            (3, "bad_timestamp", Some("ts")),
+            (3, "unknown_kind", Some("kind")),
+            (3, "malformed_field", None),
+            (3, "duplicate_key", Some("owner"))
+        ]
+    );
+    ws.write("bad.lisp", "(contract (kinds [:build)");
+    let r = ws.lith(&["receipts", "check", "r.log", "--contract", "bad.lisp"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("bad.lisp:1:"), "{r:?}");
+}
+
+#[test]
+fn the_build_has_a_queue_and_a_receipts_section() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"t\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(
+        rep["queue"]["replay"]["pending"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(rep["queue"]["cross_check"]["receipt_missing"], json!([]));
+    assert_eq!(rep["receipts"]["check"]["receipts"], 1);
+    assert!(
+        ws.read("site/queue/index.html")
+            .contains(rep["queue"]["replay"]["pending"][0]["id"].as_str().unwrap())
+    );
+    assert!(
+        ws.read("site/receipts/index.html")
+            .contains("task-queue:enqueue")
+    );
+    // An event without its receipt makes the build partial, and says why.
+    ws.write(
+        "q.jsonl",
+        ws.read("q.jsonl")
+            + &ws.read("q.jsonl").replace(
+                rep["queue"]["replay"]["pending"][0]["id"].as_str().unwrap(),
+                "task-000000000000",
+            ),
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("queue.receipt_missing"), "{r:?}");
+}
