@@ -84,6 +84,40 @@ pub enum Command {
     /// The receipts log (receipts.v2).
     #[command(subcommand)]
     Receipts(ReceiptsCommand),
+    /// Dry-run a gate of the manifest.
+    #[command(subcommand)]
+    Gate(GateCommand),
+    /// Build, then serve the site locally and rebuild it when the inputs change.
+    ///
+    /// Every poll and every GET /api/catalog is a check: within the manifest's
+    /// (promptdb (debounce-ms …)) of the last look the cached snapshot is served;
+    /// otherwise a signature of the inputs decides between a cache hit and a rebuild.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// How often to look at the inputs, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCommand {
+    /// Check the push-truth proof schema (required refs, required hashes, host handle),
+    /// the receipts, and the gate's open questions. Exit 0 when clear, 2 when blocked.
+    ///
+    /// When unresolved questions block the gate, the Keeper of Contracts says which
+    /// to resolve first.
+    PushTruth,
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +360,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Receipts(ReceiptsCommand::Check(a)) => {
             crate::cmd::receipts::execute(&cli.global, a)
         }
+        Command::Gate(GateCommand::PushTruth) => crate::cmd::gate::execute(&cli.global),
+        Command::Serve(a) => crate::cmd::serve::execute(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -7,12 +7,14 @@
 //! [`site`] that only read the model.
 
 pub mod bundle;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod exit;
 pub mod finding;
 pub mod fsutil;
+pub mod gate;
 pub mod lith;
 pub mod progress;
 pub mod queue;

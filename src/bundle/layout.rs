@@ -21,14 +21,22 @@ const MAX_LATEST_BYTES: u64 = 4096;
 /// Expands a workspace-relative glob (`*`, `**`, `?`, `[…]`) into the folders it
 /// matches, as workspace-relative paths, sorted.
 pub fn expand_glob(workspace: &Path, pattern: &str) -> Result<Vec<String>, String> {
-    let parts = paths::lexical_components(pattern).map_err(|why| {
-        format!(
-            "bundle root pattern {pattern:?} is not usable: {}",
-            why.describe()
-        )
-    })?;
+    expand(workspace, pattern, false)
+}
+
+/// Like [`expand_glob`], but the last component matches regular files.
+pub fn expand_glob_files(workspace: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    expand(workspace, pattern, true)
+}
+
+fn expand(workspace: &Path, pattern: &str, files: bool) -> Result<Vec<String>, String> {
+    let parts = paths::lexical_components(pattern)
+        .map_err(|why| format!("pattern {pattern:?} is not usable: {}", why.describe()))?;
+    let last = parts.len().saturating_sub(1);
     let mut current: Vec<Vec<String>> = vec![Vec::new()];
-    for part in parts {
+    for (index, part) in parts.into_iter().enumerate() {
+        let want_file = files && index == last;
+        let wanted = |t: std::fs::FileType| if want_file { t.is_file() } else { t.is_dir() };
         let mut next = Vec::new();
         if part == "**" {
             for base in &current {
@@ -38,7 +46,7 @@ pub fn expand_glob(workspace: &Path, pattern: &str) -> Result<Vec<String>, Strin
                     .sort_by_file_name()
                 {
                     let Ok(entry) = entry else { continue };
-                    if !entry.file_type().is_dir() {
+                    if !wanted(entry.file_type()) {
                         continue;
                     }
                     let Ok(rel) = entry.path().strip_prefix(&dir) else {
@@ -56,7 +64,9 @@ pub fn expand_glob(workspace: &Path, pattern: &str) -> Result<Vec<String>, Strin
             for base in &current {
                 let mut p = base.clone();
                 p.push(part.to_string());
-                if real_dir(&join(workspace, &p)) {
+                if std::fs::symlink_metadata(join(workspace, &p))
+                    .is_ok_and(|m| wanted(m.file_type()))
+                {
                     next.push(p);
                 }
             }
@@ -72,7 +82,7 @@ pub fn expand_glob(workspace: &Path, pattern: &str) -> Result<Vec<String>, Strin
                 };
                 let mut names: Vec<String> = rd
                     .filter_map(Result::ok)
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter(|e| e.file_type().is_ok_and(wanted))
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .filter(|n| matcher.is_match(n))
                     .collect();

@@ -225,10 +225,50 @@ pub fn evaluate(
         },
         queue: Default::default(),
         receipts: Default::default(),
+        gates: Default::default(),
+        catalog: None,
         findings,
     };
     report.receipts = report::sections::evaluate_receipts(manifest);
     report.queue = report::sections::evaluate_queue(manifest, &report.receipts);
+    if let Some(g) = crate::gate::push_truth(manifest) {
+        report.gates = report::GatesSection {
+            configured: true,
+            findings: g.findings(),
+            push_truth: Some(g),
+        };
+    }
+    let at = report.generated_at.clone();
+    let catalog = crate::catalog::build(
+        &report,
+        manifest,
+        crate::catalog::single_refresh(manifest, &at),
+    );
+    for p in catalog.packets.iter().filter(|p| p.error.is_some()) {
+        report.findings.push(
+            Finding::new(
+                "catalog.packet_unreadable",
+                Severity::Warning,
+                p.error
+                    .clone()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .at(p.path.clone()),
+        );
+    }
+    if catalog.refresh.last_decision == "root-missing" {
+        report.findings.push(Finding::new(
+            "catalog.root_missing",
+            Severity::Warning,
+            "the (promptdb (root …)) folder does not exist",
+        ));
+    }
+    report.findings.sort();
+    report.catalog = Some(catalog);
     report.settle_verdict();
     Ok(report)
 }

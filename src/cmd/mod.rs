@@ -3,10 +3,12 @@
 
 pub mod build;
 pub mod commit;
+pub mod gate;
 pub mod promote;
 pub mod queue;
 pub mod receipts;
 pub mod reindex;
+pub mod serve;
 pub mod verify;
 
 use std::io::Write;

@@ -32,7 +32,19 @@ pub struct Report {
     pub bundles: BundlesSection,
     pub queue: sections::QueueSection,
     pub receipts: sections::ReceiptsSection,
+    pub gates: GatesSection,
+    /// The PromptDB catalog, written as `api/catalog.json` (not part of report.json).
+    #[serde(skip)]
+    pub catalog: Option<crate::catalog::Catalog>,
     /// Findings about the workspace itself (patterns that matched nothing, …).
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GatesSection {
+    /// False when the manifest has neither a proof schema nor a push-truth gate.
+    pub configured: bool,
+    pub push_truth: Option<crate::gate::GateReport>,
     pub findings: Vec<Finding>,
 }
 
@@ -98,6 +110,7 @@ impl Report {
             }))
             .chain(self.queue.findings.iter())
             .chain(self.receipts.findings.iter())
+            .chain(self.gates.findings.iter())
     }
 
     /// Fills in the verdict from the findings. Call once the model is complete.

@@ -90,6 +90,8 @@ pub struct OverviewPage<'a> {
     pub manifest_file: String,
     pub manifest_warnings: &'a [String],
     pub queue_card: Option<QueueCard>,
+    /// (blocked, reasons, unresolved questions)
+    pub gate_card: Option<(bool, usize, usize)>,
     pub receipts_card: Option<ReceiptsCard>,
 }
 
@@ -342,6 +344,9 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
     for f in &report.receipts.findings {
         push(f, Some("receipts/index.html".to_string()));
     }
+    for f in &report.gates.findings {
+        push(f, Some("gates/index.html".to_string()));
+    }
     for r in &report.bundles.roots {
         for f in &r.findings {
             push(f, None);
@@ -374,6 +379,13 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         findings_more: more,
         manifest_file: report.manifest.file.clone(),
         manifest_warnings: &report.manifest.warnings,
+        gate_card: report.gates.push_truth.as_ref().map(|g| {
+            let open = g
+                .open_questions
+                .as_ref()
+                .map_or(0, |o| o.questions.iter().filter(|q| !q.resolved).count());
+            (g.blocked, g.reasons.len(), open)
+        }),
         queue_card: report.queue.configured.then(|| QueueCard {
             pending: report.queue.replay.as_ref().map_or(0, |r| r.pending.len()),
             events: report
@@ -392,6 +404,8 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
 
     sections::write_queue(report, dir, shell("../", "queue"))?;
     sections::write_receipts(report, dir, || shell("../", "receipts"))?;
+    sections::write_gates(report, dir, shell("../", "gates"))?;
+    sections::write_catalog(report, dir)?;
 
     // Runs list, paged.
     std::fs::create_dir_all(dir.join("runs"))?;

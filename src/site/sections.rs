@@ -20,6 +20,34 @@ const CELL: usize = 240;
 /// Options offered per filter.
 const OPTIONS: usize = 200;
 
+#[derive(Template)]
+#[template(path = "gates.html")]
+pub struct GatesPage<'a> {
+    pub shell: Shell,
+    pub gate: Option<&'a crate::gate::GateReport>,
+}
+
+pub fn write_gates(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<()> {
+    let page = GatesPage {
+        shell,
+        gate: report.gates.push_truth.as_ref(),
+    };
+    std::fs::create_dir_all(dir.join("gates"))?;
+    std::fs::write(dir.join("gates/index.html"), page.render()?)?;
+    Ok(())
+}
+
+/// Writes `api/catalog.json`.
+pub fn write_catalog(report: &Report, dir: &Path) -> anyhow::Result<()> {
+    if let Some(c) = &report.catalog {
+        std::fs::create_dir_all(dir.join("api"))?;
+        let mut bytes = serde_json::to_vec_pretty(c)?;
+        bytes.push(b'\n');
+        std::fs::write(dir.join("api/catalog.json"), bytes)?;
+    }
+    Ok(())
+}
+
 pub struct TaskRow {
     pub id: String,
     pub kind: String,

@@ -31,6 +31,9 @@ test("the demo report.json matches report.schema.json", () => {
       const validate = validator("report.schema.json");
       const report = JSON.parse(fs.readFileSync(path.join(site, "report.json"), "utf8"));
       assert.ok(validate(report), JSON.stringify(validate.errors, null, 2));
+      const catalog = validator("catalog.schema.json");
+      const doc = JSON.parse(fs.readFileSync(path.join(site, "api/catalog.json"), "utf8"));
+      assert.ok(catalog(doc), JSON.stringify(catalog.errors, null, 2));
     }
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

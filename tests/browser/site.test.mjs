@@ -159,7 +159,7 @@ test("the runs table filters and sorts, by mouse and keyboard", async () => {
 test("the receipts page filters by kind, owner and findings", async () => {
   const { page, context, problems } = await open(path.join(demoSite, "receipts/index.html"));
   const visible = () => page.locator("#receipts-table tbody tr:visible").count();
-  assert.equal(await visible(), 7);
+  assert.equal(await visible(), 8);
   await page.getByLabel("Kind").selectOption(":observation");
   assert.equal(await visible(), 4);
   await page.getByLabel("Owner").selectOption("maria");

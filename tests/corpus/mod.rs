@@ -144,8 +144,15 @@ fn the_corpus_manifest_builds_unchanged() {
     let ws = Workspace::new();
     copy_tree(&corpus().join("fork_tales"), ws.path());
     let r = ws.lith(&["build"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.code, 2,
+        "the push-truth gate is blocked: no Π zip in the corpus: {r:?}"
+    );
     let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(
+        rep["gates"]["push_truth"]["reasons"],
+        serde_json::json!(["missing-proof-hashes"])
+    );
     assert_eq!(rep["manifest"]["v"], "promethean.manifest/v1");
     assert_eq!(rep["manifest"]["truth_unit"], ":pi-package+host");
 }

@@ -1,0 +1,399 @@
+//! `lith serve`: a local preview of the site that stays fresh (SPEC §5).
+//!
+//! It builds once, then serves the output folder on 127.0.0.1 (by default). Every
+//! poll and every `GET /api/catalog` is a *check*: within `debounce-ms` of the last
+//! look at the inputs the cached snapshot is served (`debounced-cache`); after that a
+//! signature of the inputs (paths, sizes, mtimes) decides between `cache-hit` and
+//! `refreshed`, which rebuilds the site. Only files inside the output folder are
+//! served. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::bundle::verify::{Mode, hex};
+use crate::catalog::{self, Catalog, Refresh};
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::clock::Clock;
+use crate::lith::Manifest;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+struct State {
+    manifest: Manifest,
+    out: PathBuf,
+    mode: Mode,
+    refresh: Refresh,
+    catalog: Catalog,
+    signature: String,
+    /// When the inputs were last examined (the debounce window starts here).
+    last_look: Instant,
+    debounce: Duration,
+}
+
+/// A signature of everything a build reads: sorted (path, size, mtime).
+fn signature(m: &Manifest) -> String {
+    let ws = &m.workspace;
+    let mut paths: Vec<PathBuf> = vec![m.path.clone()];
+    if let Some(b) = &m.bundles {
+        for pattern in &b.roots {
+            if let Ok(found) = crate::bundle::layout::expand_glob(ws, pattern) {
+                paths.extend(found.into_iter().map(|r| ws.join(r)));
+            }
+        }
+    }
+    for p in [
+        m.queue.as_ref().map(|q| q.log.clone()),
+        m.receipts.as_ref().map(|r| r.log.clone()),
+        m.receipts.as_ref().and_then(|r| r.contract.clone()),
+        m.promptdb.as_ref().map(|p| p.root.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(m.gates.iter().filter_map(|g| g.open_questions.clone()))
+    .chain(m.proof_schema.iter().flat_map(|p| p.required_refs.clone()))
+    .chain(
+        m.hash_sources
+            .iter()
+            .map(|(_, g)| g.as_str())
+            .chain(std::iter::once(crate::gate::DEFAULT_PI_ZIP))
+            .map(literal_prefix),
+    ) {
+        paths.push(ws.join(p));
+    }
+    let mut entries: Vec<String> = Vec::new();
+    for root in paths {
+        for e in walkdir::WalkDir::new(&root)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            if let Ok(md) = e.metadata() {
+                let mtime = md
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                entries.push(format!("{}\0{}\0{mtime}", e.path().display(), md.len()));
+            }
+        }
+    }
+    entries.sort();
+    entries.dedup();
+    let mut h = Sha256::new();
+    for e in &entries {
+        h.update(e.as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+/// The folder part of a glob before its first wildcard (`artifacts/truth/Π*.zip` →
+/// `artifacts/truth`).
+fn literal_prefix(glob: &str) -> String {
+    glob.split('/')
+        .take_while(|c| !c.contains(['*', '?', '[', '{']))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
+    let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
+    // The manifest may have changed too.
+    if let Ok(m) = Manifest::load(&st.manifest.path) {
+        st.manifest = m;
+    }
+    let mut report = crate::cmd::build::evaluate(&st.manifest, &clock, st.mode, true)?;
+    let now = clock.now_rfc3339();
+    st.refresh.last_refreshed_at = Some(now);
+    report.catalog = Some(catalog::build(&report, &st.manifest, st.refresh.clone()));
+    crate::site::publish(&report, &st.out)?;
+    st.catalog = report.catalog.clone().unwrap_or_else(|| st.catalog.clone());
+    if !quiet {
+        eprintln!(
+            "lith serve: rebuilt ({}, exit code {})",
+            report.verdict.label, report.verdict.exit_code
+        );
+    }
+    Ok(())
+}
+
+/// One check: decide between the cached snapshot and a rebuild.
+fn check(st: &mut State, quiet: bool) {
+    let clock =
+        Clock::from_env().unwrap_or_else(|_| Clock::fixed_at(time::OffsetDateTime::now_utc()));
+    st.refresh.checks += 1;
+    st.refresh.last_checked_at = Some(clock.now_rfc3339());
+    if st.last_look.elapsed() < st.debounce {
+        st.refresh.cache_hits += 1;
+        st.refresh.last_decision = "debounced-cache";
+    } else {
+        st.last_look = Instant::now();
+        let sig = signature(&st.manifest);
+        let root_missing = st
+            .manifest
+            .promptdb
+            .as_ref()
+            .is_some_and(|p| !st.manifest.resolve(&p.root).is_dir());
+        if sig == st.signature {
+            st.refresh.cache_hits += 1;
+            st.refresh.last_decision = if root_missing {
+                "root-missing"
+            } else {
+                "cache-hit"
+            };
+        } else {
+            st.signature = sig;
+            st.refresh.refreshes += 1;
+            st.refresh.last_decision = if root_missing {
+                "root-missing"
+            } else {
+                "refreshed"
+            };
+            if let Err(e) = rebuild(st, quiet) {
+                eprintln!("lith serve: rebuild failed, serving the previous site: {e:#}");
+            }
+        }
+    }
+    st.catalog.refresh = st.refresh.clone();
+}
+
+pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
+    let manifest = Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = a
+        .build
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::cmd::build::default_out(&manifest));
+    let mode = if a.build.fast { Mode::Fast } else { Mode::Full };
+    let debounce_ms = catalog::debounce_ms(&manifest);
+    let refresh = Refresh {
+        strategy: "polling+debounce",
+        debounce_ms,
+        checks: 0,
+        refreshes: 0,
+        cache_hits: 0,
+        last_checked_at: None,
+        last_refreshed_at: None,
+        last_decision: "refreshed",
+    };
+    let mut st = State {
+        signature: String::new(),
+        catalog: Catalog {
+            generated_at: String::new(),
+            promptdb_root: None,
+            packets: Vec::new(),
+            errors: 0,
+            runs: Vec::new(),
+            refresh: refresh.clone(),
+        },
+        refresh,
+        manifest,
+        out,
+        mode,
+        last_look: Instant::now() - Duration::from_secs(3600),
+        debounce: Duration::from_millis(debounce_ms.max(0) as u64),
+    };
+    // The first build is a check and a refresh like any other.
+    check(&mut st, g.quiet);
+    if st.catalog.generated_at.is_empty() {
+        anyhow::bail!("the first build failed; nothing to serve");
+    }
+    let site = std::fs::canonicalize(&st.out).with_context(|| format!("{}", st.out.display()))?;
+    let server = tiny_http::Server::http((a.bind.as_str(), a.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", a.bind, a.port))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "lith serve: http://{addr}/ (serving {}; Ctrl-C to stop)",
+        crate::fsutil::slash_path(&st.out)
+    );
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let state = Arc::new(Mutex::new(st));
+    let poller = {
+        let state = Arc::clone(&state);
+        let every = Duration::from_millis(a.poll_ms.max(50));
+        let quiet = g.quiet;
+        std::thread::spawn(move || {
+            let mut next = Instant::now() + every;
+            while !STOP.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+                if Instant::now() >= next {
+                    if let Ok(mut st) = state.lock() {
+                        check(&mut st, quiet);
+                    }
+                    next = Instant::now() + every;
+                }
+            }
+        })
+    };
+    while !STOP.load(Ordering::SeqCst) {
+        let req = match server.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("lith serve: {e}");
+                continue;
+            }
+        };
+        respond(req, &state, &site, g.quiet);
+    }
+    let _ = poller.join();
+    if !g.quiet {
+        eprintln!("lith serve: stopped");
+    }
+    Ok(crate::exit::OK)
+}
+
+fn respond(mut req: tiny_http::Request, state: &Arc<Mutex<State>>, site: &Path, quiet: bool) {
+    use tiny_http::{Header, Method, Response, StatusCode};
+    let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok();
+    let mut drain = Vec::new();
+    let _ = req.as_reader().take(1 << 20).read_to_end(&mut drain);
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let _ = req.respond(
+            Response::from_string("only GET and HEAD\n").with_status_code(StatusCode(405)),
+        );
+        return;
+    }
+    let url = req.url().to_string();
+    let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
+    if path == "/api/catalog" || path == "/api/catalog/" {
+        let body = match state.lock() {
+            Ok(mut st) => {
+                check(&mut st, quiet);
+                serde_json::to_vec_pretty(&st.catalog).unwrap_or_default()
+            }
+            Err(_) => b"{}".to_vec(),
+        };
+        let mut resp = Response::from_data(body);
+        for h in [
+            header("Content-Type", "application/json"),
+            header("Cache-Control", "no-store"),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resp.add_header(h);
+        }
+        let _ = req.respond(resp);
+        return;
+    }
+    match resolve(site, &path) {
+        Some(file) => match std::fs::read(&file) {
+            Ok(bytes) => {
+                let mut resp = Response::from_data(bytes);
+                if let Some(h) = header("Content-Type", content_type(&file)) {
+                    resp.add_header(h);
+                }
+                let _ = req.respond(resp);
+            }
+            Err(_) => {
+                let _ = req.respond(
+                    Response::from_string("not found\n").with_status_code(StatusCode(404)),
+                );
+            }
+        },
+        None => {
+            let _ =
+                req.respond(Response::from_string("not found\n").with_status_code(StatusCode(404)));
+        }
+    }
+}
+
+/// Maps a URL path to a file inside the site, or `None`: percent-escapes are decoded
+/// first, `..`, absolute and drive paths are refused, and the final location (links
+/// followed) must lie inside the site folder.
+pub fn resolve(site: &Path, url_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode(url_path)?;
+    let trimmed = decoded.trim_start_matches('/');
+    let mut target = site.to_path_buf();
+    if !trimmed.is_empty() {
+        let parts = crate::bundle::paths::lexical_components(trimmed).ok()?;
+        for p in parts {
+            target.push(p);
+        }
+    }
+    if target.is_dir() {
+        target.push("index.html");
+    }
+    let canon = std::fs::canonicalize(&target).ok()?;
+    (canon.starts_with(site) && canon.is_file()).then_some(canon)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn content_type(p: &Path) -> &'static str {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("txt") | Some("md") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_outside_the_site_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        std::fs::create_dir_all(site.join("runs/a")).unwrap();
+        std::fs::write(site.join("index.html"), "i").unwrap();
+        std::fs::write(site.join("runs/a/index.html"), "a").unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), site.join("leak")).unwrap();
+        let site = std::fs::canonicalize(&site).unwrap();
+        assert!(resolve(&site, "/").is_some());
+        assert!(resolve(&site, "/runs/a/").is_some());
+        assert!(resolve(&site, "/runs/%61/index.html").is_some());
+        for bad in [
+            "/../secret",
+            "/%2e%2e/secret",
+            "/runs/../../secret",
+            "/leak",
+            "//etc/passwd",
+            "/%2fetc/passwd",
+            "/nope",
+            "/%zz",
+            "/..%5csecret",
+        ] {
+            assert_eq!(resolve(&site, bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! The push-truth gate (SPEC §8): the manifest's proof schema checked item by item,
+//! the receipts it depends on, the open questions of the gate's packet, and the
+//! Keeper of Contracts signal that speaks when unresolved questions block the gate.
+//!
+//! Everything here reads untrusted files through the same rules as the rest of
+//! lith: paths are resolved inside the workspace only, packets are read with the
+//! S-expression reader (never with regular expressions), and nothing is executed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::bundle::layout;
+use crate::bundle::paths;
+use crate::bundle::verify::hash_file;
+use crate::finding::{Finding, Severity};
+use crate::lith::sexpr::{self, Node, Value};
+use crate::lith::{Manifest, manifest::GateConfig};
+use crate::receipts::{self, Contract, FindingKind, Receipt};
+
+pub const GATE_ID: &str = "push-truth";
+/// The default binding of `sha256:pi_zip`.
+pub const DEFAULT_PI_ZIP: &str = "artifacts/truth/Π*.zip";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefCheck {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub satisfied: bool,
+    /// `uri`, `runtime`, `artifact`, `path`, `missing` or `unsafe`.
+    pub how: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HashedFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HashCheck {
+    pub spec: String,
+    pub name: String,
+    /// The glob (or `manifest`) the name is bound to.
+    pub source: String,
+    pub available: bool,
+    pub files: Vec<HashedFile>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReceiptsCheck {
+    pub configured: bool,
+    pub log: Option<String>,
+    pub receipts: usize,
+    /// Lines missing a required key (these block the gate).
+    pub lines_missing_keys: usize,
+    pub first_lines_missing_keys: Vec<usize>,
+    pub parse_ok: bool,
+    pub intent_ref: Option<String>,
+    /// The first receipt line whose refs hold the intent ref.
+    pub intent_ref_line: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
+    pub resolved: bool,
+    /// Receipt lines whose refs name the question.
+    pub resolved_by: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenQuestions {
+    pub packet: String,
+    pub questions: Vec<Question>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SayIntent {
+    pub text: String,
+    pub asks: Vec<String>,
+    pub facts: Vec<String>,
+    pub repairs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeeperSignal {
+    pub presence_id: &'static str,
+    pub say_intent: SayIntent,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GateReport {
+    pub id: String,
+    pub blocked: bool,
+    /// Sorted, unique.
+    pub reasons: Vec<String>,
+    /// What to do, one line per unmet requirement.
+    pub needs: Vec<String>,
+    pub truth_unit: Option<String>,
+    pub required_refs: Vec<RefCheck>,
+    pub required_hashes: Vec<HashCheck>,
+    pub host_handle: Option<String>,
+    pub receipts: ReceiptsCheck,
+    pub open_questions: Option<OpenQuestions>,
+    pub advisories: Vec<String>,
+    pub keeper_of_contracts: Option<KeeperSignal>,
+}
+
+impl GateReport {
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut out: Vec<Finding> = self
+            .reasons
+            .iter()
+            .map(|r| {
+                Finding::new(
+                    &format!("gate.{r}"),
+                    Severity::Partial,
+                    format!("gate {} is blocked: {r}", self.id),
+                )
+            })
+            .collect();
+        if let Some(e) = self.open_questions.as_ref().and_then(|q| q.error.as_ref()) {
+            out.push(Finding::new(
+                "gate.open_questions_unreadable",
+                Severity::Error,
+                e.clone(),
+            ));
+        }
+        out
+    }
+}
+
+/// Resolves a workspace-relative path that must stay inside the workspace.
+fn inside(ws_canon: &Path, rel: &str) -> Option<std::path::PathBuf> {
+    let parts = paths::lexical_components(rel).ok()?;
+    match paths::resolve_inside(ws_canon, &parts) {
+        paths::Resolved::Inside(p, _) => Some(p),
+        _ => None,
+    }
+}
+
+fn check_ref(ws_canon: &Path, r: &str) -> RefCheck {
+    let (satisfied, how) = if r.starts_with("runtime:") {
+        (true, "runtime")
+    } else if r.starts_with("artifact:") {
+        (true, "artifact")
+    } else if r.contains("://") {
+        (true, "uri")
+    } else if paths::lexical_components(r).is_err() {
+        (false, "unsafe")
+    } else if inside(ws_canon, r).is_some() {
+        (true, "path")
+    } else {
+        (false, "missing")
+    };
+    RefCheck {
+        reference: r.to_string(),
+        satisfied,
+        how,
+    }
+}
+
+/// Finds `(open-questions (q (id …) (text "…")) …)` anywhere in a packet.
+fn find_questions(n: &Node, out: &mut Vec<(String, String)>) {
+    if n.head() == Some("open-questions") {
+        for q in n.args() {
+            if q.head() != Some("q") {
+                continue;
+            }
+            let field = |name: &str| {
+                q.args()
+                    .iter()
+                    .find(|f| f.head() == Some(name))
+                    .and_then(|f| f.args().first())
+                    .and_then(Node::as_text)
+            };
+            if let Some(id) = field("id") {
+                out.push((id, field("text").unwrap_or_default()));
+            }
+        }
+        return;
+    }
+    match &n.value {
+        Value::List(items) | Value::Vector(items) => {
+            items.iter().for_each(|i| find_questions(i, out))
+        }
+        Value::Map(pairs) => pairs.iter().for_each(|(_, v)| find_questions(v, out)),
+        _ => {}
+    }
+}
+
+fn ref_matches(reference: &str, wanted: &str) -> bool {
+    reference == wanted || reference.ends_with(&format!("/{wanted}"))
+}
+
+/// Evaluates the push-truth gate for a workspace.
+pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
+    let ws_canon =
+        std::fs::canonicalize(&manifest.workspace).unwrap_or_else(|_| manifest.workspace.clone());
+    let schema = manifest.proof_schema.clone().unwrap_or_default();
+    let mut reasons: BTreeSet<&'static str> = BTreeSet::new();
+    let mut needs = Vec::new();
+    let mut advisories = Vec::new();
+
+    let required_refs: Vec<RefCheck> = schema
+        .required_refs
+        .iter()
+        .map(|r| check_ref(&ws_canon, r))
+        .collect();
+    for r in required_refs.iter().filter(|r| !r.satisfied) {
+        reasons.insert("missing-proof-refs");
+        needs.push(format!("provide proof ref {:?} ({})", r.reference, r.how));
+    }
+
+    let mut required_hashes = Vec::new();
+    for spec in &schema.required_hashes {
+        let (alg, name) = spec.split_once(':').unwrap_or(("", spec.as_str()));
+        let mut check = HashCheck {
+            spec: spec.clone(),
+            name: name.to_string(),
+            source: String::new(),
+            available: false,
+            files: Vec::new(),
+            note: None,
+        };
+        if alg != "sha256" {
+            check.note = Some(format!("unsupported algorithm {alg:?}; lith checks sha256"));
+        } else if name == "manifest" {
+            check.source = "manifest".into();
+            if let Ok((_, sha)) = hash_file(&manifest.path) {
+                check.files.push(HashedFile {
+                    path: crate::fsutil::slash_path(Path::new(
+                        manifest.path.file_name().unwrap_or_default(),
+                    )),
+                    sha256: sha,
+                });
+            }
+        } else {
+            let glob = manifest
+                .hash_sources
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, g)| g.clone())
+                .or_else(|| (name == "pi_zip").then(|| DEFAULT_PI_ZIP.to_string()));
+            match glob {
+                None => {
+                    check.note = Some(format!(
+                        "no (hash-sources ({name} \"glob\")) binds this name"
+                    ))
+                }
+                Some(g) => {
+                    check.source = g.clone();
+                    match layout::expand_glob_files(&ws_canon, &g) {
+                        Err(e) => check.note = Some(e),
+                        Ok(found) => {
+                            for rel in found {
+                                let Some(p) = inside(&ws_canon, &rel) else {
+                                    continue;
+                                };
+                                if let Ok((_, sha)) = hash_file(&p) {
+                                    if name == "pi_zip" {
+                                        let file = rel.rsplit('/').next().unwrap_or(&rel);
+                                        if !file.contains(&sha[..12]) {
+                                            advisories.push(format!(
+                                                "{rel}: a Π zip's name should carry the first 12 hex digits of its sha256 (Π.{}.zip)",
+                                                &sha[..12]
+                                            ));
+                                        }
+                                    }
+                                    check.files.push(HashedFile {
+                                        path: rel,
+                                        sha256: sha,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        check.available = !check.files.is_empty();
+        if !check.available {
+            reasons.insert("missing-proof-hashes");
+            needs.push(match check.source.as_str() {
+                "" => format!("bind {spec:?} to files with (hash-sources …)"),
+                src => format!("produce a file matching {src:?} for {spec:?}"),
+            });
+        }
+        required_hashes.push(check);
+    }
+
+    let host_handle = schema.host_handle.clone().filter(|h| !h.trim().is_empty());
+    if host_handle.is_none() {
+        reasons.insert("missing-host-handle");
+        needs.push("set (proof-schema (host-handle \"…\")) in the manifest".into());
+    }
+
+    let intent_ref = gate.and_then(|g| g.intent_ref.clone());
+    let mut rc = ReceiptsCheck {
+        configured: manifest.receipts.is_some(),
+        log: manifest.receipts.as_ref().map(|r| r.log.clone()),
+        receipts: 0,
+        lines_missing_keys: 0,
+        first_lines_missing_keys: Vec::new(),
+        parse_ok: false,
+        intent_ref: intent_ref.clone(),
+        intent_ref_line: None,
+    };
+    let mut rows: Vec<Receipt> = Vec::new();
+    if let Some(cfg) = &manifest.receipts {
+        let contract = cfg
+            .contract
+            .as_ref()
+            .and_then(|c| Contract::load(&manifest.resolve(c)).ok())
+            .unwrap_or_default();
+        match crate::fsutil::read_regular(&manifest.resolve(&cfg.log), crate::fsutil::MAX_LOG_BYTES)
+        {
+            Ok(bytes) => {
+                let (r, check) = receipts::check(&bytes, &contract);
+                let lines: BTreeSet<usize> = check
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::MissingKey)
+                    .map(|f| f.line)
+                    .collect();
+                rc.receipts = check.receipts;
+                rc.lines_missing_keys = lines.len();
+                rc.first_lines_missing_keys = lines.iter().take(10).copied().collect();
+                rc.parse_ok = lines.is_empty();
+                rows = r;
+            }
+            Err(e) => needs.push(format!(
+                "make the receipts log {:?} readable ({e})",
+                cfg.log
+            )),
+        }
+        if !rc.parse_ok {
+            reasons.insert("receipts-parse-failed");
+            if rc.lines_missing_keys > 0 {
+                needs.push(format!(
+                    "fix {} receipt line(s) missing required keys (first: {:?})",
+                    rc.lines_missing_keys, rc.first_lines_missing_keys
+                ));
+            }
+        }
+        if let Some(want) = &intent_ref {
+            rc.intent_ref_line = rows
+                .iter()
+                .find(|r| r.refs().iter().any(|x| ref_matches(x, want)))
+                .map(|r| r.line);
+            if rc.intent_ref_line.is_none() {
+                reasons.insert("missing-intent-ref");
+                needs.push(format!("append a receipt whose refs include {want:?}"));
+            }
+        }
+    }
+
+    let open_questions = gate.and_then(|g| g.open_questions.as_ref()).map(|packet| {
+        let mut oq = OpenQuestions {
+            packet: packet.clone(),
+            questions: Vec::new(),
+            error: None,
+        };
+        let node = match inside(&ws_canon, packet) {
+            None => Err(format!(
+                "{packet}: the open-questions packet is missing or outside the workspace"
+            )),
+            Some(p) => sexpr::read_file(&p)
+                .map_err(|e| e.to_string().replace(&*p.to_string_lossy(), packet)),
+        };
+        match node {
+            Err(e) => oq.error = Some(e),
+            Ok(node) => {
+                let mut found = Vec::new();
+                find_questions(&node, &mut found);
+                oq.questions = found
+                    .into_iter()
+                    .map(|(id, text)| {
+                        let by: Vec<usize> = rows
+                            .iter()
+                            .filter(|r| r.refs().iter().any(|x| *x == id))
+                            .map(|r| r.line)
+                            .collect();
+                        Question {
+                            resolved: !by.is_empty(),
+                            resolved_by: by,
+                            id,
+                            text,
+                        }
+                    })
+                    .collect();
+            }
+        }
+        oq
+    });
+    let unresolved: Vec<&Question> = open_questions
+        .iter()
+        .flat_map(|o| o.questions.iter())
+        .filter(|q| !q.resolved)
+        .collect();
+    if !unresolved.is_empty() {
+        reasons.insert("open-questions-unresolved");
+        needs.push(format!(
+            "resolve {} open question(s): {}",
+            unresolved.len(),
+            unresolved
+                .iter()
+                .map(|q| q.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let blocked = !reasons.is_empty();
+    let keeper_of_contracts = (blocked && !unresolved.is_empty()).then(|| KeeperSignal {
+        presence_id: "keeper_of_contracts",
+        say_intent: SayIntent {
+            text: format!(
+                "gate unresolved {}: {}",
+                unresolved[0].id, unresolved[0].text
+            ),
+            asks: unresolved
+                .iter()
+                .take(3)
+                .map(|q| format!("Resolve {}", q.id))
+                .collect(),
+            facts: vec![
+                "blocked_gates=1".into(),
+                format!("unresolved_questions={}", unresolved.len()),
+            ],
+            repairs: vec![
+                "Append receipt refs for resolved question ids (q.*) and gate decisions.".into(),
+            ],
+        },
+    });
+    GateReport {
+        id: gate.map_or(GATE_ID.to_string(), |g| g.id.clone()),
+        blocked,
+        reasons: reasons.into_iter().map(str::to_string).collect(),
+        needs,
+        truth_unit: manifest.truth_unit.clone(),
+        required_refs,
+        required_hashes,
+        host_handle,
+        receipts: rc,
+        open_questions,
+        advisories,
+        keeper_of_contracts,
+    }
+}
+
+/// The push-truth gate of a manifest, when it configures one (a proof schema or a
+/// `(gate (id push-truth) …)`).
+pub fn push_truth(manifest: &Manifest) -> Option<GateReport> {
+    let gate = manifest.gates.iter().find(|g| g.id == GATE_ID);
+    (manifest.proof_schema.is_some() || gate.is_some()).then(|| evaluate(manifest, gate))
+}

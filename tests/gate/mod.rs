@@ -1,0 +1,360 @@
+//! `lith gate push-truth`, the PromptDB catalog, and `lith serve`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Workspace, copy_tree, corpus};
+
+const RECEIPT: &str = "ts=2026-02-15T19:32:00+00:00 | kind=:decision | origin=o | owner=w | dod=d | pi=p | host=h | manifest=manifest.lith";
+
+/// A workspace whose push-truth gate is clear.
+fn clear_gate() -> Workspace {
+    let ws = Workspace::new();
+    ws.write("intent/00_main.intent.lisp", "(packet (v \"opencode.packet/v1\") (id \"main\") (kind :intent) (title \"Main\") (tags [:a]))");
+    ws.write("questions.packet.lisp", "(packet (v \"x\") (id \"q\") (body (open-questions (q (id q.one) (text \"One?\")) (q (id q.two) (text \"Two?\")))))");
+    ws.write("artifacts/truth/Π.placeholder.zip", "zip bytes");
+    let sha = crate::support::sha256_hex(b"zip bytes");
+    std::fs::rename(
+        ws.join("artifacts/truth/Π.placeholder.zip"),
+        ws.join(&format!("artifacts/truth/Π.{}.zip", &sha[..12])),
+    )
+    .unwrap();
+    ws.write(
+        "receipts.log",
+        format!("{RECEIPT} | refs=intent/00_main.intent.lisp,q.one\n{RECEIPT} | refs=q.two\n"),
+    );
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (truth-unit :pi-package+host)
+  (proof-schema (required-refs ["intent/00_main.intent.lisp" "receipts.log" "runtime:ws://x" "https://example.org/a"])
+                (required-hashes ["sha256:pi_zip" "sha256:manifest"])
+                (host-handle "github:err"))
+  (receipts (log "receipts.log"))
+  (gates (gate (id push-truth) (open-questions "questions.packet.lisp") (intent-ref "00_main.intent.lisp")))
+  (promptdb (root "intent") (debounce-ms 200)))"#,
+    );
+    ws
+}
+
+fn gate(ws: &Workspace) -> (i32, Value) {
+    let r = ws.lith(&["gate", "push-truth", "--json"]);
+    (r.code, r.json())
+}
+
+#[test]
+fn a_clear_gate_exits_0_without_a_keeper_signal() {
+    let ws = clear_gate();
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["blocked"], false);
+    assert_eq!(v["reasons"], json!([]));
+    assert_eq!(v["keeper_of_contracts"], Value::Null);
+    assert_eq!(v["advisories"], json!([]));
+    let hashes = v["required_hashes"].as_array().unwrap();
+    assert_eq!(
+        hashes[0]["files"][0]["sha256"],
+        crate::support::sha256_hex(b"zip bytes")
+    );
+    assert_eq!(
+        hashes[1]["files"][0]["sha256"],
+        crate::support::sha256_hex(ws.read("manifest.lith").as_bytes())
+    );
+    assert_eq!(v["receipts"]["intent_ref_line"], 1);
+    let text = ws.lith(&["gate", "push-truth"]);
+    assert!(text.stdout.starts_with("push-truth: clear"), "{text:?}");
+}
+
+#[test]
+fn each_reason_comes_from_a_fixture_that_breaks_only_it() {
+    type Breaker = fn(&Workspace);
+    let cases: [(&str, Breaker); 6] = [
+        ("missing-proof-refs", |ws| {
+            std::fs::remove_file(ws.join("intent/00_main.intent.lisp")).unwrap()
+        }),
+        ("missing-proof-hashes", |ws| {
+            std::fs::remove_dir_all(ws.join("artifacts")).unwrap()
+        }),
+        ("missing-host-handle", |ws| {
+            ws.write(
+                "manifest.lith",
+                ws.read("manifest.lith")
+                    .replace("(host-handle \"github:err\")", "(host-handle \"  \")"),
+            );
+        }),
+        ("receipts-parse-failed", |ws| {
+            ws.write(
+                "receipts.log",
+                ws.read("receipts.log") + "ts=2026-02-15T19:32:00Z | kind=:decision | refs=x\n",
+            );
+        }),
+        ("missing-intent-ref", |ws| {
+            ws.write(
+                "receipts.log",
+                ws.read("receipts.log")
+                    .replace("intent/00_main.intent.lisp,", ""),
+            );
+        }),
+        ("open-questions-unresolved", |ws| {
+            ws.write(
+                "receipts.log",
+                ws.read("receipts.log").replace("refs=q.two", "refs=other"),
+            );
+        }),
+    ];
+    for (reason, breaker) in cases {
+        let ws = clear_gate();
+        breaker(&ws);
+        let (code, v) = gate(&ws);
+        assert_eq!(code, 2, "{reason}: {v:#}");
+        assert_eq!(v["reasons"], json!([reason]), "{reason}");
+        assert!(
+            !v["needs"].as_array().unwrap().is_empty(),
+            "{reason}: needs say what to do"
+        );
+        assert_eq!(
+            v["keeper_of_contracts"].is_null(),
+            reason != "open-questions-unresolved",
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_pi_zip_whose_name_does_not_carry_its_digest_is_an_advisory() {
+    let ws = clear_gate();
+    std::fs::remove_dir_all(ws.join("artifacts")).unwrap();
+    ws.write("artifacts/truth/Π.release.zip", "zip bytes");
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 0, "an advisory does not block: {v:#}");
+    assert!(
+        v["advisories"][0]
+            .as_str()
+            .unwrap()
+            .contains("Π.release.zip"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn unresolved_questions_make_the_keeper_speak_in_packet_order() {
+    let ws = clear_gate();
+    ws.write(
+        "questions.packet.lisp",
+        "(packet (v \"x\") (body (open-questions (q (id q.d) (text \"D?\")) (q (id q.one) (text \"One?\")) (q (id q.c) (text \"C?\")) (q (id q.b) (text \"B?\")) (q (id q.a) (text \"A?\")))))",
+    );
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 2);
+    let k = &v["keeper_of_contracts"];
+    assert_eq!(k["presence_id"], "keeper_of_contracts");
+    assert_eq!(k["say_intent"]["text"], "gate unresolved q.d: D?");
+    assert_eq!(
+        k["say_intent"]["asks"],
+        json!(["Resolve q.d", "Resolve q.c", "Resolve q.b"])
+    );
+    assert_eq!(
+        k["say_intent"]["facts"],
+        json!(["blocked_gates=1", "unresolved_questions=4"])
+    );
+    let resolved: Vec<&str> = v["open_questions"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["resolved"] == true)
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(resolved, ["q.one"]);
+}
+
+#[test]
+fn the_build_has_a_gates_page_and_a_catalog() {
+    let ws = clear_gate();
+    ws.write("intent/broken.lisp", "(packet (v \"x\"");
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 0, "a broken packet is a warning: {r:?}");
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(rep["gates"]["push_truth"]["blocked"], false);
+    assert!(ws.read("site/gates/index.html").contains("push-truth"));
+    let cat: Value = serde_json::from_str(&ws.read("site/api/catalog.json")).unwrap();
+    assert_eq!(cat["refresh"]["checks"], 1);
+    assert_eq!(cat["refresh"]["refreshes"], 1);
+    assert_eq!(cat["refresh"]["cache_hits"], 0);
+    assert_eq!(cat["refresh"]["last_decision"], "refreshed");
+    assert_eq!(cat["refresh"]["debounce_ms"], 200);
+    assert_eq!(cat["errors"], 1);
+    let packets = cat["packets"].as_array().unwrap();
+    assert_eq!(packets[0]["id"], "main");
+    assert_eq!(packets[0]["tags"], json!([":a"]));
+    assert!(
+        packets[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("intent/broken.lisp:1:"),
+        "{packets:?}"
+    );
+    // A blocked gate makes the build partial.
+    std::fs::remove_dir_all(ws.join("artifacts")).unwrap();
+    assert_eq!(ws.lith(&["build"]).code, 2);
+}
+
+#[test]
+#[ignore = "needs LITH_CORPUS"]
+fn the_corpus_workspace_is_blocked_for_the_reasons_its_data_implies() {
+    let ws = Workspace::new();
+    copy_tree(&corpus().join("fork_tales"), ws.path());
+    // The real manifest as it is: only the Π zip is missing.
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(v["reasons"], json!(["missing-proof-hashes"]));
+    assert_eq!(v["receipts"]["configured"], false);
+    // With the receipts and the Part 64 packet wired in, the gate says all it knows.
+    let manifest = ws.read("manifest.lith");
+    let extended = format!(
+        "{}\n  (receipts (log \"receipts.log\") (contract \".opencode/promptdb/contracts/receipts.v2.contract.lisp\"))\n  (gates (gate (id push-truth) (open-questions \".opencode/promptdb/diagrams/part64_runtime_system.packet.lisp\") (intent-ref \"00_wire_world.intent.lisp\")))\n  (promptdb (root \".opencode/promptdb\")))\n",
+        manifest.trim_end().strip_suffix(')').unwrap()
+    );
+    ws.write("manifest.lith", extended);
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 2);
+    assert_eq!(
+        v["reasons"],
+        json!([
+            "missing-proof-hashes",
+            "open-questions-unresolved",
+            "receipts-parse-failed"
+        ])
+    );
+    assert_eq!(v["receipts"]["intent_ref_line"], 1);
+    assert_eq!(v["receipts"]["lines_missing_keys"], 545);
+    let unresolved: Vec<&str> = v["open_questions"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["resolved"] == false)
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unresolved,
+        [
+            "q.task-queue",
+            "q.drift-sampling",
+            "q.refresh-rate",
+            "q.prediction-verification",
+            "q.proofs-required"
+        ]
+    );
+    assert_eq!(
+        v["keeper_of_contracts"]["say_intent"]["asks"],
+        json!([
+            "Resolve q.task-queue",
+            "Resolve q.drift-sampling",
+            "Resolve q.refresh-rate"
+        ])
+    );
+    // Every packet of the corpus is in the catalog, without errors.
+    assert_eq!(ws.lith(&["build", "-q"]).code, 2);
+    let cat: Value = serde_json::from_str(&ws.read("site/api/catalog.json")).unwrap();
+    assert_eq!(cat["packets"].as_array().unwrap().len(), 6);
+    assert_eq!(cat["errors"], 0);
+}
+
+// ---------------------------------------------------------------- serve
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_refreshes_on_change_and_refuses_traversal() {
+    let ws = clear_gate();
+    ws.write("secret.txt", "do not serve");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lith"))
+        .args(["serve", "--port", "0", "--poll-ms", "100"])
+        .current_dir(ws.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut port = 0u16;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut line = String::new();
+    while port == 0 && Instant::now() < deadline {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+            port = rest.split('/').next().unwrap().parse().unwrap();
+        }
+    }
+    assert!(port > 0, "serve did not start: {line}");
+    std::thread::spawn(move || for _ in err.lines() {});
+
+    let catalog = |port| {
+        serde_json::from_str::<Value>(&http_get(port, "/api/catalog").1).unwrap()["refresh"].clone()
+    };
+    let first = catalog(port);
+    assert_eq!(first["refreshes"], 1, "{first}");
+    assert!(first["checks"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        first["checks"].as_u64().unwrap(),
+        first["refreshes"].as_u64().unwrap() + first["cache_hits"].as_u64().unwrap()
+    );
+    // Unchanged inputs after the debounce window: a cache hit, no rebuild.
+    std::thread::sleep(Duration::from_millis(400));
+    let (_, before) = http_get(port, "/gates/index.html");
+    assert!(before.contains("clear"));
+    // Change an input: the gate becomes blocked and the page is rebuilt.
+    std::fs::remove_dir_all(ws.join("artifacts")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut after = catalog(port);
+    while after["refreshes"] == 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        after = catalog(port);
+    }
+    assert_eq!(after["refreshes"], 2, "{after}");
+    assert!(after["cache_hits"].as_u64().unwrap() > first["cache_hits"].as_u64().unwrap());
+    let (status, page) = http_get(port, "/gates/index.html");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("missing-proof-hashes"),
+        "the page was rebuilt"
+    );
+    assert_eq!(http_get(port, "/").0, 200);
+    for bad in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2fetc%2fpasswd",
+        "/nope.html",
+    ] {
+        assert_eq!(http_get(port, bad).0, 404, "{bad}");
+    }
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
+}
