@@ -87,12 +87,69 @@ pub enum Command {
     /// Dry-run a gate of the manifest.
     #[command(subcommand)]
     Gate(GateCommand),
+    /// Definition-of-Done verdicts per phase (PROVEN / PARTIAL / DESIGNED); writes
+    /// dod_report.latest.json and a timestamped copy.
+    ///
+    /// Exit 3 if any phase is DESIGNED, else 2 if any is PARTIAL, else 0. With
+    /// LUKA_REQUIRE_OPERATIONAL_PROOF=1 or --require-operational-proof, synthetic chains
+    /// of the operational targets are forced to PARTIAL and the feed is read strictly.
+    Dod(DodArgs),
+    /// The idle / heartbeat drift monitor: exit 2 when stale, 4 when the feed is
+    /// missing or corrupt. Writes idle_drift.latest.json.
+    Drift,
+    /// Run a command inside a runtime_auto activity chain (started, heartbeats,
+    /// completed with evidence hashes, verified) and return its exit code.
+    Run(RunArgs),
     /// Build, then serve the site locally and rebuild it when the inputs change.
     ///
     /// Every poll and every GET /api/catalog is a check: within the manifest's
     /// (promptdb (debounce-ms …)) of the last look the cached snapshot is served;
     /// otherwise a signature of the inputs decides between a cache hit and a rebuild.
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DodArgs {
+    /// Evaluate this phase (repeatable) [default: every DOD__<PHASE>.md document].
+    #[arg(long, value_name = "ID")]
+    pub phase: Vec<String>,
+    /// Evaluate every documented phase.
+    #[arg(long, conflicts_with = "phase")]
+    pub all: bool,
+    /// Show only phases with findings.
+    #[arg(long)]
+    pub missing_only: bool,
+    /// Rewrite the phase registry with the verdicts (atomically, keeping `requires`).
+    #[arg(long)]
+    pub update_status: bool,
+    /// Require operational (runtime_auto) proof for the operational targets.
+    #[arg(long)]
+    pub require_operational_proof: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The phase the chain proves.
+    #[arg(long, value_name = "ID")]
+    pub phase: String,
+    /// The tool named in the events [default: the command's file name].
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// A file the command produces, hashed into `completed` (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub evidence: Vec<String>,
+    /// Seconds between heartbeats while the command runs.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub heartbeat_sec: u64,
+    /// The activity feed [default: (activity (feed …)) of the manifest].
+    #[arg(long, value_name = "FILE")]
+    pub feed: Option<PathBuf>,
+    /// The heartbeat file to update [default: (activity (heartbeat-file …))].
+    #[arg(long, value_name = "FILE")]
+    pub heartbeat_file: Option<PathBuf>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -362,6 +419,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         Command::Gate(GateCommand::PushTruth) => crate::cmd::gate::execute(&cli.global),
         Command::Serve(a) => crate::cmd::serve::execute(&cli.global, a),
+        Command::Dod(a) => crate::cmd::dod::execute(&cli.global, a),
+        Command::Drift => crate::cmd::drift::execute(&cli.global),
+        Command::Run(a) => crate::cmd::run::execute(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,8 @@ pub enum Severity {
     Warning,
     /// A check that fell short: exit 2.
     Partial,
+    /// Declared, but no evidence of execution yet (DoD semantics): exit 3.
+    Designed,
     /// A file lith must parse is unreadable or corrupt: exit 4.
     Error,
 }
@@ -26,6 +28,7 @@ impl Severity {
             Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Partial => "partial",
+            Severity::Designed => "designed",
             Severity::Error => "error",
         }
     }
@@ -34,6 +37,7 @@ impl Severity {
         match self {
             Severity::Info | Severity::Warning => crate::exit::OK,
             Severity::Partial => crate::exit::PARTIAL,
+            Severity::Designed => crate::exit::DESIGNED,
             Severity::Error => crate::exit::RUNTIME_ERROR,
         }
     }

@@ -6,11 +6,13 @@
 //! [`bundle::verify`] (parallel) → one [`report::Report`] → writers in [`report`] and
 //! [`site`] that only read the model.
 
+pub mod activity;
 pub mod bundle;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod cmd;
+pub mod dod;
 pub mod exit;
 pub mod finding;
 pub mod fsutil;

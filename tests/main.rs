@@ -2,6 +2,7 @@
 
 mod build;
 mod corpus;
+mod dod;
 mod gate;
 mod queue;
 mod support;

@@ -226,6 +226,8 @@ pub fn evaluate(
         queue: Default::default(),
         receipts: Default::default(),
         gates: Default::default(),
+        dod: Default::default(),
+        drift: Default::default(),
         catalog: None,
         findings,
     };
@@ -238,6 +240,8 @@ pub fn evaluate(
             push_truth: Some(g),
         };
     }
+    report.dod = evaluate_dod(manifest, clock);
+    report.drift = evaluate_drift(manifest, clock);
     let at = report.generated_at.clone();
     let catalog = crate::catalog::build(
         &report,
@@ -282,4 +286,73 @@ fn manifest_file_name(p: &Path) -> String {
 /// The default output folder for a manifest.
 pub fn default_out(manifest: &Manifest) -> PathBuf {
     manifest.resolve(manifest.site.out.as_deref().unwrap_or("site"))
+}
+
+fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
+    if manifest.dod.is_none() {
+        return report::DodSection::default();
+    }
+    let require = crate::cmd::dod::operational_required(false);
+    let mut s = report::DodSection {
+        configured: true,
+        operational_proof_required: require,
+        ..Default::default()
+    };
+    match crate::cmd::dod::evaluate(manifest, &[], require, clock) {
+        Ok((r, _)) => {
+            for (id, p) in &r.phases {
+                let (sev, word) = match p.verdict {
+                    crate::dod::Verdict::Proven => continue,
+                    crate::dod::Verdict::Partial => (Severity::Partial, "PARTIAL"),
+                    crate::dod::Verdict::Designed => (Severity::Designed, "DESIGNED"),
+                };
+                s.findings.push(Finding::new(
+                    "dod.phase_not_proven",
+                    sev,
+                    format!("{id} is {word}: {}", p.missing.join(", ")),
+                ));
+            }
+            s.git_head = r.git_head;
+            s.phases = r.phases;
+        }
+        Err(e) => s.findings.push(Finding::new(
+            "dod.unreadable",
+            Severity::Error,
+            format!("{e:#}"),
+        )),
+    }
+    s
+}
+
+fn evaluate_drift(manifest: &Manifest, clock: &Clock) -> report::DriftSection {
+    if manifest.activity.is_none() {
+        return report::DriftSection::default();
+    }
+    let mut s = report::DriftSection {
+        configured: true,
+        ..Default::default()
+    };
+    match crate::activity::drift::run(manifest, clock) {
+        Ok(r) => {
+            for m in &r.missing {
+                s.findings.push(Finding::new(
+                    &format!("drift.{m}"),
+                    Severity::Partial,
+                    match m.as_str() {
+                        "idle.system.stale" => {
+                            "no functional activity within the idle threshold".to_string()
+                        }
+                        _ => "no heartbeat within the drift threshold".to_string(),
+                    },
+                ));
+            }
+            s.report = Some(r);
+        }
+        Err(e) => s.findings.push(Finding::new(
+            "drift.feed_unreadable",
+            Severity::Error,
+            e.to_string(),
+        )),
+    }
+    s
 }

@@ -3,11 +3,14 @@
 
 pub mod build;
 pub mod commit;
+pub mod dod;
+pub mod drift;
 pub mod gate;
 pub mod promote;
 pub mod queue;
 pub mod receipts;
 pub mod reindex;
+pub mod run;
 pub mod serve;
 pub mod verify;
 

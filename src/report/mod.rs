@@ -33,6 +33,8 @@ pub struct Report {
     pub queue: sections::QueueSection,
     pub receipts: sections::ReceiptsSection,
     pub gates: GatesSection,
+    pub dod: DodSection,
+    pub drift: DriftSection,
     /// The PromptDB catalog, written as `api/catalog.json` (not part of report.json).
     #[serde(skip)]
     pub catalog: Option<crate::catalog::Catalog>,
@@ -45,6 +47,22 @@ pub struct GatesSection {
     /// False when the manifest has neither a proof schema nor a push-truth gate.
     pub configured: bool,
     pub push_truth: Option<crate::gate::GateReport>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DodSection {
+    pub configured: bool,
+    pub operational_proof_required: bool,
+    pub git_head: Option<String>,
+    pub phases: BTreeMap<String, crate::dod::PhaseResult>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftSection {
+    pub configured: bool,
+    pub report: Option<crate::activity::drift::DriftReport>,
     pub findings: Vec<Finding>,
 }
 
@@ -111,6 +129,8 @@ impl Report {
             .chain(self.queue.findings.iter())
             .chain(self.receipts.findings.iter())
             .chain(self.gates.findings.iter())
+            .chain(self.dod.findings.iter())
+            .chain(self.drift.findings.iter())
     }
 
     /// Fills in the verdict from the findings. Call once the model is complete.
@@ -125,6 +145,7 @@ impl Report {
         self.verdict = Verdict {
             label: match worst {
                 Severity::Error => "error",
+                Severity::Designed => "designed",
                 Severity::Partial => "partial",
                 _ => "ok",
             },

@@ -34,6 +34,32 @@ pub fn summary(report: &Report, out_label: &str) -> String {
             &r.state_sha256[..12]
         ));
     }
+    if let Some(g) = &report.gates.push_truth {
+        s.push_str(&format!(
+            "  push-truth gate: {}\n",
+            if g.blocked {
+                format!("blocked ({})", g.reasons.join(", "))
+            } else {
+                "clear".into()
+            }
+        ));
+    }
+    if report.dod.configured {
+        let n = |v| {
+            report
+                .dod
+                .phases
+                .values()
+                .filter(|p| p.verdict == v)
+                .count()
+        };
+        s.push_str(&format!(
+            "  phases: {} PROVEN, {} PARTIAL, {} DESIGNED\n",
+            n(crate::dod::Verdict::Proven),
+            n(crate::dod::Verdict::Partial),
+            n(crate::dod::Verdict::Designed)
+        ));
+    }
     if let Some(c) = &report.receipts.check {
         s.push_str(&format!(
             "  receipts: {} receipt(s), {} line(s) with findings\n",
@@ -51,6 +77,9 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         .findings
         .iter()
         .chain(&report.receipts.findings)
+        .chain(&report.gates.findings)
+        .chain(&report.dod.findings)
+        .chain(&report.drift.findings)
     {
         if f.severity >= Severity::Warning {
             problems.push(format!(

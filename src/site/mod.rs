@@ -7,6 +7,7 @@
 //! `file://` as well as from any static host.
 
 mod markdown;
+mod phases;
 mod publish;
 mod sections;
 
@@ -92,6 +93,10 @@ pub struct OverviewPage<'a> {
     pub queue_card: Option<QueueCard>,
     /// (blocked, reasons, unresolved questions)
     pub gate_card: Option<(bool, usize, usize)>,
+    /// (proven, partial, designed)
+    pub phase_card: Option<(usize, usize, usize)>,
+    /// (idle ok, heartbeat ok)
+    pub drift_card: Option<(bool, bool)>,
     pub receipts_card: Option<ReceiptsCard>,
 }
 
@@ -347,6 +352,12 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
     for f in &report.gates.findings {
         push(f, Some("gates/index.html".to_string()));
     }
+    for f in &report.dod.findings {
+        push(f, Some("phases/index.html".to_string()));
+    }
+    for f in &report.drift.findings {
+        push(f, Some("drift/index.html".to_string()));
+    }
     for r in &report.bundles.roots {
         for f in &r.findings {
             push(f, None);
@@ -379,6 +390,26 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         findings_more: more,
         manifest_file: report.manifest.file.clone(),
         manifest_warnings: &report.manifest.warnings,
+        phase_card: report.dod.configured.then(|| {
+            let n = |v| {
+                report
+                    .dod
+                    .phases
+                    .values()
+                    .filter(|p| p.verdict == v)
+                    .count()
+            };
+            (
+                n(crate::dod::Verdict::Proven),
+                n(crate::dod::Verdict::Partial),
+                n(crate::dod::Verdict::Designed),
+            )
+        }),
+        drift_card: report
+            .drift
+            .report
+            .as_ref()
+            .map(|r| (r.checks.idle.ok, r.checks.drift.ok)),
         gate_card: report.gates.push_truth.as_ref().map(|g| {
             let open = g
                 .open_questions
@@ -406,6 +437,7 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
     sections::write_receipts(report, dir, || shell("../", "receipts"))?;
     sections::write_gates(report, dir, shell("../", "gates"))?;
     sections::write_catalog(report, dir)?;
+    phases::write(report, dir, shell)?;
 
     // Runs list, paged.
     std::fs::create_dir_all(dir.join("runs"))?;

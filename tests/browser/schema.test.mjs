@@ -27,7 +27,7 @@ test("the demo report.json matches report.schema.json", () => {
     for (const extra of [[], ["--fast"]]) {
       const site = path.join(out, `site${extra.length}`);
       const r = spawnSync(bin, ["build", "--quiet", "--out", site, ...extra], { cwd: repo, encoding: "utf8" });
-      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.status, 3, r.stderr);
       const validate = validator("report.schema.json");
       const report = JSON.parse(fs.readFileSync(path.join(site, "report.json"), "utf8"));
       assert.ok(validate(report), JSON.stringify(validate.errors, null, 2));
@@ -84,7 +84,7 @@ test("promotion packets and repair logs match their schemas", () => {
     // Also the per-run packets of the demo build.
     const site = path.join(ws, "demo-site");
     const build = spawnSync(bin, ["build", "--quiet", "--out", site], { cwd: repo, encoding: "utf8" });
-    assert.equal(build.status, 2, build.stderr);
+    assert.equal(build.status, 3, build.stderr);
     const validate = validator("promotion_packet.schema.json");
     for (const dir of fs.readdirSync(path.join(site, "runs"))) {
       const p = path.join(site, "runs", dir, "promotion_packet.json");

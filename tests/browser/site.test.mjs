@@ -68,7 +68,7 @@ const hostileDir = path.join(tmp, "hostile");
 before(async () => {
   assert.ok(fs.existsSync(bin), `${bin} is missing; run cargo build --release first`);
   const demo = lith(repo, ["build", "--out", demoSite, "--quiet"]);
-  assert.equal(demo.status, 2, demo.stderr);
+  assert.equal(demo.status, 3, demo.stderr);
   fs.mkdirSync(hostileDir);
   hostileWorkspace(hostileDir);
   const hostile = lith(hostileDir, ["build", "--quiet"]);

@@ -36,8 +36,8 @@ fn run_by_id<'a>(report: &'a Value, id: &str) -> &'a Value {
 fn the_demo_shows_every_outcome() {
     let ws = demo_workspace();
     let r = ws.lith(&["build"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stdout.contains("lith build: partial (exit 2)"), "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.contains("lith build: designed (exit 3)"), "{r:?}");
     let rep = report(&ws, "site");
     let t = &rep["bundles"]["totals"];
     assert_eq!(
@@ -126,8 +126,8 @@ fn builds_are_byte_identical_under_source_date_epoch_wherever_they_run() {
     let a = demo_workspace();
     let b = demo_workspace();
     let env = [("SOURCE_DATE_EPOCH", "1790000000")];
-    assert_eq!(a.lith_env(&["build"], &env).code, 2);
-    assert_eq!(b.lith_env(&["build", "--jobs", "1"], &env).code, 2);
+    assert_eq!(a.lith_env(&["build"], &env).code, 3);
+    assert_eq!(b.lith_env(&["build", "--jobs", "1"], &env).code, 3);
     let fa = files_below(&a.join("site"));
     assert_eq!(fa, files_below(&b.join("site")));
     assert!(fa.len() > 8, "{fa:?}");

@@ -1,0 +1,279 @@
+//! A phase's activity chain and its proof mode (SPEC §6.2).
+//!
+//! Only the phase's events with a readable timestamp count, and heartbeats never do.
+//! Presence and order use the latest `started`, `completed` and `verified`; proof is
+//! judged on one triple (the last `started` that has a `completed` after it and a
+//! `verified` after that), which is `operational` only when all three are
+//! `runtime_auto` / `operational_proof`, carry every taxonomy key, and share one
+//! run_id.
+
+use serde::Serialize;
+
+use super::{Event, REQUIRED_FOR_PROOF, TAXONOMY};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Step {
+    pub line: usize,
+    pub action: String,
+    pub ts_ms: i64,
+    pub run_id: Option<String>,
+    pub emit_mode: Option<String>,
+    pub tool: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Chain {
+    pub phase_id: String,
+    /// Events of this phase with a readable timestamp.
+    pub events: usize,
+    pub has_started: bool,
+    /// All three present and strictly ordered.
+    pub valid: bool,
+    /// `operational` or `synthetic` (`none` without any event).
+    pub proof_mode: &'static str,
+    /// The triple proof was judged on, in order.
+    pub triple: Vec<Step>,
+    /// Every event of the phase, in time order (for the timeline).
+    pub timeline: Vec<Step>,
+    /// `activity.*` and `taxonomy.*` findings, sorted.
+    pub missing: Vec<String>,
+    /// Evidence paths and hash claims of the phase's events.
+    pub evidence: Vec<String>,
+    pub hashes: Vec<(String, String)>,
+}
+
+fn step(e: &Event) -> Step {
+    Step {
+        line: e.line,
+        action: e.action.clone().unwrap_or_default(),
+        ts_ms: e.ts_ms.unwrap_or_default(),
+        run_id: e.run_id.clone(),
+        emit_mode: e.emit_mode.clone(),
+        tool: e.tool.clone(),
+    }
+}
+
+/// Builds the chain of `phase` from all events of a feed.
+pub fn chain(phase: &str, events: &[Event]) -> Chain {
+    let mut mine: Vec<&Event> = events
+        .iter()
+        .filter(|e| !e.heartbeat && e.phase_id.as_deref() == Some(phase) && e.ts_ms.is_some())
+        .collect();
+    // Stable: events with the same time keep file order.
+    mine.sort_by_key(|e| (e.ts_ms, e.line));
+    let of = |a: &str| -> Vec<&Event> {
+        mine.iter()
+            .copied()
+            .filter(|e| e.action.as_deref() == Some(a))
+            .collect()
+    };
+    let (started, completed, verified) = (of("started"), of("completed"), of("verified"));
+    let mut missing: Vec<String> = Vec::new();
+    for (list, name) in [
+        (&started, "started"),
+        (&completed, "completed"),
+        (&verified, "verified"),
+    ] {
+        if list.is_empty() {
+            missing.push(format!("activity.{name}"));
+        }
+    }
+    let latest = |l: &[&Event]| l.last().and_then(|e| e.ts_ms);
+    let valid = match (latest(&started), latest(&completed), latest(&verified)) {
+        (Some(s), Some(c), Some(v)) => {
+            let ordered = s < c && c < v;
+            if !ordered {
+                missing.push("activity.order_invalid".into());
+            }
+            ordered
+        }
+        _ => false,
+    };
+
+    // The triple.
+    let mut best_full: Option<Vec<&Event>> = None;
+    let mut best_pair: Option<Vec<&Event>> = None;
+    for s in &started {
+        let c = completed.iter().find(|c| c.ts_ms > s.ts_ms);
+        let v = c.and_then(|c| verified.iter().find(|v| v.ts_ms > c.ts_ms));
+        match (c, v) {
+            (Some(c), Some(v)) => best_full = Some(vec![s, c, v]),
+            (Some(c), None) => best_pair = Some(vec![s, c]),
+            _ => {}
+        }
+    }
+    let triple: Vec<&Event> = best_full
+        .clone()
+        .or(best_pair)
+        .or_else(|| started.first().map(|s| vec![*s]))
+        .unwrap_or_default();
+
+    let mut proof_mode = if mine.is_empty() { "none" } else { "synthetic" };
+    if best_full.is_some() {
+        let incomplete = triple
+            .iter()
+            .any(|e| REQUIRED_FOR_PROOF.iter().any(|k| !e.has(k)));
+        if incomplete {
+            missing.push("taxonomy.incomplete_event".into());
+        }
+        let auto = triple.iter().all(|e| {
+            e.emit_mode.as_deref() == Some("runtime_auto")
+                && e.verifier_mode.as_deref() == Some("operational_proof")
+                && TAXONOMY.iter().all(|k| e.has(k))
+        });
+        let mut runs: Vec<&Option<String>> = triple.iter().map(|e| &e.run_id).collect();
+        runs.dedup();
+        let one_run = runs.len() == 1 && runs[0].is_some();
+        if auto && !one_run {
+            missing.push("taxonomy.run_id_mismatch".into());
+        }
+        if auto && one_run {
+            proof_mode = "operational";
+        }
+    } else if !triple.is_empty()
+        && triple
+            .iter()
+            .any(|e| REQUIRED_FOR_PROOF.iter().any(|k| !e.has(k)))
+    {
+        missing.push("taxonomy.incomplete_event".into());
+    }
+    missing.sort();
+    missing.dedup();
+
+    let mut evidence: Vec<String> = mine
+        .iter()
+        .flat_map(|e| e.evidence.iter().cloned())
+        .collect();
+    evidence.sort();
+    evidence.dedup();
+    let mut hashes: Vec<(String, String)> =
+        mine.iter().flat_map(|e| e.hashes.iter().cloned()).collect();
+    hashes.sort();
+    hashes.dedup();
+    Chain {
+        phase_id: phase.to_string(),
+        events: mine.len(),
+        has_started: !started.is_empty(),
+        valid,
+        proof_mode,
+        triple: triple.iter().map(|e| step(e)).collect(),
+        timeline: mine.iter().map(|e| step(e)).collect(),
+        missing,
+        evidence,
+        hashes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::parse_feed;
+
+    fn ev(action: &str, ms: i64, run: &str, extra: &str) -> String {
+        format!(
+            "{{\"phase_id\":\"P\",\"action\":\"{action}\",\"emit_mode\":\"runtime_auto\",\"verifier_mode\":\"operational_proof\",\"tool\":\"t\",\"run_id\":\"{run}\",\"ts_epoch_ms\":{ms},\"ts_utc\":\"x\"{extra}}}\n"
+        )
+    }
+
+    fn judge(lines: &[String]) -> Chain {
+        chain("P", &parse_feed(lines.concat().as_bytes()).events)
+    }
+
+    #[test]
+    fn a_runtime_auto_triple_is_operational() {
+        let c = judge(&[
+            ev("started", 1, "r", ""),
+            ev("completed", 2, "r", ""),
+            ev("verified", 3, "r", ""),
+        ]);
+        assert!(c.valid);
+        assert_eq!(c.proof_mode, "operational");
+        assert!(c.missing.is_empty(), "{:?}", c.missing);
+    }
+
+    #[test]
+    fn findings_for_each_branch() {
+        let cases: Vec<(Vec<String>, &str, &[&str])> = vec![
+            (
+                vec![],
+                "none",
+                &[
+                    "activity.completed",
+                    "activity.started",
+                    "activity.verified",
+                ],
+            ),
+            (
+                vec![ev("started", 1, "r", "")],
+                "synthetic",
+                &["activity.completed", "activity.verified"],
+            ),
+            (
+                vec![
+                    ev("started", 3, "r", ""),
+                    ev("completed", 2, "r", ""),
+                    ev("verified", 1, "r", ""),
+                ],
+                "synthetic",
+                &["activity.order_invalid"],
+            ),
+            (
+                vec![
+                    ev("started", 1, "a", ""),
+                    ev("completed", 2, "b", ""),
+                    ev("verified", 3, "a", ""),
+                ],
+                "synthetic",
+                &["taxonomy.run_id_mismatch"],
+            ),
+            (
+                vec![
+                    ev("started", 1, "r", ""),
+                    ev("completed", 2, "r", "").replace(
+                        "\"emit_mode\":\"runtime_auto\",",
+                        "\"emit_mode\":\"manual_append\",",
+                    ),
+                    ev("verified", 3, "r", ""),
+                ],
+                "synthetic",
+                &[],
+            ),
+            (
+                vec![
+                    ev("started", 1, "r", ""),
+                    ev("completed", 2, "r", "").replace("\"tool\":\"t\",", ""),
+                    ev("verified", 3, "r", ""),
+                ],
+                "synthetic",
+                &["taxonomy.incomplete_event"],
+            ),
+        ];
+        for (lines, mode, want) in cases {
+            let c = judge(&lines);
+            assert_eq!(c.proof_mode, mode, "{lines:?}");
+            assert_eq!(c.missing, want, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_started_with_a_full_triple_wins_and_heartbeats_never_count() {
+        let c = judge(&[
+            ev("started", 1, "a", ""),
+            ev("completed", 2, "a", ""),
+            ev("verified", 3, "a", ""),
+            ev("started", 10, "b", ""),
+            ev("completed", 11, "b", ""),
+            "{\"phase_id\":\"P\",\"action\":\"heartbeat\",\"ts_epoch_ms\":12}\n".into(),
+        ]);
+        assert_eq!(
+            c.triple
+                .iter()
+                .map(|s| s.run_id.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["a", "a", "a"]
+        );
+        // The latest started (10) is after the latest verified (3): order is invalid.
+        assert!(!c.valid);
+        assert_eq!(c.events, 5);
+    }
+}

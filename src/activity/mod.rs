@@ -1,0 +1,282 @@
+//! The activity feed (SPEC §6): JSON Lines of operational-proof events and
+//! heartbeats. [`parse_feed`] reads it (leniently or strictly), [`chain`] judges a
+//! phase's started → completed → verified chain and its proof mode, [`drift`] is the
+//! idle/heartbeat monitor, and [`run`] wraps a command so that it emits a real
+//! `runtime_auto` chain.
+
+pub mod chain;
+pub mod drift;
+pub mod run;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The keys every operational event carries (SPEC §6.1).
+pub const TAXONOMY: [&str; 7] = [
+    "phase_id",
+    "emit_mode",
+    "verifier_mode",
+    "tool",
+    "run_id",
+    "ts_epoch_ms",
+    "ts_utc",
+];
+/// The keys whose absence makes a chain event's taxonomy incomplete.
+pub const REQUIRED_FOR_PROOF: [&str; 5] = [
+    "emit_mode",
+    "verifier_mode",
+    "ts_epoch_ms",
+    "tool",
+    "run_id",
+];
+
+/// One event of the feed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    /// 1-based line in the feed.
+    pub line: usize,
+    /// `phase_id`, else `phase`, else `task_id`.
+    pub phase_id: Option<String>,
+    pub action: Option<String>,
+    pub heartbeat: bool,
+    /// Milliseconds since the epoch, from the first readable timestamp field.
+    pub ts_ms: Option<i64>,
+    pub emit_mode: Option<String>,
+    pub verifier_mode: Option<String>,
+    pub tool: Option<String>,
+    pub run_id: Option<String>,
+    pub status: Option<String>,
+    pub evidence: Vec<String>,
+    /// (path, claimed sha256) pairs.
+    pub hashes: Vec<(String, String)>,
+    /// Which taxonomy keys are present.
+    #[serde(skip)]
+    pub keys: Vec<String>,
+}
+
+impl Event {
+    pub fn has(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// A line that is not a JSON object.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Feed {
+    pub events: Vec<Event>,
+    pub bad_lines: Vec<BadLine>,
+    /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase.
+    pub forbidden_heartbeats: Vec<usize>,
+}
+
+fn text(o: &Map<String, Value>, k: &str) -> Option<String> {
+    o.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Epoch milliseconds from a number (seconds or milliseconds) or a string (ISO 8601,
+/// or digits).
+pub fn ts_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            if !f.is_finite() || f < 0.0 {
+                return None;
+            }
+            // Numbers past 1e11 are milliseconds (1e11 s is the year 5138).
+            Some(if f >= 1e11 {
+                f as i64
+            } else {
+                (f * 1000.0) as i64
+            })
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                return ts_of(&Value::Number(s.parse::<u64>().ok()?.into()));
+            }
+            let t = OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
+                // ISO 8601 without an offset is taken as UTC.
+                OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339).ok()
+            })?;
+            Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Reads one event object.
+pub fn event(line: usize, o: &Map<String, Value>) -> Event {
+    let ts_ms = match o.get("ts_epoch_ms") {
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        _ => None,
+    }
+    .or_else(|| {
+        ["ts", "ts_utc", "timestamp"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(ts_of))
+    });
+    let evidence = match o.get("evidence") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Object(m)) => ["file", "path", "report"]
+            .iter()
+            .filter_map(|k| text(m, k))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let hashes = match o.get("hashes") {
+        Some(Value::Object(m)) => m
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let action = text(o, "action");
+    let heartbeat = action.as_deref() == Some("heartbeat")
+        || text(o, "category").as_deref() == Some("heartbeat");
+    Event {
+        line,
+        phase_id: text(o, "phase_id")
+            .or_else(|| text(o, "phase"))
+            .or_else(|| text(o, "task_id")),
+        action,
+        heartbeat,
+        ts_ms,
+        emit_mode: text(o, "emit_mode"),
+        verifier_mode: text(o, "verifier_mode"),
+        tool: text(o, "tool"),
+        run_id: text(o, "run_id"),
+        status: text(o, "status"),
+        evidence,
+        hashes,
+        keys: TAXONOMY
+            .iter()
+            .filter(|k| o.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect(),
+    }
+}
+
+/// Parses feed text. Blank lines are skipped; a line that is not a JSON object is a
+/// bad line (strict callers stop at the first).
+pub fn parse_feed(bytes: &[u8]) -> Feed {
+    let mut feed = Feed::default();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(raw) {
+            Ok(Value::Object(o)) => {
+                let e = event(line, &o);
+                if e.heartbeat && (o.contains_key("phase_id") || o.contains_key("phase")) {
+                    feed.forbidden_heartbeats.push(line);
+                }
+                feed.events.push(e);
+            }
+            Ok(_) => feed.bad_lines.push(BadLine {
+                line,
+                message: "not a JSON object".into(),
+            }),
+            Err(e) => feed.bad_lines.push(BadLine {
+                line,
+                message: format!("not JSON (column {})", e.column()),
+            }),
+        }
+    }
+    feed
+}
+
+/// Why a feed could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("{0}: error.log_missing_or_unreadable: {1}")]
+    Unreadable(String, String),
+    #[error("{0}:{1}: error.log_parse_failure: {2}")]
+    Corrupt(String, usize, String),
+}
+
+/// Reads the feed file; `strict` turns the first bad line into an error.
+pub fn read_feed(path: &Path, label: &str, strict: bool) -> Result<Feed, FeedError> {
+    let bytes = crate::fsutil::read_regular(path, crate::fsutil::MAX_LOG_BYTES)
+        .map_err(|e| FeedError::Unreadable(label.to_string(), e.to_string()))?;
+    let feed = parse_feed(&bytes);
+    if strict && let Some(b) = feed.bad_lines.first() {
+        return Err(FeedError::Corrupt(
+            label.to_string(),
+            b.line,
+            b.message.clone(),
+        ));
+    }
+    Ok(feed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_timestamp_form() {
+        let cases = [
+            (
+                json!({"ts_epoch_ms": 1770844013034i64}),
+                Some(1770844013034),
+            ),
+            (json!({"ts": "2026-02-11T21:06:53Z"}), Some(1770844013000)),
+            (
+                json!({"ts_utc": "2026-02-11T21:06:53.5+00:00"}),
+                Some(1770844013500),
+            ),
+            (
+                json!({"timestamp": "2026-02-11T21:06:53"}),
+                Some(1770844013000),
+            ),
+            (json!({"timestamp": 1770844013}), Some(1770844013000)),
+            (json!({"timestamp": 1770844013034i64}), Some(1770844013034)),
+            (json!({"timestamp": "1770844013"}), Some(1770844013000)),
+            (
+                json!({"ts_epoch_ms": "soon", "ts": "2026-02-11T21:06:53Z"}),
+                Some(1770844013000),
+            ),
+            (json!({"ts": "yesterday"}), None),
+            (json!({}), None),
+        ];
+        for (v, want) in cases {
+            let e = event(1, v.as_object().unwrap());
+            assert_eq!(e.ts_ms, want, "{v}");
+        }
+    }
+
+    #[test]
+    fn evidence_shapes_and_heartbeats() {
+        let e = event(
+            1,
+            json!({"evidence": {"file": "a", "report": "b"}, "hashes": {"a": "sha256:00"}})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(e.evidence, ["a", "b"]);
+        assert_eq!(e.hashes, [("a".to_string(), "sha256:00".to_string())]);
+        let feed = parse_feed(b"{\"action\":\"heartbeat\",\"phase_id\":\"P\"}\n{\"category\":\"heartbeat\"}\nnope\n[1]\n\n");
+        assert_eq!(feed.forbidden_heartbeats, [1]);
+        assert!(feed.events[1].heartbeat);
+        assert_eq!(
+            feed.bad_lines.iter().map(|b| b.line).collect::<Vec<_>>(),
+            [3, 4]
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! Definition of Done (SPEC §7): verdicts per phase from the DoD documents
+//! (Markdown, read with pulldown-cmark), the phase registry (YAML or JSON), git
+//! commit reachability, evidence paths and hash claims, gate requirements, registry
+//! integrity, the activity chain, and the anti-synthetic rule.
+
+pub mod registry;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use pulldown_cmark::{Event as Md, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+use crate::activity::{Feed, chain};
+use crate::bundle::paths::{self, Resolved};
+use crate::bundle::verify::hash_file;
+use registry::Registry;
+
+pub const SCHEMA: &str = "dod_report_v2";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Verdict {
+    #[serde(rename = "PROVEN")]
+    Proven,
+    #[serde(rename = "PARTIAL")]
+    Partial,
+    #[serde(rename = "DESIGNED")]
+    Designed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Proven => "PROVEN",
+            Verdict::Partial => "PARTIAL",
+            Verdict::Designed => "DESIGNED",
+        }
+    }
+}
+
+/// What a DoD document says about itself.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Meta {
+    pub phase_id: Option<String>,
+    pub commit_sha: Option<String>,
+    pub gate: Option<String>,
+    pub sot_section: Option<String>,
+    /// `path:` / `file:` pointers in the document.
+    pub evidence_paths: Vec<String>,
+    /// (path, sha256) claims: a `sha256:<hex>` next to a path pointer.
+    pub hash_claims: Vec<(String, String)>,
+}
+
+/// Reads a DoD document's metadata list items and evidence pointers.
+pub fn read_meta(markdown: &str) -> Meta {
+    let mut m = Meta::default();
+    // Each block (list item or paragraph) as plain text, code spans included.
+    let mut blocks: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for ev in Parser::new(markdown) {
+        match ev {
+            Md::Text(t) | Md::Code(t) => cur.push_str(&t),
+            Md::SoftBreak | Md::HardBreak => cur.push(' '),
+            Md::Start(Tag::Item)
+            | Md::Start(Tag::Paragraph)
+            | Md::End(TagEnd::Item)
+            | Md::End(TagEnd::Paragraph) => {
+                if !cur.trim().is_empty() {
+                    blocks.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
+            }
+            _ => {}
+        }
+    }
+    if !cur.trim().is_empty() {
+        blocks.push(cur);
+    }
+    let value = |b: &str, label: &str| -> Option<String> {
+        let rest = b
+            .trim()
+            .strip_prefix(label)?
+            .trim_start()
+            .strip_prefix(':')?;
+        let v = rest.trim().trim_matches('`').trim();
+        (!v.is_empty()).then(|| v.to_string())
+    };
+    for b in &blocks {
+        m.phase_id = m.phase_id.take().or_else(|| value(b, "Phase / Task ID"));
+        m.commit_sha = m.commit_sha.take().or_else(|| value(b, "Commit SHA"));
+        m.gate = m.gate.take().or_else(|| value(b, "Gate"));
+        m.sot_section = m
+            .sot_section
+            .take()
+            .or_else(|| value(b, "Related SOT Section"));
+        // Evidence pointers and hash claims.
+        let tokens: Vec<&str> = b.split_whitespace().collect();
+        let clean = |t: &str| {
+            t.trim_matches(|c: char| {
+                matches!(c, '`' | '"' | '\'' | ',' | ';' | '(' | ')' | '[' | ']')
+            })
+            .to_string()
+        };
+        let mut paths_here = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            for prefix in ["path:", "file:"] {
+                if let Some(rest) = t
+                    .strip_prefix(prefix)
+                    .or_else(|| t.strip_prefix(&format!("`{prefix}")))
+                {
+                    let p = if rest.trim_matches('`').is_empty() {
+                        tokens.get(i + 1).map(|n| clean(n))
+                    } else {
+                        Some(clean(rest))
+                    };
+                    if let Some(p) = p.filter(|p| !p.is_empty()) {
+                        paths_here.push(p);
+                    }
+                }
+            }
+        }
+        for t in &tokens {
+            let t = clean(t);
+            if let Some(h) = t.strip_prefix("sha256:")
+                && h.len() == 64
+                && h.bytes().all(|c| c.is_ascii_hexdigit())
+                && let Some(p) = paths_here.first()
+            {
+                m.hash_claims.push((p.clone(), h.to_ascii_lowercase()));
+            }
+        }
+        m.evidence_paths.extend(paths_here);
+    }
+    m.evidence_paths.sort();
+    m.evidence_paths.dedup();
+    m
+}
+
+/// True when `sha` names a commit in the workspace's git repository.
+pub fn commit_reachable(workspace: &Path, sha: &str) -> bool {
+    if !(7..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    Command::new("git")
+        .arg("-C")
+        .arg(workspace)
+        .args(["cat-file", "-e", &format!("{sha}^{{commit}}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The commit the workspace is at, when it is a git repository.
+pub fn git_head(workspace: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(workspace)
+        .args(["rev-parse", "HEAD"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Checks {
+    pub activity_chain: chain::Chain,
+    pub evidence: Vec<String>,
+    pub gate: Vec<String>,
+    pub synthetic_detected: bool,
+    pub registry_integrity_ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PhaseResult {
+    pub phase_id: String,
+    pub verdict: Verdict,
+    pub meta: Meta,
+    pub checks: Checks,
+    /// Sorted, unique findings.
+    pub missing: Vec<String>,
+    /// The DoD document, for the site (not part of the JSON report).
+    #[serde(skip)]
+    pub document: Option<String>,
+}
+
+pub struct Inputs<'a> {
+    pub workspace: &'a Path,
+    pub registry: &'a Registry,
+    pub feed: &'a Feed,
+    /// `Some(targets)` when operational proof is required (`None` inside = all).
+    pub require_operational: Option<Option<&'a [String]>>,
+}
+
+fn check_path(ws: &Path, p: &str, missing: &mut BTreeSet<String>) -> Option<std::path::PathBuf> {
+    let Ok(parts) = paths::lexical_components(p) else {
+        missing.insert(format!("evidence.path_traversal:{p}"));
+        return None;
+    };
+    match paths::resolve_inside(ws, &parts) {
+        Resolved::Inside(path, meta) => {
+            if !meta.is_file() || crate::fsutil::open_nofollow(&path).is_err() {
+                missing.insert(format!("evidence.path_unreadable:{p}"));
+                return None;
+            }
+            Some(path)
+        }
+        Resolved::Missing => {
+            missing.insert(format!("evidence.path_missing:{p}"));
+            None
+        }
+        Resolved::Outside => {
+            missing.insert(format!("evidence.path_traversal:{p}"));
+            None
+        }
+        Resolved::Unreadable(_) => {
+            missing.insert(format!("evidence.path_unreadable:{p}"));
+            None
+        }
+    }
+}
+
+/// Evaluates one phase.
+pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResult {
+    let ws = std::fs::canonicalize(inp.workspace).unwrap_or_else(|_| inp.workspace.to_path_buf());
+    let meta = document.map(read_meta).unwrap_or_default();
+    let reg = inp.registry.phases.get(phase);
+    let mut missing: BTreeSet<String> = BTreeSet::new();
+
+    let metadata_present = meta.phase_id.is_some() && meta.gate.is_some();
+    if document.is_none() {
+        missing.insert("metadata.document_missing".into());
+    } else {
+        if meta.phase_id.is_none() {
+            missing.insert("metadata.phase_id_missing".into());
+        }
+        if meta.gate.is_none() {
+            missing.insert("metadata.gate_missing".into());
+        }
+    }
+    let sha = meta
+        .commit_sha
+        .clone()
+        .or_else(|| reg.and_then(|r| r.commit_sha.clone()));
+    let commit_unreachable = sha.as_ref().is_some_and(|s| !commit_reachable(&ws, s));
+    if commit_unreachable {
+        missing.insert("metadata.commit_sha_unreachable".into());
+    }
+
+    let ch = chain::chain(phase, &inp.feed.events);
+    missing.extend(ch.missing.iter().cloned());
+    let forbidden = inp.feed.forbidden_heartbeats.iter().any(|line| {
+        inp.feed
+            .events
+            .iter()
+            .any(|e| e.line == *line && e.phase_id.as_deref() == Some(phase))
+    });
+    if forbidden {
+        missing.insert("heartbeat.phase_id_forbidden".into());
+    }
+
+    // Evidence: document pointers, chain evidence, and hash claims.
+    let mut ev_missing: BTreeSet<String> = BTreeSet::new();
+    let mut pointed: Vec<String> = meta.evidence_paths.clone();
+    pointed.extend(ch.evidence.iter().cloned());
+    pointed.sort();
+    pointed.dedup();
+    for p in &pointed {
+        check_path(&ws, p, &mut ev_missing);
+    }
+    let mut claims: Vec<(String, String)> = meta.hash_claims.clone();
+    for (p, h) in &ch.hashes {
+        let h = h.strip_prefix("sha256:").unwrap_or(h);
+        if h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            claims.push((p.clone(), h.to_ascii_lowercase()));
+        }
+    }
+    claims.sort();
+    claims.dedup();
+    for (p, want) in &claims {
+        let mut scratch = BTreeSet::new();
+        match check_path(&ws, p, &mut scratch) {
+            Some(path) => {
+                if hash_file(&path).map(|(_, d)| d != *want).unwrap_or(true) {
+                    ev_missing.insert(format!("evidence.hash_mismatch:{p}"));
+                }
+            }
+            None => {
+                if scratch
+                    .iter()
+                    .any(|s| s.starts_with("evidence.path_traversal"))
+                {
+                    ev_missing.extend(scratch);
+                } else {
+                    ev_missing.insert(format!("evidence.hash_path_missing:{p}"));
+                }
+            }
+        }
+    }
+
+    // Gate requirements.
+    let mut gate: Vec<String> = Vec::new();
+    for req in reg.map(|r| r.requires.clone()).unwrap_or_default() {
+        if inp
+            .registry
+            .phases
+            .get(&req)
+            .and_then(|r| r.verdict.as_deref())
+            != Some("PROVEN")
+        {
+            gate.push(format!("gate.requires_not_proven:{req}"));
+        }
+    }
+    gate.sort();
+
+    let any_activity = ch.events > 0;
+    let mut verdict = if commit_unreachable {
+        Verdict::Partial
+    } else if metadata_present && ch.valid && ev_missing.is_empty() && gate.is_empty() {
+        Verdict::Proven
+    } else if any_activity || !ev_missing.is_empty() || !gate.is_empty() {
+        if ch.has_started {
+            Verdict::Partial
+        } else {
+            Verdict::Designed
+        }
+    } else if metadata_present {
+        Verdict::Designed
+    } else {
+        Verdict::Partial
+    };
+
+    // Registry integrity.
+    let mut registry_ok = true;
+    if let Some(r) = reg
+        && r.verdict.as_deref() == Some("PROVEN")
+    {
+        let ok = r.evidence_path.as_ref().is_some_and(|p| {
+            let mut s = BTreeSet::new();
+            check_path(&ws, p, &mut s).is_some()
+        });
+        if !ok {
+            registry_ok = false;
+            missing.insert("registry.verdict_without_artifact".into());
+            verdict = Verdict::Partial;
+        }
+    }
+
+    // The anti-synthetic rule.
+    let synthetic = ch.proof_mode != "operational";
+    if let Some(targets) = inp.require_operational {
+        let targeted = targets.is_none_or(|t| t.iter().any(|x| x == phase));
+        let incomplete = ch.missing.iter().any(|m| m == "taxonomy.incomplete_event");
+        if targeted && (synthetic || incomplete) {
+            missing.insert("proof.synthetic_not_allowed".into());
+            verdict = Verdict::Partial;
+        }
+    }
+
+    missing.extend(ev_missing.iter().cloned());
+    missing.extend(gate.iter().cloned());
+    PhaseResult {
+        phase_id: phase.to_string(),
+        verdict,
+        meta,
+        checks: Checks {
+            activity_chain: ch,
+            evidence: ev_missing.into_iter().collect(),
+            gate,
+            synthetic_detected: synthetic,
+            registry_integrity_ok: registry_ok,
+        },
+        missing: missing.into_iter().collect(),
+        document: document.map(str::to_string),
+    }
+}
+
+/// The exit code of a set of verdicts: 3 if any DESIGNED, else 2 if any PARTIAL.
+pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a PhaseResult>) -> i32 {
+    let mut code = crate::exit::OK;
+    for p in verdicts {
+        let c = match p.verdict {
+            Verdict::Designed => crate::exit::DESIGNED,
+            Verdict::Partial => crate::exit::PARTIAL,
+            Verdict::Proven => crate::exit::OK,
+        };
+        code = crate::exit::combine(code, c);
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_pointers_from_markdown() {
+        let doc = "# DoD\n\n## 0. Metadata\n- **Phase / Task ID**: PHASE_X\n- **Gate**: G1\n- **Commit SHA**: `abc1234`\n\
+                   - **Related SOT Section**: §Tier1\n\n## Evidence\n- path: `reports/a.json` sha256:"
+            .to_string()
+            + &"ab".repeat(32)
+            + "\n- file: logs/b.log\n- hashes: {\"core/seal.py\": \"sha256:...\"}\n";
+        let m = read_meta(&doc);
+        assert_eq!(m.phase_id.as_deref(), Some("PHASE_X"));
+        assert_eq!(m.gate.as_deref(), Some("G1"));
+        assert_eq!(m.commit_sha.as_deref(), Some("abc1234"));
+        assert_eq!(m.sot_section.as_deref(), Some("§Tier1"));
+        assert_eq!(m.evidence_paths, ["logs/b.log", "reports/a.json"]);
+        assert_eq!(
+            m.hash_claims,
+            [("reports/a.json".to_string(), "ab".repeat(32))]
+        );
+    }
+
+    #[test]
+    fn commit_shas_are_checked_before_git_sees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["", "HEAD", "--upload-pack=x", "abc", "zzzzzzz"] {
+            assert!(!commit_reachable(dir.path(), bad), "{bad}");
+        }
+    }
+}

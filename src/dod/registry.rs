@@ -1,0 +1,207 @@
+//! The phase registry (`phase_status.yaml`, or JSON): `phases: {ID: {verdict,
+//! requires, last_verified_ts?, commit_sha?, evidence_path?}}`. `--update-status`
+//! rewrites it atomically, keeping every field it does not own.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    pub verdict: Option<String>,
+    pub requires: Vec<String>,
+    pub last_verified_ts: Option<String>,
+    pub commit_sha: Option<String>,
+    pub evidence_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub phases: BTreeMap<String, Entry>,
+    /// The whole document, for rewriting.
+    pub doc: Value,
+    pub is_json: bool,
+}
+
+fn yaml_to_json(y: &Yaml) -> Value {
+    match y {
+        Yaml::Real(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::String(s.clone()), Value::Number),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Array(a) => Value::Array(a.iter().map(yaml_to_json).collect()),
+        Yaml::Hash(h) => {
+            let mut m = Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Yaml::String(s) | Yaml::Real(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                m.insert(key, yaml_to_json(v));
+            }
+            Value::Object(m)
+        }
+        _ => Value::Null,
+    }
+}
+
+fn json_to_yaml(v: &Value) -> Yaml {
+    match v {
+        Value::Null => Yaml::Null,
+        Value::Bool(b) => Yaml::Boolean(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Yaml::Real(n.to_string()), Yaml::Integer),
+        Value::String(s) => Yaml::String(s.clone()),
+        Value::Array(a) => Yaml::Array(a.iter().map(json_to_yaml).collect()),
+        Value::Object(m) => {
+            let mut h = yaml_rust2::yaml::Hash::new();
+            for (k, v) in m {
+                h.insert(Yaml::String(k.clone()), json_to_yaml(v));
+            }
+            Yaml::Hash(h)
+        }
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Registry {
+    /// Reads a registry; `None` when the file does not exist.
+    pub fn load(path: &Path) -> Result<Option<Registry>, String> {
+        let bytes = match crate::fsutil::read_regular(path, crate::fsutil::MAX_JSON_BYTES) {
+            Ok(b) => b,
+            Err(crate::fsutil::JsonReadError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let text_in = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        let is_json =
+            path.extension().is_some_and(|e| e == "json") || text_in.trim_start().starts_with('{');
+        let doc = if is_json {
+            serde_json::from_str(&text_in)
+                .map_err(|e| format!("{}:{}: invalid JSON: {e}", e.line(), e.column()))?
+        } else {
+            let docs =
+                YamlLoader::load_from_str(&text_in).map_err(|e| format!("invalid YAML: {e}"))?;
+            docs.first().map(yaml_to_json).unwrap_or(Value::Null)
+        };
+        let mut reg = Registry {
+            phases: BTreeMap::new(),
+            doc,
+            is_json,
+        };
+        let phases = match reg.doc.get("phases") {
+            Some(Value::Object(p)) => p.clone(),
+            Some(Value::Null) | None => Map::new(),
+            Some(_) => return Err("`phases` must be a mapping of phase ids".into()),
+        };
+        for (id, e) in phases {
+            let requires = match e.get("requires") {
+                Some(Value::Array(a)) => a.iter().filter_map(|x| text(Some(x))).collect(),
+                Some(Value::String(s)) => vec![s.clone()],
+                _ => Vec::new(),
+            };
+            reg.phases.insert(
+                id,
+                Entry {
+                    verdict: text(e.get("verdict")),
+                    requires,
+                    last_verified_ts: text(e.get("last_verified_ts")),
+                    commit_sha: text(e.get("commit_sha")),
+                    evidence_path: text(e.get("evidence_path")),
+                },
+            );
+        }
+        Ok(Some(reg))
+    }
+
+    /// Sets a phase's verdict (and when it was verified, and the report that proves
+    /// it), keeping `requires` and every other field.
+    pub fn set(&mut self, phase: &str, verdict: &str, ts: &str, evidence_path: Option<&str>) {
+        if !self.doc.is_object() {
+            self.doc = Value::Object(Map::new());
+        }
+        let root = self.doc.as_object_mut().expect("object");
+        let phases = root
+            .entry("phases")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !phases.is_object() {
+            *phases = Value::Object(Map::new());
+        }
+        let entry = phases
+            .as_object_mut()
+            .expect("object")
+            .entry(phase.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let e = entry.as_object_mut().expect("object");
+        e.insert("verdict".into(), Value::String(verdict.into()));
+        e.insert("last_verified_ts".into(), Value::String(ts.into()));
+        if let Some(p) = evidence_path {
+            e.insert("evidence_path".into(), Value::String(p.into()));
+        }
+        e.entry("requires").or_insert(Value::Null);
+    }
+
+    pub fn render(&self) -> Result<String, String> {
+        if self.is_json {
+            return serde_json::to_string_pretty(&self.doc)
+                .map(|s| s + "\n")
+                .map_err(|e| e.to_string());
+        }
+        let mut out = String::new();
+        YamlEmitter::new(&mut out)
+            .dump(&json_to_yaml(&self.doc))
+            .map_err(|e| e.to_string())?;
+        let body = out.strip_prefix("---\n").unwrap_or(&out);
+        Ok(format!("{body}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_round_trip_keeps_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("phase_status.yaml");
+        std::fs::write(&p, "phases:\n  A:\n    verdict: PROVEN\n    requires:\n      - B\n    evidence_path: x.json\n  B:\n    verdict: DESIGNED\n    requires:\n").unwrap();
+        let mut r = Registry::load(&p).unwrap().unwrap();
+        assert_eq!(r.phases["A"].requires, ["B"]);
+        assert_eq!(r.phases["B"].requires, Vec::<String>::new());
+        r.set(
+            "B",
+            "PROVEN",
+            "2026-01-01T00:00:00Z",
+            Some("reports/dod/dod_report.latest.json"),
+        );
+        std::fs::write(&p, r.render().unwrap()).unwrap();
+        let again = Registry::load(&p).unwrap().unwrap();
+        assert_eq!(again.phases["A"].requires, ["B"]);
+        assert_eq!(again.phases["B"].verdict.as_deref(), Some("PROVEN"));
+        assert!(
+            Registry::load(&dir.path().join("nope.yaml"))
+                .unwrap()
+                .is_none()
+        );
+        std::fs::write(&p, "phases: [1, 2").unwrap();
+        assert!(Registry::load(&p).is_err());
+    }
+}

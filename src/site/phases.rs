@@ -1,0 +1,201 @@
+//! The phases pages (DoD verdicts, chains as timelines, the documents rendered
+//! safely) and the drift page.
+
+use std::path::Path;
+
+use askama::Template;
+
+use super::{FindingRow, Shell};
+use crate::bundle::paths::is_safe_file_name;
+use crate::bundle::verify::hex;
+use crate::dod::Verdict;
+use crate::report::Report;
+
+pub struct PhaseRow {
+    pub id: String,
+    pub href: String,
+    pub verdict: &'static str,
+    pub class: &'static str,
+    pub proof: &'static str,
+    pub missing: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "phases.html")]
+pub struct PhasesPage {
+    pub shell: Shell,
+    pub configured: bool,
+    pub operational: bool,
+    pub git_head: Option<String>,
+    pub rows: Vec<PhaseRow>,
+}
+
+pub struct StepView {
+    pub ts: String,
+    pub action: String,
+    pub emit_mode: String,
+    pub run_id: String,
+    pub tool: String,
+    pub line: usize,
+    pub in_triple: bool,
+}
+
+#[derive(Template)]
+#[template(path = "phase.html")]
+pub struct PhasePage {
+    pub shell: Shell,
+    pub id: String,
+    pub verdict: &'static str,
+    pub class: &'static str,
+    pub proof: &'static str,
+    pub valid: bool,
+    pub meta_id: String,
+    pub meta_gate: String,
+    pub meta_commit: String,
+    pub meta_sot: String,
+    pub missing: Vec<String>,
+    pub timeline: Vec<StepView>,
+    pub document_html: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "drift.html")]
+pub struct DriftPage<'a> {
+    pub shell: Shell,
+    pub configured: bool,
+    pub findings: Vec<FindingRow>,
+    pub report: Option<&'a crate::activity::drift::DriftReport>,
+    pub idle_last: String,
+    pub idle_age: String,
+    pub drift_last: String,
+    pub drift_age: String,
+}
+
+fn class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Proven => "ok",
+        Verdict::Partial => "partial",
+        Verdict::Designed => "neutral",
+    }
+}
+
+/// The folder of a phase page.
+fn slug(id: &str) -> String {
+    if is_safe_file_name(id) {
+        id.to_string()
+    } else {
+        use sha2::{Digest, Sha256};
+        format!("phase-{}", &hex(&Sha256::digest(id.as_bytes()))[..12])
+    }
+}
+
+fn iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+pub fn write(
+    report: &Report,
+    dir: &Path,
+    shell: impl Fn(&'static str, &'static str) -> Shell,
+) -> anyhow::Result<()> {
+    let d = &report.dod;
+    std::fs::create_dir_all(dir.join("phases"))?;
+    let rows = d
+        .phases
+        .values()
+        .map(|p| PhaseRow {
+            id: p.phase_id.clone(),
+            href: format!("{}/index.html", slug(&p.phase_id)),
+            verdict: p.verdict.as_str(),
+            class: class(p.verdict),
+            proof: p.checks.activity_chain.proof_mode,
+            missing: p.missing.clone(),
+        })
+        .collect();
+    let page = PhasesPage {
+        shell: shell("../", "phases"),
+        configured: d.configured,
+        operational: d.operational_proof_required,
+        git_head: d.git_head.clone(),
+        rows,
+    };
+    std::fs::write(dir.join("phases/index.html"), page.render()?)?;
+    for p in d.phases.values() {
+        let ch = &p.checks.activity_chain;
+        let in_triple = |line: usize| ch.triple.iter().any(|s| s.line == line);
+        let page = PhasePage {
+            shell: shell("../../", "phases"),
+            id: p.phase_id.clone(),
+            verdict: p.verdict.as_str(),
+            class: class(p.verdict),
+            proof: ch.proof_mode,
+            valid: ch.valid,
+            meta_id: p.meta.phase_id.clone().unwrap_or_else(|| "missing".into()),
+            meta_gate: p.meta.gate.clone().unwrap_or_else(|| "missing".into()),
+            meta_commit: p.meta.commit_sha.clone().unwrap_or_else(|| "none".into()),
+            meta_sot: p.meta.sot_section.clone().unwrap_or_else(|| "none".into()),
+            missing: p.missing.clone(),
+            timeline: ch
+                .timeline
+                .iter()
+                .map(|s| StepView {
+                    ts: iso(s.ts_ms),
+                    action: s.action.clone(),
+                    emit_mode: s.emit_mode.clone().unwrap_or_else(|| "no emit_mode".into()),
+                    run_id: s.run_id.clone().unwrap_or_else(|| "none".into()),
+                    tool: s.tool.clone().unwrap_or_else(|| "no tool".into()),
+                    line: s.line,
+                    in_triple: in_triple(s.line),
+                })
+                .collect(),
+            document_html: p.document.as_deref().map(super::markdown::render),
+        };
+        let sub = dir.join("phases").join(slug(&p.phase_id));
+        std::fs::create_dir_all(&sub)?;
+        std::fs::write(sub.join("index.html"), page.render()?)?;
+    }
+    if d.configured {
+        let body = serde_json::json!({
+            "schema_version": crate::dod::SCHEMA,
+            "ts": report.generated_at,
+            "git_head": d.git_head,
+            "generator": report.generator,
+            "operational_proof_required": d.operational_proof_required,
+            "phases": d.phases,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&body)?;
+        bytes.push(b'\n');
+        std::fs::write(dir.join("dod_report.latest.json"), bytes)?;
+    }
+
+    let r = report.drift.report.as_ref();
+    let age = |a: Option<i64>| a.map_or("never".to_string(), |s| format!("{s} s"));
+    let page = DriftPage {
+        shell: shell("../", "drift"),
+        configured: report.drift.configured,
+        findings: report
+            .drift
+            .findings
+            .iter()
+            .map(|f| FindingRow::from(f, None))
+            .collect(),
+        report: r,
+        idle_last: r
+            .and_then(|r| r.checks.idle.last_activity_ts.clone())
+            .unwrap_or_else(|| "never".into()),
+        idle_age: age(r.and_then(|r| r.checks.idle.age_sec)),
+        drift_last: r
+            .and_then(|r| r.checks.drift.last_heartbeat_ts.clone())
+            .unwrap_or_else(|| "never".into()),
+        drift_age: age(r.and_then(|r| r.checks.drift.age_sec)),
+    };
+    std::fs::create_dir_all(dir.join("drift"))?;
+    std::fs::write(dir.join("drift/index.html"), page.render()?)?;
+    Ok(())
+}
