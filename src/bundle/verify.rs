@@ -405,7 +405,11 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
 
     // artifact_index.json, the commit barrier.
     let index = match fsutil::read_json(&run_dir.join("artifact_index.json")) {
-        Ok(v) => match ArtifactIndex::from_value(&v) {
+        Err(JsonReadError::NotFound) => None,
+        read => match read
+            .map_err(|e| e.to_string())
+            .and_then(|v| ArtifactIndex::from_value(&v))
+        {
             Ok(idx) => Some(idx),
             Err(m) => {
                 broken = true;
@@ -421,20 +425,6 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                 None
             }
         },
-        Err(JsonReadError::NotFound) => None,
-        Err(e) => {
-            broken = true;
-            r.committed = true;
-            r.findings.push(
-                Finding::new(
-                    "index_corrupt",
-                    Severity::Error,
-                    format!("artifact_index.json: {e}"),
-                )
-                .at(label("artifact_index.json")),
-            );
-            None
-        }
     };
 
     let in_progress = r.state.as_deref() == Some("in_progress");

@@ -274,6 +274,22 @@ fn receipt(
     ])?)
 }
 
+/// The write order that makes a crash visible: the event first (fsynced), then its
+/// receipt (fsynced). A crash between the two is `receipt_missing` on replay.
+fn append_event_then_receipt(
+    files: &QueueFiles,
+    log: &mut File,
+    event: &Value,
+    receipt_line: &str,
+) -> Result<(), WriteError> {
+    append_line(
+        log,
+        event.to_string().as_bytes(),
+        &files.log.display().to_string(),
+    )?;
+    append_receipt(files, receipt_line)
+}
+
 pub fn enqueue(
     files: &QueueFiles,
     clock: &Clock,
@@ -302,12 +318,7 @@ pub fn enqueue(
     // Build the receipt before writing anything, so a refused value writes nothing.
     let receipt_line = receipt(files, clock, "enqueue", &task, &req.owner, &req.refs)?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": Value::Object(task.clone())});
-    append_line(
-        &mut log,
-        event.to_string().as_bytes(),
-        &files.log.display().to_string(),
-    )?;
-    append_receipt(files, &receipt_line)?;
+    append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {
         op: "enqueue",
         task,
@@ -329,12 +340,7 @@ pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome
         .to_string();
     let receipt_line = receipt(files, clock, "dequeue", &task, owner, &[])?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "dequeue", "task_id": id});
-    append_line(
-        &mut log,
-        event.to_string().as_bytes(),
-        &files.log.display().to_string(),
-    )?;
-    append_receipt(files, &receipt_line)?;
+    append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {
         op: "dequeue",
         task,

@@ -59,6 +59,15 @@ pub struct DodSection {
     pub findings: Vec<Finding>,
 }
 
+impl DodSection {
+    /// How many phases are (PROVEN, PARTIAL, DESIGNED).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |v| self.phases.values().filter(|p| p.verdict == v).count();
+        use crate::dod::Verdict::*;
+        (n(Proven), n(Partial), n(Designed))
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftSection {
     pub configured: bool,

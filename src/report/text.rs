@@ -45,19 +45,9 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         ));
     }
     if report.dod.configured {
-        let n = |v| {
-            report
-                .dod
-                .phases
-                .values()
-                .filter(|p| p.verdict == v)
-                .count()
-        };
+        let (proven, partial, designed) = report.dod.counts();
         s.push_str(&format!(
-            "  phases: {} PROVEN, {} PARTIAL, {} DESIGNED\n",
-            n(crate::dod::Verdict::Proven),
-            n(crate::dod::Verdict::Partial),
-            n(crate::dod::Verdict::Designed)
+            "  phases: {proven} PROVEN, {partial} PARTIAL, {designed} DESIGNED\n"
         ));
     }
     if let Some(c) = &report.receipts.check {

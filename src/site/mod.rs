@@ -390,21 +390,7 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         findings_more: more,
         manifest_file: report.manifest.file.clone(),
         manifest_warnings: &report.manifest.warnings,
-        phase_card: report.dod.configured.then(|| {
-            let n = |v| {
-                report
-                    .dod
-                    .phases
-                    .values()
-                    .filter(|p| p.verdict == v)
-                    .count()
-            };
-            (
-                n(crate::dod::Verdict::Proven),
-                n(crate::dod::Verdict::Partial),
-                n(crate::dod::Verdict::Designed),
-            )
-        }),
+        phase_card: report.dod.configured.then(|| report.dod.counts()),
         drift_card: report
             .drift
             .report
