@@ -345,7 +345,6 @@ fn logs() {
 
 fn main() {
     let o = opts();
-    logs();
     std::fs::create_dir_all(&o.dir).unwrap();
     println!(
         "lith quality bars — {} cores, trees in {}",
@@ -358,4 +357,7 @@ fn main() {
     if !o.skip_small {
         small_files(&o);
     }
+    // Last: its allocations would otherwise count in the children's peak RSS
+    // (ru_maxrss keeps the high-water mark a child inherits at fork).
+    logs();
 }
