@@ -11,7 +11,9 @@
 pub mod crosscheck;
 pub mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
@@ -105,9 +107,12 @@ struct TaskHead<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
     slots: Vec<Option<PendingTask>>,
-    live: HashMap<String, usize>,
-    /// dedupe_key → pending task ids, oldest first.
-    dedupe: HashMap<String, Vec<String>>,
+    /// Pending id → slot. foldhash with a per-process random seed: several times
+    /// faster than SipHash here, and its seed keeps crafted collisions impractical.
+    live: FastMap<String, usize>,
+    /// dedupe_key → the slots of the pending tasks that hold it: the oldest, then any
+    /// others (rare; an empty Vec does not allocate).
+    dedupe: FastMap<String, (usize, Vec<usize>)>,
     pub counters: Counters,
     pub findings: Vec<QueueFinding>,
     pub ops: Vec<Op>,
@@ -143,8 +148,7 @@ impl Replay {
 
     /// The pending task that holds a dedupe key.
     pub fn pending_by_dedupe(&self, key: &str) -> Option<&PendingTask> {
-        let id = self.dedupe.get(key)?.first()?;
-        self.slots[*self.live.get(id)?].as_ref()
+        self.slots[self.dedupe.get(key)?.0].as_ref()
     }
 
     fn corrupt(&mut self, line: usize, message: String) {
@@ -209,7 +213,9 @@ impl Replay {
                     return self.corrupt(line, "enqueue whose task has no string `id`".into());
                 };
                 self.counters.events += 1;
-                if self.live.contains_key(&id) {
+                let slot = self.slots.len();
+                let std::collections::hash_map::Entry::Vacant(vacant) = self.live.entry(id.clone())
+                else {
                     self.counters.duplicate_enqueue += 1;
                     self.findings.push(QueueFinding {
                         line,
@@ -222,17 +228,17 @@ impl Replay {
                         task_id: id,
                     });
                     return;
-                }
+                };
+                vacant.insert(slot);
                 let dedupe_key = head.dedupe_key.map(Cow::into_owned);
                 if let Some(key) = &dedupe_key {
                     match self.dedupe.get_mut(key.as_str()) {
-                        Some(ids) => ids.push(id.clone()),
+                        Some((_, more)) => more.push(slot),
                         None => {
-                            self.dedupe.insert(key.clone(), vec![id.clone()]);
+                            self.dedupe.insert(key.clone(), (slot, Vec::new()));
                         }
                     }
                 }
-                self.live.insert(id.clone(), self.slots.len());
                 self.slots.push(Some(PendingTask {
                     id: id.clone(),
                     dedupe_key,
@@ -266,12 +272,14 @@ impl Replay {
                 };
                 if let Some(task) = self.slots[slot].take()
                     && let Some(key) = &task.dedupe_key
-                    && let Some(ids) = self.dedupe.get_mut(key)
+                    && let Some((first, more)) = self.dedupe.get_mut(key)
                 {
-                    if ids.len() == 1 {
+                    if *first != slot {
+                        more.retain(|s| *s != slot);
+                    } else if more.is_empty() {
                         self.dedupe.remove(key.as_str());
                     } else {
-                        ids.retain(|x| *x != id);
+                        *first = more.remove(0);
                     }
                 }
                 self.counters.dequeued += 1;
@@ -291,9 +299,18 @@ impl Replay {
             return;
         }
         self.slots.retain(Option::is_some);
+        self.dedupe.clear();
         for (i, t) in self.slots.iter().enumerate() {
             if let Some(t) = t {
-                self.live.insert(t.id.clone(), i);
+                *self.live.get_mut(&t.id).expect("a pending task is live") = i;
+                if let Some(key) = &t.dedupe_key {
+                    match self.dedupe.get_mut(key.as_str()) {
+                        Some((_, more)) => more.push(i),
+                        None => {
+                            self.dedupe.insert(key.clone(), (i, Vec::new()));
+                        }
+                    }
+                }
             }
         }
     }
@@ -338,7 +355,11 @@ impl Replay {
             dedupe_index: self
                 .dedupe
                 .iter()
-                .filter_map(|(k, ids)| ids.first().map(|id| (k.clone(), id.clone())))
+                .filter_map(|(k, (first, _))| {
+                    self.slots[*first]
+                        .as_ref()
+                        .map(|t| (k.clone(), t.id.clone()))
+                })
                 .collect(),
             counters: self.counters.clone(),
             state_sha256: self.state_sha256(),
