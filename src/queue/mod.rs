@@ -584,6 +584,49 @@ mod tests {
         assert!(r.is_pending("t0") && !r.is_pending("t1"));
     }
 
+    #[test]
+    fn matches_a_naive_model_through_compactions() {
+        // The model: a Vec in FIFO order; the dedupe holder is the oldest pending
+        // task with the key.
+        let mut state = 0x2545f4914f6cdd1du64;
+        let mut rnd = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut log = String::new();
+        let mut model: Vec<(String, String)> = Vec::new();
+        for _ in 0..20_000 {
+            if rnd(3) < 2 {
+                let id = format!("t{}", rnd(3000));
+                let key = format!("k{}", rnd(40));
+                log.push_str(&enq(&id, &key));
+                if !model.iter().any(|(i, _)| *i == id) {
+                    model.push((id, key));
+                }
+            } else if !model.is_empty() && rnd(5) > 0 {
+                let (id, _) = model.remove(rnd(model.len() as u64) as usize);
+                log.push_str(&deq(&id));
+            } else {
+                log.push_str(&deq("t-none"));
+            }
+        }
+        let r = run(&log);
+        assert_eq!(
+            ids(&r),
+            model.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>()
+        );
+        let mut want: BTreeMap<String, String> = BTreeMap::new();
+        for (id, key) in &model {
+            want.entry(key.clone()).or_insert_with(|| id.clone());
+        }
+        assert_eq!(r.summary("q").dedupe_index, want);
+        for (key, id) in &want {
+            assert_eq!(&r.pending_by_dedupe(key).unwrap().id, id);
+        }
+    }
+
     fn event_strategy() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         prop_oneof![
