@@ -369,7 +369,7 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         }
     }
     let counts = &report.verdict.findings;
-    let finding_summary = ["error", "partial", "warning", "info"]
+    let finding_summary = ["error", "designed", "partial", "warning", "info"]
         .iter()
         .map(|k| format!("{} {k}", counts.get(k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
