@@ -37,6 +37,19 @@ fn enqueue(ws: &Workspace, key: &str) -> Run {
     )
 }
 
+/// `lith queue replay` of the test log, cross-checked against the test receipts.
+fn replay_with_receipts(ws: &Workspace) -> Run {
+    ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ])
+}
+
 fn lines(ws: &Workspace, f: &str) -> Vec<String> {
     ws.read_opt(f)
         .unwrap_or_default()
@@ -66,15 +79,7 @@ fn enqueue_dequeue_and_replay_from_the_shell() {
     assert_eq!(d.json()["task"]["id"], a_id.as_str());
     // The key is free again once dequeued.
     assert_eq!(enqueue(&ws, "a").json()["deduped"], false);
-    let r = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let r = replay_with_receipts(&ws);
     assert_eq!(r.code, 0, "{r:?}");
     let v = r.json();
     assert_eq!(v["counters"]["events"], 4);
@@ -167,15 +172,7 @@ fn a_crash_between_event_and_receipt_is_reported_as_receipt_missing() {
     undo();
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("receipts.log"), "{r:?}");
-    let rep = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let rep = replay_with_receipts(&ws);
     assert_eq!(rep.code, 2, "{rep:?}");
     let missing = &rep.json()["cross_check"]["receipt_missing"];
     assert_eq!(missing.as_array().unwrap().len(), 1, "{missing}");
@@ -187,15 +184,7 @@ fn a_crash_between_event_and_receipt_is_reported_as_receipt_missing() {
         ws.read("receipts.log")
             + "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:dequeue,task:task-nope\n",
     );
-    let rep = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let rep = replay_with_receipts(&ws);
     assert_eq!(
         rep.json()["cross_check"]["receipts_without_op"][0]["task_id"],
         "task-nope"
@@ -296,15 +285,7 @@ fn a_torn_tail_alone_is_exit_0_and_the_next_writer_moves_it_aside() {
     assert_eq!(w.code, 0, "{w:?}");
     assert_eq!(w.json()["torn_tail_moved"], torn.len());
     assert!(ws.read("q.jsonl.torn").contains(torn), "nothing is lost");
-    let r = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let r = replay_with_receipts(&ws);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["findings"], json!([]));
     assert_eq!(r.json()["pending"].as_array().unwrap().len(), 2);
@@ -414,15 +395,7 @@ fn concurrent_enqueues_write_one_event_and_one_receipt_each() {
         serde_json::from_str::<Value>(e).expect("no interleaved lines");
     }
     assert_eq!(lines(&ws, "receipts.log").len(), n);
-    let r = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let r = replay_with_receipts(&ws);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["pending"].as_array().unwrap().len(), n);
     assert_eq!(ws.lith(&["receipts", "check", "receipts.log"]).code, 0);
