@@ -11,6 +11,22 @@ pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest line-oriented log read whole into memory (receipts).
 pub const MAX_LOG_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// An I/O error together with what lith was doing when it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct IoFailure {
+    pub what: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// For `.map_err(io_context("…"))`: names what failed; `?` turns it into the
+/// caller's error type.
+pub fn io_context(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> IoFailure {
+    let what = what.into();
+    move |source| IoFailure { what, source }
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the new one,
 /// never a torn one, even across a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -54,17 +54,8 @@ pub enum CommitError {
     AlreadyCommitted(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CommitError {
-    let what = what.into();
-    move |source| CommitError::Io { what, source }
+    #[error(transparent)]
+    Io(#[from] fsutil::IoFailure),
 }
 
 /// Names that lith's own atomic writers use for temporary files.
@@ -74,8 +65,9 @@ pub fn is_writer_temp(name: &str) -> bool {
 
 pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, CommitError> {
     let label = fsutil::slash_path(run_dir);
-    let base = std::fs::canonicalize(run_dir)
-        .map_err(io(format!("{label}: cannot open the run folder")))?;
+    let base = std::fs::canonicalize(run_dir).map_err(fsutil::io_context(format!(
+        "{label}: cannot open the run folder"
+    )))?;
     if !base.is_dir() {
         return Err(CommitError::Invalid(format!("{label}: not a folder")));
     }
@@ -132,9 +124,8 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         .sort_by_file_name()
         .min_depth(1)
     {
-        let entry = entry.map_err(|e| CommitError::Io {
-            what: format!("{label}: cannot list the run folder"),
-            source: e.into(),
+        let entry = entry.map_err(|e| {
+            fsutil::io_context(format!("{label}: cannot list the run folder"))(e.into())
         })?;
         let rel = fsutil::slash_path(entry.path().strip_prefix(&base).unwrap_or(entry.path()));
         let name = entry.file_name().to_string_lossy();
@@ -160,7 +151,7 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         .map(|rel| {
             describe_file(&base.join(rel))
                 .map(|d| (rel.clone(), d))
-                .map_err(io(format!("{label}/{rel}")))
+                .map_err(fsutil::io_context(format!("{label}/{rel}")))
         })
         .collect::<Result<_, _>>()?;
 
@@ -203,11 +194,12 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     let mut bytes =
         serde_json::to_vec_pretty(&index).map_err(|e| CommitError::Invalid(e.to_string()))?;
     bytes.push(b'\n');
-    fsutil::write_atomic(&base.join("artifact_index.json"), &bytes)
-        .map_err(io(format!("{label}/artifact_index.json: cannot write")))?;
+    fsutil::write_atomic(&base.join("artifact_index.json"), &bytes).map_err(fsutil::io_context(
+        format!("{label}/artifact_index.json: cannot write"),
+    ))?;
     if opts.update_latest {
         fsutil::write_atomic(&root.join("LATEST"), format!("{run_id}\n").as_bytes())
-            .map_err(io("LATEST: cannot write"))?;
+            .map_err(fsutil::io_context("LATEST: cannot write"))?;
     }
     Ok(CommitOutcome {
         run_id,

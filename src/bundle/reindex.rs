@@ -52,9 +52,9 @@ pub fn repair(
     repo_root: Option<&Path>,
 ) -> Result<RepairLog, CommitError> {
     let label = fsutil::slash_path(run_dir);
-    let io = |what: String| move |source| CommitError::Io { what, source };
-    let base = std::fs::canonicalize(run_dir)
-        .map_err(io(format!("{label}: cannot open the run folder")))?;
+    let base = std::fs::canonicalize(run_dir).map_err(fsutil::io_context(format!(
+        "{label}: cannot open the run folder"
+    )))?;
     let root = base
         .parent()
         .ok_or_else(|| CommitError::Invalid(format!("{label}: has no bundle root above it")))?
@@ -194,12 +194,14 @@ pub fn repair(
     let mut log_bytes =
         serde_json::to_vec_pretty(&log).map_err(|e| CommitError::Invalid(e.to_string()))?;
     log_bytes.push(b'\n');
-    fsutil::write_atomic(&base.join("repair_log.json"), &log_bytes)
-        .map_err(io(format!("{label}/repair_log.json: cannot write")))?;
+    fsutil::write_atomic(&base.join("repair_log.json"), &log_bytes).map_err(fsutil::io_context(
+        format!("{label}/repair_log.json: cannot write"),
+    ))?;
     let mut bytes =
         serde_json::to_vec_pretty(&doc).map_err(|e| CommitError::Invalid(e.to_string()))?;
     bytes.push(b'\n');
-    fsutil::write_atomic(&index_path, &bytes)
-        .map_err(io(format!("{label}/artifact_index.json: cannot write")))?;
+    fsutil::write_atomic(&index_path, &bytes).map_err(fsutil::io_context(format!(
+        "{label}/artifact_index.json: cannot write"
+    )))?;
     Ok(log)
 }

@@ -18,6 +18,7 @@ use super::{Replay, VERSION, replay_reader};
 use crate::bundle::lock::{self, LockError, LockMode};
 use crate::bundle::verify::hex;
 use crate::clock::Clock;
+use crate::fsutil::io_context as io;
 use crate::receipts;
 
 #[derive(Debug, Clone)]
@@ -40,12 +41,8 @@ pub enum WriteError {
     Refused(#[from] receipts::UnwritableField),
     #[error("{0}")]
     Invalid(String),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoFailure),
 }
 
 impl WriteError {
@@ -56,11 +53,6 @@ impl WriteError {
             _ => crate::exit::RUNTIME_ERROR,
         }
     }
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WriteError {
-    let what = what.into();
-    move |source| WriteError::Io { what, source }
 }
 
 #[derive(Debug, Clone)]
@@ -198,10 +190,7 @@ pub fn append_line(file: &mut File, line: &[u8], what: &str) -> Result<(), Write
     if let Err(e) = file.write_all(&buf).and_then(|_| file.sync_all()) {
         let _ = file.set_len(before);
         let _ = file.sync_all();
-        return Err(WriteError::Io {
-            what: format!("{what}: cannot append"),
-            source: e,
-        });
+        return Err(io(format!("{what}: cannot append"))(e).into());
     }
     Ok(())
 }
