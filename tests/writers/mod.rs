@@ -24,6 +24,16 @@ fn index_of(ws: &Workspace, run: &str) -> Value {
     serde_json::from_str(&ws.read(&format!("{run}/artifact_index.json"))).unwrap()
 }
 
+/// The artifact paths of an index, in index order.
+fn indexed_paths(idx: &Value) -> Vec<&str> {
+    idx["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect()
+}
+
 // ---------------------------------------------------------------- commit
 
 #[test]
@@ -50,12 +60,7 @@ fn commit_writes_an_index_that_verifies_and_moves_latest() {
     let idx = index_of(&ws, "out/r1");
     assert_eq!(idx["status"], "ok");
     assert_eq!(idx["world_id"], "w");
-    let paths: Vec<&str> = idx["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect();
+    let paths = indexed_paths(&idx);
     assert_eq!(
         paths,
         [
@@ -489,12 +494,7 @@ fn repair_round_trip() {
     let idx = index_of(&ws, "out/r1");
     assert_eq!(idx["status"], "partial");
     assert_eq!(idx["missing"], json!(["gone.txt"]));
-    let paths: Vec<&str> = idx["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect();
+    let paths = indexed_paths(&idx);
     assert_eq!(
         paths,
         ["a.json", "b.txt"],
