@@ -253,7 +253,15 @@ pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
 }
 
 /// Scans one root: verifies every run (in parallel) and checks `LATEST`.
-pub fn scan_root(workspace: &Path, rel: &str, opts: &VerifyOptions) -> RootScan {
+///
+/// `listing` is the root's [`list_root`], taken once by the caller (which may have
+/// counted the runs in it first).
+pub fn scan_root(
+    workspace: &Path,
+    rel: &str,
+    listing: std::io::Result<RootListing>,
+    opts: &VerifyOptions,
+) -> RootScan {
     use rayon::prelude::*;
     let root = workspace.join(rel);
     let mut scan = RootScan {
@@ -265,7 +273,7 @@ pub fn scan_root(workspace: &Path, rel: &str, opts: &VerifyOptions) -> RootScan 
         witnesses: None,
         findings: Vec::new(),
     };
-    let listing = match list_root(&root) {
+    let listing = match listing {
         Ok(l) => l,
         Err(e) => {
             scan.findings.push(

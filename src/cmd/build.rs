@@ -142,11 +142,11 @@ pub fn evaluate(
     roots.sort();
     roots.dedup();
 
-    let total_runs: usize = roots
+    let listings: Vec<_> = roots
         .iter()
-        .filter_map(|r| layout::list_root(&workspace.join(r)).ok())
-        .map(|l| l.run_dirs.len())
-        .sum();
+        .map(|r| layout::list_root(&workspace.join(r)))
+        .collect();
+    let total_runs: usize = listings.iter().flatten().map(|l| l.run_dirs.len()).sum();
     let progress = crate::progress::bar(total_runs as u64, "verifying", quiet);
     let opts = VerifyOptions {
         mode,
@@ -162,7 +162,8 @@ pub fn evaluate(
     };
     let mut scans: Vec<RootScan> = roots
         .iter()
-        .map(|r| layout::scan_root(workspace, r, &opts))
+        .zip(listings)
+        .map(|(r, listing)| layout::scan_root(workspace, r, listing, &opts))
         .collect();
     if let Some(pb) = progress {
         pb.finish_and_clear();
