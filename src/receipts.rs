@@ -225,11 +225,15 @@ fn quote(s: &str) -> String {
     crate::bundle::index::truncate(s, QUOTE)
 }
 
-/// Splits one line into fields (each at its first `=`).
+/// Splits one line into fields (each at its first `=`). Like the producer's parser,
+/// fields, keys and values are trimmed of surrounding whitespace (an indented line,
+/// `owner =Err`) and empty fields are skipped.
 pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
     text.split(delimiter)
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
         .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
             None => (String::new(), f.to_string()),
         })
         .collect()
@@ -377,9 +381,14 @@ pub fn format_line(fields: &[(&str, String)]) -> Result<String, UnwritableField>
                 "the value contains a line break, which would start a new receipt",
             ));
         }
-        if v.contains(DELIMITER) || v.ends_with(" |") {
+        if v.contains(DELIMITER) || v.ends_with(" |") || v.starts_with("| ") {
             return Err(bad(
                 "the value contains the ` | ` delimiter, which would split the field",
+            ));
+        }
+        if v.trim() != v {
+            return Err(bad(
+                "the value starts or ends with whitespace, which readers trim away",
             ));
         }
         parts.push(format!("{k}={v}"));
@@ -456,6 +465,21 @@ mod tests {
     }
 
     #[test]
+    fn fields_keys_and_values_are_trimmed_like_the_producers_parser() {
+        // The producer splits on ` | `, strips every part, skips empty parts, and
+        // strips the key and the value at the first `=`.
+        let (r, f) = one(&format!(
+            "   {} |  | ",
+            GOOD.replace("owner=Err", "owner =Err ")
+                .replace("pi=p", "pi= p")
+        ));
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(r.get("owner"), Some("Err"));
+        assert_eq!(r.get("pi"), Some("p"));
+        assert_eq!(r.get("ts"), Some("2026-02-15T19:32:00.703998+00:00"));
+    }
+
+    #[test]
     fn extra_keys_are_information() {
         let (_, c) = check(format!("{GOOD} | model=x").as_bytes(), &Contract::default());
         assert!(c.findings.is_empty());
@@ -468,6 +492,8 @@ mod tests {
         assert!(format_line(&[("note", "a\nb".into())]).is_err());
         assert!(format_line(&[("note", "trailing |".into())]).is_err());
         assert!(format_line(&[("a=b", "x".into())]).is_err());
+        assert!(format_line(&[("note", " padded".into())]).is_err());
+        assert!(format_line(&[("note", "| x".into())]).is_err());
         let line = format_line(&[
             ("ts", "t".into()),
             ("refs", "a,b".into()),

@@ -1,20 +1,23 @@
 //! Promotion packets (SPEC §3.9): repository-relative pointers to a run's artifacts and
 //! the decision-stage promotability derived from the bundle itself, never from flags.
 //!
-//! Each failed condition adds exactly its own reason, so a bundle that falls short in
-//! one way gets one reason: the channel and the apply preflight are read from
-//! `run_manifest.json` and, when it lacks them, from `run_status.json` and
-//! `apply_preflight.json`; integrity means the index loads and every artifact
-//! verifies, apart from the index's own `status` and `missing[]` which have reasons
-//! of their own.
+//! The inputs are exactly the reference system's: the channel and the apply preflight
+//! come only from `run_manifest.json` (never from `run_status.json` or a separate
+//! file), with the reference's notion of "present" (Python truthiness), and a
+//! `run_status.json` or `run_manifest.json` that exists but cannot be read or has a
+//! field of the wrong type is an error, never "missing". Integrity is lith's strict
+//! load: the index loads and the run verifies, apart from the index's own `status`
+//! and `missing[]`, which have reasons of their own. See COMPATIBILITY.md for where
+//! lith is deliberately stricter.
 
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::verify::{ArtifactStatus, RunReport};
-use crate::fsutil;
+use super::verify::{RunReport, Verification};
+use crate::finding::Severity;
+use crate::fsutil::{self, JsonReadError};
 
 pub const PACKET_SCHEMA: &str = "runtime-tools.promotion_packet.v0.2";
 
@@ -33,11 +36,15 @@ pub const REASONS: [&str; 11] = [
     "run_status_missing",
 ];
 
+/// The raw values promotability was decided on, as the reference shows them.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GatingInputs {
-    pub channel: Option<String>,
+    /// `run_manifest.channel` as found (any JSON value; null when absent).
+    pub channel: Value,
     pub apply_preflight_present: bool,
-    pub apply_ok: Option<bool>,
+    /// `apply_preflight.record.apply_ok` as found; null without a record.
+    pub apply_ok: Value,
+    /// `apply_preflight.record.sandbox_check_self` as found; null without a record.
     pub sandbox_check_self: Value,
 }
 
@@ -69,78 +76,164 @@ pub struct PromotionPacket {
     pub promotability: Promotability,
 }
 
+/// A promotion input that exists but cannot be used: the command exits 4.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct InputError {
+    /// `run_manifest.json` or `run_status.json`.
+    pub file: &'static str,
+    pub message: String,
+}
+
 fn regular_file(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
 }
 
-fn read_object(p: &Path) -> Option<serde_json::Map<String, Value>> {
-    match fsutil::read_json(p) {
-        Ok(Value::Object(o)) => Some(o),
-        _ => None,
+/// Python's truthiness of a JSON value: null, false, 0, "", [] and {} are false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Reads an input document: `Ok(None)` when absent, an error when it exists but is
+/// not a readable JSON object.
+fn read_input(
+    run_dir: &Path,
+    file: &'static str,
+) -> Result<Option<Map<String, Value>>, InputError> {
+    match fsutil::read_json(&run_dir.join(file)) {
+        Ok(Value::Object(o)) => Ok(Some(o)),
+        Ok(other) => Err(InputError {
+            file,
+            message: format!("expected a JSON object, found {}", json_kind(&other)),
+        }),
+        Err(JsonReadError::NotFound) => Ok(None),
+        Err(e) => Err(InputError {
+            file,
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `obj.get(key) or {}` where the value must be an object when truthy.
+fn object_or_empty<'a>(
+    obj: Option<&'a Map<String, Value>>,
+    key: &str,
+    file: &'static str,
+    field: &str,
+) -> Result<Option<&'a Map<String, Value>>, InputError> {
+    match obj.and_then(|o| o.get(key)) {
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(v) if truthy(v) => Err(InputError {
+            file,
+            message: format!("`{field}` must be an object, found {}", json_kind(v)),
+        }),
+        _ => Ok(None),
     }
 }
 
 /// Decides promotability from a verified (full mode) run and its folder.
-pub fn assess(run_dir: &Path, run: &RunReport, decision_stage: &[String]) -> Promotability {
+pub fn assess(
+    run_dir: &Path,
+    run: &RunReport,
+    decision_stage: &[String],
+) -> Result<Promotability, InputError> {
     let mut reasons: Vec<&'static str> = Vec::new();
-    let manifest = read_object(&run_dir.join("run_manifest.json"));
+    let manifest = read_input(run_dir, "run_manifest.json")?;
     if manifest.is_none() {
         reasons.push("manifest_missing");
     }
-    if run.run_status.is_none() {
-        reasons.push("run_status_missing");
-    }
-    if run.state.as_deref() == Some("in_progress") {
+    let in_progress = match read_input(run_dir, "run_status.json")? {
+        None => {
+            reasons.push("run_status_missing");
+            false
+        }
+        Some(status) => match status.get("state") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => s.trim() == "in_progress",
+            Some(v) => {
+                return Err(InputError {
+                    file: "run_status.json",
+                    message: format!("`state` must be a string, found {}", json_kind(v)),
+                });
+            }
+        },
+    };
+    if in_progress {
         reasons.push("bundle_in_progress");
     }
-    let text = |o: Option<&serde_json::Map<String, Value>>, k: &str| {
-        o.and_then(|o| o.get(k))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let channel = text(manifest.as_ref(), "channel")
-        .or_else(|| text(run.run_status.as_ref().map(|s| &s.fields), "channel"));
-    if channel.as_deref() != Some("launchd_clean") {
-        reasons.push("not_clean_channel");
-    }
-    let record: Option<serde_json::Map<String, Value>> = manifest
+    let channel = manifest
         .as_ref()
-        .and_then(|m| m.get("apply_preflight"))
-        .and_then(|a| a.get("record"))
-        .and_then(Value::as_object)
-        .cloned()
-        .or_else(|| read_object(&run_dir.join("apply_preflight.json")));
-    let sandbox_check_self = record
-        .as_ref()
-        .and_then(|r| r.get("sandbox_check_self"))
+        .and_then(|m| m.get("channel"))
         .cloned()
         .unwrap_or(Value::Null);
-    let apply_ok = record
-        .as_ref()
-        .and_then(|r| r.get("apply_ok"))
-        .and_then(Value::as_bool);
-    match &record {
-        None => reasons.push("apply_preflight_missing"),
-        Some(_) => {
-            if sandbox_check_self.get("sandboxed") == Some(&Value::Bool(true)) {
+    if channel.as_str() != Some("launchd_clean") {
+        reasons.push("not_clean_channel");
+    }
+    let preflight = object_or_empty(
+        manifest.as_ref(),
+        "apply_preflight",
+        "run_manifest.json",
+        "apply_preflight",
+    )?;
+    // A record that is null, not an object, or empty is missing.
+    let record = preflight
+        .and_then(|p| p.get("record"))
+        .and_then(Value::as_object)
+        .filter(|r| !r.is_empty());
+    let (apply_ok, sandbox_check_self) = match record {
+        None => {
+            reasons.push("apply_preflight_missing");
+            (Value::Null, Value::Null)
+        }
+        Some(r) => {
+            let sandbox = object_or_empty(
+                Some(r),
+                "sandbox_check_self",
+                "run_manifest.json",
+                "apply_preflight.record.sandbox_check_self",
+            )?;
+            if sandbox.and_then(|s| s.get("sandboxed")) == Some(&Value::Bool(true)) {
                 reasons.push("already_sandboxed");
             }
-            if apply_ok != Some(true) {
+            let apply_ok = r.get("apply_ok").cloned().unwrap_or(Value::Null);
+            if apply_ok != Value::Bool(true) {
                 reasons.push("apply_failed");
             }
+            (
+                apply_ok,
+                r.get("sandbox_check_self").cloned().unwrap_or(Value::Null),
+            )
         }
-    }
+    };
+    // Strict load and digest verification: the same judgement as `lith verify`, with
+    // the index's own status and missing[] left to their own reasons below.
     let integrity = run.index.is_some()
-        && run.artifacts.iter().all(|a| a.status == ArtifactStatus::Ok)
+        && !in_progress
+        && run.verification != Verification::Error
         && !run.findings.iter().any(|f| {
-            matches!(
-                f.code.as_str(),
-                "run_status_corrupt"
-                    | "index_corrupt"
-                    | "run_id_mismatch"
-                    | "index_run_id_mismatch"
-                    | "state_invalid"
-            ) || (f.code == "duplicate_entry" && f.severity >= crate::finding::Severity::Partial)
+            f.severity >= Severity::Partial
+                && !matches!(
+                    f.code.as_str(),
+                    "index_status_not_ok" | "index_lists_missing"
+                )
         });
     if !integrity {
         reasons.push("bundle_integrity_unverified");
@@ -148,6 +241,11 @@ pub fn assess(run_dir: &Path, run: &RunReport, decision_stage: &[String]) -> Pro
     if let Some(idx) = &run.index {
         if idx.status == "failed" {
             reasons.push("bundle_failed");
+        } else if idx.status != "ok" {
+            // lith's strict load refuses any index whose status is not `ok`, so a
+            // `partial` index with an empty missing[] is incomplete, as `lith verify`
+            // says (COMPATIBILITY.md).
+            reasons.push("bundle_incomplete");
         }
         if !idx.missing.is_empty() {
             reasons.push("bundle_incomplete");
@@ -161,7 +259,7 @@ pub fn assess(run_dir: &Path, run: &RunReport, decision_stage: &[String]) -> Pro
     }
     reasons.sort_unstable();
     reasons.dedup();
-    Promotability {
+    Ok(Promotability {
         promotable_decision_stage: reasons.is_empty(),
         reasons: reasons.into_iter().map(str::to_string).collect(),
         gating_inputs: GatingInputs {
@@ -170,7 +268,7 @@ pub fn assess(run_dir: &Path, run: &RunReport, decision_stage: &[String]) -> Pro
             apply_ok,
             sandbox_check_self,
         },
-    }
+    })
 }
 
 /// Builds the packet; `prefix` is the run folder as the pointers should spell it
@@ -184,11 +282,6 @@ pub fn packet(run_dir: &Path, prefix: &str, promotability: Promotability) -> Pro
         }
     };
     let optional = |name: &str| regular_file(&run_dir.join(name)).then(|| p(name));
-    let optional_dir = |name: &str| {
-        std::fs::symlink_metadata(run_dir.join(name))
-            .is_ok_and(|m| m.is_dir() || m.is_file())
-            .then(|| p(name))
-    };
     PromotionPacket {
         schema_version: PACKET_SCHEMA,
         run_manifest: p("run_manifest.json"),
@@ -200,7 +293,7 @@ pub fn packet(run_dir: &Path, prefix: &str, promotability: Promotability) -> Pro
         mismatch_packets: p("mismatch_packets.jsonl"),
         summary: p("summary.json"),
         path_witnesses: optional("path_witnesses.json"),
-        fixtures: optional_dir("fixtures"),
+        fixtures: optional("fixtures.json"),
         impact_map: optional("impact_map.json"),
         promotability,
     }

@@ -486,9 +486,26 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     };
     r.findings.sort();
     if let Some(ds) = &opts.decision_stage {
-        let p = promotion::assess(&base, &r, ds);
-        r.packet = Some(promotion::packet(&base, dir_label, p.clone()));
-        r.promotability = Some(p);
+        match promotion::assess(&base, &r, ds) {
+            Ok(p) => {
+                r.packet = Some(promotion::packet(&base, dir_label, p.clone()));
+                r.promotability = Some(p);
+            }
+            Err(e) => {
+                r.findings.push(
+                    Finding::new(
+                        "promotion_input_corrupt",
+                        Severity::Error,
+                        format!(
+                            "{}: {}; promotability cannot be decided until it is fixed",
+                            e.file, e.message
+                        ),
+                    )
+                    .at(label(e.file)),
+                );
+                r.findings.sort();
+            }
+        }
     }
     if let Some(pb) = &opts.progress {
         pb.inc(1);

@@ -43,7 +43,14 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         decision_stage: None,
     };
     let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
-    let promotability = promotion::assess(&run_dir, &run, &decision_stage);
+    let promotability = promotion::assess(&run_dir, &run, &decision_stage).map_err(|e| {
+        anyhow::anyhow!(
+            "{}/{}: {}; fix or regenerate it, then promote again",
+            slash_path(&run_dir),
+            e.file,
+            e.message
+        )
+    })?;
     let prefix = pointer_prefix(&run_dir, a.repo_root.as_deref())?;
     let packet = promotion::packet(&run_dir, &prefix, promotability);
     let p = &packet.promotability;

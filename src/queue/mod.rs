@@ -230,7 +230,11 @@ impl Replay {
                     return;
                 };
                 vacant.insert(slot);
-                let dedupe_key = head.dedupe_key.map(Cow::into_owned);
+                // Trimmed, as the producer keys its index; an empty key holds nothing.
+                let dedupe_key = head
+                    .dedupe_key
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty());
                 if let Some(key) = &dedupe_key {
                     match self.dedupe.get_mut(key.as_str()) {
                         Some((_, more)) => more.push(slot),

@@ -75,15 +75,120 @@ pub struct Outcome {
     pub torn_tail_moved: Option<u64>,
 }
 
-/// The dedupe key of an enqueue: the given one, or `KIND:` + canonical payload.
+/// The dedupe key of an enqueue, byte for byte the producer's: the given one trimmed
+/// of surrounding whitespace, or, when that is empty, `KIND:` + the payload as
+/// Python's `json.dumps(payload, sort_keys=True, ensure_ascii=False)` spells it — so
+/// lith and the producer writing to one log dedupe each other's tasks.
 pub fn dedupe_key_for(kind: &str, given: &str, payload: &Value) -> String {
+    let given = given.trim();
     if given.is_empty() {
-        format!(
-            "{kind}:{}",
-            serde_json::to_string(payload).unwrap_or_default()
-        )
+        let mut s = format!("{kind}:");
+        python_dumps(payload, &mut s);
+        s
     } else {
         given.to_string()
+    }
+}
+
+/// Python's `json.dumps(v, sort_keys=True, ensure_ascii=False)`: separators `", "`
+/// and `": "`, keys in code point order, non-ASCII kept, control characters escaped
+/// as `\n`-style or lower-case `\u00XX`, floats as Python's `repr`.
+pub fn python_dumps(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if n.is_f64() {
+                out.push_str(&python_float_repr(n.as_f64().unwrap_or_default()));
+            } else {
+                out.push_str(&n.to_string());
+            }
+        }
+        Value::String(s) => python_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_dumps(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // serde_json's map is ordered by key bytes, which for UTF-8 is code point
+            // order, as Python sorts `str` keys.
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_string(k, out);
+                out.push_str(": ");
+                python_dumps(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn python_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in fixed notation
+/// when the decimal exponent is in `-4..16` (always with a fraction, `1.0`), else in
+/// scientific notation with a signed, at least two-digit exponent (`1e+16`, `1e-05`).
+pub fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    // `{:e}` gives the shortest round-trip digits: `-1.2345e-7`.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            let (a, b) = digits.split_at(point as usize);
+            format!("{a}.{b}")
+        };
+        format!("{sign}{body}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
     }
 }
 
@@ -287,6 +392,7 @@ pub fn enqueue(
     let _guard = lock::acquire(&lock_path(&files.log), files.lock)?;
     let (mut log, state, moved) = open_and_replay(&files.log)?;
     let key = dedupe_key_for(&req.kind, &req.dedupe_key, &req.payload);
+    let owner = req.owner.trim();
     if let Some(task) = state.pending_by_dedupe(&key) {
         return Ok(Outcome {
             op: "enqueue",
@@ -301,11 +407,11 @@ pub fn enqueue(
     task.insert("kind".into(), json!(req.kind));
     task.insert("payload".into(), req.payload.clone());
     task.insert("dedupe_key".into(), json!(key));
-    task.insert("owner".into(), json!(req.owner));
+    task.insert("owner".into(), json!(owner));
     task.insert("status".into(), json!("pending"));
     task.insert("created_at".into(), json!(clock.now_rfc3339()));
     // Build the receipt before writing anything, so a refused value writes nothing.
-    let receipt_line = receipt(files, clock, "enqueue", &task, &req.owner, &req.refs)?;
+    let receipt_line = receipt(files, clock, "enqueue", &task, owner, &req.refs)?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": Value::Object(task.clone())});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {
@@ -327,7 +433,7 @@ pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let receipt_line = receipt(files, clock, "dequeue", &task, owner, &[])?;
+    let receipt_line = receipt(files, clock, "dequeue", &task, owner.trim(), &[])?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "dequeue", "task_id": id});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {
@@ -336,4 +442,39 @@ pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome
         deduped: false,
         torn_tail_moved: moved,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected strings are what CPython 3.11 prints for
+    /// `json.dumps(v, sort_keys=True, ensure_ascii=False)` of the same values.
+    #[test]
+    fn default_dedupe_keys_are_the_producers_bytes() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"b": 1, "a": [1.5, "é", null, true, {"z": {}, "y": []}]}"#,
+                r#"{"a": [1.5, "é", null, true, {"y": [], "z": {}}], "b": 1}"#,
+            ),
+            (
+                "[1e16, 1e15, 0.0001, 1e-05, 123.456, -0.0, 1.5e-7, 2.5e300, 100.0, 0.30000000000000004, -12345678901234567.0]",
+                "[1e+16, 1000000000000000.0, 0.0001, 1e-05, 123.456, -0.0, 1.5e-07, 2.5e+300, 100.0, 0.30000000000000004, -1.2345678901234568e+16]",
+            ),
+            (
+                "\"\\u0001\\n\\t\\\"\\\\\u{7f}\u{2028}\u{1F600}\"",
+                "\"\\u0001\\n\\t\\\"\\\\\u{7f}\u{2028}\u{1F600}\"",
+            ),
+            (
+                "{\"é\":1,\"e\":2,\"Z\":3,\"\u{1F600}\":4,\"\u{ffff}\":5}",
+                "{\"Z\": 3, \"e\": 2, \"é\": 1, \"\u{ffff}\": 5, \"\u{1F600}\": 4}",
+            ),
+        ];
+        for (input, want) in cases {
+            let v: Value = serde_json::from_str(input).unwrap();
+            assert_eq!(dedupe_key_for("k", "", &v), format!("k:{want}"), "{input}");
+            assert_eq!(dedupe_key_for("k", "  \t ", &v), format!("k:{want}"));
+        }
+        assert_eq!(dedupe_key_for("k", " a ", &Value::Null), "a");
+    }
 }

@@ -609,16 +609,16 @@ fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> 
         promotion: run.promotability.as_ref().map(|p| PromotionView {
             promotable: p.promotable_decision_stage,
             reasons: p.reasons.clone(),
-            channel: p
-                .gating_inputs
-                .channel
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
+            channel: match &p.gating_inputs.channel {
+                serde_json::Value::Null => "unknown".into(),
+                serde_json::Value::String(s) => s.clone(),
+                v => compact_value(v),
+            },
             apply_preflight_present: p.gating_inputs.apply_preflight_present,
-            apply_ok: p
-                .gating_inputs
-                .apply_ok
-                .map_or("unknown".into(), |b| b.to_string()),
+            apply_ok: match &p.gating_inputs.apply_ok {
+                serde_json::Value::Null => "unknown".into(),
+                v => compact_value(v),
+            },
             sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
         }),
     }

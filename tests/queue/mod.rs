@@ -157,7 +157,7 @@ fn task_ids_are_deterministic_and_empty_keys_come_from_the_payload() {
         "the same operations on the same log give the same ids and bytes"
     );
     let first: Value = serde_json::from_str(a.read("q.jsonl").lines().next().unwrap()).unwrap();
-    assert_eq!(first["task"]["dedupe_key"], "k:{\"a\":[2],\"b\":1}");
+    assert_eq!(first["task"]["dedupe_key"], "k:{\"a\": [2], \"b\": 1}");
 }
 
 #[test]
