@@ -146,6 +146,13 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
 /// Reads and parses a JSON document from a regular file.
 pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
     let bytes = read_regular(path, MAX_JSON_BYTES)?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(JsonReadError::Syntax {
+            line: 1,
+            column: 1,
+            message: "the file starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one".into(),
+        });
+    }
     serde_json::from_slice(&bytes).map_err(|e| JsonReadError::Syntax {
         line: e.line(),
         column: e.column(),

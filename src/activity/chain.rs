@@ -37,6 +37,10 @@ pub struct Chain {
     pub timeline: Vec<Step>,
     /// `activity.*` and `taxonomy.*` findings, sorted.
     pub missing: Vec<String>,
+    /// The triple is full and each of its events carries every taxonomy key
+    /// (`phase_id, emit_mode, verifier_mode, tool, run_id, ts_epoch_ms, ts_utc`);
+    /// under enforcement a phase without it gets `taxonomy.incomplete_event`.
+    pub taxonomy_complete: bool,
     /// Evidence paths and hash claims of the phase's events.
     pub evidence: Vec<String>,
     pub hashes: Vec<(String, String)>,
@@ -57,7 +61,7 @@ fn step(e: &Event) -> Step {
 pub fn chain(phase: &str, events: &[Event]) -> Chain {
     let mut mine: Vec<&Event> = events
         .iter()
-        .filter(|e| !e.heartbeat && e.phase_id.as_deref() == Some(phase) && e.ts_ms.is_some())
+        .filter(|e| !e.heartbeat && e.belongs_to(phase) && e.ts_ms.is_some())
         .collect();
     // Stable: events with the same time keep file order.
     mine.sort_by_key(|e| (e.ts_ms, e.line));
@@ -108,6 +112,8 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
         .or_else(|| started.first().map(|s| vec![*s]))
         .unwrap_or_default();
 
+    let taxonomy_complete =
+        best_full.is_some() && triple.iter().all(|e| TAXONOMY.iter().all(|k| e.has(k)));
     let mut proof_mode = if mine.is_empty() { "none" } else { "synthetic" };
     if best_full.is_some() {
         let incomplete = triple
@@ -159,6 +165,7 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
         triple: triple.iter().map(|e| step(e)).collect(),
         timeline: mine.iter().map(|e| step(e)).collect(),
         missing,
+        taxonomy_complete,
         evidence,
         hashes,
     }

@@ -39,8 +39,12 @@ pub const REQUIRED_FOR_PROOF: [&str; 5] = [
 pub struct Event {
     /// 1-based line in the feed.
     pub line: usize,
-    /// `phase_id`, else `phase`, else `task_id`.
+    /// The first non-empty of `phase_id` and `phase`, trimmed; else `task_id`.
     pub phase_id: Option<String>,
+    /// `task_id`, trimmed: the event also belongs to the phase it names, as the
+    /// reference's fallback match has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
     pub action: Option<String>,
     pub heartbeat: bool,
     /// Milliseconds since the epoch, from the first readable timestamp field.
@@ -81,6 +85,22 @@ pub struct Feed {
 
 fn text(o: &Map<String, Value>, k: &str) -> Option<String> {
     o.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+/// A phase id as the reference reads one: a non-empty string, or a number's text.
+fn phase_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Event {
+    /// True when the event belongs to `phase`: by its phase id, or by its `task_id`.
+    pub fn belongs_to(&self, phase: &str) -> bool {
+        self.phase_id.as_deref() == Some(phase) || self.task_id.as_deref() == Some(phase)
+    }
 }
 
 /// Epoch milliseconds from a number (seconds or milliseconds) or a string (ISO 8601,
@@ -144,14 +164,22 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
             .collect(),
         _ => Vec::new(),
     };
-    let action = text(o, "action");
+    // Actions compare case-insensitively (`STARTED` is `started`), as the reference
+    // checker lowers them.
+    let action = text(o, "action").map(|a| a.to_lowercase());
     let heartbeat = action.as_deref() == Some("heartbeat")
         || text(o, "category").as_deref() == Some("heartbeat");
+    let task_id = phase_text(o.get("task_id"))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
     Event {
         line,
-        phase_id: text(o, "phase_id")
-            .or_else(|| text(o, "phase"))
-            .or_else(|| text(o, "task_id")),
+        phase_id: phase_text(o.get("phase_id"))
+            .or_else(|| phase_text(o.get("phase")))
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .or_else(|| task_id.clone()),
+        task_id,
         action,
         heartbeat,
         ts_ms,

@@ -307,6 +307,18 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
                     crate::dod::Verdict::Partial => (Severity::Partial, "PARTIAL"),
                     crate::dod::Verdict::Designed => (Severity::Designed, "DESIGNED"),
                 };
+                if p.fixture {
+                    // Reported, but a fixture never decides the build's exit code.
+                    s.findings.push(Finding::new(
+                        "dod.fixture_not_proven",
+                        Severity::Info,
+                        format!(
+                            "{id} (a fixture phase, left out of the exit code) is {word}: {}",
+                            p.missing.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
                 s.findings.push(Finding::new(
                     "dod.phase_not_proven",
                     sev,

@@ -181,6 +181,8 @@ pub struct Checks {
 pub struct PhaseResult {
     pub phase_id: String,
     pub verdict: Verdict,
+    /// A fixture phase of the registry: left out of the exit code of `--all`.
+    pub fixture: bool,
     pub meta: Meta,
     pub checks: Checks,
     /// Sorted, unique findings.
@@ -356,7 +358,14 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     let synthetic = ch.proof_mode != "operational";
     if let Some(targets) = inp.require_operational {
         let targeted = targets.is_none_or(|t| t.iter().any(|x| x == phase));
-        let incomplete = ch.missing.iter().any(|m| m == "taxonomy.incomplete_event");
+        // Under enforcement the reference also checks every taxonomy key of each
+        // event of the triple, and counts an absent event as missing all of them
+        // (so an empty feed is incomplete too).
+        let incomplete =
+            !ch.taxonomy_complete || ch.missing.iter().any(|m| m == "taxonomy.incomplete_event");
+        if targeted && incomplete {
+            missing.insert("taxonomy.incomplete_event".into());
+        }
         if targeted && (synthetic || incomplete) {
             missing.insert("proof.synthetic_not_allowed".into());
             verdict = Verdict::Partial;
@@ -368,6 +377,7 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     PhaseResult {
         phase_id: phase.to_string(),
         verdict,
+        fixture: reg.is_some_and(|r| r.fixture),
         meta,
         checks: Checks {
             activity_chain: ch,
@@ -382,9 +392,16 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
 }
 
 /// The exit code of a set of verdicts: 3 if any DESIGNED, else 2 if any PARTIAL.
-pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a PhaseResult>) -> i32 {
+/// With `skip_fixtures` (`--all`, `lith build`), fixture phases do not count.
+pub fn exit_code<'a>(
+    verdicts: impl IntoIterator<Item = &'a PhaseResult>,
+    skip_fixtures: bool,
+) -> i32 {
     let mut code = crate::exit::OK;
     for p in verdicts {
+        if skip_fixtures && p.fixture {
+            continue;
+        }
         let c = match p.verdict {
             Verdict::Designed => crate::exit::DESIGNED,
             Verdict::Partial => crate::exit::PARTIAL,

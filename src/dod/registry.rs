@@ -15,6 +15,9 @@ pub struct Entry {
     pub last_verified_ts: Option<String>,
     pub commit_sha: Option<String>,
     pub evidence_path: Option<String>,
+    /// `kind: fixture` or a truthy `is_fixture`: reported as usual, left out of the
+    /// exit code of `--all` and of `lith build`.
+    pub fixture: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +83,24 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The reference's test for a fixture phase: `kind` is `fixture` (trimmed, any
+/// case), or `is_fixture` is true, a non-zero number, or one of `1 true yes y on`.
+fn is_fixture(e: &Value) -> bool {
+    let kind = match e.get("kind") {
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("fixture"),
+        _ => false,
+    };
+    kind || match e.get("is_fixture") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "y" | "on"
+        ),
+        _ => false,
+    }
+}
+
 impl Registry {
     /// Reads a registry; `None` when the file does not exist.
     pub fn load(path: &Path) -> Result<Option<Registry>, String> {
@@ -123,6 +144,7 @@ impl Registry {
                     last_verified_ts: text(e.get("last_verified_ts")),
                     commit_sha: text(e.get("commit_sha")),
                     evidence_path: text(e.get("evidence_path")),
+                    fixture: is_fixture(&e),
                 },
             );
         }
@@ -177,6 +199,26 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixture_phases_as_the_reference_spells_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("phase_status.yaml");
+        std::fs::write(
+            &p,
+            "phases:\n  A: {kind: ' Fixture '}\n  B: {is_fixture: true}\n  C: {is_fixture: 'Yes'}\n  \
+             D: {is_fixture: 1}\n  E: {is_fixture: 'no'}\n  F: {is_fixture: 0}\n  G: {kind: phase}\n  H: {}\n",
+        )
+        .unwrap();
+        let r = Registry::load(&p).unwrap().unwrap();
+        let fixtures: Vec<&str> = r
+            .phases
+            .iter()
+            .filter(|(_, e)| e.fixture)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(fixtures, ["A", "B", "C", "D"]);
+    }
 
     #[test]
     fn yaml_round_trip_keeps_requires() {

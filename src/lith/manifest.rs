@@ -111,6 +111,12 @@ pub struct ManifestWarning {
 /// A manifest that cannot be used. Displays as `file:line:col: reason`.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    #[error(
+        "{}: no such file (looked in {}); run lith in the workspace folder, or pass --manifest PATH",
+        file.display(),
+        dir.display()
+    )]
+    Missing { file: PathBuf, dir: PathBuf },
     #[error("{0}")]
     Syntax(#[from] ReadError),
     #[error("{file}:{}:{}: {reason}", pos.line, pos.col)]
@@ -121,10 +127,65 @@ pub enum ManifestError {
     },
 }
 
+/// The manifest versions this lith understands.
+pub const KNOWN_VERSIONS: [&str; 1] = ["promethean.manifest/v1"];
+
+/// Every section lith reads.
+pub const SECTIONS: [&str; 12] = [
+    "v",
+    "truth-unit",
+    "proof-schema",
+    "hash-sources",
+    "site",
+    "bundles",
+    "queue",
+    "receipts",
+    "activity",
+    "dod",
+    "gates",
+    "promptdb",
+];
+
+/// `; did you mean (x …)?` when a known name is within two edits of `got`.
+fn did_you_mean(got: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(got, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!("; did you mean ({k} …)?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 impl Manifest {
     /// Reads and interprets a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let root = sexpr::read_file(path)?;
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = crate::fsutil::parent_dir(path);
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                return Err(ManifestError::Missing {
+                    file: path.to_path_buf(),
+                    dir,
+                });
+            }
+            _ => {}
+        }
+        let root = sexpr::read_trusted_file(path)?;
         let mut m = Manifest::from_node(&root, path)?;
         m.path = path.to_path_buf();
         m.workspace = match path.parent() {
@@ -161,6 +222,16 @@ impl Manifest {
             match name {
                 "v" => {
                     m.v = cx.one_text(section)?;
+                    if !KNOWN_VERSIONS.contains(&m.v.as_str()) {
+                        return Err(cx.err(
+                            section.pos,
+                            format!(
+                                "unknown manifest version {:?}; this lith reads {}",
+                                crate::bundle::index::truncate(&m.v, 80),
+                                KNOWN_VERSIONS.join(", ")
+                            ),
+                        ));
+                    }
                     seen_v = true;
                 }
                 "truth-unit" => m.truth_unit = Some(cx.one_text(section)?),
@@ -306,7 +377,10 @@ impl Manifest {
                 }
                 other => m.warnings.push(ManifestWarning {
                     pos: section.pos,
-                    message: format!("unknown section ({other} …) is ignored"),
+                    message: format!(
+                        "unknown section ({other} …) is ignored{}",
+                        did_you_mean(other, &SECTIONS)
+                    ),
                 }),
             }
         }
@@ -359,7 +433,10 @@ impl Cx<'_> {
                 Some(k) if known.contains(&k) => out.push(f),
                 Some(k) => warnings.push(ManifestWarning {
                     pos: f.pos,
-                    message: format!("unknown field ({k} …) in ({name} …) is ignored"),
+                    message: format!(
+                        "unknown field ({k} …) in ({name} …) is ignored{}",
+                        did_you_mean(k, known)
+                    ),
                 }),
                 None => {
                     return Err(self.err(
@@ -534,7 +611,7 @@ mod tests {
     #[test]
     fn absent_sections_mean_not_configured_and_defaults_apply() {
         let m = parse(
-            r#"(manifest (v "x") (bundles (roots ["out"])) (activity (operational-targets :all)))"#,
+            r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])) (activity (operational-targets :all)))"#,
         )
         .unwrap();
         assert!(m.proof_schema.is_none() && m.queue.is_none() && m.gates.is_empty());
@@ -547,7 +624,7 @@ mod tests {
 
     #[test]
     fn unknown_sections_and_fields_warn_with_positions() {
-        let m = parse("(manifest (v \"x\")\n  (telemetry on)\n  (site (colour blue)))").unwrap();
+        let m = parse("(manifest (v \"promethean.manifest/v1\")\n  (telemetry on)\n  (site (colour blue))\n  (bundel (roots [\"out\"])) (site (titel \"x\")))").unwrap();
         let w: Vec<String> = m
             .warnings
             .iter()
@@ -557,7 +634,9 @@ mod tests {
             w,
             [
                 "2:3 unknown section (telemetry …) is ignored",
-                "3:9 unknown field (colour …) in (site …) is ignored"
+                "3:9 unknown field (colour …) in (site …) is ignored",
+                "4:3 unknown section (bundel …) is ignored; did you mean (bundles …)?",
+                "4:34 unknown field (titel …) in (site …) is ignored; did you mean (title …)?",
             ]
         );
     }
@@ -574,20 +653,24 @@ mod tests {
                 "m.lith:1:1: the manifest has no (v \"…\") section",
             ),
             (
-                "(manifest (v \"x\")\n (bundles (roots [1])))",
+                "(manifest (v \"promethean.manifest/v1\")\n (bundles (roots [1])))",
                 "m.lith:2:19: (roots …) lists strings or symbols, found an integer",
             ),
             (
-                "(manifest (v \"x\") (activity (idle-threshold-sec \"soon\")))",
-                "m.lith:1:49: (idle-threshold-sec …) takes a non-negative integer, found a string",
+                "(manifest (v \"promethean.manifest/v1\") (activity (idle-threshold-sec \"soon\")))",
+                "m.lith:1:70: (idle-threshold-sec …) takes a non-negative integer, found a string",
             ),
             (
-                "(manifest (v \"x\") (v))",
-                "m.lith:1:19: (v …) takes exactly one value",
+                "(manifest (v \"promethean.manifest/v1\") (v))",
+                "m.lith:1:40: (v …) takes exactly one value",
             ),
             (
-                "(manifest (v \"x\") \"loose\")",
-                "m.lith:1:19: expected a section such as (v \"…\"), found a string",
+                "(manifest (v \"promethean.manifest/v1\") \"loose\")",
+                "m.lith:1:40: expected a section such as (v \"…\"), found a string",
+            ),
+            (
+                "(manifest\n  (v \"promethean.manifest/v2\"))",
+                "m.lith:2:3: unknown manifest version \"promethean.manifest/v2\"; this lith reads promethean.manifest/v1",
             ),
         ];
         for (src, want) in cases {

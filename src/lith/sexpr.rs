@@ -116,6 +116,10 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line == 0 {
+            // About the file as a whole: no position to give.
+            return write!(f, "{}: {}", self.file.display(), self.reason);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -140,24 +144,76 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// Reads a file that must hold exactly one top-level form.
+/// Reads a file of untrusted data that must hold exactly one top-level form: a
+/// regular file only (never a symlink, a FIFO or a device, which could hang the
+/// read), of at most [`MAX_FILE_BYTES`].
 pub fn read_file(path: &Path) -> Result<Node, ReadError> {
-    let err = |reason: String| ReadError {
+    match crate::fsutil::read_regular(path, MAX_FILE_BYTES) {
+        Ok(bytes) => read_bytes(bytes, path),
+        Err(e) => Err(file_error(path, read_failure(e))),
+    }
+}
+
+/// Reads trusted configuration (the manifest): a symlink is followed, but what it
+/// names must still be a regular file, so a FIFO never hangs the read.
+pub fn read_trusted_file(path: &Path) -> Result<Node, ReadError> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(file_error(
+            path,
+            format!(
+                "is a {}, not a regular file",
+                crate::fsutil::kind_of(meta.file_type())
+            ),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(file_error(
+            path,
+            read_failure(crate::fsutil::JsonReadError::TooLarge(meta.len())),
+        ));
+    }
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    read_bytes(bytes, path)
+}
+
+fn read_failure(e: crate::fsutil::JsonReadError) -> String {
+    use crate::fsutil::JsonReadError as E;
+    match e {
+        E::TooLarge(n) => format!(
+            "file is {n} bytes, larger than the {MAX_FILE_BYTES} bytes lith reads; split it or trim it"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An error about the file as a whole (no line or column).
+fn file_error(path: &Path, reason: String) -> ReadError {
+    ReadError {
         file: path.to_path_buf(),
         pos: Pos { line: 0, col: 0 },
         reason,
         line_text: String::new(),
         caret_col: 0,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(err(format!(
-            "file is {} bytes, larger than the {} bytes lith reads; split it or trim it",
-            meta.len(),
-            MAX_FILE_BYTES
-        )));
     }
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+}
+
+fn read_bytes(mut bytes: Vec<u8>, path: &Path) -> Result<Node, ReadError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(file_error(
+            path,
+            read_failure(crate::fsutil::JsonReadError::TooLarge(bytes.len() as u64)),
+        ));
+    }
+    // A byte order mark is not part of the text; editors on some systems add one.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -194,6 +250,7 @@ pub fn read_str(text: &str, file: &Path) -> Result<Node, ReadError> {
         line: 1,
         col: 1,
         file,
+        first_multiline_string: None,
     };
     reader.skip_space();
     if reader.peek().is_none() {
@@ -220,6 +277,9 @@ struct Reader<'a> {
     line: u32,
     col: u32,
     file: &'a Path,
+    /// Where the first string that spans lines opened: when the file ends inside a
+    /// string or a bracket, a missing `"` there is the likeliest cause.
+    first_multiline_string: Option<Pos>,
 }
 
 fn is_delimiter(c: char) -> bool {
@@ -264,6 +324,23 @@ impl<'a> Reader<'a> {
             reason: reason.into(),
             line_text,
             caret_col,
+        }
+    }
+
+    /// The file ended inside the string opened at `open`. When an earlier string ran
+    /// over several lines, its opening is where the `"` is most likely missing (every
+    /// quote after it pairs up wrongly), so the error points there.
+    fn unclosed_string(&self, open: Pos) -> ReadError {
+        match self.first_multiline_string {
+            Some(first) if first.line < open.line => self.error_at(
+                first,
+                format!(
+                    "this string runs on to line {} and the file then ends inside another string; \
+                     a closing `\"` is probably missing here",
+                    self.line
+                ),
+            ),
+            _ => self.error_at(open, "this string is never closed; add the closing `\"`"),
         }
     }
 
@@ -337,7 +414,14 @@ impl<'a> Reader<'a> {
                 None => {
                     return Err(self.error_at(
                         open,
-                        format!("this bracket is never closed; expected `{close}` before the end of the file"),
+                        match self.first_multiline_string {
+                            Some(p) => format!(
+                                "this bracket is never closed; expected `{close}` before the end of the file \
+                                 (the string at {}:{} runs over several lines: is its closing `\"` missing?)",
+                                p.line, p.col
+                            ),
+                            None => format!("this bracket is never closed; expected `{close}` before the end of the file"),
+                        },
                     ));
                 }
                 Some(c) if c == close => {
@@ -403,16 +487,16 @@ impl<'a> Reader<'a> {
         loop {
             let pos = self.pos();
             match self.bump() {
-                None => {
-                    return Err(
-                        self.error_at(open, "this string is never closed; add the closing `\"`")
-                    );
+                None => return Err(self.unclosed_string(open)),
+                Some('"') => {
+                    if pos.line > open.line && self.first_multiline_string.is_none() {
+                        self.first_multiline_string = Some(open);
+                    }
+                    return Ok(out);
                 }
-                Some('"') => return Ok(out),
                 Some('\\') => {
                     let Some(e) = self.bump() else {
-                        return Err(self
-                            .error_at(open, "this string is never closed; add the closing `\"`"));
+                        return Err(self.unclosed_string(open));
                     };
                     match e {
                         '"' => out.push('"'),
@@ -656,6 +740,11 @@ mod tests {
             ("", (1, 1), "holds no form"),
             ("  ; only a comment\n", (2, 1), "holds no form"),
             ("(a\n  \"open", (2, 3), "string is never closed"),
+            (
+                "(m\n (v \"x)\n (b [\"out\"])\n (s (t \"y\")))\n",
+                (2, 5),
+                "a closing `\"` is probably missing here",
+            ),
             ("(a (b)", (1, 1), "never closed"),
             ("(a]", (1, 3), "mismatched `]`"),
             (")", (1, 1), "no matching opening"),

@@ -43,7 +43,7 @@ test("the demo report.json matches report.schema.json", () => {
 test("a report with base-url links and an unreadable index matches too", () => {
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
   try {
-    fs.writeFileSync(path.join(ws, "manifest.lith"), '(manifest (v "t") (site (base-url "https://ci.example/e/")) (bundles (roots ["out" "nothing/*"])))');
+    fs.writeFileSync(path.join(ws, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (site (base-url "https://ci.example/e/")) (bundles (roots ["out" "nothing/*"])))');
     fs.mkdirSync(path.join(ws, "out/r1"), { recursive: true });
     fs.writeFileSync(path.join(ws, "out/r1/run_status.json"), '{"run_id":"r1","state":"complete"}');
     fs.writeFileSync(path.join(ws, "out/r1/artifact_index.json"), '{"run_id":"r1","status":"ok","artifacts":[{"path":"a","file_size":1,"sha256":"' + "0".repeat(64) + '"}]}');

@@ -59,7 +59,7 @@ function hostileWorkspace(dir) {
   artifacts.push({ path: "../../<script>window.__pwned=8</script>", file_size: 1, sha256: "0".repeat(64) });
   fs.writeFileSync(path.join(run, "artifact_index.json"), JSON.stringify({ run_id: id, artifacts, missing: ["<b>x</b>"], status: "ok" }));
   fs.writeFileSync(path.join(dir, "out", "LATEST"), "<script>window.__pwned=9</script>");
-  fs.writeFileSync(path.join(dir, "manifest.lith"), '(manifest (v "t") (site (title "<script>window.__pwned=10</script>")) (bundles (roots ["out"])))');
+  fs.writeFileSync(path.join(dir, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (site (title "<script>window.__pwned=10</script>")) (bundles (roots ["out"])))');
 }
 
 const demoSite = path.join(tmp, "demo-site");

@@ -155,7 +155,7 @@ fn a_corrupt_index_is_exit_4_after_everything_is_written() {
     let ws = Workspace::new();
     ws.write(
         "manifest.lith",
-        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
     );
     ws.committed_run("out/good", "complete", &[("a.txt", "a")]);
     ws.committed_run("out/bad", "complete", &[("a.txt", "a")]);
@@ -173,7 +173,7 @@ fn a_corrupt_index_is_exit_4_after_everything_is_written() {
 #[test]
 fn a_clean_workspace_exits_0() {
     let ws = Workspace::new();
-    ws.write("manifest.lith", "(manifest (v \"t\") (site (base-url \"https://ci.example/e/\")) (bundles (roots [\"**/out\"])))");
+    ws.write("manifest.lith", "(manifest (v \"promethean.manifest/v1\") (site (base-url \"https://ci.example/e/\")) (bundles (roots [\"**/out\"])))");
     ws.committed_run("a/out/r1", "complete", &[("x.json", "{}")]);
     ws.committed_run("b/c/out/r2", "complete", &[("y.json", "[]")]);
     ws.write("a/out/LATEST", "r1");
@@ -198,7 +198,7 @@ fn a_clean_workspace_exits_0() {
 #[test]
 fn no_bundles_section_means_not_configured() {
     let ws = Workspace::new();
-    ws.write("manifest.lith", "(manifest (v \"t\"))");
+    ws.write("manifest.lith", "(manifest (v \"promethean.manifest/v1\"))");
     let r = ws.lith(&["build"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("not configured"), "{r:?}");
@@ -210,7 +210,7 @@ fn hostile_names_and_markdown_are_escaped() {
     let ws = Workspace::new();
     ws.write(
         "manifest.lith",
-        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
     );
     let id = "<script>alert(1)<\\script>\"'&";
     ws.committed_run(
@@ -269,7 +269,7 @@ fn manifest_errors_are_exit_4_with_a_position() {
 #[test]
 fn out_never_replaces_a_folder_lith_did_not_write() {
     let ws = Workspace::new();
-    ws.write("manifest.lith", "(manifest (v \"t\"))");
+    ws.write("manifest.lith", "(manifest (v \"promethean.manifest/v1\"))");
     ws.write("docs/important.txt", "keep me");
     let r = ws.lith(&["build", "--out", "docs"]);
     assert_eq!(r.code, 4, "{r:?}");
@@ -331,7 +331,7 @@ fn many_runs_are_paged() {
     let ws = Workspace::new();
     ws.write(
         "manifest.lith",
-        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
     );
     for i in 0..1001 {
         ws.write(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Workspace, copy_tree, corpus, sha256_hex};
 
-const MANIFEST: &str = r#"(manifest (v "t")
+const MANIFEST: &str = r#"(manifest (v "promethean.manifest/v1")
   (activity (feed "feed.jsonl") (heartbeat-file "state/heartbeat.json") (idle-threshold-sec 900) (drift-threshold-sec 120)
             (operational-targets [PHASE_A]))
   (dod (docs "docs/dod") (phase-status "phase_status.yaml") (reports "reports/dod")))"#;
@@ -582,7 +582,7 @@ fn the_real_feed_and_documents_evaluate_without_errors() {
     copy_tree(&corpus().join("0luka"), ws.path());
     ws.write(
         "manifest.lith",
-        r#"(manifest (v "t") (activity (feed "tests/fixtures/ci_activity_feed.jsonl") (operational-targets [PHASE_15_5_3]))
+        r#"(manifest (v "promethean.manifest/v1") (activity (feed "tests/fixtures/ci_activity_feed.jsonl") (operational-targets [PHASE_15_5_3]))
            (dod (docs "docs/dod") (phase-status "core/governance/phase_status.yaml") (reports "observability/reports/dod_checker")))"#,
     );
     let (code, v) = dod(&ws, &[], &[]);

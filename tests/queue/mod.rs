@@ -449,7 +449,7 @@ fn the_build_has_a_queue_and_a_receipts_section() {
     assert_eq!(enqueue(&ws, "a").code, 0);
     ws.write(
         "manifest.lith",
-        "(manifest (v \"t\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
     );
     let r = ws.lith(&["build"]);
     assert_eq!(r.code, 0, "{r:?}");

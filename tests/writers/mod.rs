@@ -829,7 +829,7 @@ fn build_writes_a_packet_per_run_and_shows_promotability() {
     ws.committed_run("out/r2", "complete", &[("a.txt", "a")]);
     ws.write(
         "manifest.lith",
-        "(manifest (v \"t\") (bundles (roots [\"out\"])))",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
     );
     assert_eq!(ws.lith(&["build"]).code, 0);
     let p1: Value = serde_json::from_str(&ws.read("site/runs/r1/promotion_packet.json")).unwrap();
