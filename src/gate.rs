@@ -108,6 +108,10 @@ pub struct GateReport {
     pub receipts: ReceiptsCheck,
     pub open_questions: Option<OpenQuestions>,
     pub advisories: Vec<String>,
+    /// Inputs the gate needs that could not be read or parsed, each `path: why`.
+    /// Any of them blocks the gate with `gate-input-unreadable` (exit 4): a gate
+    /// never reports clear for what it could not read.
+    pub unreadable_inputs: Vec<String>,
     pub keeper_of_contracts: Option<KeeperSignal>,
 }
 
@@ -116,6 +120,7 @@ impl GateReport {
         let mut out: Vec<Finding> = self
             .reasons
             .iter()
+            .filter(|r| *r != UNREADABLE)
             .map(|r| {
                 Finding::new(
                     &format!("gate.{r}"),
@@ -124,11 +129,11 @@ impl GateReport {
                 )
             })
             .collect();
-        if let Some(e) = self.open_questions.as_ref().and_then(|q| q.error.as_ref()) {
+        for e in &self.unreadable_inputs {
             out.push(Finding::new(
-                "gate.open_questions_unreadable",
+                "gate.gate-input-unreadable",
                 Severity::Error,
-                e.clone(),
+                format!("gate {} cannot read an input it needs: {e}", self.id),
             ));
         }
         out
@@ -199,6 +204,9 @@ fn ref_matches(reference: &str, wanted: &str) -> bool {
 }
 
 /// Evaluates the push-truth gate for a workspace.
+/// The reason that blocks a gate whose inputs could not be read.
+pub const UNREADABLE: &str = "gate-input-unreadable";
+
 pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let ws_canon =
         std::fs::canonicalize(&manifest.workspace).unwrap_or_else(|_| manifest.workspace.clone());
@@ -206,6 +214,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let mut reasons: BTreeSet<&'static str> = BTreeSet::new();
     let mut needs = Vec::new();
     let mut advisories = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
 
     let required_refs: Vec<RefCheck> = schema
         .required_refs
@@ -256,13 +265,22 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 Some(g) => {
                     check.source = g.clone();
                     match layout::expand_glob_files(&ws_canon, &g) {
-                        Err(e) => check.note = Some(e),
+                        Err(e) => {
+                            unreadable.push(format!("(hash-sources {name}) {g:?}: {e}"));
+                            check.note = Some(e);
+                        }
                         Ok(found) => {
                             for rel in found {
                                 let Some(p) = inside(&ws_canon, &rel) else {
+                                    unreadable
+                                        .push(format!("{rel}: resolves outside the workspace"));
                                     continue;
                                 };
-                                if let Ok((_, sha)) = hash_file(&p) {
+                                let hashed = hash_file(&p);
+                                if let Err(e) = &hashed {
+                                    unreadable.push(format!("{rel}: cannot hash: {e}"));
+                                }
+                                if let Ok((_, sha)) = hashed {
                                     if name == "pi_zip" {
                                         let file = rel.rsplit('/').next().unwrap_or(&rel);
                                         if !file.contains(&sha[..12]) {
@@ -313,11 +331,13 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     };
     let mut rows: Vec<Receipt> = Vec::new();
     if let Some(cfg) = &manifest.receipts {
-        let contract = cfg
-            .contract
-            .as_ref()
-            .and_then(|c| Contract::load(&manifest.resolve(c)).ok())
-            .unwrap_or_default();
+        let contract = match &cfg.contract {
+            None => Contract::default(),
+            Some(c) => Contract::load(&manifest.resolve(c)).unwrap_or_else(|e| {
+                unreadable.push(format!("{c}: {e}"));
+                Contract::default()
+            }),
+        };
         match crate::fsutil::read_regular(&manifest.resolve(&cfg.log), crate::fsutil::MAX_LOG_BYTES)
         {
             Ok(bytes) => {
@@ -334,10 +354,13 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 rc.parse_ok = lines.is_empty();
                 rows = r;
             }
-            Err(e) => needs.push(format!(
-                "make the receipts log {:?} readable ({e})",
-                cfg.log
-            )),
+            Err(e) => {
+                unreadable.push(format!("{}: {e}", cfg.log));
+                needs.push(format!(
+                    "make the receipts log {:?} readable ({e})",
+                    cfg.log
+                ))
+            }
         }
         if !rc.parse_ok {
             reasons.insert("receipts-parse-failed");
@@ -374,7 +397,10 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 .map_err(|e| e.to_string().replace(&*p.to_string_lossy(), packet)),
         };
         match node {
-            Err(e) => oq.error = Some(e),
+            Err(e) => {
+                unreadable.push(e.clone());
+                oq.error = Some(e);
+            }
             Ok(node) => {
                 let mut found = Vec::new();
                 find_questions(&node, &mut found);
@@ -415,6 +441,13 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 .join(", ")
         ));
     }
+    if !unreadable.is_empty() {
+        reasons.insert(UNREADABLE);
+        needs.push(format!(
+            "make the gate's inputs readable: {}",
+            unreadable.join("; ")
+        ));
+    }
     let blocked = !reasons.is_empty();
     let keeper_of_contracts = (blocked && !unresolved.is_empty()).then(|| KeeperSignal {
         presence_id: "keeper_of_contracts",
@@ -449,6 +482,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         receipts: rc,
         open_questions,
         advisories,
+        unreadable_inputs: unreadable,
         keeper_of_contracts,
     }
 }

@@ -5,6 +5,7 @@ mod corpus;
 mod dod;
 mod gate;
 mod queue;
+mod reference;
 mod support;
 mod verify;
 mod writers;

@@ -166,8 +166,10 @@ pub fn assess(
             false
         }
         Some(status) => match status.get("state") {
-            None | Some(Value::Null) => false,
             Some(Value::String(s)) => s.trim() == "in_progress",
+            // `(state or "").strip()`: a false-y value of any type is no state.
+            None => false,
+            Some(v) if !truthy(v) => false,
             Some(v) => {
                 return Err(InputError {
                     file: "run_status.json",

@@ -141,6 +141,23 @@ pub fn evaluate(
     }
     roots.sort();
     roots.dedup();
+    for rel in &roots {
+        let dir = workspace.join(rel);
+        if ["run_status.json", "artifact_index.json"]
+            .iter()
+            .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        {
+            findings.push(
+                Finding::new(
+                    "bundles.root_is_run",
+                    Severity::Partial,
+                    "this bundle root is itself a run folder, so no run was found below it; \
+                     list the folder that holds the runs (its parent) in (bundles (roots …))",
+                )
+                .at(rel.clone()),
+            );
+        }
+    }
 
     let listings: Vec<_> = roots
         .iter()
@@ -186,6 +203,16 @@ pub fn evaluate(
         if present {
             sections.push(name);
         }
+    }
+    if manifest.bundles.is_some() && Totals::of(&scans).runs == 0 {
+        findings.push(Finding::new(
+            "bundles.none_found",
+            Severity::Partial,
+            format!(
+                "the bundle roots {patterns:?} hold no run (a folder with run_status.json or \
+                 artifact_index.json); nothing was verified — check the globs in (bundles (roots …))"
+            ),
+        ));
     }
     findings.sort();
     let mut report = Report {
@@ -272,6 +299,14 @@ pub fn evaluate(
             "the (promptdb (root …)) folder does not exist",
         ));
     }
+    if report.checked_nothing() {
+        report.findings.push(Finding::new(
+            "build.nothing_checked",
+            Severity::Partial,
+            "nothing was checked: the manifest configures no input that holds a run, \
+             a phase, a gate, a queue event or a receipt — a build that checks nothing is not a pass",
+        ));
+    }
     report.findings.sort();
     report.catalog = Some(catalog);
     report.settle_verdict();
@@ -299,6 +334,25 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
         operational_proof_required: require,
         ..Default::default()
     };
+    let docs = manifest.resolve(
+        manifest
+            .dod
+            .as_ref()
+            .and_then(|d| d.docs.as_deref())
+            .unwrap_or(crate::cmd::dod::DEFAULT_DOCS),
+    );
+    if !docs.is_dir() {
+        s.findings.push(
+            Finding::new(
+                "dod.input_missing",
+                Severity::Partial,
+                "the configured DoD folder does not exist; no phase was checked",
+            )
+            .at(crate::fsutil::slash_path(
+                docs.strip_prefix(&manifest.workspace).unwrap_or(&docs),
+            )),
+        );
+    }
     match crate::cmd::dod::evaluate(manifest, &[], require, clock) {
         Ok((r, _)) => {
             for (id, p) in &r.phases {

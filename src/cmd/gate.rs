@@ -13,7 +13,10 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
             g.manifest.display()
         );
     };
-    let code = if report.blocked {
+    // Fails closed: an input the gate could not read is a runtime error, never clear.
+    let code = if !report.unreadable_inputs.is_empty() {
+        exit::RUNTIME_ERROR
+    } else if report.blocked {
         exit::PARTIAL
     } else {
         exit::OK

@@ -75,6 +75,19 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
 }
 
 fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
+    // Never green on nothing: a log that is not there is a finding, not an empty queue.
+    if let Err(e) = std::fs::symlink_metadata(&a.log)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        eprintln!(
+            "error: {}: queue.input_missing: the queue log does not exist; check the path (nothing was replayed)",
+            crate::fsutil::slash_path(&a.log)
+        );
+        if g.json {
+            crate::cmd::print_json(&serde_json::json!({"error": "queue.input_missing"}))?;
+        }
+        return Ok(exit::PARTIAL);
+    }
     let state = queue::replay_file(&a.log)
         .with_context(|| format!("{}: cannot read the queue log", a.log.display()))?;
     if a.strict

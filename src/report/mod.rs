@@ -142,6 +142,24 @@ impl Report {
             .chain(self.drift.findings.iter())
     }
 
+    /// True when the build found nothing at all to check: no run, no replayed queue
+    /// log, no receipt, no gate, no phase and no drift report. Such a build is never
+    /// green (SPEC §1).
+    pub fn checked_nothing(&self) -> bool {
+        let queue_checked = self.queue.replay.is_some()
+            && !self
+                .queue
+                .findings
+                .iter()
+                .any(|f| f.code == "queue.input_missing");
+        self.bundles.totals.runs == 0
+            && !queue_checked
+            && self.receipts.check.is_none()
+            && self.gates.push_truth.is_none()
+            && self.dod.phases.is_empty()
+            && self.drift.report.is_none()
+    }
+
     /// Fills in the verdict from the findings. Call once the model is complete.
     pub fn settle_verdict(&mut self) {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();

@@ -80,9 +80,9 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
         Err(crate::fsutil::JsonReadError::NotFound) => {
             s.findings.push(
                 Finding::new(
-                    "receipts.log_missing",
+                    "receipts.input_missing",
                     Severity::Partial,
-                    "the receipts log does not exist",
+                    "the configured receipts log does not exist; nothing was checked",
                 )
                 .at(cfg.log.clone()),
             );
@@ -134,9 +134,9 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
     if std::fs::symlink_metadata(&path).is_err() {
         s.findings.push(
             Finding::new(
-                "queue.log_missing",
-                Severity::Info,
-                "the queue log does not exist yet: the queue is empty",
+                "queue.input_missing",
+                Severity::Partial,
+                "the configured queue log does not exist; nothing was replayed",
             )
             .at(cfg.log.clone()),
         );

@@ -14,6 +14,12 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         "lith build: {} (exit {})\n",
         report.verdict.label, report.verdict.exit_code
     ));
+    if report.checked_nothing() {
+        s.push_str(
+            "  NOTHING WAS CHECKED: no run, phase, gate, queue event or receipt was found to verify
+",
+        );
+    }
     if report.bundles.configured {
         s.push_str(&format!(
             "  bundles: {} root(s), {} run(s): {} verified, {} failed, {} in progress, {} uncommitted, {} unreadable\n",
@@ -72,12 +78,10 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         .chain(&report.drift.findings)
     {
         if f.severity >= Severity::Warning {
-            problems.push(format!(
-                "{}: {}: {}",
-                f.path.as_deref().unwrap_or(""),
-                f.code,
-                f.message
-            ));
+            problems.push(match f.path.as_deref() {
+                Some(p) if !p.is_empty() => format!("{p}: {}: {}", f.code, f.message),
+                _ => format!("{}: {}", f.code, f.message),
+            });
         }
     }
     for root in &report.bundles.roots {

@@ -196,13 +196,104 @@ fn a_clean_workspace_exits_0() {
 }
 
 #[test]
-fn no_bundles_section_means_not_configured() {
+fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
     ws.write("manifest.lith", "(manifest (v \"promethean.manifest/v1\"))");
     let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("bundles: not configured"), "{r:?}");
+    assert!(r.stdout.contains("NOTHING WAS CHECKED"), "{r:?}");
+    let rep = report(&ws, "site");
+    assert_eq!(rep["bundles"]["configured"], false);
+    assert_eq!(rep["findings"][0]["code"], "build.nothing_checked");
+    // One verified run is something checked: green.
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    let r = ws.lith(&["build"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("not configured"), "{r:?}");
-    assert_eq!(report(&ws, "site")["bundles"]["configured"], false);
+    assert!(!r.stdout.contains("NOTHING WAS CHECKED"), "{r:?}");
+}
+
+/// SPEC §1, never green on nothing: each mistake a new user makes is a finding with
+/// the exit code of §1 and a message that says what to do.
+#[test]
+fn a_new_users_mistakes_are_findings_not_green_builds() {
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let build = |manifest: &str| {
+        ws.write("manifest.lith", manifest);
+        let r = ws.lith(&["build"]);
+        let codes: Vec<String> = report(&ws, "site")["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| f["code"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (r, codes)
+    };
+    // A glob that matches nothing.
+    let (r, codes) = build("(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"ouy\"])))");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        codes.contains(&"bundles.none_found".to_string()),
+        "{codes:?}"
+    );
+    // A root that is a run folder.
+    let (r, codes) =
+        build("(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out/r1\"])))");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        codes.contains(&"bundles.root_is_run".to_string()),
+        "{codes:?}"
+    );
+    // A typo'd section name: a warning that names the section it probably meant,
+    // and, as nothing else is configured, a build that checked nothing.
+    let (r, codes) = build("(manifest (v \"promethean.manifest/v1\") (bundels (roots [\"out\"])))");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("did you mean (bundles …)?"), "{r:?}");
+    assert!(
+        codes.contains(&"build.nothing_checked".to_string()),
+        "{codes:?}"
+    );
+    // A configured queue log that is not there.
+    let (r, _) = build(
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"state/queu.jsonl\")))",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("queue.input_missing"), "{r:?}");
+    let r = ws.lith(&["queue", "replay", "--log", "state/queu.jsonl"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("queue.input_missing"), "{r:?}");
+    // A DoD folder that is not there.
+    let (r, _) = build(
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (dod (docs \"doc/dod\")))",
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("dod.input_missing"), "{r:?}");
+    // An unknown manifest version is a manifest error.
+    ws.write(
+        "manifest.lith",
+        "(manifest\n  (v \"promethean.manifest/v2\"))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("manifest.lith:2:3: unknown manifest version"),
+        "{r:?}"
+    );
+    // A missing manifest names the folder searched and the flag, never `:0:0`.
+    std::fs::remove_file(ws.join("manifest.lith")).unwrap();
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("--manifest"), "{r:?}");
+    assert!(r.stderr.contains(&*ws.path().to_string_lossy()), "{r:?}");
+    assert!(!r.stderr.contains(":0:0"), "{r:?}");
 }
 
 #[test]
@@ -269,7 +360,11 @@ fn manifest_errors_are_exit_4_with_a_position() {
 #[test]
 fn out_never_replaces_a_folder_lith_did_not_write() {
     let ws = Workspace::new();
-    ws.write("manifest.lith", "(manifest (v \"promethean.manifest/v1\"))");
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
     ws.write("docs/important.txt", "keep me");
     let r = ws.lith(&["build", "--out", "docs"]);
     assert_eq!(r.code, 4, "{r:?}");

@@ -358,3 +358,67 @@ fn serve_refreshes_on_change_and_refuses_traversal() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
 }
+
+/// SPEC §8: a gate fails closed. Every way the open-questions packet can be
+/// unusable blocks the gate with `gate-input-unreadable`, exits 4, and shows up in
+/// `report.json` as blocked — never "clear".
+#[test]
+fn an_unreadable_gate_input_blocks_and_exits_4() {
+    type Spoil = fn(&Workspace);
+    let cases: &[(&str, Spoil)] = &[
+        ("corrupt", |ws| {
+            ws.write(
+                "questions.packet.lisp",
+                "(packet (open-questions (q (id q.one",
+            );
+        }),
+        ("deleted", |ws| {
+            std::fs::remove_file(ws.join("questions.packet.lisp")).unwrap();
+        }),
+        ("a symlink out of the workspace", |ws| {
+            let outside = tempfile::tempdir().unwrap().keep();
+            std::fs::write(outside.join("q.lisp"), "(packet (open-questions))").unwrap();
+            std::fs::remove_file(ws.join("questions.packet.lisp")).unwrap();
+            std::os::unix::fs::symlink(outside.join("q.lisp"), ws.join("questions.packet.lisp"))
+                .unwrap();
+        }),
+        ("a named pipe", |ws| {
+            std::fs::remove_file(ws.join("questions.packet.lisp")).unwrap();
+            let c =
+                std::ffi::CString::new(ws.join("questions.packet.lisp").to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        }),
+        ("an unreadable receipts contract", |ws| {
+            ws.write("contract.lisp", "(contract (required [ts");
+            let m = ws.read("manifest.lith").replace(
+                "(receipts (log \"receipts.log\"))",
+                "(receipts (log \"receipts.log\") (contract \"contract.lisp\"))",
+            );
+            ws.write("manifest.lith", m);
+        }),
+    ];
+    for (what, spoil) in cases {
+        let ws = clear_gate();
+        assert_eq!(gate(&ws).0, 0, "the unspoiled gate is clear");
+        spoil(&ws);
+        let r = ws
+            .lith_within(&["gate", "push-truth", "--json"], 20)
+            .unwrap_or_else(|| panic!("{what}: lith gate hung"));
+        assert_eq!(r.code, 4, "{what}: {r:?}");
+        let v = r.json();
+        assert_eq!(v["blocked"], true, "{what}");
+        assert!(
+            v["reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("gate-input-unreadable")),
+            "{what}: {v:#}"
+        );
+        let b = ws
+            .lith_within(&["build"], 60)
+            .unwrap_or_else(|| panic!("{what}: lith build hung"));
+        assert_eq!(b.code, 4, "{what}: {b:?}");
+        let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+        assert_eq!(rep["gates"]["push_truth"]["blocked"], true, "{what}");
+    }
+}

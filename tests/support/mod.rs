@@ -109,6 +109,36 @@ impl Workspace {
         self.lith_env(args, &[])
     }
 
+    /// Runs lith, killing it when it has not finished within `secs` (a hang is a
+    /// failure, reported as `None`, not a test that never ends).
+    pub fn lith_within(&self, args: &[&str], secs: u64) -> Option<Run> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lith"))
+            .args(args)
+            .current_dir(self.path())
+            .env("CI", "true")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
     pub fn lith_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lith"));
         cmd.args(args)
