@@ -118,6 +118,22 @@ pub fn execute(g: &GlobalArgs, a: &DodArgs) -> anyhow::Result<i32> {
     let require = operational_required(a.require_operational_proof);
     let phases = if a.all { Vec::new() } else { a.phase.clone() };
     let (report, registry) = evaluate(&m, &phases, require, &clock)?;
+    if report.phases.is_empty() {
+        // Never green on nothing.
+        let docs = m
+            .dod
+            .as_ref()
+            .and_then(|d| d.docs.clone())
+            .unwrap_or_else(|| DEFAULT_DOCS.into());
+        eprintln!(
+            "error: dod.input_missing: no DOD__<PHASE>.md document in {docs}; nothing was checked \
+             (set (dod (docs \"…\")) in the manifest, or pass --phase ID)"
+        );
+        if g.json {
+            crate::cmd::print_json(&serde_json::json!({"error": "dod.input_missing"}))?;
+        }
+        return Ok(crate::exit::PARTIAL);
+    }
     let cfg = m.dod.clone().unwrap_or_default();
     let reports_rel = cfg
         .reports

@@ -344,7 +344,7 @@ fn cases() -> Vec<Case> {
                 manifest: m.clone(),
                 status: s.clone(),
                 index: indexes[k % indexes.len()],
-                decision_stage_present: (k / indexes.len()) % 2 == 0,
+                decision_stage_present: (k / indexes.len()).is_multiple_of(2),
             });
             k += 1;
         }
@@ -430,4 +430,212 @@ fn corrupt_promotion_inputs_are_runtime_errors() {
         let b = ws.lith(&["build"]);
         assert_eq!(b.code, 4, "{file} {body}: {b:?}");
     }
+}
+
+// ---- DoD: 0luka `tools/ops/dod_checker.py` -------------------------------------
+
+const DOD_MANIFEST: &str = r#"(manifest (v "promethean.manifest/v1")
+  (activity (feed "feed.jsonl") (operational-targets [PHASE_A]))
+  (dod (docs "docs/dod") (phase-status "phase_status.yaml") (reports "reports/dod")))"#;
+
+fn dod_doc(id: &str) -> String {
+    format!("# DoD — {id}\n\n- **Phase / Task ID**: {id}\n- **Gate**: G1\n")
+}
+
+fn dod_json(ws: &crate::support::Workspace, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let mut all = vec!["dod", "--json"];
+    all.extend_from_slice(args);
+    let r = ws.lith_env(&all, env);
+    assert!(r.code != 4 && r.code != 64, "{r:?}");
+    (r.code, r.json())
+}
+
+fn event(phase: &str, action: &str, ms: i64, drop: &[&str]) -> String {
+    let mut e = json!({"phase_id": phase, "action": action, "emit_mode": "runtime_auto",
+        "verifier_mode": "operational_proof", "tool": "t", "run_id": "r1",
+        "ts_epoch_ms": ms, "ts_utc": "2026-11-01T00:00:00Z"});
+    for k in drop {
+        e.as_object_mut().unwrap().remove(*k);
+    }
+    e.to_string() + "\n"
+}
+
+/// `compute_exit_code` over the phases that `_is_fixture_phase` does not mark, under
+/// `--all`; a phase asked for by name counts whatever it is.
+#[test]
+fn fixture_phases_are_left_out_of_the_all_exit_code() {
+    let ws = crate::support::Workspace::new();
+    ws.write("manifest.lith", DOD_MANIFEST);
+    ws.write("docs/dod/DOD__PHASE_A.md", dod_doc("PHASE_A"));
+    ws.write("docs/dod/DOD__PHASE_FIX.md", dod_doc("PHASE_FIX"));
+    // PHASE_A is PARTIAL (a started event and nothing else); PHASE_FIX is DESIGNED.
+    ws.write("feed.jsonl", event("PHASE_A", "started", 1_000, &[]));
+    ws.write(
+        "phase_status.yaml",
+        "phases:\n  PHASE_A:\n    verdict: DESIGNED\n  PHASE_FIX:\n    verdict: DESIGNED\n    kind: fixture\n",
+    );
+    let (code, v) = dod_json(&ws, &["--all"], &[]);
+    assert_eq!(v["phases"]["PHASE_FIX"]["verdict"], "DESIGNED");
+    assert_eq!(v["phases"]["PHASE_FIX"]["fixture"], true);
+    assert_eq!(v["phases"]["PHASE_A"]["verdict"], "PARTIAL");
+    assert_eq!(code, 2, "the DESIGNED fixture does not make --all exit 3");
+    let (code, _) = dod_json(&ws, &["--phase", "PHASE_FIX"], &[]);
+    assert_eq!(code, 3, "asked for by name, the fixture counts");
+    // Without the fixture marking, the same registry exits 3 as before.
+    ws.write(
+        "phase_status.yaml",
+        "phases:\n  PHASE_A:\n    verdict: DESIGNED\n  PHASE_FIX:\n    verdict: DESIGNED\n    is_fixture: 'no'\n",
+    );
+    assert_eq!(dod_json(&ws, &["--all"], &[]).0, 3);
+    // lith build follows --all.
+    ws.write(
+        "phase_status.yaml",
+        "phases:\n  PHASE_A:\n    verdict: DESIGNED\n  PHASE_FIX:\n    verdict: DESIGNED\n    is_fixture: true\n",
+    );
+    assert_eq!(ws.lith(&["build"]).code, 2);
+}
+
+/// `str(evt.get("action")).lower()` and `str(phase_id).strip()`: `STARTED` for a
+/// phase spelled ` PHASE_A ` is PHASE_A's started.
+#[test]
+fn actions_compare_without_case_and_phase_ids_are_trimmed() {
+    let ws = crate::support::Workspace::new();
+    ws.write("manifest.lith", DOD_MANIFEST);
+    ws.write("docs/dod/DOD__PHASE_A.md", dod_doc("PHASE_A"));
+    ws.write(
+        "feed.jsonl",
+        event(" PHASE_A ", "STARTED", 1_000, &[])
+            + &event("PHASE_A\t", "Completed", 2_000, &[])
+            + &event("PHASE_A", "verified", 3_000, &[]),
+    );
+    let (code, v) = dod_json(&ws, &["--phase", "PHASE_A"], &[]);
+    let p = &v["phases"]["PHASE_A"];
+    assert_eq!(p["checks"]["activity_chain"]["valid"], true, "{p:#}");
+    assert_eq!(p["checks"]["activity_chain"]["proof_mode"], "operational");
+    assert_eq!(p["verdict"], "PROVEN", "{p:#}");
+    assert_eq!(code, 0);
+}
+
+/// Under enforcement (`LUKA_REQUIRE_OPERATIONAL_PROOF=1`, a targeted phase), the
+/// reference adds `taxonomy.incomplete_event` when an event of the chain lacks any
+/// of the seven taxonomy keys (`ts_utc` and `phase_id` included, which the
+/// unenforced check does not ask for), or when the chain has no event at all.
+#[test]
+fn taxonomy_incomplete_event_under_enforcement_as_the_reference_adds_it() {
+    const ENFORCE: (&str, &str) = ("LUKA_REQUIRE_OPERATIONAL_PROOF", "1");
+    let chain = |drop: &[&str]| {
+        event("PHASE_A", "started", 1_000, &[])
+            + &event("PHASE_A", "completed", 2_000, drop)
+            + &event("PHASE_A", "verified", 3_000, &[])
+    };
+    // (feed, enforced?, taxonomy.incomplete_event expected)
+    let cases: Vec<(String, bool, bool)> = vec![
+        (chain(&[]), true, false),
+        (chain(&["ts_utc"]), true, true),
+        (chain(&["ts_utc"]), false, false),
+        // Without phase_id the event still belongs to the phase through `task_id`.
+        (
+            chain(&["phase_id"]).replace(
+                "\"action\":\"completed\"",
+                "\"action\":\"completed\",\"task_id\":\"PHASE_A\"",
+            ),
+            true,
+            true,
+        ),
+        (String::new(), true, true),
+        (String::new(), false, false),
+    ];
+    for (feed, enforced, want) in cases {
+        let ws = crate::support::Workspace::new();
+        ws.write("manifest.lith", DOD_MANIFEST);
+        ws.write("docs/dod/DOD__PHASE_A.md", dod_doc("PHASE_A"));
+        ws.write("feed.jsonl", &feed);
+        let env: &[(&str, &str)] = if enforced { &[ENFORCE] } else { &[] };
+        let (_, v) = dod_json(&ws, &["--phase", "PHASE_A"], env);
+        let missing = v["phases"]["PHASE_A"]["missing"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            missing.contains(&json!("taxonomy.incomplete_event")),
+            want,
+            "enforced {enforced}, feed {feed:?}: {missing:?}"
+        );
+        if want {
+            assert!(missing.contains(&json!("proof.synthetic_not_allowed")));
+            assert_eq!(v["phases"]["PHASE_A"]["verdict"], "PARTIAL");
+        }
+    }
+}
+
+// ---- Queue and receipts: fork_tales `TaskQueue` and `_parse_receipt_line` -----------
+
+/// `str(task.get("dedupe_key", "")).strip()` on replay, and on enqueue the given key
+/// stripped or `KIND:` + `json.dumps(payload, sort_keys=True, ensure_ascii=False)`:
+/// a task the producer wrote dedupes lith's enqueue of the same work.
+#[test]
+fn lith_and_the_producer_dedupe_each_others_tasks() {
+    let ws = crate::support::Workspace::new();
+    // As the producer writes them: one keyed " a " (stripped to "a" in its index),
+    // one with the default key of {"b": 1, "a": "é"}.
+    let producer = [
+        json!({"v": "eta-mu.task-queue/v1", "ts": "2026-02-15T19:32:00+00:00", "op": "enqueue",
+               "task": {"id": "task-aaaaaaaaaaaa", "kind": "k", "payload": {}, "dedupe_key": " a ",
+                        "owner": "o", "status": "pending", "created_at": "2026-02-15T19:32:00+00:00"}}),
+        json!({"v": "eta-mu.task-queue/v1", "ts": "2026-02-15T19:32:01+00:00", "op": "enqueue",
+               "task": {"id": "task-bbbbbbbbbbbb", "kind": "k", "payload": {"b": 1, "a": "é"},
+                        "dedupe_key": "k:{\"a\": \"é\", \"b\": 1}",
+                        "owner": "o", "status": "pending", "created_at": "2026-02-15T19:32:01+00:00"}}),
+    ];
+    ws.write(
+        "q.jsonl",
+        producer
+            .iter()
+            .map(|e| e.to_string() + "\n")
+            .collect::<String>(),
+    );
+    let enqueue = |key: &str, payload: &str| {
+        let r = ws.lith(&[
+            "queue",
+            "enqueue",
+            "--log",
+            "q.jsonl",
+            "--receipts",
+            "r.log",
+            "--kind",
+            "k",
+            "--dedupe-key",
+            key,
+            "--payload",
+            payload,
+            "--owner",
+            "o",
+            "--json",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.json()
+    };
+    let a = enqueue("a", "{}");
+    assert_eq!(a["deduped"], true, "{a:#}");
+    assert_eq!(a["task"]["id"], "task-aaaaaaaaaaaa");
+    let spaced = enqueue("  a\t", "{}");
+    assert_eq!(spaced["deduped"], true, "{spaced:#}");
+    let b = enqueue("   ", r#"{"a":"é","b":1}"#);
+    assert_eq!(
+        b["deduped"], true,
+        "an all-space key falls back to the default: {b:#}"
+    );
+    assert_eq!(b["task"]["id"], "task-bbbbbbbbbbbb");
+    let before = ws.read("q.jsonl");
+    assert_eq!(before.lines().count(), 2, "nothing was appended");
+}
+
+#[test]
+fn dod_with_no_documents_checks_nothing_and_says_so() {
+    let ws = crate::support::Workspace::new();
+    ws.write("manifest.lith", DOD_MANIFEST);
+    let r = ws.lith(&["dod", "--all"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("dod.input_missing"), "{r:?}");
+    assert!(r.stderr.contains("docs/dod"), "{r:?}");
 }
