@@ -145,7 +145,11 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
 
 /// Reads and parses a JSON document from a regular file.
 pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
-    let bytes = read_regular(path, MAX_JSON_BYTES)?;
+    parse_json(&read_regular(path, MAX_JSON_BYTES)?)
+}
+
+/// Parses a JSON document, with the line and column of a syntax error.
+pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         return Err(JsonReadError::Syntax {
             line: 1,
@@ -153,7 +157,7 @@ pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
             message: "the file starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one".into(),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| JsonReadError::Syntax {
+    serde_json::from_slice(bytes).map_err(|e| JsonReadError::Syntax {
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),

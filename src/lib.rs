@@ -7,6 +7,7 @@
 //! [`site`] that only read the model.
 
 pub mod activity;
+pub mod beneath;
 pub mod bundle;
 pub mod catalog;
 pub mod cli;

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::index::RunStatus;
 use super::lock::{self, LockError, LockMode};
 use super::paths;
-use super::verify::{BOOKKEEPING_FILES, FileFacts, describe_file};
+use super::verify::{BOOKKEEPING_FILES, FileFacts, describe_open};
+use crate::beneath::{Dir, Refusal};
 use crate::fsutil;
 
 /// The index schema lith writes; the same one the producers in the field write.
@@ -127,7 +128,14 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         let entry = entry.map_err(|e| {
             fsutil::io_context(format!("{label}: cannot list the run folder"))(e.into())
         })?;
-        let rel = fsutil::slash_path(entry.path().strip_prefix(&base).unwrap_or(entry.path()));
+        let rel_path = entry.path().strip_prefix(&base).unwrap_or(entry.path());
+        let rel = fsutil::slash_path(rel_path);
+        if rel_path.to_str().is_none() {
+            // An index holds UTF-8 text: a name that is not UTF-8 can't be recorded
+            // faithfully, so it is reported rather than indexed under a mangled name.
+            skipped.push(format!("{rel} (the file name is not UTF-8; not indexed)"));
+            continue;
+        }
         let name = entry.file_name().to_string_lossy();
         if entry.file_type().is_dir() {
             continue;
@@ -146,10 +154,23 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         }
         files.push(rel);
     }
+    // Each file is opened beneath the run folder's handle and described from that
+    // handle: a folder swapped for a symlink after the listing can't make the index
+    // record a file outside the run.
+    let dir = Dir::open(&base).map_err(fsutil::io_context(format!(
+        "{label}: cannot open the run folder"
+    )))?;
     let described: Vec<(String, FileFacts)> = files
         .par_iter()
         .map(|rel| {
-            describe_file(&base.join(rel))
+            let parts: Vec<&str> = rel.split('/').collect();
+            let name = parts.last().copied().unwrap_or_default();
+            dir.open_file(&parts)
+                .map_err(|r| match r {
+                    Refusal::Io(e) => e,
+                    other => std::io::Error::other(other.to_string()),
+                })
+                .and_then(|(f, meta)| describe_open(f, &meta, name))
                 .map(|d| (rel.clone(), d))
                 .map_err(fsutil::io_context(format!("{label}/{rel}")))
         })

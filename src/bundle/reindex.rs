@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use super::commit::CommitError;
 use super::index::{ArtifactIndex, RunStatus};
 use super::lock::{self, LockMode};
-use super::paths::{self, Resolved};
-use super::verify::{describe_file, hex};
+use super::paths;
+use super::verify::{describe_open, hex};
+use crate::beneath::{Dir, Refusal};
 use crate::clock::Clock;
 use crate::fsutil;
 
@@ -86,6 +87,9 @@ pub fn repair(
         })
     });
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.clone());
+    // Every artifact is opened beneath this handle and described from the handle, so
+    // a folder swapped for a symlink meanwhile can't put an outside digest in the index.
+    let dir = Dir::open(&base);
 
     let mut changes = Vec::new();
     let mut moved = Vec::new();
@@ -103,24 +107,25 @@ pub fn repair(
             }
         };
         let rel = paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
-        match paths::resolve_inside(&base, &rel) {
-            Resolved::Missing => {
+        let opened = match &dir {
+            Ok(d) => d.open_file(&rel),
+            Err(e) => Err(Refusal::Io(std::io::Error::new(e.kind(), e.to_string()))),
+        };
+        match opened {
+            Err(Refusal::Missing) => {
                 moved.push(path);
                 continue;
             }
-            Resolved::Outside => {
+            Err(Refusal::Outside) => {
                 skipped.push(format!(
                     "{path} (unsafe: a symbolic link leads outside the run folder)"
                 ));
             }
-            Resolved::Unreadable(m) => skipped.push(format!("{path} (unreadable: {m})")),
-            Resolved::Inside(_, meta) if !meta.is_file() => {
-                skipped.push(format!(
-                    "{path} (not a file: {})",
-                    fsutil::kind_of(meta.file_type())
-                ));
+            Err(Refusal::Io(e)) => skipped.push(format!("{path} (unreadable: {e})")),
+            Err(Refusal::NotAFile(kind)) => {
+                skipped.push(format!("{path} (not a file: {kind})"));
             }
-            Resolved::Inside(p, _) => match describe_file(&p) {
+            Ok((f, meta)) => match describe_open(f, &meta, rel.last().copied().unwrap_or("")) {
                 Ok((size, sha, schema)) => {
                     let schema = schema.map_or(Value::Null, Value::String);
                     for (field, new) in [

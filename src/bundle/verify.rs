@@ -15,9 +15,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::index::{ArtifactIndex, RunStatus, STATES, truncate};
-use super::paths::{self, Resolved};
+use super::paths;
 use super::promotion::{self, Promotability, PromotionPacket};
 use super::witness::{self, Witnesses};
+use crate::beneath::{Dir, Refusal};
 use crate::finding::{Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
@@ -253,23 +254,18 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 /// Size, sha256 (lower-case hex) and schema version of a file.
 pub type FileFacts = (u64, String, Option<String>);
 
-/// Size, sha256 and schema version of a file, as a writer records them in an index.
-///
-/// The schema version is the top-level `"schema_version"` string of a `.json` file,
-/// or of the first record of a `.jsonl` file; otherwise `None`. JSON files up to
-/// [`fsutil::MAX_JSON_BYTES`] are read once for both; anything else is streamed.
-pub fn describe_file(path: &Path) -> std::io::Result<FileFacts> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// Size, sha256 and schema version of an opened file, as a writer records them in an
+/// index: the schema version is the top-level `"schema_version"` string of a `.json`
+/// file, or of the first record of a `.jsonl` file; otherwise `None`. JSON files up
+/// to [`fsutil::MAX_JSON_BYTES`] are read once for both; anything else is streamed.
+/// `name` is the file's name, which decides whether it is read as JSON.
+pub fn describe_open(
+    f: std::fs::File,
+    meta: &std::fs::Metadata,
+    name: &str,
+) -> std::io::Result<FileFacts> {
     let json = name.ends_with(".json");
     let jsonl = name.ends_with(".jsonl");
-    let f = fsutil::open_nofollow(path)?;
-    let meta = f.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
     if !(json || jsonl) || meta.len() > fsutil::MAX_JSON_BYTES {
         let (n, d) = hash_reader(f)?;
         return Ok((n, d, None));
@@ -338,9 +334,15 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     };
     let label = |name: &str| format!("{dir_label}/{name}");
     let mut broken = false;
+    // Everything below is read beneath this handle of the run folder.
+    let dir = Dir::open(&base);
+    let read_json = |name: &str| match &dir {
+        Ok(d) => d.read_json(&[name]),
+        Err(e) => Err(JsonReadError::Io(e.to_string())),
+    };
 
     // run_status.json
-    match fsutil::read_json(&run_dir.join("run_status.json")) {
+    match read_json("run_status.json") {
         Ok(v) => match RunStatus::from_value(v) {
             Ok(st) => {
                 match st.state.as_deref() {
@@ -417,7 +419,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     }
 
     // artifact_index.json, the commit barrier.
-    let index = match fsutil::read_json(&run_dir.join("artifact_index.json")) {
+    let index = match read_json("artifact_index.json") {
         Err(JsonReadError::NotFound) => None,
         read => match read
             .map_err(|e| e.to_string())
@@ -431,7 +433,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                     Finding::new(
                         "index_corrupt",
                         Severity::Error,
-                        format!("artifact_index.json: {m}; rewrite it with `lith reindex --repair` or re-run the job"),
+                        format!("artifact_index.json: {m}; re-run the job that wrote it, or restore it from a copy (`lith reindex --repair` needs a readable index to repair from)"),
                     )
                     .at(label("artifact_index.json")),
                 );
@@ -455,7 +457,16 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     let mut indexed: BTreeSet<String> = BTreeSet::new();
     if let Some(idx) = &index {
         r.committed = true;
-        verify_index(&mut r, idx, run_dir, &base, dir_label, opts, &mut indexed);
+        verify_index(
+            &mut r,
+            idx,
+            run_dir,
+            &base,
+            &dir,
+            dir_label,
+            opts,
+            &mut indexed,
+        );
     } else if !broken && !in_progress {
         r.findings.push(
             Finding::new(
@@ -471,7 +482,11 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     let (w, wf) = witness::load_in(&base, dir_label);
     r.witnesses = w;
     r.findings.extend(wf);
-    r.summary_md = read_summary(&base);
+    r.summary_md = dir
+        .as_ref()
+        .ok()
+        .and_then(|d| d.read(&["summary.md"], MAX_SUMMARY_BYTES).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
 
     r.verification = if broken {
         Verification::Error
@@ -518,6 +533,7 @@ fn verify_index(
     idx: &ArtifactIndex,
     run_dir: &Path,
     base: &Path,
+    dir: &std::io::Result<Dir>,
     dir_label: &str,
     opts: &VerifyOptions,
     indexed: &mut BTreeSet<String>,
@@ -580,10 +596,12 @@ fn verify_index(
     });
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.to_path_buf());
 
-    // Resolve every entry first (cheap), then hash the distinct files in parallel.
+    // Check every entry's spelling first (cheap), then open and hash the distinct
+    // paths in parallel, each beneath the run folder's handle: what is hashed is
+    // the file that was opened, whatever happens to the names meanwhile.
     struct Plan {
         rel: Option<String>,
-        target: Result<(PathBuf, std::fs::Metadata), (ArtifactStatus, String)>,
+        unsafe_why: Option<&'static str>,
     }
     let plans: Vec<Plan> = idx
         .artifacts
@@ -591,42 +609,40 @@ fn verify_index(
         .map(|e| match paths::lexical_components(&e.path) {
             Err(why) => Plan {
                 rel: None,
-                target: Err((ArtifactStatus::UnsafePath, why.describe().to_string())),
+                unsafe_why: Some(why.describe()),
             },
-            Ok(parts) => {
-                let rel_parts =
-                    paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
-                let rel = rel_parts.join("/");
-                let target = match paths::resolve_inside(base, &rel_parts) {
-                    Resolved::Inside(p, m) => Ok((p, m)),
-                    Resolved::Missing => Err((ArtifactStatus::Missing, String::new())),
-                    Resolved::Outside => Err((
-                        ArtifactStatus::UnsafePath,
-                        "a symbolic link leads outside the run folder".to_string(),
-                    )),
-                    Resolved::Unreadable(m) => Err((ArtifactStatus::Unreadable, m)),
-                };
-                Plan {
-                    rel: Some(rel),
-                    target,
-                }
-            }
+            Ok(parts) => Plan {
+                rel: Some(
+                    paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref()).join("/"),
+                ),
+                unsafe_why: None,
+            },
         })
         .collect();
-
-    let mut distinct: BTreeMap<&Path, &std::fs::Metadata> = BTreeMap::new();
-    for (p, m) in plans.iter().filter_map(|p| p.target.as_ref().ok()) {
-        distinct.insert(p, m);
-    }
+    let distinct: BTreeSet<&str> = plans.iter().filter_map(|p| p.rel.as_deref()).collect();
     let mode = opts.mode;
     type Observed = Result<(u64, Option<String>), (ArtifactStatus, String)>;
-    let observed: BTreeMap<PathBuf, Observed> = distinct
-        .into_par_iter()
-        .map(|(p, m)| (p.to_path_buf(), observe(p, m, mode)))
-        .collect();
+    let observed: BTreeMap<&str, Observed> = match dir {
+        Ok(d) => distinct
+            .into_par_iter()
+            .map(|rel| (rel, observe(d, rel, mode)))
+            .collect(),
+        Err(e) => distinct
+            .into_iter()
+            .map(|rel| {
+                (
+                    rel,
+                    Err((
+                        ArtifactStatus::Unreadable,
+                        format!("cannot open the run folder: {e}"),
+                    )),
+                )
+            })
+            .collect(),
+    };
 
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for (e, plan) in idx.artifacts.iter().zip(plans) {
+    for (e, plan) in idx.artifacts.iter().zip(&plans) {
         let mut check = ArtifactCheck {
             path: e.path.clone(),
             rel: plan.rel.clone(),
@@ -640,15 +656,11 @@ fn verify_index(
             anchor: artifact_anchor(&e.path),
             url: None,
         };
-        match plan.target {
-            Err((status, detail)) => {
-                check.status = status;
-                check.detail = (!detail.is_empty()).then_some(detail);
-            }
-            Ok((p, _)) => match &observed[&p] {
+        match (&plan.rel, plan.unsafe_why) {
+            (Some(rel), None) => match &observed[rel.as_str()] {
                 Err((status, detail)) => {
                     check.status = *status;
-                    check.detail = Some(detail.clone());
+                    check.detail = (!detail.is_empty()).then(|| detail.clone());
                 }
                 Ok((size, digest)) => {
                     check.actual_size = Some(*size);
@@ -662,6 +674,10 @@ fn verify_index(
                     };
                 }
             },
+            (_, why) => {
+                check.status = ArtifactStatus::UnsafePath;
+                check.detail = Some(why.unwrap_or("unsafe path").to_string());
+            }
         }
         if let Some(rel) = &plan.rel {
             indexed.insert(rel.clone());
@@ -729,28 +745,32 @@ fn verify_index(
     r.counts = counts;
 }
 
-/// Size (and digest in full mode) of a resolved, in-folder path whose metadata the
-/// resolution already read. Anything but a regular file is never opened.
+/// Opens `rel` beneath the run folder's handle and reads its size (and, in full
+/// mode, its digest) from the handle. Anything but a regular file is never read.
 fn observe(
-    p: &Path,
-    meta: &std::fs::Metadata,
+    dir: &Dir,
+    rel: &str,
     mode: Mode,
 ) -> Result<(u64, Option<String>), (ArtifactStatus, String)> {
-    if !meta.is_file() {
-        return Err((
-            ArtifactStatus::NotAFile,
-            format!("is a {}", fsutil::kind_of(meta.file_type())),
-        ));
-    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    let (f, meta) = dir.open_file(&parts).map_err(|r| match r {
+        Refusal::Missing => (ArtifactStatus::Missing, String::new()),
+        Refusal::Outside => (
+            ArtifactStatus::UnsafePath,
+            "a symbolic link leads outside the run folder".to_string(),
+        ),
+        Refusal::NotAFile(kind) => (ArtifactStatus::NotAFile, format!("is a {kind}")),
+        Refusal::Io(e) => (ArtifactStatus::Unreadable, e.to_string()),
+    })?;
     match mode {
-        Mode::Fast => {
-            // Existence and size only, but the file must still be readable.
-            fsutil::open_nofollow(p).map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))?;
-            Ok((meta.len(), None))
+        Mode::Fast => Ok((meta.len(), None)),
+        Mode::Full => {
+            // An empty file still gets one read: it may have grown since fstat.
+            let size = (meta.len() > 0).then_some(meta.len());
+            hash_reader_sized(f, size)
+                .map(|(n, d)| (n, Some(d)))
+                .map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))
         }
-        Mode::Full => hash_file(p)
-            .map(|(n, d)| (n, Some(d)))
-            .map_err(|e| (ArtifactStatus::Unreadable, e.to_string())),
     }
 }
 
@@ -811,9 +831,4 @@ fn list_unindexed(
         );
     }
     out
-}
-
-fn read_summary(base: &Path) -> Option<String> {
-    let bytes = fsutil::read_regular(&base.join("summary.md"), MAX_SUMMARY_BYTES).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -466,3 +466,91 @@ fn a_bundle_that_does_not_exist_is_a_runtime_error() {
         "{r:?}"
     );
 }
+
+/// SPEC §3.4, race-free reads: while another thread keeps swapping a folder of the
+/// run for a symlink to a folder outside it, verification never hashes the outside
+/// file (whose digest the index claims), and `reindex --repair` never writes that
+/// digest into the index. The swap runs a bounded number of times.
+#[test]
+fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    ws.write("out/r1/sub/f.txt", "inside!");
+    ws.write("evil/f.txt", "outside");
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    let outside_sha = crate::support::sha256_hex(b"outside");
+    ws.index(
+        "out/r1",
+        serde_json::json!({"run_id": "r1", "status": "ok", "missing": [],
+            "artifacts": [{"path": "sub/f.txt", "file_size": 7, "sha256": outside_sha}]}),
+    );
+    let run = ws.join("out/r1");
+    std::os::unix::fs::symlink(ws.join("evil"), run.join("link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (run, stop) = (run.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(Ordering::Relaxed) && swaps < 200_000 {
+                // sub (folder) → sub.real, link → sub, then back.
+                let _ = std::fs::rename(run.join("sub"), run.join("sub.real"));
+                let _ = std::fs::rename(run.join("link"), run.join("sub"));
+                let _ = std::fs::rename(run.join("sub"), run.join("link"));
+                let _ = std::fs::rename(run.join("sub.real"), run.join("sub"));
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let opts = lith::bundle::verify::VerifyOptions {
+        mode: lith::bundle::verify::Mode::Full,
+        repo_root: None,
+        progress: None,
+        decision_stage: None,
+    };
+    let clock = lith::clock::Clock::from_env().unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..3000 {
+        let r = lith::bundle::verify::verify_run(&run, "out/r1", &opts);
+        let a = &r.artifacts[0];
+        *statuses.entry(a.status.as_str()).or_insert(0) += 1;
+        assert_ne!(
+            a.actual_sha256.as_deref(),
+            Some(outside_sha.as_str()),
+            "iteration {i}: verification hashed the file outside the run"
+        );
+        if i % 10 == 0
+            && let Ok(log) = lith::bundle::reindex::repair(
+                &run,
+                lith::bundle::lock::LockMode::Fail,
+                &clock,
+                None,
+            )
+        {
+            assert!(
+                log.changes
+                    .iter()
+                    .all(|c| c.new != serde_json::json!(outside_sha)),
+                "iteration {i}: repair wrote the outside digest"
+            );
+            // Put the claim back for the next round.
+            ws.index(
+                "out/r1",
+                serde_json::json!({"run_id": "r1", "status": "ok", "missing": [],
+                    "artifacts": [{"path": "sub/f.txt", "file_size": 7, "sha256": outside_sha}]}),
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100,
+        "the attacker must really have raced: {swaps} swaps"
+    );
+    assert!(!statuses.contains_key("ok"), "{statuses:?}");
+}

@@ -1,0 +1,358 @@
+//! Opening untrusted paths beneath a directory handle (SPEC §3.4): the one
+//! primitive every reader of a bundle, the workspace's evidence and gate inputs uses.
+//!
+//! A check by name followed by an open by name is a race: a parent folder swapped
+//! for a symlink between the two makes a reader read outside. Here the base folder is
+//! opened once, as a handle, and every path below it is resolved by the kernel
+//! relative to that handle: with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`
+//! where the kernel has it (Linux 5.6+), else component by component with
+//! `openat(O_NOFOLLOW)`, reading each symlink met on the way with `readlinkat` and
+//! following it only while it stays below the base. Either way the file that is
+//! hashed is the one that was opened, and `fstat` on that handle says what it is. A
+//! symlink that stays inside the base is followed (SPEC §3.4 judges a path by where
+//! it resolves); one that leads outside is [`Refusal::Outside`], never a read.
+
+use std::ffi::CString;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Why a path below the base was not opened.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Nothing there (or a symlink inside the base that dangles).
+    Missing,
+    /// A symlink (of the file or of a folder on the way) leads outside the base.
+    Outside,
+    /// There is something, but not a regular file (`folder`, `named pipe`, …).
+    NotAFile(&'static str),
+    /// It could not be opened (permissions, too many links, …).
+    Io(io::Error),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Missing => write!(f, "no such file"),
+            Refusal::Outside => write!(f, "a symbolic link leads outside the folder"),
+            Refusal::NotAFile(kind) => write!(f, "is a {kind}, not a regular file"),
+            Refusal::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A folder opened as a handle; paths are opened beneath it.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+/// The most symlinks followed while resolving one path (as the kernel's 40).
+const MAX_LINKS: usize = 40;
+
+/// Whether `openat2` works here: 0 unknown, 1 yes, 2 no (old kernel or a seccomp
+/// filter that refuses it).
+static OPENAT2: AtomicU8 = AtomicU8::new(0);
+
+fn cstr(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
+}
+
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn openat(dir: RawFd, name: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    let c = cstr(name)?;
+    // SAFETY: `c` is a valid C string; the returned fd, if any, is owned by us.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC, 0) };
+    if fd < 0 {
+        Err(last_error())
+    } else {
+        // SAFETY: a fresh descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+fn readlinkat(dir: RawFd, name: &[u8]) -> io::Result<Vec<u8>> {
+    let c = cstr(name)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: `buf` is writable for its length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir,
+            c.as_ptr(),
+            buf.as_mut_ptr().cast::<libc::c_char>(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(last_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+const READ_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+impl Dir {
+    /// Opens `path` as the base. Its last component must not be a symlink, so a
+    /// folder swapped for a link after it was found is refused.
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let fd = openat(
+            libc::AT_FDCWD,
+            path.as_os_str().as_bytes(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )?;
+        Ok(Dir { fd })
+    }
+
+    /// Opens the regular file at `rel` (already lexically safe: no `..`, not
+    /// absolute) beneath the base, and returns it with what `fstat` says of it.
+    pub fn open_file(&self, rel: &[&str]) -> Result<(File, Metadata), Refusal> {
+        let fd = self.open_beneath(rel)?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(Refusal::Io)?;
+        if !meta.is_file() {
+            return Err(Refusal::NotAFile(crate::fsutil::kind_of(meta.file_type())));
+        }
+        Ok((file, meta))
+    }
+
+    /// Reads a regular file of at most `limit` bytes beneath the base.
+    pub fn read(&self, rel: &[&str], limit: u64) -> Result<Vec<u8>, Refusal> {
+        use std::io::Read;
+        let (f, meta) = self.open_file(rel)?;
+        if meta.len() > limit {
+            return Err(Refusal::Io(io::Error::other(format!(
+                "file is {} bytes, larger than the {limit} bytes lith reads",
+                meta.len()
+            ))));
+        }
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        f.take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(Refusal::Io)?;
+        if buf.len() as u64 > limit {
+            return Err(Refusal::Io(io::Error::other(format!(
+                "file grew past the {limit} bytes lith reads"
+            ))));
+        }
+        Ok(buf)
+    }
+
+    /// Reads and parses a JSON document beneath the base, bounded like every JSON
+    /// input ([`crate::fsutil::MAX_JSON_BYTES`]).
+    pub fn read_json(
+        &self,
+        rel: &[&str],
+    ) -> Result<serde_json::Value, crate::fsutil::JsonReadError> {
+        use crate::fsutil::JsonReadError as E;
+        let bytes = self
+            .read(rel, crate::fsutil::MAX_JSON_BYTES)
+            .map_err(|r| match r {
+                Refusal::Missing => E::NotFound,
+                Refusal::Outside => E::NotRegularFile("symbolic link leading outside".into()),
+                Refusal::NotAFile(kind) => E::NotRegularFile(kind.into()),
+                Refusal::Io(e) => E::Io(e.to_string()),
+            })?;
+        crate::fsutil::parse_json(&bytes)
+    }
+
+    fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
+        if rel.is_empty() || rel.iter().any(|c| c.is_empty() || *c == "." || *c == "..") {
+            return Err(Refusal::Outside);
+        }
+        if OPENAT2.load(Ordering::Relaxed) != 2 {
+            match self.openat2(&rel.join("/")) {
+                Ok(fd) => {
+                    OPENAT2.store(1, Ordering::Relaxed);
+                    return Ok(fd);
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => {
+                    OPENAT2.store(2, Ordering::Relaxed);
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        self.walk(rel)
+    }
+
+    fn openat2(&self, rel: &str) -> io::Result<OwnedFd> {
+        let c = cstr(rel.as_bytes())?;
+        // SAFETY: open_how is plain data; zeroed then filled.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (READ_FLAGS | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: valid pointers and the struct's own size, as openat2(2) asks.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            Err(last_error())
+        } else {
+            // SAFETY: a fresh descriptor that nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        }
+    }
+
+    /// The portable path: one component at a time, never following a link by
+    /// name; a link is read and its target spliced into what remains.
+    fn walk(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
+        // Folders opened so far, below the base; empty = at the base.
+        let mut stack: Vec<OwnedFd> = Vec::new();
+        let mut todo: Vec<Vec<u8>> = rel.iter().rev().map(|c| c.as_bytes().to_vec()).collect();
+        let mut links = 0usize;
+        while let Some(name) = todo.pop() {
+            if name.is_empty() || name == b"." {
+                continue;
+            }
+            if name == b".." {
+                if stack.pop().is_none() {
+                    return Err(Refusal::Outside);
+                }
+                continue;
+            }
+            let cur = stack.last().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
+            let last = todo.is_empty();
+            let flags = if last {
+                READ_FLAGS | libc::O_NOFOLLOW
+            } else {
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW
+            };
+            match openat(cur, &name, flags) {
+                Ok(fd) if last => return Ok(fd),
+                Ok(fd) => stack.push(fd),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                    // A symlink (or, for ENOTDIR, maybe a file on the way).
+                    let target = match readlinkat(cur, &name) {
+                        Ok(t) => t,
+                        Err(e2) if e2.raw_os_error() == Some(libc::EINVAL) => {
+                            return Err(classify(e));
+                        }
+                        Err(e2) => return Err(classify(e2)),
+                    };
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(Refusal::Io(io::Error::from_raw_os_error(libc::ELOOP)));
+                    }
+                    if target.first() == Some(&b'/') {
+                        return Err(Refusal::Outside);
+                    }
+                    for part in target.split(|b| *b == b'/').rev() {
+                        todo.push(part.to_vec());
+                    }
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        // The path named a folder (every component was a directory or `..`).
+        Err(Refusal::NotAFile("folder"))
+    }
+}
+
+fn classify(e: io::Error) -> Refusal {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Refusal::Missing,
+        Some(libc::EXDEV) => Refusal::Outside,
+        Some(libc::ENXIO) => Refusal::NotAFile("socket"),
+        _ => Refusal::Io(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, std::path::PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().join("run");
+        std::fs::create_dir_all(base.join("sub/deep")).unwrap();
+        std::fs::write(base.join("sub/deep/f.txt"), b"inside").unwrap();
+        std::fs::write(t.path().join("secret.txt"), b"outside").unwrap();
+        symlink("deep/f.txt", base.join("sub/in_link")).unwrap();
+        symlink("../../secret.txt", base.join("sub/out_rel")).unwrap();
+        symlink(t.path().join("secret.txt"), base.join("abs_link")).unwrap();
+        symlink("..", base.join("up")).unwrap();
+        symlink("sub", base.join("sub_link")).unwrap();
+        symlink("nowhere", base.join("dangling")).unwrap();
+        symlink("loop", base.join("loop")).unwrap();
+        (t, base)
+    }
+
+    fn outcome(d: &Dir, rel: &str) -> String {
+        let parts: Vec<&str> = rel.split('/').collect();
+        match d.open_file(&parts) {
+            Ok((f, _)) => {
+                let mut s = String::new();
+                use std::io::Read;
+                (&f).read_to_string(&mut s).unwrap();
+                format!("read {s}")
+            }
+            Err(Refusal::Missing) => "missing".into(),
+            Err(Refusal::Outside) => "outside".into(),
+            Err(Refusal::NotAFile(k)) => format!("not a file: {k}"),
+            Err(Refusal::Io(e)) => format!("io: {}", e.raw_os_error().unwrap_or(0)),
+        }
+    }
+
+    const CASES: &[(&str, &str)] = &[
+        ("sub/deep/f.txt", "read inside"),
+        ("sub/in_link", "read inside"),
+        ("sub_link/deep/f.txt", "read inside"),
+        ("sub/out_rel", "outside"),
+        ("abs_link", "outside"),
+        ("up/secret.txt", "outside"),
+        ("dangling", "missing"),
+        ("nope/f.txt", "missing"),
+        ("sub/deep/f.txt/x", "missing"),
+        ("sub", "not a file: folder"),
+        ("loop", "io: 40"),
+    ];
+
+    #[test]
+    fn both_resolvers_judge_every_link_alike() {
+        let (_t, base) = tree();
+        let d = Dir::open(&base).unwrap();
+        for (rel, want) in CASES {
+            assert_eq!(outcome(&d, rel), *want, "openat2 or walk: {rel}");
+            let parts: Vec<&str> = rel.split('/').collect();
+            let walked = match d.walk(&parts) {
+                Ok(fd) => {
+                    let f = File::from(fd);
+                    let m = f.metadata().unwrap();
+                    if m.is_file() {
+                        let mut s = String::new();
+                        use std::io::Read;
+                        (&f).read_to_string(&mut s).unwrap();
+                        format!("read {s}")
+                    } else {
+                        format!("not a file: {}", crate::fsutil::kind_of(m.file_type()))
+                    }
+                }
+                Err(Refusal::Missing) => "missing".into(),
+                Err(Refusal::Outside) => "outside".into(),
+                Err(Refusal::NotAFile(k)) => format!("not a file: {k}"),
+                Err(Refusal::Io(e)) => format!("io: {}", e.raw_os_error().unwrap_or(0)),
+            };
+            assert_eq!(walked, *want, "walk: {rel}");
+        }
+    }
+
+    #[test]
+    fn a_base_that_is_a_symlink_is_refused() {
+        let (t, base) = tree();
+        symlink(&base, t.path().join("alias")).unwrap();
+        assert!(Dir::open(&t.path().join("alias")).is_err());
+    }
+}
