@@ -457,16 +457,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     let mut indexed: BTreeSet<String> = BTreeSet::new();
     if let Some(idx) = &index {
         r.committed = true;
-        verify_index(
-            &mut r,
-            idx,
-            run_dir,
-            &base,
-            &dir,
-            dir_label,
-            opts,
-            &mut indexed,
-        );
+        indexed = verify_index(&mut r, idx, run_dir, &base, &dir, dir_label, opts);
     } else if !broken && !in_progress {
         r.findings.push(
             Finding::new(
@@ -536,8 +527,8 @@ fn verify_index(
     dir: &std::io::Result<Dir>,
     dir_label: &str,
     opts: &VerifyOptions,
-    indexed: &mut BTreeSet<String>,
-) {
+) -> BTreeSet<String> {
+    let mut indexed = BTreeSet::new();
     let label = format!("{dir_label}/artifact_index.json");
     r.index = Some(IndexSummary {
         schema_version: idx.schema_version.clone(),
@@ -743,6 +734,7 @@ fn verify_index(
         );
     }
     r.counts = counts;
+    indexed
 }
 
 /// Opens `rel` beneath the run folder's handle and reads its size (and, in full
