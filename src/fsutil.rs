@@ -27,8 +27,22 @@ pub fn io_context(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> IoF
     move |source| IoFailure { what, source }
 }
 
+/// Options for a file lith creates or appends to beside untrusted data (lock files,
+/// logs, `<log>.torn`): a symlink planted at the name is refused (`O_NOFOLLOW`),
+/// never followed, and a new file gets the mode any tool's output gets (`0666`
+/// less the umask: `0644` under umask 022).
+pub fn beside_untrusted() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o666);
+    o
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the new one,
-/// never a torn one, even across a crash.
+/// never a torn one, even across a crash. The temporary file is created exclusively
+/// (a planted name is never followed) with mode `0666` less the umask, so the
+/// result is readable as any tool's output is, not `0600`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
@@ -37,6 +51,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
         ))
         .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;

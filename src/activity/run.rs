@@ -6,7 +6,6 @@
 //! command's exit code, which is returned as lith's own. Each event is one line
 //! appended under an `flock` on the feed, so concurrent writers never interleave.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,7 +94,10 @@ pub fn append_locked(path: &Path, line: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut f = OpenOptions::new().append(true).create(true).open(path)?;
+    let mut f = crate::fsutil::beside_untrusted()
+        .append(true)
+        .create(true)
+        .open(path)?;
     f.lock()?;
     let mut buf = line.as_bytes().to_vec();
     buf.push(b'\n');

@@ -5,7 +5,7 @@
 //! that blocks the next one. The lock file itself is never deleted (deleting it would
 //! let two writers lock two different files).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ pub fn acquire(path: &Path, mode: LockMode) -> Result<LockGuard, LockError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = OpenOptions::new()
+    let mut file = crate::fsutil::beside_untrusted()
         .read(true)
         .write(true)
         .create(true)

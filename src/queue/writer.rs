@@ -6,7 +6,7 @@
 //! back, and a torn tail left by a crashed writer is moved aside to `<log>.torn`
 //! (never deleted) before the next event is appended.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -214,7 +214,7 @@ fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError
         std::fs::create_dir_all(parent)
             .map_err(io(format!("{label}: cannot create its folder")))?;
     }
-    let mut file = OpenOptions::new()
+    let mut file = crate::fsutil::beside_untrusted()
         .read(true)
         .append(true)
         .create(true)
@@ -229,6 +229,19 @@ fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError
     if state.counters.torn_tail > 0 && state.findings.last().is_some_and(|f| f.line == state.lines)
     {
         moved = Some(move_torn_tail(&mut file, log)?);
+    } else {
+        // A complete last event without its newline (a producer that wrote none):
+        // end its line first, so the next append never glues two events together.
+        use std::os::unix::fs::FileExt;
+        let len = file.metadata().map_err(io(label.clone()))?.len();
+        let mut last = [0u8; 1];
+        if len > 0 {
+            file.read_exact_at(&mut last, len - 1)
+                .map_err(io(label.clone()))?;
+            if last[0] != b'\n' {
+                append_line(&mut file, b"", &label)?;
+            }
+        }
     }
     Ok((file, state, moved))
 }
@@ -264,7 +277,7 @@ fn move_torn_tail(file: &mut File, log: &Path) -> Result<u64, WriteError> {
         .unwrap_or_default();
     name.push(".torn");
     let torn_path = log.with_file_name(name);
-    let mut torn = OpenOptions::new()
+    let mut torn = crate::fsutil::beside_untrusted()
         .append(true)
         .create(true)
         .open(&torn_path)
@@ -310,7 +323,7 @@ fn append_receipt(files: &QueueFiles, line: &str) -> Result<(), WriteError> {
         std::fs::create_dir_all(parent)
             .map_err(io(format!("{label}: cannot create its folder")))?;
     }
-    let mut f = OpenOptions::new()
+    let mut f = crate::fsutil::beside_untrusted()
         .append(true)
         .create(true)
         .open(&files.receipts)

@@ -481,3 +481,70 @@ fn the_build_has_a_queue_and_a_receipts_section() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.contains("queue.receipt_missing"), "{r:?}");
 }
+
+/// SPEC §3.4: a symlink planted where lith creates `<log>.lock` or `<log>.torn` is
+/// refused, never followed; the file it points at is left untouched.
+#[test]
+fn planted_symlinks_beside_the_log_are_refused() {
+    for planted in ["q.jsonl.lock", "q.jsonl.torn"] {
+        let ws = Workspace::new();
+        ws.write("victim.txt", "precious");
+        std::os::unix::fs::symlink(ws.join("victim.txt"), ws.join(planted)).unwrap();
+        if planted.ends_with(".torn") {
+            // A torn tail makes the writer move it aside into `<log>.torn`.
+            ws.write("q.jsonl", "{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enq");
+        }
+        let r = enqueue(&ws, "a");
+        assert_eq!(r.code, 4, "{planted}: {r:?}");
+        assert_eq!(ws.read("victim.txt"), "precious", "{planted}");
+    }
+}
+
+/// SPEC §4.2: a log whose last complete event lacks its newline gets one before the
+/// next append, so both events survive replay.
+#[test]
+fn an_append_never_glues_two_events_into_one_line() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    let log = ws.read("q.jsonl");
+    ws.write("q.jsonl", log.trim_end_matches('\n'));
+    assert_eq!(enqueue(&ws, "b").code, 0);
+    let r = q(&ws, &["replay", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["pending"].as_array().unwrap().len(), 2, "{v:#}");
+}
+
+/// SPEC §3.4: what lith writes is readable like any tool's output (0666 less the
+/// umask), not the 0600 of a temporary file.
+#[test]
+fn outputs_get_the_usual_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    std::fs::remove_file(ws.join("out/r1/artifact_index.json")).unwrap();
+    assert_eq!(ws.lith(&["commit", "out/r1"]).code, 0);
+    // SAFETY: reading the umask means setting it; it is put back at once.
+    let umask = unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old
+    } as u32;
+    for f in ["out/r1/artifact_index.json", "out/LATEST"] {
+        let mode = std::fs::metadata(ws.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "{f}: {mode:o}");
+    }
+}
+
+#[test]
+fn a_planted_runtime_lock_symlink_is_refused_by_commit() {
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    std::fs::remove_file(ws.join("out/r1/artifact_index.json")).unwrap();
+    ws.write("victim.txt", "precious");
+    std::os::unix::fs::symlink(ws.join("victim.txt"), ws.join("out/.runtime.lock")).unwrap();
+    let r = ws.lith(&["commit", "out/r1"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(ws.read("victim.txt"), "precious");
+    assert!(!ws.join("out/r1/artifact_index.json").exists());
+}
