@@ -252,7 +252,22 @@ impl Manifest {
                         match f.head() {
                             Some("title") => m.site.title = Some(cx.one_text(f)?),
                             Some("out") => m.site.out = Some(cx.one_text(f)?),
-                            _ => m.site.base_url = Some(cx.one_text(f)?),
+                            _ => {
+                                let url = cx.one_text(f)?;
+                                let lower = url.to_ascii_lowercase();
+                                if !(lower.starts_with("https://") || lower.starts_with("http://"))
+                                {
+                                    return Err(cx.err(
+                                        f.pos,
+                                        format!(
+                                            "(base-url …) must be an http:// or https:// URL, found {:?}; \
+                                             it becomes a link on every page",
+                                            crate::bundle::index::truncate(&url, 80)
+                                        ),
+                                    ));
+                                }
+                                m.site.base_url = Some(url);
+                            }
                         }
                     }
                 }
@@ -667,6 +682,10 @@ mod tests {
             (
                 "(manifest (v \"promethean.manifest/v1\") \"loose\")",
                 "m.lith:1:40: expected a section such as (v \"…\"), found a string",
+            ),
+            (
+                "(manifest (v \"promethean.manifest/v1\")\n (site (base-url \"javascript:alert(1)\")))",
+                "m.lith:2:8: (base-url …) must be an http:// or https:// URL",
             ),
             (
                 "(manifest\n  (v \"promethean.manifest/v2\"))",
