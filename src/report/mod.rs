@@ -7,7 +7,7 @@
 pub mod sections;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -213,13 +213,31 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
     for run in scans.iter().flat_map(|s| s.runs.iter()) {
         *uses.entry(run.run_id.clone()).or_default() += 1;
     }
+    // Page names are decided before any page is written: a run whose id is a safe,
+    // unique, unreserved file name keeps it; every other run gets a slug with a hash
+    // of its root and id, lengthened until it collides with nothing. The result does
+    // not depend on the order runs are met in.
+    let plain = |id: &str| is_safe_file_name(id) && !is_reserved_page_name(id) && uses[id] == 1;
+    let mut taken: BTreeSet<String> = scans
+        .iter()
+        .flat_map(|s| s.runs.iter())
+        .filter(|r| plain(&r.run_id))
+        .map(|r| r.run_id.clone())
+        .collect();
     for scan in scans.iter_mut() {
         let latest_id = scan.latest.as_ref().and_then(|l| l.run_id.clone());
         for run in scan.runs.iter_mut() {
-            let slug = if is_safe_file_name(&run.run_id) && uses[&run.run_id] == 1 {
+            let slug = if plain(&run.run_id) {
                 run.run_id.clone()
             } else {
-                slug_with_hash(&scan.path, &run.run_id)
+                let mut n = 10;
+                loop {
+                    let s = slug_with_hash(&scan.path, &run.run_id, n);
+                    if n >= 64 || taken.insert(s.clone()) {
+                        break s;
+                    }
+                    n += 10;
+                }
             };
             let page = format!("runs/{slug}/");
             run.url = base_url.map(|b| join_url(b, &page));
@@ -234,7 +252,18 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
     }
 }
 
-fn slug_with_hash(root: &str, run_id: &str) -> String {
+/// Names the site itself uses beside run folders and phase folders.
+pub fn is_reserved_page_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "index.html"
+        || lower == "assets"
+        || lower.ends_with(".html")
+        || lower.ends_with(".js")
+        || lower.ends_with(".json")
+        || lower.ends_with(".css")
+}
+
+fn slug_with_hash(root: &str, run_id: &str, hex_digits: usize) -> String {
     use sha2::{Digest, Sha256};
     let mut slug: String = run_id
         .chars()
@@ -249,10 +278,11 @@ fn slug_with_hash(root: &str, run_id: &str) -> String {
         .collect();
     slug = slug.trim_matches('-').to_string();
     let h = hex(&Sha256::digest(format!("{root}\0{run_id}").as_bytes()));
+    let n = hex_digits.min(h.len());
     if slug.is_empty() {
-        format!("run-{}", &h[..10])
+        format!("run-{}", &h[..n])
     } else {
-        format!("{slug}-{}", &h[..10])
+        format!("{slug}-{}", &h[..n])
     }
 }
 

@@ -81,7 +81,10 @@ fn class(v: Verdict) -> &'static str {
 
 /// The folder of a phase page.
 fn slug(id: &str) -> String {
-    if is_safe_file_name(id) {
+    if is_safe_file_name(id)
+        && !crate::report::is_reserved_page_name(id)
+        && !id.starts_with("phase-")
+    {
         id.to_string()
     } else {
         use sha2::{Digest, Sha256};

@@ -445,3 +445,33 @@ fn many_runs_are_paged() {
             && p2.contains("href=\"page-3.html\" rel=\"next\"")
     );
 }
+
+/// SPEC §9: reserved names never collide. A run named `index.html` or `assets`
+/// gets its own page beside the runs list, and the build still writes every page.
+#[test]
+fn runs_named_like_site_pages_get_their_own_pages() {
+    let ws = Workspace::new();
+    for id in ["index.html", "assets", "page-2.html", "plain"] {
+        ws.committed_run(&format!("out/{id}"), "complete", &[("a.txt", id)]);
+    }
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let rep = report(&ws, "site");
+    let pages: Vec<String> = rep["bundles"]["roots"][0]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["page"].as_str().unwrap().to_string())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = pages.iter().collect();
+    assert_eq!(distinct.len(), 4, "{pages:?}");
+    assert!(pages.contains(&"runs/plain/".to_string()), "{pages:?}");
+    for p in &pages {
+        assert!(ws.join(&format!("site/{p}index.html")).is_file(), "{p}");
+    }
+    assert!(ws.read("site/runs/index.html").contains("plain"));
+}
