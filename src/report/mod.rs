@@ -301,12 +301,12 @@ mod tests {
 
     #[test]
     fn hostile_run_ids_get_a_slug_and_hash() {
-        let s = slug_with_hash("out", "<script>alert(1)</script>");
+        let s = slug_with_hash("out", "<script>alert(1)</script>", 10);
         assert!(s.starts_with("script-alert-1---script-"), "{s}");
         assert!(is_safe_file_name(&s), "{s}");
-        assert_eq!(s, slug_with_hash("out", "<script>alert(1)</script>"));
-        assert_ne!(s, slug_with_hash("other", "<script>alert(1)</script>"));
-        assert!(slug_with_hash("out", "../..").starts_with("run-"));
+        assert_eq!(s, slug_with_hash("out", "<script>alert(1)</script>", 10));
+        assert_ne!(s, slug_with_hash("other", "<script>alert(1)</script>", 10));
+        assert!(slug_with_hash("out", "../..", 10).starts_with("run-"));
     }
 
     #[test]
