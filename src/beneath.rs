@@ -123,25 +123,15 @@ impl Dir {
     }
 
     /// Reads a regular file of at most `limit` bytes beneath the base.
-    pub fn read(&self, rel: &[&str], limit: u64) -> Result<Vec<u8>, Refusal> {
-        use std::io::Read;
-        let (f, meta) = self.open_file(rel)?;
-        if meta.len() > limit {
-            return Err(Refusal::Io(io::Error::other(format!(
-                "file is {} bytes, larger than the {limit} bytes lith reads",
-                meta.len()
-            ))));
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        f.take(limit + 1)
-            .read_to_end(&mut buf)
-            .map_err(Refusal::Io)?;
-        if buf.len() as u64 > limit {
-            return Err(Refusal::Io(io::Error::other(format!(
-                "file grew past the {limit} bytes lith reads"
-            ))));
-        }
-        Ok(buf)
+    pub fn read(&self, rel: &[&str], limit: u64) -> Result<Vec<u8>, crate::fsutil::JsonReadError> {
+        use crate::fsutil::JsonReadError as E;
+        let (f, meta) = self.open_file(rel).map_err(|r| match r {
+            Refusal::Missing => E::NotFound,
+            Refusal::Outside => E::NotRegularFile("symbolic link leading outside".into()),
+            Refusal::NotAFile(kind) => E::NotRegularFile(kind.into()),
+            Refusal::Io(e) => E::Io(e.to_string()),
+        })?;
+        crate::fsutil::read_bounded(f, meta.len(), limit)
     }
 
     /// Reads and parses a JSON document beneath the base, bounded like every JSON
@@ -150,16 +140,7 @@ impl Dir {
         &self,
         rel: &[&str],
     ) -> Result<serde_json::Value, crate::fsutil::JsonReadError> {
-        use crate::fsutil::JsonReadError as E;
-        let bytes = self
-            .read(rel, crate::fsutil::MAX_JSON_BYTES)
-            .map_err(|r| match r {
-                Refusal::Missing => E::NotFound,
-                Refusal::Outside => E::NotRegularFile("symbolic link leading outside".into()),
-                Refusal::NotAFile(kind) => E::NotRegularFile(kind.into()),
-                Refusal::Io(e) => E::Io(e.to_string()),
-            })?;
-        crate::fsutil::parse_json(&bytes)
+        crate::fsutil::parse_json(&self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
     }
 
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {

@@ -144,11 +144,17 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
             kind_of(meta.file_type()).into(),
         ));
     }
-    if meta.len() > limit {
-        return Err(JsonReadError::TooLarge(meta.len()));
-    }
     let file = open_nofollow(path).map_err(|e| JsonReadError::Io(e.to_string()))?;
-    let mut buf = Vec::with_capacity(meta.len() as usize);
+    read_bounded(file, meta.len(), limit)
+}
+
+/// Reads an opened file of `len` bytes (what `fstat` said) to its end, refusing
+/// more than `limit` bytes even when it grows while being read.
+pub fn read_bounded(file: File, len: u64, limit: u64) -> Result<Vec<u8>, JsonReadError> {
+    if len > limit {
+        return Err(JsonReadError::TooLarge(len));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
     file.take(limit.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|e| JsonReadError::Io(e.to_string()))?;

@@ -246,6 +246,12 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
+    hash_open(f, &meta)
+}
+
+/// Hashes a regular file already opened, with what `fstat` said of it. The result
+/// is the file as it was when it was opened.
+pub fn hash_open(f: std::fs::File, meta: &std::fs::Metadata) -> std::io::Result<(u64, String)> {
     // An empty file still gets one read: it may have grown since fstat.
     let size = (meta.len() > 0).then_some(meta.len());
     hash_reader_sized(f, size)
@@ -756,13 +762,9 @@ fn observe(
     })?;
     match mode {
         Mode::Fast => Ok((meta.len(), None)),
-        Mode::Full => {
-            // An empty file still gets one read: it may have grown since fstat.
-            let size = (meta.len() > 0).then_some(meta.len());
-            hash_reader_sized(f, size)
-                .map(|(n, d)| (n, Some(d)))
-                .map_err(|e| (ArtifactStatus::Unreadable, e.to_string()))
-        }
+        Mode::Full => hash_open(f, &meta)
+            .map(|(n, d)| (n, Some(d)))
+            .map_err(|e| (ArtifactStatus::Unreadable, e.to_string())),
     }
 }
 

@@ -168,18 +168,12 @@ pub fn read_trusted_file(path: &Path) -> Result<Node, ReadError> {
             ),
         ));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(file_error(
-            path,
-            read_failure(crate::fsutil::JsonReadError::TooLarge(meta.len())),
-        ));
+    let file =
+        std::fs::File::open(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    match crate::fsutil::read_bounded(file, meta.len(), MAX_FILE_BYTES) {
+        Ok(bytes) => read_bytes(bytes, path),
+        Err(e) => Err(file_error(path, read_failure(e))),
     }
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
-    read_bytes(bytes, path)
 }
 
 fn read_failure(e: crate::fsutil::JsonReadError) -> String {
@@ -203,13 +197,9 @@ fn file_error(path: &Path, reason: String) -> ReadError {
     }
 }
 
+/// Reads bytes that a caller has already bounded to [`MAX_FILE_BYTES`] (and
+/// [`read_str`] checks the size again).
 fn read_bytes(mut bytes: Vec<u8>, path: &Path) -> Result<Node, ReadError> {
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(file_error(
-            path,
-            read_failure(crate::fsutil::JsonReadError::TooLarge(bytes.len() as u64)),
-        ));
-    }
     // A byte order mark is not part of the text; editors on some systems add one.
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
