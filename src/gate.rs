@@ -203,10 +203,10 @@ fn ref_matches(reference: &str, wanted: &str) -> bool {
     reference == wanted || reference.ends_with(&format!("/{wanted}"))
 }
 
-/// Evaluates the push-truth gate for a workspace.
 /// The reason that blocks a gate whose inputs could not be read.
 pub const UNREADABLE: &str = "gate-input-unreadable";
 
+/// Evaluates the push-truth gate for a workspace.
 pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let ws_canon =
         std::fs::canonicalize(&manifest.workspace).unwrap_or_else(|_| manifest.workspace.clone());

@@ -204,7 +204,8 @@ pub fn evaluate(
             sections.push(name);
         }
     }
-    if manifest.bundles.is_some() && Totals::of(&scans).runs == 0 {
+    let totals = Totals::of(&scans);
+    if manifest.bundles.is_some() && totals.runs == 0 {
         findings.push(Finding::new(
             "bundles.none_found",
             Severity::Partial,
@@ -248,7 +249,7 @@ pub fn evaluate(
             configured: manifest.bundles.is_some(),
             mode,
             patterns,
-            totals: Totals::of(&scans),
+            totals,
             roots: scans,
         },
         queue: Default::default(),

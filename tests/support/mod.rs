@@ -19,6 +19,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
@@ -112,11 +122,8 @@ impl Workspace {
     /// Runs lith, killing it when it has not finished within `secs` (a hang is a
     /// failure, reported as `None`, not a test that never ends).
     pub fn lith_within(&self, args: &[&str], secs: u64) -> Option<Run> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lith"))
-            .args(args)
-            .current_dir(self.path())
-            .env("CI", "true")
-            .env_remove("SOURCE_DATE_EPOCH")
+        let mut child = self
+            .command(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -131,29 +138,25 @@ impl Workspace {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let out = child.wait_with_output().unwrap();
-        Some(Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Some(child.wait_with_output().unwrap().into())
     }
 
-    pub fn lith_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// The real `lith` binary, run in the workspace as CI would run it.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lith"));
         cmd.args(args)
             .current_dir(self.path())
             .env("CI", "true")
             .env_remove("SOURCE_DATE_EPOCH");
+        cmd
+    }
+
+    pub fn lith_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out: Output = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd.output().unwrap().into()
     }
 }
 
