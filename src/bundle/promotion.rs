@@ -16,8 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::verify::{RunReport, Verification};
+use crate::beneath::Dir;
 use crate::finding::Severity;
-use crate::fsutil::{self, JsonReadError};
+use crate::fsutil::JsonReadError;
 
 pub const PACKET_SCHEMA: &str = "runtime-tools.promotion_packet.v0.2";
 
@@ -103,11 +104,8 @@ fn truthy(v: &Value) -> bool {
 
 /// Reads an input document: `Ok(None)` when absent, an error when it exists but is
 /// not a readable JSON object.
-fn read_input(
-    run_dir: &Path,
-    file: &'static str,
-) -> Result<Option<Map<String, Value>>, InputError> {
-    match fsutil::read_json(&run_dir.join(file)) {
+fn read_input(dir: &Dir, file: &'static str) -> Result<Option<Map<String, Value>>, InputError> {
+    match dir.read_json(&[file]) {
         Ok(Value::Object(o)) => Ok(Some(o)),
         Ok(other) => Err(InputError {
             file,
@@ -149,18 +147,20 @@ fn object_or_empty<'a>(
     }
 }
 
-/// Decides promotability from a verified (full mode) run and its folder.
+/// Decides promotability from a verified (full mode) run and its folder; `dir` is
+/// the run folder's handle, beneath which its inputs are read.
 pub fn assess(
     run_dir: &Path,
+    dir: &Dir,
     run: &RunReport,
     decision_stage: &[String],
 ) -> Result<Promotability, InputError> {
     let mut reasons: Vec<&'static str> = Vec::new();
-    let manifest = read_input(run_dir, "run_manifest.json")?;
+    let manifest = read_input(dir, "run_manifest.json")?;
     if manifest.is_none() {
         reasons.push("manifest_missing");
     }
-    let in_progress = match read_input(run_dir, "run_status.json")? {
+    let in_progress = match read_input(dir, "run_status.json")? {
         None => {
             reasons.push("run_status_missing");
             false

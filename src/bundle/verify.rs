@@ -497,8 +497,10 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         Verification::Verified
     };
     r.findings.sort();
-    if let Some(ds) = &opts.decision_stage {
-        match promotion::assess(&base, &r, ds) {
+    // Without a handle on the run folder its status could not be read either: that
+    // is already an error finding, and promotability stays undecided.
+    if let (Some(ds), Ok(d)) = (&opts.decision_stage, &dir) {
+        match promotion::assess(&base, d, &r, ds) {
             Ok(p) => {
                 r.packet = Some(promotion::packet(&base, dir_label, p.clone()));
                 r.promotability = Some(p);

@@ -43,7 +43,12 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         decision_stage: None,
     };
     let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
-    let promotability = promotion::assess(&run_dir, &run, &decision_stage).map_err(|e| {
+    // The folder as verification resolved it (a link to a run folder is followed
+    // once, here, as `lith verify` does), then read beneath its handle.
+    let dir = std::fs::canonicalize(&run_dir)
+        .and_then(|base| crate::beneath::Dir::open(&base))
+        .with_context(|| format!("{}: cannot open the run folder", slash_path(&run_dir)))?;
+    let promotability = promotion::assess(&run_dir, &dir, &run, &decision_stage).map_err(|e| {
         anyhow::anyhow!(
             "{}/{}: {}; fix or regenerate it, then promote again",
             slash_path(&run_dir),
