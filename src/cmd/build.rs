@@ -335,23 +335,15 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
         operational_proof_required: require,
         ..Default::default()
     };
-    let docs = manifest.resolve(
-        manifest
-            .dod
-            .as_ref()
-            .and_then(|d| d.docs.as_deref())
-            .unwrap_or(crate::cmd::dod::DEFAULT_DOCS),
-    );
-    if !docs.is_dir() {
+    let docs = crate::cmd::dod::docs_rel(manifest);
+    if !manifest.resolve(docs).is_dir() {
         s.findings.push(
             Finding::new(
                 "dod.input_missing",
                 Severity::Partial,
                 "the configured DoD folder does not exist; no phase was checked",
             )
-            .at(crate::fsutil::slash_path(
-                docs.strip_prefix(&manifest.workspace).unwrap_or(&docs),
-            )),
+            .at(crate::fsutil::slash_path(Path::new(docs))),
         );
     }
     match crate::cmd::dod::evaluate(manifest, &[], require, clock) {

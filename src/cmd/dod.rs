@@ -16,6 +16,14 @@ pub const DEFAULT_DOCS: &str = "docs/dod";
 pub const DEFAULT_REGISTRY: &str = "core/governance/phase_status.yaml";
 pub const DEFAULT_REPORTS: &str = "reports/dod";
 
+/// The DoD documents' folder, workspace-relative as the manifest spells it.
+pub fn docs_rel(m: &Manifest) -> &str {
+    m.dod
+        .as_ref()
+        .and_then(|d| d.docs.as_deref())
+        .unwrap_or(DEFAULT_DOCS)
+}
+
 #[derive(Debug, Serialize)]
 pub struct DodReport {
     pub schema_version: &'static str,
@@ -58,7 +66,7 @@ pub fn evaluate(
     clock: &Clock,
 ) -> anyhow::Result<(DodReport, Option<Registry>)> {
     let cfg = m.dod.clone().unwrap_or_default();
-    let docs = m.resolve(cfg.docs.as_deref().unwrap_or(DEFAULT_DOCS));
+    let docs = m.resolve(docs_rel(m));
     let reg_rel = cfg
         .phase_status
         .clone()
@@ -120,11 +128,7 @@ pub fn execute(g: &GlobalArgs, a: &DodArgs) -> anyhow::Result<i32> {
     let (report, registry) = evaluate(&m, &phases, require, &clock)?;
     if report.phases.is_empty() {
         // Never green on nothing.
-        let docs = m
-            .dod
-            .as_ref()
-            .and_then(|d| d.docs.clone())
-            .unwrap_or_else(|| DEFAULT_DOCS.into());
+        let docs = docs_rel(&m);
         eprintln!(
             "error: dod.input_missing: no DOD__<PHASE>.md document in {docs}; nothing was checked \
              (set (dod (docs \"…\")) in the manifest, or pass --phase ID)"
