@@ -18,6 +18,7 @@ pub mod exit;
 pub mod finding;
 pub mod fsutil;
 pub mod gate;
+pub mod http;
 pub mod lith;
 pub mod progress;
 pub mod queue;

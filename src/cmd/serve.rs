@@ -7,19 +7,21 @@
 //! `refreshed`, which rebuilds the site. Only files inside the output folder are
 //! served. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
+use crate::beneath::{Dir, Refusal};
 use crate::bundle::verify::{Mode, hex};
 use crate::catalog::{self, Catalog, Refresh};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::clock::Clock;
+use crate::http::{self, Response};
 use crate::lith::Manifest;
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -209,13 +211,9 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
         anyhow::bail!("the first build failed; nothing to serve");
     }
     let site = std::fs::canonicalize(&st.out).with_context(|| format!("{}", st.out.display()))?;
-    let server = tiny_http::Server::http((a.bind.as_str(), a.port))
+    let listener = std::net::TcpListener::bind((a.bind.as_str(), a.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", a.bind, a.port))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let addr = listener.local_addr()?;
     eprintln!(
         "lith serve: http://{addr}/ (serving {}; Ctrl-C to stop)",
         crate::fsutil::slash_path(&st.out)
@@ -242,17 +240,10 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
             }
         })
     };
-    while !STOP.load(Ordering::SeqCst) {
-        let req = match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(e) => {
-                eprintln!("lith serve: {e}");
-                continue;
-            }
-        };
-        respond(req, &state, &site, g.quiet);
-    }
+    let quiet = g.quiet;
+    let handler: http::Handler =
+        Arc::new(move |req: &http::Request| respond(req, &state, &site, quiet));
+    http::serve(listener, http::Limits::default(), &STOP, handler);
     let _ = poller.join();
     if !g.quiet {
         eprintln!("lith serve: stopped");
@@ -260,101 +251,92 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
     Ok(crate::exit::OK)
 }
 
-fn respond(mut req: tiny_http::Request, state: &Arc<Mutex<State>>, site: &Path, quiet: bool) {
-    use tiny_http::{Header, Method, Response, StatusCode};
-    let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok();
-    let mut drain = Vec::new();
-    let _ = req.as_reader().take(1 << 20).read_to_end(&mut drain);
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        let _ = req.respond(
-            Response::from_string("only GET and HEAD\n").with_status_code(StatusCode(405)),
-        );
-        return;
-    }
-    let url = req.url().to_string();
-    let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
+fn respond(req: &http::Request, state: &Arc<Mutex<State>>, site: &Path, quiet: bool) -> Response {
+    let path = req.path();
     if path == "/api/catalog" || path == "/api/catalog/" {
         let body = match state.lock() {
             Ok(mut st) => {
                 check(&mut st, quiet);
                 serde_json::to_vec_pretty(&st.catalog).unwrap_or_default()
             }
-            Err(_) => b"{}".to_vec(),
+            Err(_) => return Response::text(500, "the catalog is unavailable"),
         };
-        let mut resp = Response::from_data(body);
-        for h in [
-            header("Content-Type", "application/json"),
-            header("Cache-Control", "no-store"),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            resp.add_header(h);
-        }
-        let _ = req.respond(resp);
-        return;
+        return Response::bytes(200, "application/json", body)
+            .with_header("Cache-Control", "no-store");
     }
-    match resolve(site, &path) {
-        Some(file) => match std::fs::read(&file) {
-            Ok(bytes) => {
-                let mut resp = Response::from_data(bytes);
-                if let Some(h) = header("Content-Type", content_type(&file)) {
-                    resp.add_header(h);
-                }
-                let _ = req.respond(resp);
-            }
-            Err(_) => {
-                let _ = req.respond(
-                    Response::from_string("not found\n").with_status_code(StatusCode(404)),
-                );
-            }
+    match resolve(site, path) {
+        Target::File(file, len, name) => Response {
+            status: 200,
+            headers: vec![("Content-Type", content_type(&name).to_string())],
+            body: http::Body::File(file, len),
         },
-        None => {
-            let _ =
-                req.respond(Response::from_string("not found\n").with_status_code(StatusCode(404)));
-        }
+        Target::Folder(location) => Response::text(301, "moved")
+            .with_header("Location", format!("{location}{}", req.query())),
+        Target::NotFound => Response::text(404, "not found"),
     }
 }
 
-/// Maps a URL path to a file inside the site, or `None`: percent-escapes are decoded
-/// first, `..`, absolute and drive paths are refused, and the final location (links
-/// followed) must lie inside the site folder.
-pub fn resolve(site: &Path, url_path: &str) -> Option<PathBuf> {
-    let decoded = percent_decode(url_path)?;
+/// What a URL path names inside the site.
+#[derive(Debug)]
+pub enum Target {
+    /// A regular file (opened beneath the site's handle), its length and its name.
+    File(std::fs::File, u64, String),
+    /// A folder asked for without its trailing slash: redirect here (the path with a
+    /// slash, rebuilt from its checked components).
+    Folder(String),
+    NotFound,
+}
+
+/// Characters kept as they are in a redirect's path; the rest is escaped.
+const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Maps a URL path to a file inside the site: percent-escapes are decoded first,
+/// `..`, absolute and drive paths are refused, and the file is opened beneath the
+/// site folder's handle, so no link leads outside it. A folder is its `index.html`;
+/// a folder named without its trailing slash is a redirect, so relative links on its
+/// page resolve.
+pub fn resolve(site: &Path, url_path: &str) -> Target {
+    let Ok(decoded) = percent_decode_str(url_path).decode_utf8() else {
+        return Target::NotFound;
+    };
     let trimmed = decoded.trim_start_matches('/');
-    let mut target = site.to_path_buf();
-    if !trimmed.is_empty() {
-        let parts = crate::bundle::paths::lexical_components(trimmed).ok()?;
-        for p in parts {
-            target.push(p);
+    let parts = if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        match crate::bundle::paths::lexical_components(trimmed) {
+            Ok(p) => p,
+            Err(_) => return Target::NotFound,
         }
+    };
+    let Ok(dir) = Dir::open(site) else {
+        return Target::NotFound;
+    };
+    let mut rel: Vec<&str> = parts.clone();
+    let wants_folder = rel.is_empty() || decoded.ends_with('/');
+    if wants_folder {
+        rel.push("index.html");
     }
-    if target.is_dir() {
-        target.push("index.html");
+    match dir.open_file(&rel) {
+        Ok((file, meta)) => Target::File(file, meta.len(), rel.last().unwrap_or(&"").to_string()),
+        Err(Refusal::NotAFile("folder")) if !wants_folder => {
+            let mut location = String::new();
+            for p in &parts {
+                location.push('/');
+                location.extend(utf8_percent_encode(p, PATH_KEEP));
+            }
+            location.push('/');
+            Target::Folder(location)
+        }
+        Err(_) => Target::NotFound,
     }
-    let canon = std::fs::canonicalize(&target).ok()?;
-    (canon.starts_with(site) && canon.is_file()).then_some(canon)
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn content_type(p: &Path) -> &'static str {
-    match p.extension().and_then(|e| e.to_str()) {
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, e)| e) {
         Some("html") => "text/html; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
@@ -369,31 +351,58 @@ fn content_type(p: &Path) -> &'static str {
 mod tests {
     use super::*;
 
+    fn found(site: &Path, url: &str) -> Option<String> {
+        match resolve(site, url) {
+            Target::File(mut f, _, _) => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+                Some(s)
+            }
+            Target::Folder(to) => Some(format!("-> {to}")),
+            Target::NotFound => None,
+        }
+    }
+
     #[test]
     fn paths_outside_the_site_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let site = dir.path().join("site");
-        std::fs::create_dir_all(site.join("runs/a")).unwrap();
+        std::fs::create_dir_all(site.join("runs/a b")).unwrap();
         std::fs::write(site.join("index.html"), "i").unwrap();
-        std::fs::write(site.join("runs/a/index.html"), "a").unwrap();
+        std::fs::write(site.join("runs/a b/index.html"), "a").unwrap();
         std::fs::write(dir.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), site.join("leak")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), site.join("up")).unwrap();
         let site = std::fs::canonicalize(&site).unwrap();
-        assert!(resolve(&site, "/").is_some());
-        assert!(resolve(&site, "/runs/a/").is_some());
-        assert!(resolve(&site, "/runs/%61/index.html").is_some());
+        assert_eq!(found(&site, "/").as_deref(), Some("i"));
+        assert_eq!(found(&site, "/runs/a%20b/").as_deref(), Some("a"));
+        assert_eq!(
+            found(&site, "/runs/%61%20b/index.html").as_deref(),
+            Some("a")
+        );
+        // A folder without its slash redirects to the folder, escaped and rebuilt
+        // from its components (never to another host).
+        assert_eq!(found(&site, "/runs").as_deref(), Some("-> /runs/"));
+        assert_eq!(
+            found(&site, "//runs/a%20b").as_deref(),
+            Some("-> /runs/a%20b/")
+        );
         for bad in [
             "/../secret",
             "/%2e%2e/secret",
             "/runs/../../secret",
             "/leak",
+            "/up/secret",
+            "/up",
             "//etc/passwd",
             "/%2fetc/passwd",
             "/nope",
             "/%zz",
+            "/%ff",
             "/..%5csecret",
+            "/index.html/",
         ] {
-            assert_eq!(resolve(&site, bad), None, "{bad}");
+            assert_eq!(found(&site, bad), None, "{bad}");
         }
     }
 }

@@ -285,10 +285,8 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn serve_refreshes_on_change_and_refuses_traversal() {
-    let ws = clear_gate();
-    ws.write("secret.txt", "do not serve");
+/// Starts `lith serve` on a free port in `ws`; returns the child and the port.
+fn start_serve(ws: &Workspace) -> (std::process::Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lith"))
         .args(["serve", "--port", "0", "--poll-ms", "100"])
         .current_dir(ws.path())
@@ -311,6 +309,102 @@ fn serve_refreshes_on_change_and_refuses_traversal() {
     }
     assert!(port > 0, "serve did not start: {line}");
     std::thread::spawn(move || for _ in err.lines() {});
+    (child, port)
+}
+
+fn stop_serve(mut child: std::process::Child) {
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
+}
+
+/// The most memory the process has held so far (`VmHWM`), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// SPEC §5: one client cannot stall the others or grow the server. Each hostile
+/// client below stalled or grew the single-threaded server that read bodies and
+/// unbounded heads.
+#[test]
+fn serve_is_not_stalled_or_grown_by_one_client() {
+    let ws = clear_gate();
+    let (child, port) = start_serve(&ws);
+    // 1. A body is announced and never sent; the connection stays open.
+    let mut announced = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    announced
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n")
+        .unwrap();
+    // 2. Thousands of pipelined requests, never read.
+    let mut pipelined = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    pipelined
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let many = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3000);
+    let _ = pipelined.write_all(many.as_bytes());
+    // 3. Half a head, then silence.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    // Meanwhile everyone else is served (http_get would wait 30 s and fail).
+    for _ in 0..5 {
+        assert_eq!(http_get(port, "/").0, 200);
+    }
+    // 4. A 300 MB header line: refused after the head limit, not held in memory.
+    let before = peak_kib(child.id());
+    let mut huge = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    huge.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    huge.write_all(b"GET / HTTP/1.1\r\nX-Big: ").unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    let mut sent = 0usize;
+    while sent < 300 << 20 {
+        if huge.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert!(sent < 64 << 20, "the server kept reading: {sent} bytes");
+    let grown = peak_kib(child.id()).saturating_sub(before);
+    assert!(grown < 16 * 1024, "the server grew by {grown} KiB");
+    let mut head = [0u8; 64];
+    let mut small = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    small
+        .write_all(format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000)).as_bytes())
+        .unwrap();
+    small
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let n = small.read(&mut head).unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 431 "),
+        "{:?}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    // A folder without its slash is a redirect, so its page's relative links work.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /gates?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 301 "), "{resp}");
+    assert!(resp.contains("\r\nLocation: /gates/?x=1\r\n"), "{resp}");
+    assert_eq!(http_get(port, "/gates/").0, 200);
+    drop((announced, pipelined, slow));
+    stop_serve(child);
+}
+
+#[test]
+fn serve_refreshes_on_change_and_refuses_traversal() {
+    let ws = clear_gate();
+    ws.write("secret.txt", "do not serve");
+    let (child, port) = start_serve(&ws);
 
     let catalog = |port| {
         serde_json::from_str::<Value>(&http_get(port, "/api/catalog").1).unwrap()["refresh"].clone()
@@ -352,11 +446,7 @@ fn serve_refreshes_on_change_and_refuses_traversal() {
     ] {
         assert_eq!(http_get(port, bad).0, 404, "{bad}");
     }
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
+    stop_serve(child);
 }
 
 /// SPEC §8: a gate fails closed. Every way the open-questions packet can be
