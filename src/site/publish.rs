@@ -1,6 +1,16 @@
 //! Publishing a site: build it in a temporary folder beside the output, then swap it
 //! in, so readers never see half a site and a failed build leaves the old one intact.
+//!
+//! Crash safety (SPEC §9): the swap is one `renameat2(RENAME_EXCHANGE)`, so at every
+//! instant `--out` names either the old site or the new one, even under `kill -9`.
+//! Where the filesystem cannot exchange, two renames are used and a kill between them
+//! is repaired by the next publish (the old site is moved back before anything
+//! else). Builds into one `--out` are serialized by a lock file beside it, and each
+//! publish first sweeps the temporary folders that killed builds into that `--out`
+//! left behind.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -15,12 +25,67 @@ pub const MARKER: &str = ".lith-site";
 /// keeps the generated site out of version control, for example).
 const KEPT: [&str; 2] = [".gitignore", ".gitkeep"];
 
+/// The names of the helpers beside `out` (all start with `.<out's name>.lith-`, so
+/// two outputs in one folder never touch each other's).
+struct Beside {
+    parent: PathBuf,
+    /// `.<name>.lith-new-`: a site being written.
+    new_prefix: String,
+    /// `.<name>.lith-old-`: the previous site on its way out.
+    old_prefix: String,
+    /// `.<name>.lith-lock`: held while publishing.
+    lock: PathBuf,
+}
+
+impl Beside {
+    fn of(out: &Path) -> anyhow::Result<Beside> {
+        let parent = parent_dir(out);
+        let name = out
+            .file_name()
+            .with_context(|| format!("{} names no folder; choose another --out", out.display()))?
+            .to_string_lossy()
+            .into_owned();
+        Ok(Beside {
+            lock: parent.join(format!(".{name}.lith-lock")),
+            new_prefix: format!(".{name}.lith-new-"),
+            old_prefix: format!(".{name}.lith-old-"),
+            parent,
+        })
+    }
+
+    /// Leftovers of killed publishes into this output: `(new, old)` folders.
+    fn leftovers(&self) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let (mut new, mut old) = (Vec::new(), Vec::new());
+        let entries = std::fs::read_dir(&self.parent)
+            .with_context(|| format!("listing {}", self.parent.display()))?;
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            // Only folders (never a symlink planted under a matching name).
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if name.starts_with(&self.new_prefix) {
+                new.push(e.path());
+            } else if name.starts_with(&self.old_prefix) {
+                old.push(e.path());
+            }
+        }
+        new.sort();
+        old.sort();
+        Ok((new, old))
+    }
+}
+
 pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
     let parent = parent_dir(out);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let beside = Beside::of(out)?;
+    let _lock = lock(&beside.lock)?;
+    recover(out, &beside)?;
     check_replaceable(out)?;
     let tmp = tempfile::Builder::new()
-        .prefix(".lith-site-")
+        .prefix(&beside.new_prefix)
         .tempdir_in(&parent)
         .with_context(|| format!("creating a temporary folder in {}", parent.display()))?;
     {
@@ -39,7 +104,47 @@ pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
             std::fs::copy(&old, tmp.path().join(name))?;
         }
     }
-    swap(tmp.keep(), out)
+    swap(tmp.keep(), out, &beside)
+}
+
+/// Waits for, then holds, the lock of one output folder (released when the file is
+/// closed, also when the process is killed).
+fn lock(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = crate::fsutil::beside_untrusted()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    loop {
+        // SAFETY: a valid descriptor owned by `file`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+}
+
+/// Repairs what a killed publish left: a previous site moved aside but not replaced
+/// goes back to `out`; every other leftover folder is removed.
+fn recover(out: &Path, beside: &Beside) -> anyhow::Result<()> {
+    let (new, mut old) = beside.leftovers()?;
+    if std::fs::symlink_metadata(out).is_err()
+        && let Some(previous) = old.pop()
+    {
+        std::fs::rename(&previous, out)
+            .with_context(|| format!("restoring the previous site to {}", out.display()))?;
+    }
+    for dir in new.iter().chain(&old) {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("removing the leftover {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Refuses to replace a folder that lith did not write.
@@ -72,20 +177,58 @@ fn check_replaceable(out: &Path) -> anyhow::Result<()> {
     )
 }
 
-fn swap(new: PathBuf, out: &Path) -> anyhow::Result<()> {
-    let parent = parent_dir(out);
+/// Exchanges two paths atomically (both must exist).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let to_c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in a path"))
+    };
+    let (a, b) = (to_c(a)?, to_c(b)?);
+    // SAFETY: two valid C strings; the call only names paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn swap(new: PathBuf, out: &Path, beside: &Beside) -> anyhow::Result<()> {
     if std::fs::symlink_metadata(out).is_err() {
         std::fs::rename(&new, out)
             .with_context(|| format!("moving the new site to {}", out.display()))?;
         return Ok(());
     }
+    match exchange(&new, out) {
+        // `new` now names the previous site.
+        Ok(()) => {
+            return std::fs::remove_dir_all(&new)
+                .with_context(|| format!("removing the previous site {}", new.display()));
+        }
+        // Filesystems without the exchange (and old kernels) take two renames.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {}
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&new);
+            return Err(e).with_context(|| format!("swapping the new site into {}", out.display()));
+        }
+    }
     let old = tempfile::Builder::new()
-        .prefix(".lith-old-")
-        .tempdir_in(&parent)?
+        .prefix(&beside.old_prefix)
+        .tempdir_in(&beside.parent)?
         .keep();
     std::fs::remove_dir(&old)?;
     std::fs::rename(out, &old)
         .with_context(|| format!("moving the old site out of {}", out.display()))?;
+    // A kill here leaves no `out`: the next publish moves `old` back (`recover`).
     if let Err(e) = std::fs::rename(&new, out) {
         // Put the previous site back: a failed build leaves it intact.
         let _ = std::fs::rename(&old, out);
@@ -95,4 +238,56 @@ fn swap(new: PathBuf, out: &Path) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&old)
         .with_context(|| format!("removing the old site {}", old.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kill_between_the_two_renames_is_repaired_and_leftovers_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        let beside = Beside::of(&out).unwrap();
+        // The state a kill between the fallback's renames leaves: no `site`, the
+        // previous site aside, and a half-written new one.
+        let old = dir.path().join(format!("{}x1", beside.old_prefix));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("index.html"), "previous").unwrap();
+        let half = dir.path().join(format!("{}x2", beside.new_prefix));
+        std::fs::create_dir_all(&half).unwrap();
+        // Another output's helpers and a planted symlink are left alone.
+        let other = dir.path().join(".other.lith-new-x3");
+        std::fs::create_dir_all(&other).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path(),
+            dir.path().join(format!("{}x4", beside.old_prefix)),
+        )
+        .unwrap();
+        recover(&out, &beside).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.html")).unwrap(),
+            "previous"
+        );
+        assert!(!old.exists() && !half.exists());
+        assert!(other.exists() && elsewhere.path().exists());
+    }
+
+    #[test]
+    fn exchange_swaps_two_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(a.join("f"), "a").unwrap();
+        match exchange(&a, &b) {
+            Ok(()) => assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "a"),
+            // A filesystem without the exchange: the fallback is tested above.
+            Err(e) => assert!(matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS)
+            )),
+        }
+    }
 }

@@ -475,3 +475,59 @@ fn runs_named_like_site_pages_get_their_own_pages() {
     }
     assert!(ws.read("site/runs/index.html").contains("plain"));
 }
+
+/// The helper folders of publishes left in the workspace (any lith temporary folder
+/// beside the output; the lock file stays).
+fn publish_leftovers(ws: &Workspace) -> Vec<String> {
+    std::fs::read_dir(ws.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains("lith-") && !n.ends_with(".lith-lock"))
+        .collect()
+}
+
+/// SPEC §9: publishing is crash-safe. `kill -9` at random points of `lith build`
+/// never leaves the workspace without a complete site, and the next build sweeps what
+/// the killed ones left; concurrent builds into one `--out` are serialized.
+#[test]
+fn builds_killed_at_random_points_always_leave_a_whole_site() {
+    let ws = demo_workspace();
+    let started = std::time::Instant::now();
+    let first = ws.lith(&["build", "-q"]).code;
+    let took = started.elapsed().as_millis() as u64;
+    assert_eq!(first, 3, "the demo's verdict");
+    let mut rng = crate::support::Lcg(took ^ 0x5eed);
+    let (mut killed, mut finished) = (0, 0);
+    for _ in 0..40 {
+        let mut child = ws.command(&["build", "-q"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            rng.below(took * 12 / 10 + 1),
+        ));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.code().is_some() {
+            finished += 1;
+        } else {
+            killed += 1;
+        }
+        // At every point the site is whole: marker, overview and report.
+        for f in ["site/.lith-site", "site/index.html", "site/report.json"] {
+            assert!(ws.join(f).is_file(), "{f} missing after a kill");
+        }
+        serde_json::from_str::<Value>(&ws.read("site/report.json")).unwrap();
+    }
+    assert!(killed >= 10, "kills landed mid-build only {killed} times");
+    // The next build sweeps every leftover.
+    assert_eq!(ws.lith(&["build", "-q"]).code, 3);
+    assert_eq!(publish_leftovers(&ws), Vec::<String>::new());
+    // Four concurrent builds into one output all finish with the verdict.
+    let children: Vec<_> = (0..4)
+        .map(|_| ws.command(&["build", "-q"]).spawn().unwrap())
+        .collect();
+    for c in children {
+        assert_eq!(c.wait_with_output().unwrap().status.code(), Some(3));
+    }
+    assert_eq!(publish_leftovers(&ws), Vec::<String>::new());
+    eprintln!("{killed} builds killed mid-way, {finished} finished first");
+}

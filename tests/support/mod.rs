@@ -142,7 +142,7 @@ impl Workspace {
     }
 
     /// The real `lith` binary, run in the workspace as CI would run it.
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lith"));
         cmd.args(args)
             .current_dir(self.path())
@@ -210,4 +210,16 @@ pub fn corpus() -> PathBuf {
     };
     assert!(p.is_dir(), "LITH_CORPUS={} is not a folder", p.display());
     p
+}
+
+/// A small deterministic random source for kill times.
+pub struct Lcg(pub u64);
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
 }

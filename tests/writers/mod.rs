@@ -8,15 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Workspace, sha256_hex};
+use crate::support::{Lcg, Workspace, sha256_hex};
 
 fn lith_cmd(ws: &Workspace, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lith"));
-    c.args(args)
-        .current_dir(ws.path())
-        .env("CI", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = ws.command(args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 
@@ -261,18 +257,6 @@ fn a_writer_killed_with_sigkill_leaves_no_lock_behind() {
         "the next writer is not blocked: {r:?}"
     );
     assert_eq!(ws.lith(&["verify", "out/r1"]).code, 0);
-}
-
-/// A small deterministic random source for kill times.
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
 }
 
 fn kill_after(ws: &Workspace, args: &[&str], delay: Duration) {
