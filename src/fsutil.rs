@@ -132,19 +132,32 @@ pub fn kind_of(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Reads a regular file (never following a symlink) of at most `limit` bytes.
-pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
+/// Opens a regular file for reading: never following a symlink in its last
+/// component, never blocking on a named pipe, and judged by `fstat` on the handle
+/// opened (so a file swapped after a check is still refused).
+pub fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), JsonReadError> {
+    let file = match open_nofollow(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(JsonReadError::NotFound),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(JsonReadError::NotRegularFile("symbolic link".into()));
+        }
         Err(e) => return Err(JsonReadError::Io(e.to_string())),
     };
+    let meta = file
+        .metadata()
+        .map_err(|e| JsonReadError::Io(e.to_string()))?;
     if !meta.file_type().is_file() {
         return Err(JsonReadError::NotRegularFile(
             kind_of(meta.file_type()).into(),
         ));
     }
-    let file = open_nofollow(path).map_err(|e| JsonReadError::Io(e.to_string()))?;
+    Ok((file, meta))
+}
+
+/// Reads a regular file (never following a symlink) of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
+    let (file, meta) = open_regular(path)?;
     read_bounded(file, meta.len(), limit)
 }
 

@@ -19,6 +19,7 @@ pub mod finding;
 pub mod fsutil;
 pub mod gate;
 pub mod http;
+pub mod jsonl;
 pub mod lith;
 pub mod progress;
 pub mod queue;

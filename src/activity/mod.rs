@@ -83,14 +83,23 @@ pub struct Feed {
     pub forbidden_heartbeats: Vec<usize>,
 }
 
+/// The longest text kept from one field of an event (longer values are cut with
+/// `…`: a cut path or digest matches nothing, so a verdict can only get stricter),
+/// so that what reports carry stays bounded however large the feed's lines are.
+pub const MAX_FIELD_CHARS: usize = 4096;
+
+fn bounded(s: &str) -> String {
+    crate::bundle::index::truncate(s, MAX_FIELD_CHARS)
+}
+
 fn text(o: &Map<String, Value>, k: &str) -> Option<String> {
-    o.get(k).and_then(Value::as_str).map(str::to_string)
+    o.get(k).and_then(Value::as_str).map(bounded)
 }
 
 /// A phase id as the reference reads one: a non-empty string, or a number's text.
 fn phase_text(v: Option<&Value>) -> Option<String> {
     match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(bounded(s)),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -148,9 +157,9 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
     let evidence = match o.get("evidence") {
         Some(Value::Array(items)) => items
             .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
+            .filter_map(|i| i.as_str().map(bounded))
             .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::String(s)) => vec![bounded(s)],
         Some(Value::Object(m)) => ["file", "path", "report"]
             .iter()
             .filter_map(|k| text(m, k))
@@ -160,7 +169,7 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
     let hashes = match o.get("hashes") {
         Some(Value::Object(m)) => m
             .iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+            .filter_map(|(k, v)| v.as_str().map(|s| (bounded(k), bounded(s))))
             .collect(),
         _ => Vec::new(),
     };
@@ -198,12 +207,30 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
     }
 }
 
-/// Parses feed text. Blank lines are skipped; a line that is not a JSON object is a
-/// bad line (strict callers stop at the first).
+/// Parses feed text. Blank lines are skipped; a line that is not a JSON object, or
+/// is longer than the cap of JSON Lines inputs, is a bad line (strict callers stop
+/// at the first).
 pub fn parse_feed(bytes: &[u8]) -> Feed {
+    read_feed_from(bytes).expect("reading from memory does not fail")
+}
+
+/// Reads a feed line by line, in memory bounded by the line cap (a huge line is
+/// measured and skipped, not held).
+pub fn read_feed_from(r: impl std::io::Read) -> std::io::Result<Feed> {
     let mut feed = Feed::default();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = i + 1;
+    let mut lines = crate::jsonl::Lines::new(r, 0);
+    while let Some((l, raw)) = lines.next_line()? {
+        let line = l.number;
+        if let Some(len) = l.too_long {
+            feed.bad_lines.push(BadLine {
+                line,
+                message: format!(
+                    "line_too_long: {len} bytes, over the {} cap; skipped",
+                    crate::jsonl::cap_text()
+                ),
+            });
+            continue;
+        }
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -225,7 +252,7 @@ pub fn parse_feed(bytes: &[u8]) -> Feed {
             }),
         }
     }
-    feed
+    Ok(feed)
 }
 
 /// Why a feed could not be read at all.
@@ -239,9 +266,9 @@ pub enum FeedError {
 
 /// Reads the feed file; `strict` turns the first bad line into an error.
 pub fn read_feed(path: &Path, label: &str, strict: bool) -> Result<Feed, FeedError> {
-    let bytes = crate::fsutil::read_regular(path, crate::fsutil::MAX_LOG_BYTES)
-        .map_err(|e| FeedError::Unreadable(label.to_string(), e.to_string()))?;
-    let feed = parse_feed(&bytes);
+    let unreadable = |e: String| FeedError::Unreadable(label.to_string(), e);
+    let (file, _) = crate::fsutil::open_regular(path).map_err(|e| unreadable(e.to_string()))?;
+    let feed = read_feed_from(file).map_err(|e| unreadable(e.to_string()))?;
     if strict && let Some(b) = feed.bad_lines.first() {
         return Err(FeedError::Corrupt(
             label.to_string(),

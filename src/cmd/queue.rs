@@ -91,10 +91,12 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
     let state = queue::replay_file(&a.log)
         .with_context(|| format!("{}: cannot read the queue log", a.log.display()))?;
     if a.strict
-        && let Some(first) = state
-            .findings
-            .iter()
-            .find(|f| matches!(f.kind, FindingKind::CorruptLine | FindingKind::TornTail))
+        && let Some(first) = state.findings.iter().find(|f| {
+            matches!(
+                f.kind,
+                FindingKind::CorruptLine | FindingKind::LineTooLong | FindingKind::TornTail
+            )
+        })
     {
         eprintln!(
             "error: {}:{}: {}: {}",
@@ -102,6 +104,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             first.line,
             match first.kind {
                 FindingKind::TornTail => "torn_tail",
+                FindingKind::LineTooLong => "line_too_long",
                 _ => "corrupt_line",
             },
             first.message
@@ -132,7 +135,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
     } else if !g.quiet || code != exit::OK {
         let c = &summary.counters;
         let mut s = format!(
-            "{}: {} event(s), {} pending, state_sha256 {}\n  duplicate_enqueue {} · orphan_dequeue {} · corrupt_line {} · torn_tail {}\n",
+            "{}: {} event(s), {} pending, state_sha256 {}\n  duplicate_enqueue {} · orphan_dequeue {} · corrupt_line {} · line_too_long {} · torn_tail {}\n",
             summary.log,
             c.events,
             summary.pending.len(),
@@ -140,6 +143,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             c.duplicate_enqueue,
             c.orphan_dequeue,
             c.corrupt_line,
+            c.line_too_long,
             c.torn_tail
         );
         for f in summary.findings.iter().take(20) {

@@ -14,7 +14,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 
 use std::borrow::Cow;
@@ -27,13 +27,12 @@ use sha2::{Digest, Sha256};
 use crate::bundle::verify::hex;
 
 pub const VERSION: &str = "eta-mu.task-queue/v1";
-/// Lines longer than this are corrupt and skipped without being held in memory.
-pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     CorruptLine,
+    LineTooLong,
     TornTail,
     DuplicateEnqueue,
     OrphanDequeue,
@@ -63,6 +62,7 @@ pub struct Counters {
     pub duplicate_enqueue: usize,
     pub orphan_dequeue: usize,
     pub corrupt_line: usize,
+    pub line_too_long: usize,
     pub torn_tail: usize,
 }
 
@@ -319,8 +319,22 @@ impl Replay {
         }
     }
 
+    /// A line over the cap of JSON Lines inputs, skipped unread.
+    pub fn too_long(&mut self, line: usize, len: u64) {
+        self.lines = line;
+        self.counters.line_too_long += 1;
+        self.findings.push(QueueFinding {
+            line,
+            kind: FindingKind::LineTooLong,
+            message: format!(
+                "the line is {len} bytes, over the {} cap of a JSON Lines input; skipped",
+                crate::jsonl::cap_text()
+            ),
+        });
+    }
+
     /// A last line without a newline that does not parse.
-    pub fn torn_tail(&mut self, line: usize, len: usize) {
+    pub fn torn_tail(&mut self, line: usize, len: u64) {
         self.lines = line;
         self.counters.torn_tail += 1;
         self.findings.push(QueueFinding {
@@ -392,68 +406,23 @@ fn strip_at(msg: &str) -> String {
     }
 }
 
-/// Replays a whole log from a reader. Line numbers start at `first_line`.
+/// Replays a whole log from a reader. Line numbers continue from `state.lines`.
 pub fn replay_reader(r: impl Read, state: &mut Replay) -> std::io::Result<()> {
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, r);
-    let mut buf = Vec::new();
-    let mut line = state.lines;
-    loop {
-        buf.clear();
-        let (n, complete, overlong) = read_line_capped(&mut reader, &mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        if overlong {
-            state.lines = line;
-            state.corrupt(line, format!("line longer than {MAX_LINE_BYTES} bytes"));
-            continue;
-        }
-        if complete {
-            state.apply_line(line, &buf);
-        } else if serde_json::from_slice::<Value>(&buf).is_ok() {
+    let mut lines = crate::jsonl::Lines::new(r, state.lines);
+    while let Some((line, buf)) = lines.next_line()? {
+        let n = line.number;
+        match line.too_long {
+            // Whatever its length, an unterminated last line is a torn tail.
+            Some(len) if !line.terminated => state.torn_tail(n, len),
+            Some(len) => state.too_long(n, len),
+            None if line.terminated => state.apply_line(n, buf),
             // A complete event whose newline never made it: accept it.
-            state.apply_line(line, &buf);
-        } else if buf.iter().all(u8::is_ascii_whitespace) {
-            state.lines = line;
-        } else {
-            state.torn_tail(line, buf.len());
+            None if serde_json::from_slice::<Value>(buf).is_ok() => state.apply_line(n, buf),
+            None if buf.iter().all(u8::is_ascii_whitespace) => state.lines = n,
+            None => state.torn_tail(n, buf.len() as u64),
         }
     }
-}
-
-/// Reads up to and excluding the next `\n`, keeping at most [`MAX_LINE_BYTES`].
-/// Returns (bytes consumed, ended with a newline, too long).
-fn read_line_capped(
-    r: &mut impl BufRead,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<(usize, bool, bool)> {
-    let mut consumed = 0;
-    let mut overlong = false;
-    loop {
-        let chunk = r.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok((consumed, false, overlong));
-        }
-        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
-            Some(i) => (i, true),
-            None => (chunk.len(), false),
-        };
-        if !overlong {
-            if buf.len() + take > MAX_LINE_BYTES {
-                overlong = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(&chunk[..take]);
-            }
-        }
-        let used = if done { take + 1 } else { take };
-        r.consume(used);
-        consumed += used;
-        if done {
-            return Ok((consumed, true, overlong));
-        }
-    }
+    Ok(())
 }
 
 /// Replays the log at `path`. A missing log is an empty queue.
@@ -559,15 +528,25 @@ mod tests {
     }
 
     #[test]
-    fn overlong_lines_are_corrupt_not_buffered() {
-        let mut log = vec![b'x'; MAX_LINE_BYTES + 10];
+    fn overlong_lines_are_too_long_and_an_overlong_tail_is_torn() {
+        let mut log = vec![b'x'; crate::jsonl::MAX_LINE_BYTES + 10];
         log.push(b'\n');
         log.extend_from_slice(enq("a", "k").as_bytes());
         let mut r = Replay::new();
         replay_reader(&log[..], &mut r).unwrap();
-        assert_eq!(r.findings[0].kind, FindingKind::CorruptLine);
+        assert_eq!(r.findings[0].kind, FindingKind::LineTooLong);
         assert_eq!(r.findings[0].line, 1);
+        assert_eq!(r.counters.line_too_long, 1);
         assert_eq!(ids(&r), ["a"]);
+        assert_eq!(r.exit_code(), crate::exit::PARTIAL);
+        // The same bytes without their newline, last: a torn tail, whatever its size.
+        let mut log = enq("a", "k").into_bytes();
+        log.extend(std::iter::repeat_n(b'{', crate::jsonl::MAX_LINE_BYTES + 10));
+        let mut r = Replay::new();
+        replay_reader(&log[..], &mut r).unwrap();
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].kind, FindingKind::TornTail);
+        assert_eq!(r.exit_code(), crate::exit::OK);
     }
 
     #[test]

@@ -265,33 +265,31 @@ fn move_torn_tail(file: &mut File, log: &Path) -> Result<u64, WriteError> {
         }
         start = from;
     }
-    let mut tail = Vec::with_capacity((len - start) as usize);
-    file.seek(SeekFrom::Start(start))
-        .map_err(io(label.clone()))?;
-    file.take(len - start)
-        .read_to_end(&mut tail)
-        .map_err(io(label.clone()))?;
     let mut name = log
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
     name.push(".torn");
     let torn_path = log.with_file_name(name);
+    let torn_label = torn_path.display().to_string();
     let mut torn = crate::fsutil::beside_untrusted()
         .append(true)
         .create(true)
         .open(&torn_path)
-        .map_err(io(format!("{}: cannot open", torn_path.display())))?;
-    let mut record = format!(
+        .map_err(io(format!("{torn_label}: cannot open")))?;
+    // The tail is copied through a fixed buffer: a torn tail of any size costs
+    // no more memory than a small one.
+    let header = format!(
         "# torn tail of {label} at byte {start}, {} bytes:\n",
-        tail.len()
-    )
-    .into_bytes();
-    record.extend_from_slice(&tail);
-    record.push(b'\n');
-    torn.write_all(&record)
+        len - start
+    );
+    file.seek(SeekFrom::Start(start))
+        .map_err(io(label.clone()))?;
+    torn.write_all(header.as_bytes())
+        .and_then(|_| std::io::copy(&mut (&mut *file).take(len - start), &mut torn))
+        .and_then(|_| torn.write_all(b"\n"))
         .and_then(|_| torn.sync_all())
-        .map_err(io(format!("{}: cannot write", torn_path.display())))?;
+        .map_err(io(format!("{torn_label}: cannot write")))?;
     file.set_len(start)
         .and_then(|_| file.sync_all())
         .map_err(io(format!("{label}: cannot truncate the torn tail")))?;

@@ -159,6 +159,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
     for f in &state.findings {
         let (code, sev) = match f.kind {
             QueueFindingKind::CorruptLine => ("queue.corrupt_line", Severity::Partial),
+            QueueFindingKind::LineTooLong => ("queue.line_too_long", Severity::Partial),
             QueueFindingKind::TornTail => ("queue.torn_tail", Severity::Warning),
             QueueFindingKind::DuplicateEnqueue => ("queue.duplicate_enqueue", Severity::Partial),
             QueueFindingKind::OrphanDequeue => ("queue.orphan_dequeue", Severity::Partial),

@@ -145,6 +145,7 @@ pub fn write_queue(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<
                     ("duplicate_enqueue", c.duplicate_enqueue),
                     ("orphan_dequeue", c.orphan_dequeue),
                     ("corrupt_line", c.corrupt_line),
+                    ("line_too_long", c.line_too_long),
                     ("torn_tail", c.torn_tail),
                 ]
             })

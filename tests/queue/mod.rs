@@ -515,6 +515,59 @@ fn an_append_never_glues_two_events_into_one_line() {
     assert_eq!(v["pending"].as_array().unwrap().len(), 2, "{v:#}");
 }
 
+/// SPEC §4.1–4.2: a torn tail is a torn tail whatever its length (moved aside before
+/// the next append, never glued to it), and a line over the 64 MiB cap is
+/// `line_too_long`, read in bounded memory. Both with a line of 80 MiB.
+#[test]
+fn huge_torn_tails_and_lines_are_bounded_and_never_glued() {
+    use std::io::Write;
+    let huge = 80usize << 20;
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("q.jsonl"))
+        .unwrap();
+    f.write_all(b"{\"op\":\"enqueue\",\"task\":{\"id\":\"")
+        .unwrap();
+    f.write_all(&vec![b'x'; huge]).unwrap();
+    drop(f);
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(
+        r.code, 0,
+        "a torn tail alone is the trace of a crash: {r:?}"
+    );
+    assert_eq!(r.json()["counters"]["torn_tail"], 1);
+    assert!(peak < 128, "replay held {peak} MiB");
+    assert_eq!(enqueue(&ws, "b").code, 0);
+    let torn = std::fs::metadata(ws.join("q.jsonl.torn")).unwrap().len();
+    assert!(torn > huge as u64, "the tail was moved aside whole");
+    let v = q(&ws, &["replay", "--json"]).json();
+    assert_eq!(
+        v["pending"].as_array().unwrap().len(),
+        2,
+        "{}",
+        v["findings"]
+    );
+    assert_eq!(v["counters"]["torn_tail"], 0);
+    // The same line, ended by a newline and followed by an event: line_too_long.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("q.jsonl"))
+        .unwrap();
+    f.write_all(&vec![b'x'; huge]).unwrap();
+    f.write_all(b"\n").unwrap();
+    drop(f);
+    assert_eq!(enqueue(&ws, "c").code, 0);
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["counters"]["line_too_long"], 1);
+    assert_eq!(v["findings"][0]["kind"], "line_too_long");
+    assert_eq!(v["pending"].as_array().unwrap().len(), 3);
+    assert!(peak < 128, "replay held {peak} MiB");
+}
+
 /// SPEC §3.4: what lith writes is readable like any tool's output (0666 less the
 /// umask), not the 0600 of a temporary file.
 #[test]

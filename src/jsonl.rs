@@ -1,0 +1,142 @@
+//! JSON Lines inputs (the queue log, the activity feed): lines read in bounded memory
+//! (SPEC §4.1).
+//!
+//! One cap for every JSON Lines input: a line longer than [`MAX_LINE_BYTES`] is
+//! reported as too long and skipped without being held (only its length is
+//! counted), so one huge line costs a fixed buffer, not its size. A last line
+//! without a newline is reported as unterminated whatever its length: for a log that
+//! is the trace of a crashed writer.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+/// The longest line read into memory (64 MiB).
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// One line as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line {
+    /// 1-based line number.
+    pub number: usize,
+    /// Whether a newline ended it (false only for the last line).
+    pub terminated: bool,
+    /// Its length in bytes when that is over the cap (its bytes were not kept).
+    pub too_long: Option<u64>,
+}
+
+/// Reads lines of at most `cap` bytes from a reader.
+pub struct Lines<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+    number: usize,
+    cap: usize,
+}
+
+impl<R: Read> Lines<R> {
+    /// Lines numbered from `first_line` + 1.
+    pub fn new(r: R, first_line: usize) -> Lines<R> {
+        Lines::with_cap(r, first_line, MAX_LINE_BYTES)
+    }
+
+    pub fn with_cap(r: R, first_line: usize, cap: usize) -> Lines<R> {
+        Lines {
+            reader: BufReader::with_capacity(256 * 1024, r),
+            buf: Vec::new(),
+            number: first_line,
+            cap,
+        }
+    }
+
+    /// The next line and its bytes (without the newline; empty when too long), or
+    /// `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<(Line, &[u8])>> {
+        self.buf.clear();
+        let mut len: u64 = 0;
+        let mut kept = true;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                if len == 0 {
+                    return Ok(None);
+                }
+                return Ok(Some(self.finish(false, len, kept)));
+            }
+            let (take, done) = match memchr_newline(chunk) {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            len += take as u64;
+            if kept {
+                if self.buf.len() + take > self.cap {
+                    kept = false;
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                }
+            }
+            self.reader.consume(if done { take + 1 } else { take });
+            if done {
+                return Ok(Some(self.finish(true, len, kept)));
+            }
+        }
+    }
+
+    fn finish(&mut self, terminated: bool, len: u64, kept: bool) -> (Line, &[u8]) {
+        self.number += 1;
+        let line = Line {
+            number: self.number,
+            terminated,
+            too_long: (!kept).then_some(len),
+        };
+        (line, &self.buf)
+    }
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// "longer than the 64 MiB cap" for messages.
+pub fn cap_text() -> String {
+    format!("{} MiB", MAX_LINE_BYTES >> 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &[u8], cap: usize) -> Vec<(Line, Vec<u8>)> {
+        let mut lines = Lines::with_cap(input, 0, cap);
+        let mut out = Vec::new();
+        while let Some((l, b)) = lines.next_line().unwrap() {
+            out.push((l, b.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn long_lines_are_measured_not_kept() {
+        let got = all(b"ab\n0123456789\n\nxyz", 4);
+        let view: Vec<_> = got
+            .iter()
+            .map(|(l, b)| (l.number, l.terminated, l.too_long, b.as_slice()))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (1, true, None, &b"ab"[..]),
+                (2, true, Some(10), &b""[..]),
+                (3, true, None, &b""[..]),
+                (4, false, None, &b"xyz"[..]),
+            ]
+        );
+        // An unterminated last line over the cap is still the last line.
+        let got = all(b"ok\n0123456789", 4);
+        assert_eq!(got[1].0.too_long, Some(10));
+        assert!(!got[1].0.terminated);
+        assert!(all(b"", 4).is_empty());
+    }
+}
