@@ -153,6 +153,8 @@ impl Workspace {
 
     /// Runs lith and returns what it printed with its peak resident memory in MiB
     /// (`ru_maxrss` of exactly this child, from `wait4`).
+    // The child is reaped by `wait4`, which `Child` does not know about.
+    #[allow(clippy::zombie_processes)]
     pub fn lith_peak_mib(&self, args: &[&str]) -> (Run, u64) {
         use std::io::Read;
         let mut child = self
