@@ -215,7 +215,9 @@ pub struct RootScan {
 
 /// Lists a root's entries without verifying anything yet.
 pub struct RootListing {
-    pub run_dirs: Vec<String>,
+    /// Run folders: the name as shown (lossy for a name that is not UTF-8) and the
+    /// name on disk.
+    pub run_dirs: Vec<(String, std::ffi::OsString)>,
     pub skipped: Vec<Skipped>,
     pub files: Vec<String>,
 }
@@ -229,7 +231,8 @@ pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
         files: Vec::new(),
     };
     for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
+        let os_name = e.file_name();
+        let name = os_name.to_string_lossy().into_owned();
         let Ok(ft) = e.file_type() else { continue };
         if ft.is_symlink() {
             l.skipped.push(Skipped {
@@ -238,7 +241,7 @@ pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
             });
         } else if ft.is_dir() {
             if is_run_dir(&e.path()) {
-                l.run_dirs.push(name);
+                l.run_dirs.push((name, os_name));
             } else {
                 l.skipped.push(Skipped {
                     name,
@@ -290,7 +293,7 @@ pub fn scan_root(
     scan.runs = listing
         .run_dirs
         .par_iter()
-        .map(|name| verify_run(&root.join(name), &format!("{rel}/{name}"), opts))
+        .map(|(name, on_disk)| verify_run(&root.join(on_disk), &format!("{rel}/{name}"), opts))
         .collect();
     scan.skipped = listing.skipped;
     scan.files = listing.files;

@@ -324,6 +324,21 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         packet: None,
         summary_md: None,
     };
+    if run_dir.file_name().is_some_and(|n| n.to_str().is_none()) {
+        // Reports, pages and links name a run by its folder: a name that is not
+        // UTF-8 cannot be named faithfully, so the run is not verified.
+        r.findings.push(
+            Finding::new(
+                "run_name_not_utf8",
+                Severity::Partial,
+                format!(
+                    "the run folder's name is not valid UTF-8 (shown here as {run_id:?}); rename it so that reports and links can name it"
+                ),
+            )
+            .at(dir_label),
+        );
+        return r;
+    }
     let base = match std::fs::canonicalize(run_dir) {
         Ok(b) => b,
         Err(e) => {

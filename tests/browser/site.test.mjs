@@ -58,6 +58,18 @@ function hostileWorkspace(dir) {
   const artifacts = Object.entries(files).map(([p, body]) => ({ path: p, file_size: Buffer.byteLength(body), sha256: sha256(body) }));
   artifacts.push({ path: "../../<script>window.__pwned=8</script>", file_size: 1, sha256: "0".repeat(64) });
   fs.writeFileSync(path.join(run, "artifact_index.json"), JSON.stringify({ run_id: id, artifacts, missing: ["<b>x</b>"], status: "ok" }));
+  // A second run whose id, state, paths and status values carry bidirectional
+  // controls that would reorder what a reviewer reads around them.
+  const rlo = "\u202E", lri = "\u2066";
+  const bidiId = `run-${rlo}exe.txt`;
+  const bidiRun = path.join(dir, "out", bidiId);
+  fs.mkdirSync(bidiRun, { recursive: true });
+  fs.writeFileSync(path.join(bidiRun, `notes-${rlo}fdp.exe`), "x");
+  fs.writeFileSync(path.join(bidiRun, "run_status.json"), JSON.stringify({ run_id: bidiId, state: `complete${rlo} yrev`, owner: `${lri}ci` }));
+  fs.writeFileSync(path.join(bidiRun, "artifact_index.json"), JSON.stringify({
+    run_id: bidiId, status: "ok", missing: [`gone-${rlo}gpj.exe`],
+    artifacts: [{ path: `notes-${rlo}fdp.exe`, file_size: 1, sha256: sha256("y") }, { path: `absent-${rlo}txt.sh`, file_size: 1, sha256: sha256("z") }],
+  }));
   fs.writeFileSync(path.join(dir, "out", "LATEST"), "<script>window.__pwned=9</script>");
   fs.writeFileSync(path.join(dir, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (site (title "<script>window.__pwned=10</script>")) (bundles (roots ["out"])))');
 }
@@ -200,6 +212,35 @@ test("hostile names and documents never execute", async () => {
     assert.deepEqual(problems, [], file);
     await context.close();
   }
+});
+
+test("bidirectional controls in input values are isolated where they are shown", async () => {
+  const site = path.join(hostileDir, "site");
+  let seen = 0;
+  for (const file of htmlFiles(site)) {
+    const { page, context } = await open(file);
+    const { found, bad } = await page.evaluate(() => {
+      const controls = /[\u202A-\u202E\u2066-\u2069]/;
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      let found = 0;
+      const bad = [];
+      while (walker.nextNode()) {
+        const node = walker.currentNode;
+        if (!controls.test(node.data)) continue;
+        found += 1;
+        // The value must be the whole content of an element that isolates it.
+        const el = node.parentElement;
+        const isolated = ["isolate", "isolate-override", "plaintext"].includes(getComputedStyle(el).unicodeBidi);
+        if (!isolated || el.textContent !== node.data) bad.push(el.outerHTML.slice(0, 160));
+      }
+      return { found, bad };
+    });
+    seen += found;
+    assert.deepEqual(bad, [], file);
+    await context.close();
+  }
+  // The run id, its state, two artifact paths and the index's missing entry at least.
+  assert.ok(seen >= 5, `only ${seen} values with bidirectional controls were shown`);
 });
 
 test("the Nu HTML Checker reports no errors on either site", () => {

@@ -531,3 +531,26 @@ fn builds_killed_at_random_points_always_leave_a_whole_site() {
     assert_eq!(publish_leftovers(&ws), Vec::<String>::new());
     eprintln!("{killed} builds killed mid-way, {finished} finished first");
 }
+
+/// SPEC §3.4: a run folder whose name is not UTF-8 is a finding of that run (exit 2),
+/// not a build that fails with a misleading "no such file".
+#[test]
+fn a_run_folder_named_in_non_utf8_is_a_finding_of_that_run() {
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/good", "complete", &[("a.txt", "a")]);
+    let bad = ws.join("out").join(std::ffi::OsStr::from_bytes(b"bad\xff"));
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("run_status.json"), r#"{"state":"complete"}"#).unwrap();
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let rep = report(&ws, "site");
+    assert_eq!(run_by_id(&rep, "good")["verification"], "verified");
+    let bad = run_by_id(&rep, "bad\u{fffd}");
+    assert_eq!(bad["findings"][0]["code"], "run_name_not_utf8", "{bad:#}");
+    assert_ne!(bad["verification"], "verified");
+}
