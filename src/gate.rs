@@ -11,9 +11,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::beneath::{Dir, Refusal};
 use crate::bundle::layout;
 use crate::bundle::paths;
-use crate::bundle::verify::hash_file;
+use crate::bundle::verify::{hash_file, hash_open};
 use crate::finding::{Finding, Severity};
 use crate::lith::sexpr::{self, Node, Value};
 use crate::lith::{Manifest, manifest::GateConfig};
@@ -140,16 +141,15 @@ impl GateReport {
     }
 }
 
-/// Resolves a workspace-relative path that must stay inside the workspace.
-fn inside(ws_canon: &Path, rel: &str) -> Option<std::path::PathBuf> {
-    let parts = paths::lexical_components(rel).ok()?;
-    match paths::resolve_inside(ws_canon, &parts) {
-        paths::Resolved::Inside(p, _) => Some(p),
-        _ => None,
-    }
+/// Opens a workspace-relative file beneath the workspace's handle (SPEC §3.4): no
+/// symlink leads outside, and what is judged is what was opened.
+fn open_inside(ws: Option<&Dir>, rel: &str) -> Result<(std::fs::File, std::fs::Metadata), Refusal> {
+    let parts = paths::lexical_components(rel).map_err(|_| Refusal::Outside)?;
+    let ws = ws.ok_or(Refusal::Missing)?;
+    ws.open_file(&parts)
 }
 
-fn check_ref(ws_canon: &Path, r: &str) -> RefCheck {
+fn check_ref(ws: Option<&Dir>, r: &str) -> RefCheck {
     let (satisfied, how) = if r.starts_with("runtime:") {
         (true, "runtime")
     } else if r.starts_with("artifact:") {
@@ -158,10 +158,13 @@ fn check_ref(ws_canon: &Path, r: &str) -> RefCheck {
         (true, "uri")
     } else if paths::lexical_components(r).is_err() {
         (false, "unsafe")
-    } else if inside(ws_canon, r).is_some() {
-        (true, "path")
     } else {
-        (false, "missing")
+        match open_inside(ws, r) {
+            // A folder is a reference that exists too.
+            Ok(_) | Err(Refusal::NotAFile(_)) => (true, "path"),
+            Err(Refusal::Outside) => (false, "unsafe"),
+            Err(Refusal::Missing | Refusal::Io(_)) => (false, "missing"),
+        }
     };
     RefCheck {
         reference: r.to_string(),
@@ -210,6 +213,8 @@ pub const UNREADABLE: &str = "gate-input-unreadable";
 pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let ws_canon =
         std::fs::canonicalize(&manifest.workspace).unwrap_or_else(|_| manifest.workspace.clone());
+    let ws_dir = Dir::open(&ws_canon).ok();
+    let ws = ws_dir.as_ref();
     let schema = manifest.proof_schema.clone().unwrap_or_default();
     let mut reasons: BTreeSet<&'static str> = BTreeSet::new();
     let mut needs = Vec::new();
@@ -219,7 +224,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let required_refs: Vec<RefCheck> = schema
         .required_refs
         .iter()
-        .map(|r| check_ref(&ws_canon, r))
+        .map(|r| check_ref(ws, r))
         .collect();
     for r in required_refs.iter().filter(|r| !r.satisfied) {
         reasons.insert("missing-proof-refs");
@@ -271,12 +276,15 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                         }
                         Ok(found) => {
                             for rel in found {
-                                let Some(p) = inside(&ws_canon, &rel) else {
-                                    unreadable
-                                        .push(format!("{rel}: resolves outside the workspace"));
-                                    continue;
+                                let hashed = match open_inside(ws, &rel) {
+                                    Ok((file, meta)) => hash_open(file, &meta),
+                                    Err(Refusal::Outside) => {
+                                        unreadable
+                                            .push(format!("{rel}: resolves outside the workspace"));
+                                        continue;
+                                    }
+                                    Err(r) => Err(std::io::Error::other(r.to_string())),
                                 };
-                                let hashed = hash_file(&p);
                                 if let Err(e) = &hashed {
                                     unreadable.push(format!("{rel}: cannot hash: {e}"));
                                 }
@@ -389,12 +397,19 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
             questions: Vec::new(),
             error: None,
         };
-        let node = match inside(&ws_canon, packet) {
-            None => Err(format!(
+        let node = match (paths::lexical_components(packet), ws) {
+            (Ok(parts), Some(dir)) => sexpr::read_beneath(dir, &parts, Path::new(packet))
+                .map_err(|e| match e.pos.line {
+                    // File-level: say where it was looked for.
+                    0 => format!(
+                        "{packet}: the open-questions packet is missing, unreadable or outside the workspace: {}",
+                        e.reason
+                    ),
+                    _ => e.to_string(),
+                }),
+            _ => Err(format!(
                 "{packet}: the open-questions packet is missing or outside the workspace"
             )),
-            Some(p) => sexpr::read_file(&p)
-                .map_err(|e| e.to_string().replace(&*p.to_string_lossy(), packet)),
         };
         match node {
             Err(e) => {

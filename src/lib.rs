@@ -17,6 +17,7 @@ pub mod dod;
 pub mod exit;
 pub mod finding;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod gate;
 pub mod http;
 pub mod jsonl;

@@ -79,7 +79,12 @@ impl Contract {
     /// (optional-keys […])) (kinds […]))`. Absent parts keep their defaults.
     pub fn load(path: &Path) -> Result<Contract, ContractError> {
         let root = sexpr::read_file(path)?;
-        let file = path.display().to_string();
+        Contract::from_node(&root, &path.display().to_string())
+    }
+
+    /// Reads a contract from its parsed form; `file` names it in errors.
+    pub fn from_node(root: &Node, file: &str) -> Result<Contract, ContractError> {
+        let file = file.to_string();
         let err = |n: &Node, reason: &str| ContractError::Meaning {
             file: file.clone(),
             line: n.pos.line,

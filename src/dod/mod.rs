@@ -13,8 +13,9 @@ use pulldown_cmark::{Event as Md, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 use crate::activity::{Feed, chain};
-use crate::bundle::paths::{self, Resolved};
-use crate::bundle::verify::hash_file;
+use crate::beneath::{Dir, Refusal};
+use crate::bundle::paths;
+use crate::bundle::verify::hash_open;
 use registry::Registry;
 
 pub const SCHEMA: &str = "dod_report_v2";
@@ -200,28 +201,33 @@ pub struct Inputs<'a> {
     pub require_operational: Option<Option<&'a [String]>>,
 }
 
-fn check_path(ws: &Path, p: &str, missing: &mut BTreeSet<String>) -> Option<std::path::PathBuf> {
+/// Opens an evidence path beneath the workspace's handle (SPEC §3.4): no symlink
+/// leads outside, and the file judged is the file opened. Records why not in
+/// `missing`.
+fn check_path(
+    ws: Option<&Dir>,
+    p: &str,
+    missing: &mut BTreeSet<String>,
+) -> Option<(std::fs::File, std::fs::Metadata)> {
     let Ok(parts) = paths::lexical_components(p) else {
         missing.insert(format!("evidence.path_traversal:{p}"));
         return None;
     };
-    match paths::resolve_inside(ws, &parts) {
-        Resolved::Inside(path, meta) => {
-            if !meta.is_file() || crate::fsutil::open_nofollow(&path).is_err() {
-                missing.insert(format!("evidence.path_unreadable:{p}"));
-                return None;
-            }
-            Some(path)
-        }
-        Resolved::Missing => {
+    let Some(ws) = ws else {
+        missing.insert(format!("evidence.path_unreadable:{p}"));
+        return None;
+    };
+    match ws.open_file(&parts) {
+        Ok(opened) => Some(opened),
+        Err(Refusal::Missing) => {
             missing.insert(format!("evidence.path_missing:{p}"));
             None
         }
-        Resolved::Outside => {
+        Err(Refusal::Outside) => {
             missing.insert(format!("evidence.path_traversal:{p}"));
             None
         }
-        Resolved::Unreadable(_) => {
+        Err(Refusal::NotAFile(_) | Refusal::Io(_)) => {
             missing.insert(format!("evidence.path_unreadable:{p}"));
             None
         }
@@ -231,6 +237,7 @@ fn check_path(ws: &Path, p: &str, missing: &mut BTreeSet<String>) -> Option<std:
 /// Evaluates one phase.
 pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResult {
     let ws = std::fs::canonicalize(inp.workspace).unwrap_or_else(|_| inp.workspace.to_path_buf());
+    let ws_dir = Dir::open(&ws).ok();
     let meta = document.map(read_meta).unwrap_or_default();
     let reg = inp.registry.phases.get(phase);
     let mut missing: BTreeSet<String> = BTreeSet::new();
@@ -274,7 +281,7 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     pointed.sort();
     pointed.dedup();
     for p in &pointed {
-        check_path(&ws, p, &mut ev_missing);
+        check_path(ws_dir.as_ref(), p, &mut ev_missing);
     }
     let mut claims: Vec<(String, String)> = meta.hash_claims.clone();
     for (p, h) in &ch.hashes {
@@ -287,9 +294,12 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     claims.dedup();
     for (p, want) in &claims {
         let mut scratch = BTreeSet::new();
-        match check_path(&ws, p, &mut scratch) {
-            Some(path) => {
-                if hash_file(&path).map(|(_, d)| d != *want).unwrap_or(true) {
+        match check_path(ws_dir.as_ref(), p, &mut scratch) {
+            Some((file, fmeta)) => {
+                if hash_open(file, &fmeta)
+                    .map(|(_, d)| d != *want)
+                    .unwrap_or(true)
+                {
                     ev_missing.insert(format!("evidence.hash_mismatch:{p}"));
                 }
             }
@@ -345,7 +355,7 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     {
         let ok = r.evidence_path.as_ref().is_some_and(|p| {
             let mut s = BTreeSet::new();
-            check_path(&ws, p, &mut s).is_some()
+            check_path(ws_dir.as_ref(), p, &mut s).is_some()
         });
         if !ok {
             registry_ok = false;

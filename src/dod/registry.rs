@@ -110,14 +110,19 @@ impl Registry {
             Err(e) => return Err(e.to_string()),
         };
         let text_in = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-        let is_json =
-            path.extension().is_some_and(|e| e == "json") || text_in.trim_start().starts_with('{');
+        Registry::parse(&text_in, path.extension().is_some_and(|e| e == "json")).map(Some)
+    }
+
+    /// Parses a registry's text: JSON when `json` is set or the text starts with `{`,
+    /// else YAML.
+    pub fn parse(text_in: &str, json: bool) -> Result<Registry, String> {
+        let is_json = json || text_in.trim_start().starts_with('{');
         let doc = if is_json {
-            serde_json::from_str(&text_in)
+            serde_json::from_str(text_in)
                 .map_err(|e| format!("{}:{}: invalid JSON: {e}", e.line(), e.column()))?
         } else {
             let docs =
-                YamlLoader::load_from_str(&text_in).map_err(|e| format!("invalid YAML: {e}"))?;
+                YamlLoader::load_from_str(text_in).map_err(|e| format!("invalid YAML: {e}"))?;
             docs.first().map(yaml_to_json).unwrap_or(Value::Null)
         };
         let mut reg = Registry {
@@ -148,7 +153,7 @@ impl Registry {
                 },
             );
         }
-        Ok(Some(reg))
+        Ok(reg)
     }
 
     /// Sets a phase's verdict (and when it was verified, and the report that proves

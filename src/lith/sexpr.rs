@@ -154,6 +154,19 @@ pub fn read_file(path: &Path) -> Result<Node, ReadError> {
     }
 }
 
+/// Reads a file of untrusted data at `rel` beneath a directory handle (SPEC §3.4),
+/// with the limits of [`read_file`]; `label` names it in errors.
+pub fn read_beneath(
+    dir: &crate::beneath::Dir,
+    rel: &[&str],
+    label: &Path,
+) -> Result<Node, ReadError> {
+    match dir.read(rel, MAX_FILE_BYTES) {
+        Ok(bytes) => read_bytes(bytes, label),
+        Err(e) => Err(file_error(label, read_failure(e))),
+    }
+}
+
 /// Reads trusted configuration (the manifest): a symlink is followed, but what it
 /// names must still be a regular file, so a FIFO never hangs the read.
 pub fn read_trusted_file(path: &Path) -> Result<Node, ReadError> {

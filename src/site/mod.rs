@@ -6,7 +6,7 @@
 //! pages are relative and name `index.html` explicitly, so the site works from
 //! `file://` as well as from any static host.
 
-mod markdown;
+pub(crate) mod markdown;
 mod phases;
 mod publish;
 mod sections;

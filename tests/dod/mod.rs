@@ -625,3 +625,55 @@ fn the_real_feed_and_documents_evaluate_without_errors() {
         json!(["drift.heartbeat.stale", "idle.system.stale"])
     );
 }
+
+/// SPEC §3.4: DoD evidence is opened beneath the workspace's handle. A thread swaps
+/// a parent folder of an evidence file for a symlink to a folder outside whose file
+/// matches the document's hash claim; the claim must never be satisfied by it. On
+/// the check-then-open-by-name resolver this failed within a few hundred tries.
+#[test]
+fn swapping_an_evidence_folder_for_a_symlink_never_satisfies_a_claim_from_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    ws.write("evidence/sub/f.json", "inside!");
+    ws.write("evil/f.json", "outside");
+    let outside_sha = crate::support::sha256_hex(b"outside");
+    let doc = format!(
+        "# DoD\n\n- **Phase / Task ID**: P\n- **Gate**: G\n\n## Evidence\n- path: `evidence/sub/f.json` sha256:{outside_sha}\n"
+    );
+    let base = ws.join("evidence");
+    std::os::unix::fs::symlink(ws.join("evil"), base.join("link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (base, stop) = (base.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
+                let _ = std::fs::rename(base.join("link"), base.join("sub"));
+                let _ = std::fs::rename(base.join("sub"), base.join("link"));
+                let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
+            }
+        })
+    };
+    let registry = lith::dod::registry::Registry::default();
+    let feed = lith::activity::Feed::default();
+    let inputs = lith::dod::Inputs {
+        workspace: ws.path(),
+        registry: &registry,
+        feed: &feed,
+        require_operational: None,
+    };
+    for i in 0..3000 {
+        let r = lith::dod::evaluate("P", Some(&doc), &inputs);
+        assert!(
+            r.missing
+                .iter()
+                .any(|m| m.ends_with(":evidence/sub/f.json")),
+            "iteration {i}: the claim was satisfied by the file outside: {:?}",
+            r.missing
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+}

@@ -1,0 +1,155 @@
+//! The bodies of lith's fuzz targets (`fuzz/`), one per parser of untrusted input.
+//!
+//! They live in the library so that `cargo test` runs the very same code over every
+//! input a fuzzer ever found (`fuzz/regressions/`), and a fuzz target is one line.
+//! Each body feeds bytes to a parser and checks what must hold whatever the input:
+//! no panic, and where the format has one, a property (a queue log replayed in two
+//! parts equals the whole; what a reader accepts, its writer reproduces).
+
+use std::path::Path;
+
+use crate::activity;
+use crate::bundle::{index, witness};
+use crate::lith::{Manifest, sexpr};
+use crate::queue::{self, Replay};
+use crate::receipts::{self, Contract};
+
+/// S-expressions, then the manifest and the receipts contract built from them.
+pub fn sexpr(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let file = Path::new("fuzz.lith");
+    if let Ok(root) = sexpr::read_str(text, file) {
+        let _ = Manifest::from_node(&root, file);
+        let _ = Contract::from_node(&root, "fuzz.lisp");
+    }
+}
+
+/// The JSON documents of a bundle: artifact index, run status, path witnesses.
+pub fn bundle_json(data: &[u8]) {
+    let Ok(v) = crate::fsutil::parse_json(data) else {
+        return;
+    };
+    if let Ok(ix) = index::ArtifactIndex::from_value(&v) {
+        for e in &ix.artifacts {
+            assert_eq!(e.sha256.len(), 64, "an accepted digest is 64 hex digits");
+        }
+    }
+    let _ = witness::parse(&v);
+    let _ = index::RunStatus::from_value(v);
+}
+
+/// The queue log: replay never panics, and replaying a prefix that ends at a line
+/// break and then the rest gives the state of replaying the whole.
+pub fn queue_log(data: &[u8]) {
+    let mut whole = Replay::new();
+    queue::replay_reader(data, &mut whole).expect("reading memory");
+    let digest = whole.state_sha256();
+    if let Some(cut) = data.iter().position(|&b| b == b'\n') {
+        let mut parts = Replay::new();
+        queue::replay_reader(&data[..=cut], &mut parts).expect("reading memory");
+        queue::replay_reader(&data[cut + 1..], &mut parts).expect("reading memory");
+        assert_eq!(parts.state_sha256(), digest, "replay in two parts");
+        assert_eq!(parts.counters, whole.counters, "counters in two parts");
+    }
+}
+
+/// Receipt lines under the default contract; a line the writer formats is read back
+/// as the same fields.
+pub fn receipts(data: &[u8]) {
+    let contract = Contract::default();
+    let (parsed, _) = receipts::check(data, &contract);
+    for r in parsed.iter().take(16) {
+        let fields: Vec<(&str, String)> = r
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        if let Ok(line) = receipts::format_line(&fields) {
+            let back = receipts::split_line(&line, " | ");
+            assert_eq!(back, r.fields, "format_line then split_line");
+        }
+    }
+}
+
+/// The activity feed, and the chain of every phase it names.
+pub fn activity_feed(data: &[u8]) {
+    let feed = activity::parse_feed(data);
+    let mut phases: Vec<&str> = feed
+        .events
+        .iter()
+        .filter_map(|e| e.phase_id.as_deref())
+        .collect();
+    phases.sort_unstable();
+    phases.dedup();
+    for p in phases.into_iter().take(8) {
+        let _ = activity::chain::chain(p, &feed.events);
+    }
+}
+
+/// DoD documents (metadata and Markdown rendering) and the phase registry in YAML
+/// and JSON.
+pub fn dod_documents(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::dod::read_meta(text);
+    let html = crate::site::markdown::render(text);
+    assert!(
+        !html.to_ascii_lowercase().contains("<script"),
+        "rendered Markdown carries a script"
+    );
+    let _ = crate::dod::registry::Registry::parse(text, false);
+    let _ = crate::dod::registry::Registry::parse(text, true);
+}
+
+/// The fuzz targets by name, as `fuzz/` and `fuzz/regressions/` name them.
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+    ("sexpr", sexpr),
+    ("bundle_json", bundle_json),
+    ("queue_log", queue_log),
+    ("receipts", receipts),
+    ("activity_feed", activity_feed),
+    ("dod_documents", dod_documents),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every input a fuzzer found (kept in `fuzz/regressions/<target>/`) and every
+    /// hand-made hostile case below go through their target again.
+    #[test]
+    fn regressions_and_hostile_inputs_replay_cleanly() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+        let mut replayed = 0;
+        for (name, body) in TARGETS {
+            let dir = root.join(name);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.filter_map(Result::ok) {
+                let bytes = std::fs::read(e.path()).unwrap();
+                body(&bytes);
+                replayed += 1;
+            }
+        }
+        let hostile: [&[u8]; 8] = [
+            b"",
+            b"\n\n\n",
+            b"((((((((((((((((((((",
+            b"{\"op\":\"enqueue\",\"task\":{\"id\":\"a\"}}\n{\"op\":\"dequeue\",\"task_id\":\"a\"}\n{",
+            b"\xEF\xBB\xBF{\"artifacts\":[]}",
+            b"ts=1 | kind=:x | | = | a=b\n\xff\xfe | x=y\n",
+            b"> > > > > > > > > > > > > > > > > > > > > > x\n<script>alert(1)</script>",
+            b"{\"phases\": {\"P\": {\"verdict\": [1, {\"a\": null}]}}}",
+        ];
+        for input in hostile {
+            for (_, body) in TARGETS {
+                body(input);
+            }
+        }
+        eprintln!("{replayed} regression input(s) replayed");
+    }
+}
