@@ -104,8 +104,11 @@ pub fn dod_documents(data: &[u8]) {
     let _ = crate::dod::registry::Registry::parse(text, true);
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, as `fuzz/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("sexpr", sexpr),
     ("bundle_json", bundle_json),
     ("queue_log", queue_log),

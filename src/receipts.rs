@@ -92,7 +92,7 @@ impl Contract {
             reason: reason.to_string(),
         };
         if root.head() != Some("contract") {
-            return Err(err(&root, "expected a (contract …) form"));
+            return Err(err(root, "expected a (contract …) form"));
         }
         let mut c = Contract {
             source: file.clone(),
