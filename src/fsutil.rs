@@ -80,6 +80,8 @@ pub enum JsonReadError {
     NotRegularFile(String),
     Io(String),
     TooLarge(u64),
+    /// Valid JSON whose shape is wrong (a field of the wrong type, …).
+    Shape(String),
     /// Syntax or type error at a 1-based line and column.
     Syntax {
         line: usize,
@@ -99,6 +101,7 @@ impl std::fmt::Display for JsonReadError {
                 )
             }
             JsonReadError::Io(e) => write!(f, "cannot read: {e}"),
+            JsonReadError::Shape(m) => write!(f, "{m}"),
             JsonReadError::TooLarge(n) => write!(
                 f,
                 "file is {n} bytes, larger than the {MAX_JSON_BYTES} bytes lith parses"
@@ -199,7 +202,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
 }
 
 /// serde_json appends " at line L column C"; lith prints the position first instead.
-fn strip_position(msg: &str) -> String {
+pub fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),

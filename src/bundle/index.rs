@@ -5,6 +5,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::fsutil::{JsonReadError, MAX_JSON_BYTES, strip_position};
+
 /// The states a run may be in.
 pub const STATES: [&str; 3] = ["in_progress", "complete", "failed"];
 /// The statuses an index may carry.
@@ -42,18 +44,24 @@ impl RunStatus {
     }
 }
 
-/// One entry of `artifacts[]`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One entry of `artifacts[]`, kept small: an index may hold hundreds of thousands.
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
-    pub path: String,
+    pub path: Box<str>,
     pub file_size: u64,
-    /// Lower-case hex.
-    pub sha256: String,
-    pub schema_version: Option<String>,
+    pub sha256: [u8; 32],
+    pub schema_version: Option<Box<str>>,
+}
+
+impl IndexEntry {
+    /// The digest in lower-case hex.
+    pub fn sha256_hex(&self) -> String {
+        crate::bundle::verify::hex(&self.sha256)
+    }
 }
 
 /// `artifact_index.json`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ArtifactIndex {
     pub schema_version: Option<String>,
     pub run_id: Option<String>,
@@ -68,6 +76,63 @@ impl ArtifactIndex {
         let Value::Object(o) = v else {
             return Err(format!("expected a JSON object, found {}", json_kind(v)));
         };
+        let artifacts = match o.get("artifacts") {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| entry(e).map_err(|m| format!("artifacts[{i}]: {m}")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            _ => None,
+        };
+        ArtifactIndex::assemble(o, artifacts)
+    }
+
+    /// Reads an index from a file in memory proportional to its entries, not to its
+    /// text: each entry is parsed and checked as it is read, and the document is
+    /// never held whole. Errors as [`ArtifactIndex::from_value`] gives them, plus
+    /// the line and column of a syntax error.
+    pub fn read(file: std::fs::File, len: u64) -> Result<ArtifactIndex, JsonReadError> {
+        if len > MAX_JSON_BYTES {
+            return Err(JsonReadError::TooLarge(len));
+        }
+        let mut head = [0u8; 3];
+        let mut file = std::io::BufReader::with_capacity(256 * 1024, file);
+        {
+            use std::io::BufRead;
+            let buf = file
+                .fill_buf()
+                .map_err(|e| JsonReadError::Io(e.to_string()))?;
+            let n = buf.len().min(3);
+            head[..n].copy_from_slice(&buf[..n]);
+        }
+        if head == *b"\xEF\xBB\xBF" {
+            // Named as every JSON input names it.
+            return Err(crate::fsutil::parse_json(&head).unwrap_err());
+        }
+        let reader = std::io::Read::take(file, MAX_JSON_BYTES + 1);
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        let parsed = serde::de::Deserializer::deserialize_any(&mut de, IndexVisitor)
+            .and_then(|idx| de.end().map(|()| idx));
+        match parsed {
+            Ok(Ok(idx)) => Ok(idx),
+            Ok(Err(message)) => Err(JsonReadError::Shape(message)),
+            Err(e) if e.is_data() => Err(JsonReadError::Shape(strip_position(&e.to_string()))),
+            Err(e) if e.is_io() => Err(JsonReadError::Io(e.to_string())),
+            Err(e) => Err(JsonReadError::Syntax {
+                line: e.line(),
+                column: e.column(),
+                message: strip_position(&e.to_string()),
+            }),
+        }
+    }
+
+    /// The index from its fields; `artifacts` already read when it is a list.
+    fn assemble(
+        o: &Map<String, Value>,
+        artifacts: Option<Vec<IndexEntry>>,
+    ) -> Result<ArtifactIndex, String> {
         let opt_text = |k: &str| -> Result<Option<String>, String> {
             match o.get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -93,14 +158,11 @@ impl ArtifactIndex {
                 ));
             }
         };
-        let artifacts = match o.get("artifacts") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, e)| entry(e).map_err(|m| format!("artifacts[{i}]: {m}")))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => return Err("`artifacts` is missing; expected a list".into()),
-            Some(other) => {
+        let artifacts = match (artifacts, o.get("artifacts")) {
+            (Some(list), _) => list,
+            (None, None) => return Err("`artifacts` is missing; expected a list".into()),
+            (None, Some(Value::Array(_))) => unreachable!("a list of artifacts is read first"),
+            (None, Some(other)) => {
                 return Err(format!(
                     "`artifacts` must be a list, found {}",
                     json_kind(other)
@@ -142,8 +204,8 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
     let Value::Object(o) = v else {
         return Err(format!("expected an object, found {}", json_kind(v)));
     };
-    let path = match o.get("path") {
-        Some(Value::String(s)) => s.clone(),
+    let path: Box<str> = match o.get("path") {
+        Some(Value::String(s)) => s.as_str().into(),
         _ => return Err("`path` must be a string".into()),
     };
     let file_size = match o.get("file_size") {
@@ -157,9 +219,7 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         }
     };
     let sha256 = match o.get("sha256") {
-        Some(Value::String(s)) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            s.to_ascii_lowercase()
-        }
+        Some(Value::String(s)) if let Some(d) = digest_of(s) => d,
         Some(Value::String(s)) => {
             return Err(format!(
                 "`sha256` of {path:?} is {:?}; expected 64 hex digits",
@@ -173,7 +233,7 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         }
     };
     let schema_version = match o.get("schema_version") {
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s.as_str().into()),
         _ => None,
     };
     Ok(IndexEntry {
@@ -182,6 +242,166 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         sha256,
         schema_version,
     })
+}
+
+/// 64 hex digits (either case) as bytes.
+fn digest_of(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// The top level of an index, with `artifacts` read entry by entry.
+struct IndexVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IndexVisitor {
+    /// The index, or why its shape is wrong (as [`ArtifactIndex::from_value`] says).
+    type Value = Result<ArtifactIndex, String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut rest = Map::new();
+        let mut artifacts: Option<Result<Vec<IndexEntry>, String>> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "artifacts" {
+                match map.next_value_seed(EntriesSeed)? {
+                    Entries::List(list) => {
+                        artifacts = Some(list);
+                        rest.remove("artifacts");
+                    }
+                    Entries::Other(v) => {
+                        artifacts = None;
+                        rest.insert(key, v);
+                    }
+                }
+            } else {
+                // Later keys win, as when the document is read whole.
+                let v: Value = map.next_value()?;
+                rest.insert(key, v);
+            }
+        }
+        Ok(match artifacts {
+            Some(Err(m)) => Err(m),
+            Some(Ok(list)) => ArtifactIndex::assemble(&rest, Some(list)),
+            None => ArtifactIndex::assemble(&rest, None),
+        })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Err("expected a JSON object, found a list".into()))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found a boolean".into()))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found a number".into()))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found a number".into()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found a number".into()))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found a string".into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err("expected a JSON object, found null".into()))
+    }
+}
+
+/// `artifacts`: a list read entry by entry, or whatever else was there.
+enum Entries {
+    List(Result<Vec<IndexEntry>, String>),
+    Other(Value),
+}
+
+struct EntriesSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntriesSeed {
+    type Value = Entries;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Entries, D::Error> {
+        d.deserialize_any(EntriesVisitor)
+    }
+}
+
+struct EntriesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+    type Value = Entries;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of artifacts")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+        let mut list = Vec::new();
+        let mut first_error = None;
+        let mut i = 0usize;
+        // Each entry is a small value, checked and dropped before the next is read.
+        while let Some(v) = seq.next_element::<Value>()? {
+            if first_error.is_none() {
+                match entry(&v) {
+                    Ok(e) => list.push(e),
+                    Err(m) => first_error = Some(format!("artifacts[{i}]: {m}")),
+                }
+            }
+            i += 1;
+        }
+        list.shrink_to_fit();
+        Ok(Entries::List(match first_error {
+            Some(m) => Err(m),
+            None => Ok(list),
+        }))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Entries, A::Error> {
+        let v =
+            serde::de::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Entries::Other(v))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Entries, E> {
+        Ok(Entries::Other(Value::Bool(b)))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Entries, E> {
+        Ok(Entries::Other(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Entries, E> {
+        Ok(Entries::Other(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Entries, E> {
+        Ok(Entries::Other(n.into()))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Entries, E> {
+        Ok(Entries::Other(Value::String(s.into())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Entries, E> {
+        Ok(Entries::Other(Value::Null))
+    }
 }
 
 pub fn json_kind(v: &Value) -> &'static str {
@@ -218,7 +438,7 @@ mod tests {
             "artifacts": [{"path": "a", "file_size": 1, "sha256": "AB".repeat(32)}]
         }))
         .unwrap();
-        assert_eq!(idx.artifacts[0].sha256, "ab".repeat(32));
+        assert_eq!(idx.artifacts[0].sha256_hex(), "ab".repeat(32));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::index::{ArtifactIndex, RunStatus, STATES, truncate};
+use super::index::{ArtifactIndex, IndexEntry, RunStatus, STATES, truncate};
 use super::paths;
 use super::promotion::{self, Promotability, PromotionPacket};
 use super::witness::{self, Witnesses};
@@ -168,7 +168,11 @@ pub struct RunReport {
     pub run_status: Option<RunStatus>,
     pub index: Option<IndexSummary>,
     pub counts: Counts,
+    /// Up to [`MAX_LISTED_ARTIFACTS`] rows, failing ones first to be kept.
     pub artifacts: Vec<ArtifactCheck>,
+    /// Entries counted in `counts` but not listed in `artifacts`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub artifacts_unlisted: usize,
     pub unindexed: Vec<String>,
     pub witnesses: Option<Witnesses>,
     pub findings: Vec<Finding>,
@@ -187,6 +191,10 @@ impl RunReport {
     pub fn exit_code(&self) -> i32 {
         crate::finding::worst_exit(&self.findings)
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The stable anchor of an artifact row.
@@ -317,6 +325,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         index: None,
         counts: Counts::default(),
         artifacts: Vec::new(),
+        artifacts_unlisted: 0,
         unindexed: Vec::new(),
         witnesses: None,
         findings: Vec::new(),
@@ -440,12 +449,12 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     }
 
     // artifact_index.json, the commit barrier.
-    let index = match read_json("artifact_index.json") {
+    // Big indexes wait for room in the budget, so parallel runs never hold several
+    // at once; the permit lasts until the index is verified and dropped.
+    let mut _permit = None;
+    let index = match read_index(&dir, &mut _permit) {
         Err(JsonReadError::NotFound) => None,
-        read => match read
-            .map_err(|e| e.to_string())
-            .and_then(|v| ArtifactIndex::from_value(&v))
-        {
+        read => match read.map_err(|e| e.to_string()) {
             Ok(idx) => Some(idx),
             Err(m) => {
                 broken = true;
@@ -475,7 +484,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         );
     }
 
-    let mut indexed: BTreeSet<String> = BTreeSet::new();
+    let mut indexed = Indexed::default();
     if let Some(idx) = &index {
         r.committed = true;
         indexed = verify_index(&mut r, idx, run_dir, &base, &dir, dir_label, opts);
@@ -490,7 +499,20 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         );
     }
 
+    let has_index = index.is_some();
+    drop(index);
     r.unindexed = list_unindexed(&base, &indexed, &mut r.findings, dir_label);
+    drop(indexed);
+    if _permit.as_ref().is_some_and(|p| p.0 > 8 << 20) {
+        // Give the memory of a big index back before another run takes its place:
+        // the allocator keeps freed blocks in this thread's arena otherwise.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+    drop(_permit);
     let (w, wf) = witness::load_in(&base, dir_label);
     r.witnesses = w;
     r.findings.extend(wf);
@@ -504,7 +526,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         Verification::Error
     } else if in_progress {
         Verification::InProgress
-    } else if index.is_none() {
+    } else if !has_index {
         Verification::Uncommitted
     } else if r.findings.iter().any(|f| f.severity >= Severity::Partial) {
         Verification::Failed
@@ -542,6 +564,72 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     r
 }
 
+/// The most artifact rows one run's report lists. Counts always cover every
+/// entry; beyond this, failing rows are listed first and the rest are counted in
+/// [`RunReport::artifacts_unlisted`], so a run of a million artifacts costs a
+/// bounded report and page (SPEC §11).
+pub const MAX_LISTED_ARTIFACTS: usize = 10_000;
+/// Entries opened and hashed together (in parallel) before the next ones are read.
+const CHUNK: usize = 4096;
+/// The most `duplicate_entry` findings listed one by one for a run.
+const MAX_DUPLICATE_FINDINGS: usize = 100;
+
+/// Every bundle-relative path the index names, with its first size and digest.
+type Indexed = foldhash::HashMap<Box<str>, (u64, [u8; 32])>;
+
+/// How many index bytes may be held in memory by runs verified at the same time.
+const INDEX_BUDGET_BYTES: u64 = 96 << 20;
+
+struct Budget {
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+static INDEX_BUDGET: Budget = Budget {
+    used: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
+
+/// A share of [`INDEX_BUDGET`], given back when dropped.
+struct Permit(u64);
+
+impl Budget {
+    /// Waits until `bytes` (at most the whole budget) fit beside what others hold.
+    fn acquire(&'static self, bytes: u64) -> Permit {
+        let want = bytes.min(INDEX_BUDGET_BYTES);
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        while *used > 0 && *used + want > INDEX_BUDGET_BYTES {
+            used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += want;
+        Permit(want)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut used = INDEX_BUDGET.used.lock().unwrap_or_else(|p| p.into_inner());
+        *used -= self.0;
+        INDEX_BUDGET.freed.notify_all();
+    }
+}
+
+/// Reads `artifact_index.json` beneath the run folder's handle, entry by entry.
+fn read_index(
+    dir: &std::io::Result<Dir>,
+    permit: &mut Option<Permit>,
+) -> Result<ArtifactIndex, JsonReadError> {
+    let d = dir.as_ref().map_err(|e| JsonReadError::Io(e.to_string()))?;
+    let (file, meta) = d.open_file(&["artifact_index.json"]).map_err(|r| match r {
+        Refusal::Missing => JsonReadError::NotFound,
+        Refusal::Outside => JsonReadError::NotRegularFile("symbolic link leading outside".into()),
+        Refusal::NotAFile(kind) => JsonReadError::NotRegularFile(kind.into()),
+        Refusal::Io(e) => JsonReadError::Io(e.to_string()),
+    })?;
+    *permit = Some(INDEX_BUDGET.acquire(meta.len()));
+    ArtifactIndex::read(file, meta.len())
+}
+
 fn verify_index(
     r: &mut RunReport,
     idx: &ArtifactIndex,
@@ -550,8 +638,7 @@ fn verify_index(
     dir: &std::io::Result<Dir>,
     dir_label: &str,
     opts: &VerifyOptions,
-) -> BTreeSet<String> {
-    let mut indexed = BTreeSet::new();
+) -> Indexed {
     let label = format!("{dir_label}/artifact_index.json");
     r.index = Some(IndexSummary {
         schema_version: idx.schema_version.clone(),
@@ -610,132 +697,146 @@ fn verify_index(
     });
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.to_path_buf());
 
-    // Check every entry's spelling first (cheap), then open and hash the distinct
-    // paths in parallel, each beneath the run folder's handle: what is hashed is
-    // the file that was opened, whatever happens to the names meanwhile.
+    // Chunk by chunk: check each entry's spelling (cheap), then open and hash the
+    // chunk's distinct paths in parallel, each beneath the run folder's handle (what
+    // is hashed is the file that was opened, whatever happens to the names
+    // meanwhile), then judge the entries and keep only what the report lists.
     struct Plan {
         rel: Option<String>,
         unsafe_why: Option<&'static str>,
     }
-    let plans: Vec<Plan> = idx
-        .artifacts
-        .iter()
-        .map(|e| match paths::lexical_components(&e.path) {
-            Err(why) => Plan {
-                rel: None,
-                unsafe_why: Some(why.describe()),
-            },
-            Ok(parts) => Plan {
-                rel: Some(
-                    paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref()).join("/"),
-                ),
-                unsafe_why: None,
-            },
-        })
-        .collect();
-    let distinct: BTreeSet<&str> = plans.iter().filter_map(|p| p.rel.as_deref()).collect();
+    let plan = |e: &IndexEntry| match paths::lexical_components(&e.path) {
+        Err(why) => Plan {
+            rel: None,
+            unsafe_why: Some(why.describe()),
+        },
+        Ok(parts) => Plan {
+            rel: Some(
+                paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref()).join("/"),
+            ),
+            unsafe_why: None,
+        },
+    };
     let mode = opts.mode;
     type Observed = Result<(u64, Option<String>), (ArtifactStatus, String)>;
-    let observed: BTreeMap<&str, Observed> = match dir {
-        Ok(d) => distinct
-            .into_par_iter()
-            .map(|rel| (rel, observe(d, rel, mode)))
-            .collect(),
-        Err(e) => distinct
-            .into_iter()
-            .map(|rel| {
-                (
-                    rel,
-                    Err((
-                        ArtifactStatus::Unreadable,
-                        format!("cannot open the run folder: {e}"),
-                    )),
-                )
-            })
-            .collect(),
-    };
-
-    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for (e, plan) in idx.artifacts.iter().zip(&plans) {
-        let mut check = ArtifactCheck {
-            path: e.path.clone(),
-            rel: plan.rel.clone(),
-            status: ArtifactStatus::Ok,
-            expected_size: e.file_size,
-            expected_sha256: e.sha256.clone(),
-            actual_size: None,
-            actual_sha256: None,
-            schema_version: e.schema_version.clone(),
-            detail: None,
-            anchor: artifact_anchor(&e.path),
-            url: None,
-        };
-        match (&plan.rel, plan.unsafe_why) {
-            (Some(rel), None) => match &observed[rel.as_str()] {
-                Err((status, detail)) => {
-                    check.status = *status;
-                    check.detail = (!detail.is_empty()).then(|| detail.clone());
-                }
-                Ok((size, digest)) => {
-                    check.actual_size = Some(*size);
-                    check.actual_sha256 = digest.clone();
-                    check.status = if *size != e.file_size {
-                        ArtifactStatus::SizeMismatch
-                    } else if digest.as_ref().is_some_and(|d| *d != e.sha256) {
-                        ArtifactStatus::DigestMismatch
-                    } else {
-                        ArtifactStatus::Ok
-                    };
-                }
-            },
-            (_, why) => {
-                check.status = ArtifactStatus::UnsafePath;
-                check.detail = Some(why.unwrap_or("unsafe path").to_string());
-            }
-        }
-        if let Some(rel) = &plan.rel {
-            indexed.insert(rel.clone());
-            if let Some((size, sha)) = seen.get(rel) {
-                let differ = *size != e.file_size || *sha != e.sha256;
-                r.findings.push(
-                    Finding::new(
-                        "duplicate_entry",
-                        if differ {
-                            Severity::Partial
-                        } else {
-                            Severity::Warning
-                        },
-                        if differ {
-                            format!(
-                                "{rel} is indexed more than once with different sizes or digests"
-                            )
-                        } else {
-                            format!("{rel} is indexed more than once")
-                        },
+    let mut seen = Indexed::default();
+    let mut counts = Counts::default();
+    let mut duplicates = 0usize;
+    // Rows kept for the report, with their position in the index.
+    let mut failing: Vec<(usize, ArtifactCheck)> = Vec::new();
+    let mut passing: Vec<(usize, ArtifactCheck)> = Vec::new();
+    for (chunk_no, chunk) in idx.artifacts.chunks(CHUNK).enumerate() {
+        let plans: Vec<Plan> = chunk.iter().map(plan).collect();
+        let distinct: BTreeSet<&str> = plans.iter().filter_map(|p| p.rel.as_deref()).collect();
+        let observed: BTreeMap<&str, Observed> = match dir {
+            Ok(d) => distinct
+                .into_par_iter()
+                .map(|rel| (rel, observe(d, rel, mode)))
+                .collect(),
+            Err(e) => distinct
+                .into_iter()
+                .map(|rel| {
+                    (
+                        rel,
+                        Err((
+                            ArtifactStatus::Unreadable,
+                            format!("cannot open the run folder: {e}"),
+                        )),
                     )
-                    .at(format!("{dir_label}/{rel}")),
-                );
+                })
+                .collect(),
+        };
+        for (j, (e, plan)) in chunk.iter().zip(&plans).enumerate() {
+            let expected_sha256 = e.sha256_hex();
+            let mut check = ArtifactCheck {
+                path: e.path.to_string(),
+                rel: plan.rel.clone(),
+                status: ArtifactStatus::Ok,
+                expected_size: e.file_size,
+                actual_size: None,
+                actual_sha256: None,
+                schema_version: e.schema_version.as_deref().map(str::to_string),
+                detail: None,
+                anchor: artifact_anchor(&e.path),
+                url: None,
+                expected_sha256,
+            };
+            match (&plan.rel, plan.unsafe_why) {
+                (Some(rel), None) => match &observed[rel.as_str()] {
+                    Err((status, detail)) => {
+                        check.status = *status;
+                        check.detail = (!detail.is_empty()).then(|| detail.clone());
+                    }
+                    Ok((size, digest)) => {
+                        check.actual_size = Some(*size);
+                        check.actual_sha256 = digest.clone();
+                        check.status = if *size != e.file_size {
+                            ArtifactStatus::SizeMismatch
+                        } else if digest.as_ref().is_some_and(|d| *d != check.expected_sha256) {
+                            ArtifactStatus::DigestMismatch
+                        } else {
+                            ArtifactStatus::Ok
+                        };
+                    }
+                },
+                (_, why) => {
+                    check.status = ArtifactStatus::UnsafePath;
+                    check.detail = Some(why.unwrap_or("unsafe path").to_string());
+                }
+            }
+            if let Some(rel) = &plan.rel {
+                match seen.get(rel.as_str()) {
+                    Some((size, sha)) => {
+                        duplicates += 1;
+                        let differ = *size != e.file_size || *sha != e.sha256;
+                        if duplicates <= MAX_DUPLICATE_FINDINGS || differ {
+                            r.findings.push(duplicate_finding(rel, differ, dir_label));
+                        }
+                    }
+                    None => {
+                        seen.insert(rel.as_str().into(), (e.file_size, e.sha256));
+                    }
+                }
+            }
+            counts.total += 1;
+            let pos = chunk_no * CHUNK + j;
+            if check.status == ArtifactStatus::Ok {
+                counts.ok += 1;
+                if passing.len() < MAX_LISTED_ARTIFACTS {
+                    passing.push((pos, check));
+                }
             } else {
-                seen.insert(rel.clone(), (e.file_size, e.sha256.clone()));
+                *counts
+                    .by_status
+                    .entry(check.status.as_str().to_string())
+                    .or_default() += 1;
+                if failing.len() < MAX_LISTED_ARTIFACTS {
+                    failing.push((pos, check));
+                }
             }
         }
-        r.artifacts.push(check);
     }
+    if duplicates > MAX_DUPLICATE_FINDINGS {
+        r.findings.push(
+            Finding::new(
+                "duplicate_entry",
+                Severity::Warning,
+                format!(
+                    "{duplicates} entries repeat a path indexed before; the first {MAX_DUPLICATE_FINDINGS} (and every one whose size or digest differs) are listed"
+                ),
+            )
+            .at(label.clone()),
+        );
+    }
+    // Failing rows claim the room first; the rest goes to passing rows, in index
+    // order.
+    passing.truncate(MAX_LISTED_ARTIFACTS - failing.len());
+    let mut rows = failing;
+    rows.append(&mut passing);
+    rows.sort_by_key(|(pos, _)| *pos);
+    r.artifacts = rows.into_iter().map(|(_, c)| c).collect();
+    r.artifacts_unlisted = counts.total - r.artifacts.len();
 
-    let mut counts = Counts {
-        total: r.artifacts.len(),
-        ..Counts::default()
-    };
-    for a in &r.artifacts {
-        if a.status == ArtifactStatus::Ok {
-            counts.ok += 1;
-        } else {
-            *counts
-                .by_status
-                .entry(a.status.as_str().to_string())
-                .or_default() += 1;
-        }
-    }
     if counts.ok < counts.total {
         let parts: Vec<String> = counts
             .by_status
@@ -757,7 +858,24 @@ fn verify_index(
         );
     }
     r.counts = counts;
-    indexed
+    seen
+}
+
+fn duplicate_finding(rel: &str, differ: bool, dir_label: &str) -> Finding {
+    Finding::new(
+        "duplicate_entry",
+        if differ {
+            Severity::Partial
+        } else {
+            Severity::Warning
+        },
+        if differ {
+            format!("{rel} is indexed more than once with different sizes or digests")
+        } else {
+            format!("{rel} is indexed more than once")
+        },
+    )
+    .at(format!("{dir_label}/{rel}"))
 }
 
 /// Opens `rel` beneath the run folder's handle and reads its size (and, in full
@@ -787,7 +905,7 @@ fn observe(
 
 fn list_unindexed(
     base: &Path,
-    indexed: &BTreeSet<String>,
+    indexed: &Indexed,
     findings: &mut Vec<Finding>,
     dir_label: &str,
 ) -> Vec<String> {
@@ -822,7 +940,7 @@ fn list_unindexed(
         if entry.depth() == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
             continue;
         }
-        if indexed.contains(&rel) {
+        if indexed.contains_key(rel.as_str()) {
             continue;
         }
         if out.len() < MAX_UNINDEXED_LISTED {

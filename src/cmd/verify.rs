@@ -246,6 +246,19 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
         }
         s.push('\n');
     }
+    if run.artifacts_unlisted > 0 {
+        let listed_failing = run
+            .artifacts
+            .iter()
+            .filter(|c| c.status != ArtifactStatus::Ok)
+            .count();
+        let failing = run.counts.total - run.counts.ok;
+        s.push_str(&format!(
+            "  … {} more failing artifact(s) not listed; the counts above cover all {} entries\n",
+            failing - listed_failing,
+            run.counts.total
+        ));
+    }
     for f in run.findings.iter().filter(|f| f.code != "artifacts_not_ok") {
         s.push_str(&format!(
             "  {}: {}: {}\n",

@@ -164,6 +164,9 @@ pub struct RunPage<'a> {
     pub url: Option<&'a str>,
     pub findings: Vec<FindingRow>,
     pub artifacts: Vec<ArtifactRow>,
+    /// Entries counted but not listed (see `MAX_LISTED_ARTIFACTS`).
+    pub artifacts_unlisted: usize,
+    pub max_listed: usize,
     pub committed: bool,
     pub index_missing: &'a [String],
     pub status_fields: Vec<(String, String)>,
@@ -588,6 +591,8 @@ fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> 
             }),
         ok: run.counts.ok,
         total: run.counts.total,
+        artifacts_unlisted: run.artifacts_unlisted,
+        max_listed: crate::bundle::verify::MAX_LISTED_ARTIFACTS,
         unindexed: &run.unindexed,
         mode_text: match run.mode {
             Mode::Full => "sizes and sha256 digests",
