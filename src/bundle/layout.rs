@@ -330,7 +330,10 @@ pub fn scan_root(
             .at(rel),
         );
     }
-    let (w, wf) = witness::load_in(&root, rel);
+    let root_dir = std::fs::canonicalize(&root)
+        .and_then(|c| crate::beneath::Dir::open(&c))
+        .ok();
+    let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
     scan.witnesses = w;
     scan.findings.extend(wf);
     scan.findings.sort();

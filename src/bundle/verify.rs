@@ -513,7 +513,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         }
     }
     drop(_permit);
-    let (w, wf) = witness::load_in(&base, dir_label);
+    let (w, wf) = witness::load_in(dir.as_ref().ok(), dir_label);
     r.witnesses = w;
     r.findings.extend(wf);
     r.summary_md = dir

@@ -4,11 +4,10 @@
 //! a bare array, or `{witnesses: […]}`. A record without `normalized_path` is a
 //! finding; an empty list is fine.
 
-use std::path::Path;
-
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::beneath::Dir;
 use crate::finding::{Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
@@ -32,10 +31,26 @@ pub struct WitnessRecord {
     pub normalized_path: Option<String>,
 }
 
-/// Loads `path_witnesses.json` from `dir` when it exists.
-pub fn load_in(dir: &Path, dir_label: &str) -> (Option<Witnesses>, Vec<Finding>) {
+/// The largest `path_witnesses.json` read: witnesses are a page's table of path
+/// records, not bulk data, and a parsed document costs several times its size.
+pub const MAX_WITNESS_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Loads `path_witnesses.json` beneath the run folder's handle when it exists.
+pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Finding>) {
     let at = format!("{dir_label}/path_witnesses.json");
-    let v = match fsutil::read_json(&dir.join("path_witnesses.json")) {
+    let read = match dir {
+        Some(d) => d
+            .read(&["path_witnesses.json"], MAX_WITNESS_BYTES)
+            .map_err(|e| match e {
+                JsonReadError::TooLarge(n) => JsonReadError::Shape(format!(
+                    "file is {n} bytes, larger than the {MAX_WITNESS_BYTES} bytes lith reads for path witnesses"
+                )),
+                other => other,
+            })
+            .and_then(|b| fsutil::parse_json(&b)),
+        None => Err(JsonReadError::Io("the run folder could not be opened".into())),
+    };
+    let v = match read {
         Ok(v) => v,
         Err(JsonReadError::NotFound) => return (None, Vec::new()),
         Err(e) => {
