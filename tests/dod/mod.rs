@@ -645,17 +645,7 @@ fn swapping_an_evidence_folder_for_a_symlink_never_satisfies_a_claim_from_outsid
     let base = ws.join("evidence");
     std::os::unix::fs::symlink(ws.join("evil"), base.join("link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (base, stop) = (base.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
-                let _ = std::fs::rename(base.join("link"), base.join("sub"));
-                let _ = std::fs::rename(base.join("sub"), base.join("link"));
-                let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
-            }
-        })
-    };
+    let swapper = crate::support::swap_folder_and_link(base.clone(), stop.clone());
     let registry = lith::dod::registry::Registry::default();
     let feed = lith::activity::Feed::default();
     let inputs = lith::dod::Inputs {

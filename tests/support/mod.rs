@@ -119,16 +119,20 @@ impl Workspace {
         self.lith_env(args, &[])
     }
 
-    /// Runs lith, killing it when it has not finished within `secs` (a hang is a
-    /// failure, reported as `None`, not a test that never ends).
-    pub fn lith_within(&self, args: &[&str], secs: u64) -> Option<Run> {
-        let mut child = self
-            .command(args)
+    /// Starts lith with no input and its output piped.
+    fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs lith, killing it when it has not finished within `secs` (a hang is a
+    /// failure, reported as `None`, not a test that never ends).
+    pub fn lith_within(&self, args: &[&str], secs: u64) -> Option<Run> {
+        let mut child = self.spawn_piped(args);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         while child.try_wait().unwrap().is_none() {
             if std::time::Instant::now() > deadline {
@@ -157,13 +161,7 @@ impl Workspace {
     #[allow(clippy::zombie_processes)]
     pub fn lith_peak_mib(&self, args: &[&str]) -> (Run, u64) {
         use std::io::Read;
-        let mut child = self
-            .command(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = self.spawn_piped(args);
         let drain = |mut r: Box<dyn Read + Send>| {
             std::thread::spawn(move || {
                 let mut v = Vec::new();
@@ -262,4 +260,25 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n.max(1)
     }
+}
+
+/// Swaps `base/sub` (a folder) with `base/link` (a symlink) until `stop` is set:
+/// the race a reader that checks a name and then opens it loses.
+pub fn swap_folder_and_link(
+    base: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut swaps = 0u32;
+        while !stop.load(Ordering::Relaxed) && swaps < 200_000 {
+            // sub (folder) → sub.real, link → sub, then back.
+            let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
+            let _ = std::fs::rename(base.join("link"), base.join("sub"));
+            let _ = std::fs::rename(base.join("sub"), base.join("link"));
+            let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
+            swaps += 1;
+        }
+        swaps
+    })
 }

@@ -492,21 +492,7 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     let run = ws.join("out/r1");
     std::os::unix::fs::symlink(ws.join("evil"), run.join("link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (run, stop) = (run.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut swaps = 0u32;
-            while !stop.load(Ordering::Relaxed) && swaps < 200_000 {
-                // sub (folder) → sub.real, link → sub, then back.
-                let _ = std::fs::rename(run.join("sub"), run.join("sub.real"));
-                let _ = std::fs::rename(run.join("link"), run.join("sub"));
-                let _ = std::fs::rename(run.join("sub"), run.join("link"));
-                let _ = std::fs::rename(run.join("sub.real"), run.join("sub"));
-                swaps += 1;
-            }
-            swaps
-        })
-    };
+    let swapper = crate::support::swap_folder_and_link(run.clone(), stop.clone());
     let opts = lith::bundle::verify::VerifyOptions {
         mode: lith::bundle::verify::Mode::Full,
         repo_root: None,
