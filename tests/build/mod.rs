@@ -115,10 +115,18 @@ fn the_demo_shows_every_outcome() {
     }
     let run_page = ws.read("site/runs/2026-11-19T0200-9c2e/index.html");
     assert!(run_page.contains("digest_mismatch"));
+    // The run's summary.md is rendered, its table included: a row of it appears as
+    // table cells inside the Markdown block (not as the `| … |` source text).
+    let markdown = run_page
+        .split_once("<div class=\"markdown\">")
+        .map(|(_, rest)| rest)
+        .expect("the summary is rendered");
     assert!(
-        run_page.contains("<table>") || run_page.contains("<table"),
-        "summary.md table rendered"
+        markdown.contains("<td>net_deny</td>") && markdown.contains("<strong>clean</strong>"),
+        "summary.md rendered as a table: {}",
+        &markdown[..markdown.len().min(400)]
     );
+    assert!(!markdown.contains("| net_deny |"));
 }
 
 #[test]

@@ -177,7 +177,12 @@ fn the_build_has_a_gates_page_and_a_catalog() {
     assert_eq!(r.code, 0, "a broken packet is a warning: {r:?}");
     let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
     assert_eq!(rep["gates"]["push_truth"]["blocked"], false);
-    assert!(ws.read("site/gates/index.html").contains("push-truth"));
+    let gates = ws.read("site/gates/index.html");
+    assert!(
+        gates.contains("<h2>push-truth</h2>"),
+        "the gate has its section"
+    );
+    assert!(gates.contains("<span class=\"badge badge-ok\">clear</span>"));
     let cat: Value = serde_json::from_str(&ws.read("site/api/catalog.json")).unwrap();
     assert_eq!(cat["refresh"]["checks"], 1);
     assert_eq!(cat["refresh"]["refreshes"], 1);

@@ -284,7 +284,7 @@ fn commit_killed_at_random_points_never_tears_the_index_or_latest() {
     let span = t.elapsed().as_micros() as u64 * 3 / 2;
     let expected = ws.read("out/new/artifact_index.json");
     let mut rng = Lcg(7);
-    let (mut torn_free, mut completed) = (0, 0);
+    let mut completed = 0;
     for _ in 0..40 {
         std::fs::remove_dir_all(ws.join("out")).unwrap();
         crate::support::copy_tree(&template, &ws.join("out"));
@@ -308,10 +308,13 @@ fn commit_killed_at_random_points_never_tears_the_index_or_latest() {
                 .exists(),
             "LATEST names an uncommitted run"
         );
-        torn_free += 1;
     }
-    assert_eq!(torn_free, 40);
-    eprintln!("{completed} of 40 killed commits had finished their index");
+    // Kills landed on both sides of the commit point, so both outcomes were seen
+    // (every iteration above already checked its state whole).
+    assert!(
+        (1..40).contains(&completed),
+        "{completed} of 40 killed commits had finished: the kill times missed the commit"
+    );
 }
 
 #[test]
@@ -828,8 +831,19 @@ fn build_writes_a_packet_per_run_and_shows_promotability() {
             "not_clean_channel"
         ])
     );
+    // The runs list says yes for r1 and no, with the reasons, for r2 (row by row).
     let list = ws.read("site/runs/index.html");
-    assert!(list.contains("Promotable"));
+    let row = |id: &str| {
+        let start = list.find(&format!(">{id}</code>")).unwrap();
+        let end = start + list[start..].find("</tr>").unwrap();
+        list[start..end].to_string()
+    };
+    assert!(row("r1").contains("<td>yes</td>"), "{}", row("r1"));
+    assert!(
+        row("r2").contains("<td>no <span class=\"muted\">(apply_preflight_missing"),
+        "{}",
+        row("r2")
+    );
     assert!(
         ws.read("site/runs/r2/index.html")
             .contains("not promotable")
