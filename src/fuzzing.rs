@@ -26,15 +26,22 @@ pub fn sexpr(data: &[u8]) {
     }
 }
 
-/// The JSON documents of a bundle: artifact index, run status, path witnesses.
+/// The JSON documents of a bundle: artifact index, run status, path witnesses. The
+/// index read entry by entry (as verification reads it) and the index read as a
+/// whole document (as repair reads it) agree on every input.
 pub fn bundle_json(data: &[u8]) {
+    let streamed = index::ArtifactIndex::read_from(data);
     let Ok(v) = crate::fsutil::parse_json(data) else {
+        assert!(
+            streamed.is_err(),
+            "the streaming reader accepted invalid JSON"
+        );
         return;
     };
-    if let Ok(ix) = index::ArtifactIndex::from_value(&v) {
-        for e in &ix.artifacts {
-            assert_eq!(e.sha256.len(), 64, "an accepted digest is 64 hex digits");
-        }
+    match (index::ArtifactIndex::from_value(&v), streamed) {
+        (Ok(whole), Ok(streamed)) => assert_eq!(whole, streamed, "the two readers disagree"),
+        (Err(_), Err(_)) => {}
+        (whole, streamed) => panic!("the two readers disagree: {whole:?} / {streamed:?}"),
     }
     let _ = witness::parse(&v);
     let _ = index::RunStatus::from_value(v);

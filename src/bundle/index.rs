@@ -97,6 +97,11 @@ impl ArtifactIndex {
         if len > MAX_JSON_BYTES {
             return Err(JsonReadError::TooLarge(len));
         }
+        ArtifactIndex::read_from(file)
+    }
+
+    /// [`ArtifactIndex::read`] from any reader (at most [`MAX_JSON_BYTES`] are read).
+    pub fn read_from(file: impl std::io::Read) -> Result<ArtifactIndex, JsonReadError> {
         let mut head = [0u8; 3];
         let mut file = std::io::BufReader::with_capacity(256 * 1024, file);
         {
