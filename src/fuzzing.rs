@@ -160,6 +160,39 @@ mod tests {
                 body(input);
             }
         }
+        // The demo workspace's files are the fuzzers' seeds: each goes through the
+        // targets that read its kind, so every property is checked on real inputs.
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo");
+        let mut seeded: Vec<&str> = Vec::new();
+        for e in walkdir::WalkDir::new(&demo)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let targets: &[(&str, Target)] = match name.rsplit_once('.').map(|(_, x)| x) {
+                Some("json") => &[("bundle_json", bundle_json)],
+                Some("jsonl") => &[("queue_log", queue_log), ("activity_feed", activity_feed)],
+                Some("lisp" | "lith") => &[("sexpr", sexpr)],
+                Some("md" | "yaml") => &[("dod_documents", dod_documents)],
+                Some("log") => &[("receipts", receipts)],
+                _ => &[],
+            };
+            if targets.is_empty() || !e.file_type().is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(e.path()).unwrap();
+            for (name, body) in targets {
+                body(&bytes);
+                seeded.push(name);
+            }
+        }
+        seeded.sort_unstable();
+        seeded.dedup();
+        assert_eq!(
+            seeded.len(),
+            TARGETS.len(),
+            "every target has a demo seed: {seeded:?}"
+        );
         eprintln!("{replayed} regression input(s) replayed");
     }
 }
