@@ -625,6 +625,11 @@ fn a_huge_index_is_verified_and_built_in_bounded_memory() {
         .unwrap()
         .len();
     assert!(page < 8 << 20, "the run page is {page} bytes");
+    assert!(
+        ws.read("site/runs/r1/index.html")
+            .contains("<p>Listing 10000 of 550000 artifacts, failing ones first"),
+        "the page says what it leaves out"
+    );
     let rep = report(&ws, "site");
     assert_eq!(run_by_id(&rep, "r2")["artifacts_unlisted"], n - 10_000);
 }
