@@ -395,8 +395,15 @@ fn evaluate_drift(manifest: &Manifest, clock: &Clock) -> report::DriftSection {
     match crate::activity::drift::run(manifest, clock) {
         Ok(r) => {
             for m in &r.missing {
+                // The monitor's own tokens name the finding, under the section's
+                // prefix once (`drift.heartbeat.stale`, `drift.idle.system.stale`).
+                let code = if m.starts_with("drift.") {
+                    m.clone()
+                } else {
+                    format!("drift.{m}")
+                };
                 s.findings.push(Finding::new(
-                    &format!("drift.{m}"),
+                    &code,
                     Severity::Partial,
                     match m.as_str() {
                         "idle.system.stale" => {

@@ -39,6 +39,15 @@ fn the_demo_shows_every_outcome() {
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stdout.contains("lith build: designed (exit 3)"), "{r:?}");
     let rep = report(&ws, "site");
+    // The demo's feed and heartbeat are old: both drift checks are stale, each a
+    // finding whose code carries the section's prefix once.
+    let drift: Vec<&str> = rep["drift"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(drift, ["drift.heartbeat.stale", "drift.idle.system.stale"]);
     let t = &rep["bundles"]["totals"];
     assert_eq!(
         (
