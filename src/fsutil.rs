@@ -221,14 +221,34 @@ pub fn open_nofollow(path: &Path) -> std::io::Result<File> {
 
 /// Renders a path with `/` separators for outputs.
 pub fn slash_path(p: &Path) -> String {
+    use std::path::Component;
     let s: Vec<String> = p
         .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .filter(|c| !matches!(c, Component::CurDir | Component::RootDir))
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if s.is_empty() {
+    let root = if p.has_root() { "/" } else { "" };
+    if s.is_empty() && root.is_empty() {
         ".".to_string()
     } else {
-        s.join("/")
+        format!("{root}{}", s.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_paths_name_absolute_and_relative_paths_once() {
+        for (p, want) in [
+            ("/tmp/x", "/tmp/x"),
+            ("/", "/"),
+            ("./a/./b", "a/b"),
+            (".", "."),
+            ("a", "a"),
+        ] {
+            assert_eq!(slash_path(Path::new(p)), want, "{p}");
+        }
     }
 }
