@@ -105,6 +105,11 @@ pub enum Command {
     /// Every poll and every GET /api/catalog is a check: within the manifest's
     /// (promptdb (debounce-ms …)) of the last look the cached snapshot is served;
     /// otherwise a signature of the inputs decides between a cache hit and a rebuild.
+    ///
+    /// A local preview, bounded against any one client: 16 connections are served at
+    /// once (more wait briefly, then get 503), one request per connection, GET and
+    /// HEAD only, request heads of at most 16 KiB that arrive within 10 s; request
+    /// bodies are never read. Only files inside the output folder are served.
     Serve(ServeArgs),
 }
 
