@@ -81,7 +81,9 @@ pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
     let parent = parent_dir(out);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let beside = Beside::of(out)?;
-    let _lock = lock(&beside.lock)?;
+    // Builds into one `--out` take turns (the lock dies with its process).
+    let _lock =
+        crate::bundle::lock::acquire(&beside.lock, crate::bundle::lock::LockMode::Wait(LOCK_WAIT))?;
     recover(out, &beside)?;
     check_replaceable(out)?;
     let tmp = tempfile::Builder::new()
@@ -107,28 +109,8 @@ pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
     swap(tmp.keep(), out, &beside)
 }
 
-/// Waits for, then holds, the lock of one output folder (released when the file is
-/// closed, also when the process is killed).
-fn lock(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let file = crate::fsutil::beside_untrusted()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("opening the lock {}", path.display()))?;
-    loop {
-        // SAFETY: a valid descriptor owned by `file`.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e).with_context(|| format!("locking {}", path.display()));
-        }
-    }
-}
+/// How long a build waits for another build into the same `--out` to publish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Repairs what a killed publish left: a previous site moved aside but not replaced
 /// goes back to `out`; every other leftover folder is removed.
