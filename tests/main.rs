@@ -6,6 +6,7 @@ mod dod;
 mod gate;
 mod queue;
 mod reference;
+mod snapshot;
 mod support;
 mod verify;
 mod writers;

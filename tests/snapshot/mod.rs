@@ -1,0 +1,69 @@
+//! Snapshots (insta) of what a user reads: every `--help`, the demo build's text
+//! summary, and the demo's `report.json`, all under `SOURCE_DATE_EPOCH`. A change to
+//! any of them shows up as a reviewed diff (`cargo insta review`, or compare the
+//! `.snap.new` file beside the snapshot), never silently.
+
+use std::path::Path;
+
+use crate::support::{Workspace, copy_tree};
+
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
+/// Help is wrapped to the terminal's width; a fixed one keeps it stable.
+const COLUMNS: (&str, &str) = ("COLUMNS", "100");
+
+fn demo() -> Workspace {
+    let ws = Workspace::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(
+        &repo.join("tests/fixtures/demo"),
+        &ws.join("tests/fixtures/demo"),
+    );
+    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+    ws
+}
+
+#[test]
+fn every_help_text() {
+    let ws = Workspace::new();
+    let commands: [&[&str]; 18] = [
+        &[],
+        &["build"],
+        &["verify"],
+        &["commit"],
+        &["reindex"],
+        &["promote"],
+        &["queue"],
+        &["queue", "enqueue"],
+        &["queue", "dequeue"],
+        &["queue", "replay"],
+        &["receipts"],
+        &["gate"],
+        &["dod"],
+        &["drift"],
+        &["run"],
+        &["serve"],
+        &["receipts", "check"],
+        &["gate", "push-truth"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let r = ws.lith_env(&args, &[COLUMNS]);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        let name = if cmd.is_empty() {
+            "lith".to_string()
+        } else {
+            format!("lith-{}", cmd.join("-"))
+        };
+        insta::assert_snapshot!(name, r.stdout);
+    }
+}
+
+#[test]
+fn the_demo_build_summary_and_report() {
+    let ws = demo();
+    let r = ws.lith_env(&["build"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    insta::assert_snapshot!("demo-build-summary", r.stdout);
+    insta::assert_snapshot!("demo-report.json", ws.read("site/report.json"));
+}
