@@ -54,7 +54,7 @@ pub enum Command {
     ///
     /// One bad bundle is a finding, never an abort: everything is written first, then
     /// lith exits with the code of the worst finding.
-    Build(BuildArgs),
+    Build(BuildCmdArgs),
     /// Strictly load one bundle (a run folder, or a bundle root through LATEST) and
     /// verify every digest.
     ///
@@ -367,6 +367,19 @@ pub struct BuildArgs {
     /// Check existence and sizes only; skip digests.
     #[arg(long)]
     pub fast: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuildCmdArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Also write a Markdown summary for a CI job page (for GitHub Actions, pass
+    /// "$GITHUB_STEP_SUMMARY"): the verdict, a table per section, the runs and phases
+    /// that fell short (linked when the manifest sets (site (base-url …))), and the
+    /// findings; kept under 1 MiB, saying how many were left out. Appended to, as
+    /// CI step summaries are.
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

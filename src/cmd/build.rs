@@ -12,13 +12,14 @@ use anyhow::Context;
 
 use crate::bundle::layout::{self, RootScan};
 use crate::bundle::verify::{Mode, VerifyOptions};
-use crate::cli::{BuildArgs, GlobalArgs};
+use crate::cli::{BuildCmdArgs, GlobalArgs};
 use crate::clock::Clock;
 use crate::finding::{Finding, Severity};
 use crate::lith::Manifest;
 use crate::report::{self, BundlesSection, ManifestInfo, Report, SiteInfo, Totals, Verdict};
 
-pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
+pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
+    let a = &cmd.build;
     let started = Instant::now();
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
     let manifest = Manifest::load(&g.manifest).map_err(|e| {
@@ -77,6 +78,11 @@ pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
             started.elapsed().as_millis()
         );
     }
+    if let Some(path) = &cmd.summary {
+        let text = report::step_summary::markdown(&report, report::step_summary::MAX_BYTES);
+        append(path, text.as_bytes())
+            .with_context(|| format!("cannot write the summary to {}", path.display()))?;
+    }
     if g.json {
         crate::cmd::print_json(&serde_json::json!({
             "verdict": report.verdict,
@@ -90,6 +96,16 @@ pub fn execute(g: &GlobalArgs, a: &BuildArgs) -> anyhow::Result<i32> {
         ))?;
     }
     Ok(report.verdict.exit_code)
+}
+
+/// Appends to a CI's summary file (created when absent; a symlink is refused).
+fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = crate::fsutil::beside_untrusted()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    f.write_all(bytes)
 }
 
 /// Runs every check the manifest configures and returns the settled report.

@@ -5,6 +5,7 @@
 //! are `BTreeMap`s, sizes and counts are integers, and paths are workspace-relative.
 
 pub mod sections;
+pub mod step_summary;
 pub mod text;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,6 +7,17 @@ use crate::finding::Severity;
 /// The most problem runs listed before "N more".
 const MAX_LISTED: usize = 12;
 
+/// What a run that did not verify says first: its worst finding, the artifact
+/// counts before other findings of the same severity.
+pub fn first_problem(run: &crate::bundle::verify::RunReport) -> &str {
+    run.findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Partial)
+        .min_by_key(|f| (std::cmp::Reverse(f.severity), f.code != "artifacts_not_ok"))
+        .map(|f| f.message.as_str())
+        .unwrap_or("")
+}
+
 pub fn summary(report: &Report, out_label: &str) -> String {
     let t = &report.bundles.totals;
     let mut s = String::new();
@@ -96,18 +107,11 @@ pub fn summary(report: &Report, out_label: &str) -> String {
             if run.verification == Verification::Verified {
                 continue;
             }
-            let first = run
-                .findings
-                .iter()
-                .filter(|f| f.severity >= Severity::Partial)
-                .min_by_key(|f| (std::cmp::Reverse(f.severity), f.code != "artifacts_not_ok"))
-                .map(|f| f.message.as_str())
-                .unwrap_or("");
             problems.push(format!(
                 "{}: {}: {}",
                 run.dir,
                 run.verification.as_str(),
-                first
+                first_problem(run)
             ));
         }
     }

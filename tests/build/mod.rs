@@ -678,3 +678,67 @@ fn a_huge_feed_line_is_bounded_in_build_and_dod() {
             .len();
     assert!(written < 1 << 20, "the DoD report is {written} bytes");
 }
+
+/// SPEC §10: `--summary` writes the build as Markdown for a CI job page: the verdict,
+/// a table of the sections, the runs and phases that fell short, the findings; and it
+/// appends, as step summaries are written.
+#[test]
+fn the_step_summary_tells_the_verdict_and_what_fell_short() {
+    let ws = demo_workspace();
+    let env = [("SOURCE_DATE_EPOCH", "1790000000")];
+    assert_eq!(
+        ws.lith_env(&["build", "-q", "--summary", "summary.md"], &env)
+            .code,
+        3
+    );
+    let md = ws.read("summary.md");
+    assert!(md.starts_with("## lith build: designed (exit 3)\n"), "{md}");
+    assert!(md.contains("| Bundles | 6 run(s): 2 verified, 2 failed, 1 in progress, 1 uncommitted, 0 unreadable; 24/27 artifacts ok |"), "{md}");
+    assert!(
+        md.contains("| Phases | 2 PROVEN, 1 PARTIAL, 1 DESIGNED |"),
+        "{md}"
+    );
+    assert!(md.contains("### Runs that did not verify (4)"), "{md}");
+    assert!(md.contains("| `2026-11-19T0200-9c2e` | `tests/fixtures/demo/nightly/out` | failed | 2 of 8 artifacts failed verification: 1 digest_mismatch, 1 size_mismatch |"), "{md}");
+    assert!(md.contains("### Phases not PROVEN (2)"), "{md}");
+    assert!(md.contains("| `PHASE_PUBLISH` | DESIGNED |"), "{md}");
+    assert!(!md.contains("more not shown"), "{md}");
+    // A second build appends its own summary.
+    assert_eq!(
+        ws.lith_env(&["build", "-q", "--summary", "summary.md"], &env)
+            .code,
+        3
+    );
+    assert_eq!(ws.read("summary.md").matches("## lith build:").count(), 2);
+}
+
+/// The step summary stays under its cap however many runs fall short, and says how
+/// many rows it left out.
+#[test]
+fn the_step_summary_stays_under_its_cap() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    for i in 0..1500 {
+        let id = format!("{i:04}-{}", "r".repeat(200));
+        ws.write(
+            &format!("out/{id}/run_status.json"),
+            format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
+        );
+    }
+    assert_eq!(ws.lith(&["build", "-q", "--summary", "summary.md"]).code, 2);
+    let md = ws.read("summary.md");
+    assert!(md.len() <= 1000 * 1024, "{} bytes", md.len());
+    assert!(md.contains("### Runs that did not verify (1500)"));
+    let shown = md.matches("| uncommitted |").count();
+    assert!(shown > 100 && shown < 1500, "{shown} rows shown");
+    assert!(
+        md.contains(&format!(
+            "\n{} more not shown; see report.json.\n",
+            1500 - shown
+        )),
+        "the summary says how many runs it left out"
+    );
+}

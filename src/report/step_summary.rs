@@ -1,0 +1,232 @@
+//! `lith build --summary PATH`: the build as Markdown for a CI job's page (GitHub's
+//! `$GITHUB_STEP_SUMMARY` and the like).
+//!
+//! The verdict first, then one table of the sections, then what fell short: runs that
+//! did not verify, phases that are not PROVEN, and every finding. It stays under a
+//! byte cap (CI systems refuse larger summaries): rows that do not fit are counted
+//! and the summary says how many were left out and where to find them.
+
+use super::Report;
+use crate::bundle::verify::Verification;
+use crate::finding::{Finding, Severity};
+
+/// GitHub refuses step summaries over 1 MiB; stay well below it.
+pub const MAX_BYTES: usize = 1000 * 1024;
+
+/// A value made safe for a Markdown table cell: no line breaks, no cell
+/// separators, no HTML.
+fn cell(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' => " ".to_string(),
+            '|' => "\\|".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '`' => "'".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Collects rows under a byte budget and remembers how many did not fit.
+struct Rows {
+    budget: usize,
+    text: String,
+    left_out: usize,
+}
+
+impl Rows {
+    fn push(&mut self, row: String) {
+        if self.left_out == 0 && self.text.len() + row.len() <= self.budget {
+            self.text.push_str(&row);
+        } else {
+            self.left_out += 1;
+        }
+    }
+}
+
+fn findings_of(report: &Report) -> Vec<(String, &Finding)> {
+    let mut all: Vec<(String, &Finding)> = Vec::new();
+    let sections = [
+        ("build", &report.findings),
+        ("queue", &report.queue.findings),
+        ("receipts", &report.receipts.findings),
+        ("gates", &report.gates.findings),
+        ("phases", &report.dod.findings),
+        ("drift", &report.drift.findings),
+    ];
+    for (section, list) in sections {
+        all.extend(list.iter().map(|f| (section.to_string(), f)));
+    }
+    for root in &report.bundles.roots {
+        all.extend(root.findings.iter().map(|f| (root.path.clone(), f)));
+        for run in &root.runs {
+            all.extend(run.findings.iter().map(|f| (run.dir.clone(), f)));
+        }
+    }
+    // Worst first; ties keep their order.
+    all.sort_by_key(|(_, f)| std::cmp::Reverse(f.severity));
+    all.retain(|(_, f)| f.severity >= Severity::Warning);
+    all
+}
+
+/// The summary as Markdown, at most `cap` bytes.
+pub fn markdown(report: &Report, cap: usize) -> String {
+    let mut head = format!(
+        "## lith build: {} (exit {})\n\n",
+        report.verdict.label, report.verdict.exit_code
+    );
+    if report.checked_nothing() {
+        head.push_str("> **Nothing was checked**: no run, phase, gate, queue event or receipt was found to verify.\n\n");
+    }
+    let t = &report.bundles.totals;
+    head.push_str("| Section | Result |\n|---|---|\n");
+    if report.bundles.configured {
+        head.push_str(&format!(
+            "| Bundles | {} run(s): {} verified, {} failed, {} in progress, {} uncommitted, {} unreadable; {}/{} artifacts ok |\n",
+            t.runs, t.verified, t.failed, t.in_progress, t.uncommitted, t.error, t.artifacts_ok, t.artifacts
+        ));
+    }
+    if let Some(r) = &report.queue.replay {
+        head.push_str(&format!(
+            "| Queue | {} pending, {} event(s), {} finding(s) |\n",
+            r.pending.len(),
+            r.counters.events,
+            report.queue.findings.len()
+        ));
+    }
+    if let Some(c) = &report.receipts.check {
+        head.push_str(&format!(
+            "| Receipts | {} receipt(s), {} line(s) with findings |\n",
+            c.receipts, c.lines_with_findings
+        ));
+    }
+    if let Some(g) = &report.gates.push_truth {
+        head.push_str(&format!(
+            "| Gate push-truth | {} |\n",
+            if g.blocked {
+                format!("blocked: {}", cell(&g.reasons.join(", ")))
+            } else {
+                "clear".to_string()
+            }
+        ));
+    }
+    if report.dod.configured {
+        let (proven, partial, designed) = report.dod.counts();
+        head.push_str(&format!(
+            "| Phases | {proven} PROVEN, {partial} PARTIAL, {designed} DESIGNED |\n"
+        ));
+    }
+    if report.drift.configured {
+        head.push_str(&format!(
+            "| Drift | {} |\n",
+            if report.drift.findings.is_empty() {
+                "fresh".to_string()
+            } else {
+                let codes: Vec<&str> = report
+                    .drift
+                    .findings
+                    .iter()
+                    .map(|f| f.code.as_str())
+                    .collect();
+                cell(&codes.join(", "))
+            }
+        ));
+    }
+    head.push('\n');
+
+    // What fell short, each list under its share of what is left of the cap.
+    let footer_room = 1024;
+    let room = cap.saturating_sub(head.len() + footer_room);
+    let mut runs = Rows {
+        budget: room / 3,
+        text: String::new(),
+        left_out: 0,
+    };
+    let mut failing_runs = 0;
+    for root in &report.bundles.roots {
+        for run in root
+            .runs
+            .iter()
+            .filter(|r| r.verification != Verification::Verified)
+        {
+            failing_runs += 1;
+            let id = match &run.url {
+                Some(url) => format!("[`{}`]({})", cell(&run.run_id), cell(url)),
+                None => format!("`{}`", cell(&run.run_id)),
+            };
+            runs.push(format!(
+                "| {id} | `{}` | {} | {} |\n",
+                cell(&root.path),
+                run.verification.as_str(),
+                cell(super::text::first_problem(run))
+            ));
+        }
+    }
+    let mut phases = Rows {
+        budget: room / 3,
+        text: String::new(),
+        left_out: 0,
+    };
+    let mut short_phases = 0;
+    for (id, p) in &report.dod.phases {
+        if p.verdict == crate::dod::Verdict::Proven {
+            continue;
+        }
+        short_phases += 1;
+        phases.push(format!(
+            "| `{}` | {} | {} |\n",
+            cell(id),
+            p.verdict.as_str(),
+            cell(&p.missing.join(", "))
+        ));
+    }
+    let all = findings_of(report);
+    let mut findings = Rows {
+        budget: room - runs.text.len() - phases.text.len(),
+        text: String::new(),
+        left_out: 0,
+    };
+    for (place, f) in &all {
+        findings.push(format!(
+            "- **{}** `{}` {}: {}\n",
+            f.severity.as_str(),
+            cell(&f.code),
+            cell(f.path.as_deref().unwrap_or(place)),
+            cell(&f.message)
+        ));
+    }
+
+    let mut s = head;
+    let more = |n: usize| {
+        if n > 0 {
+            format!("\n{n} more not shown; see report.json.\n")
+        } else {
+            String::new()
+        }
+    };
+    if failing_runs > 0 {
+        s.push_str(&format!(
+            "### Runs that did not verify ({failing_runs})\n\n| Run | Root | Verification | First problem |\n|---|---|---|---|\n{}{}\n",
+            runs.text,
+            more(runs.left_out)
+        ));
+    }
+    if short_phases > 0 {
+        s.push_str(&format!(
+            "### Phases not PROVEN ({short_phases})\n\n| Phase | Verdict | Missing |\n|---|---|---|\n{}{}\n",
+            phases.text,
+            more(phases.left_out)
+        ));
+    }
+    if !all.is_empty() {
+        s.push_str(&format!(
+            "### Findings ({})\n\n{}{}\n",
+            all.len(),
+            findings.text,
+            more(findings.left_out)
+        ));
+    }
+    s
+}
