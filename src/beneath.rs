@@ -44,6 +44,19 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// How a refused open reads where a file's contents were expected.
+impl From<Refusal> for crate::fsutil::JsonReadError {
+    fn from(r: Refusal) -> Self {
+        use crate::fsutil::JsonReadError as E;
+        match r {
+            Refusal::Missing => E::NotFound,
+            Refusal::Outside => E::NotRegularFile("symbolic link leading outside".into()),
+            Refusal::NotAFile(kind) => E::NotRegularFile(kind.into()),
+            Refusal::Io(e) => E::Io(e.to_string()),
+        }
+    }
+}
+
 /// A folder opened as a handle; paths are opened beneath it.
 #[derive(Debug)]
 pub struct Dir {
@@ -124,13 +137,7 @@ impl Dir {
 
     /// Reads a regular file of at most `limit` bytes beneath the base.
     pub fn read(&self, rel: &[&str], limit: u64) -> Result<Vec<u8>, crate::fsutil::JsonReadError> {
-        use crate::fsutil::JsonReadError as E;
-        let (f, meta) = self.open_file(rel).map_err(|r| match r {
-            Refusal::Missing => E::NotFound,
-            Refusal::Outside => E::NotRegularFile("symbolic link leading outside".into()),
-            Refusal::NotAFile(kind) => E::NotRegularFile(kind.into()),
-            Refusal::Io(e) => E::Io(e.to_string()),
-        })?;
+        let (f, meta) = self.open_file(rel)?;
         crate::fsutil::read_bounded(f, meta.len(), limit)
     }
 

@@ -1,22 +1,8 @@
 //! `lith build` end to end: the demo workspace, determinism, bad inputs as findings,
 //! hostile names, links, and the swap of the output folder.
-
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::support::{Workspace, copy_tree, files_below};
-
-fn demo_workspace() -> Workspace {
-    let ws = Workspace::new();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_tree(
-        &repo.join("tests/fixtures/demo"),
-        &ws.join("tests/fixtures/demo"),
-    );
-    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
-    ws
-}
+use crate::support::{Workspace, files_below};
 
 fn report(ws: &Workspace, out: &str) -> Value {
     serde_json::from_str(&ws.read(&format!("{out}/report.json"))).unwrap()
@@ -34,7 +20,7 @@ fn run_by_id<'a>(report: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn the_demo_shows_every_outcome() {
-    let ws = demo_workspace();
+    let ws = Workspace::demo();
     let r = ws.lith(&["build"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(r.stdout.contains("lith build: designed (exit 3)"), "{r:?}");
@@ -140,8 +126,8 @@ fn the_demo_shows_every_outcome() {
 
 #[test]
 fn builds_are_byte_identical_under_source_date_epoch_wherever_they_run() {
-    let a = demo_workspace();
-    let b = demo_workspace();
+    let a = Workspace::demo();
+    let b = Workspace::demo();
     let env = [("SOURCE_DATE_EPOCH", "1790000000")];
     assert_eq!(a.lith_env(&["build"], &env).code, 3);
     assert_eq!(b.lith_env(&["build", "--jobs", "1"], &env).code, 3);
@@ -404,7 +390,7 @@ fn out_never_replaces_a_folder_lith_did_not_write() {
 
 #[test]
 fn every_link_in_the_site_resolves() {
-    let ws = demo_workspace();
+    let ws = Workspace::demo();
     ws.lith(&["build"]);
     let site = ws.join("site");
     let mut checked = 0;
@@ -509,7 +495,7 @@ fn publish_leftovers(ws: &Workspace) -> Vec<String> {
 /// the killed ones left; concurrent builds into one `--out` are serialized.
 #[test]
 fn builds_killed_at_random_points_always_leave_a_whole_site() {
-    let ws = demo_workspace();
+    let ws = Workspace::demo();
     let started = std::time::Instant::now();
     let first = ws.lith(&["build", "-q"]).code;
     let took = started.elapsed().as_millis() as u64;
@@ -648,7 +634,7 @@ fn a_huge_index_is_verified_and_built_in_bounded_memory() {
 #[test]
 fn a_huge_feed_line_is_bounded_in_build_and_dod() {
     use std::io::Write;
-    let ws = demo_workspace();
+    let ws = Workspace::demo();
     let feed = ws.join("tests/fixtures/demo/activity/activity_feed.jsonl");
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -684,7 +670,7 @@ fn a_huge_feed_line_is_bounded_in_build_and_dod() {
 /// appends, as step summaries are written.
 #[test]
 fn the_step_summary_tells_the_verdict_and_what_fell_short() {
-    let ws = demo_workspace();
+    let ws = Workspace::demo();
     let env = [("SOURCE_DATE_EPOCH", "1790000000")];
     assert_eq!(
         ws.lith_env(&["build", "-q", "--summary", "summary.md"], &env)

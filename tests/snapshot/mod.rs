@@ -3,24 +3,11 @@
 //! any of them shows up as a reviewed diff (`cargo insta review`, or compare the
 //! `.snap.new` file beside the snapshot), never silently.
 
-use std::path::Path;
-
-use crate::support::{Workspace, copy_tree};
+use crate::support::Workspace;
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
 /// Help is wrapped to the terminal's width; a fixed one keeps it stable.
 const COLUMNS: (&str, &str) = ("COLUMNS", "100");
-
-fn demo() -> Workspace {
-    let ws = Workspace::new();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_tree(
-        &repo.join("tests/fixtures/demo"),
-        &ws.join("tests/fixtures/demo"),
-    );
-    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
-    ws
-}
 
 #[test]
 fn every_help_text() {
@@ -61,7 +48,7 @@ fn every_help_text() {
 
 #[test]
 fn the_demo_build_summary_and_report() {
-    let ws = demo();
+    let ws = Workspace::demo();
     let r = ws.lith_env(&["build"], &[EPOCH]);
     assert_eq!(r.code, 3, "{r:?}");
     insta::assert_snapshot!("demo-build-summary", r.stdout);

@@ -64,6 +64,19 @@ impl Workspace {
         }
     }
 
+    /// A workspace holding a copy of the demo: its fixtures and the repository's
+    /// `manifest.lith`.
+    pub fn demo() -> Workspace {
+        let ws = Workspace::new();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_tree(
+            &repo.join("tests/fixtures/demo"),
+            &ws.join("tests/fixtures/demo"),
+        );
+        std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+        ws
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
