@@ -1,5 +1,6 @@
 //! `lith build` end to end: the demo workspace, determinism, bad inputs as findings,
 //! hostile names, links, and the swap of the output folder.
+
 use serde_json::Value;
 
 use crate::support::{Workspace, files_below};
