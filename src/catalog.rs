@@ -13,7 +13,7 @@ use crate::report::Report;
 
 pub const DEFAULT_DEBOUNCE_MS: i64 = 1500;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Packet {
     /// Workspace-relative path.
     pub path: String,
@@ -27,30 +27,39 @@ pub struct Packet {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+str_enum! {
+    /// What the last catalog refresh decided.
+    pub enum RefreshDecision {
+        Refreshed = "refreshed",
+        CacheHit = "cache-hit",
+        DebouncedCache = "debounced-cache",
+        RootMissing = "root-missing",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Refresh {
-    pub strategy: &'static str,
+    pub strategy: String,
     pub debounce_ms: i64,
     pub checks: u64,
     pub refreshes: u64,
     pub cache_hits: u64,
     pub last_checked_at: Option<String>,
     pub last_refreshed_at: Option<String>,
-    /// `refreshed`, `cache-hit`, `debounced-cache` or `root-missing`.
-    pub last_decision: &'static str,
+    pub last_decision: RefreshDecision,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct CatalogRun {
     pub root: String,
     pub run_id: String,
     pub page: Option<String>,
     pub url: Option<String>,
-    pub verification: &'static str,
+    pub verification: crate::bundle::verify::Verification,
     pub promotable: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Catalog {
     pub generated_at: String,
     pub promptdb_root: Option<String>,
@@ -146,7 +155,7 @@ pub fn build(report: &Report, manifest: &Manifest, refresh: Refresh) -> Catalog 
                 run_id: run.run_id.clone(),
                 page: run.page.clone(),
                 url: run.url.clone(),
-                verification: run.verification.as_str(),
+                verification: run.verification,
                 promotable: run
                     .promotability
                     .as_ref()
@@ -171,14 +180,18 @@ pub fn single_refresh(manifest: &Manifest, at: &str) -> Refresh {
         .as_ref()
         .is_some_and(|p| !manifest.resolve(&p.root).is_dir());
     Refresh {
-        strategy: "polling+debounce",
+        strategy: "polling+debounce".into(),
         debounce_ms: debounce_ms(manifest),
         checks: 1,
         refreshes: 1,
         cache_hits: 0,
         last_checked_at: Some(at.to_string()),
         last_refreshed_at: Some(at.to_string()),
-        last_decision: if missing { "root-missing" } else { "refreshed" },
+        last_decision: if missing {
+            RefreshDecision::RootMissing
+        } else {
+            RefreshDecision::Refreshed
+        },
     }
 }
 

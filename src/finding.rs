@@ -6,8 +6,81 @@
 
 use serde::Serialize;
 
+str_enum! {
+    /// A finding's stable machine name (SPEC §1). The JSON spelling never changes
+    /// once released; a new check gets a new code.
+    pub enum Code {
+        ArtifactsNotOk = "artifacts_not_ok",
+        BuildNothingChecked = "build.nothing_checked",
+        BundleInProgress = "bundle_in_progress",
+        BundlesNoneFound = "bundles.none_found",
+        BundlesRootIsRun = "bundles.root_is_run",
+        CatalogPacketUnreadable = "catalog.packet_unreadable",
+        CatalogRootMissing = "catalog.root_missing",
+        DodFixtureNotProven = "dod.fixture_not_proven",
+        DodInputMissing = "dod.input_missing",
+        DodPhaseNotProven = "dod.phase_not_proven",
+        DodUnreadable = "dod.unreadable",
+        DriftFeedUnreadable = "drift.feed_unreadable",
+        DriftHeartbeatStale = "drift.heartbeat.stale",
+        DriftIdleSystemStale = "drift.idle.system.stale",
+        DuplicateEntry = "duplicate_entry",
+        GateGateInputUnreadable = "gate.gate-input-unreadable",
+        GateMissingHostHandle = "gate.missing-host-handle",
+        GateMissingIntentRef = "gate.missing-intent-ref",
+        GateMissingProofHashes = "gate.missing-proof-hashes",
+        GateMissingProofRefs = "gate.missing-proof-refs",
+        GateOpenQuestionsUnresolved = "gate.open-questions-unresolved",
+        GateReceiptsParseFailed = "gate.receipts-parse-failed",
+        IndexCorrupt = "index_corrupt",
+        IndexListsMissing = "index_lists_missing",
+        IndexMissing = "index_missing",
+        IndexRunIdMismatch = "index_run_id_mismatch",
+        IndexStatusNotOk = "index_status_not_ok",
+        LatestInvalid = "latest_invalid",
+        LatestUncommitted = "latest_uncommitted",
+        PromotionInputCorrupt = "promotion_input_corrupt",
+        QueueCorruptLine = "queue.corrupt_line",
+        QueueDuplicateEnqueue = "queue.duplicate_enqueue",
+        QueueInputMissing = "queue.input_missing",
+        QueueLineTooLong = "queue.line_too_long",
+        QueueLogUnreadable = "queue.log_unreadable",
+        QueueOrphanDequeue = "queue.orphan_dequeue",
+        QueueReceiptMissing = "queue.receipt_missing",
+        QueueReceiptWithoutOp = "queue.receipt_without_op",
+        QueueTornTail = "queue.torn_tail",
+        ReceiptsBadTimestamp = "receipts.bad_timestamp",
+        ReceiptsContractUnreadable = "receipts.contract_unreadable",
+        ReceiptsDuplicateKey = "receipts.duplicate_key",
+        ReceiptsInputMissing = "receipts.input_missing",
+        ReceiptsInvalidUtf8 = "receipts.invalid_utf8",
+        ReceiptsLogUnreadable = "receipts.log_unreadable",
+        ReceiptsMalformedField = "receipts.malformed_field",
+        ReceiptsMissingKey = "receipts.missing_key",
+        ReceiptsUnknownKind = "receipts.unknown_kind",
+        RootHasNoRuns = "root_has_no_runs",
+        RootOutsideWorkspace = "root_outside_workspace",
+        RootPatternInvalid = "root_pattern_invalid",
+        RootPatternMatchedNothing = "root_pattern_matched_nothing",
+        RootUnreadable = "root_unreadable",
+        RunIdMismatch = "run_id_mismatch",
+        RunNameNotUtf8 = "run_name_not_utf8",
+        RunStatusCorrupt = "run_status_corrupt",
+        RunStatusMissing = "run_status_missing",
+        RunUnreadable = "run_unreadable",
+        StateInvalid = "state_invalid",
+        StateMissing = "state_missing",
+        UnindexedTruncated = "unindexed_truncated",
+        WalkError = "walk_error",
+        WitnessWithoutNormalizedPath = "witness_without_normalized_path",
+        WitnessesUnreadable = "witnesses_unreadable",
+    }
+}
+
 /// How bad a finding is. Ordered from harmless to fatal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Information only (for example unindexed files).
@@ -44,10 +117,10 @@ impl Severity {
 }
 
 /// One problem (or remark) found while checking an input.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Finding {
     /// A stable machine name such as `latest_invalid` or `index_corrupt`.
-    pub code: String,
+    pub code: Code,
     pub severity: Severity,
     /// A sentence for people: what is wrong and what to do.
     pub message: String,
@@ -57,9 +130,9 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(code: &str, severity: Severity, message: impl Into<String>) -> Finding {
+    pub fn new(code: Code, severity: Severity, message: impl Into<String>) -> Finding {
         Finding {
-            code: code.to_string(),
+            code,
             severity,
             message: message.into(),
             path: None,

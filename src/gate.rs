@@ -15,7 +15,7 @@ use crate::beneath::{Dir, Refusal};
 use crate::bundle::layout;
 use crate::bundle::paths;
 use crate::bundle::verify::{hash_file, hash_open};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::lith::sexpr::{self, Node, Value};
 use crate::lith::{Manifest, manifest::GateConfig};
 use crate::receipts::{self, Contract, FindingKind, Receipt};
@@ -24,22 +24,21 @@ pub const GATE_ID: &str = "push-truth";
 /// The default binding of `sha256:pi_zip`.
 pub const DEFAULT_PI_ZIP: &str = "artifacts/truth/Π*.zip";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RefCheck {
     #[serde(rename = "ref")]
     pub reference: String,
     pub satisfied: bool,
-    /// `uri`, `runtime`, `artifact`, `path`, `missing` or `unsafe`.
-    pub how: &'static str,
+    pub how: RefHow,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct HashedFile {
     pub path: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct HashCheck {
     pub spec: String,
     pub name: String,
@@ -50,7 +49,7 @@ pub struct HashCheck {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ReceiptsCheck {
     pub configured: bool,
     pub log: Option<String>,
@@ -64,7 +63,7 @@ pub struct ReceiptsCheck {
     pub intent_ref_line: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Question {
     pub id: String,
     pub text: String,
@@ -73,14 +72,14 @@ pub struct Question {
     pub resolved_by: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct OpenQuestions {
     pub packet: String,
     pub questions: Vec<Question>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct SayIntent {
     pub text: String,
     pub asks: Vec<String>,
@@ -88,18 +87,18 @@ pub struct SayIntent {
     pub repairs: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct KeeperSignal {
-    pub presence_id: &'static str,
+    pub presence_id: String,
     pub say_intent: SayIntent,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct GateReport {
     pub id: String,
     pub blocked: bool,
     /// Sorted, unique.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<GateReason>,
     /// What to do, one line per unmet requirement.
     pub needs: Vec<String>,
     pub truth_unit: Option<String>,
@@ -121,10 +120,10 @@ impl GateReport {
         let mut out: Vec<Finding> = self
             .reasons
             .iter()
-            .filter(|r| *r != UNREADABLE)
+            .filter(|r| **r != GateReason::GateInputUnreadable)
             .map(|r| {
                 Finding::new(
-                    &format!("gate.{r}"),
+                    r.code(),
                     Severity::Partial,
                     format!("gate {} is blocked: {r}", self.id),
                 )
@@ -132,7 +131,7 @@ impl GateReport {
             .collect();
         for e in &self.unreadable_inputs {
             out.push(Finding::new(
-                "gate.gate-input-unreadable",
+                Code::GateGateInputUnreadable,
                 Severity::Error,
                 format!("gate {} cannot read an input it needs: {e}", self.id),
             ));
@@ -149,21 +148,33 @@ fn open_inside(ws: Option<&Dir>, rel: &str) -> Result<(std::fs::File, std::fs::M
     ws.open_file(&parts)
 }
 
+str_enum! {
+    /// How a proof reference was judged.
+    pub enum RefHow {
+        Uri = "uri",
+        Runtime = "runtime",
+        Artifact = "artifact",
+        Path = "path",
+        Missing = "missing",
+        Unsafe = "unsafe",
+    }
+}
+
 fn check_ref(ws: Option<&Dir>, r: &str) -> RefCheck {
     let (satisfied, how) = if r.starts_with("runtime:") {
-        (true, "runtime")
+        (true, RefHow::Runtime)
     } else if r.starts_with("artifact:") {
-        (true, "artifact")
+        (true, RefHow::Artifact)
     } else if r.contains("://") {
-        (true, "uri")
+        (true, RefHow::Uri)
     } else if paths::lexical_components(r).is_err() {
-        (false, "unsafe")
+        (false, RefHow::Unsafe)
     } else {
         match open_inside(ws, r) {
             // A folder is a reference that exists too.
-            Ok(_) | Err(Refusal::NotAFile(_)) => (true, "path"),
-            Err(Refusal::Outside) => (false, "unsafe"),
-            Err(Refusal::Missing | Refusal::Io(_)) => (false, "missing"),
+            Ok(_) | Err(Refusal::NotAFile(_)) => (true, RefHow::Path),
+            Err(Refusal::Outside) => (false, RefHow::Unsafe),
+            Err(Refusal::Missing | Refusal::Io(_)) => (false, RefHow::Missing),
         }
     };
     RefCheck {
@@ -206,8 +217,42 @@ fn ref_matches(reference: &str, wanted: &str) -> bool {
     reference == wanted || reference.ends_with(&format!("/{wanted}"))
 }
 
-/// The reason that blocks a gate whose inputs could not be read.
-pub const UNREADABLE: &str = "gate-input-unreadable";
+str_enum! {
+    /// Why a gate is blocked (the reference's reason tokens).
+    pub enum GateReason {
+        MissingProofRefs = "missing-proof-refs",
+        MissingProofHashes = "missing-proof-hashes",
+        MissingHostHandle = "missing-host-handle",
+        ReceiptsParseFailed = "receipts-parse-failed",
+        MissingIntentRef = "missing-intent-ref",
+        OpenQuestionsUnresolved = "open-questions-unresolved",
+        GateInputUnreadable = "gate-input-unreadable",
+    }
+}
+
+impl GateReason {
+    /// The finding code of a blocked gate's reason.
+    pub fn code(self) -> Code {
+        match self {
+            GateReason::MissingProofRefs => Code::GateMissingProofRefs,
+            GateReason::MissingProofHashes => Code::GateMissingProofHashes,
+            GateReason::MissingHostHandle => Code::GateMissingHostHandle,
+            GateReason::ReceiptsParseFailed => Code::GateReceiptsParseFailed,
+            GateReason::MissingIntentRef => Code::GateMissingIntentRef,
+            GateReason::OpenQuestionsUnresolved => Code::GateOpenQuestionsUnresolved,
+            GateReason::GateInputUnreadable => Code::GateGateInputUnreadable,
+        }
+    }
+}
+
+/// The reasons of a gate, as one comma-separated line.
+pub fn join_reasons(reasons: &[GateReason]) -> String {
+    reasons
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Evaluates the push-truth gate for a workspace.
 pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
@@ -216,7 +261,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let ws_dir = Dir::open(&ws_canon).ok();
     let ws = ws_dir.as_ref();
     let schema = manifest.proof_schema.clone().unwrap_or_default();
-    let mut reasons: BTreeSet<&'static str> = BTreeSet::new();
+    let mut reasons: BTreeSet<GateReason> = BTreeSet::new();
     let mut needs = Vec::new();
     let mut advisories = Vec::new();
     let mut unreadable: Vec<String> = Vec::new();
@@ -227,7 +272,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         .map(|r| check_ref(ws, r))
         .collect();
     for r in required_refs.iter().filter(|r| !r.satisfied) {
-        reasons.insert("missing-proof-refs");
+        reasons.insert(GateReason::MissingProofRefs);
         needs.push(format!("provide proof ref {:?} ({})", r.reference, r.how));
     }
 
@@ -311,7 +356,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         }
         check.available = !check.files.is_empty();
         if !check.available {
-            reasons.insert("missing-proof-hashes");
+            reasons.insert(GateReason::MissingProofHashes);
             needs.push(match check.source.as_str() {
                 "" => format!("bind {spec:?} to files with (hash-sources …)"),
                 src => format!("produce a file matching {src:?} for {spec:?}"),
@@ -322,7 +367,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
 
     let host_handle = schema.host_handle.clone().filter(|h| !h.trim().is_empty());
     if host_handle.is_none() {
-        reasons.insert("missing-host-handle");
+        reasons.insert(GateReason::MissingHostHandle);
         needs.push("set (proof-schema (host-handle \"…\")) in the manifest".into());
     }
 
@@ -371,7 +416,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
             }
         }
         if !rc.parse_ok {
-            reasons.insert("receipts-parse-failed");
+            reasons.insert(GateReason::ReceiptsParseFailed);
             if rc.lines_missing_keys > 0 {
                 needs.push(format!(
                     "fix {} receipt line(s) missing required keys (first: {:?})",
@@ -385,7 +430,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 .find(|r| r.refs().iter().any(|x| ref_matches(x, want)))
                 .map(|r| r.line);
             if rc.intent_ref_line.is_none() {
-                reasons.insert("missing-intent-ref");
+                reasons.insert(GateReason::MissingIntentRef);
                 needs.push(format!("append a receipt whose refs include {want:?}"));
             }
         }
@@ -445,7 +490,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         .filter(|q| !q.resolved)
         .collect();
     if !unresolved.is_empty() {
-        reasons.insert("open-questions-unresolved");
+        reasons.insert(GateReason::OpenQuestionsUnresolved);
         needs.push(format!(
             "resolve {} open question(s): {}",
             unresolved.len(),
@@ -457,7 +502,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         ));
     }
     if !unreadable.is_empty() {
-        reasons.insert(UNREADABLE);
+        reasons.insert(GateReason::GateInputUnreadable);
         needs.push(format!(
             "make the gate's inputs readable: {}",
             unreadable.join("; ")
@@ -465,7 +510,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     }
     let blocked = !reasons.is_empty();
     let keeper_of_contracts = (blocked && !unresolved.is_empty()).then(|| KeeperSignal {
-        presence_id: "keeper_of_contracts",
+        presence_id: "keeper_of_contracts".into(),
         say_intent: SayIntent {
             text: format!(
                 "gate unresolved {}: {}",
@@ -488,7 +533,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     GateReport {
         id: gate.map_or(GATE_ID.to_string(), |g| g.id.clone()),
         blocked,
-        reasons: reasons.into_iter().map(str::to_string).collect(),
+        reasons: reasons.into_iter().collect(),
         needs,
         truth_unit: manifest.truth_unit.clone(),
         required_refs,

@@ -6,6 +6,9 @@
 //! [`bundle::verify`] (parallel) → one [`report::Report`] → writers in [`report`] and
 //! [`site`] that only read the model.
 
+#[macro_use]
+mod names;
+
 pub mod activity;
 pub mod beneath;
 pub mod bundle;

@@ -37,7 +37,7 @@ pub const DEFAULT_KINDS: [&str; 12] = [
 ];
 
 /// What a receipt line must look like.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Contract {
     /// Where it came from: a file, or `built-in defaults`.
     pub source: String,
@@ -141,7 +141,7 @@ impl Contract {
 }
 
 /// One parsed receipt line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Receipt {
     /// 1-based line number in the file.
     pub line: usize,
@@ -172,7 +172,9 @@ impl Receipt {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     MalformedField,
@@ -184,6 +186,19 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// The report's finding code for receipts of this kind.
+    pub fn code(self) -> crate::finding::Code {
+        use crate::finding::Code;
+        match self {
+            FindingKind::MalformedField => Code::ReceiptsMalformedField,
+            FindingKind::MissingKey => Code::ReceiptsMissingKey,
+            FindingKind::UnknownKind => Code::ReceiptsUnknownKind,
+            FindingKind::BadTimestamp => Code::ReceiptsBadTimestamp,
+            FindingKind::InvalidUtf8 => Code::ReceiptsInvalidUtf8,
+            FindingKind::DuplicateKey => Code::ReceiptsDuplicateKey,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::MalformedField => "malformed_field",
@@ -196,7 +211,7 @@ impl FindingKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct LineFinding {
     pub line: usize,
     pub kind: FindingKind,
@@ -206,7 +221,7 @@ pub struct LineFinding {
 }
 
 /// The result of checking a whole log.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Check {
     pub contract: String,
     /// Non-blank lines.

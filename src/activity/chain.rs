@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Event, REQUIRED_FOR_PROOF, TAXONOMY};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Step {
     pub line: usize,
     pub action: String,
@@ -21,7 +21,19 @@ pub struct Step {
     pub tool: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+str_enum! {
+    /// Whether a phase's proof came from the runtime itself.
+    pub enum ProofMode {
+        /// A full triple, emitted by the runtime with every taxonomy key, one run.
+        Operational = "operational",
+        /// Events exist, but not an operational triple.
+        Synthetic = "synthetic",
+        /// No event of the phase.
+        None = "none",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Chain {
     pub phase_id: String,
     /// Events of this phase with a readable timestamp.
@@ -29,8 +41,7 @@ pub struct Chain {
     pub has_started: bool,
     /// All three present and strictly ordered.
     pub valid: bool,
-    /// `operational` or `synthetic` (`none` without any event).
-    pub proof_mode: &'static str,
+    pub proof_mode: ProofMode,
     /// The triple proof was judged on, in order.
     pub triple: Vec<Step>,
     /// Every event of the phase, in time order (for the timeline).
@@ -114,7 +125,11 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
 
     let taxonomy_complete =
         best_full.is_some() && triple.iter().all(|e| TAXONOMY.iter().all(|k| e.has(k)));
-    let mut proof_mode = if mine.is_empty() { "none" } else { "synthetic" };
+    let mut proof_mode = if mine.is_empty() {
+        ProofMode::None
+    } else {
+        ProofMode::Synthetic
+    };
     if best_full.is_some() {
         let incomplete = triple
             .iter()
@@ -134,7 +149,7 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
             missing.push("taxonomy.run_id_mismatch".into());
         }
         if auto && one_run {
-            proof_mode = "operational";
+            proof_mode = ProofMode::Operational;
         }
     } else if !triple.is_empty()
         && triple
@@ -194,7 +209,7 @@ mod tests {
             ev("verified", 3, "r", ""),
         ]);
         assert!(c.valid);
-        assert_eq!(c.proof_mode, "operational");
+        assert_eq!(c.proof_mode, ProofMode::Operational);
         assert!(c.missing.is_empty(), "{:?}", c.missing);
     }
 
@@ -257,7 +272,7 @@ mod tests {
         ];
         for (lines, mode, want) in cases {
             let c = judge(&lines);
-            assert_eq!(c.proof_mode, mode, "{lines:?}");
+            assert_eq!(c.proof_mode.as_str(), mode, "{lines:?}");
             assert_eq!(c.missing, want, "{lines:?}");
         }
     }

@@ -19,7 +19,7 @@ pub const DEFAULT_DRIFT_SEC: i64 = 120;
 pub const DEFAULT_FEED: &str = "observability/logs/activity_feed.jsonl";
 pub const DEFAULT_REPORTS: &str = "reports/drift";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct IdleCheck {
     pub ok: bool,
     pub last_activity_ts: Option<String>,
@@ -27,7 +27,7 @@ pub struct IdleCheck {
     pub threshold_sec: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct HeartbeatCheck {
     pub ok: bool,
     pub last_heartbeat_ts: Option<String>,
@@ -35,15 +35,15 @@ pub struct HeartbeatCheck {
     pub threshold_sec: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Checks {
     pub idle: IdleCheck,
     pub drift: HeartbeatCheck,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct DriftReport {
-    pub schema_version: &'static str,
+    pub schema_version: String,
     pub ts: String,
     pub feed: String,
     pub heartbeat_file: Option<String>,
@@ -152,7 +152,7 @@ pub fn evaluate(
     }
     missing.sort();
     DriftReport {
-        schema_version: SCHEMA,
+        schema_version: SCHEMA.to_string(),
         ts: now,
         feed: p.feed.clone(),
         heartbeat_file: p.heartbeat_file.clone(),

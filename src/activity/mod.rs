@@ -35,7 +35,7 @@ pub const REQUIRED_FOR_PROOF: [&str; 5] = [
 ];
 
 /// One event of the feed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Event {
     /// 1-based line in the feed.
     pub line: usize,
@@ -69,13 +69,13 @@ impl Event {
 }
 
 /// A line that is not a JSON object.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct BadLine {
     pub line: usize,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Feed {
     pub events: Vec<Event>,
     pub bad_lines: Vec<BadLine>,

@@ -13,7 +13,7 @@ pub const STATES: [&str; 3] = ["in_progress", "complete", "failed"];
 pub const INDEX_STATUSES: [&str; 3] = ["ok", "partial", "failed"];
 
 /// `run_status.json`, with every field kept for display.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunStatus {
     pub run_id: Option<String>,
     pub state: Option<String>,

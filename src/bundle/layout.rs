@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::paths;
 use super::verify::{RunReport, VerifyOptions, verify_run};
 use super::witness::{self, Witnesses};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::fsutil;
 
 /// The largest `LATEST` file read.
@@ -126,7 +126,7 @@ pub fn is_run_dir(dir: &Path) -> bool {
 }
 
 /// What `LATEST` says and whether it can be trusted.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Latest {
     /// The trimmed content (shortened when absurdly long).
     pub value: String,
@@ -192,14 +192,14 @@ pub fn read_latest(root: &Path) -> Option<Latest> {
 }
 
 /// A folder or link in a bundle root that is not a run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Skipped {
     pub name: String,
     pub reason: String,
 }
 
 /// One bundle root and everything in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RootScan {
     /// Workspace-relative path of the root.
     pub path: String,
@@ -281,7 +281,7 @@ pub fn scan_root(
         Err(e) => {
             scan.findings.push(
                 Finding::new(
-                    "root_unreadable",
+                    Code::RootUnreadable,
                     Severity::Error,
                     format!("cannot list the bundle root: {e}"),
                 )
@@ -301,7 +301,7 @@ pub fn scan_root(
     if let Some(l) = &scan.latest {
         if let Some(reason) = &l.reason {
             scan.findings.push(
-                Finding::new("latest_invalid", Severity::Partial, reason.clone())
+                Finding::new(Code::LatestInvalid, Severity::Partial, reason.clone())
                     .at(format!("{rel}/LATEST")),
             );
         } else if let Some(run) = scan
@@ -312,7 +312,7 @@ pub fn scan_root(
         {
             scan.findings.push(
                 Finding::new(
-                    "latest_uncommitted",
+                    Code::LatestUncommitted,
                     Severity::Partial,
                     format!("LATEST points at {:?}, which has no artifact_index.json; LATEST must only move after the commit", run.run_id),
                 )
@@ -323,7 +323,7 @@ pub fn scan_root(
     if scan.runs.is_empty() {
         scan.findings.push(
             Finding::new(
-                "root_has_no_runs",
+                Code::RootHasNoRuns,
                 Severity::Warning,
                 "this bundle root holds no run folders",
             )

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::verify::{RunReport, Verification};
 use crate::beneath::Dir;
-use crate::finding::Severity;
+use crate::finding::{Code, Severity};
 use crate::fsutil::JsonReadError;
 
 pub const PACKET_SCHEMA: &str = "runtime-tools.promotion_packet.v0.2";
@@ -38,7 +38,7 @@ pub const REASONS: [&str; 11] = [
 ];
 
 /// The raw values promotability was decided on, as the reference shows them.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct GatingInputs {
     /// `run_manifest.channel` as found (any JSON value; null when absent).
     pub channel: Value,
@@ -49,7 +49,7 @@ pub struct GatingInputs {
     pub sandbox_check_self: Value,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Promotability {
     pub promotable_decision_stage: bool,
     /// Sorted, unique.
@@ -57,7 +57,7 @@ pub struct Promotability {
     pub gating_inputs: GatingInputs,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PromotionPacket {
     pub schema_version: &'static str,
     pub run_manifest: String,
@@ -232,10 +232,7 @@ pub fn assess(
         && run.verification != Verification::Error
         && !run.findings.iter().any(|f| {
             f.severity >= Severity::Partial
-                && !matches!(
-                    f.code.as_str(),
-                    "index_status_not_ok" | "index_lists_missing"
-                )
+                && !matches!(f.code, Code::IndexStatusNotOk | Code::IndexListsMissing)
         });
     if !integrity {
         reasons.push("bundle_integrity_unverified");

@@ -19,7 +19,7 @@ use super::paths;
 use super::promotion::{self, Promotability, PromotionPacket};
 use super::witness::{self, Witnesses};
 use crate::beneath::{Dir, Refusal};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
 /// Files that belong to the bundle machinery and are never "unindexed".
@@ -31,7 +31,7 @@ pub const MAX_UNINDEXED_LISTED: usize = 10_000;
 pub const MAX_SUMMARY_BYTES: u64 = 256 * 1024;
 
 /// `--fast` (sizes only) or full (sizes and digests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Fast,
@@ -51,7 +51,9 @@ pub struct VerifyOptions {
 }
 
 /// The one status of an indexed artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactStatus {
     Ok,
@@ -78,7 +80,7 @@ impl ArtifactStatus {
 }
 
 /// The verdict on a run as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verification {
     /// Every artifact ok, `missing[]` empty, index status ok.
@@ -106,7 +108,7 @@ impl Verification {
 }
 
 /// One indexed artifact and what was found on disk.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct ArtifactCheck {
     /// The path as written in the index.
     pub path: String,
@@ -128,7 +130,7 @@ pub struct ArtifactCheck {
 }
 
 /// What the index said, for display.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct IndexSummary {
     pub schema_version: Option<String>,
     pub run_id: Option<String>,
@@ -138,7 +140,7 @@ pub struct IndexSummary {
     pub entries: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Counts {
     pub total: usize,
     pub ok: usize,
@@ -147,7 +149,7 @@ pub struct Counts {
 }
 
 /// Everything known about one run folder.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// The run folder's name.
     pub run_id: String,
@@ -338,7 +340,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         // UTF-8 cannot be named faithfully, so the run is not verified.
         r.findings.push(
             Finding::new(
-                "run_name_not_utf8",
+                Code::RunNameNotUtf8,
                 Severity::Partial,
                 format!(
                     "the run folder's name is not valid UTF-8 (shown here as {run_id:?}); rename it so that reports and links can name it"
@@ -353,7 +355,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         Err(e) => {
             r.findings.push(
                 Finding::new(
-                    "run_unreadable",
+                    Code::RunUnreadable,
                     Severity::Error,
                     format!("cannot open the run folder: {e}"),
                 )
@@ -379,7 +381,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                     Some(s) if STATES.contains(&s) => {}
                     Some(s) => r.findings.push(
                         Finding::new(
-                            "state_invalid",
+                            Code::StateInvalid,
                             Severity::Partial,
                             format!(
                                 "state is {:?}; expected in_progress, complete or failed",
@@ -390,7 +392,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                     ),
                     None => r.findings.push(
                         Finding::new(
-                            "state_missing",
+                            Code::StateMissing,
                             Severity::Partial,
                             "run_status.json has no `state`",
                         )
@@ -402,7 +404,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                 {
                     r.findings.push(
                         Finding::new(
-                            "run_id_mismatch",
+                            Code::RunIdMismatch,
                             Severity::Partial,
                             format!(
                                 "run_status.json says run_id {:?} but the folder is {run_id:?}",
@@ -419,7 +421,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                 broken = true;
                 r.findings.push(
                     Finding::new(
-                        "run_status_corrupt",
+                        Code::RunStatusCorrupt,
                         Severity::Error,
                         format!("run_status.json: {m}"),
                     )
@@ -429,7 +431,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         },
         Err(JsonReadError::NotFound) => r.findings.push(
             Finding::new(
-                "run_status_missing",
+                Code::RunStatusMissing,
                 Severity::Warning,
                 "no run_status.json; the run's state is unknown",
             )
@@ -439,7 +441,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
             broken = true;
             r.findings.push(
                 Finding::new(
-                    "run_status_corrupt",
+                    Code::RunStatusCorrupt,
                     Severity::Error,
                     format!("run_status.json: {e}"),
                 )
@@ -461,7 +463,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
                 r.committed = true;
                 r.findings.push(
                     Finding::new(
-                        "index_corrupt",
+                        Code::IndexCorrupt,
                         Severity::Error,
                         format!("artifact_index.json: {m}; re-run the job that wrote it, or restore it from a copy (`lith reindex --repair` needs a readable index to repair from)"),
                     )
@@ -476,7 +478,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     if in_progress {
         r.findings.push(
             Finding::new(
-                "bundle_in_progress",
+                Code::BundleInProgress,
                 Severity::Partial,
                 "the run is still being written (state in_progress); strict readers refuse it",
             )
@@ -491,7 +493,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     } else if !broken && !in_progress {
         r.findings.push(
             Finding::new(
-                "index_missing",
+                Code::IndexMissing,
                 Severity::Partial,
                 "no artifact_index.json: the run has not passed its commit barrier",
             )
@@ -545,7 +547,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
             Err(e) => {
                 r.findings.push(
                     Finding::new(
-                        "promotion_input_corrupt",
+                        Code::PromotionInputCorrupt,
                         Severity::Error,
                         format!(
                             "{}: {}; promotability cannot be decided until it is fixed",
@@ -648,7 +650,7 @@ fn verify_index(
     {
         r.findings.push(
             Finding::new(
-                "index_run_id_mismatch",
+                Code::IndexRunIdMismatch,
                 Severity::Partial,
                 format!(
                     "artifact_index.json says run_id {:?} but the folder is {:?}",
@@ -662,7 +664,7 @@ fn verify_index(
     if idx.status != "ok" {
         r.findings.push(
             Finding::new(
-                "index_status_not_ok",
+                Code::IndexStatusNotOk,
                 Severity::Partial,
                 format!("the index records status {:?}", idx.status),
             )
@@ -672,7 +674,7 @@ fn verify_index(
     if !idx.missing.is_empty() {
         r.findings.push(
             Finding::new(
-                "index_lists_missing",
+                Code::IndexListsMissing,
                 Severity::Partial,
                 format!(
                     "the index lists {} expected artifact(s) as missing",
@@ -814,7 +816,7 @@ fn verify_index(
     if duplicates > MAX_DUPLICATE_FINDINGS {
         r.findings.push(
             Finding::new(
-                "duplicate_entry",
+                Code::DuplicateEntry,
                 Severity::Warning,
                 format!(
                     "{duplicates} entries repeat a path indexed before; the first {MAX_DUPLICATE_FINDINGS} (and every one whose size or digest differs) are listed"
@@ -840,7 +842,7 @@ fn verify_index(
             .collect();
         r.findings.push(
             Finding::new(
-                "artifacts_not_ok",
+                Code::ArtifactsNotOk,
                 Severity::Partial,
                 format!(
                     "{} of {} artifacts failed verification: {}",
@@ -858,7 +860,7 @@ fn verify_index(
 
 fn duplicate_finding(rel: &str, differ: bool, dir_label: &str) -> Finding {
     Finding::new(
-        "duplicate_entry",
+        Code::DuplicateEntry,
         if differ {
             Severity::Partial
         } else {
@@ -916,7 +918,7 @@ fn list_unindexed(
             Err(e) => {
                 findings.push(
                     Finding::new(
-                        "walk_error",
+                        Code::WalkError,
                         Severity::Warning,
                         format!("could not list part of the run folder: {e}"),
                     )
@@ -947,7 +949,7 @@ fn list_unindexed(
     if more > 0 {
         findings.push(
             Finding::new(
-                "unindexed_truncated",
+                Code::UnindexedTruncated,
                 Severity::Info,
                 format!("{more} more unindexed files are not listed"),
             )

@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::beneath::Dir;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
 /// The most records kept for display.
 pub const MAX_RECORDS: usize = 5_000;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Witnesses {
     pub schema_version: Option<String>,
     pub run_id: Option<String>,
@@ -23,7 +23,7 @@ pub struct Witnesses {
     pub records: Vec<WitnessRecord>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct WitnessRecord {
     pub requested_path: Option<String>,
     pub observed_path: Option<String>,
@@ -58,7 +58,7 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
                 None,
                 vec![
                     Finding::new(
-                        "witnesses_unreadable",
+                        Code::WitnessesUnreadable,
                         Severity::Warning,
                         format!("path_witnesses.json: {e}"),
                     )
@@ -77,7 +77,7 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
             let findings = if without > 0 {
                 vec![
                     Finding::new(
-                        "witness_without_normalized_path",
+                        Code::WitnessWithoutNormalizedPath,
                         Severity::Warning,
                         format!("{without} path witness record(s) have no normalized_path"),
                     )
@@ -92,7 +92,7 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
             None,
             vec![
                 Finding::new(
-                    "witnesses_unreadable",
+                    Code::WitnessesUnreadable,
                     Severity::Warning,
                     format!("path_witnesses.json: {m}"),
                 )

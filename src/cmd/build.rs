@@ -14,7 +14,7 @@ use crate::bundle::layout::{self, RootScan};
 use crate::bundle::verify::{Mode, VerifyOptions};
 use crate::cli::{BuildCmdArgs, GlobalArgs};
 use crate::clock::Clock;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::lith::Manifest;
 use crate::report::{self, BundlesSection, ManifestInfo, Report, SiteInfo, Totals, Verdict};
 
@@ -130,13 +130,13 @@ pub fn evaluate(
         let matched = match layout::expand_glob(workspace, pattern) {
             Ok(m) => m,
             Err(e) => {
-                findings.push(Finding::new("root_pattern_invalid", Severity::Error, e));
+                findings.push(Finding::new(Code::RootPatternInvalid, Severity::Error, e));
                 continue;
             }
         };
         if matched.is_empty() {
             findings.push(Finding::new(
-                "root_pattern_matched_nothing",
+                Code::RootPatternMatchedNothing,
                 Severity::Warning,
                 format!("bundle root pattern {pattern:?} matched no folder"),
             ));
@@ -146,7 +146,7 @@ pub fn evaluate(
                 Ok(c) if c.starts_with(&ws_canon) => roots.push(rel),
                 _ => findings.push(
                     Finding::new(
-                        "root_outside_workspace",
+                        Code::RootOutsideWorkspace,
                         Severity::Warning,
                         "this bundle root resolves outside the workspace and is not read",
                     )
@@ -165,7 +165,7 @@ pub fn evaluate(
         {
             findings.push(
                 Finding::new(
-                    "bundles.root_is_run",
+                    Code::BundlesRootIsRun,
                     Severity::Partial,
                     "this bundle root is itself a run folder, so no run was found below it; \
                      list the folder that holds the runs (its parent) in (bundles (roots …))",
@@ -217,13 +217,13 @@ pub fn evaluate(
         (manifest.promptdb.is_some(), "promptdb"),
     ] {
         if present {
-            sections.push(name);
+            sections.push(name.to_string());
         }
     }
     let totals = Totals::of(&scans);
     if manifest.bundles.is_some() && totals.runs == 0 {
         findings.push(Finding::new(
-            "bundles.none_found",
+            Code::BundlesNoneFound,
             Severity::Partial,
             format!(
                 "the bundle roots {patterns:?} hold no run (a folder with run_status.json or \
@@ -233,12 +233,12 @@ pub fn evaluate(
     }
     findings.sort();
     let mut report = Report {
-        schema_version: report::SCHEMA_VERSION,
+        schema_version: report::SCHEMA_VERSION.to_string(),
         generator: format!("lith {}", env!("CARGO_PKG_VERSION")),
         generated_at: clock.now_rfc3339(),
         duration_ms: None,
         verdict: Verdict {
-            label: "ok",
+            label: report::VerdictLabel::Ok,
             exit_code: 0,
             findings: Default::default(),
         },
@@ -296,7 +296,7 @@ pub fn evaluate(
     for p in catalog.packets.iter().filter(|p| p.error.is_some()) {
         report.findings.push(
             Finding::new(
-                "catalog.packet_unreadable",
+                Code::CatalogPacketUnreadable,
                 Severity::Warning,
                 p.error
                     .clone()
@@ -309,16 +309,16 @@ pub fn evaluate(
             .at(p.path.clone()),
         );
     }
-    if catalog.refresh.last_decision == "root-missing" {
+    if catalog.refresh.last_decision == crate::catalog::RefreshDecision::RootMissing {
         report.findings.push(Finding::new(
-            "catalog.root_missing",
+            Code::CatalogRootMissing,
             Severity::Warning,
             "the (promptdb (root …)) folder does not exist",
         ));
     }
     if report.checked_nothing() {
         report.findings.push(Finding::new(
-            "build.nothing_checked",
+            Code::BuildNothingChecked,
             Severity::Partial,
             "nothing was checked: the manifest configures no input that holds a run, \
              a phase, a gate, a queue event or a receipt — a build that checks nothing is not a pass",
@@ -355,7 +355,7 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
     if !manifest.resolve(docs).is_dir() {
         s.findings.push(
             Finding::new(
-                "dod.input_missing",
+                Code::DodInputMissing,
                 Severity::Partial,
                 "the configured DoD folder does not exist; no phase was checked",
             )
@@ -373,7 +373,7 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
                 if p.fixture {
                     // Reported, but a fixture never decides the build's exit code.
                     s.findings.push(Finding::new(
-                        "dod.fixture_not_proven",
+                        Code::DodFixtureNotProven,
                         Severity::Info,
                         format!(
                             "{id} (a fixture phase, left out of the exit code) is {word}: {}",
@@ -383,7 +383,7 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
                     continue;
                 }
                 s.findings.push(Finding::new(
-                    "dod.phase_not_proven",
+                    Code::DodPhaseNotProven,
                     sev,
                     format!("{id} is {word}: {}", p.missing.join(", ")),
                 ));
@@ -392,7 +392,7 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
             s.phases = r.phases;
         }
         Err(e) => s.findings.push(Finding::new(
-            "dod.unreadable",
+            Code::DodUnreadable,
             Severity::Error,
             format!("{e:#}"),
         )),
@@ -412,27 +412,24 @@ fn evaluate_drift(manifest: &Manifest, clock: &Clock) -> report::DriftSection {
         Ok(r) => {
             for m in &r.missing {
                 // The monitor's own tokens name the finding, under the section's
-                // prefix once (`drift.heartbeat.stale`, `drift.idle.system.stale`).
-                let code = if m.starts_with("drift.") {
-                    m.clone()
-                } else {
-                    format!("drift.{m}")
+                // prefix once.
+                let (code, message) = match m.as_str() {
+                    "idle.system.stale" => (
+                        Code::DriftIdleSystemStale,
+                        "no functional activity within the idle threshold",
+                    ),
+                    _ => (
+                        Code::DriftHeartbeatStale,
+                        "no heartbeat within the drift threshold",
+                    ),
                 };
-                s.findings.push(Finding::new(
-                    &code,
-                    Severity::Partial,
-                    match m.as_str() {
-                        "idle.system.stale" => {
-                            "no functional activity within the idle threshold".to_string()
-                        }
-                        _ => "no heartbeat within the drift threshold".to_string(),
-                    },
-                ));
+                s.findings
+                    .push(Finding::new(code, Severity::Partial, message));
             }
             s.report = Some(r);
         }
         Err(e) => s.findings.push(Finding::new(
-            "drift.feed_unreadable",
+            Code::DriftFeedUnreadable,
             Severity::Error,
             e.to_string(),
         )),

@@ -31,7 +31,11 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
 
 pub fn render(r: &GateReport) -> String {
     let mut s = if r.blocked {
-        format!("{}: BLOCKED ({})\n", r.id, r.reasons.join(", "))
+        format!(
+            "{}: BLOCKED ({})\n",
+            r.id,
+            crate::gate::join_reasons(&r.reasons)
+        )
     } else {
         format!("{}: clear\n", r.id)
     };

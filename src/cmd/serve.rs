@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::beneath::{Dir, Refusal};
 use crate::bundle::verify::{Mode, hex};
-use crate::catalog::{self, Catalog, Refresh};
+use crate::catalog::{self, Catalog, Refresh, RefreshDecision};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::clock::Clock;
 use crate::http::{self, Response};
@@ -137,7 +137,7 @@ fn check(st: &mut State, quiet: bool) {
     st.refresh.last_checked_at = Some(clock.now_rfc3339());
     if st.last_look.elapsed() < st.debounce {
         st.refresh.cache_hits += 1;
-        st.refresh.last_decision = "debounced-cache";
+        st.refresh.last_decision = RefreshDecision::DebouncedCache;
     } else {
         st.last_look = Instant::now();
         let sig = signature(&st.manifest);
@@ -149,17 +149,17 @@ fn check(st: &mut State, quiet: bool) {
         if sig == st.signature {
             st.refresh.cache_hits += 1;
             st.refresh.last_decision = if root_missing {
-                "root-missing"
+                RefreshDecision::RootMissing
             } else {
-                "cache-hit"
+                RefreshDecision::CacheHit
             };
         } else {
             st.signature = sig;
             st.refresh.refreshes += 1;
             st.refresh.last_decision = if root_missing {
-                "root-missing"
+                RefreshDecision::RootMissing
             } else {
-                "refreshed"
+                RefreshDecision::Refreshed
             };
             if let Err(e) = rebuild(st, quiet) {
                 eprintln!("lith serve: rebuild failed, serving the previous site: {e:#}");
@@ -179,14 +179,14 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
     let mode = if a.build.fast { Mode::Fast } else { Mode::Full };
     let debounce_ms = catalog::debounce_ms(&manifest);
     let refresh = Refresh {
-        strategy: "polling+debounce",
+        strategy: "polling+debounce".into(),
         debounce_ms,
         checks: 0,
         refreshes: 0,
         cache_hits: 0,
         last_checked_at: None,
         last_refreshed_at: None,
-        last_decision: "refreshed",
+        last_decision: RefreshDecision::Refreshed,
     };
     let mut st = State {
         signature: String::new(),

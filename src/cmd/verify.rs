@@ -259,7 +259,11 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
             run.counts.total
         ));
     }
-    for f in run.findings.iter().filter(|f| f.code != "artifacts_not_ok") {
+    for f in run
+        .findings
+        .iter()
+        .filter(|f| f.code != crate::finding::Code::ArtifactsNotOk)
+    {
         s.push_str(&format!(
             "  {}: {}: {}\n",
             f.severity.as_str(),

@@ -20,7 +20,7 @@ use registry::Registry;
 
 pub const SCHEMA: &str = "dod_report_v2";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub enum Verdict {
     #[serde(rename = "PROVEN")]
     Proven,
@@ -41,7 +41,7 @@ impl Verdict {
 }
 
 /// What a DoD document says about itself.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Meta {
     pub phase_id: Option<String>,
     pub commit_sha: Option<String>,
@@ -169,7 +169,7 @@ pub fn git_head(workspace: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Checks {
     pub activity_chain: chain::Chain,
     pub evidence: Vec<String>,
@@ -178,7 +178,7 @@ pub struct Checks {
     pub registry_integrity_ok: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PhaseResult {
     pub phase_id: String,
     pub verdict: Verdict,
@@ -365,7 +365,7 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     }
 
     // The anti-synthetic rule.
-    let synthetic = ch.proof_mode != "operational";
+    let synthetic = ch.proof_mode != chain::ProofMode::Operational;
     if let Some(targets) = inp.require_operational {
         let targeted = targets.is_none_or(|t| t.iter().any(|x| x == phase));
         // Under enforcement the reference also checks every taxonomy key of each

@@ -10,14 +10,14 @@ use serde::Serialize;
 use super::Op;
 use crate::receipts::Receipt;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct OrphanReceipt {
     pub line: usize,
     pub op: String,
     pub task_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct CrossCheck {
     pub ops: usize,
     pub queue_receipts: usize,
@@ -65,7 +65,7 @@ pub fn cross_check(ops: &[Op], receipts: &[Receipt]) -> CrossCheck {
         }
     }
     for op in ops {
-        let key = (op.op.to_string(), op.task_id.clone());
+        let key = (op.op.as_str().to_string(), op.task_id.clone());
         match pool.get_mut(&key) {
             Some(lines) if !lines.is_empty() => {
                 lines.remove(0);

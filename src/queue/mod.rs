@@ -28,7 +28,7 @@ use crate::bundle::verify::hex;
 
 pub const VERSION: &str = "eta-mu.task-queue/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     CorruptLine,
@@ -38,23 +38,30 @@ pub enum FindingKind {
     OrphanDequeue,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct QueueFinding {
     pub line: usize,
     pub kind: FindingKind,
     pub message: String,
 }
 
+str_enum! {
+    /// What a queue event does.
+    pub enum OpKind {
+        Enqueue = "enqueue",
+        Dequeue = "dequeue",
+    }
+}
+
 /// A queue operation that replay accepted, for the receipt cross-check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Op {
     pub line: usize,
-    /// `enqueue` or `dequeue`.
-    pub op: &'static str,
+    pub op: OpKind,
     pub task_id: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counters {
     pub events: usize,
     pub enqueued: usize,
@@ -121,7 +128,7 @@ pub struct Replay {
 }
 
 /// What `replay` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub log: String,
     pub pending: Vec<Map<String, Value>>,
@@ -224,7 +231,7 @@ impl Replay {
                     });
                     self.ops.push(Op {
                         line,
-                        op: "enqueue",
+                        op: OpKind::Enqueue,
                         task_id: id,
                     });
                     return;
@@ -251,7 +258,7 @@ impl Replay {
                 self.counters.enqueued += 1;
                 self.ops.push(Op {
                     line,
-                    op: "enqueue",
+                    op: OpKind::Enqueue,
                     task_id: id,
                 });
             }
@@ -262,7 +269,7 @@ impl Replay {
                 self.counters.events += 1;
                 self.ops.push(Op {
                     line,
-                    op: "dequeue",
+                    op: OpKind::Dequeue,
                     task_id: id.clone(),
                 });
                 let Some(slot) = self.live.remove(&id) else {

@@ -19,9 +19,9 @@ use crate::finding::{Finding, Severity};
 
 pub const SCHEMA_VERSION: &str = "lith.report/v1";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
-    pub schema_version: &'static str,
+    pub schema_version: String,
     pub generator: String,
     pub generated_at: String,
     /// Wall-clock build time; left out under `SOURCE_DATE_EPOCH`.
@@ -43,7 +43,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct GatesSection {
     /// False when the manifest has neither a proof schema nor a push-truth gate.
     pub configured: bool,
@@ -51,7 +51,7 @@ pub struct GatesSection {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct DodSection {
     pub configured: bool,
     pub operational_proof_required: bool,
@@ -69,23 +69,33 @@ impl DodSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct DriftSection {
     pub configured: bool,
     pub report: Option<crate::activity::drift::DriftReport>,
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    /// `ok`, `partial` or `error`.
-    pub label: &'static str,
-    pub exit_code: i32,
-    /// Number of findings per severity, over the whole report.
-    pub findings: BTreeMap<&'static str, usize>,
+str_enum! {
+    /// A build's overall verdict: its worst finding's severity, or `ok`.
+    pub enum VerdictLabel {
+        Ok = "ok",
+        Partial = "partial",
+        Designed = "designed",
+        Error = "error",
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Verdict {
+    /// The worst severity of any finding, or `ok`.
+    pub label: VerdictLabel,
+    pub exit_code: i32,
+    /// Number of findings per severity, over the whole report.
+    pub findings: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ManifestInfo {
     /// The manifest's file name (the workspace is its folder).
     pub file: String,
@@ -93,16 +103,16 @@ pub struct ManifestInfo {
     pub truth_unit: Option<String>,
     pub warnings: Vec<String>,
     /// Which optional sections are configured.
-    pub sections: Vec<&'static str>,
+    pub sections: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SiteInfo {
     pub title: String,
     pub base_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BundlesSection {
     /// False when the manifest has no `(bundles …)` section.
     pub configured: bool,
@@ -112,7 +122,7 @@ pub struct BundlesSection {
     pub roots: Vec<RootScan>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Totals {
     pub roots: usize,
     pub runs: usize,
@@ -152,7 +162,7 @@ impl Report {
                 .queue
                 .findings
                 .iter()
-                .any(|f| f.code == "queue.input_missing");
+                .any(|f| f.code == crate::finding::Code::QueueInputMissing);
         self.bundles.totals.runs == 0
             && !queue_checked
             && self.receipts.check.is_none()
@@ -163,19 +173,19 @@ impl Report {
 
     /// Fills in the verdict from the findings. Call once the model is complete.
     pub fn settle_verdict(&mut self) {
-        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut worst = Severity::Info;
         for f in self.all_findings() {
-            *counts.entry(f.severity.as_str()).or_default() += 1;
+            *counts.entry(f.severity.as_str().to_string()).or_default() += 1;
             worst = worst.max(f.severity);
         }
         let exit_code = worst.exit_code();
         self.verdict = Verdict {
             label: match worst {
-                Severity::Error => "error",
-                Severity::Designed => "designed",
-                Severity::Partial => "partial",
-                _ => "ok",
+                Severity::Error => VerdictLabel::Error,
+                Severity::Designed => VerdictLabel::Designed,
+                Severity::Partial => VerdictLabel::Partial,
+                _ => VerdictLabel::Ok,
             },
             exit_code,
             findings: counts,

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{Code, Finding, Severity};
 use crate::lith::Manifest;
 use crate::queue::crosscheck::{CrossCheck, cross_check};
 use crate::queue::{self, FindingKind as QueueFindingKind, Summary};
 use crate::receipts::{self, Check, Contract, FindingKind, Receipt};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ReceiptsSection {
     pub configured: bool,
     pub log: Option<String>,
@@ -23,7 +23,7 @@ pub struct ReceiptsSection {
     pub rows: Vec<Receipt>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct QueueSection {
     pub configured: bool,
     pub log: Option<String>,
@@ -61,7 +61,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
             Err(e) => {
                 s.findings.push(
                     Finding::new(
-                        "receipts.contract_unreadable",
+                        Code::ReceiptsContractUnreadable,
                         Severity::Error,
                         e.to_string(),
                     )
@@ -80,7 +80,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
         Err(crate::fsutil::JsonReadError::NotFound) => {
             s.findings.push(
                 Finding::new(
-                    "receipts.input_missing",
+                    Code::ReceiptsInputMissing,
                     Severity::Partial,
                     "the configured receipts log does not exist; nothing was checked",
                 )
@@ -91,7 +91,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
         Err(e) => {
             s.findings.push(
                 Finding::new(
-                    "receipts.log_unreadable",
+                    Code::ReceiptsLogUnreadable,
                     Severity::Error,
                     format!("cannot read: {e}"),
                 )
@@ -109,7 +109,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     for (kind, (n, first)) in by_kind {
         s.findings.push(
             Finding::new(
-                &format!("receipts.{}", kind.as_str()),
+                kind.code(),
                 receipt_severity(kind),
                 format!("{n} finding(s) of this kind; the first at line {first}"),
             )
@@ -134,7 +134,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
     if std::fs::symlink_metadata(&path).is_err() {
         s.findings.push(
             Finding::new(
-                "queue.input_missing",
+                Code::QueueInputMissing,
                 Severity::Partial,
                 "the configured queue log does not exist; nothing was replayed",
             )
@@ -146,7 +146,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
         Err(e) => {
             s.findings.push(
                 Finding::new(
-                    "queue.log_unreadable",
+                    Code::QueueLogUnreadable,
                     Severity::Error,
                     format!("cannot read: {e}"),
                 )
@@ -155,14 +155,14 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
             return s;
         }
     };
-    let mut tally: BTreeMap<&'static str, (usize, usize, Severity)> = BTreeMap::new();
+    let mut tally: BTreeMap<Code, (usize, usize, Severity)> = BTreeMap::new();
     for f in &state.findings {
         let (code, sev) = match f.kind {
-            QueueFindingKind::CorruptLine => ("queue.corrupt_line", Severity::Partial),
-            QueueFindingKind::LineTooLong => ("queue.line_too_long", Severity::Partial),
-            QueueFindingKind::TornTail => ("queue.torn_tail", Severity::Warning),
-            QueueFindingKind::DuplicateEnqueue => ("queue.duplicate_enqueue", Severity::Partial),
-            QueueFindingKind::OrphanDequeue => ("queue.orphan_dequeue", Severity::Partial),
+            QueueFindingKind::CorruptLine => (Code::QueueCorruptLine, Severity::Partial),
+            QueueFindingKind::LineTooLong => (Code::QueueLineTooLong, Severity::Partial),
+            QueueFindingKind::TornTail => (Code::QueueTornTail, Severity::Warning),
+            QueueFindingKind::DuplicateEnqueue => (Code::QueueDuplicateEnqueue, Severity::Partial),
+            QueueFindingKind::OrphanDequeue => (Code::QueueOrphanDequeue, Severity::Partial),
         };
         let e = tally.entry(code).or_insert((0, f.line, sev));
         e.0 += 1;
@@ -179,7 +179,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
             let first = &cc.receipt_missing[0];
             s.findings.push(
                 Finding::new(
-                    "queue.receipt_missing",
+                    Code::QueueReceiptMissing,
                     Severity::Partial,
                     format!(
                         "{} queue operation(s) have no receipt; the first is the {} of {} at line {}",
@@ -195,7 +195,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
         if !cc.receipts_without_op.is_empty() {
             s.findings.push(
                 Finding::new(
-                    "queue.receipt_without_op",
+                    Code::QueueReceiptWithoutOp,
                     Severity::Partial,
                     format!(
                         "{} task-queue receipt(s) match no queue operation; the first is at line {}",

@@ -106,7 +106,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         head.push_str(&format!(
             "| Gate push-truth | {} |\n",
             if g.blocked {
-                format!("blocked: {}", cell(&g.reasons.join(", ")))
+                format!("blocked: {}", cell(&crate::gate::join_reasons(&g.reasons)))
             } else {
                 "clear".to_string()
             }
@@ -192,7 +192,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         findings.push(format!(
             "- **{}** `{}` {}: {}\n",
             f.severity.as_str(),
-            cell(&f.code),
+            cell(f.code.as_str()),
             cell(f.path.as_deref().unwrap_or(place)),
             cell(&f.message)
         ));

@@ -13,7 +13,12 @@ pub fn first_problem(run: &crate::bundle::verify::RunReport) -> &str {
     run.findings
         .iter()
         .filter(|f| f.severity >= Severity::Partial)
-        .min_by_key(|f| (std::cmp::Reverse(f.severity), f.code != "artifacts_not_ok"))
+        .min_by_key(|f| {
+            (
+                std::cmp::Reverse(f.severity),
+                f.code != crate::finding::Code::ArtifactsNotOk,
+            )
+        })
         .map(|f| f.message.as_str())
         .unwrap_or("")
 }
@@ -55,7 +60,7 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         s.push_str(&format!(
             "  push-truth gate: {}\n",
             if g.blocked {
-                format!("blocked ({})", g.reasons.join(", "))
+                format!("blocked ({})", crate::gate::join_reasons(&g.reasons))
             } else {
                 "clear".into()
             }

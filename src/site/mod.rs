@@ -47,7 +47,7 @@ pub struct Shell {
 
 pub struct FindingRow {
     pub severity: &'static str,
-    pub code: String,
+    pub code: &'static str,
     pub place: String,
     pub message: String,
     pub href: Option<String>,
@@ -57,7 +57,7 @@ impl FindingRow {
     pub(crate) fn from(f: &Finding, href: Option<String>) -> FindingRow {
         FindingRow {
             severity: f.severity.as_str(),
-            code: f.code.clone(),
+            code: f.code.as_str(),
             place: f.path.clone().unwrap_or_default(),
             message: f.message.clone(),
             href,
@@ -374,12 +374,12 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
     let counts = &report.verdict.findings;
     let finding_summary = ["error", "designed", "partial", "warning", "info"]
         .iter()
-        .map(|k| format!("{} {k}", counts.get(k).copied().unwrap_or(0)))
+        .map(|k| format!("{} {k}", counts.get(*k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
         .join(", ");
     let overview = OverviewPage {
         shell: shell("", "overview"),
-        verdict_label: report.verdict.label,
+        verdict_label: report.verdict.label.as_str(),
         exit_code: report.verdict.exit_code,
         finding_summary: format!("findings: {finding_summary}"),
         bundles_configured: report.bundles.configured,

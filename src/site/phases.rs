@@ -117,7 +117,7 @@ pub fn write(
             href: format!("{}/index.html", slug(&p.phase_id)),
             verdict: p.verdict.as_str(),
             class: class(p.verdict),
-            proof: p.checks.activity_chain.proof_mode,
+            proof: p.checks.activity_chain.proof_mode.as_str(),
             missing: p.missing.clone(),
         })
         .collect();
@@ -137,7 +137,7 @@ pub fn write(
             id: p.phase_id.clone(),
             verdict: p.verdict.as_str(),
             class: class(p.verdict),
-            proof: ch.proof_mode,
+            proof: ch.proof_mode.as_str(),
             valid: ch.valid,
             meta_id: p.meta.phase_id.clone().unwrap_or_else(|| "missing".into()),
             meta_gate: p.meta.gate.clone().unwrap_or_else(|| "missing".into()),
