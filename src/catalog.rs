@@ -142,10 +142,41 @@ pub fn packets(manifest: &Manifest) -> (Option<String>, Vec<Packet>, bool) {
     (Some(cfg.root.clone()), out, false)
 }
 
-/// The catalog of a finished report, with the refresh statistics given.
-pub fn build(report: &Report, manifest: &Manifest, refresh: Refresh) -> Catalog {
+/// What a build read from the PromptDB root, kept in the report; the catalog adds
+/// the report's runs to it (see [`Catalog::of`]).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct PromptDb {
+    pub root: Option<String>,
+    pub packets: Vec<Packet>,
+    pub refresh: Refresh,
+}
+
+/// Reads every packet, with the refresh statistics given.
+pub fn scan(manifest: &Manifest, refresh: Refresh) -> PromptDb {
     let (root, packets, _) = packets(manifest);
-    let runs = report
+    PromptDb {
+        root,
+        packets,
+        refresh,
+    }
+}
+
+impl Catalog {
+    /// The catalog of a finished report: its PromptDB part and its runs.
+    pub fn of(report: &Report, db: &PromptDb) -> Catalog {
+        Catalog {
+            generated_at: report.generated_at.clone(),
+            promptdb_root: db.root.clone(),
+            errors: db.packets.iter().filter(|p| p.error.is_some()).count(),
+            packets: db.packets.clone(),
+            runs: runs_of(report),
+            refresh: db.refresh.clone(),
+        }
+    }
+}
+
+fn runs_of(report: &Report) -> Vec<CatalogRun> {
+    report
         .bundles
         .roots
         .iter()
@@ -162,15 +193,7 @@ pub fn build(report: &Report, manifest: &Manifest, refresh: Refresh) -> Catalog 
                     .map(|p| p.promotable_decision_stage),
             })
         })
-        .collect();
-    Catalog {
-        generated_at: report.generated_at.clone(),
-        promptdb_root: root,
-        errors: packets.iter().filter(|p| p.error.is_some()).count(),
-        packets,
-        runs,
-        refresh,
-    }
+        .collect()
 }
 
 /// The statistics of a single build: one check, one refresh.

@@ -111,6 +111,18 @@ pub enum Command {
     /// HEAD only, request heads of at most 16 KiB that arrive within 10 s; request
     /// bodies are never read. Only files inside the output folder are served.
     Serve(ServeArgs),
+    /// Join the partial reports of `lith build --partition K/N` into the report and
+    /// site an unpartitioned build would have written; reads no manifest.
+    ///
+    /// Every partition 1..N must be given exactly once; missing, repeated or
+    /// mismatched partitions (another manifest, another checkout) are refused naming
+    /// them (exit 64). Exits with the merged verdict's code, as `lith build` does.
+    Merge(MergeArgs),
+    /// Rebuild a site from a report.json alone, byte for byte the site the build
+    /// wrote (with the same lith version).
+    ///
+    /// Exits with the report's verdict code, as `lith build` does.
+    Render(RenderArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -373,6 +385,25 @@ pub struct BuildArgs {
 pub struct BuildCmdArgs {
     #[command(flatten)]
     pub build: BuildArgs,
+    /// Verify only partition K of N (1-based) and write its partial report to --out
+    /// [default: lith-partial-K-of-N.json] instead of a site. Exits 0 once written:
+    /// `lith merge` of all N partial reports decides the verdict. Each run falls in
+    /// one partition by a hash of its root and folder name, so N jobs started on the
+    /// same checkout cover every run once.
+    #[arg(long, value_name = "K/N", value_parser = parse_partition,
+          conflicts_with_all = ["summary", "junit", "annotations"])]
+    pub partition: Option<crate::pipeline::Partition>,
+    #[command(flatten)]
+    pub outputs: ReportOutputs,
+}
+
+fn parse_partition(s: &str) -> Result<crate::pipeline::Partition, String> {
+    crate::pipeline::Partition::parse(s)
+}
+
+/// What a build, merge or render writes for a CI job besides the site.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportOutputs {
     /// Also write a Markdown summary for a CI job page (for GitHub Actions, pass
     /// "$GITHUB_STEP_SUMMARY"): the verdict, a table per section, the runs and phases
     /// that fell short (linked when the manifest sets (site (base-url …))), and the
@@ -380,6 +411,42 @@ pub struct BuildCmdArgs {
     /// CI step summaries are.
     #[arg(long, value_name = "PATH")]
     pub summary: Option<PathBuf>,
+    /// Also write a JUnit XML report for a CI's test tab: one testsuite per section
+    /// (bundles, queue, receipts, gates, dod, drift, workspace), one testcase per
+    /// run, phase or gate; a check that fell short is a <failure> naming its finding,
+    /// an unreadable input an <error>.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also print GitHub Actions workflow commands (::error / ::warning) on stdout
+    /// for the findings that name a file, at most 50, saying how many were left out.
+    #[arg(long)]
+    pub annotations: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith merge partials/*.json --out site --junit junit.xml")]
+pub struct MergeArgs {
+    /// The partial reports that `lith build --partition K/N` wrote, one per partition.
+    #[arg(value_name = "PARTIAL", required = true)]
+    pub parts: Vec<PathBuf>,
+    /// Output folder of the site.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub outputs: ReportOutputs,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith render site/report.json --out review-site")]
+pub struct RenderArgs {
+    /// A report.json that lith wrote, or the site folder that holds it.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Output folder of the site.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub outputs: ReportOutputs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -440,12 +507,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Dod(a) => crate::cmd::dod::execute(&cli.global, a),
         Command::Drift => crate::cmd::drift::execute(&cli.global),
         Command::Run(a) => crate::cmd::run::execute(&cli.global, a),
+        Command::Merge(a) => crate::cmd::merge::execute(&cli.global, a),
+        Command::Render(a) => crate::cmd::merge::render(&cli.global, a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             crate::cmd::print_error(&e);
-            exit::RUNTIME_ERROR
+            exit::of_error(&e)
         }
     }
 }

@@ -14,6 +14,27 @@ pub const USAGE: i32 = 64;
 /// A lock is held by someone else.
 pub const LOCKED: i32 = 75;
 
+/// A mistake in how lith was called (a flag, an argument, a file given that is not
+/// what the command reads): exit 64. The message says what to do instead.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The one place that maps an error to an exit code: a usage mistake is 64, a lock
+/// held by someone else 75, anything else (an input lith must read is unreadable,
+/// an output cannot be written) 4.
+pub fn of_error(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if cause.is::<Usage>() {
+            return USAGE;
+        }
+        if let Some(crate::bundle::lock::LockError::Held { .. }) = cause.downcast_ref() {
+            return LOCKED;
+        }
+    }
+    RUNTIME_ERROR
+}
+
 /// Combines two exit codes by priority: 4 > 3 > 2 > 0.
 pub fn combine(a: i32, b: i32) -> i32 {
     fn rank(c: i32) -> i32 {

@@ -125,7 +125,7 @@ pub struct Finding {
     /// A sentence for people: what is wrong and what to do.
     pub message: String,
     /// The workspace- or bundle-relative file the finding is about, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
 

@@ -25,6 +25,7 @@ pub mod gate;
 pub mod http;
 pub mod jsonl;
 pub mod lith;
+pub mod pipeline;
 pub mod progress;
 pub mod queue;
 pub mod receipts;

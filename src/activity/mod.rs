@@ -43,7 +43,7 @@ pub struct Event {
     pub phase_id: Option<String>,
     /// `task_id`, trimmed: the event also belongs to the phase it names, as the
     /// reference's fallback match has it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
     pub action: Option<String>,
     pub heartbeat: bool,

@@ -298,6 +298,21 @@ pub fn scan_root(
     scan.skipped = listing.skipped;
     scan.files = listing.files;
     scan.latest = read_latest(&root);
+    let root_dir = std::fs::canonicalize(&root)
+        .and_then(|c| crate::beneath::Dir::open(&c))
+        .ok();
+    let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
+    scan.witnesses = w;
+    scan.findings.extend(wf);
+    scan.findings.sort();
+    scan
+}
+
+/// Adds the root's findings that depend on its runs (`latest_uncommitted`,
+/// `root_has_no_runs`). Called once every run of the root is known: after a whole
+/// build's scan, or after a merge of partitions.
+pub fn settle_root(scan: &mut RootScan) {
+    let rel = scan.path.clone();
     if let Some(l) = &scan.latest {
         if let Some(reason) = &l.reason {
             scan.findings.push(
@@ -320,7 +335,8 @@ pub fn scan_root(
             );
         }
     }
-    if scan.runs.is_empty() {
+    let unreadable = scan.findings.iter().any(|f| f.code == Code::RootUnreadable);
+    if scan.runs.is_empty() && !unreadable {
         scan.findings.push(
             Finding::new(
                 Code::RootHasNoRuns,
@@ -330,14 +346,7 @@ pub fn scan_root(
             .at(rel),
         );
     }
-    let root_dir = std::fs::canonicalize(&root)
-        .and_then(|c| crate::beneath::Dir::open(&c))
-        .ok();
-    let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
-    scan.witnesses = w;
-    scan.findings.extend(wf);
     scan.findings.sort();
-    scan
 }
 
 /// What a `BUNDLE` argument (a run folder, or a bundle root) names.

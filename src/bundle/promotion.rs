@@ -59,7 +59,7 @@ pub struct Promotability {
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PromotionPacket {
-    pub schema_version: &'static str,
+    pub schema_version: String,
     pub run_manifest: String,
     pub expected_matrix: String,
     pub runtime_results: String,
@@ -68,11 +68,11 @@ pub struct PromotionPacket {
     pub oracle_results: String,
     pub mismatch_packets: String,
     pub summary: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_witnesses: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixtures: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact_map: Option<String>,
     pub promotability: Promotability,
 }
@@ -272,7 +272,20 @@ pub fn assess(
 
 /// Builds the packet; `prefix` is the run folder as the pointers should spell it
 /// (repository- or workspace-relative, without a trailing slash).
-pub fn packet(run_dir: &Path, prefix: &str, promotability: Promotability) -> PromotionPacket {
+/// The optional promotion inputs that exist as regular files in a run folder.
+pub fn optional_inputs(run_dir: &Path) -> Vec<String> {
+    OPTIONAL_INPUTS
+        .iter()
+        .filter(|name| regular_file(&run_dir.join(name)))
+        .map(|name| name.to_string())
+        .collect()
+}
+
+const OPTIONAL_INPUTS: [&str; 3] = ["path_witnesses.json", "fixtures.json", "impact_map.json"];
+
+/// The promotion packet of a run: its inputs named under `prefix`, the optional ones
+/// only when `optional` (from [`optional_inputs`]) lists them.
+pub fn packet(prefix: &str, promotability: Promotability, optional: &[String]) -> PromotionPacket {
     let p = |name: &str| {
         if prefix.is_empty() || prefix == "." {
             name.to_string()
@@ -280,9 +293,9 @@ pub fn packet(run_dir: &Path, prefix: &str, promotability: Promotability) -> Pro
             format!("{prefix}/{name}")
         }
     };
-    let optional = |name: &str| regular_file(&run_dir.join(name)).then(|| p(name));
+    let optional = |name: &str| optional.iter().any(|o| o == name).then(|| p(name));
     PromotionPacket {
-        schema_version: PACKET_SCHEMA,
+        schema_version: PACKET_SCHEMA.to_string(),
         run_manifest: p("run_manifest.json"),
         expected_matrix: p("expected_matrix.json"),
         runtime_results: p("runtime_results.json"),

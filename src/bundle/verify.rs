@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::index::{ArtifactIndex, IndexEntry, RunStatus, STATES, truncate};
 use super::paths;
-use super::promotion::{self, Promotability, PromotionPacket};
+use super::promotion::{self, Promotability};
 use super::witness::{self, Witnesses};
 use crate::beneath::{Dir, Refusal};
 use crate::finding::{Code, Finding, Severity};
@@ -125,7 +125,7 @@ pub struct ArtifactCheck {
     /// `a-` + 12 hex digits of sha256(path): the row's stable anchor.
     pub anchor: String,
     /// Absolute link to the row, when the site has a base URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
@@ -158,10 +158,10 @@ pub struct RunReport {
     /// True when the bundle root's LATEST names this run.
     pub latest: bool,
     /// Site-relative folder of the run page (`runs/<slug>/`), set by the build.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
     /// Absolute URL of the run page, when the site has a base URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub mode: Mode,
     pub verification: Verification,
@@ -173,19 +173,20 @@ pub struct RunReport {
     /// Up to [`MAX_LISTED_ARTIFACTS`] rows, failing ones first to be kept.
     pub artifacts: Vec<ArtifactCheck>,
     /// Entries counted in `counts` but not listed in `artifacts`.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub artifacts_unlisted: usize,
     pub unindexed: Vec<String>,
     pub witnesses: Option<Witnesses>,
     pub findings: Vec<Finding>,
     /// Decision-stage promotability, when assessed (`lith build`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotability: Option<Promotability>,
-    /// The promotion packet written beside the run page (not part of report.json).
-    #[serde(skip)]
-    pub packet: Option<PromotionPacket>,
-    /// `summary.md` of the run, shown on its page (not part of report.json).
-    #[serde(skip)]
+    /// The optional promotion inputs present in the run folder; with
+    /// `promotability` they make the promotion packet beside the run page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotion_optional: Vec<String>,
+    /// `summary.md` of the run, shown on its page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_md: Option<String>,
 }
 
@@ -332,7 +333,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         witnesses: None,
         findings: Vec::new(),
         promotability: None,
-        packet: None,
+        promotion_optional: Vec::new(),
         summary_md: None,
     };
     if run_dir.file_name().is_some_and(|n| n.to_str().is_none()) {
@@ -541,7 +542,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     if let (Some(ds), Ok(d)) = (&opts.decision_stage, &dir) {
         match promotion::assess(&base, d, &r, ds) {
             Ok(p) => {
-                r.packet = Some(promotion::packet(&base, dir_label, p.clone()));
+                r.promotion_optional = promotion::optional_inputs(&base);
                 r.promotability = Some(p);
             }
             Err(e) => {

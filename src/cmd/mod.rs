@@ -6,6 +6,7 @@ pub mod commit;
 pub mod dod;
 pub mod drift;
 pub mod gate;
+pub mod merge;
 pub mod promote;
 pub mod queue;
 pub mod receipts;

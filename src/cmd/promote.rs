@@ -57,7 +57,11 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         )
     })?;
     let prefix = pointer_prefix(&run_dir, a.repo_root.as_deref())?;
-    let packet = promotion::packet(&run_dir, &prefix, promotability);
+    let packet = promotion::packet(
+        &prefix,
+        promotability,
+        &promotion::optional_inputs(&run_dir),
+    );
     let p = &packet.promotability;
     if a.require_promotable && !p.promotable_decision_stage {
         eprintln!(

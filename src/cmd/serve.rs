@@ -114,12 +114,18 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
     if let Ok(m) = Manifest::load(&st.manifest.path) {
         st.manifest = m;
     }
-    let mut report = crate::cmd::build::evaluate(&st.manifest, &clock, st.mode, true)?;
+    let opts = crate::pipeline::Options {
+        mode: st.mode,
+        quiet: true,
+        partition: None,
+    };
+    let mut report = crate::pipeline::evaluate(&st.manifest, &clock, &opts)?;
     let now = clock.now_rfc3339();
     st.refresh.last_refreshed_at = Some(now);
-    report.catalog = Some(catalog::build(&report, &st.manifest, st.refresh.clone()));
+    let db = catalog::scan(&st.manifest, st.refresh.clone());
+    st.catalog = Catalog::of(&report, &db);
+    report.promptdb = Some(db);
     crate::site::publish(&report, &st.out)?;
-    st.catalog = report.catalog.clone().unwrap_or_else(|| st.catalog.clone());
     if !quiet {
         eprintln!(
             "lith serve: rebuilt ({}, exit code {})",

@@ -5,17 +5,19 @@
 
 pub mod registry;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use pulldown_cmark::{Event as Md, Parser, Tag, TagEnd};
 use serde::Serialize;
 
-use crate::activity::{Feed, chain};
+use crate::activity::{self, Feed, chain};
 use crate::beneath::{Dir, Refusal};
 use crate::bundle::paths;
 use crate::bundle::verify::hash_open;
+use crate::clock::Clock;
+use crate::lith::Manifest;
 use registry::Registry;
 
 pub const SCHEMA: &str = "dod_report_v2";
@@ -188,9 +190,6 @@ pub struct PhaseResult {
     pub checks: Checks,
     /// Sorted, unique findings.
     pub missing: Vec<String>,
-    /// The DoD document, for the site (not part of the JSON report).
-    #[serde(skip)]
-    pub document: Option<String>,
 }
 
 pub struct Inputs<'a> {
@@ -397,7 +396,6 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
             registry_integrity_ok: registry_ok,
         },
         missing: missing.into_iter().collect(),
-        document: document.map(str::to_string),
     }
 }
 
@@ -420,6 +418,129 @@ pub fn exit_code<'a>(
         code = crate::exit::combine(code, c);
     }
     code
+}
+
+pub const DEFAULT_DOCS: &str = "docs/dod";
+pub const DEFAULT_REGISTRY: &str = "core/governance/phase_status.yaml";
+pub const DEFAULT_REPORTS: &str = "reports/dod";
+
+/// The DoD documents' folder, workspace-relative as the manifest spells it.
+pub fn docs_rel(m: &Manifest) -> &str {
+    m.dod
+        .as_ref()
+        .and_then(|d| d.docs.as_deref())
+        .unwrap_or(DEFAULT_DOCS)
+}
+
+/// `dod_report.latest.json`, the reference checker's report shape: written by
+/// `lith dod` and beside the site.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Report {
+    pub schema_version: String,
+    pub ts: String,
+    pub git_head: Option<String>,
+    pub generator: String,
+    pub operational_proof_required: bool,
+    pub phases: BTreeMap<String, PhaseResult>,
+}
+
+/// The phases that have a `DOD__<PHASE>.md` document, sorted.
+pub fn documented_phases(docs: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(docs)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.strip_prefix("DOD__")
+                        .and_then(|s| s.strip_suffix(".md"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// True when operational proof is required by the environment or a flag.
+pub fn operational_required(flag: bool) -> bool {
+    flag || std::env::var("LUKA_REQUIRE_OPERATIONAL_PROOF").is_ok_and(|v| v == "1")
+}
+
+/// What [`check_workspace`] found.
+pub struct Evaluation {
+    pub report: Report,
+    /// Each phase's DoD document (Markdown), for the site.
+    pub documents: BTreeMap<String, String>,
+    pub registry: Option<Registry>,
+}
+
+/// Evaluates DoD for `phases` of a workspace (all documented phases when empty).
+pub fn check_workspace(
+    m: &Manifest,
+    phases: &[String],
+    require: bool,
+    clock: &Clock,
+) -> anyhow::Result<Evaluation> {
+    let cfg = m.dod.clone().unwrap_or_default();
+    let docs = m.resolve(docs_rel(m));
+    let reg_rel = cfg
+        .phase_status
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REGISTRY.into());
+    let registry =
+        Registry::load(&m.resolve(&reg_rel)).map_err(|e| anyhow::anyhow!("{reg_rel}: {e}"))?;
+    let empty = Registry::default();
+    let paths = activity::drift::Paths::of(m);
+    let feed_path = m.resolve(&paths.feed);
+    let feed = if require {
+        activity::read_feed(&feed_path, &paths.feed, true)?
+    } else {
+        // Lenient: a missing feed is no activity at all.
+        activity::read_feed(&feed_path, &paths.feed, false).unwrap_or_default()
+    };
+    let targets: Option<Vec<String>> = m
+        .activity
+        .as_ref()
+        .and_then(|a| a.operational_targets.clone());
+    let inputs = Inputs {
+        workspace: &m.workspace,
+        registry: registry.as_ref().unwrap_or(&empty),
+        feed: &feed,
+        require_operational: require.then_some(targets.as_deref()),
+    };
+    let list = if phases.is_empty() {
+        documented_phases(&docs)
+    } else {
+        phases.to_vec()
+    };
+    let mut out = BTreeMap::new();
+    let mut documents = BTreeMap::new();
+    for p in list {
+        let doc = crate::fsutil::read_regular(
+            &docs.join(format!("DOD__{p}.md")),
+            crate::fsutil::MAX_JSON_BYTES,
+        )
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+        out.insert(p.clone(), evaluate(&p, doc.as_deref(), &inputs));
+        if let Some(doc) = doc {
+            documents.insert(p, doc);
+        }
+    }
+    Ok(Evaluation {
+        report: Report {
+            schema_version: SCHEMA.to_string(),
+            ts: clock.now_rfc3339(),
+            git_head: git_head(&m.workspace),
+            generator: format!("lith {}", env!("CARGO_PKG_VERSION")),
+            operational_proof_required: require,
+            phases: out,
+        },
+        documents,
+        registry,
+    })
 }
 
 #[cfg(test)]

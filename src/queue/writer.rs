@@ -71,7 +71,7 @@ pub struct Outcome {
     /// True when an enqueue found its dedupe key pending and wrote nothing.
     pub deduped: bool,
     /// Bytes of a torn tail that were moved to `<log>.torn` first.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torn_tail_moved: Option<u64>,
 }
 

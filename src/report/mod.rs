@@ -4,6 +4,8 @@
 //! Determinism: lists are sorted (roots by path, runs by id, findings by code), maps
 //! are `BTreeMap`s, sizes and counts are integers, and paths are workspace-relative.
 
+pub mod annotations;
+pub mod junit;
 pub mod sections;
 pub mod step_summary;
 pub mod text;
@@ -25,7 +27,7 @@ pub struct Report {
     pub generator: String,
     pub generated_at: String,
     /// Wall-clock build time; left out under `SOURCE_DATE_EPOCH`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     pub verdict: Verdict,
     pub manifest: ManifestInfo,
@@ -36,9 +38,10 @@ pub struct Report {
     pub gates: GatesSection,
     pub dod: DodSection,
     pub drift: DriftSection,
-    /// The PromptDB catalog, written as `api/catalog.json` (not part of report.json).
-    #[serde(skip)]
-    pub catalog: Option<crate::catalog::Catalog>,
+    /// The PromptDB packets and refresh statistics; with the runs they make
+    /// `api/catalog.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promptdb: Option<crate::catalog::PromptDb>,
     /// Findings about the workspace itself (patterns that matched nothing, …).
     pub findings: Vec<Finding>,
 }
@@ -57,6 +60,9 @@ pub struct DodSection {
     pub operational_proof_required: bool,
     pub git_head: Option<String>,
     pub phases: BTreeMap<String, crate::dod::PhaseResult>,
+    /// Each phase's DoD document (Markdown), shown on its page.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub documents: BTreeMap<String, String>,
     pub findings: Vec<Finding>,
 }
 

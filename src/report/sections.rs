@@ -18,8 +18,8 @@ pub struct ReceiptsSection {
     pub contract: Option<String>,
     pub check: Option<Check>,
     pub findings: Vec<Finding>,
-    /// Every receipt, for the receipts page (not part of report.json).
-    #[serde(skip)]
+    /// Every receipt, for the receipts page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<Receipt>,
 }
 

@@ -504,8 +504,10 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
             let html = run_page(run, root, shell("../../", "runs")).render()?;
             std::fs::write(run_dir.join("index.html"), html)?;
-            if let Some(packet) = &run.packet {
-                let mut bytes = serde_json::to_vec_pretty(packet)?;
+            if let Some(p) = &run.promotability {
+                let packet =
+                    crate::bundle::promotion::packet(&run.dir, p.clone(), &run.promotion_optional);
+                let mut bytes = serde_json::to_vec_pretty(&packet)?;
                 bytes.push(b'\n');
                 std::fs::write(run_dir.join("promotion_packet.json"), bytes)?;
             }

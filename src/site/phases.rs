@@ -157,21 +157,24 @@ pub fn write(
                     in_triple: in_triple(s.line),
                 })
                 .collect(),
-            document_html: p.document.as_deref().map(super::markdown::render),
+            document_html: d
+                .documents
+                .get(&p.phase_id)
+                .map(|doc| super::markdown::render(doc)),
         };
         let sub = dir.join("phases").join(slug(&p.phase_id));
         std::fs::create_dir_all(&sub)?;
         std::fs::write(sub.join("index.html"), page.render()?)?;
     }
     if d.configured {
-        let body = serde_json::json!({
-            "schema_version": crate::dod::SCHEMA,
-            "ts": report.generated_at,
-            "git_head": d.git_head,
-            "generator": report.generator,
-            "operational_proof_required": d.operational_proof_required,
-            "phases": d.phases,
-        });
+        let body = crate::dod::Report {
+            schema_version: crate::dod::SCHEMA.to_string(),
+            ts: report.generated_at.clone(),
+            git_head: d.git_head.clone(),
+            generator: report.generator.clone(),
+            operational_proof_required: d.operational_proof_required,
+            phases: d.phases.clone(),
+        };
         let mut bytes = serde_json::to_vec_pretty(&body)?;
         bytes.push(b'\n');
         std::fs::write(dir.join("dod_report.latest.json"), bytes)?;

@@ -39,9 +39,9 @@ pub fn write_gates(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<
 
 /// Writes `api/catalog.json`.
 pub fn write_catalog(report: &Report, dir: &Path) -> anyhow::Result<()> {
-    if let Some(c) = &report.catalog {
+    if let Some(db) = &report.promptdb {
         std::fs::create_dir_all(dir.join("api"))?;
-        let mut bytes = serde_json::to_vec_pretty(c)?;
+        let mut bytes = serde_json::to_vec_pretty(&crate::catalog::Catalog::of(report, db))?;
         bytes.push(b'\n');
         std::fs::write(dir.join("api/catalog.json"), bytes)?;
     }
