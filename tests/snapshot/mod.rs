@@ -12,7 +12,7 @@ const COLUMNS: (&str, &str) = ("COLUMNS", "100");
 #[test]
 fn every_help_text() {
     let ws = Workspace::new();
-    let commands: [&[&str]; 18] = [
+    let commands: [&[&str]; 20] = [
         &[],
         &["build"],
         &["verify"],
@@ -29,6 +29,8 @@ fn every_help_text() {
         &["drift"],
         &["run"],
         &["serve"],
+        &["merge"],
+        &["render"],
         &["receipts", "check"],
         &["gate", "push-truth"],
     ];

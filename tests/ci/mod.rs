@@ -1,0 +1,528 @@
+//! CI integration: a report that round-trips (`lith render`), partitions that merge
+//! into exactly the unpartitioned build (`--partition`, `lith merge`), JUnit valid
+//! against the common schema, workflow-command annotations, and the README's
+//! workflow run step by step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{Workspace, files_below};
+
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
+
+/// Every file of a tree with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    files_below(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// Asserts two sites are the same files with the same bytes, naming the first that
+/// differs.
+fn assert_same_site(a: &Path, b: &Path) {
+    let (ta, tb) = (tree(a), tree(b));
+    let names = |t: &BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb), "the two sites hold different files");
+    for (name, bytes) in &ta {
+        assert!(
+            tb[name] == *bytes,
+            "{name} differs:\n--- {}\n{}\n--- {}\n{}",
+            a.display(),
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .take(2000)
+                .collect::<String>(),
+            b.display(),
+            String::from_utf8_lossy(&tb[name])
+                .chars()
+                .take(2000)
+                .collect::<String>()
+        );
+    }
+    assert!(ta.len() > 10, "a site of {} files is not a site", ta.len());
+}
+
+/// A workspace of two bundle roots, 40 runs with every verification outcome, run ids
+/// that repeat across roots (their pages depend on every run at once) and hostile
+/// ids, plus the demo's queue, receipts, DoD and drift sections.
+fn sharded_workspace() -> Workspace {
+    let ws = Workspace::demo();
+    let manifest = ws
+        .read("manifest.lith")
+        .replace("(roots [", "(roots [\"many/a/out\" \"many/b/out\" ");
+    assert!(
+        manifest.contains("many/a/out"),
+        "the demo manifest changed shape"
+    );
+    ws.write("manifest.lith", manifest);
+    for root in ["many/a/out", "many/b/out"] {
+        for i in 0..20 {
+            let id = match i {
+                0 => "shared-id".to_string(),
+                1 => "<img src=x onerror=alert(1)>".to_string(),
+                2 => "index.html".to_string(),
+                _ => format!("run-{i:02}"),
+            };
+            let dir = format!("{root}/{id}");
+            let body = format!("{root} {i}");
+            ws.committed_run(&dir, "complete", &[("a.txt", &body), ("b.txt", "b")]);
+            match i % 5 {
+                1 => ws.write(&format!("{dir}/a.txt"), "tampered"),
+                2 => {
+                    std::fs::remove_file(ws.join(&format!("{dir}/artifact_index.json"))).unwrap();
+                    &ws
+                }
+                3 => ws.write(
+                    &format!("{dir}/run_status.json"),
+                    json!({"run_id": id, "state": "in_progress"}).to_string(),
+                ),
+                _ => &ws,
+            };
+        }
+        ws.write(&format!("{root}/LATEST"), "run-04");
+    }
+    ws
+}
+
+#[test]
+fn render_rebuilds_the_site_byte_for_byte_from_report_json_alone() {
+    let ws = Workspace::demo();
+    for env in [&[EPOCH][..], &[][..]] {
+        let _ = std::fs::remove_dir_all(ws.join("built"));
+        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        let b = ws.lith_env(&["build", "-q", "--out", "built"], env);
+        assert_eq!(b.code, 3, "{b:?}");
+        // The report is read from a folder that holds nothing else: the inputs are
+        // gone, so nothing but report.json can feed the render.
+        std::fs::create_dir(ws.join("alone")).ok();
+        std::fs::copy(ws.join("built/report.json"), ws.join("alone/report.json")).unwrap();
+        std::fs::rename(ws.join("tests"), ws.join("tests-away")).unwrap();
+        let r = ws.lith_env(
+            &["render", "alone/report.json", "--out", "rendered", "-q"],
+            env,
+        );
+        std::fs::rename(ws.join("tests-away"), ws.join("tests")).unwrap();
+        assert_eq!(r.code, 3, "render exits with the report's verdict: {r:?}");
+        assert_same_site(&ws.join("built"), &ws.join("rendered"));
+    }
+    // The model reads back to the same value: parse, write, same bytes.
+    let text = ws.read("built/report.json");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let runs = &v["bundles"]["roots"][0]["runs"];
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["summary_md"].is_string()),
+        "the run summaries the pages show are in report.json"
+    );
+    assert!(v["promptdb"]["packets"].is_array(), "{}", v["promptdb"]);
+    assert!(
+        v["receipts"]["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+}
+
+#[test]
+fn render_refuses_what_is_not_a_report_with_a_usage_error() {
+    let ws = Workspace::new();
+    ws.write("x.json", r#"{"schema_version": "something else"}"#);
+    ws.write("broken.json", "{\n  \"schema_version\": \n");
+    for (file, want) in [
+        ("x.json", "not a report.json that lith wrote"),
+        ("broken.json", "broken.json:3:"),
+        ("absent.json", "cannot read"),
+    ] {
+        let r = ws.lith(&["render", file, "--out", "site"]);
+        assert_eq!(r.code, 64, "{file}: {r:?}");
+        assert!(r.stderr.contains(want), "{file}: {r:?}");
+        assert!(!ws.join("site").exists(), "{file}: nothing is written");
+    }
+}
+
+#[test]
+fn partitions_merge_into_exactly_the_unpartitioned_build() {
+    let ws = sharded_workspace();
+    let whole = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(whole.code, 3, "{whole:?}");
+    let report: Value = serde_json::from_str(&ws.read("whole/report.json")).unwrap();
+    assert_eq!(
+        report["bundles"]["totals"]["runs"], 46,
+        "{}",
+        report["bundles"]["totals"]
+    );
+    for n in [1u32, 2, 3, 7] {
+        let mut parts = Vec::new();
+        let mut verified = 0;
+        for k in 1..=n {
+            let file = format!("parts{n}/p{k}.json");
+            std::fs::create_dir_all(ws.join(&format!("parts{n}"))).unwrap();
+            let p = ws.lith_env(
+                &[
+                    "build",
+                    "--json",
+                    "--partition",
+                    &format!("{k}/{n}"),
+                    "--out",
+                    &file,
+                ],
+                &[EPOCH],
+            );
+            assert_eq!(p.code, 0, "a written partition exits 0: {p:?}");
+            verified += p.json()["runs"].as_u64().unwrap();
+            parts.push(file);
+        }
+        assert_eq!(verified, 46, "{n} partitions verify every run exactly once");
+        // Given in any order.
+        parts.reverse();
+        let out = format!("merged{n}");
+        let mut args = vec!["merge", "-q", "--out", out.as_str()];
+        args.extend(parts.iter().map(String::as_str));
+        let m = ws.lith_env(&args, &[EPOCH]);
+        assert_eq!(m.code, 3, "merge exits with the merged verdict: {m:?}");
+        assert_same_site(&ws.join("whole"), &ws.join(&out));
+    }
+}
+
+#[test]
+fn missing_repeated_and_foreign_partitions_are_refused_naming_them() {
+    let ws = sharded_workspace();
+    for k in 1..=3 {
+        let r = ws.lith(&[
+            "build",
+            "-q",
+            "--partition",
+            &format!("{k}/3"),
+            "--out",
+            &format!("p{k}.json"),
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let r = ws.lith(&["build", "-q", "--partition", "1/2", "--out", "two.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let cases: [(&[&str], &str); 3] = [
+        (&["p1.json", "p3.json"], "partition(s) 2 of 3 missing"),
+        (
+            &["p1.json", "p2.json", "p2.json", "p3.json"],
+            "partition 2/3 is given twice: p2.json and p2.json",
+        ),
+        (&["p1.json", "p2.json", "two.json"], "different builds"),
+    ];
+    for (parts, want) in cases {
+        let mut args = vec!["merge", "--out", "site"];
+        args.extend_from_slice(parts);
+        let r = ws.lith(&args);
+        assert_eq!(r.code, 64, "{parts:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{parts:?} wants {want:?}: {r:?}");
+        assert!(!ws.join("site").exists(), "{parts:?}: nothing is published");
+    }
+    // A partition of another manifest is another build.
+    ws.write(
+        "other.lith",
+        ws.read("manifest.lith").replace("lith demo", "other demo"),
+    );
+    let r = ws.lith(&[
+        "--manifest",
+        "other.lith",
+        "build",
+        "-q",
+        "--partition",
+        "2/3",
+        "--out",
+        "o2.json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = ws.lith(&["merge", "--out", "site", "p1.json", "o2.json", "p3.json"]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains("manifest sha256"), "{r:?}");
+    // Usage mistakes in the flag itself.
+    for bad in ["0/3", "4/3", "3", "x/y"] {
+        let r = ws.lith(&["build", "--partition", bad]);
+        assert_eq!(r.code, 64, "{bad}: {r:?}");
+    }
+}
+
+/// Validates with xmllint against the common JUnit schema. Under CI the validator
+/// must be there; elsewhere a missing xmllint skips only this check, saying so.
+fn validate_junit(xml: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit/junit-10.xsd");
+    match std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(xml)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{} is not valid JUnit:\n{}",
+            xml.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("xmllint not found ({e}); JUnit schema validation skipped outside CI")
+        }
+        Err(e) => panic!("xmllint is required under CI (Debian libxml2-utils): {e}"),
+    }
+}
+
+/// The testcases of a JUnit file: (suite, name) → "pass", "failure TYPE",
+/// "error TYPE" or "skipped".
+fn junit_cases(xml: &str) -> BTreeMap<(String, String), String> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    let mut out = BTreeMap::new();
+    for suite in doc.descendants().filter(|n| n.has_tag_name("testsuite")) {
+        for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
+            let status = case
+                .children()
+                .find(|c| c.is_element())
+                .map(|c| match c.tag_name().name() {
+                    "skipped" => "skipped".to_string(),
+                    kind => format!("{kind} {}", c.attribute("type").unwrap_or("")),
+                })
+                .unwrap_or_else(|| "pass".to_string());
+            out.insert(
+                (
+                    suite.attribute("name").unwrap().to_string(),
+                    case.attribute("name").unwrap().to_string(),
+                ),
+                status,
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn junit_has_a_testcase_per_run_phase_and_gate_and_is_valid() {
+    let ws = Workspace::demo();
+    let r = ws.lith_env(
+        &["build", "-q", "--out", "site", "--junit", "junit.xml"],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    validate_junit(&ws.join("junit.xml"));
+    let cases = junit_cases(&ws.read("junit.xml"));
+    let get = |suite: &str, name: &str| {
+        cases
+            .get(&(suite.to_string(), name.to_string()))
+            .unwrap_or_else(|| panic!("no testcase {suite}/{name} in {cases:#?}"))
+            .as_str()
+    };
+    assert_eq!(get("bundles", "2026-11-20T0200-a41f"), "pass");
+    assert_eq!(
+        get("bundles", "2026-11-19T0200-9c2e"),
+        "failure artifacts_not_ok"
+    );
+    assert_eq!(
+        get("bundles", "2026-11-17T0200-77aa"),
+        "failure index_missing"
+    );
+    assert_eq!(
+        get("bundles", "2026-11-21T0200-e3d9"),
+        "failure bundle_in_progress"
+    );
+    assert_eq!(
+        get("bundles", "root tests/fixtures/demo/smoke/out"),
+        "failure latest_invalid"
+    );
+    assert_eq!(get("queue", "replay"), "failure queue.receipt_missing");
+    // Every run and phase of the report is a testcase with the report's outcome.
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    for root in report["bundles"]["roots"].as_array().unwrap() {
+        for run in root["runs"].as_array().unwrap() {
+            let got = get("bundles", run["run_id"].as_str().unwrap());
+            assert_eq!(got == "pass", run["verification"] == "verified", "{run}");
+        }
+    }
+    let phases = report["dod"]["phases"].as_object().unwrap();
+    assert!(!phases.is_empty());
+    for (id, p) in phases {
+        let want = match (
+            p["verdict"].as_str().unwrap(),
+            p["fixture"].as_bool().unwrap(),
+        ) {
+            ("PROVEN", _) => "pass".to_string(),
+            (_, true) => "skipped".to_string(),
+            (v, false) => format!("failure {v}"),
+        };
+        assert_eq!(get("dod", id), want, "{id}");
+    }
+    assert!(
+        get("gates", "push-truth").starts_with("failure gate."),
+        "{cases:?}"
+    );
+
+    // An unreadable input is an <error>, and that is valid JUnit too.
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])))"#,
+    );
+    ws.committed_run("out/ok", "complete", &[("a", "a")]);
+    ws.write("out/bad/artifact_index.json", "{");
+    ws.write(
+        "out/bad/run_status.json",
+        r#"{"run_id":"bad","state":"complete"}"#,
+    );
+    let r = ws.lith(&["build", "-q", "--junit", "j.xml"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    validate_junit(&ws.join("j.xml"));
+    let cases = junit_cases(&ws.read("j.xml"));
+    assert_eq!(
+        cases[&("bundles".into(), "bad".into())],
+        "error index_corrupt",
+        "{cases:?}"
+    );
+    assert_eq!(cases[&("bundles".into(), "ok".into())], "pass", "{cases:?}");
+}
+
+#[test]
+fn annotations_point_at_files_are_capped_and_cannot_forge_commands() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])))"#,
+    );
+    for i in 0..60 {
+        let dir = format!("out/r{i:02}");
+        ws.committed_run(&dir, "complete", &[("a", "a")]);
+        ws.write(&format!("{dir}/a"), "tampered");
+    }
+    // A run folder whose name tries to end its command and start another.
+    let hostile = "out/a\n::error file=forged::forged %0A";
+    ws.committed_run(hostile, "complete", &[("a", "a")]);
+    ws.write(&format!("{hostile}/a"), "tampered");
+    let r = ws.lith(&["build", "-q", "--annotations"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let commands: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(commands.len(), 50, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("out/a%0A%3A%3Aerror file=forged"),
+        "the hostile name is shown, escaped:\n{}",
+        r.stdout
+    );
+    assert!(
+        lines.last().unwrap().starts_with("::notice ")
+            && lines.last().unwrap().contains("more finding(s) not shown"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        commands.iter().all(|l| l.contains(" file=out/")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("::error file=forged")),
+        "an input forged a workflow command:\n{}",
+        r.stdout
+    );
+    assert_eq!(lines.len(), 51, "{}", r.stdout);
+}
+
+/// The README's workflow block: the `run:` steps of each job.
+fn readme_steps() -> (Vec<u32>, Vec<String>, Vec<String>) {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- lith-ci-workflow -->")
+        .expect("the README shows the CI workflow");
+    let end = readme.find("<!-- /lith-ci-workflow -->").unwrap();
+    let block = &readme[start..end];
+    let matrix: Vec<u32> = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("partition: ["))
+        .expect("a partition matrix")
+        .trim_end_matches(']')
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let (verify, merge) = block.split_at(block.find("\n  merge:").expect("a merge job"));
+    let runs = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter_map(|l| l.trim().strip_prefix("- run: "))
+            .map(str::to_string)
+            .collect()
+    };
+    (matrix, runs(verify), runs(merge))
+}
+
+#[test]
+fn the_readme_workflow_runs_as_written_and_publishes_the_whole_build() {
+    let (matrix, verify, merge) = readme_steps();
+    assert!(matrix.len() >= 2 && !verify.is_empty() && !merge.is_empty());
+    let ws = sharded_workspace();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_lith"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let summary = ws.join("step-summary.md");
+    let sh = |cmd: &str, cwd: &Path| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .current_dir(cwd)
+            .env("PATH", &path)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("SOURCE_DATE_EPOCH", EPOCH.1)
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The matrix jobs, each on its own copy of the checkout; their uploads land in
+    // one folder, as download-artifact with merge-multiple leaves them.
+    let merged = tempfile::tempdir().unwrap();
+    for k in &matrix {
+        let job = tempfile::tempdir().unwrap();
+        crate::support::copy_tree(ws.path(), job.path());
+        for step in &verify {
+            let cmd = step.replace("${{ matrix.partition }}", &k.to_string());
+            let (code, out, err) = sh(&cmd, job.path());
+            assert_eq!(code, 0, "{cmd}\n{out}\n{err}");
+        }
+        for f in std::fs::read_dir(job.path()).unwrap() {
+            let f = f.unwrap();
+            if f.file_name().to_string_lossy().starts_with("partial-") {
+                std::fs::copy(f.path(), merged.path().join(f.file_name())).unwrap();
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(merged.path()).unwrap().count(),
+        matrix.len()
+    );
+    for step in &merge {
+        let (code, out, err) = sh(step, merged.path());
+        assert_eq!(
+            code, 3,
+            "the merge job fails as the build does: {step}\n{out}\n{err}"
+        );
+        assert!(
+            out.contains("::error file="),
+            "annotations are printed: {out}"
+        );
+    }
+    let whole = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(whole.code, 3, "{whole:?}");
+    assert_same_site(&ws.join("whole"), &merged.path().join("site"));
+    validate_junit(&merged.path().join("junit.xml"));
+    let s = std::fs::read_to_string(&summary).unwrap();
+    assert!(s.contains("designed") && s.contains("many/a/out"), "{s}");
+}
