@@ -19,32 +19,48 @@ use crate::exit;
 #[command(name = "lith", version, max_term_width = 100, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub common: CommonArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The flags every command takes.
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
-    /// The manifest to read; relative paths in it resolve against its folder.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        default_value = "manifest.lith"
-    )]
-    pub manifest: PathBuf,
+pub struct CommonArgs {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
     /// Print nothing but errors; no progress bar.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Worker threads for hashing and verification [default: all cores].
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
     /// Say more on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `--manifest`, for the commands that read one.
+#[derive(Debug, Args, Clone)]
+pub struct ManifestArg {
+    /// The manifest to read; relative paths in it resolve against its folder.
+    #[arg(long, value_name = "PATH", default_value = "manifest.lith")]
+    pub manifest: PathBuf,
+}
+
+/// `--jobs`, for the commands that hash or write in parallel.
+#[derive(Debug, Args, Clone, Default)]
+pub struct JobsArg {
+    /// Worker threads for hashing and writing [default: all cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+/// What a command's `execute` gets besides its own arguments: the common flags, and
+/// the manifest path of the commands that read one.
+#[derive(Debug, Clone)]
+pub struct GlobalArgs {
+    pub manifest: PathBuf,
+    pub json: bool,
+    pub quiet: bool,
     pub verbose: u8,
 }
 
@@ -96,7 +112,7 @@ pub enum Command {
     Dod(DodArgs),
     /// The idle / heartbeat drift monitor: exit 2 when stale, 4 when the feed is
     /// missing or corrupt. Writes idle_drift.latest.json.
-    Drift,
+    Drift(DriftArgs),
     /// Run a command inside a runtime_auto activity chain (started, heartbeats,
     /// completed with evidence hashes, verified) and return its exit code.
     Run(RunArgs),
@@ -123,10 +139,35 @@ pub enum Command {
     ///
     /// Exits with the report's verdict code, as `lith build` does.
     Render(RenderArgs),
+    /// Print a shell completion script for lith.
+    Completions(CompletionsArgs),
+    /// Print lith's man page (roff), or write one page per command into --out.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith completions bash > /etc/bash_completion.d/lith")]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith man --out target/man && man -l target/man/lith-build.1")]
+pub struct ManArgs {
+    /// Write lith.1 and a page per command (lith-build.1, …) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith dod --all --missing-only\n  LUKA_REQUIRE_OPERATIONAL_PROOF=1 lith dod --phase PHASE_NIGHTLY --json"
+)]
 pub struct DodArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
     /// Evaluate this phase (repeatable) [default: every DOD__<PHASE>.md document].
     #[arg(long, value_name = "ID")]
     pub phase: Vec<String>,
@@ -145,7 +186,12 @@ pub struct DodArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith run --phase PHASE_NIGHTLY --evidence out/report.xml -- make nightly"
+)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
     /// The phase the chain proves.
     #[arg(long, value_name = "ID")]
     pub phase: String,
@@ -170,6 +216,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith serve --port 8787")]
 pub struct ServeArgs {
     #[command(flatten)]
     pub build: BuildArgs,
@@ -191,7 +238,15 @@ pub enum GateCommand {
     ///
     /// When unresolved questions block the gate, the Keeper of Contracts says which
     /// to resolve first.
-    PushTruth,
+    #[command(after_help = "Example:\n  lith gate push-truth --json")]
+    PushTruth(ManifestArg),
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith drift --json")]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +266,9 @@ pub enum QueueCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct QueueFileArgs {
+    /// The manifest named in each receipt's `manifest` field (not read).
+    #[arg(long, value_name = "PATH", default_value = "manifest.lith")]
+    pub manifest: PathBuf,
     /// The queue event log (JSON Lines).
     #[arg(long, value_name = "FILE")]
     pub log: PathBuf,
@@ -225,6 +283,9 @@ pub struct QueueFileArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith queue enqueue --log state/task_queue.jsonl --receipts receipts.log --kind build --payload '{\"ref\":\"main\"}'"
+)]
 pub struct EnqueueArgs {
     #[command(flatten)]
     pub files: QueueFileArgs,
@@ -246,6 +307,9 @@ pub struct EnqueueArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith queue dequeue --log state/task_queue.jsonl --receipts receipts.log --owner ci"
+)]
 pub struct DequeueArgs {
     #[command(flatten)]
     pub files: QueueFileArgs,
@@ -255,6 +319,9 @@ pub struct DequeueArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith queue replay --log state/task_queue.jsonl --receipts receipts.log --json"
+)]
 pub struct ReplayArgs {
     /// The queue event log (JSON Lines).
     #[arg(long, value_name = "FILE")]
@@ -275,6 +342,9 @@ pub enum ReceiptsCommand {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith receipts check receipts.log --contract contracts/receipts.v2.contract.lisp"
+)]
 pub struct ReceiptsCheckArgs {
     /// The receipts log.
     #[arg(value_name = "FILE")]
@@ -294,7 +364,8 @@ pub enum LockChoice {
 
 #[derive(Debug, Args, Clone)]
 pub struct LockArgs {
-    /// What to do when another writer holds the bundle-root lock.
+    /// What to do when another writer holds the lock: the bundle root's
+    /// `.runtime.lock` for commit and reindex, `<log>.lock` for the queue.
     #[arg(long, value_enum, default_value = "fail")]
     pub lock: LockChoice,
     /// Seconds to wait with --lock wait.
@@ -314,7 +385,12 @@ impl LockArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith commit out/2026-11-20T0200-a41f --expect summary.json --lock wait"
+)]
 pub struct CommitArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// The finished run folder (`out/<run_id>/`).
     #[arg(value_name = "RUN_DIR")]
     pub run_dir: PathBuf,
@@ -333,8 +409,13 @@ pub struct CommitArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith reindex out/ --strict\n  lith reindex out/2026-11-19T0200-9c2e --repair"
+)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["strict", "repair"])))]
 pub struct ReindexArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// A run folder, or a bundle root resolved through LATEST.
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
@@ -352,7 +433,10 @@ pub struct ReindexArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(after_help = "Example:\n  lith promote out/ --require-promotable")]
 pub struct PromoteArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// A run folder, or a bundle root resolved through LATEST.
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
@@ -373,6 +457,10 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct BuildArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// Output folder [default: (site (out …)) from the manifest, else `site`].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -382,6 +470,9 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith build --out site --summary \"$GITHUB_STEP_SUMMARY\" --junit junit.xml\n  lith build --partition 2/4 --out partial-2.json"
+)]
 pub struct BuildCmdArgs {
     #[command(flatten)]
     pub build: BuildArgs,
@@ -426,6 +517,8 @@ pub struct ReportOutputs {
 #[derive(Debug, Args, Clone)]
 #[command(after_help = "Example:\n  lith merge partials/*.json --out site --junit junit.xml")]
 pub struct MergeArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// The partial reports that `lith build --partition K/N` wrote, one per partition.
     #[arg(value_name = "PARTIAL", required = true)]
     pub parts: Vec<PathBuf>,
@@ -439,6 +532,8 @@ pub struct MergeArgs {
 #[derive(Debug, Args, Clone)]
 #[command(after_help = "Example:\n  lith render site/report.json --out review-site")]
 pub struct RenderArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// A report.json that lith wrote, or the site folder that holds it.
     #[arg(value_name = "REPORT")]
     pub report: PathBuf,
@@ -450,7 +545,12 @@ pub struct RenderArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith verify out/            (the run LATEST names)\n  lith verify out/2026-11-20T0200-a41f --json"
+)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    pub jobs: JobsArg,
     /// A run folder (`out/<run_id>/`) or a bundle root (`out/`, resolved through LATEST).
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
@@ -465,6 +565,58 @@ pub struct VerifyArgs {
     /// [default: inferred from the run folder's own path].
     #[arg(long, value_name = "DIR")]
     pub repo_root: Option<PathBuf>,
+}
+
+impl Command {
+    /// The manifest a command reads (the default when it reads none) and its
+    /// `--jobs`.
+    fn manifest_and_jobs(&self) -> (PathBuf, Option<u16>) {
+        let none = || PathBuf::from("manifest.lith");
+        match self {
+            Command::Build(a) => (a.build.manifest.manifest.clone(), a.build.jobs.jobs),
+            Command::Serve(a) => (a.build.manifest.manifest.clone(), a.build.jobs.jobs),
+            Command::Verify(a) => (none(), a.jobs.jobs),
+            Command::Commit(a) => (none(), a.jobs.jobs),
+            Command::Reindex(a) => (none(), a.jobs.jobs),
+            Command::Promote(a) => (none(), a.jobs.jobs),
+            Command::Merge(a) => (none(), a.jobs.jobs),
+            Command::Render(a) => (none(), a.jobs.jobs),
+            Command::Queue(QueueCommand::Enqueue(a)) => (a.files.manifest.clone(), None),
+            Command::Queue(QueueCommand::Dequeue(a)) => (a.files.manifest.clone(), None),
+            Command::Queue(QueueCommand::Replay(_)) => (none(), None),
+            Command::Receipts(_) => (none(), None),
+            Command::Gate(GateCommand::PushTruth(m)) => (m.manifest.clone(), None),
+            Command::Dod(a) => (a.manifest.manifest.clone(), None),
+            Command::Drift(a) => (a.manifest.manifest.clone(), None),
+            Command::Run(a) => (a.manifest.manifest.clone(), None),
+            Command::Completions(_) | Command::Man(_) => (none(), None),
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "lith", &mut out);
+    crate::cmd::print_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(exit::OK)
+}
+
+fn man(out: Option<&std::path::Path>) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(cmd, dir)?;
+        }
+        None => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut buf)?;
+            crate::cmd::print_stdout(&String::from_utf8_lossy(&buf))?;
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// Parses `args` and runs the command. Returns the process exit code.
@@ -486,29 +638,36 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
-    if let Some(n) = cli.global.jobs {
+    let (manifest, jobs) = cli.command.manifest_and_jobs();
+    let global = GlobalArgs {
+        manifest,
+        json: cli.common.json,
+        quiet: cli.common.quiet,
+        verbose: cli.common.verbose,
+    };
+    if let Some(n) = jobs {
         // Only fails if a pool already exists (tests calling run twice): harmless.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n as usize)
             .build_global();
     }
     let result = match &cli.command {
-        Command::Build(a) => crate::cmd::build::execute(&cli.global, a),
-        Command::Verify(a) => crate::cmd::verify::execute(&cli.global, a),
-        Command::Commit(a) => crate::cmd::commit::execute(&cli.global, a),
-        Command::Reindex(a) => crate::cmd::reindex::execute(&cli.global, a),
-        Command::Promote(a) => crate::cmd::promote::execute(&cli.global, a),
-        Command::Queue(q) => crate::cmd::queue::execute(&cli.global, q),
-        Command::Receipts(ReceiptsCommand::Check(a)) => {
-            crate::cmd::receipts::execute(&cli.global, a)
-        }
-        Command::Gate(GateCommand::PushTruth) => crate::cmd::gate::execute(&cli.global),
-        Command::Serve(a) => crate::cmd::serve::execute(&cli.global, a),
-        Command::Dod(a) => crate::cmd::dod::execute(&cli.global, a),
-        Command::Drift => crate::cmd::drift::execute(&cli.global),
-        Command::Run(a) => crate::cmd::run::execute(&cli.global, a),
-        Command::Merge(a) => crate::cmd::merge::execute(&cli.global, a),
-        Command::Render(a) => crate::cmd::merge::render(&cli.global, a),
+        Command::Build(a) => crate::cmd::build::execute(&global, a),
+        Command::Verify(a) => crate::cmd::verify::execute(&global, a),
+        Command::Commit(a) => crate::cmd::commit::execute(&global, a),
+        Command::Reindex(a) => crate::cmd::reindex::execute(&global, a),
+        Command::Promote(a) => crate::cmd::promote::execute(&global, a),
+        Command::Queue(q) => crate::cmd::queue::execute(&global, q),
+        Command::Receipts(ReceiptsCommand::Check(a)) => crate::cmd::receipts::execute(&global, a),
+        Command::Gate(GateCommand::PushTruth(_)) => crate::cmd::gate::execute(&global),
+        Command::Serve(a) => crate::cmd::serve::execute(&global, a),
+        Command::Dod(a) => crate::cmd::dod::execute(&global, a),
+        Command::Drift(_) => crate::cmd::drift::execute(&global),
+        Command::Completions(a) => completions(a.shell),
+        Command::Man(a) => man(a.out.as_deref()),
+        Command::Run(a) => crate::cmd::run::execute(&global, a),
+        Command::Merge(a) => crate::cmd::merge::execute(&global, a),
+        Command::Render(a) => crate::cmd::merge::render(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -35,6 +35,26 @@ pub fn of_error(e: &anyhow::Error) -> i32 {
     RUNTIME_ERROR
 }
 
+/// Diagnostics for tests and benchmarks: with `LITH_PEAK_RSS_FILE` set, lith writes
+/// its peak resident memory in KiB (`VmHWM` of its own address space) there as it
+/// exits. The parent's `ru_maxrss` cannot tell this: Linux folds the spawning
+/// process's high-water mark into the child's at exec.
+pub fn record_peak_rss() {
+    let Some(path) = std::env::var_os("LITH_PEAK_RSS_FILE") else {
+        return;
+    };
+    let kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+    if let Some(kib) = kib {
+        let _ = std::fs::write(path, format!("{kib}\n"));
+    }
+}
+
 /// Combines two exit codes by priority: 4 > 3 > 2 > 0.
 pub fn combine(a: i32, b: i32) -> i32 {
     fn rank(c: i32) -> i32 {

@@ -6,5 +6,6 @@ fn main() {
         eprintln!("error: internal error in lith (this is a bug; please report it with the input that caused it)");
         lith::exit::RUNTIME_ERROR
     });
+    lith::exit::record_peak_rss();
     std::process::exit(code);
 }

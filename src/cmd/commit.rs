@@ -7,6 +7,7 @@ use crate::cli::{CommitArgs, GlobalArgs};
 use crate::exit;
 
 pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
+    super::bundle_folder(&a.run_dir)?;
     let repo_root = match &a.repo_root {
         Some(r) => {
             Some(std::fs::canonicalize(r).with_context(|| format!("--repo-root {}", r.display()))?)

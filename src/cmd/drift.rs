@@ -27,7 +27,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
     let code = report.exit_code();
     if g.json {
         crate::cmd::print_json(&report)?;
-    } else if !g.quiet || code != crate::exit::OK {
+    } else if !g.quiet {
         let c = &report.checks;
         let age = |a: Option<i64>| a.map_or("never".to_string(), |s| format!("{s} s ago"));
         crate::cmd::print_stdout(&format!(

@@ -23,7 +23,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
     };
     if g.json {
         crate::cmd::print_json(&report)?;
-    } else if !g.quiet || code != exit::OK {
+    } else if !g.quiet {
         crate::cmd::print_stdout(&render(&report))?;
     }
     Ok(code)

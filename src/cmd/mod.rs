@@ -17,6 +17,26 @@ pub mod verify;
 
 use std::io::Write;
 
+/// Checks that a BUNDLE argument is a folder: absent is an input error (4), a file
+/// is a usage mistake (64) with a tip.
+pub fn bundle_folder(given: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let meta = std::fs::metadata(given).with_context(|| {
+        format!(
+            "{}: cannot open the bundle; pass a run folder or a bundle root",
+            given.display()
+        )
+    })?;
+    if !meta.is_dir() {
+        return Err(crate::exit::Usage(format!(
+            "{}: is not a folder; pass a run folder (out/<run_id>/) or a bundle root (out/)",
+            given.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Prints `text` on stdout. A reader that went away (`| head`) is not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

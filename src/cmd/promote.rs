@@ -13,8 +13,7 @@ use crate::exit;
 use crate::fsutil::{self, slash_path};
 
 pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
-    std::fs::metadata(&a.bundle)
-        .with_context(|| format!("{}: cannot open the bundle", a.bundle.display()))?;
+    super::bundle_folder(&a.bundle)?;
     let (run_dir, root) = match layout::resolve_bundle(&a.bundle) {
         BundleTarget::Run { run_dir, latest } => {
             let root = if latest.is_some() {

@@ -31,7 +31,11 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
         QueueCommand::Replay(a) => return replay(g, a),
         QueueCommand::Enqueue(a) => {
             let payload: serde_json::Value = serde_json::from_str(&a.payload)
-                .map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
+                .map_err(|e| {
+                    crate::exit::Usage(format!(
+                        "--payload is not JSON: {e}\n  tip: quote it for the shell, e.g. --payload '{{\"ref\":\"main\"}}'"
+                    ))
+                })?;
             let req = EnqueueRequest {
                 kind: a.kind.clone(),
                 dedupe_key: a.dedupe_key.clone(),
@@ -132,7 +136,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             v["cross_check"] = serde_json::to_value(c)?;
         }
         crate::cmd::print_json(&v)?;
-    } else if !g.quiet || code != exit::OK {
+    } else if !g.quiet {
         let c = &summary.counters;
         let mut s = format!(
             "{}: {} event(s), {} pending, state_sha256 {}\n  duplicate_enqueue {} · orphan_dequeue {} · corrupt_line {} · line_too_long {} · torn_tail {}\n",

@@ -11,8 +11,7 @@ use crate::exit;
 use crate::fsutil::slash_path;
 
 pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
-    std::fs::metadata(&a.bundle)
-        .with_context(|| format!("{}: cannot open the bundle", a.bundle.display()))?;
+    super::bundle_folder(&a.bundle)?;
     let repo_root = match &a.repo_root {
         Some(r) => {
             Some(std::fs::canonicalize(r).with_context(|| format!("--repo-root {}", r.display()))?)
@@ -45,7 +44,7 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
             crate::cmd::print_json(
                 &serde_json::json!({"mode": "strict", "exit_code": code, "run": run}),
             )?;
-        } else if !g.quiet || code != exit::OK {
+        } else if !g.quiet {
             crate::cmd::print_stdout(&crate::cmd::verify::render_text(&run, None, None))?;
         }
         return Ok(code);

@@ -45,18 +45,7 @@ const UNVERIFIED_NOTE: &str = "unverified debug view: lists what is present and 
 
 pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
     let given = &a.bundle;
-    let meta = std::fs::metadata(given).with_context(|| {
-        format!(
-            "{}: cannot open the bundle; pass a run folder or a bundle root",
-            given.display()
-        )
-    })?;
-    if !meta.is_dir() {
-        anyhow::bail!(
-            "{}: is not a folder; pass a run folder (out/<run_id>/) or a bundle root (out/)",
-            given.display()
-        );
-    }
+    super::bundle_folder(given)?;
     let repo_root = match &a.repo_root {
         Some(r) => {
             Some(std::fs::canonicalize(r).with_context(|| format!("--repo-root {}", r.display()))?)
@@ -123,7 +112,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
             exit_code: code,
             run: Some(&run),
         })?;
-    } else if !g.quiet || code != exit::OK {
+    } else if !g.quiet {
         crate::cmd::print_stdout(&render_text(&run, latest.as_ref(), reason))?;
     }
     Ok(code)

@@ -229,9 +229,9 @@ fn missing_repeated_and_foreign_partitions_are_refused_naming_them() {
         ws.read("manifest.lith").replace("lith demo", "other demo"),
     );
     let r = ws.lith(&[
+        "build",
         "--manifest",
         "other.lith",
-        "build",
         "-q",
         "--partition",
         "2/3",
@@ -525,4 +525,113 @@ fn the_readme_workflow_runs_as_written_and_publishes_the_whole_build() {
     validate_junit(&merged.path().join("junit.xml"));
     let s = std::fs::read_to_string(&summary).unwrap();
     assert!(s.contains("designed") && s.contains("many/a/out"), "{s}");
+}
+
+#[test]
+fn quiet_silences_every_command_and_usage_mistakes_exit_64_with_a_tip() {
+    let ws = Workspace::demo();
+    let nightly = "tests/fixtures/demo/nightly/out";
+    let commands: [&[&str]; 10] = [
+        &["build"],
+        &["dod", "--all"],
+        &["drift"],
+        &["gate", "push-truth"],
+        &["verify", nightly],
+        &[
+            "queue",
+            "replay",
+            "--log",
+            "tests/fixtures/demo/state/task_queue.jsonl",
+        ],
+        &["receipts", "check", "tests/fixtures/demo/receipts.log"],
+        &["promote", nightly, "-o", "packet.json"],
+        &["reindex", nightly, "--strict"],
+        &["render", "site/report.json", "--out", "rendered"],
+    ];
+    let mut failing = 0;
+    for args in commands {
+        let mut quiet = args.to_vec();
+        quiet.push("--quiet");
+        let r = ws.lith(&quiet);
+        assert!([0, 2, 3].contains(&r.code), "{args:?}: {r:?}");
+        failing += usize::from(r.code != 0);
+        assert_eq!(r.stdout, "", "{args:?} printed under --quiet: {r:?}");
+        let loud = ws.lith(args);
+        assert_eq!(loud.code, r.code, "{args:?}");
+        assert!(
+            !loud.stdout.is_empty(),
+            "{args:?} says nothing without --quiet"
+        );
+    }
+    assert!(failing >= 4, "the quiet commands include failing ones");
+
+    ws.write("file.json", "{}");
+    for args in [
+        &["verify", "file.json"][..],
+        &["promote", "file.json"],
+        &["reindex", "file.json", "--strict"],
+        &["commit", "file.json"],
+    ] {
+        let r = ws.lith(args);
+        assert_eq!(r.code, 64, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("is not a folder; pass a run folder"),
+            "{r:?}"
+        );
+    }
+    let r = ws.lith(&[
+        "queue",
+        "enqueue",
+        "--log",
+        "q",
+        "--receipts",
+        "r",
+        "--kind",
+        "k",
+        "--payload",
+        "{x",
+    ]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains("tip: quote it"), "{r:?}");
+    // Flags that do not apply to a command are refused, not ignored.
+    for args in [
+        &["drift", "--jobs", "2"][..],
+        &["verify", nightly, "--manifest", "m.lith"],
+    ] {
+        let r = ws.lith(args);
+        assert_eq!(r.code, 64, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("unexpected argument"), "{r:?}");
+    }
+}
+
+#[test]
+fn no_color_is_honoured_and_completions_and_man_pages_come_from_the_cli() {
+    let ws = Workspace::new();
+    let forced = ws.lith_env(&["build", "--nope"], &[("CLICOLOR_FORCE", "1")]);
+    assert_eq!(forced.code, 64);
+    assert!(
+        forced.stderr.contains('\u{1b}'),
+        "colour can be forced: {forced:?}"
+    );
+    let plain = ws.lith_env(
+        &["build", "--nope"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+    );
+    assert_eq!(plain.code, 64);
+    assert!(!plain.stderr.contains('\u{1b}'), "NO_COLOR wins: {plain:?}");
+
+    for shell in ["bash", "zsh", "fish"] {
+        let r = ws.lith(&["completions", shell]);
+        assert_eq!(r.code, 0, "{r:?}");
+        for word in ["merge", "render", "partition", "junit", "annotations"] {
+            assert!(r.stdout.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let r = ws.lith(&["man", "--out", "man"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for page in ["lith.1", "lith-build.1", "lith-merge.1", "lith-render.1"] {
+        let text = ws.read(&format!("man/{page}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    assert!(ws.read("man/lith-build.1").contains("partition"));
 }

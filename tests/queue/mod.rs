@@ -207,7 +207,7 @@ fn values_that_would_change_the_receipt_parse_are_refused_and_nothing_is_written
         assert_eq!(lines(&ws, "receipts.log"), Vec::<String>::new(), "{args:?}");
     }
     let r = q(&ws, &["enqueue", "--kind", "k", "--payload", "{nope"]);
-    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(r.code, 64, "a usage mistake: {r:?}");
 }
 
 #[test]

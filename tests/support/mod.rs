@@ -168,38 +168,20 @@ impl Workspace {
         cmd
     }
 
-    /// Runs lith and returns what it printed with its peak resident memory in MiB
-    /// (`ru_maxrss` of exactly this child, from `wait4`).
-    // The child is reaped by `wait4`, which `Child` does not know about.
-    #[allow(clippy::zombie_processes)]
+    /// Runs lith and returns what it printed with its peak resident memory in MiB,
+    /// as lith itself measured it (`LITH_PEAK_RSS_FILE`; a parent's `ru_maxrss`
+    /// would include the test process's own high-water mark).
     pub fn lith_peak_mib(&self, args: &[&str]) -> (Run, u64) {
-        use std::io::Read;
-        let mut child = self.spawn_piped(args);
-        let drain = |mut r: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut v = Vec::new();
-                let _ = r.read_to_end(&mut v);
-                String::from_utf8_lossy(&v).into_owned()
-            })
-        };
-        let out = drain(Box::new(child.stdout.take().unwrap()));
-        let err = drain(Box::new(child.stderr.take().unwrap()));
-        let mut status = 0;
-        // SAFETY: a zeroed rusage is a valid out-parameter; the pid is our child's.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-        assert!(pid > 0, "wait4: {}", std::io::Error::last_os_error());
-        let code = if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        };
-        let run = Run {
-            code,
-            stdout: out.join().unwrap(),
-            stderr: err.join().unwrap(),
-        };
-        (run, usage.ru_maxrss as u64 / 1024)
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = self.command(args);
+        cmd.env("LITH_PEAK_RSS_FILE", file.path());
+        let run: Run = cmd.output().unwrap().into();
+        let kib: u64 = std::fs::read_to_string(file.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("no peak recorded ({e}): {run:?}"));
+        (run, kib / 1024)
     }
 
     pub fn lith_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
