@@ -95,3 +95,45 @@ test("promotion packets and repair logs match their schemas", () => {
     fs.rmSync(ws, { recursive: true, force: true });
   }
 });
+
+test("dod reports, drift reports and partial reports match their schemas", () => {
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
+  try {
+    fs.cpSync(path.join(repo, "tests/fixtures/demo"), path.join(ws, "tests/fixtures/demo"), { recursive: true });
+    fs.copyFileSync(path.join(repo, "manifest.lith"), path.join(ws, "manifest.lith"));
+    const run = (args, want) => {
+      const r = spawnSync(bin, [...args, "--quiet"], { cwd: ws, encoding: "utf8" });
+      assert.equal(r.status, want, `${args.join(" ")}: ${r.stderr}`);
+    };
+    run(["dod", "--all"], 3);
+    run(["drift"], 2);
+    run(["build", "--out", "site"], 3);
+    for (const k of [1, 2]) run(["build", "--partition", `${k}/2`, "--out", `part-${k}.json`], 0);
+    const checks = [
+      ["dod_report.schema.json", "tests/fixtures/demo/reports/dod/dod_report.latest.json"],
+      ["dod_report.schema.json", "site/dod_report.latest.json"],
+      ["idle_drift.schema.json", "tests/fixtures/demo/reports/drift/idle_drift.latest.json"],
+      ["partial_report.schema.json", "part-1.json"],
+      ["partial_report.schema.json", "part-2.json"],
+    ];
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats(ajv);
+    for (const name of ["report.schema.json", "dod_report.schema.json", "idle_drift.schema.json", "partial_report.schema.json"]) {
+      ajv.addSchema(JSON.parse(fs.readFileSync(path.join(repo, "schemas", name), "utf8")));
+    }
+    for (const [schema, file] of checks) {
+      const p = path.join(ws, file);
+      assert.ok(fs.existsSync(p), `${file} was not written`);
+      const validate = ajv.getSchema(`https://lith.invalid/schemas/${schema}`);
+      const doc = JSON.parse(fs.readFileSync(p, "utf8"));
+      assert.ok(validate(doc), `${file}: ${JSON.stringify(validate.errors, null, 2)}`);
+    }
+    // The two partitions split the runs between them.
+    const runs = [1, 2].map((k) => JSON.parse(fs.readFileSync(path.join(ws, `part-${k}.json`), "utf8")))
+      .flatMap((p) => p.roots.flatMap((r) => r.positions.map((i) => `${r.path}#${i}`)));
+    assert.equal(new Set(runs).size, runs.length);
+    assert.equal(runs.length, 6);
+  } finally {
+    fs.rmSync(ws, { recursive: true, force: true });
+  }
+});
