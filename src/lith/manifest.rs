@@ -252,7 +252,7 @@ impl Manifest {
                         match f.head() {
                             Some("title") => m.site.title = Some(cx.one_text(f)?),
                             Some("out") => m.site.out = Some(cx.one_text(f)?),
-                            _ => {
+                            Some("base-url") => {
                                 let url = cx.one_text(f)?;
                                 let lower = url.to_ascii_lowercase();
                                 if !(lower.starts_with("https://") || lower.starts_with("http://"))
@@ -268,6 +268,7 @@ impl Manifest {
                                 }
                                 m.site.base_url = Some(url);
                             }
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                 }
@@ -286,7 +287,10 @@ impl Manifest {
                     )? {
                         match f.head() {
                             Some("roots") => b.roots = cx.text_list(f)?,
-                            _ => b.decision_stage_artifacts = cx.text_list(f)?,
+                            Some("decision-stage-artifacts") => {
+                                b.decision_stage_artifacts = cx.text_list(f)?
+                            }
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                     m.bundles = Some(b);
@@ -305,7 +309,8 @@ impl Manifest {
                     for f in cx.fields(section, &["log", "contract"], &mut m.warnings)? {
                         match f.head() {
                             Some("log") => log = Some(cx.one_text(f)?),
-                            _ => contract = Some(cx.one_text(f)?),
+                            Some("contract") => contract = Some(cx.one_text(f)?),
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                     let log = log
@@ -333,11 +338,12 @@ impl Manifest {
                                 a.drift_threshold_sec = Some(cx.one_int(f)?)
                             }
                             Some("reports") => a.reports = Some(cx.one_text(f)?),
-                            _ => {
+                            Some("operational-targets") => {
                                 let all = matches!(f.args(), [n] if matches!(&n.value, Value::Keyword(k) if k == "all"));
                                 a.operational_targets =
                                     if all { None } else { Some(cx.text_list(f)?) };
                             }
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                     m.activity = Some(a);
@@ -352,7 +358,8 @@ impl Manifest {
                         match f.head() {
                             Some("docs") => d.docs = Some(cx.one_text(f)?),
                             Some("phase-status") => d.phase_status = Some(cx.one_text(f)?),
-                            _ => d.reports = Some(cx.one_text(f)?),
+                            Some("reports") => d.reports = Some(cx.one_text(f)?),
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                     m.dod = Some(d);
@@ -368,7 +375,10 @@ impl Manifest {
                             match f.head() {
                                 Some("id") => g.id = cx.one_text(f)?,
                                 Some("open-questions") => g.open_questions = Some(cx.one_text(f)?),
-                                _ => g.intent_ref = Some(cx.one_text(f)?),
+                                Some("intent-ref") => g.intent_ref = Some(cx.one_text(f)?),
+                                other => {
+                                    unreachable!("fields() passed an unlisted field {other:?}")
+                                }
                             }
                         }
                         if g.id.is_empty() {
@@ -382,7 +392,8 @@ impl Manifest {
                     for f in cx.fields(section, &["root", "debounce-ms"], &mut m.warnings)? {
                         match f.head() {
                             Some("root") => p.root = cx.one_text(f)?,
-                            _ => p.debounce_ms = Some(cx.one_int(f)?),
+                            Some("debounce-ms") => p.debounce_ms = Some(cx.one_int(f)?),
+                            other => unreachable!("fields() passed an unlisted field {other:?}"),
                         }
                     }
                     if p.root.is_empty() {
@@ -541,7 +552,8 @@ impl Cx<'_> {
             match f.head() {
                 Some("required-refs") => p.required_refs = self.text_list(f)?,
                 Some("required-hashes") => p.required_hashes = self.text_list(f)?,
-                _ => p.host_handle = Some(self.one_text(f)?),
+                Some("host-handle") => p.host_handle = Some(self.one_text(f)?),
+                other => unreachable!("fields() passed an unlisted field {other:?}"),
             }
         }
         Ok(p)
