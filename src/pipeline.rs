@@ -36,8 +36,6 @@ pub struct Options {
     pub mode: Mode,
     /// No progress bar.
     pub quiet: bool,
-    /// Verify only this share of the runs.
-    pub partition: Option<Partition>,
 }
 
 /// Partition `index` of `count` (1-based): the runs whose root and folder name hash
@@ -120,7 +118,7 @@ pub struct PartialRoot {
 
 /// Runs every check the manifest configures and returns the settled report.
 pub fn evaluate(manifest: &Manifest, clock: &Clock, opts: &Options) -> anyhow::Result<Report> {
-    let (mut report, _) = gather(manifest, clock, opts)?;
+    let (mut report, _) = gather(manifest, clock, opts, None)?;
     settle(&mut report);
     Ok(report)
 }
@@ -132,30 +130,27 @@ pub fn evaluate_partition(
     opts: &Options,
     partition: Partition,
 ) -> anyhow::Result<PartialReport> {
-    let opts = Options {
-        partition: Some(partition),
-        ..*opts
-    };
-    let (report, roots) = gather(manifest, clock, &opts)?;
+    use sha2::{Digest, Sha256};
+    let (report, roots) = gather(manifest, clock, opts, Some(partition))?;
     let bytes = std::fs::read(&manifest.path)
         .with_context(|| format!("cannot read {}", manifest.path.display()))?;
     Ok(PartialReport {
         schema_version: PARTIAL_SCHEMA.to_string(),
         partition,
-        manifest_sha256: crate::bundle::verify::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-            &bytes,
-        )),
+        manifest_sha256: crate::bundle::verify::hex(&Sha256::digest(&bytes)),
         roots,
         report,
     })
 }
 
-/// Reads the inputs: discovery, the runs a partition owns, and the workspace-wide
-/// sections. Returns the unsettled report and each root's listing positions.
+/// Reads the inputs: discovery, the runs `partition` owns (every run without one),
+/// and the workspace-wide sections. Returns the unsettled report and each root's
+/// listing positions.
 fn gather(
     manifest: &Manifest,
     clock: &Clock,
     opts: &Options,
+    partition: Option<Partition>,
 ) -> anyhow::Result<(Report, Vec<PartialRoot>)> {
     let workspace = &manifest.workspace;
     let ws_canon = std::fs::canonicalize(workspace)
@@ -229,7 +224,7 @@ fn gather(
             };
             if let Ok(l) = &mut listing {
                 mine.listed = l.run_dirs.len();
-                if let Some(p) = opts.partition {
+                if let Some(p) = partition {
                     let mut at = 0;
                     l.run_dirs.retain(|(_, on_disk)| {
                         let keep = p.owns(r, on_disk);
@@ -330,7 +325,7 @@ fn gather(
         promptdb: None,
         findings,
     };
-    if opts.partition.is_none_or(Partition::has_workspace_sections) {
+    if partition.is_none_or(Partition::has_workspace_sections) {
         workspace_sections(&mut report, manifest, clock);
     }
     Ok((report, positions))

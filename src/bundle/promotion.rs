@@ -270,8 +270,6 @@ pub fn assess(
     })
 }
 
-/// Builds the packet; `prefix` is the run folder as the pointers should spell it
-/// (repository- or workspace-relative, without a trailing slash).
 /// The optional promotion inputs that exist as regular files in a run folder.
 pub fn optional_inputs(run_dir: &Path) -> Vec<String> {
     OPTIONAL_INPUTS
@@ -283,8 +281,10 @@ pub fn optional_inputs(run_dir: &Path) -> Vec<String> {
 
 const OPTIONAL_INPUTS: [&str; 3] = ["path_witnesses.json", "fixtures.json", "impact_map.json"];
 
-/// The promotion packet of a run: its inputs named under `prefix`, the optional ones
-/// only when `optional` (from [`optional_inputs`]) lists them.
+/// The promotion packet of a run. `prefix` is the run folder as the pointers should
+/// spell it (repository- or workspace-relative, without a trailing slash); the
+/// optional inputs are named only when `optional` (from [`optional_inputs`]) lists
+/// them.
 pub fn packet(prefix: &str, promotability: Promotability, optional: &[String]) -> PromotionPacket {
     let p = |name: &str| {
         if prefix.is_empty() || prefix == "." {

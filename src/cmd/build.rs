@@ -42,7 +42,6 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     let opts = Options {
         mode: if a.fast { Mode::Fast } else { Mode::Full },
         quiet: g.quiet,
-        partition: None,
     };
     if let Some(p) = cmd.partition {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);

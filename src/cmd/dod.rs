@@ -1,11 +1,11 @@
 //! `lith dod`: Definition-of-Done verdicts per phase, and `dod_report.latest.json`.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 
 use crate::cli::{DodArgs, GlobalArgs};
 use crate::clock::Clock;
-use std::collections::BTreeMap;
-
 use crate::dod::{
     self, DEFAULT_REGISTRY, DEFAULT_REPORTS, PhaseResult, docs_rel, operational_required,
 };

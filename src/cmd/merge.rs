@@ -2,7 +2,7 @@
 //! reports that were already gathered, with no manifest and no input read again.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::{GlobalArgs, MergeArgs, RenderArgs};
 use crate::exit::Usage;
@@ -61,13 +61,12 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
 /// Reads a JSON document lith wrote: a regular file, at most [`MAX_REPORT_BYTES`],
 /// with line and column on a syntax error.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let shown: PathBuf = path.to_path_buf();
     let (file, meta) = crate::fsutil::open_regular(path)
-        .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", shown.display())))?;
+        .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
     if meta.len() > MAX_REPORT_BYTES {
         anyhow::bail!(
             "{}: {} bytes is more than the {MAX_REPORT_BYTES} bytes lith reads back",
-            shown.display(),
+            path.display(),
             meta.len()
         );
     }
@@ -78,7 +77,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
         .map_err(|e| {
             Usage(format!(
                 "{}:{}:{}: not {what}: {}",
-                shown.display(),
+                path.display(),
                 e.line(),
                 e.column(),
                 crate::fsutil::strip_position(&e.to_string())

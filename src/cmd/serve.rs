@@ -117,14 +117,18 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
     let opts = crate::pipeline::Options {
         mode: st.mode,
         quiet: true,
-        partition: None,
     };
     let mut report = crate::pipeline::evaluate(&st.manifest, &clock, &opts)?;
     let now = clock.now_rfc3339();
     st.refresh.last_refreshed_at = Some(now);
-    let db = catalog::scan(&st.manifest, st.refresh.clone());
-    st.catalog = Catalog::of(&report, &db);
-    report.promptdb = Some(db);
+    // The build read the packets once; the catalog keeps them with serve's own
+    // refresh statistics instead of a single build's.
+    if let Some(db) = report.promptdb.as_mut() {
+        db.refresh = st.refresh.clone();
+    }
+    if let Some(db) = &report.promptdb {
+        st.catalog = Catalog::of(&report, db);
+    }
     crate::site::publish(&report, &st.out)?;
     if !quiet {
         eprintln!(
