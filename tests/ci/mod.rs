@@ -135,12 +135,21 @@ fn render_refuses_what_is_not_a_report_with_a_usage_error() {
     let ws = Workspace::new();
     ws.write("x.json", r#"{"schema_version": "something else"}"#);
     ws.write("broken.json", "{\n  \"schema_version\": \n");
+    // A named pipe never hangs the read, and a link is not followed.
+    let fifo =
+        std::ffi::CString::new(ws.join("pipe.json").into_os_string().into_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink(ws.join("x.json"), ws.join("link.json")).unwrap();
     for (file, want) in [
         ("x.json", "not a report.json that lith wrote"),
         ("broken.json", "broken.json:3:"),
         ("absent.json", "cannot read"),
+        ("pipe.json", "not a regular file"),
+        ("link.json", "symbolic link"),
     ] {
-        let r = ws.lith(&["render", file, "--out", "site"]);
+        let r = ws
+            .lith_within(&["render", file, "--out", "site"], 20)
+            .unwrap_or_else(|| panic!("render of {file} hung"));
         assert_eq!(r.code, 64, "{file}: {r:?}");
         assert!(r.stderr.contains(want), "{file}: {r:?}");
         assert!(!ws.join("site").exists(), "{file}: nothing is written");
