@@ -108,7 +108,12 @@ impl Verification {
 }
 
 /// One indexed artifact and what was found on disk.
+///
+/// Written compactly ([`ArtifactWire`]): what can be derived is left out and
+/// restored on reading, so a report of 130,000 artifacts stays small and still
+/// round-trips to the same value.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[serde(into = "ArtifactWire", from = "ArtifactWire")]
 pub struct ArtifactCheck {
     /// The path as written in the index.
     pub path: String,
@@ -127,6 +132,92 @@ pub struct ArtifactCheck {
     /// Absolute link to the row, when the site has a base URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// How an [`ArtifactCheck`] is spelled in JSON. Left out, and derived on reading:
+/// `anchor` (from `path`); `rel` when it equals `path` (an explicit `null` when the
+/// path was unsafe); `actual_size` and `actual_sha256` of an `ok` row when they equal
+/// the expected values; `schema_version`, `detail` and `url` when absent.
+#[derive(Serialize, serde::Deserialize)]
+struct ArtifactWire {
+    path: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    rel: Option<Option<String>>,
+    status: ArtifactStatus,
+    expected_size: u64,
+    expected_sha256: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    actual_size: Option<Option<u64>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    actual_sha256: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schema_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+/// A field that is present reads as `Some`, even when it is `null` (`Some(None)`);
+/// an absent one is `None` through `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl From<ArtifactCheck> for ArtifactWire {
+    fn from(a: ArtifactCheck) -> ArtifactWire {
+        let ok = a.status == ArtifactStatus::Ok;
+        ArtifactWire {
+            rel: (a.rel.as_deref() != Some(a.path.as_str())).then_some(a.rel),
+            actual_size: (!(ok && a.actual_size == Some(a.expected_size))).then_some(a.actual_size),
+            actual_sha256: (!(ok
+                && a.actual_sha256.as_deref() == Some(a.expected_sha256.as_str())))
+            .then_some(a.actual_sha256),
+            path: a.path,
+            status: a.status,
+            expected_size: a.expected_size,
+            expected_sha256: a.expected_sha256,
+            schema_version: a.schema_version,
+            detail: a.detail,
+            url: a.url,
+        }
+    }
+}
+
+impl From<ArtifactWire> for ArtifactCheck {
+    fn from(w: ArtifactWire) -> ArtifactCheck {
+        ArtifactCheck {
+            anchor: artifact_anchor(&w.path),
+            rel: w.rel.unwrap_or_else(|| Some(w.path.clone())),
+            actual_size: w.actual_size.unwrap_or(Some(w.expected_size)),
+            actual_sha256: w
+                .actual_sha256
+                .unwrap_or_else(|| Some(w.expected_sha256.clone())),
+            path: w.path,
+            status: w.status,
+            expected_size: w.expected_size,
+            expected_sha256: w.expected_sha256,
+            schema_version: w.schema_version,
+            detail: w.detail,
+            url: w.url,
+        }
+    }
 }
 
 /// What the index said, for display.

@@ -76,10 +76,13 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
-    publish(g, &report, &out, &cmd.outputs)?;
+    let site = publish(g, &report, &out, &cmd.outputs)?;
     if g.verbose > 0 {
         eprintln!(
-            "lith: site written, {} ms in all",
+            "lith: site written ({} file(s) written, {} unchanged, {} removed), {} ms in all",
+            site.written,
+            site.unchanged,
+            site.removed,
             started.elapsed().as_millis()
         );
     }
@@ -133,8 +136,8 @@ pub fn publish(
     report: &Report,
     out: &Path,
     outputs: &ReportOutputs,
-) -> anyhow::Result<()> {
-    crate::site::publish(report, out)
+) -> anyhow::Result<crate::site::Stats> {
+    let site = crate::site::publish(report, out)
         .with_context(|| format!("cannot write the site to {}", out.display()))?;
     if let Some(path) = &outputs.summary {
         let text = report::step_summary::markdown(report, report::step_summary::MAX_BYTES);
@@ -164,7 +167,7 @@ pub fn publish(
             &crate::fsutil::slash_path(out),
         ))?;
     }
-    Ok(())
+    Ok(site)
 }
 
 /// Appends to a CI's summary file (created when absent; a symlink is refused).

@@ -10,8 +10,7 @@ pub(crate) mod markdown;
 mod phases;
 mod publish;
 mod sections;
-
-use std::path::Path;
+mod sink;
 
 use anyhow::Context;
 use askama::Template;
@@ -24,6 +23,7 @@ use crate::finding::{Finding, Severity};
 use crate::report::{Report, Totals};
 
 pub use publish::publish;
+pub use sink::{Sink, Stats};
 
 /// Runs per page of the runs list.
 pub const RUNS_PER_PAGE: usize = 500;
@@ -183,6 +183,10 @@ pub struct PromotionView {
     pub apply_preflight_present: bool,
     pub apply_ok: String,
     pub sandbox_check_self: String,
+    /// The run's promotion packet (`lith promote` writes the same), shown on the
+    /// page rather than as a file of its own: one file per run keeps a large site
+    /// small.
+    pub packet_json: String,
 }
 
 pub fn verification_class(v: Verification) -> &'static str {
@@ -270,13 +274,14 @@ fn compact_value(v: &Value) -> String {
     crate::bundle::index::truncate(&s, 500)
 }
 
-/// Writes every page and asset of the site into `dir` (which exists and is empty).
-pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
+/// Puts every page and asset of the site into `out`. Pages go before the pages that
+/// link to them (run pages, then the lists, the overview and `report.json` last), so
+/// a site updated in place has no broken link at any instant.
+pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
     let css = asset_name("style", "css", STYLE_CSS);
     let js = asset_name("app", "js", APP_JS);
-    std::fs::create_dir_all(dir.join("assets"))?;
-    std::fs::write(dir.join(&css), STYLE_CSS)?;
-    std::fs::write(dir.join(&js), APP_JS)?;
+    out.put(&css, STYLE_CSS)?;
+    out.put(&js, APP_JS)?;
     let shell = |root: &'static str, section: &'static str| Shell {
         root,
         site_title: report.site.title.clone(),
@@ -287,9 +292,22 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
         section,
     };
 
-    let mut json = serde_json::to_vec_pretty(report)?;
-    json.push(b'\n');
-    std::fs::write(dir.join("report.json"), json)?;
+    // One page per run, rendered and written in parallel, before anything links to
+    // them.
+    let all: Vec<(&str, &RunReport)> = report
+        .bundles
+        .roots
+        .iter()
+        .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
+        .collect();
+    all.par_iter()
+        .try_for_each(|(root, run)| -> anyhow::Result<()> {
+            let Some(page) = &run.page else { return Ok(()) };
+            let html = run_page(run, root, shell("../../", "runs")).render()?;
+            out.put(&format!("{page}index.html"), html)
+                .with_context(|| format!("writing {page}index.html"))?;
+            Ok(())
+        })?;
 
     // Overview.
     let roots = report
@@ -420,22 +438,15 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
             with_findings: c.lines_with_findings,
         }),
     };
-    std::fs::write(dir.join("index.html"), overview.render()?)?;
+    let overview = overview.render()?;
 
-    sections::write_queue(report, dir, shell("../", "queue"))?;
-    sections::write_receipts(report, dir, || shell("../", "receipts"))?;
-    sections::write_gates(report, dir, shell("../", "gates"))?;
-    sections::write_catalog(report, dir)?;
-    phases::write(report, dir, shell)?;
+    sections::write_queue(report, out, shell("../", "queue"))?;
+    sections::write_receipts(report, out, || shell("../", "receipts"))?;
+    sections::write_gates(report, out, shell("../", "gates"))?;
+    sections::write_catalog(report, out)?;
+    phases::write(report, out, shell)?;
 
     // Runs list, paged.
-    std::fs::create_dir_all(dir.join("runs"))?;
-    let all: Vec<(&str, &RunReport)> = report
-        .bundles
-        .roots
-        .iter()
-        .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
-        .collect();
     let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
     let page_file = |n: usize| {
         if n == 1 {
@@ -493,26 +504,14 @@ pub fn write_site(report: &Report, dir: &Path) -> anyhow::Result<()> {
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };
-        std::fs::write(dir.join("runs").join(page_file(page_no)), page.render()?)?;
+        out.put(&format!("runs/{}", page_file(page_no)), page.render()?)?;
     }
+    out.put("index.html", overview)?;
+    // Compact: the report is read by programs (and `lith render`), not by people.
+    let mut json = serde_json::to_vec(report)?;
+    json.push(b'\n');
+    out.put("report.json", json)?;
 
-    // One page per run, rendered and written in parallel.
-    all.par_iter()
-        .try_for_each(|(root, run)| -> anyhow::Result<()> {
-            let Some(page) = &run.page else { return Ok(()) };
-            let run_dir = dir.join(page.trim_end_matches('/'));
-            std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {page}"))?;
-            let html = run_page(run, root, shell("../../", "runs")).render()?;
-            std::fs::write(run_dir.join("index.html"), html)?;
-            if let Some(p) = &run.promotability {
-                let packet =
-                    crate::bundle::promotion::packet(&run.dir, p.clone(), &run.promotion_optional);
-                let mut bytes = serde_json::to_vec_pretty(&packet)?;
-                bytes.push(b'\n');
-                std::fs::write(run_dir.join("promotion_packet.json"), bytes)?;
-            }
-            Ok(())
-        })?;
     Ok(())
 }
 
@@ -627,6 +626,12 @@ fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> 
                 v => compact_value(v),
             },
             sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
+            packet_json: serde_json::to_string_pretty(&crate::bundle::promotion::packet(
+                &run.dir,
+                p.clone(),
+                &run.promotion_optional,
+            ))
+            .unwrap_or_default(),
         }),
     }
 }

@@ -1,8 +1,6 @@
 //! The phases pages (DoD verdicts, chains as timelines, the documents rendered
 //! safely) and the drift page.
 
-use std::path::Path;
-
 use askama::Template;
 
 use super::{FindingRow, Shell};
@@ -104,11 +102,10 @@ fn iso(ms: i64) -> String {
 
 pub fn write(
     report: &Report,
-    dir: &Path,
+    out: &super::Sink,
     shell: impl Fn(&'static str, &'static str) -> Shell,
 ) -> anyhow::Result<()> {
     let d = &report.dod;
-    std::fs::create_dir_all(dir.join("phases"))?;
     let rows = d
         .phases
         .values()
@@ -128,7 +125,7 @@ pub fn write(
         git_head: d.git_head.clone(),
         rows,
     };
-    std::fs::write(dir.join("phases/index.html"), page.render()?)?;
+    out.put("phases/index.html", page.render()?)?;
     for p in d.phases.values() {
         let ch = &p.checks.activity_chain;
         let in_triple = |line: usize| ch.triple.iter().any(|s| s.line == line);
@@ -162,9 +159,10 @@ pub fn write(
                 .get(&p.phase_id)
                 .map(|doc| super::markdown::render(doc)),
         };
-        let sub = dir.join("phases").join(slug(&p.phase_id));
-        std::fs::create_dir_all(&sub)?;
-        std::fs::write(sub.join("index.html"), page.render()?)?;
+        out.put(
+            &format!("phases/{}/index.html", slug(&p.phase_id)),
+            page.render()?,
+        )?;
     }
     if d.configured {
         let body = crate::dod::Report {
@@ -177,7 +175,7 @@ pub fn write(
         };
         let mut bytes = serde_json::to_vec_pretty(&body)?;
         bytes.push(b'\n');
-        std::fs::write(dir.join("dod_report.latest.json"), bytes)?;
+        out.put("dod_report.latest.json", bytes)?;
     }
 
     let r = report.drift.report.as_ref();
@@ -201,7 +199,6 @@ pub fn write(
             .unwrap_or_else(|| "never".into()),
         drift_age: age(r.and_then(|r| r.checks.drift.age_sec)),
     };
-    std::fs::create_dir_all(dir.join("drift"))?;
-    std::fs::write(dir.join("drift/index.html"), page.render()?)?;
+    out.put("drift/index.html", page.render()?)?;
     Ok(())
 }

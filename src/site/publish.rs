@@ -77,7 +77,12 @@ impl Beside {
     }
 }
 
-pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
+/// Publishes the site of `report` into `out`. A first build writes a whole site
+/// beside `out` and moves it in with one rename; a rebuild into a previous site
+/// updates it in place ([`super::Sink`]): unchanged files are not touched, each
+/// changed file is swapped in by a rename, pages before the pages that link to
+/// them, and files the new site no longer has go last.
+pub fn publish(report: &Report, out: &Path) -> anyhow::Result<super::Stats> {
     let parent = parent_dir(out);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let beside = Beside::of(out)?;
@@ -86,6 +91,17 @@ pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
         crate::bundle::lock::acquire(&beside.lock, crate::bundle::lock::LockMode::Wait(LOCK_WAIT))?;
     recover(out, &beside)?;
     check_replaceable(out)?;
+    if std::fs::symlink_metadata(out).is_ok() {
+        let sink = super::Sink::update(out);
+        super::write_site(report, &sink)?;
+        sink.put(MARKER, MARKER_TEXT)?;
+        return sink.sweep(&KEPT).with_context(|| {
+            format!(
+                "removing what the new site no longer has from {}",
+                out.display()
+            )
+        });
+    }
     let tmp = tempfile::Builder::new()
         .prefix(&beside.new_prefix)
         .tempdir_in(&parent)
@@ -95,19 +111,15 @@ pub fn publish(report: &Report, out: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
     }
-    super::write_site(report, tmp.path())?;
-    std::fs::write(
-        tmp.path().join(MARKER),
-        "written by lith; safe to delete with the site\n",
-    )?;
-    for name in KEPT {
-        let old = out.join(name);
-        if std::fs::symlink_metadata(&old).is_ok_and(|m| m.is_file()) {
-            std::fs::copy(&old, tmp.path().join(name))?;
-        }
-    }
-    swap(tmp.keep(), out, &beside)
+    let sink = super::Sink::fresh(tmp.path());
+    super::write_site(report, &sink)?;
+    sink.put(MARKER, MARKER_TEXT)?;
+    let stats = sink.stats();
+    swap(tmp.keep(), out, &beside)?;
+    Ok(stats)
 }
+
+const MARKER_TEXT: &str = "written by lith; safe to delete with the site\n";
 
 /// How long a build waits for another build into the same `--out` to publish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);

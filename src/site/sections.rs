@@ -1,7 +1,6 @@
 //! The queue and receipts pages.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use askama::Template;
 use serde_json::Value;
@@ -27,23 +26,21 @@ pub struct GatesPage<'a> {
     pub gate: Option<&'a crate::gate::GateReport>,
 }
 
-pub fn write_gates(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<()> {
+pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> anyhow::Result<()> {
     let page = GatesPage {
         shell,
         gate: report.gates.push_truth.as_ref(),
     };
-    std::fs::create_dir_all(dir.join("gates"))?;
-    std::fs::write(dir.join("gates/index.html"), page.render()?)?;
+    out.put("gates/index.html", page.render()?)?;
     Ok(())
 }
 
 /// Writes `api/catalog.json`.
-pub fn write_catalog(report: &Report, dir: &Path) -> anyhow::Result<()> {
+pub fn write_catalog(report: &Report, out: &super::Sink) -> anyhow::Result<()> {
     if let Some(db) = &report.promptdb {
-        std::fs::create_dir_all(dir.join("api"))?;
         let mut bytes = serde_json::to_vec_pretty(&crate::catalog::Catalog::of(report, db))?;
         bytes.push(b'\n');
-        std::fs::write(dir.join("api/catalog.json"), bytes)?;
+        out.put("api/catalog.json", bytes)?;
     }
     Ok(())
 }
@@ -122,7 +119,7 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-pub fn write_queue(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<()> {
+pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> anyhow::Result<()> {
     let q = &report.queue;
     let r = q.replay.as_ref();
     let page = QueuePage {
@@ -188,8 +185,7 @@ pub fn write_queue(report: &Report, dir: &Path, shell: Shell) -> anyhow::Result<
                 .collect(),
         }),
     };
-    std::fs::create_dir_all(dir.join("queue"))?;
-    std::fs::write(dir.join("queue/index.html"), page.render()?)?;
+    out.put("queue/index.html", page.render()?)?;
     Ok(())
 }
 
@@ -208,11 +204,10 @@ fn top_keys(m: Option<&BTreeMap<String, usize>>) -> Vec<String> {
 
 pub fn write_receipts(
     report: &Report,
-    dir: &Path,
+    out: &super::Sink,
     shell: impl Fn() -> Shell,
 ) -> anyhow::Result<()> {
     let s = &report.receipts;
-    std::fs::create_dir_all(dir.join("receipts"))?;
     let mut by_line: BTreeMap<usize, Vec<FindingKind>> = BTreeMap::new();
     if let Some(c) = &s.check {
         for f in &c.findings {
@@ -312,10 +307,7 @@ pub fn write_receipts(
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };
-        std::fs::write(
-            dir.join("receipts").join(page_file(page_no)),
-            page.render()?,
-        )?;
+        out.put(&format!("receipts/{}", page_file(page_no)), page.render()?)?;
     }
     Ok(())
 }

@@ -81,16 +81,22 @@ test("promotion packets and repair logs match their schemas", () => {
       const doc = JSON.parse(fs.readFileSync(path.join(ws, file), "utf8"));
       assert.ok(validate(doc), `${file}: ${JSON.stringify(validate.errors, null, 2)}`);
     }
-    // Also the per-run packets of the demo build.
+    // Also the per-run packets of the demo build, shown on each run page.
     const site = path.join(ws, "demo-site");
     const build = spawnSync(bin, ["build", "--quiet", "--out", site], { cwd: repo, encoding: "utf8" });
     assert.equal(build.status, 3, build.stderr);
     const validate = validator("promotion_packet.schema.json");
+    let packets = 0;
     for (const dir of fs.readdirSync(path.join(site, "runs"))) {
-      const p = path.join(site, "runs", dir, "promotion_packet.json");
+      const p = path.join(site, "runs", dir, "index.html");
       if (!fs.existsSync(p)) continue;
-      assert.ok(validate(JSON.parse(fs.readFileSync(p, "utf8"))), `${p}: ${JSON.stringify(validate.errors)}`);
+      const m = fs.readFileSync(p, "utf8").match(/<pre class="packet"><code>([\s\S]*?)<\/code><\/pre>/);
+      if (!m) continue;
+      const text = m[1].replace(/&quot;|&#34;/g, '"').replace(/&#x27;|&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+      assert.ok(validate(JSON.parse(text)), `${p}: ${JSON.stringify(validate.errors)}`);
+      packets += 1;
     }
+    assert.equal(packets, 6, "every run of the demo shows its packet");
   } finally {
     fs.rmSync(ws, { recursive: true, force: true });
   }

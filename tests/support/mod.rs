@@ -277,3 +277,22 @@ pub fn swap_folder_and_link(
         swaps
     })
 }
+
+/// The promotion packet a run page shows (`<pre class="packet">`), HTML-unescaped
+/// and parsed.
+pub fn packet_on_page(html: &str) -> serde_json::Value {
+    let start = html
+        .find(r#"<pre class="packet"><code>"#)
+        .expect("the page shows a promotion packet")
+        + r#"<pre class="packet"><code>"#.len();
+    let end = start + html[start..].find("</code></pre>").unwrap();
+    let text = html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).expect("the packet is JSON")
+}

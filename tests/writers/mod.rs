@@ -819,9 +819,10 @@ fn build_writes_a_packet_per_run_and_shows_promotability() {
         "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
     );
     assert_eq!(ws.lith(&["build"]).code, 0);
-    let p1: Value = serde_json::from_str(&ws.read("site/runs/r1/promotion_packet.json")).unwrap();
+    let p1 = crate::support::packet_on_page(&ws.read("site/runs/r1/index.html"));
     assert_eq!(p1["promotability"]["promotable_decision_stage"], true);
-    let p2: Value = serde_json::from_str(&ws.read("site/runs/r2/promotion_packet.json")).unwrap();
+    assert_eq!(p1["schema_version"], "runtime-tools.promotion_packet.v0.2");
+    let p2 = crate::support::packet_on_page(&ws.read("site/runs/r2/index.html"));
     assert_eq!(
         p2["promotability"]["reasons"],
         json!([

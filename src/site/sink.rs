@@ -1,0 +1,286 @@
+//! Where the site's files go. A fresh site is written straight into an empty folder;
+//! a rebuild into a previous site updates it in place, file by file: a file whose
+//! bytes are unchanged is left alone (its inode and mtime too, so a deploy step
+//! that syncs by mtime or checksum ships only what changed), a changed one is
+//! written to a temporary name in its folder and renamed over the old one, so a
+//! reader sees either the old file or the new one, never a mix. Files the new site
+//! no longer has are removed last ([`Sink::sweep`]).
+//!
+//! Nothing is followed: a symlink found where a folder of the site belongs is
+//! refused, and a file is replaced by `rename`, which replaces a symlink itself
+//! rather than writing through it.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Temporary files of an update start with this (and are swept when a build that
+/// wrote them was killed).
+const TMP_PREFIX: &str = ".lith-tmp-";
+
+pub struct Sink {
+    dir: PathBuf,
+    update: bool,
+    /// Every file put, relative to `dir` (what [`Sink::sweep`] keeps).
+    put: Mutex<BTreeSet<String>>,
+    /// Folders known to exist (created or checked).
+    dirs: Mutex<BTreeSet<PathBuf>>,
+    written: AtomicUsize,
+    unchanged: AtomicUsize,
+}
+
+/// What an update did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub written: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+}
+
+impl Sink {
+    /// Writes into `dir`, an empty folder.
+    pub fn fresh(dir: &Path) -> Sink {
+        Sink::new(dir, false)
+    }
+
+    /// Updates the site in `dir` in place.
+    pub fn update(dir: &Path) -> Sink {
+        Sink::new(dir, true)
+    }
+
+    fn new(dir: &Path, update: bool) -> Sink {
+        Sink {
+            dir: dir.to_path_buf(),
+            update,
+            put: Mutex::new(BTreeSet::new()),
+            dirs: Mutex::new(BTreeSet::from([dir.to_path_buf()])),
+            written: AtomicUsize::new(0),
+            unchanged: AtomicUsize::new(0),
+        }
+    }
+
+    /// Puts one file of the site, `rel` being its `/`-separated path in the site.
+    pub fn put(&self, rel: &str, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+        let bytes = bytes.as_ref();
+        let path = self.dir.join(rel);
+        let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
+        self.ensure_dir(&parent)?;
+        self.put.lock().unwrap().insert(rel.to_string());
+        if self.update && same_bytes(&path, bytes) {
+            self.unchanged.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.written.fetch_add(1, Ordering::Relaxed);
+        if !self.update {
+            return create_new(&path, bytes);
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = parent.join(format!(
+            "{TMP_PREFIX}{}-{}",
+            name.unwrap_or_default(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        create_new(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    /// Creates `dir` and its parents beneath the site folder, refusing anything
+    /// that is not a real folder.
+    fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
+        if self.dirs.lock().unwrap().contains(dir) {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent()
+            && dir != self.dir
+        {
+            self.ensure_dir(parent)?;
+        }
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is in the site but is not a folder (a symlink or a file); remove it and build again",
+                    dir.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if !std::fs::symlink_metadata(dir)?.is_dir() {
+                        return Err(std::io::Error::other(format!(
+                            "{} appeared as something other than a folder",
+                            dir.display()
+                        )));
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+        self.dirs.lock().unwrap().insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// What was put so far (nothing removed).
+    pub fn stats(&self) -> Stats {
+        Stats {
+            written: self.written.load(Ordering::Relaxed),
+            unchanged: self.unchanged.load(Ordering::Relaxed),
+            removed: 0,
+        }
+    }
+
+    /// Removes every file and folder of the site that was not put, but `keep`
+    /// (names at the top of the site), and temporary files of killed builds.
+    pub fn sweep(&self, keep: &[&str]) -> std::io::Result<Stats> {
+        let put = self.put.lock().unwrap();
+        let mut removed = 0;
+        // Deepest first, so folders are empty when their turn comes.
+        let mut entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(&self.dir)
+            .min_depth(1)
+            .contents_first(true)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(std::io::Error::other)?;
+        entries.retain(|e| {
+            let rel = e.path().strip_prefix(&self.dir).unwrap_or(e.path());
+            let top = rel
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy());
+            !top.is_some_and(|t| keep.contains(&t.as_ref()))
+        });
+        for e in entries {
+            let rel = e.path().strip_prefix(&self.dir).unwrap_or(e.path());
+            let rel_s = rel.to_string_lossy().replace('\\', "/");
+            if e.file_type().is_dir() {
+                // A folder is kept while anything put lives beneath it.
+                let prefix = format!("{rel_s}/");
+                let used = put
+                    .range(prefix.clone()..)
+                    .next()
+                    .is_some_and(|p| p.starts_with(&prefix));
+                if !used {
+                    std::fs::remove_dir(e.path())?;
+                    removed += 1;
+                }
+            } else if !put.contains(&rel_s) {
+                std::fs::remove_file(e.path())?;
+                removed += 1;
+            }
+        }
+        Ok(Stats {
+            removed,
+            ..self.stats()
+        })
+    }
+}
+
+/// True when `path` is a regular file (not a symlink) holding exactly `bytes`.
+fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    let mut old = Vec::with_capacity(bytes.len());
+    Read::by_ref(&mut f)
+        .take(bytes.len() as u64 + 1)
+        .read_to_end(&mut old)
+        .is_ok()
+        && old == bytes
+}
+
+/// Creates a new file (never through a symlink, never over an existing name).
+fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_writes_only_what_changed_and_sweeps_what_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let s = Sink::fresh(d);
+        for (rel, body) in [
+            ("a.html", "a"),
+            ("runs/x/index.html", "x"),
+            ("runs/y/index.html", "y"),
+        ] {
+            s.put(rel, body.as_bytes()).unwrap();
+        }
+        std::fs::write(d.join(".gitignore"), "*").unwrap();
+        let ino = |rel: &str| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(d.join(rel)).unwrap().ino()
+        };
+        let before = (ino("a.html"), ino("runs/x/index.html"));
+        // A killed build's temporary file is swept too.
+        std::fs::write(d.join("runs/.lith-tmp-index.html-1"), "half").unwrap();
+        let u = Sink::update(d);
+        u.put("a.html", b"a").unwrap();
+        u.put("runs/x/index.html", b"x2").unwrap();
+        let stats = u.sweep(&[".gitignore"]).unwrap();
+        assert_eq!(
+            stats,
+            Stats {
+                written: 1,
+                unchanged: 1,
+                removed: 3
+            }
+        );
+        assert_eq!(
+            ino("a.html"),
+            before.0,
+            "an unchanged file is not rewritten"
+        );
+        assert_ne!(ino("runs/x/index.html"), before.1);
+        assert_eq!(
+            std::fs::read_to_string(d.join("runs/x/index.html")).unwrap(),
+            "x2"
+        );
+        assert!(!d.join("runs/y").exists() && !d.join("runs/.lith-tmp-index.html-1").exists());
+        assert!(d.join(".gitignore").exists());
+    }
+
+    #[test]
+    fn a_symlink_in_the_site_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::os::unix::fs::symlink(elsewhere.path(), d.join("runs")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("t"), d.join("index.html")).unwrap();
+        let u = Sink::update(d);
+        assert!(u.put("runs/x/index.html", b"x").is_err());
+        u.put("index.html", b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(d.join("index.html"))
+                .unwrap()
+                .is_file()
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+}
