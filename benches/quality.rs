@@ -419,7 +419,11 @@ fn logs() {
     std::fs::write(&file, log.as_bytes()).unwrap();
     drop(log);
     let (t, rss, c) = best_of(3, || {
-        measure(Command::new(lith()).args(["queue", "replay", "--log"]).arg(&file))
+        measure(
+            Command::new(lith())
+                .args(["queue", "replay", "--log"])
+                .arg(&file),
+        )
     });
     let _ = std::fs::remove_file(&file);
     println!(

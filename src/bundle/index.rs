@@ -9,8 +9,21 @@ use crate::fsutil::{JsonReadError, MAX_JSON_BYTES, strip_position};
 
 /// The states a run may be in.
 pub const STATES: [&str; 3] = ["in_progress", "complete", "failed"];
-/// The statuses an index may carry.
-pub const INDEX_STATUSES: [&str; 3] = ["ok", "partial", "failed"];
+str_enum! {
+    /// The statuses an index may carry; an index with any other is refused when
+    /// it is read (`index_invalid`), so no other value reaches a verdict.
+    pub enum IndexStatus {
+        Ok = "ok",
+        Partial = "partial",
+        Failed = "failed",
+    }
+}
+
+impl IndexStatus {
+    fn parse(s: &str) -> Option<IndexStatus> {
+        IndexStatus::ALL.iter().copied().find(|v| v.as_str() == s)
+    }
+}
 
 /// `run_status.json`, with every field kept for display.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -68,7 +81,7 @@ pub struct ArtifactIndex {
     pub world_id: Option<String>,
     pub artifacts: Vec<IndexEntry>,
     pub missing: Vec<String>,
-    pub status: String,
+    pub status: IndexStatus,
 }
 
 impl ArtifactIndex {
@@ -149,7 +162,9 @@ impl ArtifactIndex {
             }
         };
         let status = match o.get("status") {
-            Some(Value::String(s)) if INDEX_STATUSES.contains(&s.as_str()) => s.clone(),
+            Some(Value::String(s)) if IndexStatus::parse(s).is_some() => {
+                IndexStatus::parse(s).unwrap()
+            }
             Some(Value::String(s)) => {
                 return Err(format!(
                     "`status` is {s:?}; expected one of ok, partial, failed"

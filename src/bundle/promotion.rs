@@ -238,9 +238,10 @@ pub fn assess(
         reasons.push("bundle_integrity_unverified");
     }
     if let Some(idx) = &run.index {
-        if idx.status == "failed" {
+        use crate::bundle::index::IndexStatus;
+        if idx.status == IndexStatus::Failed {
             reasons.push("bundle_failed");
-        } else if idx.status != "ok" {
+        } else if idx.status != IndexStatus::Ok {
             // lith's strict load refuses any index whose status is not `ok`, so a
             // `partial` index with an empty missing[] is incomplete, as `lith verify`
             // says (COMPATIBILITY.md).

@@ -226,7 +226,7 @@ pub struct IndexSummary {
     pub schema_version: Option<String>,
     pub run_id: Option<String>,
     pub world_id: Option<String>,
-    pub status: String,
+    pub status: crate::bundle::index::IndexStatus,
     pub missing: Vec<String>,
     pub entries: usize,
 }
@@ -733,7 +733,7 @@ fn verify_index(
         schema_version: idx.schema_version.clone(),
         run_id: idx.run_id.clone(),
         world_id: idx.world_id.clone(),
-        status: idx.status.clone(),
+        status: idx.status,
         missing: idx.missing.clone(),
         entries: idx.artifacts.len(),
     });
@@ -753,12 +753,12 @@ fn verify_index(
             .at(label.clone()),
         );
     }
-    if idx.status != "ok" {
+    if idx.status != crate::bundle::index::IndexStatus::Ok {
         r.findings.push(
             Finding::new(
                 Code::IndexStatusNotOk,
                 Severity::Partial,
-                format!("the index records status {:?}", idx.status),
+                format!("the index records status \"{}\"", idx.status),
             )
             .at(label.clone()),
         );

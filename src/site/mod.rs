@@ -475,7 +475,7 @@ pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
                 index: run
                     .index
                     .as_ref()
-                    .map_or("none".to_string(), |i| i.status.clone()),
+                    .map_or("none".to_string(), |i| i.status.to_string()),
                 ok: run.counts.ok,
                 total: run.counts.total,
                 verification: run.verification.as_str(),
