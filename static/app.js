@@ -63,5 +63,13 @@
     Array.prototype.forEach.call(document.querySelectorAll("form.filters"), function (form) {
       form.addEventListener("submit", function (e) { e.preventDefault(); });
     });
+    // A link to a collapsed block (the promotion packet) opens it.
+    function openTarget() {
+      var id = decodeURIComponent(location.hash.slice(1));
+      var el = id && document.getElementById(id);
+      if (el && el.tagName === "DETAILS") { el.open = true; }
+    }
+    window.addEventListener("hashchange", openTarget);
+    openTarget();
   });
 }());

@@ -198,6 +198,17 @@ test("an artifact permalink lands on its highlighted row", async () => {
   await context.close();
 });
 
+test("a link to a run's promotion packet opens it, and it is the packet lith promote writes", async () => {
+  const { page, context } = await open(path.join(demoSite, "runs", "2026-11-20T0200-a41f", "index.html"));
+  await page.goto(page.url() + "#promotion-packet");
+  const details = page.locator("#promotion-packet");
+  assert.equal(await details.evaluate((el) => el.open), true);
+  const packet = JSON.parse(await page.locator("#promotion-packet pre.packet").textContent());
+  assert.equal(packet.schema_version, "runtime-tools.promotion_packet.v0.2");
+  assert.equal(packet.promotability.promotable_decision_stage, true);
+  await context.close();
+});
+
 test("hostile names and documents never execute", async () => {
   const site = path.join(hostileDir, "site");
   const pages = htmlFiles(site);
