@@ -23,6 +23,12 @@ macro_rules! str_enum {
             #[allow(dead_code)]
             pub const ALL: &'static [$name] = &[$($name::$var),+];
 
+            /// The variant spelled `s`, if any.
+            #[allow(dead_code)]
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+
             /// The name as JSON outputs spell it.
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -19,12 +19,6 @@ str_enum! {
     }
 }
 
-impl IndexStatus {
-    fn parse(s: &str) -> Option<IndexStatus> {
-        IndexStatus::ALL.iter().copied().find(|v| v.as_str() == s)
-    }
-}
-
 /// `run_status.json`, with every field kept for display.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunStatus {
@@ -162,14 +156,14 @@ impl ArtifactIndex {
             }
         };
         let status = match o.get("status") {
-            Some(Value::String(s)) if IndexStatus::parse(s).is_some() => {
-                IndexStatus::parse(s).unwrap()
-            }
-            Some(Value::String(s)) => {
-                return Err(format!(
-                    "`status` is {s:?}; expected one of ok, partial, failed"
-                ));
-            }
+            Some(Value::String(s)) => match IndexStatus::parse(s) {
+                Some(status) => status,
+                None => {
+                    return Err(format!(
+                        "`status` is {s:?}; expected one of ok, partial, failed"
+                    ));
+                }
+            },
             None => return Err("`status` is missing; expected one of ok, partial, failed".into()),
             Some(other) => {
                 return Err(format!(
