@@ -100,27 +100,22 @@ impl Sink {
         {
             self.ensure_dir(parent)?;
         }
-        match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(std::io::Error::other(format!(
-                    "{} is in the site but is not a folder (a symlink or a file); remove it and build again",
-                    dir.display()
-                )));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !std::fs::symlink_metadata(dir)?.is_dir() {
-                        return Err(std::io::Error::other(format!(
-                            "{} appeared as something other than a folder",
-                            dir.display()
-                        )));
-                    }
-                }
+        use std::io::ErrorKind::{AlreadyExists, NotFound};
+        let is_dir = match std::fs::symlink_metadata(dir) {
+            Ok(m) => m.is_dir(),
+            Err(e) if e.kind() == NotFound => match std::fs::create_dir(dir) {
+                Ok(()) => true,
+                // Made meanwhile: judged like one found.
+                Err(e) if e.kind() == AlreadyExists => std::fs::symlink_metadata(dir)?.is_dir(),
                 Err(e) => return Err(e),
             },
             Err(e) => return Err(e),
+        };
+        if !is_dir {
+            return Err(std::io::Error::other(format!(
+                "{} is in the site but is not a folder (a symlink or a file); remove it and build again",
+                dir.display()
+            )));
         }
         self.dirs.lock().unwrap().insert(dir.to_path_buf());
         Ok(())
