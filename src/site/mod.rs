@@ -448,13 +448,6 @@ pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
 
     // Runs list, paged.
     let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
-    let page_file = |n: usize| {
-        if n == 1 {
-            "index.html".to_string()
-        } else {
-            format!("page-{n}.html")
-        }
-    };
     for page_no in 1..=page_count {
         let rows = all
             .iter()
