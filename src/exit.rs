@@ -20,12 +20,18 @@ pub const LOCKED: i32 = 75;
 #[error("{0}")]
 pub struct Usage(pub String);
 
-/// The one place that maps an error to an exit code: a usage mistake is 64, a lock
-/// held by someone else 75, anything else (an input lith must read is unreadable,
-/// an output cannot be written) 4.
+/// The one place that maps an error to an exit code: a usage mistake is 64 (a
+/// [`Usage`], or partial reports that cannot make one build), a lock held by someone
+/// else 75, anything else (an input lith must read is unreadable, an output cannot
+/// be written) 4.
 pub fn of_error(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
         if cause.is::<Usage>() {
+            return USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::pipeline::Error>()
+            && e.is_usage()
+        {
             return USAGE;
         }
         if let Some(crate::bundle::lock::LockError::Held { .. }) = cause.downcast_ref() {
@@ -72,6 +78,75 @@ pub fn combine(a: i32, b: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_module_error_maps_to_its_exit_code_through_any_context() {
+        use crate::bundle::lock::LockError;
+        let held = || LockError::Held {
+            path: "site.lith-lock".into(),
+            holder: "pid 1".into(),
+        };
+        let wrapped = |e: anyhow::Error| e.context("cannot write the site to pub");
+        let cases: Vec<(anyhow::Error, i32)> = vec![
+            (wrapped(crate::site::Error::Lock(held()).into()), LOCKED),
+            (held().into(), LOCKED),
+            (
+                wrapped(Usage("verify takes a run folder".into()).into()),
+                USAGE,
+            ),
+            (
+                crate::pipeline::Error::Missing {
+                    missing: "2".into(),
+                    count: 3,
+                }
+                .into(),
+                USAGE,
+            ),
+            (crate::pipeline::Error::Empty.into(), USAGE),
+            (
+                crate::pipeline::Error::Unusable {
+                    file: "p1.json".into(),
+                    reason: "not JSON".into(),
+                }
+                .into(),
+                RUNTIME_ERROR,
+            ),
+            (
+                wrapped(
+                    crate::site::Error::Write {
+                        rel: "index.html".into(),
+                        source: std::io::Error::other("disk full"),
+                    }
+                    .into(),
+                ),
+                RUNTIME_ERROR,
+            ),
+            (
+                crate::dod::Error::Registry {
+                    path: "reports/phase_status.yaml".into(),
+                    reason: "not YAML".into(),
+                }
+                .into(),
+                RUNTIME_ERROR,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(of_error(&e), want, "{e:#}");
+        }
+    }
+
+    #[test]
+    fn a_site_error_keeps_its_cause() {
+        let e = anyhow::Error::new(crate::site::Error::Write {
+            rel: "runs/r1/index.html".into(),
+            source: std::io::Error::other("disk full"),
+        });
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        assert_eq!(
+            chain,
+            ["cannot write runs/r1/index.html in the site", "disk full"]
+        );
+    }
 
     #[test]
     fn priority_is_4_then_3_then_2_then_0() {

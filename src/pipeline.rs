@@ -15,7 +15,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::layout::{self, RootScan};
@@ -117,7 +116,7 @@ pub struct PartialRoot {
 }
 
 /// Runs every check the manifest configures and returns the settled report.
-pub fn evaluate(manifest: &Manifest, clock: &Clock, opts: &Options) -> anyhow::Result<Report> {
+pub fn evaluate(manifest: &Manifest, clock: &Clock, opts: &Options) -> Result<Report, Error> {
     let (mut report, _) = gather(manifest, clock, opts, None)?;
     settle(&mut report);
     Ok(report)
@@ -129,11 +128,13 @@ pub fn evaluate_partition(
     clock: &Clock,
     opts: &Options,
     partition: Partition,
-) -> anyhow::Result<PartialReport> {
+) -> Result<PartialReport, Error> {
     use sha2::{Digest, Sha256};
     let (report, roots) = gather(manifest, clock, opts, Some(partition))?;
-    let bytes = std::fs::read(&manifest.path)
-        .with_context(|| format!("cannot read {}", manifest.path.display()))?;
+    let bytes = std::fs::read(&manifest.path).map_err(|source| Error::Manifest {
+        path: manifest.path.clone(),
+        source,
+    })?;
     Ok(PartialReport {
         schema_version: PARTIAL_SCHEMA.to_string(),
         partition,
@@ -151,10 +152,12 @@ fn gather(
     clock: &Clock,
     opts: &Options,
     partition: Option<Partition>,
-) -> anyhow::Result<(Report, Vec<PartialRoot>)> {
+) -> Result<(Report, Vec<PartialRoot>), Error> {
     let workspace = &manifest.workspace;
-    let ws_canon = std::fs::canonicalize(workspace)
-        .with_context(|| format!("cannot open the workspace {}", workspace.display()))?;
+    let ws_canon = std::fs::canonicalize(workspace).map_err(|source| Error::Workspace {
+        path: workspace.clone(),
+        source,
+    })?;
     let mut findings = Vec::new();
 
     let mut roots: Vec<String> = Vec::new();
@@ -403,9 +406,23 @@ pub fn settle(report: &mut Report) {
     report.settle_verdict();
 }
 
-/// Why partitions cannot be merged. Each names the partitions or files concerned.
+/// Why the pipeline stopped: an input every check needs could not be read, or
+/// partitions cannot be merged. Each names the files or partitions concerned. What a
+/// check could not read is a finding in the report, never an error here.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub enum Error {
+    #[error("cannot open the workspace {}", path.display())]
+    Workspace {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the manifest {}", path.display())]
+    Manifest {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no partial report given")]
     Empty,
     #[error("{file}: {reason}")]
@@ -432,11 +449,22 @@ pub enum MergeError {
     Missing { missing: String, count: u32 },
 }
 
+impl Error {
+    /// A mistake in what `lith merge` was given (no part, parts of two builds, a
+    /// partition twice or missing), rather than an input it could not read.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::Empty | Error::Mismatch { .. } | Error::Repeated { .. } | Error::Missing { .. }
+        )
+    }
+}
+
 /// Joins the partitions of one build (each with the file it came from) into the
 /// report an unpartitioned build of the same inputs settles to.
-pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> {
+pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, Error> {
     let Some((first_file, first)) = parts.first() else {
-        return Err(MergeError::Empty);
+        return Err(Error::Empty);
     };
     let count = first.partition.count;
     let mut seen: Vec<Option<&str>> = vec![None; count as usize];
@@ -454,7 +482,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
     let want = shape(first);
     for (file, p) in &parts {
         if p.schema_version != PARTIAL_SCHEMA {
-            return Err(MergeError::Unusable {
+            return Err(Error::Unusable {
                 file: file.clone(),
                 reason: format!(
                     "schema_version is {:?}, not {PARTIAL_SCHEMA:?}",
@@ -464,7 +492,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
         }
         let got = shape(p);
         if got != want {
-            return Err(MergeError::Mismatch {
+            return Err(Error::Mismatch {
                 first: first_file.clone(),
                 second: file.clone(),
                 a: want,
@@ -473,7 +501,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
         }
         let slot = &mut seen[(p.partition.index - 1) as usize];
         if let Some(prev) = slot {
-            return Err(MergeError::Repeated {
+            return Err(Error::Repeated {
                 partition: p.partition,
                 first: prev.to_string(),
                 second: file.clone(),
@@ -488,7 +516,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
         .map(|(i, _)| (i + 1).to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(MergeError::Missing {
+        return Err(Error::Missing {
             missing: missing.join(", "),
             count,
         });
@@ -504,7 +532,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
     for (file, p) in parts {
         let mut report = p.report;
         if report.bundles.roots.len() != p.roots.len() {
-            return Err(MergeError::Unusable {
+            return Err(Error::Unusable {
                 file,
                 reason: "its roots and its report's roots differ".into(),
             });
@@ -512,7 +540,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
         for (i, (scan, at)) in report.bundles.roots.iter_mut().zip(&p.roots).enumerate() {
             let runs = std::mem::take(&mut scan.runs);
             if runs.len() != at.positions.len() {
-                return Err(MergeError::Unusable {
+                return Err(Error::Unusable {
                     file,
                     reason: format!(
                         "root {} lists {} positions for {} runs",
@@ -526,7 +554,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
                 match slots[i].get_mut(pos) {
                     Some(slot @ None) => *slot = Some(run),
                     _ => {
-                        return Err(MergeError::Unusable {
+                        return Err(Error::Unusable {
                             file,
                             reason: format!(
                                 "root {}: run position {pos} is out of range or given twice",
@@ -544,7 +572,7 @@ pub fn merge(parts: Vec<(String, PartialReport)>) -> Result<Report, MergeError> 
     let mut report = base.expect("at least one partition");
     for ((scan, slot), at) in report.bundles.roots.iter_mut().zip(slots).zip(&layout_of) {
         let runs: Option<Vec<RunReport>> = slot.into_iter().collect();
-        scan.runs = runs.ok_or_else(|| MergeError::Unusable {
+        scan.runs = runs.ok_or_else(|| Error::Unusable {
             file: "the partial reports".into(),
             reason: format!(
                 "no partition verified some run of root {} (the partitions saw different listings)",

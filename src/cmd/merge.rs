@@ -18,10 +18,7 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
         let part: PartialReport = read_json(path, "a partial report of `lith build --partition`")?;
         parts.push((crate::fsutil::slash_path(path), part));
     }
-    let report = pipeline::merge(parts).map_err(|e| match e {
-        pipeline::MergeError::Unusable { .. } => anyhow::Error::new(e),
-        other => anyhow::Error::new(Usage(other.to_string())),
-    })?;
+    let report = pipeline::merge(parts)?;
     super::build::publish(g, &report, &a.out, &a.outputs)?;
     Ok(report.verdict.exit_code)
 }

@@ -468,6 +468,17 @@ pub fn operational_required(flag: bool) -> bool {
     flag || std::env::var("LUKA_REQUIRE_OPERATIONAL_PROOF").is_ok_and(|v| v == "1")
 }
 
+/// Why [`check_workspace`] could not evaluate at all (a phase it could evaluate but
+/// finds short is a verdict, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: the phase registry cannot be read: {reason}")]
+    Registry { path: String, reason: String },
+    /// `--require-operational-proof` and the activity feed is unreadable or corrupt.
+    #[error(transparent)]
+    Feed(#[from] activity::FeedError),
+}
+
 /// What [`check_workspace`] found.
 pub struct Evaluation {
     pub report: Report,
@@ -482,15 +493,17 @@ pub fn check_workspace(
     phases: &[String],
     require: bool,
     clock: &Clock,
-) -> anyhow::Result<Evaluation> {
+) -> Result<Evaluation, Error> {
     let cfg = m.dod.clone().unwrap_or_default();
     let docs = m.resolve(docs_rel(m));
     let reg_rel = cfg
         .phase_status
         .clone()
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
-    let registry =
-        Registry::load(&m.resolve(&reg_rel)).map_err(|e| anyhow::anyhow!("{reg_rel}: {e}"))?;
+    let registry = Registry::load(&m.resolve(&reg_rel)).map_err(|reason| Error::Registry {
+        path: reg_rel.clone(),
+        reason,
+    })?;
     let empty = Registry::default();
     let paths = activity::drift::Paths::of(m);
     let feed_path = m.resolve(&paths.feed);

@@ -13,8 +13,13 @@ use super::Report;
 use crate::bundle::verify::Verification;
 use crate::finding::{Code, Finding, Severity};
 
+/// The JUnit XML could not be produced (quick-junit refused the document).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report as JUnit XML")]
+pub struct Error(#[from] quick_junit::SerializeError);
+
 /// The JUnit XML of a settled report.
-pub fn xml(report: &Report) -> anyhow::Result<String> {
+pub fn xml(report: &Report) -> Result<String, Error> {
     let mut junit = Junit::new(report.site.title.as_str());
     if let Some(ms) = report.duration_ms {
         junit.set_time(std::time::Duration::from_millis(ms));

@@ -6,13 +6,13 @@
 //! pages are relative and name `index.html` explicitly, so the site works from
 //! `file://` as well as from any static host.
 
+mod error;
 pub(crate) mod markdown;
 mod phases;
 mod publish;
 mod sections;
 mod sink;
 
-use anyhow::Context;
 use askama::Template;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -22,6 +22,7 @@ use crate::bundle::verify::{ArtifactStatus, Mode, RunReport, Verification, hex};
 use crate::finding::{Finding, Severity};
 use crate::report::{Report, Totals};
 
+pub use error::Error;
 pub use publish::publish;
 pub use sink::{Sink, Stats};
 
@@ -277,7 +278,7 @@ fn compact_value(v: &Value) -> String {
 /// Puts every page and asset of the site into `out`. Pages go before the pages that
 /// link to them (run pages, then the lists, the overview and `report.json` last), so
 /// a site updated in place has no broken link at any instant.
-pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
+pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     let css = asset_name("style", "css", STYLE_CSS);
     let js = asset_name("app", "js", APP_JS);
     out.put(&css, STYLE_CSS)?;
@@ -301,12 +302,12 @@ pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
         .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
         .collect();
     all.par_iter()
-        .try_for_each(|(root, run)| -> anyhow::Result<()> {
+        .try_for_each(|(root, run)| -> Result<(), Error> {
             let Some(page) = &run.page else { return Ok(()) };
-            let html = run_page(run, root, shell("../../", "runs")).render()?;
-            out.put(&format!("{page}index.html"), html)
-                .with_context(|| format!("writing {page}index.html"))?;
-            Ok(())
+            out.page(
+                &format!("{page}index.html"),
+                &run_page(run, root, shell("../../", "runs")),
+            )
         })?;
 
     // Overview.
@@ -438,7 +439,6 @@ pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
             with_findings: c.lines_with_findings,
         }),
     };
-    let overview = overview.render()?;
 
     sections::write_queue(report, out, shell("../", "queue"))?;
     sections::write_receipts(report, out, || shell("../", "receipts"))?;
@@ -497,13 +497,11 @@ pub fn write_site(report: &Report, out: &Sink) -> anyhow::Result<()> {
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };
-        out.put(&format!("runs/{}", page_file(page_no)), page.render()?)?;
+        out.page(&format!("runs/{}", page_file(page_no)), &page)?;
     }
-    out.put("index.html", overview)?;
+    out.page("index.html", &overview)?;
     // Compact: the report is read by programs (and `lith render`), not by people.
-    let mut json = serde_json::to_vec(report)?;
-    json.push(b'\n');
-    out.put("report.json", json)?;
+    out.json("report.json", report, false)?;
 
     Ok(())
 }

@@ -104,7 +104,7 @@ pub fn write(
     report: &Report,
     out: &super::Sink,
     shell: impl Fn(&'static str, &'static str) -> Shell,
-) -> anyhow::Result<()> {
+) -> Result<(), super::Error> {
     let d = &report.dod;
     let rows = d
         .phases
@@ -125,7 +125,7 @@ pub fn write(
         git_head: d.git_head.clone(),
         rows,
     };
-    out.put("phases/index.html", page.render()?)?;
+    out.page("phases/index.html", &page)?;
     for p in d.phases.values() {
         let ch = &p.checks.activity_chain;
         let in_triple = |line: usize| ch.triple.iter().any(|s| s.line == line);
@@ -159,10 +159,7 @@ pub fn write(
                 .get(&p.phase_id)
                 .map(|doc| super::markdown::render(doc)),
         };
-        out.put(
-            &format!("phases/{}/index.html", slug(&p.phase_id)),
-            page.render()?,
-        )?;
+        out.page(&format!("phases/{}/index.html", slug(&p.phase_id)), &page)?;
     }
     if d.configured {
         let body = crate::dod::Report {
@@ -173,9 +170,7 @@ pub fn write(
             operational_proof_required: d.operational_proof_required,
             phases: d.phases.clone(),
         };
-        let mut bytes = serde_json::to_vec_pretty(&body)?;
-        bytes.push(b'\n');
-        out.put("dod_report.latest.json", bytes)?;
+        out.json("dod_report.latest.json", &body, true)?;
     }
 
     let r = report.drift.report.as_ref();
@@ -199,6 +194,6 @@ pub fn write(
             .unwrap_or_else(|| "never".into()),
         drift_age: age(r.and_then(|r| r.checks.drift.age_sec)),
     };
-    out.put("drift/index.html", page.render()?)?;
+    out.page("drift/index.html", &page)?;
     Ok(())
 }

@@ -13,8 +13,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-
+use super::Error;
 use crate::fsutil::parent_dir;
 use crate::report::Report;
 
@@ -38,11 +37,14 @@ struct Beside {
 }
 
 impl Beside {
-    fn of(out: &Path) -> anyhow::Result<Beside> {
+    fn of(out: &Path) -> Result<Beside, Error> {
         let parent = parent_dir(out);
         let name = out
             .file_name()
-            .with_context(|| format!("{} names no folder; choose another --out", out.display()))?
+            .ok_or_else(|| Error::Refused {
+                path: out.to_path_buf(),
+                reason: "it names no folder; choose another --out".into(),
+            })?
             .to_string_lossy()
             .into_owned();
         Ok(Beside {
@@ -54,10 +56,10 @@ impl Beside {
     }
 
     /// Leftovers of killed publishes into this output: `(new, old)` folders.
-    fn leftovers(&self) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    fn leftovers(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
         let (mut new, mut old) = (Vec::new(), Vec::new());
-        let entries = std::fs::read_dir(&self.parent)
-            .with_context(|| format!("listing {}", self.parent.display()))?;
+        let entries =
+            std::fs::read_dir(&self.parent).map_err(Error::publish("listing", &self.parent))?;
         for e in entries.filter_map(Result::ok) {
             let name = e.file_name();
             let name = name.to_string_lossy();
@@ -82,34 +84,31 @@ impl Beside {
 /// updates it in place ([`super::Sink`]): unchanged files are not touched, each
 /// changed file is swapped in by a rename, pages before the pages that link to
 /// them, and files the new site no longer has go last.
-pub fn publish(report: &Report, out: &Path) -> anyhow::Result<super::Stats> {
+pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
     let parent = parent_dir(out);
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    std::fs::create_dir_all(&parent).map_err(Error::publish("creating", &parent))?;
     let beside = Beside::of(out)?;
     // Builds into one `--out` take turns (the lock dies with its process).
     let _lock =
-        crate::bundle::lock::acquire(&beside.lock, crate::bundle::lock::LockMode::Wait(LOCK_WAIT))?;
+        crate::bundle::lock::acquire(&beside.lock, crate::bundle::lock::LockMode::Wait(LOCK_WAIT))
+            .map_err(Error::Lock)?;
     recover(out, &beside)?;
     check_replaceable(out)?;
     if std::fs::symlink_metadata(out).is_ok() {
         let sink = super::Sink::update(out);
         super::write_site(report, &sink)?;
         sink.put(MARKER, MARKER_TEXT)?;
-        return sink.sweep(&KEPT).with_context(|| {
-            format!(
-                "removing what the new site no longer has from {}",
-                out.display()
-            )
-        });
+        return sink.sweep(&KEPT);
     }
     let tmp = tempfile::Builder::new()
         .prefix(&beside.new_prefix)
         .tempdir_in(&parent)
-        .with_context(|| format!("creating a temporary folder in {}", parent.display()))?;
+        .map_err(Error::publish("creating a temporary folder in", &parent))?;
     {
         // tempfile makes private folders; a published site is meant to be read.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(Error::publish("making readable", tmp.path()))?;
     }
     let sink = super::Sink::fresh(tmp.path());
     super::write_site(report, &sink)?;
@@ -126,38 +125,41 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Repairs what a killed publish left: a previous site moved aside but not replaced
 /// goes back to `out`; every other leftover folder is removed.
-fn recover(out: &Path, beside: &Beside) -> anyhow::Result<()> {
+fn recover(out: &Path, beside: &Beside) -> Result<(), Error> {
     let (new, mut old) = beside.leftovers()?;
     if std::fs::symlink_metadata(out).is_err()
         && let Some(previous) = old.pop()
     {
         std::fs::rename(&previous, out)
-            .with_context(|| format!("restoring the previous site to {}", out.display()))?;
+            .map_err(Error::publish("restoring the previous site to", out))?;
     }
     for dir in new.iter().chain(&old) {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("removing the leftover {}", dir.display()))?;
+        std::fs::remove_dir_all(dir).map_err(Error::publish("removing the leftover", dir))?;
     }
     Ok(())
 }
 
 /// Refuses to replace a folder that lith did not write.
-fn check_replaceable(out: &Path) -> anyhow::Result<()> {
+fn check_replaceable(out: &Path) -> Result<(), Error> {
     let meta = match std::fs::symlink_metadata(out) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("examining {}", out.display())),
+        Err(e) => return Err(Error::publish("examining", out)(e)),
+    };
+    let refused = |reason: String| Error::Refused {
+        path: out.to_path_buf(),
+        reason,
     };
     if !meta.is_dir() {
-        bail!(
-            "{} exists and is not a folder; choose another --out",
-            out.display()
-        );
+        return Err(refused(
+            "it exists and is not a folder; choose another --out".into(),
+        ));
     }
     if out.join(MARKER).exists() {
         return Ok(());
     }
-    let foreign: Vec<String> = std::fs::read_dir(out)?
+    let foreign: Vec<String> = std::fs::read_dir(out)
+        .map_err(Error::publish("listing", out))?
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !KEPT.contains(&n.as_str()))
@@ -165,10 +167,10 @@ fn check_replaceable(out: &Path) -> anyhow::Result<()> {
     if foreign.is_empty() {
         return Ok(());
     }
-    bail!(
-        "refusing to replace {}: it holds files lith did not write (no {MARKER} marker); choose an empty or new folder for --out",
-        out.display()
-    )
+    Err(refused(format!(
+        "it holds files lith did not write (no {MARKER} marker); \
+         choose an empty or new folder for --out"
+    )))
 }
 
 /// Exchanges two paths atomically (both must exist).
@@ -196,42 +198,41 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-fn swap(new: PathBuf, out: &Path, beside: &Beside) -> anyhow::Result<()> {
+fn swap(new: PathBuf, out: &Path, beside: &Beside) -> Result<(), Error> {
     if std::fs::symlink_metadata(out).is_err() {
-        std::fs::rename(&new, out)
-            .with_context(|| format!("moving the new site to {}", out.display()))?;
-        return Ok(());
+        return std::fs::rename(&new, out).map_err(Error::publish("moving the new site to", out));
     }
     match exchange(&new, out) {
         // `new` now names the previous site.
         Ok(()) => {
             return std::fs::remove_dir_all(&new)
-                .with_context(|| format!("removing the previous site {}", new.display()));
+                .map_err(Error::publish("removing the previous site", &new));
         }
         // Filesystems without the exchange (and old kernels) take two renames.
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {}
         Err(e) => {
             let _ = std::fs::remove_dir_all(&new);
-            return Err(e).with_context(|| format!("swapping the new site into {}", out.display()));
+            return Err(Error::publish("swapping the new site into", out)(e));
         }
     }
     let old = tempfile::Builder::new()
         .prefix(&beside.old_prefix)
-        .tempdir_in(&beside.parent)?
+        .tempdir_in(&beside.parent)
+        .map_err(Error::publish(
+            "creating a temporary folder in",
+            &beside.parent,
+        ))?
         .keep();
-    std::fs::remove_dir(&old)?;
-    std::fs::rename(out, &old)
-        .with_context(|| format!("moving the old site out of {}", out.display()))?;
+    std::fs::remove_dir(&old).map_err(Error::publish("removing", &old))?;
+    std::fs::rename(out, &old).map_err(Error::publish("moving the old site out of", out))?;
     // A kill here leaves no `out`: the next publish moves `old` back (`recover`).
     if let Err(e) = std::fs::rename(&new, out) {
         // Put the previous site back: a failed build leaves it intact.
         let _ = std::fs::rename(&old, out);
         let _ = std::fs::remove_dir_all(&new);
-        return Err(e).with_context(|| format!("moving the new site to {}", out.display()));
+        return Err(Error::publish("moving the new site to", out)(e));
     }
-    std::fs::remove_dir_all(&old)
-        .with_context(|| format!("removing the old site {}", old.display()))?;
-    Ok(())
+    std::fs::remove_dir_all(&old).map_err(Error::publish("removing the old site", &old))
 }
 
 #[cfg(test)]

@@ -26,21 +26,23 @@ pub struct GatesPage<'a> {
     pub gate: Option<&'a crate::gate::GateReport>,
 }
 
-pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> anyhow::Result<()> {
+pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
     let page = GatesPage {
         shell,
         gate: report.gates.push_truth.as_ref(),
     };
-    out.put("gates/index.html", page.render()?)?;
+    out.page("gates/index.html", &page)?;
     Ok(())
 }
 
 /// Writes `api/catalog.json`.
-pub fn write_catalog(report: &Report, out: &super::Sink) -> anyhow::Result<()> {
+pub fn write_catalog(report: &Report, out: &super::Sink) -> Result<(), super::Error> {
     if let Some(db) = &report.promptdb {
-        let mut bytes = serde_json::to_vec_pretty(&crate::catalog::Catalog::of(report, db))?;
-        bytes.push(b'\n');
-        out.put("api/catalog.json", bytes)?;
+        out.json(
+            "api/catalog.json",
+            &crate::catalog::Catalog::of(report, db),
+            true,
+        )?;
     }
     Ok(())
 }
@@ -119,7 +121,7 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> anyhow::Result<()> {
+pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
     let q = &report.queue;
     let r = q.replay.as_ref();
     let page = QueuePage {
@@ -185,7 +187,7 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> anyhow::
                 .collect(),
         }),
     };
-    out.put("queue/index.html", page.render()?)?;
+    out.page("queue/index.html", &page)?;
     Ok(())
 }
 
@@ -206,7 +208,7 @@ pub fn write_receipts(
     report: &Report,
     out: &super::Sink,
     shell: impl Fn() -> Shell,
-) -> anyhow::Result<()> {
+) -> Result<(), super::Error> {
     let s = &report.receipts;
     let mut by_line: BTreeMap<usize, Vec<FindingKind>> = BTreeMap::new();
     if let Some(c) = &s.check {
@@ -307,7 +309,7 @@ pub fn write_receipts(
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };
-        out.put(&format!("receipts/{}", page_file(page_no)), page.render()?)?;
+        out.page(&format!("receipts/{}", page_file(page_no)), &page)?;
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::Error;
+
 /// Temporary files of an update start with this (and are swept when a build that
 /// wrote them was killed).
 const TMP_PREFIX: &str = ".lith-tmp-";
@@ -63,8 +65,45 @@ impl Sink {
     }
 
     /// Puts one file of the site, `rel` being its `/`-separated path in the site.
-    pub fn put(&self, rel: &str, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
-        let bytes = bytes.as_ref();
+    pub fn put(&self, rel: &str, bytes: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.put_bytes(rel, bytes.as_ref())
+            .map_err(|source| Error::Write {
+                rel: rel.to_string(),
+                source,
+            })
+    }
+
+    /// Renders a page and puts it at `rel`.
+    pub fn page(&self, rel: &str, page: &impl askama::Template) -> Result<(), Error> {
+        let html = page.render().map_err(|source| Error::Render {
+            rel: rel.to_string(),
+            source,
+        })?;
+        self.put(rel, html)
+    }
+
+    /// Puts `value` as JSON at `rel`: compact for programs, `pretty` for files
+    /// people read too. Ends with a newline.
+    pub fn json(
+        &self,
+        rel: &str,
+        value: &impl serde::Serialize,
+        pretty: bool,
+    ) -> Result<(), Error> {
+        let encoded = if pretty {
+            serde_json::to_vec_pretty(value)
+        } else {
+            serde_json::to_vec(value)
+        };
+        let mut bytes = encoded.map_err(|source| Error::Encode {
+            rel: rel.to_string(),
+            source,
+        })?;
+        bytes.push(b'\n');
+        self.put(rel, bytes)
+    }
+
+    fn put_bytes(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
         let path = self.dir.join(rel);
         let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
         self.ensure_dir(&parent)?;
@@ -132,7 +171,14 @@ impl Sink {
 
     /// Removes every file and folder of the site that was not put, but `keep`
     /// (names at the top of the site), and temporary files of killed builds.
-    pub fn sweep(&self, keep: &[&str]) -> std::io::Result<Stats> {
+    pub fn sweep(&self, keep: &[&str]) -> Result<Stats, Error> {
+        self.sweep_io(keep).map_err(Error::publish(
+            "removing what the new site no longer has from",
+            &self.dir,
+        ))
+    }
+
+    fn sweep_io(&self, keep: &[&str]) -> std::io::Result<Stats> {
         let put = self.put.lock().unwrap();
         let mut removed = 0;
         // Deepest first, so folders are empty when their turn comes.

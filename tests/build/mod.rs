@@ -376,7 +376,11 @@ fn out_never_replaces_a_folder_lith_did_not_write() {
     ws.write("docs/important.txt", "keep me");
     let r = ws.lith(&["build", "--out", "docs"]);
     assert_eq!(r.code, 4, "{r:?}");
-    assert!(r.stderr.contains("refusing to replace docs"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("refusing to write the site to docs: it holds files lith did not write"),
+        "{r:?}"
+    );
     assert_eq!(ws.read("docs/important.txt"), "keep me");
     // A site lith wrote is replaced whole, and a .gitignore in it survives.
     assert_eq!(ws.lith(&["build", "--out", "pub"]).code, 0);
