@@ -77,8 +77,9 @@ pub struct Counters {
 /// written (parsed into a map only when someone asks for it).
 #[derive(Debug, Clone)]
 pub struct PendingTask {
-    pub id: String,
-    pub dedupe_key: Option<String>,
+    /// Shared with the index of pending ids: one allocation per task.
+    pub id: std::sync::Arc<str>,
+    pub dedupe_key: Option<Box<str>>,
     raw: Box<RawValue>,
 }
 
@@ -116,13 +117,17 @@ pub struct Replay {
     slots: Vec<Option<PendingTask>>,
     /// Pending id → slot. foldhash with a per-process random seed: several times
     /// faster than SipHash here, and its seed keeps crafted collisions impractical.
-    live: FastMap<String, usize>,
+    live: FastMap<std::sync::Arc<str>, usize>,
     /// dedupe_key → the slots of the pending tasks that hold it: the oldest, then any
     /// others (rare; an empty Vec does not allocate).
-    dedupe: FastMap<String, (usize, Vec<usize>)>,
+    dedupe: FastMap<Box<str>, (usize, Vec<usize>)>,
     pub counters: Counters,
     pub findings: Vec<QueueFinding>,
+    /// Every accepted operation, for the receipt cross-check; left empty by
+    /// [`Replay::without_ops`] (a replay nobody cross-checks need not hold a record
+    /// per event).
     pub ops: Vec<Op>,
+    skip_ops: bool,
     /// Lines consumed so far (for continuing a replay).
     pub lines: usize,
 }
@@ -142,6 +147,25 @@ pub struct Summary {
 impl Replay {
     pub fn new() -> Replay {
         Replay::default()
+    }
+
+    /// A replay that keeps no [`Op`] record: memory proportional to the pending
+    /// tasks and the findings, not to the events.
+    pub fn without_ops() -> Replay {
+        Replay {
+            skip_ops: true,
+            ..Replay::default()
+        }
+    }
+
+    fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
+        if !self.skip_ops {
+            self.ops.push(Op {
+                line,
+                op,
+                task_id: task_id.to_string(),
+            });
+        }
     }
 
     /// Pending tasks in FIFO order.
@@ -216,11 +240,12 @@ impl Replay {
                         );
                     }
                 };
-                let Some(id) = head.id.map(Cow::into_owned) else {
+                let Some(id) = head.id else {
                     return self.corrupt(line, "enqueue whose task has no string `id`".into());
                 };
                 self.counters.events += 1;
                 let slot = self.slots.len();
+                let id: std::sync::Arc<str> = id.as_ref().into();
                 let std::collections::hash_map::Entry::Vacant(vacant) = self.live.entry(id.clone())
                 else {
                     self.counters.duplicate_enqueue += 1;
@@ -229,50 +254,40 @@ impl Replay {
                         kind: FindingKind::DuplicateEnqueue,
                         message: format!("task {id} is already pending; this enqueue is ignored"),
                     });
-                    self.ops.push(Op {
-                        line,
-                        op: OpKind::Enqueue,
-                        task_id: id,
-                    });
+                    self.op(line, OpKind::Enqueue, &id);
                     return;
                 };
                 vacant.insert(slot);
                 // Trimmed, as the producer keys its index; an empty key holds nothing.
-                let dedupe_key = head
+                let dedupe_key: Option<Box<str>> = head
                     .dedupe_key
-                    .map(|k| k.trim().to_string())
-                    .filter(|k| !k.is_empty());
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(Into::into);
                 if let Some(key) = &dedupe_key {
-                    match self.dedupe.get_mut(key.as_str()) {
+                    match self.dedupe.get_mut(key) {
                         Some((_, more)) => more.push(slot),
                         None => {
                             self.dedupe.insert(key.clone(), (slot, Vec::new()));
                         }
                     }
                 }
+                self.op(line, OpKind::Enqueue, &id);
                 self.slots.push(Some(PendingTask {
-                    id: id.clone(),
+                    id,
                     dedupe_key,
                     raw: raw_task.to_owned(),
                 }));
                 self.counters.enqueued += 1;
-                self.ops.push(Op {
-                    line,
-                    op: OpKind::Enqueue,
-                    task_id: id,
-                });
             }
             Some("dequeue") => {
-                let Some(id) = ev.task_id.map(Cow::into_owned) else {
+                let Some(id) = ev.task_id else {
                     return self.corrupt(line, "dequeue without a string `task_id`".into());
                 };
                 self.counters.events += 1;
-                self.ops.push(Op {
-                    line,
-                    op: OpKind::Dequeue,
-                    task_id: id.clone(),
-                });
-                let Some(slot) = self.live.remove(&id) else {
+                self.op(line, OpKind::Dequeue, &id);
+                let Some(slot) = self.live.remove(id.as_ref()) else {
                     self.counters.orphan_dequeue += 1;
                     self.findings.push(QueueFinding {
                         line,
@@ -288,7 +303,7 @@ impl Replay {
                     if *first != slot {
                         more.retain(|s| *s != slot);
                     } else if more.is_empty() {
-                        self.dedupe.remove(key.as_str());
+                        self.dedupe.remove(key);
                     } else {
                         *first = more.remove(0);
                     }
@@ -315,7 +330,7 @@ impl Replay {
             if let Some(t) = t {
                 *self.live.get_mut(&t.id).expect("a pending task is live") = i;
                 if let Some(key) = &t.dedupe_key {
-                    match self.dedupe.get_mut(key.as_str()) {
+                    match self.dedupe.get_mut(key) {
                         Some((_, more)) => more.push(i),
                         None => {
                             self.dedupe.insert(key.clone(), (i, Vec::new()));
@@ -383,7 +398,7 @@ impl Replay {
                 .filter_map(|(k, (first, _))| {
                     self.slots[*first]
                         .as_ref()
-                        .map(|t| (k.clone(), t.id.clone()))
+                        .map(|t| (k.to_string(), t.id.to_string()))
                 })
                 .collect(),
             counters: self.counters.clone(),
@@ -432,9 +447,9 @@ pub fn replay_reader(r: impl Read, state: &mut Replay) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Replays the log at `path`. A missing log is an empty queue.
-pub fn replay_file(path: &Path) -> std::io::Result<Replay> {
-    let mut state = Replay::new();
+/// Replays the log at `path` into `state` (a [`Replay::new`] or
+/// [`Replay::without_ops`]). A missing log is an empty queue.
+pub fn replay_file(path: &Path, mut state: Replay) -> std::io::Result<Replay> {
     match crate::fsutil::open_nofollow(path) {
         Ok(f) => {
             if !f.metadata()?.is_file() {
@@ -466,7 +481,32 @@ mod tests {
         r
     }
     fn ids(r: &Replay) -> Vec<String> {
-        r.pending().map(|t| t.id.clone()).collect()
+        r.pending().map(|t| t.id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_replay_without_ops_folds_to_the_same_state_and_keeps_no_op() {
+        let log = [
+            enq("a", "ka"),
+            enq("a", "ka"),
+            deq("zz"),
+            enq("b", "kb"),
+            deq("a"),
+        ]
+        .concat();
+        let with = run(&log);
+        let mut without = Replay::without_ops();
+        replay_reader(log.as_bytes(), &mut without).unwrap();
+        assert_eq!(with.ops.len(), 5);
+        assert!(without.ops.is_empty());
+        assert_eq!(ids(&without), ["b"]);
+        assert_eq!(without.counters, with.counters);
+        assert_eq!(without.findings, with.findings);
+        assert_eq!(without.state_sha256(), with.state_sha256());
+        assert_eq!(
+            without.summary("q").dedupe_index,
+            with.summary("q").dedupe_index
+        );
     }
 
     #[test]
@@ -613,7 +653,7 @@ mod tests {
         }
         assert_eq!(r.summary("q").dedupe_index, want);
         for (key, id) in &want {
-            assert_eq!(&r.pending_by_dedupe(key).unwrap().id, id);
+            assert_eq!(&*r.pending_by_dedupe(key).unwrap().id, id.as_str());
         }
     }
 

@@ -141,7 +141,12 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
             .at(cfg.log.clone()),
         );
     }
-    let state = match queue::replay_file(&path) {
+    let replay = if receipts.check.is_some() {
+        queue::Replay::new()
+    } else {
+        queue::Replay::without_ops()
+    };
+    let state = match queue::replay_file(&path, replay) {
         Ok(st) => st,
         Err(e) => {
             s.findings.push(
