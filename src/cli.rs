@@ -139,6 +139,15 @@ pub enum Command {
     ///
     /// Exits with the report's verdict code, as `lith build` does.
     Render(RenderArgs),
+    /// What changed between two builds: runs, phases and gates newly failing, fixed,
+    /// still failing, new or vanished, verdict and promotability transitions, and
+    /// the artifacts whose digest changed between two builds of the same run.
+    ///
+    /// Reads two report.json files (or the site folders that hold them); reads no
+    /// manifest and no workspace. Exits 0 when nothing newly fails, 2 when a run,
+    /// phase or gate fails that passed in OLD (so CI can gate on regressions), 64
+    /// when a path is not a report.
+    Diff(DiffArgs),
     /// Print a shell completion script for lith.
     Completions(CompletionsArgs),
     /// Print lith's man page (roff), or write one page per command into --out.
@@ -471,7 +480,7 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args, Clone)]
 #[command(
-    after_help = "Example:\n  lith build --out site --summary \"$GITHUB_STEP_SUMMARY\" --junit junit.xml\n  lith build --partition 2/4 --out partial-2.json"
+    after_help = "Example:\n  lith build --out site --previous site --summary \"$GITHUB_STEP_SUMMARY\" --junit junit.xml\n  lith build --partition 2/4 --out partial-2.json"
 )]
 pub struct BuildCmdArgs {
     #[command(flatten)]
@@ -482,8 +491,10 @@ pub struct BuildCmdArgs {
     /// one partition by a hash of its root and folder name, so N jobs started on the
     /// same checkout cover every run once.
     #[arg(long, value_name = "K/N", value_parser = parse_partition,
-          conflicts_with_all = ["summary", "junit", "annotations"])]
+          conflicts_with_all = ["summary", "junit", "annotations", "previous"])]
     pub partition: Option<crate::pipeline::Partition>,
+    #[command(flatten)]
+    pub previous: PreviousArg,
     #[command(flatten)]
     pub outputs: ReportOutputs,
 }
@@ -526,7 +537,35 @@ pub struct MergeArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
+    pub previous: PreviousArg,
+    #[command(flatten)]
     pub outputs: ReportOutputs,
+}
+
+/// `--previous`: the build to compare with.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PreviousArg {
+    /// Compare with a previous build: its report.json, or the site folder that holds
+    /// it (any older build, not only the last one; for a nightly job, typically the
+    /// site this build is about to replace). report.json gets a `changes` object and
+    /// the site a Changes page, shown first on the overview. A path that does not
+    /// exist is a warning (the first build has nothing to compare with); a file that
+    /// is not a report lith wrote is an error.
+    #[arg(long, value_name = "REPORT|SITE")]
+    pub previous: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith diff last-night/report.json site/\n  lith diff old-site new-site --json | jq '.counts'"
+)]
+pub struct DiffArgs {
+    /// The older build: a report.json or a site folder.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The newer build: a report.json or a site folder.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -589,7 +628,7 @@ impl Command {
             Command::Dod(a) => (a.manifest.manifest.clone(), None),
             Command::Drift(a) => (a.manifest.manifest.clone(), None),
             Command::Run(a) => (a.manifest.manifest.clone(), None),
-            Command::Completions(_) | Command::Man(_) => (none(), None),
+            Command::Completions(_) | Command::Man(_) | Command::Diff(_) => (none(), None),
         }
     }
 }
@@ -668,6 +707,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Run(a) => crate::cmd::run::execute(&global, a),
         Command::Merge(a) => crate::cmd::merge::execute(&global, a),
         Command::Render(a) => crate::cmd::merge::render(&global, a),
+        Command::Diff(a) => crate::cmd::merge::diff(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -289,6 +289,7 @@ fn gather(
         generator: format!("lith {}", env!("CARGO_PKG_VERSION")),
         generated_at: clock.now_rfc3339(),
         duration_ms: None,
+        changes: None,
         verdict: Verdict {
             label: VerdictLabel::Ok,
             exit_code: 0,

@@ -1,6 +1,7 @@
 //! Integration tests: each runs the real `lith` binary in a temporary workspace.
 
 mod build;
+mod changes;
 mod ci;
 mod corpus;
 mod dod;

@@ -47,7 +47,11 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);
     }
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
+    let previous = super::merge::load_previous(g, &cmd.previous)?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
+    if let Some(prev) = &previous {
+        report.changes = Some(report::changes::compare(prev, &report));
+    }
     if g.verbose > 1 {
         for root in &report.bundles.roots {
             eprintln!(

@@ -24,6 +24,48 @@ pub fn xml(report: &Report) -> Result<String, Error> {
     if let Some(ms) = report.duration_ms {
         junit.set_time(std::time::Duration::from_millis(ms));
     }
+    // What changed for each run and phase since `--previous`, as its testcase's
+    // output (CI test tabs show it beside the result).
+    let change_texts: Vec<((&str, &str), String)> = report
+        .changes
+        .iter()
+        .flat_map(|c| &c.runs)
+        .filter(|r| r.after.is_some())
+        .map(|r| {
+            (
+                (r.root.as_str(), r.run_id.as_str()),
+                format!(
+                    "{} since the previous build: {} → {}{}",
+                    r.kind.as_str(),
+                    r.before.map_or("absent", |v| v.as_str()),
+                    r.after.map_or("absent", |v| v.as_str()),
+                    if r.digests.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} artifact digest(s) changed", r.digests.len())
+                    }
+                ),
+            )
+        })
+        .collect();
+    let run_changes: std::collections::BTreeMap<(&str, &str), &str> =
+        change_texts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let phase_changes: std::collections::BTreeMap<&str, String> = report
+        .changes
+        .iter()
+        .flat_map(|c| &c.phases)
+        .map(|i| {
+            (
+                i.id.as_str(),
+                format!(
+                    "{} since the previous build: {} → {}",
+                    i.kind.as_str(),
+                    i.before.as_deref().unwrap_or("absent"),
+                    i.after.as_deref().unwrap_or("absent")
+                ),
+            )
+        })
+        .collect();
     if report.bundles.configured {
         let mut suite = TestSuite::new("bundles");
         for root in &report.bundles.roots {
@@ -46,7 +88,27 @@ pub fn xml(report: &Report) -> Result<String, Error> {
                         &format!("the run is {}", run.verification.as_str()),
                     );
                 }
+                if let Some(change) = run_changes.get(&(root.path.as_str(), run.run_id.as_str())) {
+                    c.set_system_out(*change);
+                }
                 suite.add_test_case(c);
+            }
+        }
+        if let Some(ch) = &report.changes {
+            let n = &ch.counts;
+            for (name, v) in [
+                ("lith.changes.since", ch.previous.generated_at.clone()),
+                ("lith.changes.newly_failing", n.newly_failing.to_string()),
+                ("lith.changes.fixed", n.fixed.to_string()),
+                ("lith.changes.still_failing", n.still_failing.to_string()),
+                ("lith.changes.new", n.new.to_string()),
+                ("lith.changes.vanished", n.vanished.to_string()),
+                (
+                    "lith.changes.digests_changed",
+                    n.digests_changed.to_string(),
+                ),
+            ] {
+                suite.add_property((name, v.as_str()));
             }
         }
         junit.add_test_suite(suite);
@@ -103,6 +165,9 @@ pub fn xml(report: &Report) -> Result<String, Error> {
             };
             let mut c = TestCase::new(id.as_str(), status);
             c.set_classname("dod");
+            if let Some(change) = phase_changes.get(id.as_str()) {
+                c.set_system_out(change.as_str());
+            }
             suite.add_test_case(c);
         }
         junit.add_test_suite(suite);

@@ -5,6 +5,7 @@
 //! are `BTreeMap`s, sizes and counts are integers, and paths are workspace-relative.
 
 pub mod annotations;
+pub mod changes;
 pub mod junit;
 pub mod sections;
 pub mod step_summary;
@@ -44,6 +45,9 @@ pub struct Report {
     pub promptdb: Option<crate::catalog::PromptDb>,
     /// Findings about the workspace itself (patterns that matched nothing, …).
     pub findings: Vec<Finding>,
+    /// What changed since the build given to `--previous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<changes::Changes>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]

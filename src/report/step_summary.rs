@@ -72,6 +72,92 @@ fn findings_of(report: &Report) -> Vec<(String, &Finding)> {
 }
 
 /// The summary as Markdown, at most `cap` bytes.
+/// The changes since `--previous`: the counts, then one row per entry (newly failing
+/// first) within `budget` bytes.
+fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize) -> String {
+    let n = &c.counts;
+    let mut s = format!(
+        "### Changes since the build of {}\n\n{} newly failing · {} fixed · {} still failing · {} new · {} vanished · {} changed · {} digest(s) changed · {} promotability change(s)\n\n",
+        cell(&c.previous.generated_at),
+        n.newly_failing,
+        n.fixed,
+        n.still_failing,
+        n.new,
+        n.vanished,
+        n.changed,
+        n.digests_changed,
+        n.promotability_changed
+    );
+    let mut rows = Rows {
+        budget,
+        text: String::new(),
+        left_out: 0,
+    };
+    let link = |base: Option<&str>, page: Option<&str>, label: &str| match (base, page) {
+        (Some(b), Some(p)) => format!("[{label}]({}{})", cell(b), cell(p)),
+        _ => String::new(),
+    };
+    let base = report.site.base_url.as_deref();
+    let prev_base = c.previous.base_url.as_deref();
+    for r in c
+        .runs
+        .iter()
+        .filter(|r| r.kind != super::changes::ChangeKind::StillFailing)
+    {
+        let mut what = format!(
+            "{} → {}",
+            r.before.map_or("absent", |v| v.as_str()),
+            r.after.map_or("absent", |v| v.as_str())
+        );
+        if let Some(f) = r.promotable {
+            what.push_str(&format!("; promotable {} → {}", f.before, f.after));
+        }
+        if !r.digests.is_empty() {
+            what.push_str(&format!("; {} digest(s) changed", r.digests.len()));
+        }
+        let links = [
+            link(base, r.page.as_deref(), "now"),
+            link(prev_base, r.previous_page.as_deref(), "before"),
+        ]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+        rows.push(format!(
+            "| {} | run `{}` in `{}` | {what} | {links} |\n",
+            r.kind.as_str(),
+            cell(&r.run_id),
+            cell(&r.root)
+        ));
+    }
+    for (what, list) in [("phase", &c.phases), ("gate", &c.gates)] {
+        for i in list
+            .iter()
+            .filter(|i| i.kind != super::changes::ChangeKind::StillFailing)
+        {
+            rows.push(format!(
+                "| {} | {what} `{}` | {} → {} | |\n",
+                i.kind.as_str(),
+                cell(&i.id),
+                cell(i.before.as_deref().unwrap_or("absent")),
+                cell(i.after.as_deref().unwrap_or("absent"))
+            ));
+        }
+    }
+    if !rows.text.is_empty() {
+        s.push_str("| Change | Item | Transition | Pages |\n|---|---|---|---|\n");
+        s.push_str(&rows.text);
+    }
+    if rows.left_out > 0 {
+        s.push_str(&format!(
+            "\n{} more not shown (see report.json → changes).\n",
+            rows.left_out
+        ));
+    }
+    s.push('\n');
+    s
+}
+
 pub fn markdown(report: &Report, cap: usize) -> String {
     let mut head = format!(
         "## lith build: {} (exit {})\n\n",
@@ -135,6 +221,9 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         ));
     }
     head.push('\n');
+    if let Some(c) = &report.changes {
+        head.push_str(&changes_markdown(report, c, cap / 8));
+    }
 
     // What fell short, each list under its share of what is left of the cap.
     let footer_room = 1024;

@@ -36,6 +36,13 @@ pub fn summary(report: &Report, out_label: &str) -> String {
 ",
         );
     }
+    if let Some(c) = &report.changes {
+        for line in super::changes::text(c, 10).lines() {
+            s.push_str("  ");
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
     if report.bundles.configured {
         s.push_str(&format!(
             "  bundles: {} root(s), {} run(s): {} verified, {} failed, {} in progress, {} uncommitted, {} unreadable\n",

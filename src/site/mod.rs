@@ -44,6 +44,8 @@ pub struct Shell {
     pub css: String,
     pub js: String,
     pub section: &'static str,
+    /// The report has changes since a previous build (the nav links its page).
+    pub changes: bool,
 }
 
 pub struct FindingRow {
@@ -99,6 +101,8 @@ pub struct OverviewPage<'a> {
     /// (idle ok, heartbeat ok)
     pub drift_card: Option<(bool, bool)>,
     pub receipts_card: Option<ReceiptsCard>,
+    /// What changed since `--previous`, shown first.
+    pub changes: Option<&'a crate::report::changes::Changes>,
 }
 
 pub struct RunRow {
@@ -291,6 +295,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         css: css.clone(),
         js: js.clone(),
         section,
+        changes: report.changes.is_some(),
     };
 
     // One page per run, rendered and written in parallel, before anything links to
@@ -397,6 +402,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .collect::<Vec<_>>()
         .join(", ");
     let overview = OverviewPage {
+        changes: report.changes.as_ref(),
         shell: shell("", "overview"),
         verdict_label: report.verdict.label.as_str(),
         exit_code: report.verdict.exit_code,
@@ -440,6 +446,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         }),
     };
 
+    sections::write_changes(report, out, shell("../", "changes"))?;
     sections::write_queue(report, out, shell("../", "queue"))?;
     sections::write_receipts(report, out, || shell("../", "receipts"))?;
     sections::write_gates(report, out, shell("../", "gates"))?;

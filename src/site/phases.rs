@@ -78,7 +78,7 @@ fn class(v: Verdict) -> &'static str {
 }
 
 /// The folder of a phase page.
-fn slug(id: &str) -> String {
+pub(super) fn slug(id: &str) -> String {
     if is_safe_file_name(id)
         && !crate::report::is_reserved_page_name(id)
         && !id.starts_with("phase-")

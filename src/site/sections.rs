@@ -19,6 +19,131 @@ const CELL: usize = 240;
 /// Options offered per filter.
 const OPTIONS: usize = 200;
 
+/// Entries listed on the Changes page per table (report.json has them all).
+const CHANGES_SHOWN: usize = 1000;
+
+pub struct ChangeRow {
+    pub kind: &'static str,
+    pub class: &'static str,
+    pub what: &'static str,
+    pub id: String,
+    pub root: String,
+    pub before: String,
+    pub before_class: &'static str,
+    pub after: String,
+    pub after_class: &'static str,
+    pub promotable: Option<(bool, bool)>,
+    /// (path, before, after), digests shortened; the full ones in `title`.
+    pub digests: Vec<(String, String, String, String, String)>,
+    pub href: Option<String>,
+    pub previous_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "changes.html")]
+pub struct ChangesPage<'a> {
+    pub shell: Shell,
+    pub changes: &'a crate::report::changes::Changes,
+    pub rows: Vec<ChangeRow>,
+    pub items: Vec<ChangeRow>,
+    pub rows_more: usize,
+}
+
+fn kind_class(k: crate::report::changes::ChangeKind) -> &'static str {
+    use crate::report::changes::ChangeKind::*;
+    match k {
+        NewlyFailing | StillFailing => "partial",
+        Fixed => "ok",
+        New | Changed => "info",
+        Vanished => "neutral",
+    }
+}
+
+/// Writes `changes/index.html` when the report has changes.
+pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
+    use crate::report::changes::short;
+    let Some(c) = &report.changes else {
+        return Ok(());
+    };
+    let prev_base = c.previous.base_url.as_deref();
+    let rows = c
+        .runs
+        .iter()
+        .take(CHANGES_SHOWN)
+        .map(|r| ChangeRow {
+            kind: r.kind.as_str(),
+            class: kind_class(r.kind),
+            what: "run",
+            id: r.run_id.clone(),
+            root: r.root.clone(),
+            before: r.before.map_or("absent", |v| v.as_str()).to_string(),
+            before_class: r.before.map_or("neutral", super::verification_class),
+            after: r.after.map_or("absent", |v| v.as_str()).to_string(),
+            after_class: r.after.map_or("neutral", super::verification_class),
+            promotable: r.promotable.map(|f| (f.before, f.after)),
+            digests: r
+                .digests
+                .iter()
+                .map(|d| {
+                    (
+                        d.path.clone(),
+                        short(d.before.as_deref()).to_string(),
+                        d.before.clone().unwrap_or_else(|| "absent".into()),
+                        short(d.after.as_deref()).to_string(),
+                        d.after.clone().unwrap_or_else(|| "absent".into()),
+                    )
+                })
+                .collect(),
+            href: r
+                .after
+                .and(r.page.as_ref())
+                .map(|p| format!("../{p}index.html")),
+            previous_href: prev_base
+                .zip(r.previous_page.as_ref())
+                .map(|(b, p)| format!("{}/{p}index.html", b.trim_end_matches('/'))),
+        })
+        .collect();
+    let label_class = |v: Option<&str>| match v {
+        Some("PROVEN" | "clear") => "ok",
+        Some("PARTIAL" | "blocked") => "partial",
+        Some("DESIGNED") => "designed",
+        _ => "neutral",
+    };
+    let items = [("phase", &c.phases), ("gate", &c.gates)]
+        .into_iter()
+        .flat_map(|(what, list)| list.iter().map(move |i| (what, i)))
+        .map(|(what, i)| ChangeRow {
+            kind: i.kind.as_str(),
+            class: kind_class(i.kind),
+            what,
+            id: i.id.clone(),
+            root: String::new(),
+            before: i.before.clone().unwrap_or_else(|| "absent".into()),
+            before_class: label_class(i.before.as_deref()),
+            after: i.after.clone().unwrap_or_else(|| "absent".into()),
+            after_class: label_class(i.after.as_deref()),
+            promotable: None,
+            digests: Vec::new(),
+            href: i.after.as_ref().map(|_| {
+                if what == "phase" {
+                    format!("../phases/{}/index.html", super::phases::slug(&i.id))
+                } else {
+                    "../gates/index.html".to_string()
+                }
+            }),
+            previous_href: None,
+        })
+        .collect();
+    let page = ChangesPage {
+        shell,
+        changes: c,
+        rows,
+        items,
+        rows_more: c.runs.len().saturating_sub(CHANGES_SHOWN),
+    };
+    out.page("changes/index.html", &page)
+}
+
 #[derive(Template)]
 #[template(path = "gates.html")]
 pub struct GatesPage<'a> {

@@ -15,11 +15,53 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 const bin = path.resolve(repo, process.env.LITH_BIN || "target/release/lith");
 
+// Every shipped schema is loaded, so that one may refer to another by its $id.
 function validator(name) {
   const ajv = new Ajv2020({ allErrors: true, strict: true });
   addFormats(ajv);
-  return ajv.compile(JSON.parse(fs.readFileSync(path.join(repo, "schemas", name), "utf8")));
+  for (const file of fs.readdirSync(path.join(repo, "schemas"))) {
+    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(repo, "schemas", file), "utf8")));
+  }
+  return ajv.getSchema(`https://lith.invalid/schemas/${name}`);
 }
+
+test("changes since a previous build match report.schema.json and changes.schema.json", () => {
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
+  const write = (rel, text) => {
+    fs.mkdirSync(path.dirname(path.join(ws, rel)), { recursive: true });
+    fs.writeFileSync(path.join(ws, rel), text);
+  };
+  const lith = (...args) => spawnSync(bin, args, { cwd: ws, encoding: "utf8" });
+  try {
+    write("manifest.lith", '(manifest (v "promethean.manifest/v1") (site (base-url "https://ci.example/n/")) (bundles (roots ["out"])))');
+    for (const run of ["r1", "r2", "r3"]) {
+      write(`out/${run}/run_status.json`, `{"run_id":"${run}","state":"complete"}`);
+      write(`out/${run}/a.txt`, run);
+      assert.equal(lith("commit", `out/${run}`).status, 0);
+    }
+    assert.equal(lith("build", "--quiet", "--out", "site").status, 0);
+    fs.cpSync(path.join(ws, "site"), path.join(ws, "last-night"), { recursive: true });
+    write("out/r1/a.txt", "tampered");
+    fs.rmSync(path.join(ws, "out/r3"), { recursive: true });
+    write("out/r4/run_status.json", '{"run_id":"r4","state":"complete"}');
+    write("out/r4/a.txt", "r4");
+    assert.equal(lith("commit", "out/r4").status, 0);
+    const r = lith("build", "--quiet", "--out", "site", "--previous", "site");
+    assert.equal(r.status, 2, r.stderr);
+    const report = JSON.parse(fs.readFileSync(path.join(ws, "site/report.json"), "utf8"));
+    const validate = validator("report.schema.json");
+    assert.ok(validate(report), JSON.stringify(validate.errors, null, 2));
+    assert.deepEqual(report.changes.runs.map((c) => [c.run_id, c.kind]), [["r1", "newly_failing"], ["r4", "new"], ["r3", "vanished"]]);
+    const diff = lith("--json", "diff", "last-night", "site");
+    assert.equal(diff.status, 2, diff.stderr);
+    const changes = validator("changes.schema.json");
+    const doc = JSON.parse(diff.stdout);
+    assert.ok(changes(doc), JSON.stringify(changes.errors, null, 2));
+    assert.deepEqual(doc, report.changes);
+  } finally {
+    fs.rmSync(ws, { recursive: true, force: true });
+  }
+});
 
 test("the demo report.json matches report.schema.json", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
@@ -124,7 +166,7 @@ test("dod reports, drift reports and partial reports match their schemas", () =>
     ];
     const ajv = new Ajv2020({ allErrors: true, strict: true });
     addFormats(ajv);
-    for (const name of ["report.schema.json", "dod_report.schema.json", "idle_drift.schema.json", "partial_report.schema.json"]) {
+    for (const name of ["report.schema.json", "changes.schema.json", "dod_report.schema.json", "idle_drift.schema.json", "partial_report.schema.json"]) {
       ajv.addSchema(JSON.parse(fs.readFileSync(path.join(repo, "schemas", name), "utf8")));
     }
     for (const [schema, file] of checks) {

@@ -25,7 +25,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Asserts two sites are the same files with the same bytes, naming the first that
 /// differs.
-fn assert_same_site(a: &Path, b: &Path) {
+pub(crate) fn assert_same_site(a: &Path, b: &Path) {
     let (ta, tb) = (tree(a), tree(b));
     let names = |t: &BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
     assert_eq!(names(&ta), names(&tb), "the two sites hold different files");
@@ -260,7 +260,7 @@ fn missing_repeated_and_foreign_partitions_are_refused_naming_them() {
 
 /// Validates with xmllint against the common JUnit schema. Under CI the validator
 /// must be there; elsewhere a missing xmllint skips only this check, saying so.
-fn validate_junit(xml: &Path) {
+pub(crate) fn validate_junit(xml: &Path) {
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/junit/junit-10.xsd");
     match std::process::Command::new("xmllint")
         .args(["--noout", "--schema"])
@@ -290,7 +290,9 @@ fn junit_cases(xml: &str) -> BTreeMap<(String, String), String> {
         for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
             let status = case
                 .children()
-                .find(|c| c.is_element())
+                .find(|c| {
+                    c.is_element() && !matches!(c.tag_name().name(), "system-out" | "system-err")
+                })
                 .map(|c| match c.tag_name().name() {
                     "skipped" => "skipped".to_string(),
                     kind => format!("{kind} {}", c.attribute("type").unwrap_or("")),

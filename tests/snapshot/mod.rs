@@ -12,7 +12,7 @@ const COLUMNS: (&str, &str) = ("COLUMNS", "100");
 #[test]
 fn every_help_text() {
     let ws = Workspace::new();
-    let commands: [&[&str]; 20] = [
+    let commands: [&[&str]; 21] = [
         &[],
         &["build"],
         &["verify"],
@@ -31,6 +31,7 @@ fn every_help_text() {
         &["serve"],
         &["merge"],
         &["render"],
+        &["diff"],
         &["receipts", "check"],
         &["gate", "push-truth"],
     ];

@@ -1,0 +1,326 @@
+//! `--previous` and `lith diff`: two builds with known differences give exactly the
+//! expected change list, nothing unchanged is listed, and the change list reaches
+//! the site, the text summary, the step summary and JUnit.
+
+use serde_json::Value;
+
+use crate::support::Workspace;
+
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
+
+/// (run_id, kind, before, after, changed digests) of every listed run.
+fn run_changes(changes: &Value) -> Vec<(String, String, String, String, Vec<String>)> {
+    let s = |v: &Value| v.as_str().unwrap_or("absent").to_string();
+    changes["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                s(&r["run_id"]),
+                s(&r["kind"]),
+                s(&r["before"]),
+                s(&r["after"]),
+                r["digests"]
+                    .as_array()
+                    .map(|d| d.iter().map(|d| s(&d["path"])).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn row(
+    id: &str,
+    kind: &str,
+    before: &str,
+    after: &str,
+    digests: &[&str],
+) -> (String, String, String, String, Vec<String>) {
+    (
+        id.into(),
+        kind.into(),
+        before.into(),
+        after.into(),
+        digests.iter().map(|d| d.to_string()).collect(),
+    )
+}
+
+/// Seven runs, each standing for one kind of change between two builds.
+fn two_builds() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (site (base-url \"https://ci.example/nightly/\")) (bundles (roots [\"out\"])))",
+    );
+    for id in [
+        "r-broke",
+        "r-fixed",
+        "r-same",
+        "r-recommit",
+        "r-gone",
+        "r-still",
+    ] {
+        ws.committed_run(
+            &format!("out/{id}"),
+            "complete",
+            &[("a.txt", id), ("b.txt", "b")],
+        );
+    }
+    ws.write("out/r-fixed/a.txt", "broken before the first build");
+    std::fs::remove_file(ws.join("out/r-still/b.txt")).unwrap();
+    let first = ws.lith_env(&["build", "-q", "--out", "site"], &[EPOCH]);
+    assert_eq!(first.code, 2, "{first:?}");
+    std::fs::rename(ws.join("site"), ws.join("last-night")).unwrap();
+
+    ws.write("out/r-broke/a.txt", "tampered after commit");
+    ws.write("out/r-fixed/a.txt", "r-fixed");
+    ws.committed_run(
+        "out/r-recommit",
+        "complete",
+        &[("a.txt", "new content"), ("b.txt", "b")],
+    );
+    std::fs::remove_dir_all(ws.join("out/r-gone")).unwrap();
+    ws.committed_run("out/r-new", "complete", &[("a.txt", "r-new")]);
+    ws
+}
+
+#[test]
+fn two_builds_with_known_differences_give_exactly_the_expected_changes() {
+    let ws = two_builds();
+    let r = ws.lith_env(
+        &["build", "-q", "--out", "site", "--previous", "last-night"],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let changes = &report["changes"];
+    assert_eq!(
+        run_changes(changes),
+        [
+            row("r-broke", "newly_failing", "verified", "failed", &["a.txt"]),
+            row("r-fixed", "fixed", "failed", "verified", &["a.txt"]),
+            row("r-new", "new", "absent", "verified", &[]),
+            row("r-gone", "vanished", "verified", "absent", &[]),
+            row("r-recommit", "changed", "verified", "verified", &["a.txt"]),
+            row("r-still", "still_failing", "failed", "failed", &[]),
+        ],
+        "r-same changed in nothing and must not be listed"
+    );
+    let c = &changes["counts"];
+    let counts: Vec<u64> = [
+        "newly_failing",
+        "fixed",
+        "still_failing",
+        "new",
+        "vanished",
+        "changed",
+        "digests_changed",
+        "promotability_changed",
+    ]
+    .iter()
+    .map(|k| c[k].as_u64().unwrap())
+    .collect();
+    assert_eq!(counts, [1, 1, 1, 1, 1, 1, 3, 0]);
+    // Digests are the ones on disk in each build.
+    let broke = &changes["runs"][0]["digests"][0];
+    assert_eq!(broke["before"], crate::support::sha256_hex(b"r-broke"));
+    assert_eq!(
+        broke["after"],
+        crate::support::sha256_hex(b"tampered after commit")
+    );
+    // Both builds' pages, the previous one through its base URL.
+    assert_eq!(
+        changes["previous"]["base_url"],
+        "https://ci.example/nightly/"
+    );
+    assert_eq!(changes["runs"][0]["page"], "runs/r-broke/");
+    assert_eq!(changes["runs"][0]["previous_page"], "runs/r-broke/");
+    assert!(
+        changes["runs"][2].get("previous_page").is_none(),
+        "a new run has no previous page"
+    );
+
+    // `lith diff` says the same of the same two reports, and exits 2 on a regression.
+    let d = ws.lith(&["--json", "diff", "last-night/report.json", "site"]);
+    assert_eq!(d.code, 2, "{d:?}");
+    assert_eq!(d.json(), *changes);
+    let same = ws.lith(&["diff", "site", "site"]);
+    assert_eq!(same.code, 0, "{same:?}");
+    assert!(
+        same.stdout
+            .contains("0 newly failing, 0 fixed, 2 still failing, 0 new, 0 vanished, 0 changed"),
+        "{same:?}"
+    );
+    let back = ws.lith(&["diff", "site", "last-night"]);
+    assert_eq!(back.code, 2, "going back, r-fixed fails again: {back:?}");
+    assert!(
+        back.stdout
+            .contains("newly_failing  run out/r-fixed: verified → failed"),
+        "{back:?}"
+    );
+    assert!(
+        back.stdout
+            .contains("vanished       run out/r-new: verified → absent"),
+        "{back:?}"
+    );
+
+    // The site: a Changes page in the nav, linking each run, and the overview's
+    // first section.
+    let page = ws.read("site/changes/index.html");
+    for id in [
+        "r-broke",
+        "r-fixed",
+        "r-new",
+        "r-gone",
+        "r-recommit",
+        "r-still",
+    ] {
+        assert!(
+            page.contains(&format!("<bdi>{id}</bdi>")),
+            "{id} is not on the page"
+        );
+    }
+    assert!(!page.contains("r-same"), "an unchanged run is listed");
+    assert!(page.contains("href=\"../runs/r-broke/index.html\""));
+    assert!(page.contains(
+        "href=\"https://ci.example/nightly/runs/r-broke/index.html\">previous build's page"
+    ));
+    assert!(
+        !page.contains("href=\"../runs/r-gone/"),
+        "a vanished run has no page in this build"
+    );
+    let overview = ws.read("site/index.html");
+    let (card, sections) = (
+        overview.find("h-changes").unwrap(),
+        overview.find("h-sections").unwrap(),
+    );
+    assert!(card < sections, "the changes come first on the overview");
+    assert!(overview.contains("<a class=\"count-bad\" href=\"changes/index.html#h-runs\">1</a>"));
+    assert!(
+        ws.read("site/runs/index.html")
+            .contains("changes/index.html\">Changes</a>")
+    );
+}
+
+#[test]
+fn changes_reach_the_summaries_and_junit_and_render_keeps_them() {
+    let ws = two_builds();
+    let r = ws.lith_env(
+        &[
+            "build",
+            "--out",
+            "site",
+            "--previous",
+            "last-night",
+            "--summary",
+            "summary.md",
+            "--junit",
+            "junit.xml",
+        ],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("  changes since the build of 2026-09-21T14:13:20Z (partial): 1 newly failing, 1 fixed, 1 still failing, 1 new, 1 vanished, 1 changed; 3 digest(s) changed"),
+        "{}", r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "    newly_failing  run out/r-broke: verified → failed; 1 digest(s) changed, e.g. a.txt"
+        ),
+        "{}",
+        r.stdout
+    );
+    let md = ws.read("summary.md");
+    assert!(
+        md.contains("### Changes since the build of 2026-09-21T14:13:20Z"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| newly_failing | run `r-broke` in `out` | verified → failed; 1 digest(s) changed | [now](https://ci.example/nightly/runs/r-broke/) [before](https://ci.example/nightly/runs/r-broke/) |"),
+        "{md}"
+    );
+    assert!(!md.contains("r-same"), "{md}");
+    assert!(
+        !md.contains("| still_failing |"),
+        "the step summary lists what changed: {md}"
+    );
+
+    let xml = ws.read("junit.xml");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let case_out = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .and_then(|c| c.children().find(|n| n.has_tag_name("system-out")))
+            .and_then(|n| n.text())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        case_out("r-broke").as_deref(),
+        Some(
+            "newly_failing since the previous build: verified → failed; 1 artifact digest(s) changed"
+        )
+    );
+    assert_eq!(
+        case_out("r-fixed").as_deref(),
+        Some("fixed since the previous build: failed → verified; 1 artifact digest(s) changed")
+    );
+    assert_eq!(case_out("r-same"), None);
+    let prop = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("property") && n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
+            .map(str::to_string)
+    };
+    assert_eq!(prop("lith.changes.newly_failing").as_deref(), Some("1"));
+    assert_eq!(prop("lith.changes.digests_changed").as_deref(), Some("3"));
+    crate::ci::validate_junit(&ws.join("junit.xml"));
+
+    // The changes are part of the report: render rebuilds the same site from it.
+    let rendered = ws.lith_env(&["render", "site", "--out", "again", "-q"], &[EPOCH]);
+    assert_eq!(rendered.code, 2, "{rendered:?}");
+    crate::ci::assert_same_site(&ws.join("site"), &ws.join("again"));
+}
+
+#[test]
+fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
+    let ws = two_builds();
+    let r = ws.lith(&["build", "--out", "site", "--previous", "no-such-site"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--previous no-such-site: no report.json there"),
+        "{r:?}"
+    );
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert!(report.get("changes").is_none());
+    assert!(!ws.join("site/changes").exists());
+
+    ws.write(
+        "not-a-report.json",
+        "{\"schema_version\": \"lith.report/v1\"}",
+    );
+    let r = ws.lith(&[
+        "build",
+        "-q",
+        "--out",
+        "other",
+        "--previous",
+        "not-a-report.json",
+    ]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains("--previous not-a-report.json"), "{r:?}");
+    assert!(
+        r.stderr.contains("not-a-report.json:1:"),
+        "the error names line and column: {r:?}"
+    );
+    assert!(
+        !ws.join("other").exists(),
+        "nothing is written when --previous cannot be read"
+    );
+
+    // A previous site with a partition is refused at once (a partial report has no site).
+    let r = ws.lith(&["build", "--partition", "1/2", "--previous", "last-night"]);
+    assert_eq!(r.code, 64, "{r:?}");
+}
