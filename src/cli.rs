@@ -491,7 +491,7 @@ pub struct BuildCmdArgs {
     /// one partition by a hash of its root and folder name, so N jobs started on the
     /// same checkout cover every run once.
     #[arg(long, value_name = "K/N", value_parser = parse_partition,
-          conflicts_with_all = ["summary", "junit", "annotations", "previous"])]
+          conflicts_with_all = ["summary", "junit", "annotations", "previous", "history", "flaky_is_failure"])]
     pub partition: Option<crate::pipeline::Partition>,
     #[command(flatten)]
     pub previous: PreviousArg,
@@ -542,9 +542,26 @@ pub struct MergeArgs {
     pub outputs: ReportOutputs,
 }
 
-/// `--previous`: the build to compare with.
+/// `--previous` and `--history`: what earlier builds a build is compared with.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PreviousArg {
+    /// Carry the build history over from a previous history.jsonl, or the site
+    /// folder that holds one; this build's line is added and the newest
+    /// --history-limit lines are kept in the site's history.jsonl. The overview
+    /// charts them, and runs, phases and gates whose state flipped twice within the
+    /// kept lines are marked flaky. A path that does not exist is a warning (the
+    /// history starts with this build); a line lith cannot read is an error.
+    #[arg(long, value_name = "HISTORY|SITE")]
+    pub history: Option<PathBuf>,
+    /// How many builds history.jsonl keeps, this one included.
+    #[arg(long, value_name = "N", default_value_t = crate::report::history::DEFAULT_LIMIT,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u16).range(1..), usize::from))]
+    pub history_limit: usize,
+    /// Count a flaky run, phase or gate as a failure (exit 2); without it a flaky
+    /// item is a warning that does not change the exit code.
+    #[arg(long)]
+    pub flaky_is_failure: bool,
     /// Compare with a previous build: its report.json, or the site folder that holds
     /// it (any older build, not only the last one; for a nightly job, typically the
     /// site this build is about to replace). report.json gets a `changes` object and

@@ -290,6 +290,7 @@ fn gather(
         generated_at: clock.now_rfc3339(),
         duration_ms: None,
         changes: None,
+        history: None,
         verdict: Verdict {
             label: VerdictLabel::Ok,
             exit_code: 0,

@@ -47,11 +47,8 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);
     }
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
-    let previous = super::merge::load_previous(g, &cmd.previous)?;
+    let past = super::merge::load_past(g, &cmd.previous)?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
-    if let Some(prev) = &previous {
-        report.changes = Some(report::changes::compare(prev, &report));
-    }
     if g.verbose > 1 {
         for root in &report.bundles.roots {
             eprintln!(
@@ -80,6 +77,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
+    super::merge::apply_past(past, &cmd.previous, &mut report);
     let site = publish(g, &report, &out, &cmd.outputs)?;
     if g.verbose > 0 {
         eprintln!(

@@ -20,11 +20,9 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
         let part: PartialReport = read_json(path, "a partial report of `lith build --partition`")?;
         parts.push((crate::fsutil::slash_path(path), part));
     }
-    let previous = load_previous(g, &a.previous)?;
+    let past = load_past(g, &a.previous)?;
     let mut report = pipeline::merge(parts)?;
-    if let Some(prev) = &previous {
-        report.changes = Some(report::changes::compare(prev, &report));
-    }
+    apply_past(past, &a.previous, &mut report);
     super::build::publish(g, &report, &a.out, &a.outputs)?;
     Ok(report.verdict.exit_code)
 }
@@ -55,26 +53,114 @@ pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// The build `--previous` names, read before anything is written (it may be the
-/// site this build replaces). Absent: a warning and no comparison.
-pub fn load_previous(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Option<Report>> {
-    let Some(path) = &a.previous else {
-        return Ok(None);
-    };
-    if std::fs::symlink_metadata(report_path(path)).is_err() {
-        crate::cmd::warn(
-            g.quiet,
-            &format!(
-                "--previous {}: no report.json there; nothing to compare with, so the \
-                 report has no changes (expected on a first build)",
-                crate::fsutil::slash_path(path)
-            ),
-        );
-        return Ok(None);
+/// What earlier builds left: the report `--previous` names and the lines of the
+/// `--history` given, read before anything is written (either may be the very site
+/// this build replaces).
+pub struct Past {
+    previous: Option<Report>,
+    history: Vec<report::history::Entry>,
+}
+
+/// A path given to `--previous` or `--history` that does not exist yet: a warning.
+fn absent(g: &GlobalArgs, flag: &str, path: &Path, file: &Path, what: &str) -> bool {
+    if std::fs::symlink_metadata(file).is_ok() {
+        return false;
     }
-    read_report(path)
-        .map(Some)
-        .with_context(|| format!("--previous {}", crate::fsutil::slash_path(path)))
+    let nothing = if file == path {
+        "no such file or folder".to_string()
+    } else {
+        format!(
+            "the folder holds no {}",
+            file.file_name().unwrap_or_default().to_string_lossy()
+        )
+    };
+    crate::cmd::warn(
+        g.quiet,
+        &format!(
+            "{flag} {}: {nothing}; {what} (expected on a first build)",
+            crate::fsutil::slash_path(path)
+        ),
+    );
+    true
+}
+
+pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
+    let previous = match &a.previous {
+        Some(path)
+            if !absent(
+                g,
+                "--previous",
+                path,
+                &report_path(path),
+                "nothing to compare with, so the report has no changes",
+            ) =>
+        {
+            Some(
+                read_report(path)
+                    .with_context(|| format!("--previous {}", crate::fsutil::slash_path(path)))?,
+            )
+        }
+        _ => None,
+    };
+    let history = match &a.history {
+        Some(path) => {
+            let file = if path.is_dir() {
+                path.join("history.jsonl")
+            } else {
+                path.clone()
+            };
+            if absent(
+                g,
+                "--history",
+                path,
+                &file,
+                "the history starts with this build",
+            ) {
+                Vec::new()
+            } else {
+                report::history::read(&file)
+                    .map_err(|e| Usage(e.to_string()))
+                    .with_context(|| format!("--history {}", crate::fsutil::slash_path(path)))?
+            }
+        }
+        None => Vec::new(),
+    };
+    Ok(Past { previous, history })
+}
+
+/// Adds to a settled report what the past says: the changes since `--previous`,
+/// the history with this build last, and a finding per flaky item (a warning, or
+/// partial with `--flaky-is-failure`), then settles the verdict again.
+pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) {
+    use crate::finding::{Code, Finding, Severity};
+    if let Some(prev) = &past.previous {
+        report.changes = Some(report::changes::compare(prev, report));
+    }
+    let mut history = report::history::extend(report, past.history, a.history_limit);
+    let severity = if a.flaky_is_failure {
+        Severity::Partial
+    } else {
+        Severity::Warning
+    };
+    for f in &history.flaky {
+        report.findings.push(Finding::new(
+            Code::HistoryFlaky,
+            severity,
+            format!(
+                "{} is flaky: it changed {} times over the last {} build(s) ({})",
+                f.item,
+                f.flips,
+                history.entries.len(),
+                f.states
+            ),
+        ));
+    }
+    report.findings.sort();
+    report.settle_verdict();
+    if let Some(line) = history.entries.last_mut() {
+        line.verdict = report.verdict.label;
+    }
+    report.history = Some(history);
 }
 
 /// `lith diff OLD NEW`.

@@ -6,6 +6,7 @@
 
 pub mod annotations;
 pub mod changes;
+pub mod history;
 pub mod junit;
 pub mod sections;
 pub mod step_summary;
@@ -48,6 +49,10 @@ pub struct Report {
     /// What changed since the build given to `--previous`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<changes::Changes>,
+    /// The kept build history, this build last (`history.jsonl`), and what it
+    /// shows to be flaky.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<history::History>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]

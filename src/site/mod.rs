@@ -13,6 +13,8 @@ mod publish;
 mod sections;
 mod sink;
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -103,6 +105,131 @@ pub struct OverviewPage<'a> {
     pub receipts_card: Option<ReceiptsCard>,
     /// What changed since `--previous`, shown first.
     pub changes: Option<&'a crate::report::changes::Changes>,
+    /// Trend charts over the kept history (two builds or more).
+    pub trends: Vec<TrendChart>,
+    pub flaky: Vec<FlakyRow>,
+    pub history_len: usize,
+}
+
+/// One trend: an inline SVG line over the kept builds and the same data as a table.
+pub struct TrendChart {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// `x,y` pairs of the polyline, in a 300 × 80 box.
+    pub points: String,
+    /// (x, y, build, value) of each point.
+    pub dots: Vec<(String, String, String, String)>,
+    pub min: String,
+    pub max: String,
+    pub last: String,
+}
+
+pub struct FlakyRow {
+    pub item: String,
+    pub href: Option<String>,
+    pub flips: usize,
+    pub states: Vec<&'static str>,
+}
+
+/// The overview's trend charts: runs verified and failing, artifacts verified,
+/// promotable runs and build duration, one value per kept build.
+fn trends(h: &crate::report::history::History) -> Vec<TrendChart> {
+    if h.entries.len() < 2 {
+        return Vec::new();
+    }
+    type Get = fn(&crate::report::history::Entry) -> Option<u64>;
+    let series: [(&str, &str, Get); 5] = [
+        ("trend-verified", "Runs verified", |e| {
+            Some(e.counts.verified as u64)
+        }),
+        ("trend-not-verified", "Runs not verified", |e| {
+            Some(e.counts.not_verified as u64)
+        }),
+        ("trend-artifacts", "Artifacts verified", |e| {
+            Some(e.counts.artifacts_ok as u64)
+        }),
+        ("trend-promotable", "Promotable runs", |e| {
+            Some(e.counts.promotable as u64)
+        }),
+        ("trend-duration", "Build duration (ms)", |e| e.duration_ms),
+    ];
+    let n = h.entries.len();
+    let mut out = Vec::new();
+    for (id, title, get) in series {
+        let values: Vec<Option<u64>> = h.entries.iter().map(get).collect();
+        let known: Vec<u64> = values.iter().flatten().copied().collect();
+        if known.is_empty() {
+            continue;
+        }
+        let (lo, hi) = (*known.iter().min().unwrap(), *known.iter().max().unwrap());
+        let span = (hi - lo).max(1) as f64;
+        let mut dots = Vec::new();
+        let mut points = Vec::new();
+        for (i, (e, v)) in h.entries.iter().zip(&values).enumerate() {
+            let Some(v) = v else { continue };
+            let x = 10.0 + 280.0 * i as f64 / (n - 1) as f64;
+            let y = 70.0 - 60.0 * (v - lo) as f64 / span;
+            let (x, y) = (format!("{x:.1}"), format!("{y:.1}"));
+            points.push(format!("{x},{y}"));
+            dots.push((x, y, e.generated_at.clone(), v.to_string()));
+        }
+        out.push(TrendChart {
+            id,
+            title,
+            points: points.join(" "),
+            last: dots.last().map(|d| d.3.clone()).unwrap_or_default(),
+            dots,
+            min: lo.to_string(),
+            max: hi.to_string(),
+        });
+    }
+    out
+}
+
+fn flaky_rows(report: &Report) -> Vec<FlakyRow> {
+    let Some(h) = &report.history else {
+        return Vec::new();
+    };
+    let pages: BTreeMap<String, &str> = report
+        .bundles
+        .roots
+        .iter()
+        .flat_map(|root| {
+            root.runs.iter().filter_map(move |run| {
+                run.page
+                    .as_deref()
+                    .map(|p| (crate::report::history::run_key(&root.path, &run.run_id), p))
+            })
+        })
+        .collect();
+    h.flaky
+        .iter()
+        .map(|f| FlakyRow {
+            href: if let Some(p) = pages.get(&f.item) {
+                Some(format!("{p}index.html"))
+            } else if f.item.starts_with("phase:") {
+                Some(format!(
+                    "phases/{}/index.html",
+                    phases::slug(f.item.trim_start_matches("phase:"))
+                ))
+            } else if f.item.starts_with("gate:") {
+                Some("gates/index.html".to_string())
+            } else {
+                None
+            },
+            item: f.item.clone(),
+            flips: f.flips,
+            states: f
+                .states
+                .split(' ')
+                .map(|s| match s {
+                    "fail" => "fail",
+                    "pass" => "pass",
+                    _ => "none",
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 pub struct RunRow {
@@ -403,6 +530,9 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .join(", ");
     let overview = OverviewPage {
         changes: report.changes.as_ref(),
+        trends: report.history.as_ref().map(trends).unwrap_or_default(),
+        flaky: flaky_rows(report),
+        history_len: report.history.as_ref().map_or(0, |h| h.entries.len()),
         shell: shell("", "overview"),
         verdict_label: report.verdict.label.as_str(),
         exit_code: report.verdict.exit_code,
@@ -505,6 +635,9 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };
         out.page(&format!("runs/{}", page_file(page_no)), &page)?;
+    }
+    if let Some(h) = &report.history {
+        out.put("history.jsonl", crate::report::history::jsonl(h))?;
     }
     out.page("index.html", &overview)?;
     // Compact: the report is read by programs (and `lith render`), not by people.

@@ -58,6 +58,12 @@ test("changes since a previous build match report.schema.json and changes.schema
     const doc = JSON.parse(diff.stdout);
     assert.ok(changes(doc), JSON.stringify(changes.errors, null, 2));
     assert.deepEqual(doc, report.changes);
+    // Every line of history.jsonl is a history entry of the report's schema.
+    const line = validator("report.schema.json#/$defs/history_entry");
+    const lines = fs.readFileSync(path.join(ws, "site/history.jsonl"), "utf8").trim().split("\n");
+    assert.equal(lines.length, 1, "no --history: the history starts with this build");
+    for (const l of lines) assert.ok(line(JSON.parse(l)), JSON.stringify(line.errors, null, 2));
+    assert.deepEqual(lines.map((l) => JSON.parse(l)), report.history.entries);
   } finally {
     fs.rmSync(ws, { recursive: true, force: true });
   }

@@ -82,9 +82,10 @@ before(async () => {
   assert.equal(demo.status, 3, demo.stderr);
   // Rebuilt against itself, so the Changes page (what fails in both builds) is
   // among the pages every test walks.
-  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite]);
+  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite, "--history", demoSite]);
   assert.equal(again.status, 3, again.stderr);
   assert.ok(fs.existsSync(path.join(demoSite, "changes/index.html")));
+  assert.equal(fs.readFileSync(path.join(demoSite, "history.jsonl"), "utf8").trim().split("\n").length, 2);
   fs.mkdirSync(hostileDir);
   hostileWorkspace(hostileDir);
   const hostile = lith(hostileDir, ["build", "--quiet"]);

@@ -582,6 +582,7 @@ fn a_rebuild_rewrites_only_the_pages_whose_bytes_changed() {
         .collect();
     let mut want = vec![
         "api/catalog.json",
+        "history.jsonl",
         "index.html",
         "report.json",
         "runs/index.html",

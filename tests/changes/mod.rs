@@ -290,7 +290,7 @@ fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr
-            .contains("--previous no-such-site: no report.json there"),
+            .contains("--previous no-such-site: no such file or folder; nothing to compare with"),
         "{r:?}"
     );
     let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
@@ -323,4 +323,157 @@ fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
     // A previous site with a partition is refused at once (a partial report has no site).
     let r = ws.lith(&["build", "--partition", "1/2", "--previous", "last-night"]);
     assert_eq!(r.code, 64, "{r:?}");
+}
+
+/// (failing items, passing items) of each line of a site's history.jsonl.
+fn history_lines(ws: &Workspace, site: &str) -> Vec<Value> {
+    ws.read(&format!("{site}/history.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn history_is_carried_truncated_to_the_newest_lines_and_marks_flaky_runs() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/steady", "complete", &[("a.txt", "steady")]);
+    ws.committed_run("out/flip", "complete", &[("a.txt", "good")]);
+    ws.committed_run("out/once", "complete", &[("a.txt", "once")]);
+    // Night by night: flip fails, passes, fails; once fails and is fixed for good.
+    let nights: [(&str, &str); 5] = [
+        ("good", "once"),
+        ("bad", "broken"),
+        ("good", "once"),
+        ("bad", "once"),
+        ("bad", "once"),
+    ];
+    let mut codes = Vec::new();
+    for (flip, once) in nights {
+        ws.write("out/flip/a.txt", flip);
+        ws.write("out/once/a.txt", once);
+        let r = ws.lith(&[
+            "build",
+            "-q",
+            "--out",
+            "site",
+            "--history",
+            "site",
+            "--history-limit",
+            "4",
+        ]);
+        codes.push(r.code);
+    }
+    assert_eq!(codes, [0, 2, 0, 2, 2]);
+    let lines = history_lines(&ws, "site");
+    assert_eq!(lines.len(), 4, "the limit keeps the newest 4 of 5 builds");
+    let failing: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|l| {
+            l["failing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            vec!["run:out/flip", "run:out/once"],
+            vec![],
+            vec!["run:out/flip"],
+            vec!["run:out/flip"],
+        ],
+        "the first night (all passing) was dropped"
+    );
+    assert_eq!(
+        lines[1]["passing"],
+        serde_json::json!(["run:out/flip", "run:out/once"])
+    );
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(
+        report["history"]["flaky"],
+        serde_json::json!([{"item": "run:out/flip", "flips": 2, "states": "fail pass fail fail"}]),
+        "once was fixed once: not flaky; flip failed, passed and failed again, and its latest state does not hide it"
+    );
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "history.flaky")
+        .unwrap();
+    assert_eq!(finding["severity"], "warning");
+    assert!(ws.read("site/index.html").contains("<a href=\"runs/flip/index.html\"><code class=\"wrap\"><bdi>run:out/flip</bdi></code></a> · 2 flips"));
+    assert!(
+        ws.read("site/index.html")
+            .contains("id=\"trend-verified-title\"")
+    );
+
+    // CI can count a flaky item as a failure: here, with flip passing tonight.
+    ws.write("out/flip/a.txt", "good");
+    let lenient = ws.lith(&["build", "-q", "--out", "lenient", "--history", "site"]);
+    assert_eq!(
+        lenient.code, 0,
+        "a flaky item alone is a warning: {lenient:?}"
+    );
+    let strict = ws.lith(&[
+        "build",
+        "-q",
+        "--out",
+        "strict",
+        "--history",
+        "site",
+        "--flaky-is-failure",
+    ]);
+    assert_eq!(strict.code, 2, "{strict:?}");
+    let last = history_lines(&ws, "strict").pop().unwrap();
+    assert_eq!(
+        last["verdict"], "partial",
+        "the line records the verdict the flaky finding made"
+    );
+}
+
+#[test]
+fn a_history_line_lith_cannot_read_is_refused_naming_it() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
+    let mut text = ws.read("site/history.jsonl");
+    text.push_str("{\"v\":\"lith.history/v1\",\"generated_at\":3}\n");
+    ws.write("old-history.jsonl", &text);
+    let r = ws.lith(&[
+        "build",
+        "-q",
+        "--out",
+        "site",
+        "--history",
+        "old-history.jsonl",
+    ]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(
+        r.stderr.contains("old-history.jsonl:2:"),
+        "names the line: {r:?}"
+    );
+    assert_eq!(
+        history_lines(&ws, "site").len(),
+        1,
+        "the previous site is untouched"
+    );
+    let missing = ws.lith(&["build", "--out", "site", "--history", "nothing-here"]);
+    assert_eq!(missing.code, 0, "{missing:?}");
+    assert!(
+        missing.stderr.contains(
+            "--history nothing-here: no such file or folder; the history starts with this build"
+        ),
+        "{missing:?}"
+    );
 }
