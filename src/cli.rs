@@ -491,7 +491,7 @@ pub struct BuildCmdArgs {
     /// one partition by a hash of its root and folder name, so N jobs started on the
     /// same checkout cover every run once.
     #[arg(long, value_name = "K/N", value_parser = parse_partition,
-          conflicts_with_all = ["summary", "junit", "annotations", "previous", "history", "flaky_is_failure"])]
+          conflicts_with_all = ["summary", "junit", "annotations", "single_file", "previous", "history", "flaky_is_failure"])]
     pub partition: Option<crate::pipeline::Partition>,
     #[command(flatten)]
     pub previous: PreviousArg,
@@ -523,6 +523,12 @@ pub struct ReportOutputs {
     /// for the findings that name a file, at most 50, saying how many were left out.
     #[arg(long)]
     pub annotations: bool,
+    /// Also write the report as one self-contained HTML file (CSS, script and data
+    /// inline; it opens from file:// or as a mail attachment): the overview, the
+    /// changes, every run in a searchable table, and the details of the runs that
+    /// fail or changed.
+    #[arg(long, value_name = "PATH")]
+    pub single_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -151,6 +151,12 @@ pub fn publish(
         crate::fsutil::write_atomic(path, xml.as_bytes())
             .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
     }
+    if let Some(path) = &outputs.single_file {
+        let html = crate::site::single_file(report)?;
+        crate::fsutil::write_atomic(path, html.as_bytes()).with_context(|| {
+            format!("cannot write the single-file report to {}", path.display())
+        })?;
+    }
     if outputs.annotations {
         crate::cmd::print_stdout(&report::annotations::workflow_commands(
             report,

@@ -11,6 +11,7 @@ pub(crate) mod markdown;
 mod phases;
 mod publish;
 mod sections;
+mod single;
 mod sink;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::report::{Report, Totals};
 
 pub use error::Error;
 pub use publish::publish;
+pub use single::render as single_file;
 pub use sink::{Sink, Stats};
 
 /// Runs per page of the runs list.

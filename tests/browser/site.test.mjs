@@ -74,6 +74,7 @@ function hostileWorkspace(dir) {
 }
 
 const demoSite = path.join(tmp, "demo-site");
+const singleFile = path.join(tmp, "demo-report.html");
 const hostileDir = path.join(tmp, "hostile");
 
 before(async () => {
@@ -82,7 +83,7 @@ before(async () => {
   assert.equal(demo.status, 3, demo.stderr);
   // Rebuilt against itself, so the Changes page (what fails in both builds) is
   // among the pages every test walks.
-  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite, "--history", demoSite]);
+  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite, "--history", demoSite, "--single-file", singleFile]);
   assert.equal(again.status, 3, again.stderr);
   assert.ok(fs.existsSync(path.join(demoSite, "changes/index.html")));
   assert.equal(fs.readFileSync(path.join(demoSite, "history.jsonl"), "utf8").trim().split("\n").length, 2);
@@ -141,6 +142,28 @@ test("pages fit a phone screen without sideways scrolling", async () => {
     const { page, context } = await open(file, { viewport: { width: 390, height: 844 } });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 392, `${path.relative(demoSite, file)} is ${width}px wide on a 390px screen`);
+    await context.close();
+  }
+});
+
+test("the single-file report opens from file:// with nothing fetched, and its search works", async () => {
+  for (const scheme of ["light", "dark"]) {
+    const { page, context, problems } = await open(singleFile, { colorScheme: scheme });
+    const requests = [];
+    page.on("request", (r) => requests.push(r.url()));
+    const visible = () => page.locator("#runs-table tbody tr:visible").count();
+    assert.equal(await visible(), 6);
+    await page.getByLabel("Filter", { exact: true }).fill("9c2e");
+    assert.equal(await visible(), 1);
+    assert.equal(await page.locator("#runs-table-count").textContent(), "1 shown");
+    // A failing run links to its details in the file.
+    await page.locator("#runs-table tbody tr:visible a").click();
+    const target = await page.evaluate(() => location.hash);
+    assert.match(target, /^#run-[0-9a-f]{12}$/);
+    assert.ok(await page.locator(`${target} h3`).textContent().then((t) => t.includes("2026-11-19T0200-9c2e")));
+    assert.deepEqual(requests, [], "the single file fetched something");
+    assert.deepEqual(problems, [], scheme);
+    assert.deepEqual(await axe(page), [], scheme);
     await context.close();
   }
 });
@@ -263,7 +286,7 @@ test("bidirectional controls in input values are isolated where they are shown",
 
 test("the Nu HTML Checker reports no errors on either site", () => {
   const jar = require.resolve("vnu-jar/build/dist/vnu.jar");
-  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site"))];
+  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile];
   const r = spawnSync("java", ["-jar", jar, "--errors-only", ...files], { encoding: "utf8" });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, r.stderr + r.stdout);

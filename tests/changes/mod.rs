@@ -477,3 +477,82 @@ fn a_history_line_lith_cannot_read_is_refused_naming_it() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn the_single_file_report_is_self_contained_and_details_only_failing_and_changed_runs() {
+    let ws = two_builds();
+    let r = ws.lith_env(
+        &[
+            "build",
+            "-q",
+            "--out",
+            "site",
+            "--previous",
+            "last-night",
+            "--single-file",
+            "one.html",
+        ],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    let html = ws.read("one.html");
+    // Nothing outside the file: no stylesheet, script or image by URL, and every
+    // link is to a place in the file.
+    for needle in ["<link", " src=", "url(", "@import"] {
+        assert!(!html.contains(needle), "{needle} in the single file");
+    }
+    for href in html.split("href=\"").skip(1) {
+        assert!(
+            href.starts_with('#'),
+            "a link out of the file: {}",
+            &href[..href.find('"').unwrap()]
+        );
+    }
+    assert!(html.contains("<style>") && html.contains("<script>"));
+    // Every run in the table; details for the failing and changed ones only.
+    for id in [
+        "r-broke",
+        "r-fixed",
+        "r-same",
+        "r-recommit",
+        "r-still",
+        "r-new",
+    ] {
+        assert!(
+            html.contains(&format!("<bdi>{id}</bdi>")),
+            "{id} is not in the runs table"
+        );
+    }
+    let details =
+        &html[html.find("id=\"h-details\"").unwrap()..html.find("id=\"h-findings\"").unwrap()];
+    let detailed: Vec<&str> = details
+        .split("<h3 ")
+        .skip(1)
+        .map(|h| {
+            let s = &h[h.find("<bdi>").unwrap() + 5..];
+            &s[..s.find("</bdi>").unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        detailed,
+        ["r-broke", "r-fixed", "r-new", "r-recommit", "r-still"],
+        "r-same verified and did not change"
+    );
+    assert!(details.contains("<span class=\"tag\">newly_failing</span>"));
+    assert!(html.contains("id=\"h-changes\""));
+    // The same bytes from the same inputs, and from the report alone.
+    let again = ws.lith_env(
+        &[
+            "render",
+            "site",
+            "--out",
+            "again",
+            "-q",
+            "--single-file",
+            "two.html",
+        ],
+        &[EPOCH],
+    );
+    assert_eq!(again.code, 2, "{again:?}");
+    assert_eq!(ws.read("two.html"), html);
+}
