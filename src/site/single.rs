@@ -17,6 +17,9 @@ use crate::report::Report;
 pub const MAX_DETAILED_RUNS: usize = 2000;
 /// Artifact rows shown per detailed run, at most.
 const ROWS_PER_RUN: usize = 50;
+/// Artifact rows over all detailed runs, at most (about 400 bytes each): with the
+/// runs table, 10,000 runs stay well under 10 MB however many fail.
+const MAX_DETAIL_ROWS: usize = 12_000;
 /// Findings listed, at most.
 const FINDINGS: usize = 200;
 
@@ -85,6 +88,7 @@ pub fn render(report: &Report) -> Result<String, Error> {
     let mut rows = Vec::new();
     let mut details = Vec::new();
     let mut details_left_out = 0;
+    let mut detail_rows = 0;
     for root in &report.bundles.roots {
         for run in &root.runs {
             let change = changed
@@ -92,7 +96,18 @@ pub fn render(report: &Report) -> Result<String, Error> {
                 .copied();
             let wanted = run.verification != Verification::Verified || change.is_some();
             let anchor = run_anchor(&root.path, &run.run_id);
-            let detailed = wanted && details.len() < MAX_DETAILED_RUNS;
+            let rows_needed = run
+                .artifacts
+                .iter()
+                .filter(|a| a.status != ArtifactStatus::Ok)
+                .count()
+                .min(ROWS_PER_RUN);
+            let detailed = wanted
+                && details.len() < MAX_DETAILED_RUNS
+                && detail_rows + rows_needed <= MAX_DETAIL_ROWS;
+            if detailed {
+                detail_rows += rows_needed;
+            }
             if wanted && !detailed {
                 details_left_out += 1;
             }
