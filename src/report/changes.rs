@@ -59,6 +59,22 @@ pub struct ChangeCounts {
 }
 
 impl ChangeCounts {
+    /// "1 newly failing, 0 fixed, …; 2 digest(s) changed, 0 promotability
+    /// change(s)", with the separators given.
+    pub fn sentence(&self, sep: &str, before_digests: &str) -> String {
+        format!(
+            "{} newly failing{sep}{} fixed{sep}{} still failing{sep}{} new{sep}{} vanished{sep}{} changed{before_digests}{} digest(s) changed{sep}{} promotability change(s)",
+            self.newly_failing,
+            self.fixed,
+            self.still_failing,
+            self.new,
+            self.vanished,
+            self.changed,
+            self.digests_changed,
+            self.promotability_changed
+        )
+    }
+
     /// True when nothing but still-failing items is listed.
     pub fn nothing_changed(&self) -> bool {
         ChangeCounts {
@@ -348,17 +364,10 @@ fn items<'a>(
 pub fn text(c: &Changes, limit: usize) -> String {
     let n = &c.counts;
     let mut s = format!(
-        "changes since the build of {} ({}): {} newly failing, {} fixed, {} still failing, {} new, {} vanished, {} changed; {} digest(s) changed, {} promotability change(s)\n",
+        "changes since the build of {} ({}): {}\n",
         c.previous.generated_at,
         c.previous.verdict,
-        n.newly_failing,
-        n.fixed,
-        n.still_failing,
-        n.new,
-        n.vanished,
-        n.changed,
-        n.digests_changed,
-        n.promotability_changed
+        n.sentence(", ", "; ")
     );
     let mut lines: Vec<String> = Vec::new();
     for r in &c.runs {

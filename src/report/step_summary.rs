@@ -75,18 +75,10 @@ fn findings_of(report: &Report) -> Vec<(String, &Finding)> {
 /// The changes since `--previous`: the counts, then one row per entry (newly failing
 /// first) within `budget` bytes.
 fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize) -> String {
-    let n = &c.counts;
     let mut s = format!(
-        "### Changes since the build of {}\n\n{} newly failing · {} fixed · {} still failing · {} new · {} vanished · {} changed · {} digest(s) changed · {} promotability change(s)\n\n",
+        "### Changes since the build of {}\n\n{}\n\n",
         cell(&c.previous.generated_at),
-        n.newly_failing,
-        n.fixed,
-        n.still_failing,
-        n.new,
-        n.vanished,
-        n.changed,
-        n.digests_changed,
-        n.promotability_changed
+        c.counts.sentence(" · ", " · ")
     );
     let mut rows = Rows {
         budget,
