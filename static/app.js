@@ -63,6 +63,56 @@
     Array.prototype.forEach.call(document.querySelectorAll("form.filters"), function (form) {
       form.addEventListener("submit", function (e) { e.preventDefault(); });
     });
+    // Search over every run (runs/index.js), not only this page's rows: results
+    // link straight to the run's page. Built with textContent, never markup.
+    var search = document.querySelector("[data-search-runs]");
+    if (search && window.LITH_RUNS) {
+      var form = search.form;
+      var list = document.getElementById(search.getAttribute("data-search-runs"));
+      var status = document.querySelector('[data-search-status="' + search.id + '"]');
+      var count = document.getElementById(search.id + "-count");
+      var LIMIT = 100;
+      form.hidden = false;
+      var run = function () {
+        var needle = search.value.trim().toLowerCase();
+        var want = status ? status.value : "";
+        while (list.firstChild) { list.removeChild(list.firstChild); }
+        if (!needle && !want) { list.hidden = true; count.textContent = ""; return; }
+        var hits = window.LITH_RUNS.filter(function (r) {
+          return (!want || r[2] === want) &&
+            (!needle || r[0].toLowerCase().indexOf(needle) !== -1 || r[1].toLowerCase().indexOf(needle) !== -1);
+        });
+        hits.slice(0, LIMIT).forEach(function (r) {
+          var li = document.createElement("li");
+          var a = document.createElement("a");
+          a.href = r[3];
+          var code = document.createElement("code");
+          code.className = "wrap";
+          var bdi = document.createElement("bdi");
+          bdi.textContent = r[0];
+          code.appendChild(bdi);
+          a.appendChild(code);
+          li.appendChild(a);
+          var badge = document.createElement("span");
+          badge.className = "badge badge-" + (r[2] === "verified" ? "ok" : r[2] === "in_progress" ? "neutral" : r[2] === "error" ? "error" : "partial");
+          badge.textContent = r[2];
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(badge);
+          var meta = document.createElement("span");
+          meta.className = "muted";
+          meta.textContent = " " + r[4] + "/" + r[5] + " artifacts ok · " + r[1];
+          li.appendChild(meta);
+          list.appendChild(li);
+        });
+        list.hidden = hits.length === 0;
+        count.textContent = hits.length === 0 ? "no run matches" :
+          hits.length > LIMIT ? hits.length + " runs match; the first " + LIMIT + " are listed" :
+          hits.length + (hits.length === 1 ? " run matches" : " runs match");
+      };
+      search.addEventListener("input", run);
+      if (status) { status.addEventListener("change", run); }
+      run();
+    }
     // A link to a collapsed block (the promotion packet) opens it.
     function openTarget() {
       var id = decodeURIComponent(location.hash.slice(1));

@@ -133,6 +133,33 @@ pub struct FlakyRow {
     pub states: Vec<&'static str>,
 }
 
+/// `runs/index.js`: every run as `[run_id, root, verification, href, ok, total]`,
+/// for the runs list's search over all pages. A script, not JSON to fetch, so it
+/// loads from `file://`; `<`, `>` and `&` are escaped so no value can end the
+/// script or start markup.
+fn runs_index(all: &[(&str, &RunReport)]) -> String {
+    let rows: Vec<serde_json::Value> = all
+        .iter()
+        .filter_map(|(root, run)| {
+            let page = run.page.as_deref()?;
+            Some(serde_json::json!([
+                run.run_id,
+                root,
+                run.verification.as_str(),
+                format!("{}index.html", page.trim_start_matches("runs/")),
+                run.counts.ok,
+                run.counts.total
+            ]))
+        })
+        .collect();
+    let json = serde_json::to_string(&rows)
+        .expect("strings and numbers serialize")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    format!("window.LITH_RUNS = {json};\n")
+}
+
 /// The overview's trend charts: runs verified and failing, artifacts verified,
 /// promotable runs and build duration, one value per kept build.
 fn trends(h: &crate::report::history::History) -> Vec<TrendChart> {
@@ -585,8 +612,11 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     sections::write_catalog(report, out)?;
     phases::write(report, out, shell)?;
 
-    // Runs list, paged.
+    // Runs list, paged, and the index of every run its search reads.
     let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
+    if page_count > 1 {
+        out.put("runs/index.js", runs_index(&all))?;
+    }
     for page_no in 1..=page_count {
         let rows = all
             .iter()

@@ -168,6 +168,42 @@ test("the single-file report opens from file:// with nothing fetched, and its se
   }
 });
 
+test("a run on the last page is found by typing its id on the first, and failing runs by their status", async () => {
+  const ws = path.join(tmp, "many");
+  const runs = 1100;
+  for (let i = 0; i < runs; i++) {
+    const id = `run-${String(i).padStart(5, "0")}`;
+    const dir = path.join(ws, "out", id);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "run_status.json"), JSON.stringify({ run_id: id, state: "complete" }));
+    const body = `artifact of ${id}`;
+    fs.writeFileSync(path.join(dir, "a.txt"), i % 250 === 7 ? "tampered" : body);
+    fs.writeFileSync(path.join(dir, "artifact_index.json"), JSON.stringify({ run_id: id, status: "ok", missing: [], artifacts: [{ path: "a.txt", file_size: body.length, sha256: sha256(body) }] }));
+  }
+  fs.writeFileSync(path.join(ws, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])))');
+  const r = lith(ws, ["build", "--quiet"]);
+  assert.equal(r.status, 2, r.stderr);
+  const { page, context, problems } = await open(path.join(ws, "site/runs/index.html"));
+  // run-01099 sits on page 3 of 3; the first page lists runs 0–499 only.
+  assert.equal(await page.locator("#runs-table tbody tr").count(), 500);
+  await page.getByLabel("Search all 1100 runs").fill("run-01099");
+  assert.equal(await page.locator("#run-search-count").textContent(), "1 run matches");
+  await page.locator("#run-search-results a").click();
+  await page.waitForURL(/run-01099\/index\.html$/);
+  assert.match(await page.locator("h1").textContent(), /run-01099/);
+  // Failing runs across every page, the tampered ones: 7, 257, 507, 757, 1007.
+  await page.goBack();
+  await page.getByLabel("Search all 1100 runs").fill("");
+  await page.getByLabel("Verification (all runs)").selectOption("failed");
+  assert.equal(await page.locator("#run-search-count").textContent(), "5 runs match");
+  assert.deepEqual(await page.locator("#run-search-results code").allTextContents(), ["run-00007", "run-00257", "run-00507", "run-00757", "run-01007"]);
+  await page.getByLabel("Search all 1100 runs").fill("no-such-run");
+  assert.equal(await page.locator("#run-search-count").textContent(), "no run matches");
+  assert.deepEqual(problems, []);
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});
+
 test("the runs table filters and sorts, by mouse and keyboard", async () => {
   const { page, context, problems } = await open(path.join(demoSite, "runs/index.html"));
   const visible = () => page.locator("#runs-table tbody tr:visible").count();
@@ -286,7 +322,10 @@ test("bidirectional controls in input values are isolated where they are shown",
 
 test("the Nu HTML Checker reports no errors on either site", () => {
   const jar = require.resolve("vnu-jar/build/dist/vnu.jar");
-  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile];
+  // The paged runs list of the 1,100-run site has the search over every run.
+  const many = path.join(tmp, "many/site/runs/index.html");
+  assert.ok(fs.existsSync(many), "the 1,100-run site was not built");
+  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile, many];
   const r = spawnSync("java", ["-jar", jar, "--errors-only", ...files], { encoding: "utf8" });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, r.stderr + r.stdout);

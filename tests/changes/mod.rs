@@ -556,3 +556,43 @@ fn the_single_file_report_is_self_contained_and_details_only_failing_and_changed
     assert_eq!(again.code, 2, "{again:?}");
     assert_eq!(ws.read("two.html"), html);
 }
+
+#[test]
+fn the_index_of_every_run_escapes_what_could_end_its_script() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    let hostile = "<script>alert(1)<&amp;";
+    for i in 0..500 {
+        ws.committed_run(&format!("out/r{i:03}"), "complete", &[("a.txt", "a")]);
+    }
+    ws.committed_run(&format!("out/{hostile}"), "complete", &[("a.txt", "a")]);
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let js = ws.read("site/runs/index.js");
+    assert!(js.starts_with("window.LITH_RUNS = [["), "{}", &js[..80]);
+    assert!(
+        !js.contains('<') && !js.contains('>') && !js.contains('&'),
+        "raw markup characters in the script"
+    );
+    let data: Value = serde_json::from_str(
+        js.trim_start_matches("window.LITH_RUNS = ")
+            .trim_end()
+            .trim_end_matches(';'),
+    )
+    .unwrap();
+    let rows = data.as_array().unwrap();
+    assert_eq!(rows.len(), 501, "every run, not one page");
+    let row = rows
+        .iter()
+        .find(|r| r[0] == hostile)
+        .expect("the hostile run is indexed");
+    assert_eq!(row[2], "verified");
+    assert!(
+        ws.read("site/runs/index.html")
+            .contains("<script src=\"index.js\" defer></script>")
+    );
+    assert!(ws.read("site/runs/index.html").contains("page 1 of 2"));
+}
