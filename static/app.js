@@ -47,6 +47,15 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A link may ask for a filtered list (runs/index.html?status=failed): preselect
+    // the status filters, when the value is one they offer.
+    var wanted = new URLSearchParams(location.search).get("status");
+    if (wanted) {
+      ["run-status", "run-search-status"].forEach(function (id) {
+        var sel = document.getElementById(id);
+        if (sel && Array.prototype.some.call(sel.options, function (o) { return o.value === wanted; })) { sel.value = wanted; }
+      });
+    }
     Array.prototype.forEach.call(document.querySelectorAll("[data-filter-table], select[data-table]"), function (el) {
       var table = document.getElementById(el.getAttribute("data-filter-table") || el.getAttribute("data-table"));
       if (!table) { return; }

@@ -110,7 +110,110 @@ pub struct OverviewPage<'a> {
     /// Trend charts over the kept history (two builds or more).
     pub trends: Vec<TrendChart>,
     pub flaky: Vec<FlakyRow>,
+    /// What is worst in each section that fell short, one line each.
+    pub banner: Vec<BannerLine>,
     pub history_len: usize,
+}
+
+pub struct BannerLine {
+    pub class: &'static str,
+    pub href: &'static str,
+    pub text: String,
+}
+
+/// Names up to three items and says how many more.
+fn some_of(items: &[String]) -> String {
+    let mut s = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 3 {
+        s.push_str(&format!(" and {} more", items.len() - 3));
+    }
+    s
+}
+
+/// The overview's verdict banner: per section, the worst thing in a sentence.
+fn banner(report: &Report) -> Vec<BannerLine> {
+    let mut out = Vec::new();
+    let runs = |v: &[Verification]| -> Vec<String> {
+        report
+            .bundles
+            .roots
+            .iter()
+            .flat_map(|r| &r.runs)
+            .filter(|run| v.contains(&run.verification))
+            .map(|run| run.run_id.clone())
+            .collect()
+    };
+    let failed = runs(&[Verification::Failed, Verification::Error]);
+    if !failed.is_empty() {
+        out.push(BannerLine {
+            class: "error",
+            href: "runs/index.html?status=failed",
+            text: format!(
+                "{} run(s) failed verification: {}",
+                failed.len(),
+                some_of(&failed)
+            ),
+        });
+    }
+    let waiting = runs(&[Verification::InProgress, Verification::Uncommitted]);
+    if !waiting.is_empty() {
+        out.push(BannerLine {
+            class: "partial",
+            href: "runs/index.html",
+            text: format!(
+                "{} run(s) in progress or never committed: {}",
+                waiting.len(),
+                some_of(&waiting)
+            ),
+        });
+    }
+    if let Some(g) = report.gates.push_truth.as_ref().filter(|g| g.blocked) {
+        out.push(BannerLine {
+            class: "partial",
+            href: "gates/index.html",
+            text: format!(
+                "gate {} is blocked: {}",
+                g.id,
+                crate::gate::join_reasons(&g.reasons)
+            ),
+        });
+    }
+    let short: Vec<String> = report
+        .dod
+        .phases
+        .iter()
+        .filter(|(_, p)| p.verdict != crate::dod::Verdict::Proven && !p.fixture)
+        .map(|(id, p)| format!("{id} ({})", p.verdict.as_str()))
+        .collect();
+    if !short.is_empty() {
+        out.push(BannerLine {
+            class: "designed",
+            href: "phases/index.html",
+            text: format!("{} phase(s) not PROVEN: {}", short.len(), some_of(&short)),
+        });
+    }
+    for (href, findings) in [
+        ("queue/index.html", &report.queue.findings),
+        ("receipts/index.html", &report.receipts.findings),
+        ("drift/index.html", &report.drift.findings),
+    ] {
+        if let Some(f) = findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Partial)
+            .max_by_key(|f| f.severity)
+        {
+            out.push(BannerLine {
+                class: f.severity.as_str(),
+                href,
+                text: format!(
+                    "{}: {}",
+                    f.code.as_str(),
+                    crate::bundle::index::truncate(&f.message, 160)
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// One trend: an inline SVG line over the kept builds and the same data as a table.
@@ -561,6 +664,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         changes: report.changes.as_ref(),
         trends: report.history.as_ref().map(trends).unwrap_or_default(),
         flaky: flaky_rows(report),
+        banner: banner(report),
         history_len: report.history.as_ref().map_or(0, |h| h.entries.len()),
         shell: shell("", "overview"),
         verdict_label: report.verdict.label.as_str(),

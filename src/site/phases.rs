@@ -67,6 +67,8 @@ pub struct DriftPage<'a> {
     pub idle_age: String,
     pub drift_last: String,
     pub drift_age: String,
+    pub idle_threshold: String,
+    pub drift_threshold: String,
 }
 
 fn class(v: Verdict) -> &'static str {
@@ -98,6 +100,21 @@ fn iso(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// An age in seconds as a person reads it: `45 s`, `12 min 5 s`, `3 h 20 min`,
+/// `2 d 4 h`; the exact seconds stay in report.json.
+pub(super) fn human_age(secs: i64) -> String {
+    if secs < 0 {
+        return format!("{secs} s (in the future: check the clocks)");
+    }
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
 }
 
 pub fn write(
@@ -174,7 +191,7 @@ pub fn write(
     }
 
     let r = report.drift.report.as_ref();
-    let age = |a: Option<i64>| a.map_or("never".to_string(), |s| format!("{s} s"));
+    let age = |a: Option<i64>| a.map_or("never".to_string(), human_age);
     let page = DriftPage {
         shell: shell("../", "drift"),
         configured: report.drift.configured,
@@ -193,7 +210,28 @@ pub fn write(
             .and_then(|r| r.checks.drift.last_heartbeat_ts.clone())
             .unwrap_or_else(|| "never".into()),
         drift_age: age(r.and_then(|r| r.checks.drift.age_sec)),
+        idle_threshold: r.map_or(String::new(), |r| human_age(r.checks.idle.threshold_sec)),
+        drift_threshold: r.map_or(String::new(), |r| human_age(r.checks.drift.threshold_sec)),
     };
     out.page("drift/index.html", &page)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_in_the_largest_units_that_fit() {
+        let cases = [
+            (0, "0 s"),
+            (59, "59 s"),
+            (60, "1 min 0 s"),
+            (725, "12 min 5 s"),
+            (12_000, "3 h 20 min"),
+            (187_200, "2 d 4 h"),
+            (-5, "-5 s (in the future: check the clocks)"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(super::human_age(secs), want, "{secs}");
+        }
+    }
 }

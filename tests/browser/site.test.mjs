@@ -197,6 +197,14 @@ test("a run on the last page is found by typing its id on the first, and failing
   await page.getByLabel("Verification (all runs)").selectOption("failed");
   assert.equal(await page.locator("#run-search-count").textContent(), "5 runs match");
   assert.deepEqual(await page.locator("#run-search-results code").allTextContents(), ["run-00007", "run-00257", "run-00507", "run-00757", "run-01007"]);
+  // The overview's banner names the failing runs and links to them, filtered.
+  await page.goto(pathToFileURL(path.join(ws, "site/index.html")).href);
+  const line = page.locator("ul.banner li").first();
+  assert.equal(await line.textContent(), "5 run(s) failed verification: run-00007, run-00257, run-00507 and 2 more");
+  await line.locator("a").click();
+  await page.waitForURL(/runs\/index\.html\?status=failed$/);
+  assert.equal(await page.locator("#run-search-count").textContent(), "5 runs match");
+  assert.equal(await page.locator("#runs-table tbody tr:visible").count(), 2, "this page's two failing runs");
   await page.getByLabel("Search all 1100 runs").fill("no-such-run");
   assert.equal(await page.locator("#run-search-count").textContent(), "no run matches");
   assert.deepEqual(problems, []);

@@ -413,6 +413,8 @@ fn every_link_in_the_site_resolves() {
                     continue;
                 }
                 let (path, frag) = target.split_once('#').unwrap_or((target, ""));
+                // A query only tells the page's script what to show (a filter).
+                let path = path.split('?').next().unwrap_or_default();
                 let file = if path.is_empty() {
                     site.join(f)
                 } else {
