@@ -111,6 +111,7 @@ pub(super) fn human_age(secs: i64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) if s == 0 => format!("{m} min"),
         (0, 0, _) => format!("{m} min {s} s"),
         (0, _, _) => format!("{h} h {m} min"),
         _ => format!("{d} d {h} h"),
@@ -224,7 +225,7 @@ mod tests {
         let cases = [
             (0, "0 s"),
             (59, "59 s"),
-            (60, "1 min 0 s"),
+            (60, "1 min"),
             (725, "12 min 5 s"),
             (12_000, "3 h 20 min"),
             (187_200, "2 d 4 h"),
