@@ -369,6 +369,8 @@ pub struct RunRow {
     pub run_id: String,
     pub href: String,
     pub latest: bool,
+    /// Flipped between pass and fail within the kept history.
+    pub flaky: bool,
     pub state: String,
     pub index: String,
     pub ok: usize,
@@ -415,6 +417,8 @@ pub struct RunPage<'a> {
     pub run_id: &'a str,
     pub root: &'a str,
     pub latest: bool,
+    /// (flips, states) when the run is flaky within the kept history.
+    pub flaky: Option<(usize, String)>,
     pub verification: &'static str,
     pub verification_class: &'static str,
     pub verification_text: &'static str,
@@ -565,12 +569,13 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .iter()
         .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
         .collect();
+    let flaky_runs = flaky_by_item(report);
     all.par_iter()
         .try_for_each(|(root, run)| -> Result<(), Error> {
             let Some(page) = &run.page else { return Ok(()) };
             out.page(
                 &format!("{page}index.html"),
-                &run_page(run, root, shell("../../", "runs")),
+                &run_page(run, root, shell("../../", "runs"), &flaky_runs),
             )
         })?;
 
@@ -737,6 +742,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
                         .trim_start_matches("runs/")
                 ),
                 latest: run.latest,
+                flaky: flaky_runs.contains_key(&crate::report::history::run_key(root, &run.run_id)),
                 state: run.state.clone().unwrap_or_else(|| "unknown".into()),
                 index: run
                     .index
@@ -782,7 +788,22 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> {
+/// Flaky items by key, with their flips and states.
+fn flaky_by_item(report: &Report) -> BTreeMap<String, (usize, String)> {
+    report
+        .history
+        .iter()
+        .flat_map(|h| &h.flaky)
+        .map(|f| (f.item.clone(), (f.flips, f.states.clone())))
+        .collect()
+}
+
+fn run_page<'a>(
+    run: &'a RunReport,
+    root: &'a str,
+    shell: Shell,
+    flaky: &BTreeMap<String, (usize, String)>,
+) -> RunPage<'a> {
     let artifacts = run
         .artifacts
         .iter()
@@ -841,6 +862,9 @@ fn run_page<'a>(run: &'a RunReport, root: &'a str, shell: Shell) -> RunPage<'a> 
         run_id: &run.run_id,
         root,
         latest: run.latest,
+        flaky: flaky
+            .get(&crate::report::history::run_key(root, &run.run_id))
+            .cloned(),
         verification: run.verification.as_str(),
         verification_class: verification_class(run.verification),
         verification_text: verification_text(run.verification),

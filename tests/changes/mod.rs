@@ -413,6 +413,18 @@ fn history_is_carried_truncated_to_the_newest_lines_and_marks_flaky_runs() {
         ws.read("site/index.html")
             .contains("id=\"trend-verified-title\"")
     );
+    let runs = ws.read("site/runs/index.html");
+    assert_eq!(
+        runs.matches("<span class=\"tag tag-flaky\">flaky</span>")
+            .count(),
+        1,
+        "only flip is marked"
+    );
+    assert!(runs.contains(
+        "<code class=\"wrap\">flip</code></a> <span class=\"tag tag-flaky\">flaky</span>"
+    ));
+    assert!(ws.read("site/runs/flip/index.html").contains("Flaky: its verification changed 2 times over the kept builds (oldest first: fail pass fail fail)."));
+    assert!(!ws.read("site/runs/once/index.html").contains("tag-flaky"));
 
     // CI can count a flaky item as a failure: here, with flip passing tonight.
     ws.write("out/flip/a.txt", "good");
