@@ -122,6 +122,41 @@
       if (status) { status.addEventListener("change", run); }
       run();
     }
+    // A permalink anchor (the "#" beside a run or an artifact) also copies its link;
+    // a live region says so to screen readers.
+    var live = document.createElement("p");
+    live.className = "visually-hidden";
+    live.setAttribute("aria-live", "polite");
+    document.body.appendChild(live);
+    function copied(link, url) {
+      link.setAttribute("data-copied", "");
+      live.textContent = "Link copied: " + url;
+      setTimeout(function () { link.removeAttribute("data-copied"); }, 2000);
+    }
+    function fallbackCopy(text) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      return ok;
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("a.anchor"), function (link) {
+      link.addEventListener("click", function () {
+        var url = link.href;
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(url).then(function () { copied(link, url); }, function () {
+            if (fallbackCopy(url)) { copied(link, url); }
+          });
+        } else if (fallbackCopy(url)) {
+          copied(link, url);
+        }
+      });
+    });
     // A link to a collapsed block (the promotion packet) opens it.
     function openTarget() {
       var id = decodeURIComponent(location.hash.slice(1));

@@ -408,6 +408,26 @@ pub struct ArtifactRow {
     pub actual_size: String,
     pub expected_sha256: String,
     pub actual_sha256: String,
+    /// The file is not there (status `missing`).
+    pub absent: bool,
+    /// The actual digest in runs of characters that match the expected one or not,
+    /// for a digest mismatch (the differing ones are marked on the page).
+    pub actual_parts: Vec<(String, bool)>,
+}
+
+/// `actual` cut into runs of characters that equal `expected`'s at the same place
+/// (`false`) or differ (`true`).
+fn digest_parts(expected: &str, actual: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut e = expected.chars();
+    for c in actual.chars() {
+        let differs = e.next() != Some(c);
+        match out.last_mut() {
+            Some((run, d)) if *d == differs => run.push(c),
+            _ => out.push((c.to_string(), differs)),
+        }
+    }
+    out
 }
 
 #[derive(Template)]
@@ -826,9 +846,19 @@ fn run_page<'a>(
                     .actual_sha256
                     .clone()
                     .unwrap_or_else(|| "not computed (--fast)".into()),
+                absent: a.status == ArtifactStatus::Missing,
+                actual_parts: match (&a.status, &a.actual_sha256) {
+                    (ArtifactStatus::DigestMismatch, Some(actual)) => {
+                        digest_parts(&a.expected_sha256, actual)
+                    }
+                    _ => Vec::new(),
+                },
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Failing rows first, each group in the report's order.
+    let mut artifacts = artifacts;
+    artifacts.sort_by_key(|a| a.status == "ok");
     let status_fields = run
         .run_status
         .as_ref()
@@ -924,5 +954,19 @@ fn run_page<'a>(
             ))
             .unwrap_or_default(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    #[test]
+    fn the_differing_characters_of_a_digest_are_cut_out_to_be_marked() {
+        let parts = super::digest_parts("abcdef", "abXdYY");
+        let want: Vec<(String, bool)> = [("ab", false), ("X", true), ("d", false), ("YY", true)]
+            .iter()
+            .map(|(s, d)| (s.to_string(), *d))
+            .collect();
+        assert_eq!(parts, want);
+        assert_eq!(super::digest_parts("ab", "ab"), [("ab".to_string(), false)]);
     }
 }

@@ -268,6 +268,30 @@ test("an artifact permalink lands on its highlighted row", async () => {
   const row = page.locator(`#${anchor}`);
   assert.match(await row.textContent(), /digest_mismatch/);
   assert.equal(await row.evaluate((el) => el.matches(":target")), true);
+  // Failing rows come first, and the differing characters of the digest are marked.
+  assert.equal(await page.locator("table.artifacts tbody tr").first().getAttribute("id"), anchor);
+  const marked = (await row.locator("mark").allTextContents()).join("");
+  assert.ok(marked.length > 0 && marked.length <= 64, marked);
+  await context.close();
+});
+
+test("the # beside an artifact copies its permalink, and the copied link opens on its row", async () => {
+  const report = JSON.parse(fs.readFileSync(path.join(demoSite, "report.json"), "utf8"));
+  const run = report.bundles.roots.flatMap((r) => r.runs).find((r) => r.run_id === "2026-11-19T0200-9c2e");
+  const { page, context, problems } = await open(path.join(demoSite, run.page, "index.html"));
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]).catch(() => {});
+  const link = page.locator("table.artifacts tbody tr").nth(1).locator("a.anchor");
+  const id = await page.locator("table.artifacts tbody tr").nth(1).getAttribute("id");
+  await link.click();
+  await page.waitForFunction(() => document.querySelector("[aria-live=polite].visually-hidden")?.textContent.startsWith("Link copied: "));
+  const said = await page.locator("[aria-live=polite].visually-hidden").textContent();
+  const url = said.slice("Link copied: ".length);
+  assert.ok(url.startsWith("file://") && url.endsWith(`#${id}`), url);
+  assert.equal(await link.getAttribute("data-copied"), "");
+  const fresh = await context.newPage();
+  await fresh.goto(url);
+  assert.equal(await fresh.evaluate(() => document.querySelector(":target")?.id), id);
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
