@@ -46,6 +46,16 @@ fn row(
     )
 }
 
+/// An empty workspace whose manifest reads the bundle root `out`.
+fn out_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws
+}
+
 /// Seven runs, each standing for one kind of change between two builds.
 fn two_builds() -> Workspace {
     let ws = Workspace::new();
@@ -335,11 +345,7 @@ fn history_lines(ws: &Workspace, site: &str) -> Vec<Value> {
 
 #[test]
 fn history_is_carried_truncated_to_the_newest_lines_and_marks_flaky_runs() {
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
+    let ws = out_workspace();
     ws.committed_run("out/steady", "complete", &[("a.txt", "steady")]);
     ws.committed_run("out/flip", "complete", &[("a.txt", "good")]);
     ws.committed_run("out/once", "complete", &[("a.txt", "once")]);
@@ -452,11 +458,7 @@ fn history_is_carried_truncated_to_the_newest_lines_and_marks_flaky_runs() {
 
 #[test]
 fn a_history_line_lith_cannot_read_is_refused_naming_it() {
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
+    let ws = out_workspace();
     ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
     assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
     let mut text = ws.read("site/history.jsonl");
@@ -571,11 +573,7 @@ fn the_single_file_report_is_self_contained_and_details_only_failing_and_changed
 
 #[test]
 fn the_index_of_every_run_escapes_what_could_end_its_script() {
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
+    let ws = out_workspace();
     let hostile = "<script>alert(1)<&amp;";
     for i in 0..500 {
         ws.committed_run(&format!("out/r{i:03}"), "complete", &[("a.txt", "a")]);
