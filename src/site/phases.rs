@@ -69,6 +69,10 @@ pub struct DriftPage<'a> {
     pub drift_age: String,
     pub idle_threshold: String,
     pub drift_threshold: String,
+    /// (age shown, scale end, threshold) of a bar against the threshold; the scale
+    /// ends at twice the threshold, and an older age fills it.
+    pub idle_meter: Option<(i64, i64, i64)>,
+    pub drift_meter: Option<(i64, i64, i64)>,
 }
 
 fn class(v: Verdict) -> &'static str {
@@ -116,6 +120,11 @@ pub(super) fn human_age(secs: i64) -> String {
         (0, _, _) => format!("{h} h {m} min"),
         _ => format!("{d} d {h} h"),
     }
+}
+
+fn meter(age: Option<i64>, threshold: i64) -> Option<(i64, i64, i64)> {
+    let threshold = threshold.max(1);
+    age.map(|a| (a.clamp(0, 2 * threshold), 2 * threshold, threshold))
 }
 
 pub fn write(
@@ -211,6 +220,8 @@ pub fn write(
             .and_then(|r| r.checks.drift.last_heartbeat_ts.clone())
             .unwrap_or_else(|| "never".into()),
         drift_age: age(r.and_then(|r| r.checks.drift.age_sec)),
+        idle_meter: r.and_then(|r| meter(r.checks.idle.age_sec, r.checks.idle.threshold_sec)),
+        drift_meter: r.and_then(|r| meter(r.checks.drift.age_sec, r.checks.drift.threshold_sec)),
         idle_threshold: r.map_or(String::new(), |r| human_age(r.checks.idle.threshold_sec)),
         drift_threshold: r.map_or(String::new(), |r| human_age(r.checks.drift.threshold_sec)),
     };

@@ -606,3 +606,30 @@ fn the_index_of_every_run_escapes_what_could_end_its_script() {
     );
     assert!(ws.read("site/runs/index.html").contains("page 1 of 2"));
 }
+
+#[test]
+fn drift_ages_read_in_human_units_with_a_bar_against_the_threshold() {
+    let ws = Workspace::demo();
+    // The real clock: the demo's feed ended on 2026-11-22, days ago.
+    let r = ws.lith(&["build", "-q", "--out", "site"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let page = ws.read("site/drift/index.html");
+    // Stale by far: each bar is full, its scale twice the threshold.
+    assert!(
+        page.contains("<td>15 min</td>"),
+        "the idle threshold of 900 s"
+    );
+    assert!(
+        page.contains("<td>2 min</td>"),
+        "the heartbeat threshold of 120 s"
+    );
+    assert!(
+        page.contains("<meter min=\"0\" max=\"1800\" high=\"900\" optimum=\"0\" value=\"1800\""),
+        "{page}"
+    );
+    assert!(page.contains("<meter min=\"0\" max=\"240\" high=\"120\" optimum=\"0\" value=\"240\""));
+    assert!(
+        !page.contains(" s</td><td>"),
+        "no age in raw seconds beside a threshold"
+    );
+}
