@@ -27,13 +27,19 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     Ok(report.verdict.exit_code)
 }
 
-/// The report.json at `path`, or in the site folder `path`.
-fn report_path(path: &Path) -> std::path::PathBuf {
+/// The file `name` of the site folder `path`, or `path` itself when it is a file
+/// (`report.json`, `history.jsonl`).
+fn in_site(path: &Path, name: &str) -> std::path::PathBuf {
     if path.is_dir() {
-        path.join("report.json")
+        path.join(name)
     } else {
         path.to_path_buf()
     }
+}
+
+/// The report.json at `path`, or in the site folder `path`.
+fn report_path(path: &Path) -> std::path::PathBuf {
+    in_site(path, "report.json")
 }
 
 /// Reads a report.json that lith wrote (or the one in a site folder), refusing
@@ -104,11 +110,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
     };
     let history = match &a.history {
         Some(path) => {
-            let file = if path.is_dir() {
-                path.join("history.jsonl")
-            } else {
-                path.clone()
-            };
+            let file = in_site(path, "history.jsonl");
             if absent(
                 g,
                 "--history",
@@ -183,7 +185,7 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> anyhow::Result<i32> {
 
 pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
     let path = report_path(&a.report);
-    let report = read_report(&path)?;
+    let report = read_report(&a.report)?;
     let me = format!("lith {}", env!("CARGO_PKG_VERSION"));
     if report.generator != me {
         crate::cmd::warn(

@@ -144,6 +144,43 @@ pub struct ItemChange {
     pub after: Option<String>,
 }
 
+/// How a build that did not have an item shows its state.
+pub const ABSENT: &str = "absent";
+
+impl RunChange {
+    /// The run's verification in the previous build, or [`ABSENT`].
+    pub fn before_label(&self) -> &'static str {
+        self.before.map_or(ABSENT, Verification::as_str)
+    }
+
+    /// The run's verification in this build, or [`ABSENT`].
+    pub fn after_label(&self) -> &'static str {
+        self.after.map_or(ABSENT, Verification::as_str)
+    }
+
+    /// `verified → failed`.
+    pub fn transition(&self) -> String {
+        format!("{} → {}", self.before_label(), self.after_label())
+    }
+}
+
+impl ItemChange {
+    /// The label in the previous build, or [`ABSENT`].
+    pub fn before_label(&self) -> &str {
+        self.before.as_deref().unwrap_or(ABSENT)
+    }
+
+    /// The label in this build, or [`ABSENT`].
+    pub fn after_label(&self) -> &str {
+        self.after.as_deref().unwrap_or(ABSENT)
+    }
+
+    /// `PARTIAL → PROVEN`.
+    pub fn transition(&self) -> String {
+        format!("{} → {}", self.before_label(), self.after_label())
+    }
+}
+
 /// What changed since a previous build.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Changes {
@@ -234,6 +271,26 @@ fn digest_changes(old: &RunReport, new: &RunReport) -> Vec<DigestChange> {
     out
 }
 
+/// Whether a run fails: it is not verified. With [`phase_standing`] and
+/// [`gate_standing`], the one judgement the changes and the history both use.
+pub fn run_fails(run: &RunReport) -> bool {
+    run.verification != Verification::Verified
+}
+
+/// A phase's verdict label, and whether it fails (not PROVEN).
+pub fn phase_standing(p: &crate::dod::PhaseResult) -> (&'static str, bool) {
+    (p.verdict.as_str(), p.verdict != crate::dod::Verdict::Proven)
+}
+
+/// A gate's state label, and whether it fails (blocked).
+pub fn gate_standing(g: &crate::gate::GateReport) -> (&'static str, bool) {
+    if g.blocked {
+        ("blocked", true)
+    } else {
+        ("clear", false)
+    }
+}
+
 fn promotable(run: &RunReport) -> Option<bool> {
     run.promotability
         .as_ref()
@@ -247,7 +304,6 @@ pub fn compare(old: &Report, new: &Report) -> Changes {
     let mut keys: Vec<(&str, &str)> = a.keys().chain(b.keys()).copied().collect();
     keys.sort();
     keys.dedup();
-    let fails = |r: &RunReport| r.verification != Verification::Verified;
     let mut runs = Vec::new();
     for key in keys {
         let (before, after) = (a.get(&key).copied(), b.get(&key).copied());
@@ -268,8 +324,8 @@ pub fn compare(old: &Report, new: &Report) -> Changes {
             .zip(after)
             .is_some_and(|(x, y)| x.verification != y.verification);
         let Some(kind) = kind_of(
-            before.map(fails),
-            after.map(fails),
+            before.map(run_fails),
+            after.map(run_fails),
             !digests.is_empty() || flip.is_some() || moved,
         ) else {
             continue;
@@ -293,19 +349,8 @@ pub fn compare(old: &Report, new: &Report) -> Changes {
         (rank(x.kind), &x.root, &x.run_id).cmp(&(rank(y.kind), &y.root, &y.run_id))
     });
 
-    let phases = items(
-        old.dod
-            .phases
-            .iter()
-            .map(|(id, p)| (id.as_str(), p.verdict.as_str())),
-        new.dod
-            .phases
-            .iter()
-            .map(|(id, p)| (id.as_str(), p.verdict.as_str())),
-        |v| v != "PROVEN",
-        &mut counts,
-    );
-    let gates = items(gate(old), gate(new), |v| v == "blocked", &mut counts);
+    let phases = items(phase_items(old), phase_items(new), &mut counts);
+    let gates = items(gate_items(old), gate_items(new), &mut counts);
 
     Changes {
         previous: PreviousBuild {
@@ -321,39 +366,57 @@ pub fn compare(old: &Report, new: &Report) -> Changes {
     }
 }
 
-fn gate(r: &Report) -> Vec<(&str, &'static str)> {
-    r.gates
-        .push_truth
+/// (id, label, fails) of each phase.
+fn phase_items(r: &Report) -> Vec<(&str, &'static str, bool)> {
+    r.dod
+        .phases
         .iter()
-        .map(|g| (g.id.as_str(), if g.blocked { "blocked" } else { "clear" }))
+        .map(|(id, p)| {
+            let (label, fails) = phase_standing(p);
+            (id.as_str(), label, fails)
+        })
         .collect()
 }
 
-/// Items known by id with a verdict label; `fails` says which labels fail.
+/// (id, label, fails) of each gate.
+fn gate_items(r: &Report) -> Vec<(&str, &'static str, bool)> {
+    r.gates
+        .push_truth
+        .iter()
+        .map(|g| {
+            let (label, fails) = gate_standing(g);
+            (g.id.as_str(), label, fails)
+        })
+        .collect()
+}
+
+/// Items known by id, each with its label and whether it fails.
 fn items<'a>(
-    old: impl IntoIterator<Item = (&'a str, &'a str)>,
-    new: impl IntoIterator<Item = (&'a str, &'a str)>,
-    fails: impl Fn(&str) -> bool,
+    old: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
+    new: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
     counts: &mut ChangeCounts,
 ) -> Vec<ItemChange> {
-    let a: BTreeMap<&str, &str> = old.into_iter().collect();
-    let b: BTreeMap<&str, &str> = new.into_iter().collect();
+    let pairs = |list: Vec<(&'a str, &'a str, bool)>| -> BTreeMap<&'a str, (&'a str, bool)> {
+        list.into_iter().map(|(id, l, f)| (id, (l, f))).collect()
+    };
+    let a = pairs(old.into_iter().collect());
+    let b = pairs(new.into_iter().collect());
     let mut ids: Vec<&str> = a.keys().chain(b.keys()).copied().collect();
     ids.sort();
     ids.dedup();
     let mut out = Vec::new();
     for id in ids {
         let (before, after) = (a.get(id).copied(), b.get(id).copied());
-        let moved = before.zip(after).is_some_and(|(x, y)| x != y);
-        let Some(kind) = kind_of(before.map(&fails), after.map(&fails), moved) else {
+        let moved = before.zip(after).is_some_and(|(x, y)| x.0 != y.0);
+        let Some(kind) = kind_of(before.map(|x| x.1), after.map(|x| x.1), moved) else {
             continue;
         };
         counts.add(kind);
         out.push(ItemChange {
             id: id.to_string(),
             kind,
-            before: before.map(str::to_string),
-            after: after.map(str::to_string),
+            before: before.map(|x| x.0.to_string()),
+            after: after.map(|x| x.0.to_string()),
         });
     }
     out.sort_by(|x, y| (rank(x.kind), &x.id).cmp(&(rank(y.kind), &y.id)));
@@ -372,12 +435,11 @@ pub fn text(c: &Changes, limit: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     for r in &c.runs {
         let mut line = format!(
-            "  {:<14} run {}/{}: {} → {}",
+            "  {:<14} run {}/{}: {}",
             r.kind.as_str(),
             r.root,
             r.run_id,
-            r.before.map_or("absent", Verification::as_str),
-            r.after.map_or("absent", Verification::as_str)
+            r.transition()
         );
         if let Some(f) = r.promotable {
             line.push_str(&format!(
@@ -401,11 +463,10 @@ pub fn text(c: &Changes, limit: usize) -> String {
     for (what, list) in [("phase", &c.phases), ("gate", &c.gates)] {
         for i in list {
             lines.push(format!(
-                "  {:<14} {what} {}: {} → {}",
+                "  {:<14} {what} {}: {}",
                 i.kind.as_str(),
                 i.id,
-                i.before.as_deref().unwrap_or("absent"),
-                i.after.as_deref().unwrap_or("absent")
+                i.transition()
             ));
         }
     }
@@ -426,9 +487,9 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// The first 12 hex digits of a digest, or "absent".
+/// The first 12 hex digits of a digest, or [`ABSENT`].
 pub fn short(d: Option<&str>) -> &str {
-    d.map_or("absent", |d| &d[..d.len().min(12)])
+    d.map_or(ABSENT, |d| &d[..d.len().min(12)])
 }
 
 #[cfg(test)]
@@ -452,8 +513,10 @@ mod tests {
             ("E", "PARTIAL"),
             ("F", "PROVEN"),
         ];
+        // Labels with whether each fails, as phase_standing gives them.
+        let phases = |l: [(&'static str, &'static str); 5]| l.map(|(id, v)| (id, v, v != "PROVEN"));
         let got: Vec<(String, ChangeKind, Option<String>, Option<String>)> =
-            items(old, new, |v| v != "PROVEN", &mut counts)
+            items(phases(old), phases(new), &mut counts)
                 .into_iter()
                 .map(|i| (i.id, i.kind, i.before, i.after))
                 .collect();
@@ -492,9 +555,8 @@ mod tests {
         let mut none = ChangeCounts::default();
         assert!(
             items(
-                [("G", "blocked")],
-                [("G", "blocked")],
-                |v| v == "blocked",
+                [("G", "blocked", true)],
+                [("G", "blocked", true)],
                 &mut none
             )
             .len()
@@ -503,9 +565,8 @@ mod tests {
         assert!(none.nothing_changed(), "still failing alone is no change");
         let mut regress = ChangeCounts::default();
         let g = items(
-            [("G", "clear")],
-            [("G", "blocked")],
-            |v| v == "blocked",
+            [("G", "clear", false)],
+            [("G", "blocked", true)],
             &mut regress,
         );
         assert_eq!(g[0].kind, ChangeKind::NewlyFailing);

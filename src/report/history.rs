@@ -14,8 +14,8 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
+use super::changes::{gate_standing, phase_standing, run_fails};
 use super::{Report, VerdictLabel};
-use crate::bundle::verify::Verification;
 
 pub const HISTORY_VERSION: &str = "lith.history/v1";
 /// `--history-limit` unless given.
@@ -78,25 +78,19 @@ pub fn run_key(root: &str, run_id: &str) -> String {
     format!("run:{root}/{run_id}")
 }
 
-/// Every item of `r` with whether it fails.
+/// Every item of `r` with whether it fails, judged as the changes judge it.
 fn items(r: &Report) -> BTreeMap<String, bool> {
     let mut out = BTreeMap::new();
     for root in &r.bundles.roots {
         for run in &root.runs {
-            out.insert(
-                run_key(&root.path, &run.run_id),
-                run.verification != Verification::Verified,
-            );
+            out.insert(run_key(&root.path, &run.run_id), run_fails(run));
         }
     }
     for (id, p) in &r.dod.phases {
-        out.insert(
-            format!("phase:{id}"),
-            p.verdict != crate::dod::Verdict::Proven,
-        );
+        out.insert(format!("phase:{id}"), phase_standing(p).1);
     }
     if let Some(g) = &r.gates.push_truth {
-        out.insert(format!("gate:{}", g.id), g.blocked);
+        out.insert(format!("gate:{}", g.id), gate_standing(g).1);
     }
     out
 }

@@ -7,6 +7,8 @@
 //! not read is an `<error>`; only warnings and information pass. Deterministic: no
 //! timestamp, no host name, and a time only when the report has a duration.
 
+use std::collections::BTreeMap;
+
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
 
 use super::Report;
@@ -26,31 +28,24 @@ pub fn xml(report: &Report) -> Result<String, Error> {
     }
     // What changed for each run and phase since `--previous`, as its testcase's
     // output (CI test tabs show it beside the result).
-    let change_texts: Vec<((&str, &str), String)> = report
+    let run_changes: BTreeMap<(&str, &str), String> = report
         .changes
         .iter()
         .flat_map(|c| &c.runs)
         .filter(|r| r.after.is_some())
         .map(|r| {
-            (
-                (r.root.as_str(), r.run_id.as_str()),
-                format!(
-                    "{} since the previous build: {} → {}{}",
-                    r.kind.as_str(),
-                    r.before.map_or("absent", |v| v.as_str()),
-                    r.after.map_or("absent", |v| v.as_str()),
-                    if r.digests.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {} artifact digest(s) changed", r.digests.len())
-                    }
-                ),
-            )
+            let mut text = format!(
+                "{} since the previous build: {}",
+                r.kind.as_str(),
+                r.transition()
+            );
+            if !r.digests.is_empty() {
+                text.push_str(&format!("; {} artifact digest(s) changed", r.digests.len()));
+            }
+            ((r.root.as_str(), r.run_id.as_str()), text)
         })
         .collect();
-    let run_changes: std::collections::BTreeMap<(&str, &str), &str> =
-        change_texts.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let phase_changes: std::collections::BTreeMap<&str, String> = report
+    let phase_changes: BTreeMap<&str, String> = report
         .changes
         .iter()
         .flat_map(|c| &c.phases)
@@ -58,10 +53,9 @@ pub fn xml(report: &Report) -> Result<String, Error> {
             (
                 i.id.as_str(),
                 format!(
-                    "{} since the previous build: {} → {}",
+                    "{} since the previous build: {}",
                     i.kind.as_str(),
-                    i.before.as_deref().unwrap_or("absent"),
-                    i.after.as_deref().unwrap_or("absent")
+                    i.transition()
                 ),
             )
         })
@@ -89,7 +83,7 @@ pub fn xml(report: &Report) -> Result<String, Error> {
                     );
                 }
                 if let Some(change) = run_changes.get(&(root.path.as_str(), run.run_id.as_str())) {
-                    c.set_system_out(*change);
+                    c.set_system_out(change.as_str());
                 }
                 suite.add_test_case(c);
             }

@@ -96,11 +96,7 @@ fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize)
         .iter()
         .filter(|r| r.kind != super::changes::ChangeKind::StillFailing)
     {
-        let mut what = format!(
-            "{} → {}",
-            r.before.map_or("absent", |v| v.as_str()),
-            r.after.map_or("absent", |v| v.as_str())
-        );
+        let mut what = r.transition();
         if let Some(f) = r.promotable {
             what.push_str(&format!("; promotable {} → {}", f.before, f.after));
         }
@@ -128,11 +124,10 @@ fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize)
             .filter(|i| i.kind != super::changes::ChangeKind::StillFailing)
         {
             rows.push(format!(
-                "| {} | {what} `{}` | {} → {} | |\n",
+                "| {} | {what} `{}` | {} | |\n",
                 i.kind.as_str(),
                 cell(&i.id),
-                cell(i.before.as_deref().unwrap_or("absent")),
-                cell(i.after.as_deref().unwrap_or("absent"))
+                cell(&i.transition())
             ));
         }
     }

@@ -319,7 +319,7 @@ fn trends(h: &crate::report::history::History) -> Vec<TrendChart> {
 }
 
 fn flaky_rows(report: &Report) -> Vec<FlakyRow> {
-    let Some(h) = &report.history else {
+    let Some(h) = report.history.as_ref().filter(|h| !h.flaky.is_empty()) else {
         return Vec::new();
     };
     let pages: BTreeMap<String, &str> = report
@@ -541,6 +541,16 @@ fn asset_name(stem: &str, ext: &str, content: &str) -> String {
 }
 
 /// The last update of a run as RFC 3339, from `updated_at_unix` when present.
+/// A run's promotability as the runs tables show it: yes, no, or n/a when it was
+/// not assessed.
+pub(crate) fn promotable_label(run: &RunReport) -> &'static str {
+    match &run.promotability {
+        Some(p) if p.promotable_decision_stage => "yes",
+        Some(_) => "no",
+        None => "n/a",
+    }
+}
+
 fn updated_of(run: &RunReport) -> String {
     let Some(st) = &run.run_status else {
         return String::new();
@@ -762,7 +772,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
                         .trim_start_matches("runs/")
                 ),
                 latest: run.latest,
-                flaky: flaky_runs.contains_key(&crate::report::history::run_key(root, &run.run_id)),
+                flaky: flaky_of(&flaky_runs, root, run).is_some(),
                 state: run.state.clone().unwrap_or_else(|| "unknown".into()),
                 index: run
                     .index
@@ -773,11 +783,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
                 verification: run.verification.as_str(),
                 verification_class: verification_class(run.verification),
                 updated: updated_of(run),
-                promotable: match &run.promotability {
-                    Some(p) if p.promotable_decision_stage => "yes",
-                    Some(_) => "no",
-                    None => "n/a",
-                },
+                promotable: promotable_label(run),
                 promotable_title: run
                     .promotability
                     .as_ref()
@@ -816,6 +822,19 @@ fn flaky_by_item(report: &Report) -> BTreeMap<String, (usize, String)> {
         .flat_map(|h| &h.flaky)
         .map(|f| (f.item.clone(), (f.flips, f.states.clone())))
         .collect()
+}
+
+/// A run's entry in [`flaky_by_item`], without building its key when nothing is
+/// flaky (the usual case, on every run).
+fn flaky_of<'m>(
+    flaky: &'m BTreeMap<String, (usize, String)>,
+    root: &str,
+    run: &RunReport,
+) -> Option<&'m (usize, String)> {
+    if flaky.is_empty() {
+        return None;
+    }
+    flaky.get(&crate::report::history::run_key(root, &run.run_id))
 }
 
 fn run_page<'a>(
@@ -892,9 +911,7 @@ fn run_page<'a>(
         run_id: &run.run_id,
         root,
         latest: run.latest,
-        flaky: flaky
-            .get(&crate::report::history::run_key(root, &run.run_id))
-            .cloned(),
+        flaky: flaky_of(flaky, root, run).cloned(),
         verification: run.verification.as_str(),
         verification_class: verification_class(run.verification),
         verification_text: verification_text(run.verification),

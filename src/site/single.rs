@@ -121,11 +121,7 @@ pub fn render(report: &Report) -> Result<String, Error> {
                 class: verification_class(run.verification),
                 ok: run.counts.ok,
                 total: run.counts.total,
-                promotable: match &run.promotability {
-                    Some(p) if p.promotable_decision_stage => "yes",
-                    Some(_) => "no",
-                    None => "n/a",
-                },
+                promotable: super::promotable_label(run),
                 details: detailed.then(|| format!("#{anchor}")),
             });
         }
