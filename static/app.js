@@ -79,6 +79,12 @@
       var form = search.form;
       var list = document.getElementById(search.getAttribute("data-search-runs"));
       var status = document.querySelector('[data-search-status="' + search.id + '"]');
+      var order = document.querySelector('[data-search-order="' + search.id + '"]');
+      var orders = {
+        "id-asc": function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; },
+        "id-desc": function (a, b) { return a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0; },
+        "ok-asc": function (a, b) { return (a[4] / (a[5] || 1)) - (b[4] / (b[5] || 1)) || a[4] - b[4]; }
+      };
       var count = document.getElementById(search.id + "-count");
       var LIMIT = 100;
       form.hidden = false;
@@ -86,11 +92,15 @@
         var needle = search.value.trim().toLowerCase();
         var want = status ? status.value : "";
         while (list.firstChild) { list.removeChild(list.firstChild); }
-        if (!needle && !want) { list.hidden = true; count.textContent = ""; return; }
+        var by = order ? orders[order.value] : null;
+        if (!needle && !want && !by) { list.hidden = true; count.textContent = ""; return; }
         var hits = window.LITH_RUNS.filter(function (r) {
           return (!want || r[2] === want) &&
             (!needle || r[0].toLowerCase().indexOf(needle) !== -1 || r[1].toLowerCase().indexOf(needle) !== -1);
         });
+        // The index is in the list's own order (failing, then newest); a stable
+        // sort keeps it among equals.
+        if (by) { hits.sort(by); }
         hits.slice(0, LIMIT).forEach(function (r) {
           var li = document.createElement("li");
           var a = document.createElement("a");
@@ -103,7 +113,7 @@
           a.appendChild(code);
           li.appendChild(a);
           var badge = document.createElement("span");
-          badge.className = "badge badge-" + (r[2] === "verified" ? "ok" : r[2] === "in_progress" ? "neutral" : r[2] === "error" ? "error" : "partial");
+          badge.className = "badge badge-" + (r[2] === "verified" ? "ok" : r[2] === "in_progress" ? "neutral" : r[2] === "uncommitted" ? "partial" : "error");
           badge.textContent = r[2];
           li.appendChild(document.createTextNode(" "));
           li.appendChild(badge);
@@ -120,6 +130,7 @@
       };
       search.addEventListener("input", run);
       if (status) { status.addEventListener("change", run); }
+      if (order) { order.addEventListener("change", run); }
       run();
     }
     // A permalink anchor (the "#" beside a run or an artifact) also copies its link;

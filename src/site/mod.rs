@@ -113,70 +113,208 @@ pub struct OverviewPage<'a> {
     /// What is worst in each section that fell short, one line each.
     pub banner: Vec<BannerLine>,
     pub history_len: usize,
+    /// Findings at warning level or above, one line per code, worst first.
+    pub groups: Vec<FindingGroup>,
+    /// The runs by verification, as a bar and its table (empty without runs).
+    pub split: Vec<SplitPart>,
 }
 
+/// Every finding of one code, counted: a test report's "category".
+pub struct FindingGroup {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub count: usize,
+    /// Up to three places with a page to open, (text, href).
+    pub examples: Vec<(String, String)>,
+}
+
+/// One part of the verdict split bar: runs of one verification.
+pub struct SplitPart {
+    pub label: &'static str,
+    pub value: &'static str,
+    pub class: &'static str,
+    pub count: usize,
+    /// Offset and width of its segment on a bar 300 units wide.
+    pub x: String,
+    pub width: String,
+    pub percent: String,
+}
+
+/// One line of the verdict banner: a sentence, then up to three names (each kept
+/// whole on a line: a run id never wraps at its hyphens) and how many more.
 pub struct BannerLine {
     pub class: &'static str,
     pub href: &'static str,
-    pub text: String,
+    pub lead: String,
+    pub names: Vec<String>,
+    pub more: usize,
 }
 
-/// Names up to three items and says how many more.
-fn some_of(items: &[String]) -> String {
-    let mut s = items.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-    if items.len() > 3 {
-        s.push_str(&format!(" and {} more", items.len() - 3));
+impl BannerLine {
+    fn sentence(class: &'static str, href: &'static str, lead: String) -> BannerLine {
+        BannerLine {
+            class,
+            href,
+            lead,
+            names: Vec::new(),
+            more: 0,
+        }
     }
-    s
+
+    /// Names up to three items and says how many more.
+    fn naming(
+        class: &'static str,
+        href: &'static str,
+        lead: String,
+        items: &[String],
+    ) -> BannerLine {
+        BannerLine {
+            class,
+            href,
+            lead,
+            names: items.iter().take(3).cloned().collect(),
+            more: items.len().saturating_sub(3),
+        }
+    }
 }
 
-/// The overview's verdict banner: per section, the worst thing in a sentence.
+/// The runs split by verification, for the overview's bar chart.
+fn verdict_split(t: &Totals) -> Vec<SplitPart> {
+    if t.runs == 0 {
+        return Vec::new();
+    }
+    let parts = [
+        ("verified", "verified", Verification::Verified, t.verified),
+        ("failed", "failed", Verification::Failed, t.failed),
+        ("unreadable", "error", Verification::Error, t.error),
+        (
+            "uncommitted",
+            "uncommitted",
+            Verification::Uncommitted,
+            t.uncommitted,
+        ),
+        (
+            "in progress",
+            "in_progress",
+            Verification::InProgress,
+            t.in_progress,
+        ),
+    ];
+    let mut x = 0.0f64;
+    parts
+        .into_iter()
+        .filter(|p| p.3 > 0)
+        .map(|(label, value, v, count)| {
+            let width = 300.0 * count as f64 / t.runs as f64;
+            let part = SplitPart {
+                label,
+                value,
+                class: verification_class(v),
+                count,
+                x: format!("{x:.2}"),
+                width: format!("{width:.2}"),
+                percent: format!("{:.1}", 100.0 * count as f64 / t.runs as f64),
+            };
+            x += width;
+            part
+        })
+        .collect()
+}
+
+/// Gives a closure over findings the one lifetime of the report it reads, so it
+/// may keep them.
+fn for_report<'a, F: FnMut(&'a Finding, Option<String>)>(f: F) -> F {
+    f
+}
+
+/// Groups findings at warning level or above by code: worst severity first, then
+/// the most frequent.
+fn finding_groups<'a>(
+    findings: impl Iterator<Item = (&'a Finding, Option<String>)>,
+    run_of: &BTreeMap<String, &str>,
+) -> Vec<FindingGroup> {
+    let mut groups: BTreeMap<&'static str, (Severity, FindingGroup)> = BTreeMap::new();
+    for (f, href) in findings {
+        if f.severity < Severity::Warning {
+            continue;
+        }
+        let (worst, g) = groups.entry(f.code.as_str()).or_insert_with(|| {
+            (
+                f.severity,
+                FindingGroup {
+                    code: f.code.as_str(),
+                    severity: f.severity.as_str(),
+                    count: 0,
+                    examples: Vec::new(),
+                },
+            )
+        });
+        g.count += 1;
+        if f.severity > *worst {
+            *worst = f.severity;
+            g.severity = f.severity.as_str();
+        }
+        if g.examples.len() < 3 {
+            // A workspace-level finding has no page of its own: the overview's
+            // list of findings holds it.
+            let href = href.unwrap_or_else(|| "#h-findings".to_string());
+            let text = run_of
+                .get(&href)
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| f.message.clone());
+            g.examples
+                .push((crate::bundle::index::truncate(&text, 80), href));
+        }
+    }
+    let mut out: Vec<(Severity, FindingGroup)> = groups.into_values().collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.count.cmp(&a.1.count)));
+    out.into_iter().map(|(_, g)| g).collect()
+}
+
 fn banner(report: &Report) -> Vec<BannerLine> {
     let mut out = Vec::new();
+    // Named in the runs list's order, so the first names are the newest.
     let runs = |v: &[Verification]| -> Vec<String> {
-        report
+        let mut runs: Vec<(&str, &RunReport)> = report
             .bundles
             .roots
             .iter()
-            .flat_map(|r| &r.runs)
-            .filter(|run| v.contains(&run.verification))
-            .map(|run| run.run_id.clone())
+            .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
+            .filter(|(_, run)| v.contains(&run.verification))
+            .collect();
+        list_order(&mut runs);
+        runs.into_iter()
+            .map(|(_, run)| run.run_id.clone())
             .collect()
     };
     let failed = runs(&[Verification::Failed, Verification::Error]);
     if !failed.is_empty() {
-        out.push(BannerLine {
-            class: "error",
-            href: "runs/index.html?status=failed",
-            text: format!(
-                "{} run(s) failed verification: {}",
-                failed.len(),
-                some_of(&failed)
-            ),
-        });
+        out.push(BannerLine::naming(
+            "error",
+            "runs/index.html?status=failed",
+            format!("{} run(s) failed verification: ", failed.len()),
+            &failed,
+        ));
     }
     let waiting = runs(&[Verification::InProgress, Verification::Uncommitted]);
     if !waiting.is_empty() {
-        out.push(BannerLine {
-            class: "partial",
-            href: "runs/index.html",
-            text: format!(
-                "{} run(s) in progress or never committed: {}",
-                waiting.len(),
-                some_of(&waiting)
-            ),
-        });
+        out.push(BannerLine::naming(
+            "partial",
+            "runs/index.html",
+            format!("{} run(s) in progress or never committed: ", waiting.len()),
+            &waiting,
+        ));
     }
     if let Some(g) = report.gates.push_truth.as_ref().filter(|g| g.blocked) {
-        out.push(BannerLine {
-            class: "partial",
-            href: "gates/index.html",
-            text: format!(
+        out.push(BannerLine::sentence(
+            "partial",
+            "gates/index.html",
+            format!(
                 "gate {} is blocked: {}",
                 g.id,
                 crate::gate::join_reasons(&g.reasons)
             ),
-        });
+        ));
     }
     let short: Vec<String> = report
         .dod
@@ -186,11 +324,12 @@ fn banner(report: &Report) -> Vec<BannerLine> {
         .map(|(id, p)| format!("{id} ({})", p.verdict.as_str()))
         .collect();
     if !short.is_empty() {
-        out.push(BannerLine {
-            class: "designed",
-            href: "phases/index.html",
-            text: format!("{} phase(s) not PROVEN: {}", short.len(), some_of(&short)),
-        });
+        out.push(BannerLine::naming(
+            "designed",
+            "phases/index.html",
+            format!("{} phase(s) not PROVEN: ", short.len()),
+            &short,
+        ));
     }
     for (href, findings) in [
         ("queue/index.html", &report.queue.findings),
@@ -202,15 +341,15 @@ fn banner(report: &Report) -> Vec<BannerLine> {
             .filter(|f| f.severity >= Severity::Partial)
             .max_by_key(|f| f.severity)
         {
-            out.push(BannerLine {
-                class: f.severity.as_str(),
+            out.push(BannerLine::sentence(
+                f.severity.as_str(),
                 href,
-                text: format!(
+                format!(
                     "{}: {}",
                     f.code.as_str(),
                     crate::bundle::index::truncate(&f.message, 160)
                 ),
-            });
+            ));
         }
     }
     out
@@ -480,9 +619,9 @@ pub struct PromotionView {
 pub fn verification_class(v: Verification) -> &'static str {
     match v {
         Verification::Verified => "ok",
-        Verification::Failed | Verification::Uncommitted => "partial",
+        Verification::Failed | Verification::Error => "error",
+        Verification::Uncommitted => "partial",
         Verification::InProgress => "neutral",
-        Verification::Error => "error",
     }
 }
 
@@ -552,16 +691,38 @@ pub(crate) fn promotable_label(run: &RunReport) -> &'static str {
 }
 
 fn updated_of(run: &RunReport) -> String {
-    let Some(st) = &run.run_status else {
-        return String::new();
-    };
-    let secs = match st.fields.get("updated_at_unix") {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
-        _ => None,
-    };
-    secs.and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+    updated_secs(run)
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
         .map(crate::clock::rfc3339)
         .unwrap_or_default()
+}
+
+/// `updated_at_unix` of the run's status, when it has one.
+fn updated_secs(run: &RunReport) -> Option<i64> {
+    match run.run_status.as_ref()?.fields.get("updated_at_unix") {
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
+        _ => None,
+    }
+}
+
+/// The runs list's default order: runs that fail first (unreadable or failed,
+/// then never committed, then in progress, then verified), and within each the
+/// newest first, by `updated_at_unix` and then by run id (run ids usually begin
+/// with their date).
+fn list_order(runs: &mut [(&str, &RunReport)]) {
+    let rank = |v: Verification| match v {
+        Verification::Failed | Verification::Error => 0,
+        Verification::Uncommitted => 1,
+        Verification::InProgress => 2,
+        Verification::Verified => 3,
+    };
+    runs.sort_by(|(ra, a), (rb, b)| {
+        rank(a.verification)
+            .cmp(&rank(b.verification))
+            .then_with(|| updated_secs(b).cmp(&updated_secs(a)))
+            .then_with(|| b.run_id.cmp(&a.run_id))
+            .then_with(|| ra.cmp(rb))
+    });
 }
 
 fn compact_value(v: &Value) -> String {
@@ -651,16 +812,20 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .collect();
     let mut findings: Vec<FindingRow> = Vec::new();
     let mut more = 0usize;
-    let mut push = |f: &Finding, href: Option<String>| {
+    let mut grouped: Vec<(&Finding, Option<String>)> = Vec::new();
+    // A run's finding is named by its run id, not its file's path.
+    let mut run_examples: BTreeMap<String, &str> = BTreeMap::new();
+    let mut push = for_report(|f: &Finding, href: Option<String>| {
         if f.severity < Severity::Warning {
             return;
         }
+        grouped.push((f, href.clone()));
         if findings.len() < OVERVIEW_FINDINGS {
             findings.push(FindingRow::from(f, href));
         } else {
             more += 1;
         }
-    };
+    });
     for f in &report.findings {
         push(f, None);
     }
@@ -685,7 +850,13 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         }
         for run in &r.runs {
             for f in &run.findings {
-                push(f, run.page.as_ref().map(|p| format!("{p}index.html")));
+                let href = run.page.as_ref().map(|p| format!("{p}index.html"));
+                if let Some(href) = &href
+                    && f.severity >= Severity::Warning
+                {
+                    run_examples.insert(href.clone(), run.run_id.as_str());
+                }
+                push(f, href);
             }
         }
     }
@@ -695,7 +866,10 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .map(|k| format!("{} {k}", counts.get(*k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
         .join(", ");
+    let groups = finding_groups(grouped.into_iter(), &run_examples);
     let overview = OverviewPage {
+        groups,
+        split: verdict_split(&report.bundles.totals),
         changes: report.changes.as_ref(),
         trends: report.history.as_ref().map(trends).unwrap_or_default(),
         flaky: flaky_rows(report),
@@ -751,7 +925,10 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     sections::write_catalog(report, out)?;
     phases::write(report, out, shell)?;
 
-    // Runs list, paged, and the index of every run its search reads.
+    // Runs list, paged, and the index of every run its search reads, failing and
+    // newest first.
+    let mut all = all;
+    list_order(&mut all);
     let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
     if page_count > 1 {
         out.put("runs/index.js", runs_index(&all))?;
@@ -985,5 +1162,122 @@ mod digest_tests {
             .collect();
         assert_eq!(parts, want);
         assert_eq!(super::digest_parts("ab", "ab"), [("ab".to_string(), false)]);
+    }
+}
+
+#[cfg(test)]
+mod palette {
+    //! The one palette of the site (`static/style.css`): every colour pair used for
+    //! text keeps a contrast ratio of at least 4.5:1 in both themes, and every
+    //! segment of a chart at least 3:1 against the page (WCAG 2.2, 1.4.3 and 1.4.11).
+
+    use std::collections::BTreeMap;
+
+    /// The custom properties of the first `:root { … }` block at or after `from`.
+    fn theme(css: &str, from: usize) -> BTreeMap<String, String> {
+        let start = from + css[from..].find(":root {").expect("a :root block");
+        let end = start + css[start..].find('}').expect("a closed :root block");
+        css[start + 7..end]
+            .split(';')
+            .filter_map(|decl| {
+                let (k, v) = decl.split_once(':')?;
+                Some((k.trim().to_string(), v.trim().to_string()))
+            })
+            .filter(|(k, _)| k.starts_with("--"))
+            .collect()
+    }
+
+    fn luminance(hex: &str) -> f64 {
+        let hex = hex.strip_prefix('#').expect("a #rrggbb colour");
+        assert_eq!(hex.len(), 6, "{hex} is not #rrggbb");
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    }
+
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// (foreground, background, minimum ratio) of every pair the stylesheet uses.
+    const PAIRS: &[(&str, &str, f64)] = &[
+        ("--fg", "--bg", 4.5),
+        ("--fg", "--panel", 4.5),
+        ("--muted", "--bg", 4.5),
+        ("--muted", "--panel", 4.5),
+        ("--link", "--bg", 4.5),
+        ("--link", "--panel", 4.5),
+        ("--ok-fg", "--ok-bg", 4.5),
+        ("--partial-fg", "--partial-bg", 4.5),
+        ("--error-fg", "--error-bg", 4.5),
+        ("--info-fg", "--info-bg", 4.5),
+        ("--ok-fg", "--panel", 4.5),
+        ("--error-fg", "--panel", 4.5),
+        ("--partial-fg", "--panel", 4.5),
+        // Chart segments and the focus ring: non-text contrast.
+        ("--ok-fg", "--bg", 3.0),
+        ("--partial-fg", "--bg", 3.0),
+        ("--error-fg", "--bg", 3.0),
+        ("--info-fg", "--bg", 3.0),
+        ("--focus", "--bg", 3.0),
+        ("--focus", "--panel", 3.0),
+    ];
+
+    #[test]
+    fn every_pair_meets_its_contrast_in_both_themes() {
+        let css = super::STYLE_CSS;
+        let light = theme(css, 0);
+        let dark_at = css
+            .find("prefers-color-scheme: dark")
+            .expect("a dark theme");
+        let dark = theme(css, dark_at);
+        let mut short = Vec::new();
+        for (name, vars) in [("light", &light), ("dark", &dark)] {
+            for (fg, bg, min) in PAIRS {
+                let ratio = contrast(&vars[*fg], &vars[*bg]);
+                if ratio < *min {
+                    short.push(format!(
+                        "{name}: {fg} on {bg} is {ratio:.2}:1, below {min}:1"
+                    ));
+                }
+            }
+        }
+        assert!(short.is_empty(), "{short:#?}");
+    }
+
+    #[test]
+    fn both_themes_define_every_colour_the_stylesheet_uses() {
+        let css = super::STYLE_CSS;
+        let light = theme(css, 0);
+        let dark = theme(css, css.find("prefers-color-scheme: dark").unwrap());
+        assert_eq!(
+            light.keys().collect::<Vec<_>>(),
+            dark.keys().collect::<Vec<_>>()
+        );
+        for used in css.split("var(").skip(1) {
+            let name = &used[..used.find(')').unwrap()];
+            assert!(light.contains_key(name), "{name} is used but not defined");
+        }
+        // No colour outside the palette: a literal colour would escape the audit.
+        let dark_at = css.find("prefers-color-scheme: dark").unwrap();
+        let after_themes = dark_at + css[dark_at..].find("}\n}").unwrap();
+        let literal = css[after_themes..]
+            .split('#')
+            .skip(1)
+            .find(|rest| rest.len() >= 6 && rest[..6].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(literal, None, "a literal colour outside the palette");
+    }
+
+    #[test]
+    fn the_contrast_formula_matches_known_values() {
+        assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 1e-9);
+        assert!((contrast("#777777", "#ffffff") - 4.48).abs() < 0.01);
     }
 }

@@ -211,8 +211,8 @@ pub struct ReceiptRow {
     pub dod: String,
     pub refs: Vec<String>,
     pub refs_more: usize,
-    /// (badge class, finding kind)
-    pub findings: Vec<(&'static str, &'static str)>,
+    /// (badge class, finding kind, message), shown on the receipt's own row.
+    pub findings: Vec<(&'static str, &'static str, String)>,
 }
 
 #[derive(Template)]
@@ -335,12 +335,12 @@ pub fn write_receipts(
     shell: impl Fn() -> Shell,
 ) -> Result<(), super::Error> {
     let s = &report.receipts;
-    let mut by_line: BTreeMap<usize, Vec<FindingKind>> = BTreeMap::new();
+    let mut by_line: BTreeMap<usize, Vec<(FindingKind, &str)>> = BTreeMap::new();
     if let Some(c) = &s.check {
         for f in &c.findings {
             let v = by_line.entry(f.line).or_default();
-            if !v.contains(&f.kind) {
-                v.push(f.kind);
+            if !v.iter().any(|(k, m)| *k == f.kind && *m == f.message) {
+                v.push((f.kind, &f.message));
             }
         }
     }
@@ -382,7 +382,7 @@ pub fn write_receipts(
                         .get(&r.line)
                         .map(|ks| {
                             ks.iter()
-                                .map(|k| {
+                                .map(|(k, message)| {
                                     (
                                         if *k == FindingKind::UnknownKind {
                                             "warning"
@@ -390,6 +390,7 @@ pub fn write_receipts(
                                             "partial"
                                         },
                                         k.as_str(),
+                                        truncate(message, CELL),
                                     )
                                 })
                                 .collect()

@@ -168,47 +168,115 @@ test("the single-file report opens from file:// with nothing fetched, and its se
   }
 });
 
-test("a run on the last page is found by typing its id on the first, and failing runs by their status", async () => {
+// A workspace of 10,000 one-artifact runs; every 2,500th (from run-00007) is
+// tampered, so four fail. Built once, used by the tests below.
+const manyRuns = 10000;
+const manyFailing = ["run-07507", "run-05007", "run-02507", "run-00007"];
+function manyWorkspace() {
   const ws = path.join(tmp, "many");
-  const runs = 1100;
-  for (let i = 0; i < runs; i++) {
+  if (fs.existsSync(path.join(ws, "site/index.html"))) return ws;
+  for (let i = 0; i < manyRuns; i++) {
     const id = `run-${String(i).padStart(5, "0")}`;
     const dir = path.join(ws, "out", id);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, "run_status.json"), JSON.stringify({ run_id: id, state: "complete" }));
     const body = `artifact of ${id}`;
-    fs.writeFileSync(path.join(dir, "a.txt"), i % 250 === 7 ? "tampered" : body);
+    fs.writeFileSync(path.join(dir, "a.txt"), i % 2500 === 7 ? "tampered" : body);
     fs.writeFileSync(path.join(dir, "artifact_index.json"), JSON.stringify({ run_id: id, status: "ok", missing: [], artifacts: [{ path: "a.txt", file_size: body.length, sha256: sha256(body) }] }));
   }
   fs.writeFileSync(path.join(ws, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])))');
   const r = lith(ws, ["build", "--quiet"]);
   assert.equal(r.status, 2, r.stderr);
+  return ws;
+}
+
+test("on 10,000 runs, a run on the last page is found by typing its id on the first, and every failing run is reached from the overview", async () => {
+  const ws = manyWorkspace();
   const { page, context, problems } = await open(path.join(ws, "site/runs/index.html"));
-  // run-01099 sits on page 3 of 3; the first page lists runs 0–499 only.
+  // Failing runs first, then the newest: page 1 starts with the four failing runs,
+  // and run-00001 sits on the last page, 20 of 20.
   assert.equal(await page.locator("#runs-table tbody tr").count(), 500);
-  await page.getByLabel("Search all 1100 runs").fill("run-01099");
+  assert.deepEqual(await page.locator("#runs-table tbody tr td:first-child code").evaluateAll((els) => els.slice(0, 5).map((e) => e.textContent)), [...manyFailing, "run-09999"]);
+  const last = fs.readFileSync(path.join(ws, "site/runs/page-20.html"), "utf8");
+  assert.ok(last.includes(">run-00001<") && !last.includes(">run-09999<"));
+  const started = Date.now();
+  await page.getByLabel(`Search all ${manyRuns} runs`).fill("run-00001");
   assert.equal(await page.locator("#run-search-count").textContent(), "1 run matches");
+  // Printed, not asserted: tests check correctness, never wall-clock time.
+  console.log(`# found run-00001 among ${manyRuns} runs in ${Date.now() - started} ms from file://`);
   await page.locator("#run-search-results a").click();
-  await page.waitForURL(/run-01099\/index\.html$/);
-  assert.match(await page.locator("h1").textContent(), /run-01099/);
-  // Failing runs across every page, the tampered ones: 7, 257, 507, 757, 1007.
+  await page.waitForURL(/run-00001\/index\.html$/);
+  assert.match(await page.locator("h1").textContent(), /run-00001/);
+  // Sorting applies to all runs, not one page.
   await page.goBack();
-  await page.getByLabel("Search all 1100 runs").fill("");
-  await page.getByLabel("Verification (all runs)").selectOption("failed");
-  assert.equal(await page.locator("#run-search-count").textContent(), "5 runs match");
-  assert.deepEqual(await page.locator("#run-search-results code").allTextContents(), ["run-00007", "run-00257", "run-00507", "run-00757", "run-01007"]);
-  // The overview's banner names the failing runs and links to them, filtered.
+  await page.getByLabel(`Search all ${manyRuns} runs`).fill("");
+  await page.getByLabel("Order (all runs)").selectOption("id-asc");
+  assert.equal(await page.locator("#run-search-count").textContent(), `${manyRuns} runs match; the first 100 are listed`);
+  assert.deepEqual((await page.locator("#run-search-results code").allTextContents()).slice(0, 2), ["run-00000", "run-00001"]);
+  await page.getByLabel("Order (all runs)").selectOption("");
+  // The overview's banner names the failing runs and links to them, filtered; every
+  // one of them opens on its page.
   await page.goto(pathToFileURL(path.join(ws, "site/index.html")).href);
   const line = page.locator("ul.banner li").first();
-  assert.equal(await line.textContent(), "5 run(s) failed verification: run-00007, run-00257, run-00507 and 2 more");
+  assert.equal(await line.textContent(), `4 run(s) failed verification: ${manyFailing.slice(0, 3).join(", ")} and 1 more`);
   await line.locator("a").click();
   await page.waitForURL(/runs\/index\.html\?status=failed$/);
-  assert.equal(await page.locator("#run-search-count").textContent(), "5 runs match");
-  assert.equal(await page.locator("#runs-table tbody tr:visible").count(), 2, "this page's two failing runs");
-  await page.getByLabel("Search all 1100 runs").fill("no-such-run");
+  assert.equal(await page.locator("#run-search-count").textContent(), "4 runs match");
+  assert.deepEqual(await page.locator("#run-search-results code").allTextContents(), manyFailing);
+  assert.equal(await page.locator("#runs-table tbody tr:visible").count(), 4, "all four lead page 1");
+  for (const id of manyFailing) {
+    await page.locator("#run-search-results a", { hasText: id }).click();
+    await page.waitForURL(new RegExp(`${id}/index\\.html$`));
+    assert.match(await page.locator("table.artifacts tbody tr").first().textContent(), /digest_mismatch|size_mismatch/);
+    await page.goBack();
+    await page.waitForURL(/status=failed$/);
+  }
+  await page.getByLabel(`Search all ${manyRuns} runs`).fill("no-such-run");
   assert.equal(await page.locator("#run-search-count").textContent(), "no run matches");
   assert.deepEqual(problems, []);
   assert.deepEqual(await axe(page), []);
+  await context.close();
+});
+
+test("keyboard only: from the overview's banner to a failing run, and from a search to its page", async () => {
+  const ws = manyWorkspace();
+  const { page, context, problems } = await open(path.join(ws, "site/index.html"));
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return { tag: el.tagName, text: (el.textContent || "").trim(), id: el.id, href: el.getAttribute("href") || "" };
+  });
+  // Tab to a link: at most `limit` presses, never a mouse.
+  async function tabTo(match, limit = 60) {
+    for (let i = 0; i < limit; i++) {
+      await page.keyboard.press("Tab");
+      const f = await focused();
+      if (match(f)) return f;
+    }
+    throw new Error(`not reached with ${limit} Tab presses`);
+  }
+  assert.equal((await tabTo(() => true, 1)).text, "Skip to content");
+  await tabTo((f) => f.href === "runs/index.html?status=failed" && f.text.startsWith("4 run(s) failed"));
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/runs\/index\.html\?status=failed$/);
+  await tabTo((f) => f.tag === "A" && f.href === "run-07507/index.html" && f.text === "run-07507");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/run-07507\/index\.html$/);
+  // The run page's first artifact is the failing one, and its # is reachable.
+  const anchor = await tabTo((f) => f.tag === "A" && f.href.startsWith("#a-"));
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => location.hash), anchor.href);
+  await page.goto(pathToFileURL(path.join(ws, "site/runs/index.html")).href);
+  await tabTo((f) => f.id === "run-search");
+  await page.keyboard.type("run-04242");
+  await tabTo((f) => f.tag === "A" && f.text === "run-04242", 6);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/run-04242\/index\.html$/);
+  // Focus is always visible: the focused element draws an outline.
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.equal(outline, "solid");
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
@@ -354,11 +422,55 @@ test("bidirectional controls in input values are isolated where they are shown",
 
 test("the Nu HTML Checker reports no errors on either site", () => {
   const jar = require.resolve("vnu-jar/build/dist/vnu.jar");
-  // The paged runs list of the 1,100-run site has the search over every run.
-  const many = path.join(tmp, "many/site/runs/index.html");
-  assert.ok(fs.existsSync(many), "the 1,100-run site was not built");
-  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile, many];
+  // The paged runs list and the overview of the 10,000-run site.
+  const ws = manyWorkspace();
+  const many = [path.join(ws, "site/runs/index.html"), path.join(ws, "site/index.html"), path.join(ws, "site/runs/run-00007/index.html")];
+  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile, ...many];
   const r = spawnSync("java", ["-jar", jar, "--errors-only", ...files], { encoding: "utf8" });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, r.stderr + r.stdout);
+});
+
+// Every page type in light, dark and phone, saved for a person to look at
+// (LITH_SCREENSHOTS, default target/screenshots; .ci/run keeps them as output).
+test("screenshots of every page type, light, dark and phone", async () => {
+  const out = path.resolve(repo, process.env.LITH_SCREENSHOTS || "target/screenshots");
+  fs.mkdirSync(out, { recursive: true });
+  const phase = htmlFiles(path.join(demoSite, "phases")).find((f) => !f.endsWith(path.join("phases", "index.html")));
+  const pages = {
+    overview: path.join(demoSite, "index.html"),
+    changes: path.join(demoSite, "changes/index.html"),
+    runs: path.join(demoSite, "runs/index.html"),
+    "run-failing": path.join(demoSite, "runs/2026-11-19T0200-9c2e/index.html"),
+    "run-promotable": path.join(demoSite, "runs/2026-11-20T0200-a41f/index.html"),
+    receipts: path.join(demoSite, "receipts/index.html"),
+    queue: path.join(demoSite, "queue/index.html"),
+    gates: path.join(demoSite, "gates/index.html"),
+    phases: path.join(demoSite, "phases/index.html"),
+    phase,
+    drift: path.join(demoSite, "drift/index.html"),
+    single: singleFile,
+    "runs-10000": path.join(manyWorkspace(), "site/runs/index.html"),
+  };
+  const looks = {
+    light: { options: { colorScheme: "light" }, background: "rgb(255, 255, 255)" },
+    dark: { options: { colorScheme: "dark" }, background: "rgb(13, 17, 23)" },
+    phone: { options: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 }, background: "rgb(255, 255, 255)" },
+  };
+  let saved = 0;
+  for (const [name, file] of Object.entries(pages)) {
+    assert.ok(file && fs.existsSync(file), `${name}: ${file} is missing`);
+    for (const [look, { options, background }] of Object.entries(looks)) {
+      const { page, context, problems } = await open(file, options);
+      assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), background, `${name} ${look}`);
+      const png = path.join(out, `${name}-${look}.png`);
+      await page.screenshot({ path: png, fullPage: true });
+      const head = fs.readFileSync(png).subarray(0, 8);
+      assert.deepEqual([...head], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], png);
+      assert.deepEqual(problems, [], `${name} ${look}`);
+      saved += 1;
+      await context.close();
+    }
+  }
+  console.log(`# ${saved} screenshots in ${out}`);
 });

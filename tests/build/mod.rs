@@ -448,12 +448,31 @@ fn many_runs_are_paged() {
             format!("{{\"run_id\":\"r{i:04}\",\"state\":\"in_progress\"}}"),
         );
     }
+    // One unreadable run: it fails, so it leads the list although it is old.
+    ws.write("out/r0002/run_status.json", "{");
     let r = ws.lith(&["build", "--fast"]);
-    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.code, 4, "{r:?}");
     assert!(ws.join("site/runs/page-3.html").is_file());
     assert!(!ws.join("site/runs/page-4.html").exists());
+    // Failing first, then newest first: page 1 is r0002, r1000 … r0502.
+    let ids = |page: &str| -> Vec<String> {
+        ws.read(&format!("site/runs/{page}"))
+            .split("<tr data-status=")
+            .skip(1)
+            .map(|row| {
+                let at = row.find("<code class=\"wrap\">").unwrap() + 19;
+                row[at..at + 5].to_string()
+            })
+            .collect()
+    };
+    let p1 = ids("index.html");
+    assert_eq!(p1.len(), 500);
+    assert_eq!(&p1[..3], ["r0002", "r1000", "r0999"]);
+    assert_eq!(p1.last().unwrap(), "r0502");
+    let p2 = ids("page-2.html");
+    assert_eq!((p2[0].as_str(), p2[499].as_str()), ("r0501", "r0001"));
+    assert_eq!(ids("page-3.html"), ["r0000"]);
     let p2 = ws.read("site/runs/page-2.html");
-    assert!(p2.contains("r0500") && !p2.contains("r0499") && !p2.contains("r1000"));
     assert!(
         p2.contains("href=\"index.html\" rel=\"prev\"")
             && p2.contains("href=\"page-3.html\" rel=\"next\"")
@@ -848,4 +867,119 @@ fn the_step_summary_stays_under_its_cap() {
         )),
         "the summary says how many runs it left out"
     );
+}
+
+/// SPEC §9.1: the overview answers "what is worst?" with failures grouped by finding
+/// code (counted, worst severity first, each example linking to its run) and the
+/// runs split by verification, as a chart with its table.
+#[test]
+fn the_overview_groups_failures_by_code_and_splits_runs_by_verification() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    for id in ["ok-1", "ok-2", "ok-3", "bad-1", "bad-2"] {
+        ws.committed_run(&format!("out/{id}"), "complete", &[("a.txt", id)]);
+    }
+    for id in ["bad-1", "bad-2"] {
+        ws.write(&format!("out/{id}/a.txt"), "tampered");
+    }
+    ws.write(
+        "out/open-1/run_status.json",
+        "{\"run_id\":\"open-1\",\"state\":\"complete\"}",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let html = ws.read("site/index.html");
+    let section = |id: &str| -> String {
+        let at = html.find(&format!("aria-labelledby=\"{id}\"")).unwrap();
+        html[at..at + html[at..].find("</section>").unwrap()].to_string()
+    };
+    let split = section("h-split");
+    for row in [
+        "<tr><td>verified</td><td>3</td><td>50.0%</td></tr>",
+        "<tr><td>failed</td><td>2</td><td>33.3%</td></tr>",
+        "<tr><td>uncommitted</td><td>1</td><td>16.7%</td></tr>",
+    ] {
+        assert!(split.contains(row), "{row} not in {split}");
+    }
+    // The segments tile the bar: 150 + 100 + 50 units of 300.
+    assert!(
+        split.contains("x=\"0.00\" y=\"0\" width=\"150.00\""),
+        "{split}"
+    );
+    assert!(
+        split.contains("x=\"150.00\" y=\"0\" width=\"100.00\""),
+        "{split}"
+    );
+    assert!(
+        split.contains("x=\"250.00\" y=\"0\" width=\"50.00\""),
+        "{split}"
+    );
+    assert!(split.contains("href=\"runs/index.html?status=failed\""));
+
+    let groups = section("h-groups");
+    let rows: Vec<&str> = groups.split("<tr><td><code>").skip(1).collect();
+    let bad = rows
+        .iter()
+        .find(|r| r.starts_with("artifacts_not_ok<"))
+        .unwrap_or_else(|| panic!("no artifacts_not_ok group in {groups}"));
+    assert!(bad.contains("<td>2</td>"), "{bad}");
+    assert!(
+        bad.contains("<a href=\"runs/bad-1/index.html\"><bdi>bad-1</bdi></a>"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("<a href=\"runs/bad-2/index.html\"><bdi>bad-2</bdi></a>"),
+        "{bad}"
+    );
+    let severities: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            let s = &r[r.find("badge badge-").unwrap() + 12..];
+            ["error", "designed", "partial", "warning"]
+                .iter()
+                .position(|k| s.starts_with(&format!("{k}\"")))
+                .unwrap()
+        })
+        .collect();
+    assert!(rows.len() >= 2, "{groups}");
+    assert!(
+        severities.windows(2).all(|w| w[0] <= w[1]),
+        "{severities:?}"
+    );
+    // The failing count on the bundles card is linked to the filtered list.
+    assert!(html.contains("<a class=\"count-bad\" href=\"runs/index.html?status=failed\">2</a>"));
+}
+
+/// A receipt's findings are on its own row with their messages, not only in a
+/// collapsed list.
+#[test]
+fn a_receipts_findings_sit_on_its_row() {
+    let ws = Workspace::demo();
+    ws.lith(&["build"]);
+    let report = report(&ws, "site");
+    let html = ws.read("site/receipts/index.html");
+    let findings = report["receipts"]["check"]["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        let line = f["line"].as_u64().unwrap();
+        let at = html
+            .find(&format!("<tr id=\"line-{line}\""))
+            .unwrap_or_else(|| panic!("no row for line {line}"));
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        let message = f["message"]
+            .as_str()
+            .unwrap()
+            .replace('&', "&#38;")
+            .replace('"', "&#34;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(
+            row.contains(&message),
+            "line {line}: {message} not in {row}"
+        );
+        assert!(row.contains(f["kind"].as_str().unwrap()));
+    }
 }
