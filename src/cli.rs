@@ -148,6 +148,15 @@ pub enum Command {
     /// phase or gate fails that passed in OLD (so CI can gate on regressions), 64
     /// when a path is not a report.
     Diff(DiffArgs),
+    /// Attest one run: an in-toto Statement v1 with a SLSA verification summary,
+    /// in a DSSE envelope signed with an Ed25519 key, and a SHA256SUMS list; or
+    /// `lith attest verify` an envelope offline.
+    ///
+    /// The statement's subjects are the run's indexed artifacts with their sha256;
+    /// its result is PASSED only when the run verified. Everything is written first;
+    /// the exit code is then that of `lith verify` on the run (0 verified, 2 failed,
+    /// in progress or uncommitted, 4 unreadable).
+    Attest(AttestCmd),
     /// Print a shell completion script for lith.
     Completions(CompletionsArgs),
     /// Print lith's man page (roff), or write one page per command into --out.
@@ -497,6 +506,15 @@ pub struct BuildCmdArgs {
     pub previous: PreviousArg,
     #[command(flatten)]
     pub outputs: ReportOutputs,
+    /// Also attest every run into this folder (outside --out): per run
+    /// runs/<page>/statement.json, envelope.dsse.json and SHA256SUMS, and
+    /// build.statement.json with build.dsse.json for the whole build. Each run page
+    /// links its envelope and says whether it is signed.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["partition", "fast"])]
+    pub attest: Option<PathBuf>,
+    /// Sign the attestations with this Ed25519 private key (PKCS#8 PEM).
+    #[arg(long, value_name = "PEM", requires = "attest")]
+    pub key: Option<PathBuf>,
 }
 
 fn parse_partition(s: &str) -> Result<crate::pipeline::Partition, String> {
@@ -608,6 +626,67 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args, Clone)]
 #[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Example:\n  lith attest out/2026-11-20T0200-a41f --key signing.pem --out attestation\n  lith attest verify attestation/envelope.dsse.json --pubkey signing.pub.pem --bundle out/2026-11-20T0200-a41f"
+)]
+pub struct AttestCmd {
+    #[command(subcommand)]
+    pub verify: Option<AttestCommand>,
+    #[command(flatten)]
+    pub attest: AttestArgs,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum AttestCommand {
+    /// Check an envelope offline: its Ed25519 signature over the DSSE encoding and,
+    /// with --bundle, every subject's sha256 against the files.
+    ///
+    /// Exits 0 when the signature (and every subject) matches, 2 when the
+    /// signature or a subject does not (or the envelope is unsigned), 4 when the
+    /// envelope, the key or the bundle cannot be read.
+    Verify(AttestVerifyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AttestArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+    /// A run folder (`out/<run_id>/`) or a bundle root (`out/`, resolved through LATEST).
+    #[arg(value_name = "BUNDLE", required = true)]
+    pub bundle: Option<PathBuf>,
+    /// Write statement.json, envelope.dsse.json and SHA256SUMS into this folder.
+    #[arg(long, value_name = "DIR", default_value = "attestation")]
+    pub out: PathBuf,
+    /// Sign with this Ed25519 private key (PKCS#8 PEM, as `openssl genpkey
+    /// -algorithm ed25519` writes); without it the envelope has no signature.
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "Example:\n  lith attest verify attestation/envelope.dsse.json --pubkey signing.pub.pem\n  lith attest verify envelope.dsse.json --pubkey signing.pub.pem --bundle out/2026-11-20T0200-a41f --require-passed"
+)]
+pub struct AttestVerifyArgs {
+    /// The DSSE envelope (JSON) to check.
+    #[arg(value_name = "ENVELOPE")]
+    pub envelope: PathBuf,
+    /// The Ed25519 public key (PEM, `-----BEGIN PUBLIC KEY-----`).
+    #[arg(long, value_name = "PEM")]
+    pub pubkey: PathBuf,
+    /// Also re-hash every subject in this run folder, each file opened beneath it.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Exit 2 unless the statement's verificationResult is PASSED.
+    #[arg(long)]
+    pub require_passed: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(
     after_help = "Example:\n  lith verify out/            (the run LATEST names)\n  lith verify out/2026-11-20T0200-a41f --json"
 )]
 pub struct VerifyArgs {
@@ -651,6 +730,7 @@ impl Command {
             Command::Dod(a) => (a.manifest.manifest.clone(), None),
             Command::Drift(a) => (a.manifest.manifest.clone(), None),
             Command::Run(a) => (a.manifest.manifest.clone(), None),
+            Command::Attest(a) => (a.attest.manifest.manifest.clone(), a.attest.jobs.jobs),
             Command::Completions(_) | Command::Man(_) | Command::Diff(_) => (none(), None),
         }
     }
@@ -731,6 +811,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Merge(a) => crate::cmd::merge::execute(&global, a),
         Command::Render(a) => crate::cmd::merge::render(&global, a),
         Command::Diff(a) => crate::cmd::merge::diff(&global, a),
+        Command::Attest(a) => crate::cmd::attest::execute(&global, a),
     };
     match result {
         Ok(code) => code,

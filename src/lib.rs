@@ -10,6 +10,7 @@
 mod names;
 
 pub mod activity;
+pub mod attest;
 pub mod beneath;
 pub mod bundle;
 pub mod catalog;

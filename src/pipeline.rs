@@ -35,6 +35,8 @@ pub struct Options {
     pub mode: Mode,
     /// No progress bar.
     pub quiet: bool,
+    /// Keep each run's index entries for its attestation (`build --attest`).
+    pub attest: bool,
 }
 
 /// Partition `index` of `count` (1-based): the runs whose root and folder name hash
@@ -258,6 +260,7 @@ fn gather(
                 .map(|b| b.decision_stage_artifacts.clone())
                 .unwrap_or_default(),
         ),
+        keep_subjects: opts.attest,
     };
     let scans: Vec<RootScan> = roots
         .iter()

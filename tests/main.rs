@@ -1,5 +1,6 @@
 //! Integration tests: each runs the real `lith` binary in a temporary workspace.
 
+mod attest;
 mod build;
 mod changes;
 mod ci;

@@ -48,6 +48,9 @@ pub struct VerifyOptions {
     /// When set, each run's decision-stage promotability is assessed too, with these
     /// decision-stage artifacts.
     pub decision_stage: Option<Vec<String>>,
+    /// Keep every safe index entry's path and digest in `RunReport::subjects`, for
+    /// an attestation of the very index that was verified.
+    pub keep_subjects: bool,
 }
 
 /// The one status of an indexed artifact.
@@ -279,6 +282,14 @@ pub struct RunReport {
     /// `summary.md` of the run, shown on its page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_md: Option<String>,
+    /// The attestation written for this run (`lith build --attest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<crate::attest::AttestationRef>,
+    /// With `VerifyOptions::keep_subjects`: every indexed artifact whose path is
+    /// safe, as (path relative to the run folder, expected sha256), sorted by path.
+    /// Never serialized: the report lists at most a bounded number of rows.
+    #[serde(skip)]
+    pub subjects: Vec<(Box<str>, [u8; 32])>,
 }
 
 impl RunReport {
@@ -426,6 +437,8 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         promotability: None,
         promotion_optional: Vec::new(),
         summary_md: None,
+        attestation: None,
+        subjects: Vec::new(),
     };
     if run_dir.file_name().is_some_and(|n| n.to_str().is_none()) {
         // Reports, pages and links name a run by its folder: a name that is not
@@ -595,6 +608,14 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
 
     let has_index = index.is_some();
     drop(index);
+    if opts.keep_subjects {
+        let mut subjects: Vec<(Box<str>, [u8; 32])> = indexed
+            .iter()
+            .map(|(rel, (_, sha))| (rel.clone(), *sha))
+            .collect();
+        subjects.sort_unstable();
+        r.subjects = subjects;
+    }
     r.unindexed = list_unindexed(&base, &indexed, &mut r.findings, dir_label);
     drop(indexed);
     if permit.as_ref().is_some_and(|p| p.0 > 8 << 20) {

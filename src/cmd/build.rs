@@ -42,6 +42,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     let opts = Options {
         mode: if a.fast { Mode::Fast } else { Mode::Full },
         quiet: g.quiet,
+        attest: cmd.attest.is_some(),
     };
     if let Some(p) = cmd.partition {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);
@@ -78,6 +79,16 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
     super::merge::apply_past(past, &cmd.previous, &mut report);
+    if let Some(dir) = &cmd.attest {
+        attest_build(
+            &mut report,
+            &manifest,
+            &clock,
+            dir,
+            &out,
+            cmd.key.as_deref(),
+        )?;
+    }
     let site = publish(g, &report, &out, &cmd.outputs)?;
     if g.verbose > 0 {
         eprintln!(
@@ -89,6 +100,100 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(report.verdict.exit_code)
+}
+
+/// `--attest DIR`: a statement and envelope per run, then one for the build whose
+/// subjects are the runs' statements. Each run's report records what was written,
+/// so its page can link the envelope and say whether it is signed.
+fn attest_build(
+    report: &mut Report,
+    manifest: &Manifest,
+    clock: &Clock,
+    dir: &Path,
+    out: &Path,
+    key: Option<&Path>,
+) -> anyhow::Result<()> {
+    use crate::attest::{self, Context, Signer};
+    let (abs_dir, abs_out) = (std::path::absolute(dir)?, std::path::absolute(out)?);
+    if abs_dir.starts_with(&abs_out) || abs_out.starts_with(&abs_dir) {
+        return Err(crate::exit::Usage(format!(
+            "--attest {} and --out {} overlap: the site replaces what it did not write, so attestations go in a folder of their own",
+            dir.display(),
+            out.display()
+        ))
+        .into());
+    }
+    let signer = key.map(Signer::load).transpose()?;
+    let label = crate::fsutil::slash_path(&manifest.path);
+    let cx = Context::new(clock.now_rfc3339(), Some((&manifest.path, &label)))?;
+    let dir_label = crate::fsutil::slash_path(dir);
+    let mut statements: Vec<(String, String)> = Vec::new();
+    let (mut passed, mut failed, mut left_out) = (0usize, 0usize, Vec::new());
+    for run in report
+        .bundles
+        .roots
+        .iter_mut()
+        .flat_map(|r| r.runs.iter_mut())
+    {
+        let page = run
+            .page
+            .clone()
+            .unwrap_or_else(|| format!("runs/{}/", run.run_id));
+        let rel = page.trim_end_matches('/');
+        let run_dir = dir.join(rel);
+        let Some(files) =
+            attest::run_files(run, &cx, signer.as_ref(), &format!("{dir_label}/{rel}"))
+        else {
+            left_out.push(serde_json::json!({"run_id": run.run_id, "dir": run.dir, "verification": run.verification.as_str()}));
+            continue;
+        };
+        attest::write_run_files(&run_dir, &files)?;
+        if files.reference.result == "PASSED" {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        statements.push((
+            format!("{rel}/{}", attest::STATEMENT_FILE),
+            files.reference.statement_sha256.clone(),
+        ));
+        run.attestation = Some(files.reference);
+        run.subjects = Vec::new();
+    }
+    if statements.is_empty() {
+        crate::cmd::warn(
+            false,
+            &format!(
+                "--attest {dir_label}: no run has an indexed artifact to attest; no build statement written"
+            ),
+        );
+        return Ok(());
+    }
+    let all_passed = failed == 0 && left_out.is_empty();
+    let summary = serde_json::json!({
+        "schema": attest::LITH_SCHEMA,
+        "verdict": report.verdict.label.as_str(),
+        "exit_code": report.verdict.exit_code,
+        "runs": {"attested": statements.len(), "passed": passed, "failed": failed},
+        "runs_not_attested": left_out,
+        "totals": report.bundles.totals,
+    });
+    let resource = report
+        .site
+        .base_url
+        .clone()
+        .unwrap_or_else(|| label.clone());
+    let statement = attest::build_statement(&statements, summary, all_passed, &resource, &cx);
+    let envelope = attest::envelope(&statement, signer.as_ref());
+    for (name, bytes) in [
+        ("build.statement.json", &statement),
+        ("build.dsse.json", &envelope),
+    ] {
+        let path = dir.join(name);
+        crate::fsutil::write_atomic(&path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `--partition K/N`: verifies this partition's runs and writes its partial report.

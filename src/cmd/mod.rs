@@ -1,6 +1,7 @@
 //! One module per subcommand, each with an `execute()` that returns the exit code.
 //! Helpers here print to stdout (a closed pipe is not an error) and stderr.
 
+pub mod attest;
 pub mod build;
 pub mod commit;
 pub mod dod;

@@ -117,6 +117,7 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
     let opts = crate::pipeline::Options {
         mode: st.mode,
         quiet: true,
+        attest: false,
     };
     let mut report = crate::pipeline::evaluate(&st.manifest, &clock, &opts)?;
     let now = clock.now_rfc3339();

@@ -57,6 +57,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         repo_root,
         progress: None,
         decision_stage: None,
+        keep_subjects: false,
     };
     let label = slash_path(given);
 

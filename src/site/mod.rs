@@ -601,6 +601,40 @@ pub struct RunPage<'a> {
     pub witnesses: Vec<(String, String, String, String)>,
     pub summary_html: Option<String>,
     pub promotion: Option<PromotionView>,
+    pub attestation: Option<AttestationView<'a>>,
+}
+
+/// The run's attestation on its page: what it says and whether its files are in
+/// the site.
+pub struct AttestationView<'a> {
+    pub r: &'a crate::attest::AttestationRef,
+    /// True when the statement and envelope were copied beside the page.
+    pub linked: bool,
+}
+
+/// Copies a run's statement and envelope from the attestation folder beside its
+/// page, each only if its sha256 is still the one the report recorded (a file
+/// changed since, or gone, is not published). Returns whether both were copied.
+fn copy_attestation(
+    out: &Sink,
+    page: &str,
+    a: &crate::attest::AttestationRef,
+) -> Result<bool, Error> {
+    let mut files = Vec::new();
+    for (name, want) in [
+        (crate::attest::STATEMENT_FILE, &a.statement_sha256),
+        (crate::attest::ENVELOPE_FILE, &a.envelope_sha256),
+    ] {
+        let path = std::path::Path::new(&a.dir).join(name);
+        match crate::fsutil::read_regular(&path, crate::attest::MAX_ENVELOPE_BYTES) {
+            Ok(bytes) if hex(&Sha256::digest(&bytes)) == *want => files.push((name, bytes)),
+            _ => return Ok(false),
+        }
+    }
+    for (name, bytes) in files {
+        out.put(&format!("{page}{name}"), bytes)?;
+    }
+    Ok(true)
 }
 
 pub struct PromotionView {
@@ -764,10 +798,14 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     all.par_iter()
         .try_for_each(|(root, run)| -> Result<(), Error> {
             let Some(page) = &run.page else { return Ok(()) };
-            out.page(
-                &format!("{page}index.html"),
-                &run_page(run, root, shell("../../", "runs"), &flaky_runs),
-            )
+            let mut view = run_page(run, root, shell("../../", "runs"), &flaky_runs);
+            if let Some(a) = &run.attestation {
+                view.attestation = Some(AttestationView {
+                    linked: copy_attestation(out, page, a)?,
+                    r: a,
+                });
+            }
+            out.page(&format!("{page}index.html"), &view)
         })?;
 
     // Overview.
@@ -1127,6 +1165,7 @@ fn run_page<'a>(
         has_witnesses: run.witnesses.is_some(),
         witnesses,
         summary_html: run.summary_md.as_deref().map(markdown::render),
+        attestation: None,
         promotion: run.promotability.as_ref().map(|p| PromotionView {
             promotable: p.promotable_decision_stage,
             reasons: p.reasons.clone(),

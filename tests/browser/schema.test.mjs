@@ -191,3 +191,35 @@ test("dod reports, drift reports and partial reports match their schemas", () =>
     fs.rmSync(ws, { recursive: true, force: true });
   }
 });
+
+test("attestation statements and a report with attestations match their schemas", async () => {
+  const { generateKeyPairSync } = await import("node:crypto");
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "lith-schema-"));
+  try {
+    const { privateKey } = generateKeyPairSync("ed25519", { privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+    fs.writeFileSync(path.join(out, "key.pem"), privateKey);
+    for (const signed of [false, true]) {
+      const att = path.join(out, `att${signed}`);
+      const site = path.join(out, `site${signed}`);
+      const args = ["build", "--quiet", "--out", site, "--attest", att, ...(signed ? ["--key", path.join(out, "key.pem")] : [])];
+      const r = spawnSync(bin, args, { cwd: repo, encoding: "utf8" });
+      assert.equal(r.status, 3, r.stderr);
+      const report = validator("report.schema.json");
+      const doc = JSON.parse(fs.readFileSync(path.join(site, "report.json"), "utf8"));
+      assert.ok(report(doc), JSON.stringify(report.errors, null, 2));
+      const attested = doc.bundles.roots.flatMap((x) => x.runs).filter((x) => x.attestation);
+      assert.equal(attested.length, 4);
+      assert.equal(attested.every((x) => (x.attestation.keyid !== null) === signed), true);
+      const statement = validator("attestation.schema.json");
+      const envelopes = [path.join(att, "build.dsse.json"), ...attested.map((x) => path.join(att, x.page, "envelope.dsse.json"))];
+      for (const file of envelopes) {
+        const env = JSON.parse(fs.readFileSync(file, "utf8"));
+        assert.equal(env.signatures.length, signed ? 1 : 0, file);
+        const payload = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8"));
+        assert.ok(statement(payload), `${file}: ${JSON.stringify(statement.errors, null, 2)}`);
+      }
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

@@ -83,9 +83,11 @@ before(async () => {
   assert.equal(demo.status, 3, demo.stderr);
   // Rebuilt against itself, so the Changes page (what fails in both builds) is
   // among the pages every test walks.
-  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite, "--history", demoSite, "--single-file", singleFile]);
+  // Attested (unsigned), so run pages show their attestation and link its files.
+  const again = lith(repo, ["build", "--out", demoSite, "--quiet", "--previous", demoSite, "--history", demoSite, "--single-file", singleFile, "--attest", path.join(tmp, "demo-attestations")]);
   assert.equal(again.status, 3, again.stderr);
   assert.ok(fs.existsSync(path.join(demoSite, "changes/index.html")));
+  assert.ok(fs.existsSync(path.join(demoSite, "runs/2026-11-20T0200-a41f/envelope.dsse.json")));
   assert.equal(fs.readFileSync(path.join(demoSite, "history.jsonl"), "utf8").trim().split("\n").length, 2);
   fs.mkdirSync(hostileDir);
   hostileWorkspace(hostileDir);

@@ -360,6 +360,7 @@ fn promotion_agrees_with_the_reference_on_generated_bundles() {
         repo_root: None,
         progress: None,
         decision_stage: None,
+        keep_subjects: false,
     };
     let cases = cases();
     assert!(cases.len() > 1500, "{}", cases.len());

@@ -12,7 +12,7 @@ const COLUMNS: (&str, &str) = ("COLUMNS", "100");
 #[test]
 fn every_help_text() {
     let ws = Workspace::new();
-    let commands: [&[&str]; 21] = [
+    let commands: [&[&str]; 23] = [
         &[],
         &["build"],
         &["verify"],
@@ -32,6 +32,8 @@ fn every_help_text() {
         &["merge"],
         &["render"],
         &["diff"],
+        &["attest"],
+        &["attest", "verify"],
         &["receipts", "check"],
         &["gate", "push-truth"],
     ];

@@ -498,6 +498,7 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
         repo_root: None,
         progress: None,
         decision_stage: None,
+        keep_subjects: false,
     };
     let clock = lith::clock::Clock::from_env().unwrap();
     let mut statuses = std::collections::BTreeMap::new();
