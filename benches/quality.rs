@@ -7,7 +7,9 @@
 //!   cargo bench --bench quality -- --big-mib 128 --skip-small
 //!
 //! Baselines: `openssl dgst -sha256` (single core, times the number of cores) for large
-//! files; `find … | xargs -P<cores> sha256sum` for many small files.
+//! files; `find … | xargs -P<cores> sha256sum` for many small files; and, when `npx`
+//! is on the PATH, `allure generate` (npm `allure@3`) on one result per run of the
+//! same workload (skipped with a note otherwise, or with `--skip-allure`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ struct Opts {
     big_mib: usize,
     skip_small: bool,
     skip_big: bool,
+    skip_allure: bool,
     dir: PathBuf,
 }
 
@@ -30,6 +33,7 @@ fn opts() -> Opts {
         big_mib: 256,
         skip_small: false,
         skip_big: false,
+        skip_allure: false,
         dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-trees"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +54,7 @@ fn opts() -> Opts {
             }
             "--skip-small" => o.skip_small = true,
             "--skip-big" => o.skip_big = true,
+            "--skip-allure" => o.skip_allure = true,
             _ => {} // cargo bench passes --bench
         }
         i += 1;
@@ -199,7 +204,7 @@ fn big_files(o: &Opts) {
     );
 }
 
-fn small_files(o: &Opts) {
+fn small_files(o: &Opts) -> Duration {
     let root = o.dir.join(format!("small-{}", o.runs));
     let marker = root.join(".complete");
     if !marker.exists() {
@@ -340,6 +345,91 @@ fn small_files(o: &Opts) {
         rewritten as f64 * 100.0 / n as f64,
         t_lith.as_secs_f64() / t_warm.as_secs_f64()
     );
+    t_lith
+}
+
+/// The Allure baseline: `allure generate` (npm `allure@3`) on one result per run of
+/// the reference workload, each with its 13 artifacts as steps, against lith's cold
+/// build of the same runs.
+fn allure(o: &Opts, t_lith: Duration) {
+    let have_npx = Command::new("npx")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_npx {
+        println!("allure: skipped (npx is not on the PATH; the bar needs npm's allure@3)");
+        return;
+    }
+    let root = o.dir.join(format!("allure-{}", o.runs));
+    let results = root.join("results");
+    let marker = root.join(".complete");
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&results).unwrap();
+        for r in 0..o.runs {
+            let uuid = format!("00000000-0000-4000-8000-{r:012}");
+            let steps: Vec<serde_json::Value> = (0..13)
+                .map(|a| {
+                    serde_json::json!({
+                        "name": format!("artifact_{a:02}.json: size and sha256"),
+                        "status": "passed", "stage": "finished",
+                        "start": 1_790_000_000_000u64 + r as u64, "stop": 1_790_000_000_010u64 + r as u64,
+                    })
+                })
+                .collect();
+            let result = serde_json::json!({
+                "uuid": uuid,
+                "historyId": format!("run-{r:05}"),
+                "name": format!("run-{r:05}"),
+                "fullName": format!("book/exp{}/out/run-{r:05}", r % 50),
+                "status": "passed", "stage": "finished",
+                "start": 1_790_000_000_000u64 + r as u64, "stop": 1_790_000_000_100u64 + r as u64,
+                "labels": [{"name": "suite", "value": format!("exp{}", r % 50)}],
+                "steps": steps,
+            });
+            std::fs::write(
+                results.join(format!("{uuid}-result.json")),
+                serde_json::to_vec(&result).unwrap(),
+            )
+            .unwrap();
+        }
+        std::fs::write(&marker, "").unwrap();
+    }
+    let out = root.join("report");
+    let generate = || {
+        let _ = std::fs::remove_dir_all(&out);
+        measure(
+            Command::new("npx")
+                .args(["--yes", "allure@3", "generate"])
+                .arg(&results)
+                .arg("-o")
+                .arg(&out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    };
+    // The first run installs the package into npm's cache; it is not timed.
+    let (_, _, c) = generate();
+    if c != 0 {
+        println!("allure: skipped (`npx allure@3 generate` failed with exit {c})");
+        return;
+    }
+    let (t, _, _) = best_of(2, generate);
+    let files = site_files(&out);
+    let total: u64 = files.values().map(|f| f.1).sum();
+    println!("allure 3 on the same {} runs (one result each, 13 steps):", o.runs);
+    println!(
+        "  npx allure@3 generate: {:8.2} s; output {} files, {:.1} MB",
+        t.as_secs_f64(),
+        files.len(),
+        total as f64 / 1e6
+    );
+    println!(
+        "  speed-up lith cold build vs allure: {:6.2}×  (bar: ≥ 3)",
+        t.as_secs_f64() / t_lith.as_secs_f64()
+    );
 }
 
 /// Every file of a site: path → (inode, size).
@@ -445,7 +535,10 @@ fn main() {
         big_files(&o);
     }
     if !o.skip_small {
-        small_files(&o);
+        let cold = small_files(&o);
+        if !o.skip_allure {
+            allure(&o, cold);
+        }
     }
     // Last: its allocations would otherwise count in the children's peak RSS
     // (ru_maxrss keeps the high-water mark a child inherits at fork).
