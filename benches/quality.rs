@@ -419,7 +419,10 @@ fn allure(o: &Opts, t_lith: Duration) {
     let (t, _, _) = best_of(2, generate);
     let files = site_files(&out);
     let total: u64 = files.values().map(|f| f.1).sum();
-    println!("allure 3 on the same {} runs (one result each, 13 steps):", o.runs);
+    println!(
+        "allure 3 on the same {} runs (one result each, 13 steps):",
+        o.runs
+    );
     println!(
         "  npx allure@3 generate: {:8.2} s; output {} files, {:.1} MB",
         t.as_secs_f64(),

@@ -211,13 +211,18 @@ pub fn subject_name(run: &RunReport, rel: &str) -> String {
     format!("{}/{rel}", run.dir.trim_end_matches('/'))
 }
 
+/// A run's statement says PASSED only when it verified with digests.
+fn passed(run: &RunReport) -> bool {
+    run.verification == Verification::Verified && run.mode == Mode::Full
+}
+
 /// The statement of one run, compact JSON; `None` when the run has no indexed
 /// artifact with a safe path (an in-toto statement needs a subject).
 pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
     if run.subjects.is_empty() {
         return None;
     }
-    let passed = run.verification == Verification::Verified && run.mode == Mode::Full;
+    let passed = passed(run);
     let promotable = run
         .promotability
         .as_ref()
@@ -240,38 +245,29 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
         .take(MAX_FINDINGS)
         .map(|f| json!({"code": f.code.as_str(), "severity": f.severity.as_str()}))
         .collect();
-    let statement = json!({
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": VSA_PREDICATE_TYPE,
-        "predicate": {
-            "verifier": verifier(),
-            "timeVerified": cx.time,
-            "resourceUri": run.url.clone().unwrap_or_else(|| run.dir.clone()),
-            "policy": cx.policy,
-            "verificationResult": if passed { "PASSED" } else { "FAILED" },
-            "verifiedLevels": levels,
-            "slsaVersion": "1.0",
-            "lith": {
-                "schema": LITH_SCHEMA,
-                "run_id": run.run_id,
-                "dir": run.dir,
-                "state": run.state,
-                "verification": run.verification.as_str(),
-                "index_status": run.index.as_ref().map(|i| i.status.to_string()),
-                "mode": match run.mode { Mode::Full => "full", Mode::Fast => "fast" },
-                "artifacts": {"total": run.counts.total, "ok": run.counts.ok, "by_status": run.counts.by_status},
-                "subjects_left_out": run.counts.total.saturating_sub(run.subjects.len()),
-                "promotable": promotable,
-                "promotability_reasons": run.promotability.as_ref().map(|p| p.reasons.clone()).unwrap_or_default(),
-                "findings": findings,
-                "findings_left_out": run.findings.len().saturating_sub(MAX_FINDINGS),
-            },
-        },
+    let lith = json!({
+        "schema": LITH_SCHEMA,
+        "run_id": run.run_id,
+        "dir": run.dir,
+        "state": run.state,
+        "verification": run.verification.as_str(),
+        "index_status": run.index.as_ref().map(|i| i.status.to_string()),
+        "mode": match run.mode { Mode::Full => "full", Mode::Fast => "fast" },
+        "artifacts": {"total": run.counts.total, "ok": run.counts.ok, "by_status": run.counts.by_status},
+        "subjects_left_out": run.counts.total.saturating_sub(run.subjects.len()),
+        "promotable": promotable,
+        "promotability_reasons": run.promotability.as_ref().map(|p| p.reasons.clone()).unwrap_or_default(),
+        "findings": findings,
+        "findings_left_out": run.findings.len().saturating_sub(MAX_FINDINGS),
     });
-    let mut bytes = serde_json::to_vec(&statement).expect("JSON values serialize");
-    bytes.push(b'\n');
-    Some(bytes)
+    Some(vsa_statement(
+        subject,
+        run.url.as_deref().unwrap_or(&run.dir),
+        passed,
+        levels,
+        lith,
+        cx,
+    ))
 }
 
 /// The run's artifacts in GNU coreutils `sha256sum` format, names relative to the
@@ -307,6 +303,24 @@ pub fn build_statement(
         .iter()
         .map(|(name, sha)| json!({"name": name, "digest": {"sha256": sha}}))
         .collect();
+    let levels = if passed {
+        vec![LEVEL_INTEGRITY]
+    } else {
+        Vec::new()
+    };
+    vsa_statement(subject, resource, passed, levels, summary, cx)
+}
+
+/// An in-toto Statement v1 with a SLSA verification summary predicate, lith's own
+/// results under `predicate.lith`; compact JSON and a final newline.
+fn vsa_statement(
+    subject: Vec<Value>,
+    resource: &str,
+    passed: bool,
+    levels: Vec<&str>,
+    lith: Value,
+    cx: &Context,
+) -> Vec<u8> {
     let statement = json!({
         "_type": STATEMENT_TYPE,
         "subject": subject,
@@ -317,9 +331,9 @@ pub fn build_statement(
             "resourceUri": resource,
             "policy": cx.policy,
             "verificationResult": if passed { "PASSED" } else { "FAILED" },
-            "verifiedLevels": if passed { vec![LEVEL_INTEGRITY] } else { Vec::new() },
+            "verifiedLevels": levels,
             "slsaVersion": "1.0",
-            "lith": summary,
+            "lith": lith,
         },
     });
     let mut bytes = serde_json::to_vec(&statement).expect("JSON values serialize");
@@ -344,7 +358,7 @@ pub fn run_files(
 ) -> Option<RunFiles> {
     let statement = run_statement(run, cx)?;
     let envelope = envelope(&statement, signer);
-    let passed = run.verification == Verification::Verified && run.mode == Mode::Full;
+    let passed = passed(run);
     Some(RunFiles {
         reference: AttestationRef {
             dir: dir.to_string(),
