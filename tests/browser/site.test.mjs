@@ -282,6 +282,23 @@ test("keyboard only: from the overview's banner to a failing run, and from a sea
   await context.close();
 });
 
+test("the overview shows what is worst and what changed without scrolling, on a laptop and a phone", async () => {
+  for (const viewport of [{ width: 1280, height: 720 }, { width: 390, height: 844 }]) {
+    const { page, context, problems } = await open(path.join(demoSite, "index.html"), { viewport });
+    const top = (sel) => page.locator(sel).first().evaluate((el) => el.getBoundingClientRect().top);
+    // The verdict, the worst failure of the first section and the changes card all
+    // begin inside the first screen.
+    assert.match(await page.locator("ul.banner li").first().textContent(), /failed verification/);
+    for (const sel of ["p.verdict", "ul.banner li", "#h-changes"]) {
+      const y = await top(sel);
+      assert.ok(y >= 0 && y < viewport.height, `${sel} starts at ${y}px on a ${viewport.width}×${viewport.height} screen`);
+    }
+    assert.equal(await page.evaluate(() => window.scrollY), 0);
+    assert.deepEqual(problems, []);
+    await context.close();
+  }
+});
+
 test("the runs table filters and sorts, by mouse and keyboard", async () => {
   const { page, context, problems } = await open(path.join(demoSite, "runs/index.html"));
   const visible = () => page.locator("#runs-table tbody tr:visible").count();
