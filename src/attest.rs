@@ -178,21 +178,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// The manifest at `path` (named `label`) is the policy; without one, lith's
-    /// strict verification rules are.
-    pub fn new(time: String, manifest: Option<(&Path, &str)>) -> Result<Context, Error> {
+    /// The manifest (its name and the sha256 of the bytes lith parsed) is the
+    /// policy; without one, lith's strict verification rules are.
+    pub fn new(time: String, manifest: Option<(String, [u8; 32])>) -> Context {
         let policy = match manifest {
-            Some((path, label)) => {
-                let bytes = crate::fsutil::read_regular(path, crate::fsutil::MAX_JSON_BYTES)
-                    .map_err(|e| Error::KeyRead {
-                        path: path.to_path_buf(),
-                        message: e.to_string(),
-                    })?;
-                json!({"uri": label, "digest": {"sha256": hex(&Sha256::digest(&bytes))}})
-            }
+            Some((label, sha256)) => json!({"uri": label, "digest": {"sha256": hex(&sha256)}}),
             None => json!({"uri": format!("{}#strict-verification", verifier_id())}),
         };
-        Ok(Context { time, policy })
+        Context { time, policy }
     }
 }
 
@@ -212,7 +205,7 @@ pub fn subject_name(run: &RunReport, rel: &str) -> String {
 }
 
 /// A run's statement says PASSED only when it verified with digests.
-fn passed(run: &RunReport) -> bool {
+pub fn passed(run: &RunReport) -> bool {
     run.verification == Verification::Verified && run.mode == Mode::Full
 }
 
@@ -374,23 +367,58 @@ pub fn run_files(
     })
 }
 
-/// Writes `files` into `dir` (created as needed), each atomically: a name planted
-/// as a symlink is replaced, never followed.
-pub fn write_run_files(dir: &Path, files: &RunFiles) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for (name, bytes) in [
-        (STATEMENT_FILE, &files.statement[..]),
-        (ENVELOPE_FILE, &files.envelope[..]),
-        (SUMS_FILE, files.sums.as_bytes()),
-    ] {
-        let path = dir.join(name);
-        crate::fsutil::write_atomic(&path, bytes)
-            .map_err(|source| Error::Write { path, source })?;
+/// Where attestations are written: a folder created as needed, its files put
+/// through the site's [`crate::site::Sink`]. Each file is written to a temporary
+/// name and renamed in (a reader sees the old file or the new one), a file whose
+/// bytes are unchanged is left alone, and a symlink where a folder belongs is
+/// refused, never written through.
+pub struct Out {
+    dir: PathBuf,
+    sink: crate::site::Sink,
+}
+
+impl Out {
+    pub fn open(dir: &Path) -> Result<Out, Error> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Out {
+            dir: dir.to_path_buf(),
+            sink: crate::site::Sink::update(dir),
+        })
     }
-    Ok(())
+
+    /// Puts `bytes` at `rel` (slash-separated) in the folder.
+    pub fn put(&self, rel: &str, bytes: &[u8]) -> Result<(), Error> {
+        self.sink.put(rel, bytes).map_err(|e| match e {
+            crate::site::Error::Write { rel, source } => Error::Write {
+                path: self.dir.join(rel),
+                source,
+            },
+            other => Error::Write {
+                path: self.dir.join(rel),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })
+    }
+
+    /// Puts a run's three files in the folder `rel` (empty for the top).
+    pub fn put_run(&self, rel: &str, files: &RunFiles) -> Result<(), Error> {
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", rel.trim_end_matches('/'))
+        };
+        for (name, bytes) in [
+            (STATEMENT_FILE, &files.statement[..]),
+            (ENVELOPE_FILE, &files.envelope[..]),
+            (SUMS_FILE, files.sums.as_bytes()),
+        ] {
+            self.put(&format!("{prefix}{name}"), bytes)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

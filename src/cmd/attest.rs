@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::attest::{self, Context, Signer};
 use crate::bundle::layout::{self, BundleTarget};
-use crate::bundle::verify::{Mode, Verification, VerifyOptions, hex, verify_run};
+use crate::bundle::verify::{Mode, VerifyOptions, hex, verify_run};
 use crate::cli::{AttestArgs, AttestCmd, AttestCommand, AttestVerifyArgs, GlobalArgs};
 use crate::clock::Clock;
 use crate::exit;
@@ -40,12 +40,11 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|b| b.decision_stage_artifacts.clone())
             .unwrap_or_else(crate::bundle::manifest_defaults);
-        (ds, Some(manifest_path.as_path()))
+        (ds, m.sha256.map(|d| (slash_path(manifest_path), d)))
     } else {
         (crate::bundle::manifest_defaults(), None)
     };
-    let policy_label = policy.map(slash_path);
-    let cx = Context::new(clock.now_rfc3339(), policy.zip(policy_label.as_deref()))?;
+    let cx = Context::new(clock.now_rfc3339(), policy);
     let (run_dir, latest) = match layout::resolve_bundle(given) {
         BundleTarget::Run { run_dir, latest } => (run_dir, latest),
         BundleTarget::Refused {
@@ -71,11 +70,7 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
         keep_subjects: true,
     };
     let run = verify_run(&run_dir, &label, &opts);
-    let code = match run.verification {
-        Verification::Verified => exit::OK,
-        Verification::Error => exit::RUNTIME_ERROR,
-        _ => exit::PARTIAL,
-    };
+    let (code, _) = super::verify::strict_outcome(run.verification);
     let out = slash_path(&a.out);
     let Some(files) = attest::run_files(&run, &cx, signer.as_ref(), &out) else {
         eprintln!(
@@ -88,7 +83,7 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
             code
         });
     };
-    attest::write_run_files(&a.out, &files)?;
+    attest::Out::open(&a.out)?.put_run("", &files)?;
     let r = &files.reference;
     if g.json {
         crate::cmd::print_json(&serde_json::json!({

@@ -125,8 +125,12 @@ fn attest_build(
     }
     let signer = key.map(Signer::load).transpose()?;
     let label = crate::fsutil::slash_path(&manifest.path);
-    let cx = Context::new(clock.now_rfc3339(), Some((&manifest.path, &label)))?;
+    let cx = Context::new(
+        clock.now_rfc3339(),
+        manifest.sha256.map(|d| (label.clone(), d)),
+    );
     let dir_label = crate::fsutil::slash_path(dir);
+    let out = attest::Out::open(dir)?;
     let mut statements: Vec<(String, String)> = Vec::new();
     let (mut passed, mut failed, mut left_out) = (0usize, 0usize, Vec::new());
     for run in report
@@ -140,15 +144,14 @@ fn attest_build(
             .clone()
             .unwrap_or_else(|| format!("runs/{}/", run.run_id));
         let rel = page.trim_end_matches('/');
-        let run_dir = dir.join(rel);
         let Some(files) =
             attest::run_files(run, &cx, signer.as_ref(), &format!("{dir_label}/{rel}"))
         else {
             left_out.push(serde_json::json!({"run_id": run.run_id, "dir": run.dir, "verification": run.verification.as_str()}));
             continue;
         };
-        attest::write_run_files(&run_dir, &files)?;
-        if files.reference.result == "PASSED" {
+        out.put_run(rel, &files)?;
+        if attest::passed(run) {
             passed += 1;
         } else {
             failed += 1;
@@ -185,14 +188,8 @@ fn attest_build(
         .unwrap_or_else(|| label.clone());
     let statement = attest::build_statement(&statements, summary, all_passed, &resource, &cx);
     let envelope = attest::envelope(&statement, signer.as_ref());
-    for (name, bytes) in [
-        ("build.statement.json", &statement),
-        ("build.dsse.json", &envelope),
-    ] {
-        let path = dir.join(name);
-        crate::fsutil::write_atomic(&path, bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    out.put("build.statement.json", &statement)?;
+    out.put("build.dsse.json", &envelope)?;
     Ok(())
 }
 

@@ -96,13 +96,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         return unverified(g, &label, latest.as_ref(), &run);
     }
 
-    let (code, reason) = match run.verification {
-        Verification::Verified => (exit::OK, None),
-        Verification::Error => (exit::RUNTIME_ERROR, Some("corrupt_input")),
-        Verification::InProgress => (exit::PARTIAL, Some("bundle_in_progress")),
-        Verification::Uncommitted => (exit::PARTIAL, Some("index_missing")),
-        Verification::Failed => (exit::PARTIAL, Some("verification_failed")),
-    };
+    let (code, reason) = strict_outcome(run.verification);
     if g.json {
         crate::cmd::print_json(&StrictOutput {
             mode: "strict",
@@ -117,6 +111,18 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         crate::cmd::print_stdout(&render_text(&run, latest.as_ref(), reason))?;
     }
     Ok(code)
+}
+
+/// The exit code of a strict load of a run with this verification, and why it
+/// was refused (`lith verify`; `lith attest` exits the same way).
+pub(crate) fn strict_outcome(v: Verification) -> (i32, Option<&'static str>) {
+    match v {
+        Verification::Verified => (exit::OK, None),
+        Verification::Error => (exit::RUNTIME_ERROR, Some("corrupt_input")),
+        Verification::InProgress => (exit::PARTIAL, Some("bundle_in_progress")),
+        Verification::Uncommitted => (exit::PARTIAL, Some("index_missing")),
+        Verification::Failed => (exit::PARTIAL, Some("verification_failed")),
+    }
 }
 
 fn refuse(

@@ -37,6 +37,9 @@ pub struct Manifest {
     pub gates: Vec<GateConfig>,
     pub promptdb: Option<PromptDbConfig>,
     pub warnings: Vec<ManifestWarning>,
+    /// The sha256 of the manifest file's bytes as [`Manifest::load`] read and
+    /// parsed them (`None` for a manifest made from a form in memory).
+    pub sha256: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -185,8 +188,9 @@ impl Manifest {
             }
             _ => {}
         }
-        let root = sexpr::read_trusted_file(path)?;
+        let (root, sha256) = sexpr::read_trusted_file(path)?;
         let mut m = Manifest::from_node(&root, path)?;
+        m.sha256 = Some(sha256);
         m.path = path.to_path_buf();
         m.workspace = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

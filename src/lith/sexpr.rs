@@ -168,8 +168,9 @@ pub fn read_beneath(
 }
 
 /// Reads trusted configuration (the manifest): a symlink is followed, but what it
-/// names must still be a regular file, so a FIFO never hangs the read.
-pub fn read_trusted_file(path: &Path) -> Result<Node, ReadError> {
+/// names must still be a regular file, so a FIFO never hangs the read. Returns the
+/// form and the sha256 of the file's bytes as read (what `sha256sum` says of it).
+pub fn read_trusted_file(path: &Path) -> Result<(Node, [u8; 32]), ReadError> {
     let meta =
         std::fs::metadata(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
     if !meta.is_file() {
@@ -184,7 +185,11 @@ pub fn read_trusted_file(path: &Path) -> Result<Node, ReadError> {
     let file =
         std::fs::File::open(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
     match crate::fsutil::read_bounded(file, meta.len(), MAX_FILE_BYTES) {
-        Ok(bytes) => read_bytes(bytes, path),
+        Ok(bytes) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(&bytes).into();
+            read_bytes(bytes, path).map(|node| (node, digest))
+        }
         Err(e) => Err(file_error(path, read_failure(e))),
     }
 }

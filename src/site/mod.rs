@@ -221,24 +221,16 @@ fn verdict_split(t: &Totals) -> Vec<SplitPart> {
         .collect()
 }
 
-/// Gives a closure over findings the one lifetime of the report it reads, so it
-/// may keep them.
-fn for_report<'a, F: FnMut(&'a Finding, Option<String>)>(f: F) -> F {
-    f
-}
+/// Findings at warning level or above grouped by code, counted as they are met.
+#[derive(Default)]
+struct FindingGroups(BTreeMap<&'static str, (Severity, FindingGroup)>);
 
-/// Groups findings at warning level or above by code: worst severity first, then
-/// the most frequent.
-fn finding_groups<'a>(
-    findings: impl Iterator<Item = (&'a Finding, Option<String>)>,
-    run_of: &BTreeMap<String, &str>,
-) -> Vec<FindingGroup> {
-    let mut groups: BTreeMap<&'static str, (Severity, FindingGroup)> = BTreeMap::new();
-    for (f, href) in findings {
-        if f.severity < Severity::Warning {
-            continue;
-        }
-        let (worst, g) = groups.entry(f.code.as_str()).or_insert_with(|| {
+impl FindingGroups {
+    /// Counts `f`; its first three places become examples, named `name` (a run's
+    /// id) or else by the finding's message. A workspace-level finding has no page
+    /// of its own: the overview's list of findings holds it.
+    fn add(&mut self, f: &Finding, href: Option<&str>, name: Option<&str>) {
+        let (worst, g) = self.0.entry(f.code.as_str()).or_insert_with(|| {
             (
                 f.severity,
                 FindingGroup {
@@ -255,20 +247,20 @@ fn finding_groups<'a>(
             g.severity = f.severity.as_str();
         }
         if g.examples.len() < 3 {
-            // A workspace-level finding has no page of its own: the overview's
-            // list of findings holds it.
-            let href = href.unwrap_or_else(|| "#h-findings".to_string());
-            let text = run_of
-                .get(&href)
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| f.message.clone());
-            g.examples
-                .push((crate::bundle::index::truncate(&text, 80), href));
+            let text = name.unwrap_or(&f.message);
+            g.examples.push((
+                crate::bundle::index::truncate(text, 80),
+                href.unwrap_or("#h-findings").to_string(),
+            ));
         }
     }
-    let mut out: Vec<(Severity, FindingGroup)> = groups.into_values().collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.count.cmp(&a.1.count)));
-    out.into_iter().map(|(_, g)| g).collect()
+
+    /// Worst severity first, then the most frequent.
+    fn sorted(self) -> Vec<FindingGroup> {
+        let mut out: Vec<(Severity, FindingGroup)> = self.0.into_values().collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.count.cmp(&a.1.count)));
+        out.into_iter().map(|(_, g)| g).collect()
+    }
 }
 
 fn banner(report: &Report) -> Vec<BannerLine> {
@@ -850,51 +842,42 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .collect();
     let mut findings: Vec<FindingRow> = Vec::new();
     let mut more = 0usize;
-    let mut grouped: Vec<(&Finding, Option<String>)> = Vec::new();
-    // A run's finding is named by its run id, not its file's path.
-    let mut run_examples: BTreeMap<String, &str> = BTreeMap::new();
-    let mut push = for_report(|f: &Finding, href: Option<String>| {
+    let mut groups = FindingGroups::default();
+    // A run's finding is named by its run id in the groups, not by its message.
+    let mut push = |f: &Finding, href: Option<String>, name: Option<&str>| {
         if f.severity < Severity::Warning {
             return;
         }
-        grouped.push((f, href.clone()));
+        groups.add(f, href.as_deref(), name);
         if findings.len() < OVERVIEW_FINDINGS {
             findings.push(FindingRow::from(f, href));
         } else {
             more += 1;
         }
-    });
+    };
     for f in &report.findings {
-        push(f, None);
+        push(f, None, None);
     }
-    for f in &report.queue.findings {
-        push(f, Some("queue/index.html".to_string()));
-    }
-    for f in &report.receipts.findings {
-        push(f, Some("receipts/index.html".to_string()));
-    }
-    for f in &report.gates.findings {
-        push(f, Some("gates/index.html".to_string()));
-    }
-    for f in &report.dod.findings {
-        push(f, Some("phases/index.html".to_string()));
-    }
-    for f in &report.drift.findings {
-        push(f, Some("drift/index.html".to_string()));
+    for (href, section) in [
+        ("queue/index.html", &report.queue.findings),
+        ("receipts/index.html", &report.receipts.findings),
+        ("gates/index.html", &report.gates.findings),
+        ("phases/index.html", &report.dod.findings),
+        ("drift/index.html", &report.drift.findings),
+    ] {
+        for f in section {
+            push(f, Some(href.to_string()), None);
+        }
     }
     for r in &report.bundles.roots {
         for f in &r.findings {
-            push(f, None);
+            push(f, None, None);
         }
         for run in &r.runs {
             for f in &run.findings {
                 let href = run.page.as_ref().map(|p| format!("{p}index.html"));
-                if let Some(href) = &href
-                    && f.severity >= Severity::Warning
-                {
-                    run_examples.insert(href.clone(), run.run_id.as_str());
-                }
-                push(f, href);
+                let name = href.is_some().then_some(run.run_id.as_str());
+                push(f, href, name);
             }
         }
     }
@@ -904,9 +887,8 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
         .map(|k| format!("{} {k}", counts.get(*k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
         .join(", ");
-    let groups = finding_groups(grouped.into_iter(), &run_examples);
     let overview = OverviewPage {
-        groups,
+        groups: groups.sorted(),
         split: verdict_split(&report.bundles.totals),
         changes: report.changes.as_ref(),
         trends: report.history.as_ref().map(trends).unwrap_or_default(),

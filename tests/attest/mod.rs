@@ -427,3 +427,21 @@ fn attest_dir_and_site_may_not_overlap_and_a_key_needs_attest() {
     let r = ws.lith(&["build", "--attest", "att", "--fast"]);
     assert_eq!(r.code, 64, "{r:?}");
 }
+
+/// A symlink planted where a folder of the attestations belongs is refused, never
+/// written through.
+#[test]
+fn a_planted_symlink_in_the_attestation_folder_is_not_followed() {
+    let ws = run_ws();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    std::fs::create_dir_all(ws.join("att")).unwrap();
+    std::fs::create_dir_all(ws.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(ws.join("elsewhere"), ws.join("att/runs")).unwrap();
+    let r = ws.lith(&["build", "--attest", "att"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("att/runs"), "{r:?}");
+    assert_eq!(std::fs::read_dir(ws.join("elsewhere")).unwrap().count(), 0);
+}
