@@ -32,3 +32,4 @@ pub mod queue;
 pub mod receipts;
 pub mod report;
 pub mod site;
+pub mod wire;

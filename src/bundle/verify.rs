@@ -115,8 +115,7 @@ impl Verification {
 /// Written compactly ([`ArtifactWire`]): what can be derived is left out and
 /// restored on reading, so a report of 130,000 artifacts stays small and still
 /// round-trips to the same value.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-#[serde(into = "ArtifactWire", from = "ArtifactWire")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ArtifactCheck {
     /// The path as written in the index.
     pub path: String,
@@ -133,26 +132,27 @@ pub struct ArtifactCheck {
     /// `a-` + 12 hex digits of sha256(path): the row's stable anchor.
     pub anchor: String,
     /// Absolute link to the row, when the site has a base URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
 /// How an [`ArtifactCheck`] is spelled in JSON. Left out, and derived on reading:
 /// `anchor` (from `path`); `rel` when it equals `path` (an explicit `null` when the
 /// path was unsafe); `actual_size` and `actual_sha256` of an `ok` row when they equal
-/// the expected values; `schema_version`, `detail` and `url` when absent.
+/// the expected values; `schema_version`, `detail` and `url` when absent. In the
+/// compact form of `report.json` ([`crate::wire::compact`]) a row with nothing but
+/// those is the array `[path, expected_size, expected_sha256]`.
 #[derive(Serialize, serde::Deserialize)]
-struct ArtifactWire {
-    path: String,
+struct ArtifactWire<S> {
+    path: S,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    rel: Option<Option<String>>,
+    rel: Option<Option<S>>,
     status: ArtifactStatus,
     expected_size: u64,
-    expected_sha256: String,
+    expected_sha256: S,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -164,13 +164,13 @@ struct ArtifactWire {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    actual_sha256: Option<Option<String>>,
+    actual_sha256: Option<Option<S>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    schema_version: Option<String>,
+    schema_version: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
+    detail: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
+    url: Option<S>,
 }
 
 /// A field that is present reads as `Some`, even when it is `null` (`Some(None)`);
@@ -183,28 +183,99 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-impl From<ArtifactCheck> for ArtifactWire {
-    fn from(a: ArtifactCheck) -> ArtifactWire {
-        let ok = a.status == ArtifactStatus::Ok;
-        ArtifactWire {
-            rel: (a.rel.as_deref() != Some(a.path.as_str())).then_some(a.rel),
-            actual_size: (!(ok && a.actual_size == Some(a.expected_size))).then_some(a.actual_size),
-            actual_sha256: (!(ok
-                && a.actual_sha256.as_deref() == Some(a.expected_sha256.as_str())))
-            .then_some(a.actual_sha256),
-            path: a.path,
-            status: a.status,
-            expected_size: a.expected_size,
-            expected_sha256: a.expected_sha256,
-            schema_version: a.schema_version,
-            detail: a.detail,
-            url: a.url,
-        }
+impl ArtifactCheck {
+    fn ok_as_indexed(&self) -> bool {
+        self.status == ArtifactStatus::Ok
+            && self.actual_size == Some(self.expected_size)
+            && self.actual_sha256.as_deref() == Some(self.expected_sha256.as_str())
+    }
+
+    /// An `ok` row that says nothing but its path, size and digest.
+    fn is_plain(&self) -> bool {
+        self.ok_as_indexed()
+            && self.rel.as_deref() == Some(self.path.as_str())
+            && self.schema_version.is_none()
+            && self.detail.is_none()
+            && self.url.is_none()
     }
 }
 
-impl From<ArtifactWire> for ArtifactCheck {
-    fn from(w: ArtifactWire) -> ArtifactCheck {
+impl Serialize for ArtifactCheck {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if crate::wire::is_compact() && self.is_plain() {
+            return (&self.path, self.expected_size, &self.expected_sha256).serialize(s);
+        }
+        let ok = self.ok_as_indexed();
+        ArtifactWire::<&str> {
+            path: &self.path,
+            rel: (self.rel.as_deref() != Some(self.path.as_str())).then_some(self.rel.as_deref()),
+            status: self.status,
+            expected_size: self.expected_size,
+            expected_sha256: &self.expected_sha256,
+            actual_size: (!ok).then_some(self.actual_size),
+            actual_sha256: (!ok).then_some(self.actual_sha256.as_deref()),
+            schema_version: self.schema_version.as_deref(),
+            detail: self.detail.as_deref(),
+            url: self.url.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ArtifactCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ArtifactCheck, D::Error> {
+        struct Row;
+        impl<'de> serde::de::Visitor<'de> for Row {
+            type Value = ArtifactCheck;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an artifact row: an object, or [path, size, sha256] for an ok row")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let path: String = a
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let size: u64 = a
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let sha: String = a
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(2, &self))?;
+                if a.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(4, &self));
+                }
+                Ok(ArtifactCheck::from(ArtifactWire {
+                    path,
+                    rel: None,
+                    status: ArtifactStatus::Ok,
+                    expected_size: size,
+                    expected_sha256: sha,
+                    actual_size: None,
+                    actual_sha256: None,
+                    schema_version: None,
+                    detail: None,
+                    url: None,
+                }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let w: ArtifactWire<String> = serde::Deserialize::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(a),
+                )?;
+                Ok(ArtifactCheck::from(w))
+            }
+        }
+        d.deserialize_any(Row)
+    }
+}
+
+impl From<ArtifactWire<String>> for ArtifactCheck {
+    fn from(w: ArtifactWire<String>) -> ArtifactCheck {
         ArtifactCheck {
             anchor: artifact_anchor(&w.path),
             rel: w.rel.unwrap_or_else(|| Some(w.path.clone())),
@@ -226,10 +297,13 @@ impl From<ArtifactWire> for ArtifactCheck {
 /// What the index said, for display.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct IndexSummary {
+    #[serde(default, skip_serializing_if = "crate::wire::none")]
     pub schema_version: Option<String>,
     pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "crate::wire::none")]
     pub world_id: Option<String>,
     pub status: crate::bundle::index::IndexStatus,
+    #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub missing: Vec<String>,
     pub entries: usize,
 }
@@ -239,6 +313,7 @@ pub struct Counts {
     pub total: usize,
     pub ok: usize,
     /// Count per non-ok status, by name.
+    #[serde(default, skip_serializing_if = "crate::wire::empty_map")]
     pub by_status: BTreeMap<String, usize>,
 }
 
@@ -250,6 +325,7 @@ pub struct RunReport {
     /// The run folder, relative to the workspace (or as given to `lith verify`).
     pub dir: String,
     /// True when the bundle root's LATEST names this run.
+    #[serde(default, skip_serializing_if = "crate::wire::no")]
     pub latest: bool,
     /// Site-relative folder of the run page (`runs/<slug>/`), set by the build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,8 +345,11 @@ pub struct RunReport {
     /// Entries counted in `counts` but not listed in `artifacts`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub artifacts_unlisted: usize,
+    #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub unindexed: Vec<String>,
+    #[serde(default, skip_serializing_if = "crate::wire::none")]
     pub witnesses: Option<Witnesses>,
+    #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub findings: Vec<Finding>,
     /// Decision-stage promotability, when assessed (`lith build`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1070,4 +1149,77 @@ fn list_unindexed(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_row(path: &str) -> ArtifactCheck {
+        let sha = "ab".repeat(32);
+        ArtifactCheck {
+            path: path.to_string(),
+            rel: Some(path.to_string()),
+            status: ArtifactStatus::Ok,
+            expected_size: 7,
+            expected_sha256: sha.clone(),
+            actual_size: Some(7),
+            actual_sha256: Some(sha),
+            schema_version: None,
+            detail: None,
+            anchor: artifact_anchor(path),
+            url: None,
+        }
+    }
+
+    #[test]
+    fn a_plain_ok_row_is_an_array_only_in_the_compact_form_and_reads_back_either_way() {
+        let row = ok_row("a/b.json");
+        let full = serde_json::to_value(&row).unwrap();
+        assert_eq!(
+            full,
+            serde_json::json!({"path": "a/b.json", "status": "ok", "expected_size": 7, "expected_sha256": "ab".repeat(32)})
+        );
+        let compact = crate::wire::compact(|| serde_json::to_value(&row).unwrap());
+        assert_eq!(compact, serde_json::json!(["a/b.json", 7, "ab".repeat(32)]));
+        for v in [full, compact] {
+            assert_eq!(serde_json::from_value::<ArtifactCheck>(v).unwrap(), row);
+        }
+    }
+
+    #[test]
+    fn a_row_that_says_more_stays_an_object_in_the_compact_form() {
+        let mut versioned = ok_row("x");
+        versioned.schema_version = Some("v2".into());
+        let mut moved = ok_row("book/r1/x");
+        moved.rel = Some("x".into());
+        let mut bad = ok_row("y");
+        bad.status = ArtifactStatus::DigestMismatch;
+        bad.actual_sha256 = Some("cd".repeat(32));
+        let mut gone = ok_row("z");
+        gone.status = ArtifactStatus::Missing;
+        gone.actual_size = None;
+        gone.actual_sha256 = None;
+        for row in [versioned, moved, bad, gone] {
+            let v = crate::wire::compact(|| serde_json::to_value(&row).unwrap());
+            assert!(v.is_object(), "{v}");
+            assert_eq!(serde_json::from_value::<ArtifactCheck>(v).unwrap(), row);
+        }
+    }
+
+    #[test]
+    fn a_compact_row_of_the_wrong_length_or_types_is_refused() {
+        let sha = "ab".repeat(32);
+        for bad in [
+            serde_json::json!(["a", 1]),
+            serde_json::json!(["a", 1, sha, "extra"]),
+            serde_json::json!(["a", "1", sha]),
+            serde_json::json!([1, 1, sha]),
+        ] {
+            assert!(
+                serde_json::from_value::<ArtifactCheck>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

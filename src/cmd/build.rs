@@ -210,7 +210,7 @@ fn partition(
     let path = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(format!("lith-partial-{}-of-{}.json", p.index, p.count)));
-    let mut bytes = serde_json::to_vec(&part)?;
+    let mut bytes = crate::wire::compact(|| serde_json::to_vec(&part))?;
     bytes.push(b'\n');
     crate::fsutil::write_atomic(&path, &bytes)
         .with_context(|| format!("cannot write the partial report to {}", path.display()))?;

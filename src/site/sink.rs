@@ -93,7 +93,7 @@ impl Sink {
         let encoded = if pretty {
             serde_json::to_vec_pretty(value)
         } else {
-            serde_json::to_vec(value)
+            crate::wire::compact(|| serde_json::to_vec(value))
         };
         let mut bytes = encoded.map_err(|source| Error::Encode {
             rel: rel.to_string(),
