@@ -118,9 +118,6 @@ pub struct Replay {
     /// Pending id → slot. foldhash with a per-process random seed: several times
     /// faster than SipHash here, and its seed keeps crafted collisions impractical.
     live: FastMap<std::sync::Arc<str>, usize>,
-    /// dedupe_key → the slots of the pending tasks that hold it: the oldest, then any
-    /// others (rare; an empty Vec does not allocate).
-    dedupe: FastMap<Box<str>, (usize, Vec<usize>)>,
     pub counters: Counters,
     pub findings: Vec<QueueFinding>,
     /// Every accepted operation, for the receipt cross-check; left empty by
@@ -177,9 +174,14 @@ impl Replay {
         self.live.contains_key(id)
     }
 
-    /// The pending task that holds a dedupe key.
+    /// The pending task that holds a dedupe key: the oldest pending task with it.
+    ///
+    /// The fold keeps no dedupe index (no decision of replay depends on one, and two
+    /// hash tables of every pending key cost more than the rest of the fold); a
+    /// lookup walks the pending tasks once, as the replay that made them did.
     pub fn pending_by_dedupe(&self, key: &str) -> Option<&PendingTask> {
-        self.slots[self.dedupe.get(key)?.0].as_ref()
+        self.pending()
+            .find(|t| t.dedupe_key.as_deref() == Some(key))
     }
 
     fn corrupt(&mut self, line: usize, message: String) {
@@ -193,59 +195,22 @@ impl Replay {
 
     /// Folds one complete line (without its newline).
     pub fn apply_line(&mut self, line: usize, raw: &[u8]) {
+        self.fold(line, parse_line(raw));
+    }
+
+    /// Folds one parsed line: the state changes, in log order.
+    fn fold(&mut self, line: usize, event: Parsed) {
         self.lines = line;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        let ev: Envelope = match serde_json::from_slice(raw) {
-            Ok(ev) => ev,
-            Err(e) => {
-                let what = if serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
-                    "not an event object"
-                } else {
-                    "not JSON"
-                };
-                return self.corrupt(
-                    line,
-                    format!(
-                        "{what} ({} at column {})",
-                        strip_at(&e.to_string()),
-                        e.column()
-                    ),
-                );
-            }
-        };
-        if let Some(v) = &ev.v
-            && v != VERSION
-        {
-            return self.corrupt(
-                line,
-                format!(
-                    "unsupported event version {:?}; expected {VERSION:?}",
-                    crate::bundle::index::truncate(v, 40)
-                ),
-            );
-        }
-        match ev.op.as_deref() {
-            Some("enqueue") => {
-                let Some(raw_task) = ev.task else {
-                    return self.corrupt(line, "enqueue without a `task` object".into());
-                };
-                let head: TaskHead = match serde_json::from_str(raw_task.get()) {
-                    Ok(h) => h,
-                    Err(_) => {
-                        return self.corrupt(
-                            line,
-                            "enqueue whose `task` is not an object with string fields".into(),
-                        );
-                    }
-                };
-                let Some(id) = head.id else {
-                    return self.corrupt(line, "enqueue whose task has no string `id`".into());
-                };
+        match event {
+            Parsed::Blank => {}
+            Parsed::Corrupt(message) => self.corrupt(line, message),
+            Parsed::Enqueue {
+                id,
+                dedupe_key,
+                raw,
+            } => {
                 self.counters.events += 1;
                 let slot = self.slots.len();
-                let id: std::sync::Arc<str> = id.as_ref().into();
                 let std::collections::hash_map::Entry::Vacant(vacant) = self.live.entry(id.clone())
                 else {
                     self.counters.duplicate_enqueue += 1;
@@ -258,36 +223,18 @@ impl Replay {
                     return;
                 };
                 vacant.insert(slot);
-                // Trimmed, as the producer keys its index; an empty key holds nothing.
-                let dedupe_key: Option<Box<str>> = head
-                    .dedupe_key
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(Into::into);
-                if let Some(key) = &dedupe_key {
-                    match self.dedupe.get_mut(key) {
-                        Some((_, more)) => more.push(slot),
-                        None => {
-                            self.dedupe.insert(key.clone(), (slot, Vec::new()));
-                        }
-                    }
-                }
                 self.op(line, OpKind::Enqueue, &id);
                 self.slots.push(Some(PendingTask {
                     id,
                     dedupe_key,
-                    raw: raw_task.to_owned(),
+                    raw,
                 }));
                 self.counters.enqueued += 1;
             }
-            Some("dequeue") => {
-                let Some(id) = ev.task_id else {
-                    return self.corrupt(line, "dequeue without a string `task_id`".into());
-                };
+            Parsed::Dequeue { id } => {
                 self.counters.events += 1;
                 self.op(line, OpKind::Dequeue, &id);
-                let Some(slot) = self.live.remove(id.as_ref()) else {
+                let Some(slot) = self.live.remove(&*id) else {
                     self.counters.orphan_dequeue += 1;
                     self.findings.push(QueueFinding {
                         line,
@@ -296,26 +243,10 @@ impl Replay {
                     });
                     return;
                 };
-                if let Some(task) = self.slots[slot].take()
-                    && let Some(key) = &task.dedupe_key
-                    && let Some((first, more)) = self.dedupe.get_mut(key)
-                {
-                    if *first != slot {
-                        more.retain(|s| *s != slot);
-                    } else if more.is_empty() {
-                        self.dedupe.remove(key);
-                    } else {
-                        *first = more.remove(0);
-                    }
-                }
+                self.slots[slot] = None;
                 self.counters.dequeued += 1;
                 self.compact();
             }
-            Some(other) => self.corrupt(
-                line,
-                format!("unknown op {:?}", crate::bundle::index::truncate(other, 40)),
-            ),
-            None => self.corrupt(line, "no string `op`".into()),
         }
     }
 
@@ -325,18 +256,9 @@ impl Replay {
             return;
         }
         self.slots.retain(Option::is_some);
-        self.dedupe.clear();
         for (i, t) in self.slots.iter().enumerate() {
             if let Some(t) = t {
                 *self.live.get_mut(&t.id).expect("a pending task is live") = i;
-                if let Some(key) = &t.dedupe_key {
-                    match self.dedupe.get_mut(key) {
-                        Some((_, more)) => more.push(i),
-                        None => {
-                            self.dedupe.insert(key.clone(), (i, Vec::new()));
-                        }
-                    }
-                }
             }
         }
     }
@@ -369,38 +291,61 @@ impl Replay {
     /// sha256 of the canonical JSON (sorted keys, no whitespace) of the pending list,
     /// each task without `created_at`.
     pub fn state_sha256(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(b"[");
-        for (i, t) in self.pending().enumerate() {
-            if i > 0 {
-                h.update(b",");
+        use rayon::prelude::*;
+        // Each task's canonical form is independent of the others: they are encoded
+        // in parallel, a window at a time (bounded memory), and hashed in order.
+        const CHUNK: usize = 2048;
+        let canonical = |chunk: &[Option<PendingTask>]| -> Vec<u8> {
+            let mut out = Vec::with_capacity(chunk.len() * 96);
+            for t in chunk.iter().flatten() {
+                let mut t = t.to_map();
+                t.remove("created_at");
+                // serde_json's Map is a BTreeMap here: keys serialize sorted.
+                serde_json::to_writer(&mut out, &Value::Object(t))
+                    .expect("a JSON value encodes into memory");
+                out.push(b',');
             }
-            let mut t = t.to_map();
-            t.remove("created_at");
-            // serde_json's Map is a BTreeMap here: keys serialize sorted.
-            h.update(
-                serde_json::to_string(&Value::Object(t))
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
+            out
+        };
+        let mut h = Sha256::new();
+        let mut first = true;
+        for window in self.slots.chunks(CHUNK * 32) {
+            let parts: Vec<Vec<u8>> = window.par_chunks(CHUNK).map(canonical).collect();
+            for part in parts {
+                // Every task in a part ends with a comma: the last one is dropped,
+                // and parts are joined by one.
+                if !part.is_empty() {
+                    h.update(if first { b"[" } else { b"," });
+                    first = false;
+                    h.update(&part[..part.len() - 1]);
+                }
+            }
+        }
+        if first {
+            h.update(b"[");
         }
         h.update(b"]");
         hex(&h.finalize())
+    }
+
+    /// dedupe_key → the id of the oldest pending task that holds it.
+    pub fn dedupe_index(&self) -> BTreeMap<String, String> {
+        let mut index = BTreeMap::new();
+        for t in self.pending() {
+            if let Some(key) = &t.dedupe_key {
+                index
+                    .entry(key.to_string())
+                    .or_insert_with(|| t.id.to_string());
+            }
+        }
+        index
     }
 
     pub fn summary(&self, log: &str) -> Summary {
         Summary {
             log: log.to_string(),
             pending: self.pending().map(PendingTask::to_map).collect(),
-            dedupe_index: self
-                .dedupe
-                .iter()
-                .filter_map(|(k, (first, _))| {
-                    self.slots[*first]
-                        .as_ref()
-                        .map(|t| (k.to_string(), t.id.to_string()))
-                })
-                .collect(),
+            dedupe_index: self.dedupe_index(),
             counters: self.counters.clone(),
             state_sha256: self.state_sha256(),
             findings: self.findings.clone(),
@@ -421,6 +366,85 @@ impl Replay {
     }
 }
 
+/// One line of the log, parsed and checked on its own: everything the fold needs,
+/// owned, so that lines can be parsed on one thread while another folds them.
+enum Parsed {
+    Blank,
+    Corrupt(String),
+    Enqueue {
+        id: std::sync::Arc<str>,
+        /// Trimmed, as the producer keys its index; an empty key holds nothing.
+        dedupe_key: Option<Box<str>>,
+        raw: Box<RawValue>,
+    },
+    Dequeue {
+        id: Box<str>,
+    },
+}
+
+fn parse_line(raw: &[u8]) -> Parsed {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Parsed::Blank;
+    }
+    let ev: Envelope = match serde_json::from_slice(raw) {
+        Ok(ev) => ev,
+        Err(e) => {
+            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
+                "not an event object"
+            } else {
+                "not JSON"
+            };
+            return Parsed::Corrupt(format!(
+                "{what} ({} at column {})",
+                strip_at(&e.to_string()),
+                e.column()
+            ));
+        }
+    };
+    if let Some(v) = &ev.v
+        && v != VERSION
+    {
+        return Parsed::Corrupt(format!(
+            "unsupported event version {:?}; expected {VERSION:?}",
+            crate::bundle::index::truncate(v, 40)
+        ));
+    }
+    match ev.op.as_deref() {
+        Some("enqueue") => {
+            let Some(raw_task) = ev.task else {
+                return Parsed::Corrupt("enqueue without a `task` object".into());
+            };
+            let Ok(head) = serde_json::from_str::<TaskHead>(raw_task.get()) else {
+                return Parsed::Corrupt(
+                    "enqueue whose `task` is not an object with string fields".into(),
+                );
+            };
+            let Some(id) = head.id else {
+                return Parsed::Corrupt("enqueue whose task has no string `id`".into());
+            };
+            Parsed::Enqueue {
+                id: id.as_ref().into(),
+                dedupe_key: head
+                    .dedupe_key
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(Into::into),
+                raw: raw_task.to_owned(),
+            }
+        }
+        Some("dequeue") => match ev.task_id {
+            Some(id) => Parsed::Dequeue { id: id.into() },
+            None => Parsed::Corrupt("dequeue without a string `task_id`".into()),
+        },
+        Some(other) => Parsed::Corrupt(format!(
+            "unknown op {:?}",
+            crate::bundle::index::truncate(other, 40)
+        )),
+        None => Parsed::Corrupt("no string `op`".into()),
+    }
+}
+
 fn strip_at(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
@@ -428,23 +452,70 @@ fn strip_at(msg: &str) -> String {
     }
 }
 
+/// What the reading thread hands to the folding one.
+enum Item {
+    Line(usize, Parsed),
+    TooLong(usize, u64),
+    Torn(usize, u64),
+    /// A whitespace-only last line without its newline: counted, nothing else.
+    Skip(usize),
+}
+
+/// Lines read, parsed and sent per batch: large enough that the channel costs
+/// nothing per line, small enough that the batches in flight stay a few MiB.
+const BATCH: usize = 2048;
+
 /// Replays a whole log from a reader. Line numbers continue from `state.lines`.
-pub fn replay_reader(r: impl Read, state: &mut Replay) -> std::io::Result<()> {
-    let mut lines = crate::jsonl::Lines::new(r, state.lines);
-    while let Some((line, buf)) = lines.next_line()? {
-        let n = line.number;
-        match line.too_long {
-            // Whatever its length, an unterminated last line is a torn tail.
-            Some(len) if !line.terminated => state.torn_tail(n, len),
-            Some(len) => state.too_long(n, len),
-            None if line.terminated => state.apply_line(n, buf),
-            // A complete event whose newline never made it: accept it.
-            None if serde_json::from_slice::<Value>(buf).is_ok() => state.apply_line(n, buf),
-            None if buf.iter().all(u8::is_ascii_whitespace) => state.lines = n,
-            None => state.torn_tail(n, buf.len() as u64),
+///
+/// Lines are read and parsed on a second thread while this one folds them in log
+/// order, so the result is exactly that of [`Replay::apply_line`] on each line.
+pub fn replay_reader(r: impl Read + Send, state: &mut Replay) -> std::io::Result<()> {
+    let first = state.lines;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            let mut lines = crate::jsonl::Lines::new(r, first);
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some((line, buf)) = lines.next_line()? {
+                let n = line.number;
+                batch.push(match line.too_long {
+                    // Whatever its length, an unterminated last line is a torn tail.
+                    Some(len) if !line.terminated => Item::Torn(n, len),
+                    Some(len) => Item::TooLong(n, len),
+                    None if line.terminated => Item::Line(n, parse_line(buf)),
+                    // A complete event whose newline never made it: accept it.
+                    None if serde_json::from_slice::<serde::de::IgnoredAny>(buf).is_ok() => {
+                        Item::Line(n, parse_line(buf))
+                    }
+                    None if buf.iter().all(u8::is_ascii_whitespace) => Item::Skip(n),
+                    None => Item::Torn(n, buf.len() as u64),
+                });
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        });
+        for batch in rx {
+            for item in batch {
+                match item {
+                    Item::Line(n, p) => state.fold(n, p),
+                    Item::TooLong(n, len) => state.too_long(n, len),
+                    Item::Torn(n, len) => state.torn_tail(n, len),
+                    Item::Skip(n) => state.lines = n,
+                }
+            }
         }
-    }
-    Ok(())
+        reader
+            .join()
+            .expect("the queue reader thread does not panic")
+    })
 }
 
 /// Replays the log at `path` into `state` (a [`Replay::new`] or
@@ -572,6 +643,31 @@ mod tests {
         assert_eq!(a.state_sha256(), b.state_sha256());
         assert_ne!(a.state_sha256(), run(&enq("b", "k")).state_sha256());
         assert_eq!(run("").state_sha256(), hex(&Sha256::digest(b"[]")));
+    }
+
+    #[test]
+    fn the_state_digest_is_the_digest_of_the_whole_list_across_parallel_parts() {
+        // More pending tasks than one encoded part, with dequeued holes in the slots:
+        // the digest is of `[t1,t2,…]` written in one piece.
+        let mut log = String::new();
+        for i in 0..9000 {
+            log.push_str(&enq(&format!("t{i}"), &format!("k{}", i % 7)));
+            if i % 3 == 0 {
+                log.push_str(&deq(&format!("t{}", i / 2)));
+            }
+        }
+        let r = run(&log);
+        let tasks: Vec<Value> = r
+            .pending()
+            .map(|t| {
+                let mut m = t.to_map();
+                m.remove("created_at");
+                Value::Object(m)
+            })
+            .collect();
+        assert!(tasks.len() > 2 * 2048, "{}", tasks.len());
+        let whole = serde_json::to_string(&Value::Array(tasks)).unwrap();
+        assert_eq!(r.state_sha256(), hex(&Sha256::digest(whole.as_bytes())));
     }
 
     #[test]
