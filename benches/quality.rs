@@ -24,6 +24,7 @@ struct Opts {
     skip_small: bool,
     skip_big: bool,
     skip_allure: bool,
+    skip_growth: bool,
     dir: PathBuf,
 }
 
@@ -34,6 +35,7 @@ fn opts() -> Opts {
         skip_small: false,
         skip_big: false,
         skip_allure: false,
+        skip_growth: false,
         dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-trees"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +57,7 @@ fn opts() -> Opts {
             "--skip-small" => o.skip_small = true,
             "--skip-big" => o.skip_big = true,
             "--skip-allure" => o.skip_allure = true,
+            "--skip-growth" => o.skip_growth = true,
             _ => {} // cargo bench passes --bench
         }
         i += 1;
@@ -248,21 +251,39 @@ fn small_files(o: &Opts) -> Duration {
     let (t_base, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &find])));
     assert_eq!(c, 0, "sha256sum baseline failed");
     let out = root.join("site");
-    let build = || {
+    let build_into = |dir: &Path| {
         measure(
             Command::new(lith())
                 .args(["build", "--quiet", "--out"])
-                .arg(&out)
+                .arg(dir)
                 .current_dir(&root)
                 .env("SOURCE_DATE_EPOCH", "1790000000"),
         )
     };
-    // Cold: no previous site.
+    let build = || build_into(&out);
+    // Cold: no previous site. Each cold build writes a folder that never held one,
+    // and the sites of earlier runs of this harness are deleted first, 35 s ahead:
+    // on ext4 without a journal (this machine's), creating a file within 30 s of
+    // deleting thousands scans past every recently deleted inode (`recently_deleted`
+    // in a profile), a cost of the deletion, not of the build. The same build right
+    // after `rm -rf` of the previous site is measured last, apart.
+    let cold_dirs: Vec<PathBuf> = (0..3)
+        .map(|i| root.join(format!("site-cold-{i}")))
+        .collect();
+    let mut removed = false;
+    for d in cold_dirs.iter().chain([&out]) {
+        removed |= std::fs::remove_dir_all(d).is_ok();
+    }
+    if removed {
+        std::thread::sleep(Duration::from_secs(35));
+    }
+    let mut round = 0;
     let (t_lith, rss, c) = best_of(3, || {
-        let _ = std::fs::remove_dir_all(&out);
-        build()
+        round += 1;
+        build_into(&cold_dirs[round - 1])
     });
     assert_eq!(c, 0, "lith build failed");
+    std::fs::rename(&cold_dirs[2], &out).unwrap();
     let files = site_files(&out);
     let total: u64 = files.values().map(|f| f.1).sum();
     let (largest_page, largest) = files
@@ -333,6 +354,9 @@ fn small_files(o: &Opts) -> Duration {
         warm.push((t, rss, rewritten, removed, after.len()));
     }
     let (t_warm, rss_warm, rewritten, removed, n) = warm.into_iter().min_by_key(|w| w.0).unwrap();
+    for d in &cold_dirs[..2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
     println!(
         "  lith build, warm ({} of {} runs changed): {:5.2} s   peak RSS {} MiB",
         o.runs.div_ceil(100),
@@ -345,7 +369,99 @@ fn small_files(o: &Opts) -> Duration {
         rewritten as f64 * 100.0 / n as f64,
         t_lith.as_secs_f64() / t_warm.as_secs_f64()
     );
+    // A cold build right after deleting the previous site (`rm -rf site && lith
+    // build` on a runner that keeps its workspace).
+    let _ = std::fs::remove_dir_all(&out);
+    let (t_rm, _, c) = build();
+    assert_eq!(c, 0, "lith build failed");
+    println!(
+        "  lith build, cold right after rm -rf of the previous site: {:5.2} s ({:.2}× the baseline)",
+        t_rm.as_secs_f64(),
+        t_base.as_secs_f64() / t_rm.as_secs_f64()
+    );
     t_lith
+}
+
+/// Growth from 10,000 to 100,000 runs (SPEC §11): the same shape as the reference
+/// workload (13 artifacts per run, 50 bundle roots) with artifacts of 64–512 bytes,
+/// so that both trees stay in the page cache and the ratio measures lith, not the
+/// disk. Cold builds, best of 2, into folders that never held a site.
+fn growth(o: &Opts) {
+    let mut results = Vec::new();
+    // Sites are removed at the end: on ext4 without a journal, creating files right
+    // after deleting thousands scans past every recently deleted inode.
+    let mut sites = Vec::new();
+    for runs in [o.runs, o.runs * 10] {
+        let root = o.dir.join(format!("growth-{runs}"));
+        let marker = root.join(".complete");
+        if !marker.exists() {
+            let _ = std::fs::remove_dir_all(&root);
+            let mut state = 777u64;
+            for r in 0..runs {
+                let run = root.join(format!("book/exp{}/out/run-{r:06}", r % 50));
+                std::fs::create_dir_all(&run).unwrap();
+                let mut entries = Vec::new();
+                for a in 0..13 {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let size = 64 + ((state >> 33) as usize % 448);
+                    let body: Vec<u8> = (0..size)
+                        .map(|i| b"abcdefghijklmnopqrstuvwxyz{}\":,\n"[(i + a + r) % 32])
+                        .collect();
+                    let name = format!("artifact_{a:02}.json");
+                    std::fs::write(run.join(&name), &body).unwrap();
+                    entries.push((name, body));
+                }
+                write_index(&run, &entries);
+            }
+            std::fs::write(
+                root.join("manifest.lith"),
+                "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"book/*/out\"])))",
+            )
+            .unwrap();
+            std::fs::write(&marker, "").unwrap();
+        }
+        // Read once so that both trees are measured from the page cache.
+        let warm_up = format!(
+            "find '{}' -type f -print0 | xargs -0 cat > /dev/null",
+            root.display()
+        );
+        measure(Command::new("sh").args(["-c", &warm_up]));
+        let mut round = 0;
+        let (t, rss, c) = best_of(2, || {
+            round += 1;
+            let out = o
+                .dir
+                .join(format!("growth-site-{runs}-{}-{round}", std::process::id()));
+            let r = measure(
+                Command::new(lith())
+                    .args(["build", "--quiet", "--out"])
+                    .arg(&out)
+                    .current_dir(&root)
+                    .env("SOURCE_DATE_EPOCH", "1790000000"),
+            );
+            sites.push(out);
+            r
+        });
+        assert_eq!(c, 0, "lith build of growth-{runs} failed");
+        println!(
+            "growth: {runs} runs × 13 artifacts (64–512 B): lith build, cold {:6.2} s, peak RSS {} MiB",
+            t.as_secs_f64(),
+            rss / 1024
+        );
+        results.push((t, rss));
+    }
+    for site in sites {
+        let _ = std::fs::remove_dir_all(site);
+    }
+    let (small, big) = (results[0], results[1]);
+    println!(
+        "  time {:.2}× for 10× the runs (bar: ≤ 11×); peak RSS {} → {} MiB (bar at 100,000 runs: ≤ 256)",
+        big.0.as_secs_f64() / small.0.as_secs_f64(),
+        small.1 / 1024,
+        big.1 / 1024
+    );
 }
 
 /// The Allure baseline: `allure generate` (npm `allure@3`) on one result per run of
@@ -542,6 +658,9 @@ fn main() {
         if !o.skip_allure {
             allure(&o, cold);
         }
+    }
+    if !o.skip_growth {
+        growth(&o);
     }
     // Last: its allocations would otherwise count in the children's peak RSS
     // (ru_maxrss keeps the high-water mark a child inherits at fork).

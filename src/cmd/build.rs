@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use rayon::prelude::*;
 
 use crate::bundle::verify::Mode;
 use crate::cli::{BuildCmdArgs, GlobalArgs, ReportOutputs};
@@ -131,38 +132,52 @@ fn attest_build(
     );
     let dir_label = crate::fsutil::slash_path(dir);
     let out = attest::Out::open(dir)?;
-    let mut statements: Vec<(String, String)> = Vec::new();
-    let (mut passed, mut failed, mut left_out) = (0usize, 0usize, Vec::new());
-    for run in report
+    // Runs are attested in parallel (statement, signature, three files each); what
+    // the build statement lists is gathered afterwards, in the report's order.
+    let mut runs: Vec<&mut crate::bundle::verify::RunReport> = report
         .bundles
         .roots
         .iter_mut()
         .flat_map(|r| r.runs.iter_mut())
-    {
-        let page = run
-            .page
-            .clone()
-            .unwrap_or_else(|| format!("runs/{}/", run.run_id));
-        let rel = page.trim_end_matches('/');
-        let Some(files) =
-            attest::run_files(run, &cx, signer.as_ref(), &format!("{dir_label}/{rel}"))
-        else {
+        .collect();
+    let attested = runs
+        .par_iter_mut()
+        .map(|run| {
+            let page = run
+                .page
+                .clone()
+                .unwrap_or_else(|| format!("runs/{}/", run.run_id));
+            let rel = page.trim_end_matches('/');
+            let Some(files) =
+                attest::run_files(run, &cx, signer.as_ref(), &format!("{dir_label}/{rel}"))
+            else {
+                return Ok(None);
+            };
+            out.put_run(rel, &files)?;
+            let statement = (
+                format!("{rel}/{}", attest::STATEMENT_FILE),
+                files.reference.statement_sha256.clone(),
+            );
+            run.attestation = Some(files.reference);
+            run.subjects = Vec::new();
+            Ok(Some(statement))
+        })
+        .collect::<Result<Vec<_>, attest::Error>>()?;
+    let mut statements: Vec<(String, String)> = Vec::new();
+    let (mut passed, mut failed, mut left_out) = (0usize, 0usize, Vec::new());
+    for (run, statement) in runs.iter().zip(attested) {
+        let Some(statement) = statement else {
             left_out.push(serde_json::json!({"run_id": run.run_id, "dir": run.dir, "verification": run.verification.as_str()}));
             continue;
         };
-        out.put_run(rel, &files)?;
         if attest::passed(run) {
             passed += 1;
         } else {
             failed += 1;
         }
-        statements.push((
-            format!("{rel}/{}", attest::STATEMENT_FILE),
-            files.reference.statement_sha256.clone(),
-        ));
-        run.attestation = Some(files.reference);
-        run.subjects = Vec::new();
+        statements.push(statement);
     }
+    drop(runs);
     if statements.is_empty() {
         crate::cmd::warn(
             false,
