@@ -144,6 +144,12 @@ test("pages fit a phone screen without sideways scrolling", async () => {
     const { page, context } = await open(file, { viewport: { width: 390, height: 844 } });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 392, `${path.relative(demoSite, file)} is ${width}px wide on a 390px screen`);
+    // Wide tables stack rather than scroll sideways inside their frame.
+    const sideways = await page.evaluate(() => Array.from(document.querySelectorAll("table.stack, table.artifacts"))
+      .map((t) => t.closest(".table-wrap") || t)
+      .filter((w) => w.scrollWidth > w.clientWidth + 1)
+      .map((w) => `${w.querySelector("table").id || w.querySelector("table").className}: ${w.scrollWidth}px in ${w.clientWidth}px`));
+    assert.deepEqual(sideways, [], path.relative(demoSite, file));
     await context.close();
   }
 });
