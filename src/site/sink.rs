@@ -11,7 +11,7 @@
 //! rather than writing through it.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -84,23 +84,71 @@ impl Sink {
 
     /// Puts `value` as JSON at `rel`: compact for programs, `pretty` for files
     /// people read too. Ends with a newline.
+    ///
+    /// Streamed: the JSON goes straight into a temporary file beside `rel` (never
+    /// whole in memory: `report.json` is the largest thing a build writes), which
+    /// replaces `rel` unless the two files hold the same bytes.
     pub fn json(
         &self,
         rel: &str,
         value: &impl serde::Serialize,
         pretty: bool,
     ) -> Result<(), Error> {
-        let encoded = if pretty {
-            serde_json::to_vec_pretty(value)
-        } else {
-            crate::wire::compact(|| serde_json::to_vec(value))
-        };
-        let mut bytes = encoded.map_err(|source| Error::Encode {
+        let write_err = |source| Error::Write {
             rel: rel.to_string(),
             source,
-        })?;
-        bytes.push(b'\n');
-        self.put(rel, bytes)
+        };
+        let path = self.dir.join(rel);
+        let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
+        self.ensure_dir(&parent).map_err(write_err)?;
+        self.put.lock().unwrap().insert(rel.to_string());
+        let tmp = self.temp_beside(&path);
+        let encoded = (|| {
+            let mut w = std::io::BufWriter::with_capacity(
+                256 * 1024,
+                create_file(&tmp).map_err(serde_json::Error::io)?,
+            );
+            if pretty {
+                serde_json::to_writer_pretty(&mut w, value)?;
+            } else {
+                crate::wire::compact(|| serde_json::to_writer(&mut w, value))?;
+            }
+            w.write_all(b"\n").map_err(serde_json::Error::io)?;
+            w.into_inner()
+                .map_err(|e| serde_json::Error::io(e.into_error()))?;
+            Ok::<(), serde_json::Error>(())
+        })();
+        if let Err(e) = encoded {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(match e.io_error_kind() {
+                Some(kind) => write_err(std::io::Error::new(kind, e)),
+                None => Error::Encode {
+                    rel: rel.to_string(),
+                    source: e,
+                },
+            });
+        }
+        if self.update && same_files(&path, &tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            self.unchanged.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.written.fetch_add(1, Ordering::Relaxed);
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            write_err(e)
+        })
+    }
+
+    /// A fresh temporary name beside `path` (swept if the build is killed).
+    fn temp_beside(&self, path: &Path) -> PathBuf {
+        let parent = path.parent().unwrap_or(&self.dir);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        parent.join(format!(
+            "{TMP_PREFIX}{}-{}",
+            name.unwrap_or_default(),
+            uuid::Uuid::new_v4().simple()
+        ))
     }
 
     fn put_bytes(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -116,12 +164,7 @@ impl Sink {
         if !self.update {
             return create_new(&path, bytes);
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = parent.join(format!(
-            "{TMP_PREFIX}{}-{}",
-            name.unwrap_or_default(),
-            uuid::Uuid::new_v4().simple()
-        ));
+        let tmp = self.temp_beside(&path);
         create_new(&tmp, bytes)?;
         std::fs::rename(&tmp, &path).inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
@@ -245,16 +288,58 @@ fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
         && old == bytes
 }
 
-/// Creates a new file (never through a symlink, never over an existing name).
-fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates a new file, mode 0644 (never through a symlink, never over an existing
+/// name).
+fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::PermissionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    f.write_all(bytes)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    Ok(f)
+}
+
+/// Creates a new file holding `bytes` (see [`create_file`]).
+fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    create_file(path)?.write_all(bytes)
+}
+
+/// True when `old` is a regular file (not a symlink) with the same bytes as `new`,
+/// compared a block at a time.
+fn same_files(old: &Path, new: &Path) -> bool {
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+    };
+    let (Ok(a), Ok(b)) = (open(old), open(new)) else {
+        return false;
+    };
+    match (a.metadata(), b.metadata()) {
+        (Ok(ma), Ok(mb)) if ma.is_file() && ma.len() == mb.len() => {}
+        _ => return false,
+    }
+    let (mut a, mut b) = (
+        std::io::BufReader::with_capacity(64 * 1024, a),
+        std::io::BufReader::with_capacity(64 * 1024, b),
+    );
+    loop {
+        let (Ok(x), Ok(y)) = (a.fill_buf(), b.fill_buf()) else {
+            return false;
+        };
+        let n = x.len().min(y.len());
+        if n == 0 {
+            return x.is_empty() && y.is_empty();
+        }
+        if x[..n] != y[..n] {
+            return false;
+        }
+        a.consume(n);
+        b.consume(n);
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +390,62 @@ mod tests {
         );
         assert!(!d.join("runs/y").exists() && !d.join("runs/.lith-tmp-index.html-1").exists());
         assert!(d.join(".gitignore").exists());
+    }
+
+    #[test]
+    fn json_is_streamed_through_a_temporary_file_and_left_alone_when_unchanged() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let value = serde_json::json!({"a": [1, 2, 3], "b": "x"});
+        Sink::fresh(d).json("report.json", &value, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("report.json")).unwrap(),
+            "{\"a\":[1,2,3],\"b\":\"x\"}\n"
+        );
+        let inode = std::fs::metadata(d.join("report.json")).unwrap().ino();
+        let u = Sink::update(d);
+        u.json("report.json", &value, false).unwrap();
+        assert_eq!(
+            std::fs::metadata(d.join("report.json")).unwrap().ino(),
+            inode,
+            "same bytes: untouched"
+        );
+        assert_eq!((u.stats().written, u.stats().unchanged), (0, 1));
+        // Same length, other bytes: replaced.
+        u.json(
+            "report.json",
+            &serde_json::json!({"a": [1, 2, 4], "b": "x"}),
+            false,
+        )
+        .unwrap();
+        assert!(
+            std::fs::read_to_string(d.join("report.json"))
+                .unwrap()
+                .contains("[1,2,4]")
+        );
+        // A symlink where the file belongs is replaced, its target left alone.
+        std::os::unix::fs::symlink(elsewhere.path().join("t"), d.join("other.json")).unwrap();
+        std::fs::write(elsewhere.path().join("t"), "{}\n").unwrap();
+        u.json("other.json", &serde_json::json!({}), true).unwrap();
+        assert!(
+            std::fs::symlink_metadata(d.join("other.json"))
+                .unwrap()
+                .is_file()
+        );
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.path().join("t")).unwrap(),
+            "{}\n"
+        );
+        let names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(TMP_PREFIX)),
+            "{names:?}"
+        );
     }
 
     #[test]
