@@ -129,8 +129,6 @@ pub struct ArtifactCheck {
     pub schema_version: Option<String>,
     /// Why, for statuses that need a word more (unsafe, unreadable).
     pub detail: Option<String>,
-    /// `a-` + 12 hex digits of sha256(path): the row's stable anchor.
-    pub anchor: String,
     /// Absolute link to the row, when the site has a base URL.
     pub url: Option<String>,
 }
@@ -184,6 +182,12 @@ where
 }
 
 impl ArtifactCheck {
+    /// `a-` + 12 hex digits of sha256(path): the row's stable anchor (derived when
+    /// asked, not kept per row).
+    pub fn anchor(&self) -> String {
+        artifact_anchor(&self.path)
+    }
+
     fn ok_as_indexed(&self) -> bool {
         self.status == ArtifactStatus::Ok
             && self.actual_size == Some(self.expected_size)
@@ -277,7 +281,6 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
 impl From<ArtifactWire<String>> for ArtifactCheck {
     fn from(w: ArtifactWire<String>) -> ArtifactCheck {
         ArtifactCheck {
-            anchor: artifact_anchor(&w.path),
             rel: w.rel.unwrap_or_else(|| Some(w.path.clone())),
             actual_size: w.actual_size.unwrap_or(Some(w.expected_size)),
             actual_sha256: w
@@ -946,7 +949,6 @@ fn verify_index(
                 actual_sha256: None,
                 schema_version: e.schema_version.as_deref().map(str::to_string),
                 detail: None,
-                anchor: artifact_anchor(&e.path),
                 url: None,
                 expected_sha256,
             };
@@ -1167,7 +1169,6 @@ mod tests {
             actual_sha256: Some(sha),
             schema_version: None,
             detail: None,
-            anchor: artifact_anchor(path),
             url: None,
         }
     }

@@ -1049,7 +1049,7 @@ fn run_page<'a>(
                 ArtifactStatus::SizeMismatch | ArtifactStatus::DigestMismatch
             );
             ArtifactRow {
-                anchor: a.anchor.clone(),
+                anchor: a.anchor(),
                 status: a.status.as_str(),
                 status_class: status_class(a.status),
                 path: a.path.clone(),
