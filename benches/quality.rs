@@ -129,6 +129,36 @@ fn write_index(run: &Path, entries: &[(String, Vec<u8>)]) {
     .unwrap();
 }
 
+/// `runs` committed runs in 50 bundle roots under `root/book`, 13 artifacts each of
+/// `min + (pseudo-random % span)` bytes, and the manifest that finds them. The
+/// sequence is fixed by `seed`, so a tree is the same on every machine.
+fn generate_runs(root: &Path, runs: usize, id_width: usize, seed: u64, min: usize, span: usize) {
+    let mut state = seed;
+    for r in 0..runs {
+        let run = root.join(format!("book/exp{}/out/run-{r:0id_width$}", r % 50));
+        std::fs::create_dir_all(&run).unwrap();
+        let mut entries = Vec::new();
+        for a in 0..13 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let size = min + ((state >> 33) as usize % span);
+            let body: Vec<u8> = (0..size)
+                .map(|i| b"abcdefghijklmnopqrstuvwxyz{}\":,\n"[(i + a + r) % 32])
+                .collect();
+            let name = format!("artifact_{a:02}.json");
+            std::fs::write(run.join(&name), &body).unwrap();
+            entries.push((name, body));
+        }
+        write_index(&run, &entries);
+    }
+    std::fs::write(
+        root.join("manifest.lith"),
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"book/*/out\"])))",
+    )
+    .unwrap();
+}
+
 fn big_files(o: &Opts) {
     let n = cores() * 2;
     let root = o.dir.join(format!("big-{}x{}m", n, o.big_mib));
@@ -212,33 +242,7 @@ fn small_files(o: &Opts) -> Duration {
     let marker = root.join(".complete");
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&root);
-        let mut state = 12345u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        };
-        for r in 0..o.runs {
-            let run = root.join(format!("book/exp{}/out/run-{r:05}", r % 50));
-            std::fs::create_dir_all(&run).unwrap();
-            let mut entries = Vec::new();
-            for a in 0..13 {
-                let size = 200 + (next() as usize % (30 * 1024 - 200));
-                let body: Vec<u8> = (0..size)
-                    .map(|i| b"abcdefghijklmnopqrstuvwxyz{}\":,\n"[(i + a + r) % 32])
-                    .collect();
-                let name = format!("artifact_{a:02}.json");
-                std::fs::write(run.join(&name), &body).unwrap();
-                entries.push((name, body));
-            }
-            write_index(&run, &entries);
-        }
-        std::fs::write(
-            root.join("manifest.lith"),
-            "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"book/*/out\"])))",
-        )
-        .unwrap();
+        generate_runs(&root, o.runs, 5, 12345, 200, 30 * 1024 - 200);
         std::fs::write(&marker, "").unwrap();
     }
     let book = root.join("book");
@@ -396,30 +400,7 @@ fn growth(o: &Opts) {
         let marker = root.join(".complete");
         if !marker.exists() {
             let _ = std::fs::remove_dir_all(&root);
-            let mut state = 777u64;
-            for r in 0..runs {
-                let run = root.join(format!("book/exp{}/out/run-{r:06}", r % 50));
-                std::fs::create_dir_all(&run).unwrap();
-                let mut entries = Vec::new();
-                for a in 0..13 {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let size = 64 + ((state >> 33) as usize % 448);
-                    let body: Vec<u8> = (0..size)
-                        .map(|i| b"abcdefghijklmnopqrstuvwxyz{}\":,\n"[(i + a + r) % 32])
-                        .collect();
-                    let name = format!("artifact_{a:02}.json");
-                    std::fs::write(run.join(&name), &body).unwrap();
-                    entries.push((name, body));
-                }
-                write_index(&run, &entries);
-            }
-            std::fs::write(
-                root.join("manifest.lith"),
-                "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"book/*/out\"])))",
-            )
-            .unwrap();
+            generate_runs(&root, runs, 6, 777, 64, 448);
             std::fs::write(&marker, "").unwrap();
         }
         // Read once so that both trees are measured from the page cache.
