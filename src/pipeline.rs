@@ -260,6 +260,7 @@ fn gather(
                 .unwrap_or_default(),
         ),
         keep_subjects: opts.attest,
+        paths: Default::default(),
     };
     let scans: Vec<RootScan> = roots
         .iter()

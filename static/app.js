@@ -156,6 +156,19 @@
       document.body.removeChild(area);
       return ok;
     }
+    // Artifact rows carry their anchor as an id; their "#" is added here (one link
+    // per row would be a tenth of a run page).
+    Array.prototype.forEach.call(document.querySelectorAll("table.artifacts tbody tr[id]"), function (row) {
+      var cell = row.cells[1];
+      if (!cell) { return; }
+      var link = document.createElement("a");
+      link.className = "anchor";
+      link.href = "#" + row.id;
+      link.setAttribute("aria-label", "Link to this artifact");
+      link.textContent = "#";
+      cell.insertBefore(document.createTextNode(" "), cell.firstChild);
+      cell.insertBefore(link, cell.firstChild);
+    });
     Array.prototype.forEach.call(document.querySelectorAll("a.anchor"), function (link) {
       link.addEventListener("click", function () {
         var url = link.href;

@@ -202,7 +202,7 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     };
     let world_id = status
         .as_ref()
-        .and_then(|s| s.fields.get("world_id").cloned())
+        .and_then(|s| s.fields().get("world_id").cloned())
         .unwrap_or(Value::Null);
     let index = json!({
         "schema_version": INDEX_SCHEMA,

@@ -3,6 +3,7 @@
 //! that names the file, line and column; unknown fields are kept.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::fsutil::{JsonReadError, MAX_JSON_BYTES, strip_position};
@@ -20,12 +21,28 @@ str_enum! {
 }
 
 /// `run_status.json`, with every field kept for display.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunStatus {
     pub run_id: Option<String>,
     pub state: Option<String>,
-    /// All fields as written (sorted by key), shown on the run page.
-    pub fields: Map<String, Value>,
+    /// All fields as written (sorted by key), shown on the run page: kept as compact
+    /// JSON text (one allocation, not a map per run) and parsed when shown.
+    #[serde(deserialize_with = "object_text")]
+    pub fields: Box<RawValue>,
+}
+
+impl PartialEq for RunStatus {
+    fn eq(&self, other: &RunStatus) -> bool {
+        self.run_id == other.run_id
+            && self.state == other.state
+            && self.fields.get() == other.fields.get()
+    }
+}
+
+/// A JSON object from any deserializer, as the compact text lith writes of it.
+fn object_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<RawValue>, D::Error> {
+    let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
+    serde_json::value::to_raw_value(&map).map_err(serde::de::Error::custom)
 }
 
 impl RunStatus {
@@ -46,8 +63,13 @@ impl RunStatus {
         Ok(RunStatus {
             run_id: text("run_id")?,
             state: text("state")?,
-            fields: fields.clone(),
+            fields: serde_json::value::to_raw_value(&fields).map_err(|e| e.to_string())?,
         })
+    }
+
+    /// Every field as written, sorted by key.
+    pub fn fields(&self) -> Map<String, Value> {
+        serde_json::from_str(self.fields.get()).unwrap_or_default()
     }
 }
 

@@ -37,6 +37,23 @@ pub const REASONS: [&str; 11] = [
     "run_status_missing",
 ];
 
+/// Reasons read back from a report or packet, each one of [`REASONS`] (kept as the
+/// static name: a large build holds one list per run).
+fn known_reasons<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+    let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    names
+        .iter()
+        .map(|n| {
+            REASONS.iter().copied().find(|r| r == n).ok_or_else(|| {
+                serde::de::Error::invalid_value(
+                    serde::de::Unexpected::Str(n),
+                    &"a promotability reason lith gives",
+                )
+            })
+        })
+        .collect()
+}
+
 /// The raw values promotability was decided on, as the reference shows them.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct GatingInputs {
@@ -53,7 +70,8 @@ pub struct GatingInputs {
 pub struct Promotability {
     pub promotable_decision_stage: bool,
     /// Sorted, unique.
-    pub reasons: Vec<String>,
+    #[serde(deserialize_with = "known_reasons")]
+    pub reasons: Vec<&'static str>,
     pub gating_inputs: GatingInputs,
 }
 
@@ -261,7 +279,7 @@ pub fn assess(
     reasons.dedup();
     Ok(Promotability {
         promotable_decision_stage: reasons.is_empty(),
-        reasons: reasons.into_iter().map(str::to_string).collect(),
+        reasons,
         gating_inputs: GatingInputs {
             channel,
             apply_preflight_present: record.is_some(),

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -51,6 +52,26 @@ pub struct VerifyOptions {
     /// Keep every safe index entry's path and digest in `RunReport::subjects`, for
     /// an attestation of the very index that was verified.
     pub keep_subjects: bool,
+    /// Artifact paths seen so far in this build: runs of one workspace list the same
+    /// names, and each row keeps a shared copy.
+    pub paths: PathInterner,
+}
+
+/// One shared copy of each artifact path a build meets (runs of one workspace name
+/// the same files), kept for as long as the build's options are.
+#[derive(Debug, Clone, Default)]
+pub struct PathInterner(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<Arc<str>>>>);
+
+impl PathInterner {
+    pub fn get(&self, path: &str) -> Arc<str> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = set.get(path) {
+            return p.clone();
+        }
+        let p: Arc<str> = path.into();
+        set.insert(p.clone());
+        p
+    }
 }
 
 /// The one status of an indexed artifact.
@@ -110,27 +131,105 @@ impl Verification {
     }
 }
 
+/// A sha256 digest: 32 bytes in memory, 64 lower-case hex digits in every output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256Digest(pub [u8; 32]);
+
+impl Sha256Digest {
+    /// 64 hex digits (either case); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Sha256Digest> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Sha256Digest(out))
+    }
+
+    pub fn hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl std::fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl Serialize for Sha256Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = HEX[(b >> 4) as usize];
+            buf[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        s.serialize_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Sha256Digest, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Sha256Digest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sha256 digest in 64 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Sha256Digest, E> {
+                Sha256Digest::parse(v)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// One indexed artifact and what was found on disk.
 ///
-/// Written compactly ([`ArtifactWire`]): what can be derived is left out and
-/// restored on reading, so a report of 130,000 artifacts stays small and still
-/// round-trips to the same value.
+/// Most rows of a large build are `ok` as indexed: such a row keeps its path, size
+/// and digest and nothing else (72 bytes and the path), and what it leaves out is
+/// derived when asked ([`ArtifactCheck::rel`], [`ArtifactCheck::actual_sha256`], …).
+/// A row that says more keeps the rest in one boxed [`ArtifactMore`]. The JSON form
+/// ([`ArtifactWire`]) leaves out the same things.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArtifactCheck {
-    /// The path as written in the index.
-    pub path: String,
-    /// The bundle-relative path it resolved to (absent when unsafe).
-    pub rel: Option<String>,
+    /// The path as written in the index (shared between rows that name the same).
+    pub path: Arc<str>,
     pub status: ArtifactStatus,
     pub expected_size: u64,
-    pub expected_sha256: String,
-    pub actual_size: Option<u64>,
-    pub actual_sha256: Option<String>,
-    pub schema_version: Option<String>,
+    pub expected_sha256: Sha256Digest,
+    /// `None` exactly when the row is plain (see [`ArtifactCheck::is_plain`]): every
+    /// setter keeps it so, which makes `==` compare what the rows say.
+    more: Option<Box<ArtifactMore>>,
+}
+
+/// What a plain row leaves out.
+#[derive(Debug, Clone, PartialEq)]
+struct ArtifactMore {
+    /// The bundle-relative path it resolved to (absent when unsafe).
+    rel: Option<Box<str>>,
+    actual_size: Option<u64>,
+    actual_sha256: Option<Sha256Digest>,
+    schema_version: Option<Box<str>>,
     /// Why, for statuses that need a word more (unsafe, unreadable).
-    pub detail: Option<String>,
+    detail: Option<Box<str>>,
     /// Absolute link to the row, when the site has a base URL.
-    pub url: Option<String>,
+    url: Option<Box<str>>,
 }
 
 /// How an [`ArtifactCheck`] is spelled in JSON. Left out, and derived on reading:
@@ -150,7 +249,7 @@ struct ArtifactWire<S> {
     rel: Option<Option<S>>,
     status: ArtifactStatus,
     expected_size: u64,
-    expected_sha256: S,
+    expected_sha256: Sha256Digest,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -162,7 +261,7 @@ struct ArtifactWire<S> {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    actual_sha256: Option<Option<S>>,
+    actual_sha256: Option<Option<Sha256Digest>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     schema_version: Option<S>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,45 +281,150 @@ where
 }
 
 impl ArtifactCheck {
+    /// An `ok` row found as indexed, at its own path.
+    pub fn plain(path: impl Into<Arc<str>>, size: u64, sha256: Sha256Digest) -> ArtifactCheck {
+        ArtifactCheck {
+            path: path.into(),
+            status: ArtifactStatus::Ok,
+            expected_size: size,
+            expected_sha256: sha256,
+            more: None,
+        }
+    }
+
     /// `a-` + 12 hex digits of sha256(path): the row's stable anchor (derived when
     /// asked, not kept per row).
     pub fn anchor(&self) -> String {
         artifact_anchor(&self.path)
     }
 
+    /// The bundle-relative path the entry resolved to; `None` when it was unsafe.
+    pub fn rel(&self) -> Option<&str> {
+        match &self.more {
+            None => Some(&self.path),
+            Some(m) => m.rel.as_deref(),
+        }
+    }
+
+    /// The size found on disk; `None` when nothing could be read.
+    pub fn actual_size(&self) -> Option<u64> {
+        match &self.more {
+            None => Some(self.expected_size),
+            Some(m) => m.actual_size,
+        }
+    }
+
+    /// The digest found on disk; `None` when nothing was hashed (or `--fast`).
+    pub fn actual_sha256(&self) -> Option<Sha256Digest> {
+        match &self.more {
+            None => Some(self.expected_sha256),
+            Some(m) => m.actual_sha256,
+        }
+    }
+
+    pub fn schema_version(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.schema_version.as_deref())
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.detail.as_deref())
+    }
+
+    pub fn url(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.url.as_deref())
+    }
+
+    pub fn set_status(&mut self, status: ArtifactStatus) {
+        self.status = status;
+        self.settle();
+    }
+
+    pub fn set_rel(&mut self, rel: Option<&str>) {
+        self.more_mut().rel = rel.map(Into::into);
+        self.settle();
+    }
+
+    pub fn set_actual(&mut self, size: Option<u64>, sha256: Option<Sha256Digest>) {
+        let m = self.more_mut();
+        m.actual_size = size;
+        m.actual_sha256 = sha256;
+        self.settle();
+    }
+
+    pub fn set_schema_version(&mut self, v: Option<&str>) {
+        self.more_mut().schema_version = v.map(Into::into);
+        self.settle();
+    }
+
+    pub fn set_detail(&mut self, v: Option<&str>) {
+        self.more_mut().detail = v.map(Into::into);
+        self.settle();
+    }
+
+    pub fn set_url(&mut self, v: Option<&str>) {
+        self.more_mut().url = v.map(Into::into);
+        self.settle();
+    }
+
+    fn plain_more(&self) -> ArtifactMore {
+        ArtifactMore {
+            rel: Some((*self.path).into()),
+            actual_size: Some(self.expected_size),
+            actual_sha256: Some(self.expected_sha256),
+            schema_version: None,
+            detail: None,
+            url: None,
+        }
+    }
+
+    fn more_mut(&mut self) -> &mut ArtifactMore {
+        if self.more.is_none() {
+            self.more = Some(Box::new(self.plain_more()));
+        }
+        self.more.as_mut().expect("set above")
+    }
+
+    /// Drops what a plain row leaves out, so that equal rows are equal values.
+    fn settle(&mut self) {
+        if self.status == ArtifactStatus::Ok
+            && self
+                .more
+                .as_deref()
+                .is_some_and(|m| *m == self.plain_more())
+        {
+            self.more = None;
+        }
+    }
+
     fn ok_as_indexed(&self) -> bool {
         self.status == ArtifactStatus::Ok
-            && self.actual_size == Some(self.expected_size)
-            && self.actual_sha256.as_deref() == Some(self.expected_sha256.as_str())
+            && self.actual_size() == Some(self.expected_size)
+            && self.actual_sha256() == Some(self.expected_sha256)
     }
 
     /// An `ok` row that says nothing but its path, size and digest.
-    fn is_plain(&self) -> bool {
-        self.ok_as_indexed()
-            && self.rel.as_deref() == Some(self.path.as_str())
-            && self.schema_version.is_none()
-            && self.detail.is_none()
-            && self.url.is_none()
+    pub fn is_plain(&self) -> bool {
+        self.status == ArtifactStatus::Ok && self.more.is_none()
     }
 }
 
 impl Serialize for ArtifactCheck {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if crate::wire::is_compact() && self.is_plain() {
-            return (&self.path, self.expected_size, &self.expected_sha256).serialize(s);
+            return (&*self.path, self.expected_size, &self.expected_sha256).serialize(s);
         }
         let ok = self.ok_as_indexed();
         ArtifactWire::<&str> {
             path: &self.path,
-            rel: (self.rel.as_deref() != Some(self.path.as_str())).then_some(self.rel.as_deref()),
+            rel: (self.rel() != Some(&*self.path)).then_some(self.rel()),
             status: self.status,
             expected_size: self.expected_size,
-            expected_sha256: &self.expected_sha256,
-            actual_size: (!ok).then_some(self.actual_size),
-            actual_sha256: (!ok).then_some(self.actual_sha256.as_deref()),
-            schema_version: self.schema_version.as_deref(),
-            detail: self.detail.as_deref(),
-            url: self.url.as_deref(),
+            expected_sha256: self.expected_sha256,
+            actual_size: (!ok).then_some(self.actual_size()),
+            actual_sha256: (!ok).then_some(self.actual_sha256()),
+            schema_version: self.schema_version(),
+            detail: self.detail(),
+            url: self.url(),
         }
         .serialize(s)
     }
@@ -245,24 +449,13 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
                 let size: u64 = a
                     .next_element()?
                     .ok_or_else(|| A::Error::invalid_length(1, &self))?;
-                let sha: String = a
+                let sha: Sha256Digest = a
                     .next_element()?
                     .ok_or_else(|| A::Error::invalid_length(2, &self))?;
                 if a.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     return Err(A::Error::invalid_length(4, &self));
                 }
-                Ok(ArtifactCheck::from(ArtifactWire {
-                    path,
-                    rel: None,
-                    status: ArtifactStatus::Ok,
-                    expected_size: size,
-                    expected_sha256: sha,
-                    actual_size: None,
-                    actual_sha256: None,
-                    schema_version: None,
-                    detail: None,
-                    url: None,
-                }))
+                Ok(ArtifactCheck::plain(path, size, sha))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -280,20 +473,22 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
 
 impl From<ArtifactWire<String>> for ArtifactCheck {
     fn from(w: ArtifactWire<String>) -> ArtifactCheck {
-        ArtifactCheck {
-            rel: w.rel.unwrap_or_else(|| Some(w.path.clone())),
-            actual_size: w.actual_size.unwrap_or(Some(w.expected_size)),
-            actual_sha256: w
-                .actual_sha256
-                .unwrap_or_else(|| Some(w.expected_sha256.clone())),
-            path: w.path,
-            status: w.status,
-            expected_size: w.expected_size,
-            expected_sha256: w.expected_sha256,
-            schema_version: w.schema_version,
-            detail: w.detail,
-            url: w.url,
+        let mut c = ArtifactCheck::plain(w.path, w.expected_size, w.expected_sha256);
+        let m = c.more_mut();
+        if let Some(rel) = w.rel {
+            m.rel = rel.map(Into::into);
         }
+        if let Some(n) = w.actual_size {
+            m.actual_size = n;
+        }
+        if let Some(d) = w.actual_sha256 {
+            m.actual_sha256 = d;
+        }
+        m.schema_version = w.schema_version.map(Into::into);
+        m.detail = w.detail.map(Into::into);
+        m.url = w.url.map(Into::into);
+        c.set_status(w.status);
+        c
     }
 }
 
@@ -351,7 +546,7 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub unindexed: Vec<String>,
     #[serde(default, skip_serializing_if = "crate::wire::none")]
-    pub witnesses: Option<Witnesses>,
+    pub witnesses: Option<Box<Witnesses>>,
     #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub findings: Vec<Finding>,
     /// Decision-stage promotability, when assessed (`lith build`).
@@ -366,7 +561,7 @@ pub struct RunReport {
     pub summary_md: Option<String>,
     /// The attestation written for this run (`lith build --attest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attestation: Option<crate::attest::AttestationRef>,
+    pub attestation: Option<Box<crate::attest::AttestationRef>>,
     /// With `VerifyOptions::keep_subjects`: every indexed artifact whose path is
     /// safe, as (path relative to the run folder, expected sha256), sorted by path.
     /// Never serialized: the report lists at most a bounded number of rows.
@@ -406,13 +601,13 @@ thread_local! {
 
 /// Streams a file through sha256. Returns the number of bytes read and the digest.
 pub fn hash_reader(r: impl Read) -> std::io::Result<(u64, String)> {
-    hash_reader_sized(r, None)
+    hash_reader_sized(r, None).map(|(n, d)| (n, hex(&d)))
 }
 
 /// Like [`hash_reader`]; with the size `fstat` reported, the read that would only
 /// confirm the end of the file is skipped (one system call less per file). The
 /// result is the file as it was when it was opened.
-fn hash_reader_sized(mut r: impl Read, size: Option<u64>) -> std::io::Result<(u64, String)> {
+fn hash_reader_sized(mut r: impl Read, size: Option<u64>) -> std::io::Result<(u64, [u8; 32])> {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         let mut h = Sha256::new();
@@ -430,7 +625,7 @@ fn hash_reader_sized(mut r: impl Read, size: Option<u64>) -> std::io::Result<(u6
                 break;
             }
         }
-        Ok((n, hex(&h.finalize())))
+        Ok((n, h.finalize().into()))
     })
 }
 
@@ -447,6 +642,11 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 /// Hashes a regular file already opened, with what `fstat` said of it. The result
 /// is the file as it was when it was opened.
 pub fn hash_open(f: std::fs::File, meta: &std::fs::Metadata) -> std::io::Result<(u64, String)> {
+    hash_open_raw(f, meta).map(|(n, d)| (n, hex(&d)))
+}
+
+/// [`hash_open`], the digest as bytes.
+fn hash_open_raw(f: std::fs::File, meta: &std::fs::Metadata) -> std::io::Result<(u64, [u8; 32])> {
     // An empty file still gets one read: it may have grown since fstat.
     let size = (meta.len() > 0).then_some(meta.len());
     hash_reader_sized(f, size)
@@ -711,7 +911,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     }
     drop(permit);
     let (w, wf) = witness::load_in(dir.as_ref().ok(), dir_label);
-    r.witnesses = w;
+    r.witnesses = w.map(Box::new);
     r.findings.extend(wf);
     r.summary_md = dir
         .as_ref()
@@ -910,7 +1110,7 @@ fn verify_index(
         },
     };
     let mode = opts.mode;
-    type Observed = Result<(u64, Option<String>), (ArtifactStatus, String)>;
+    type Observed = Result<(u64, Option<Sha256Digest>), (ArtifactStatus, String)>;
     let mut seen = Indexed::default();
     let mut counts = Counts::default();
     let mut duplicates = 0usize;
@@ -939,40 +1139,36 @@ fn verify_index(
                 .collect(),
         };
         for (j, (e, plan)) in chunk.iter().zip(&plans).enumerate() {
-            let expected_sha256 = e.sha256_hex();
-            let mut check = ArtifactCheck {
-                path: e.path.to_string(),
-                rel: plan.rel.clone(),
-                status: ArtifactStatus::Ok,
-                expected_size: e.file_size,
-                actual_size: None,
-                actual_sha256: None,
-                schema_version: e.schema_version.as_deref().map(str::to_string),
-                detail: None,
-                url: None,
-                expected_sha256,
-            };
+            let mut check =
+                ArtifactCheck::plain(opts.paths.get(&e.path), e.file_size, Sha256Digest(e.sha256));
+            if plan.rel.as_deref() != Some(&*e.path) {
+                check.set_rel(plan.rel.as_deref());
+            }
+            if e.schema_version.is_some() {
+                check.set_schema_version(e.schema_version.as_deref());
+            }
             match (&plan.rel, plan.unsafe_why) {
                 (Some(rel), None) => match &observed[rel.as_str()] {
                     Err((status, detail)) => {
-                        check.status = *status;
-                        check.detail = (!detail.is_empty()).then(|| detail.clone());
+                        check.set_actual(None, None);
+                        check.set_detail((!detail.is_empty()).then_some(detail.as_str()));
+                        check.set_status(*status);
                     }
                     Ok((size, digest)) => {
-                        check.actual_size = Some(*size);
-                        check.actual_sha256 = digest.clone();
-                        check.status = if *size != e.file_size {
+                        check.set_actual(Some(*size), *digest);
+                        check.set_status(if *size != e.file_size {
                             ArtifactStatus::SizeMismatch
-                        } else if digest.as_ref().is_some_and(|d| *d != check.expected_sha256) {
+                        } else if digest.is_some_and(|d| d.0 != e.sha256) {
                             ArtifactStatus::DigestMismatch
                         } else {
                             ArtifactStatus::Ok
-                        };
+                        });
                     }
                 },
                 (_, why) => {
-                    check.status = ArtifactStatus::UnsafePath;
-                    check.detail = Some(why.unwrap_or("unsafe path").to_string());
+                    check.set_actual(None, None);
+                    check.set_detail(Some(why.unwrap_or("unsafe path")));
+                    check.set_status(ArtifactStatus::UnsafePath);
                 }
             }
             if let Some(rel) = &plan.rel {
@@ -1075,7 +1271,7 @@ fn observe(
     dir: &Dir,
     rel: &str,
     mode: Mode,
-) -> Result<(u64, Option<String>), (ArtifactStatus, String)> {
+) -> Result<(u64, Option<Sha256Digest>), (ArtifactStatus, String)> {
     let parts: Vec<&str> = rel.split('/').collect();
     let (f, meta) = dir.open_file(&parts).map_err(|r| match r {
         Refusal::Missing => (ArtifactStatus::Missing, String::new()),
@@ -1088,8 +1284,8 @@ fn observe(
     })?;
     match mode {
         Mode::Fast => Ok((meta.len(), None)),
-        Mode::Full => hash_open(f, &meta)
-            .map(|(n, d)| (n, Some(d)))
+        Mode::Full => hash_open_raw(f, &meta)
+            .map(|(n, d)| (n, Some(Sha256Digest(d))))
             .map_err(|e| (ArtifactStatus::Unreadable, e.to_string())),
     }
 }
@@ -1158,19 +1354,7 @@ mod tests {
     use super::*;
 
     fn ok_row(path: &str) -> ArtifactCheck {
-        let sha = "ab".repeat(32);
-        ArtifactCheck {
-            path: path.to_string(),
-            rel: Some(path.to_string()),
-            status: ArtifactStatus::Ok,
-            expected_size: 7,
-            expected_sha256: sha.clone(),
-            actual_size: Some(7),
-            actual_sha256: Some(sha),
-            schema_version: None,
-            detail: None,
-            url: None,
-        }
+        ArtifactCheck::plain(path, 7, Sha256Digest([0xab; 32]))
     }
 
     #[test]
@@ -1191,16 +1375,15 @@ mod tests {
     #[test]
     fn a_row_that_says_more_stays_an_object_in_the_compact_form() {
         let mut versioned = ok_row("x");
-        versioned.schema_version = Some("v2".into());
+        versioned.set_schema_version(Some("v2"));
         let mut moved = ok_row("book/r1/x");
-        moved.rel = Some("x".into());
+        moved.set_rel(Some("x"));
         let mut bad = ok_row("y");
-        bad.status = ArtifactStatus::DigestMismatch;
-        bad.actual_sha256 = Some("cd".repeat(32));
+        bad.set_actual(Some(7), Some(Sha256Digest([0xcd; 32])));
+        bad.set_status(ArtifactStatus::DigestMismatch);
         let mut gone = ok_row("z");
-        gone.status = ArtifactStatus::Missing;
-        gone.actual_size = None;
-        gone.actual_sha256 = None;
+        gone.set_actual(None, None);
+        gone.set_status(ArtifactStatus::Missing);
         for row in [versioned, moved, bad, gone] {
             let v = crate::wire::compact(|| serde_json::to_value(&row).unwrap());
             assert!(v.is_object(), "{v}");

@@ -158,7 +158,7 @@ fn attest_build(
                 format!("{rel}/{}", attest::STATEMENT_FILE),
                 files.reference.statement_sha256.clone(),
             );
-            run.attestation = Some(files.reference);
+            run.attestation = Some(Box::new(files.reference));
             run.subjects = Vec::new();
             Ok(Some(statement))
         })

@@ -58,6 +58,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         progress: None,
         decision_stage: None,
         keep_subjects: false,
+        paths: Default::default(),
     };
     let label = slash_path(given);
 
@@ -158,7 +159,7 @@ fn unverified(
         run.artifacts
             .iter()
             .filter(|c| f(c.status))
-            .map(|c| c.path.clone())
+            .map(|c| c.path.to_string())
             .collect()
     };
     let mut missing = pick(&|s| s == ArtifactStatus::Missing);
@@ -230,12 +231,13 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
                     "\n                   expected {} bytes sha256 {}\n                   actual   {} bytes sha256 {}",
                     c.expected_size,
                     c.expected_sha256,
-                    c.actual_size.map_or("?".into(), |n| n.to_string()),
-                    c.actual_sha256.as_deref().unwrap_or("(not computed)")
+                    c.actual_size().map_or("?".into(), |n| n.to_string()),
+                    c.actual_sha256()
+                        .map_or("(not computed)".into(), |d| d.to_string())
                 ));
             }
             _ => {
-                if let Some(d) = &c.detail {
+                if let Some(d) = c.detail() {
                     s.push_str(&format!(" ({d})"));
                 }
             }

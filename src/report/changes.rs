@@ -232,15 +232,15 @@ fn runs_of(r: &Report) -> BTreeMap<(&str, &str), &RunReport> {
 
 /// The digest of each listed artifact as found on disk (the expected one when it
 /// was not hashed, as in `--fast`).
-fn digests(run: &RunReport) -> BTreeMap<&str, Option<&str>> {
+fn digests(run: &RunReport) -> BTreeMap<&str, Option<crate::bundle::verify::Sha256Digest>> {
     run.artifacts
         .iter()
         .map(|a| {
             let found = match a.status {
                 crate::bundle::verify::ArtifactStatus::Missing => None,
-                _ => a.actual_sha256.as_deref().or(Some(&a.expected_sha256)),
+                _ => a.actual_sha256().or(Some(a.expected_sha256)),
             };
-            (a.path.as_str(), found)
+            (&*a.path, found)
         })
         .collect()
 }
@@ -253,8 +253,8 @@ fn digest_changes(old: &RunReport, new: &RunReport) -> Vec<DigestChange> {
         if *before != after {
             out.push(DigestChange {
                 path: path.to_string(),
-                before: before.map(str::to_string),
-                after: after.map(str::to_string),
+                before: before.map(|d| d.hex()),
+                after: after.map(|d| d.hex()),
             });
         }
     }
@@ -263,7 +263,7 @@ fn digest_changes(old: &RunReport, new: &RunReport) -> Vec<DigestChange> {
             out.push(DigestChange {
                 path: path.to_string(),
                 before: None,
-                after: after.map(str::to_string),
+                after: after.map(|d| d.hex()),
             });
         }
     }

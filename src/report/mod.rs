@@ -269,7 +269,7 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
             run.url = base_url.map(|b| join_url(b, &page));
             if let Some(url) = &run.url {
                 for a in run.artifacts.iter_mut() {
-                    a.url = Some(format!("{url}#{}", a.anchor()));
+                    a.set_url(Some(&format!("{url}#{}", a.anchor())));
                 }
             }
             run.page = Some(page);

@@ -371,27 +371,44 @@ pub struct FlakyRow {
 /// for the runs list's search over all pages. A script, not JSON to fetch, so it
 /// loads from `file://`; `<`, `>` and `&` are escaped so no value can end the
 /// script or start markup.
+///
+/// Written row by row into one string (at 100,000 runs a list of JSON values would
+/// hold five times the script's size).
 fn runs_index(all: &[(&str, &RunReport)]) -> String {
-    let rows: Vec<serde_json::Value> = all
-        .iter()
-        .filter_map(|(root, run)| {
-            let page = run.page.as_deref()?;
-            Some(serde_json::json!([
-                run.run_id,
+    let mut out = String::with_capacity(all.len() * 96 + 32);
+    out.push_str("window.LITH_RUNS = [");
+    let mut row = Vec::new();
+    for (root, run) in all {
+        let Some(page) = run.page.as_deref() else {
+            continue;
+        };
+        if !out.ends_with('[') {
+            out.push(',');
+        }
+        row.clear();
+        serde_json::to_writer(
+            &mut row,
+            &(
+                &run.run_id,
                 root,
                 run.verification.as_str(),
                 format!("{}index.html", page.trim_start_matches("runs/")),
                 run.counts.ok,
-                run.counts.total
-            ]))
-        })
-        .collect();
-    let json = serde_json::to_string(&rows)
-        .expect("strings and numbers serialize")
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026");
-    format!("window.LITH_RUNS = {json};\n")
+                run.counts.total,
+            ),
+        )
+        .expect("strings and numbers serialize");
+        for c in String::from_utf8_lossy(&row).chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str("];\n");
+    out
 }
 
 /// The overview's trend charts: runs verified and failing, artifacts verified,
@@ -725,7 +742,7 @@ fn updated_of(run: &RunReport) -> String {
 
 /// `updated_at_unix` of the run's status, when it has one.
 fn updated_secs(run: &RunReport) -> Option<i64> {
-    match run.run_status.as_ref()?.fields.get("updated_at_unix") {
+    match run.run_status.as_ref()?.fields().get("updated_at_unix") {
         Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
         _ => None,
     }
@@ -1052,20 +1069,19 @@ fn run_page<'a>(
                 anchor: a.anchor(),
                 status: a.status.as_str(),
                 status_class: status_class(a.status),
-                path: a.path.clone(),
-                detail: a.detail.clone().unwrap_or_default(),
+                path: a.path.to_string(),
+                detail: a.detail().unwrap_or_default().to_string(),
                 mismatch,
                 expected_size: a.expected_size,
-                actual_size: a.actual_size.map_or("unknown".into(), |n| n.to_string()),
-                expected_sha256: a.expected_sha256.clone(),
+                actual_size: a.actual_size().map_or("unknown".into(), |n| n.to_string()),
+                expected_sha256: a.expected_sha256.hex(),
                 actual_sha256: a
-                    .actual_sha256
-                    .clone()
-                    .unwrap_or_else(|| "not computed (--fast)".into()),
+                    .actual_sha256()
+                    .map_or_else(|| "not computed (--fast)".into(), |d| d.hex()),
                 absent: a.status == ArtifactStatus::Missing,
-                actual_parts: match (&a.status, &a.actual_sha256) {
+                actual_parts: match (&a.status, a.actual_sha256()) {
                     (ArtifactStatus::DigestMismatch, Some(actual)) => {
-                        digest_parts(&a.expected_sha256, actual)
+                        digest_parts(&a.expected_sha256.hex(), &actual.hex())
                     }
                     _ => Vec::new(),
                 },
@@ -1075,11 +1091,21 @@ fn run_page<'a>(
     // Failing rows first, each group in the report's order.
     let mut artifacts = artifacts;
     artifacts.sort_by_key(|a| a.status == "ok");
+    // run_status.json's fields, unless it says nothing the facts above do not: its
+    // run_id is the folder's and its state the one shown.
     let status_fields = run
         .run_status
         .as_ref()
-        .map(|st| {
-            st.fields
+        .map(|st| st.fields())
+        .filter(|fields| {
+            !fields.iter().all(|(k, v)| match k.as_str() {
+                "run_id" => v.as_str() == Some(&run.run_id),
+                "state" => v.as_str().is_some() && v.as_str() == run.state.as_deref(),
+                _ => false,
+            })
+        })
+        .map(|fields| {
+            fields
                 .iter()
                 .map(|(k, v)| (k.clone(), compact_value(v)))
                 .collect()
@@ -1150,7 +1176,7 @@ fn run_page<'a>(
         attestation: None,
         promotion: run.promotability.as_ref().map(|p| PromotionView {
             promotable: p.promotable_decision_stage,
-            reasons: p.reasons.clone(),
+            reasons: p.reasons.iter().map(|r| r.to_string()).collect(),
             channel: match &p.gating_inputs.channel {
                 serde_json::Value::Null => "unknown".into(),
                 serde_json::Value::String(s) => s.clone(),

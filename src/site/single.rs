@@ -177,11 +177,11 @@ fn detail(root: &str, run: &RunReport, anchor: &str, change: Option<&'static str
                 (
                     a.status.as_str(),
                     status_class(a.status),
-                    a.path.clone(),
+                    a.path.to_string(),
                     a.expected_size,
-                    absent(a, a.actual_size.map(|n| n.to_string())),
-                    a.expected_sha256.clone(),
-                    absent(a, a.actual_sha256.clone()),
+                    absent(a, a.actual_size().map(|n| n.to_string())),
+                    a.expected_sha256.hex(),
+                    absent(a, a.actual_sha256().map(|d| d.hex())),
                 )
             })
             .collect(),

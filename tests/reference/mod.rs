@@ -361,6 +361,7 @@ fn promotion_agrees_with_the_reference_on_generated_bundles() {
         progress: None,
         decision_stage: None,
         keep_subjects: false,
+        paths: Default::default(),
     };
     let cases = cases();
     assert!(cases.len() > 1500, "{}", cases.len());
@@ -391,7 +392,8 @@ fn promotion_agrees_with_the_reference_on_generated_bundles() {
                     want.reasons.is_empty(),
                     "case {i} {c:?}"
                 );
-                let got_reasons: BTreeSet<String> = got.reasons.iter().cloned().collect();
+                let got_reasons: BTreeSet<String> =
+                    got.reasons.iter().map(|r| r.to_string()).collect();
                 assert_eq!(got_reasons, want.reasons, "case {i} {c:?}");
                 let g = &got.gating_inputs;
                 assert_eq!(g.channel, want.channel, "case {i}");
