@@ -249,7 +249,7 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
         "artifacts": {"total": run.counts.total, "ok": run.counts.ok, "by_status": run.counts.by_status},
         "subjects_left_out": run.counts.total.saturating_sub(run.subjects.len()),
         "promotable": promotable,
-        "promotability_reasons": run.promotability.as_ref().map(|p| p.reasons.clone()).unwrap_or_default(),
+        "promotability_reasons": run.promotability.as_ref().map(|p| p.reasons).unwrap_or_default(),
         "findings": findings,
         "findings_left_out": run.findings.len().saturating_sub(MAX_FINDINGS),
     });

@@ -175,6 +175,56 @@ impl Catalog {
     }
 }
 
+/// [`Catalog::of`] as `api/catalog.json` spells it, borrowed from the report: the
+/// runs are serialized as they are met, never gathered into a list (at 100,000 runs
+/// that list was the build's largest allocation while the site was written).
+pub fn borrowed<'a>(report: &'a Report, db: &'a PromptDb) -> impl Serialize + 'a {
+    #[derive(Serialize)]
+    struct CatalogRef<'a> {
+        generated_at: &'a str,
+        promptdb_root: &'a Option<String>,
+        packets: &'a [Packet],
+        errors: usize,
+        runs: RunsRef<'a>,
+        refresh: &'a Refresh,
+    }
+    #[derive(Serialize)]
+    struct RunRef<'a> {
+        root: &'a str,
+        run_id: &'a str,
+        page: &'a Option<String>,
+        url: &'a Option<String>,
+        verification: crate::bundle::verify::Verification,
+        promotable: Option<bool>,
+    }
+    struct RunsRef<'a>(&'a Report);
+    impl Serialize for RunsRef<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.bundles.roots.iter().flat_map(|r| {
+                r.runs.iter().map(move |run| RunRef {
+                    root: &r.path,
+                    run_id: &run.run_id,
+                    page: &run.page,
+                    url: &run.url,
+                    verification: run.verification,
+                    promotable: run
+                        .promotability
+                        .as_ref()
+                        .map(|p| p.promotable_decision_stage),
+                })
+            }))
+        }
+    }
+    CatalogRef {
+        generated_at: &report.generated_at,
+        promptdb_root: &db.root,
+        packets: &db.packets,
+        errors: db.packets.iter().filter(|p| p.error.is_some()).count(),
+        runs: RunsRef(report),
+        refresh: &db.refresh,
+    }
+}
+
 fn runs_of(report: &Report) -> Vec<CatalogRun> {
     report
         .bundles

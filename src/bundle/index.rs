@@ -8,6 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::fsutil::{JsonReadError, MAX_JSON_BYTES, strip_position};
 
+/// Indexes up to this size are read whole and parsed from memory; larger ones are
+/// parsed as they are read, in memory proportional to their entries.
+const WHOLE_INDEX_BYTES: u64 = 1 << 20;
+
 /// The states a run may be in.
 pub const STATES: [&str; 3] = ["in_progress", "complete", "failed"];
 str_enum! {
@@ -126,6 +130,22 @@ impl ArtifactIndex {
         if len > MAX_JSON_BYTES {
             return Err(JsonReadError::TooLarge(len));
         }
+        if len <= WHOLE_INDEX_BYTES {
+            // The usual index: read at once and parsed from memory, several times
+            // faster than through a reader (and no 256 KiB buffer per run).
+            let mut bytes = Vec::with_capacity(len as usize + 1);
+            use std::io::Read;
+            file.take(MAX_JSON_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| JsonReadError::Io(e.to_string()))?;
+            if bytes.len() as u64 > MAX_JSON_BYTES {
+                return Err(JsonReadError::TooLarge(bytes.len() as u64));
+            }
+            if bytes.starts_with(b"\xEF\xBB\xBF") {
+                return Err(crate::fsutil::parse_json(&bytes[..3]).unwrap_err());
+            }
+            return ArtifactIndex::parse(serde_json::Deserializer::from_slice(&bytes));
+        }
         ArtifactIndex::read_from(file)
     }
 
@@ -146,7 +166,13 @@ impl ArtifactIndex {
             return Err(crate::fsutil::parse_json(&head).unwrap_err());
         }
         let reader = std::io::Read::take(file, MAX_JSON_BYTES + 1);
-        let mut de = serde_json::Deserializer::from_reader(reader);
+        ArtifactIndex::parse(serde_json::Deserializer::from_reader(reader))
+    }
+
+    /// The index, entry by entry, from a reader or from memory.
+    fn parse<'de, R: serde_json::de::Read<'de>>(
+        mut de: serde_json::Deserializer<R>,
+    ) -> Result<ArtifactIndex, JsonReadError> {
         let parsed = serde::de::Deserializer::deserialize_any(&mut de, IndexVisitor)
             .and_then(|idx| de.end().map(|()| idx));
         match parsed {

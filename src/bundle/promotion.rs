@@ -37,21 +37,70 @@ pub const REASONS: [&str; 11] = [
     "run_status_missing",
 ];
 
-/// Reasons read back from a report or packet, each one of [`REASONS`] (kept as the
-/// static name: a large build holds one list per run).
-fn known_reasons<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
-    let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
-    names
-        .iter()
-        .map(|n| {
-            REASONS.iter().copied().find(|r| r == n).ok_or_else(|| {
+/// A set of [`REASONS`], one bit each (a large build holds one set per run), listed
+/// in sorted order and spelled as a list of names in JSON.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reasons(u16);
+
+impl Reasons {
+    pub fn insert(&mut self, reason: &'static str) {
+        let i = REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .expect("a reason lith gives");
+        self.0 |= 1 << i;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        REASONS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, r)| *r)
+    }
+
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+}
+
+impl std::fmt::Debug for Reasons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Reasons {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// Reasons read back from a report or packet, each one of [`REASONS`].
+impl<'de> serde::Deserialize<'de> for Reasons {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Reasons, D::Error> {
+        let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+        let mut set = Reasons::default();
+        for n in &names {
+            let known = REASONS.iter().find(|r| *r == n).ok_or_else(|| {
                 serde::de::Error::invalid_value(
                     serde::de::Unexpected::Str(n),
                     &"a promotability reason lith gives",
                 )
-            })
-        })
-        .collect()
+            })?;
+            set.insert(known);
+        }
+        Ok(set)
+    }
 }
 
 /// The raw values promotability was decided on, as the reference shows them.
@@ -70,8 +119,7 @@ pub struct GatingInputs {
 pub struct Promotability {
     pub promotable_decision_stage: bool,
     /// Sorted, unique.
-    #[serde(deserialize_with = "known_reasons")]
-    pub reasons: Vec<&'static str>,
+    pub reasons: Reasons,
     pub gating_inputs: GatingInputs,
 }
 
@@ -173,14 +221,14 @@ pub fn assess(
     run: &RunReport,
     decision_stage: &[String],
 ) -> Result<Promotability, InputError> {
-    let mut reasons: Vec<&'static str> = Vec::new();
+    let mut reasons = Reasons::default();
     let manifest = read_input(dir, "run_manifest.json")?;
     if manifest.is_none() {
-        reasons.push("manifest_missing");
+        reasons.insert("manifest_missing");
     }
     let in_progress = match read_input(dir, "run_status.json")? {
         None => {
-            reasons.push("run_status_missing");
+            reasons.insert("run_status_missing");
             false
         }
         Some(status) => match status.get("state") {
@@ -197,7 +245,7 @@ pub fn assess(
         },
     };
     if in_progress {
-        reasons.push("bundle_in_progress");
+        reasons.insert("bundle_in_progress");
     }
     let channel = manifest
         .as_ref()
@@ -205,7 +253,7 @@ pub fn assess(
         .cloned()
         .unwrap_or(Value::Null);
     if channel.as_str() != Some("launchd_clean") {
-        reasons.push("not_clean_channel");
+        reasons.insert("not_clean_channel");
     }
     let preflight = object_or_empty(
         manifest.as_ref(),
@@ -220,7 +268,7 @@ pub fn assess(
         .filter(|r| !r.is_empty());
     let (apply_ok, sandbox_check_self) = match record {
         None => {
-            reasons.push("apply_preflight_missing");
+            reasons.insert("apply_preflight_missing");
             (Value::Null, Value::Null)
         }
         Some(r) => {
@@ -231,11 +279,11 @@ pub fn assess(
                 "apply_preflight.record.sandbox_check_self",
             )?;
             if sandbox.and_then(|s| s.get("sandboxed")) == Some(&Value::Bool(true)) {
-                reasons.push("already_sandboxed");
+                reasons.insert("already_sandboxed");
             }
             let apply_ok = r.get("apply_ok").cloned().unwrap_or(Value::Null);
             if apply_ok != Value::Bool(true) {
-                reasons.push("apply_failed");
+                reasons.insert("apply_failed");
             }
             (
                 apply_ok,
@@ -253,30 +301,28 @@ pub fn assess(
                 && !matches!(f.code, Code::IndexStatusNotOk | Code::IndexListsMissing)
         });
     if !integrity {
-        reasons.push("bundle_integrity_unverified");
+        reasons.insert("bundle_integrity_unverified");
     }
     if let Some(idx) = &run.index {
         use crate::bundle::index::IndexStatus;
         if idx.status == IndexStatus::Failed {
-            reasons.push("bundle_failed");
+            reasons.insert("bundle_failed");
         } else if idx.status != IndexStatus::Ok {
             // lith's strict load refuses any index whose status is not `ok`, so a
             // `partial` index with an empty missing[] is incomplete, as `lith verify`
             // says (COMPATIBILITY.md).
-            reasons.push("bundle_incomplete");
+            reasons.insert("bundle_incomplete");
         }
         if !idx.missing.is_empty() {
-            reasons.push("bundle_incomplete");
+            reasons.insert("bundle_incomplete");
         }
     }
     if decision_stage
         .iter()
         .any(|a| !regular_file(&run_dir.join(a)))
     {
-        reasons.push("decision_stage_artifacts_missing");
+        reasons.insert("decision_stage_artifacts_missing");
     }
-    reasons.sort_unstable();
-    reasons.dedup();
     Ok(Promotability {
         promotable_decision_stage: reasons.is_empty(),
         reasons,
@@ -327,5 +373,31 @@ pub fn packet(prefix: &str, promotability: Promotability, optional: &[String]) -
         fixtures: optional("fixtures.json"),
         impact_map: optional("impact_map.json"),
         promotability,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_a_sorted_set_of_known_names() {
+        let mut r = Reasons::default();
+        assert!(r.is_empty());
+        for name in ["not_clean_channel", "apply_failed", "not_clean_channel"] {
+            r.insert(name);
+        }
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.join(", "), "apply_failed, not_clean_channel");
+        let v = serde_json::to_value(r).unwrap();
+        assert_eq!(v, serde_json::json!(["apply_failed", "not_clean_channel"]));
+        assert_eq!(serde_json::from_value::<Reasons>(v).unwrap(), r);
+        let mut all = Reasons::default();
+        REASONS.iter().for_each(|n| all.insert(n));
+        assert_eq!(all.iter().collect::<Vec<_>>(), REASONS);
+        let err = serde_json::from_value::<Reasons>(serde_json::json!(["not_a_reason"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not_a_reason"), "{err}");
     }
 }

@@ -1392,6 +1392,66 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_is_64_hex_digits_in_and_lower_case_hex_out() {
+        let lower = "0123456789abcdef".repeat(4);
+        let d = Sha256Digest::parse(&lower.to_uppercase()).unwrap();
+        assert_eq!(d.to_string(), lower);
+        assert_eq!(serde_json::to_value(d).unwrap(), serde_json::json!(lower));
+        assert_eq!(
+            serde_json::from_value::<Sha256Digest>(serde_json::json!(lower)).unwrap(),
+            d
+        );
+        for bad in [
+            &lower[..62],
+            &format!("{lower}00"),
+            &lower.replace('a', "g"),
+            "",
+        ] {
+            assert!(Sha256Digest::parse(bad).is_none(), "{bad}");
+            assert!(serde_json::from_value::<Sha256Digest>(serde_json::json!(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_row_keeps_what_it_says_beyond_a_plain_row_and_nothing_more() {
+        // A row whose setters bring it back to what a plain row says is equal to the
+        // plain row and keeps nothing boxed.
+        let mut row = ok_row("a/b.json");
+        row.set_actual(None, None);
+        row.set_status(ArtifactStatus::Missing);
+        assert!(!row.is_plain());
+        assert_eq!(row.actual_size(), None);
+        row.set_actual(Some(7), Some(Sha256Digest([0xab; 32])));
+        row.set_status(ArtifactStatus::Ok);
+        assert!(row.is_plain());
+        assert_eq!(row, ok_row("a/b.json"));
+        // What it says beyond that is kept and read back.
+        let mut unsafe_row = ok_row("../x");
+        unsafe_row.set_rel(None);
+        unsafe_row.set_detail(Some("leaves the bundle"));
+        unsafe_row.set_status(ArtifactStatus::UnsafePath);
+        assert_eq!(unsafe_row.rel(), None);
+        assert_eq!(unsafe_row.detail(), Some("leaves the bundle"));
+        assert_eq!(unsafe_row.actual_sha256(), Some(Sha256Digest([0xab; 32])));
+        let fast = {
+            let mut r = ok_row("f");
+            r.set_actual(Some(7), None);
+            r
+        };
+        assert_eq!(fast.status, ArtifactStatus::Ok);
+        assert!(
+            !fast.is_plain(),
+            "an ok row that was not hashed is not plain"
+        );
+        for r in [unsafe_row, fast] {
+            let v = crate::wire::compact(|| serde_json::to_value(&r).unwrap());
+            assert_eq!(serde_json::from_value::<ArtifactCheck>(v).unwrap(), r);
+        }
+        // A plain row is its shared path, size, digest and one empty pointer.
+        assert!(std::mem::size_of::<ArtifactCheck>() <= 72);
+    }
+
+    #[test]
     fn a_compact_row_of_the_wrong_length_or_types_is_refused() {
         let sha = "ab".repeat(32);
         for bad in [

@@ -165,7 +165,7 @@ pub fn write_catalog(report: &Report, out: &super::Sink) -> Result<(), super::Er
     if let Some(db) = &report.promptdb {
         out.json(
             "api/catalog.json",
-            &crate::catalog::Catalog::of(report, db),
+            &crate::catalog::borrowed(report, db),
             true,
         )?;
     }

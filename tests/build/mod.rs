@@ -998,3 +998,57 @@ fn a_receipts_findings_sit_on_its_row() {
         assert!(row.contains(f["kind"].as_str().unwrap()));
     }
 }
+
+/// `api/catalog.json` is written from the report's runs as they are met, never
+/// gathered into a list; it must still be the catalog of the report, byte for byte.
+#[test]
+fn the_catalog_written_run_by_run_is_the_catalog_of_the_report() {
+    let ws = Workspace::demo();
+    let r = ws.lith_env(&["build"], &[("SOURCE_DATE_EPOCH", "1790000000")]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let report: lith::report::Report = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let db = report.promptdb.as_ref().expect("the demo has a PromptDB");
+    let catalog = lith::catalog::Catalog::of(&report, db);
+    assert!(catalog.runs.len() >= 5, "{}", catalog.runs.len());
+    assert_eq!(
+        ws.read("site/api/catalog.json"),
+        serde_json::to_string_pretty(&catalog).unwrap() + "\n"
+    );
+}
+
+/// A run page shows run_status.json's fields when they say more than the facts at
+/// its top (the folder's run id and the state), and leaves the table out when not.
+/// Artifact rows carry their anchor as an id, without a link each (the page's
+/// script adds the "#").
+#[test]
+fn a_run_page_shows_run_status_only_when_it_says_more() {
+    let ws = Workspace::new();
+    ws.committed_run("out/plain", "complete", &[("a.txt", "a")]);
+    ws.committed_run("out/told", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "out/told/run_status.json",
+        r#"{"run_id": "told", "state": "complete", "writer_pid": 4242}"#,
+    );
+    ws.committed_run("out/renamed", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "out/renamed/run_status.json",
+        r#"{"run_id": "other", "state": "complete"}"#,
+    );
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.lith(&["build"]);
+    let table = "<h2 id=\"h-status\">run_status.json</h2>";
+    let plain = ws.read("site/runs/plain/index.html");
+    assert!(!plain.contains(table));
+    let told = ws.read("site/runs/told/index.html");
+    assert!(told.contains(table) && told.contains("<code>writer_pid</code>"));
+    let renamed = ws.read("site/runs/renamed/index.html");
+    assert!(renamed.contains(table) && renamed.contains("<code class=\"wrap\">other</code>"));
+    let anchor = lith::bundle::verify::artifact_anchor("a.txt");
+    assert!(plain.contains(&format!(
+        "<tr id=\"{anchor}\"><td><b>ok</b><td><code>a.txt</code>"
+    )));
+    assert!(!plain.contains(&format!("href=\"#{anchor}\"")));
+}
