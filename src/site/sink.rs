@@ -183,15 +183,24 @@ impl Sink {
             self.ensure_dir(parent)?;
         }
         use std::io::ErrorKind::{AlreadyExists, NotFound};
-        let is_dir = match std::fs::symlink_metadata(dir) {
-            Ok(m) => m.is_dir(),
-            Err(e) if e.kind() == NotFound => match std::fs::create_dir(dir) {
-                Ok(()) => true,
-                // Made meanwhile: judged like one found.
-                Err(e) if e.kind() == AlreadyExists => std::fs::symlink_metadata(dir)?.is_dir(),
+        let create = || match std::fs::create_dir(dir) {
+            Ok(()) => Ok(true),
+            // There already (or made meanwhile): judged by what it is, never
+            // followed.
+            Err(e) if e.kind() == AlreadyExists => Ok(std::fs::symlink_metadata(dir)?.is_dir()),
+            Err(e) => Err(e),
+        };
+        let is_dir = if self.update {
+            // A rebuild: most folders are there already.
+            match std::fs::symlink_metadata(dir) {
+                Ok(m) => m.is_dir(),
+                Err(e) if e.kind() == NotFound => create()?,
                 Err(e) => return Err(e),
-            },
-            Err(e) => return Err(e),
+            }
+        } else {
+            // A first build into a fresh folder: nothing is there yet, so one
+            // mkdir per folder (mkdir never follows a symlink in the last place).
+            create()?
         };
         if !is_dir {
             return Err(std::io::Error::other(format!(
