@@ -582,7 +582,7 @@ fn is_zero(n: &usize) -> bool {
 /// The stable anchor of an artifact row.
 pub fn artifact_anchor(path: &str) -> String {
     let d = Sha256::digest(path.as_bytes());
-    format!("a-{}", &hex(&d)[..12])
+    format!("a-{}", hex(&d[..6]))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

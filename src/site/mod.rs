@@ -545,16 +545,16 @@ pub struct RunsPage {
     pub next_href: Option<String>,
 }
 
-pub struct ArtifactRow {
+pub struct ArtifactRow<'a> {
     pub anchor: String,
     pub status: &'static str,
     pub status_class: &'static str,
-    pub path: String,
-    pub detail: String,
+    pub path: &'a str,
+    pub detail: &'a str,
     pub mismatch: bool,
     pub expected_size: u64,
     pub actual_size: String,
-    pub expected_sha256: String,
+    pub expected_sha256: crate::bundle::verify::Sha256Digest,
     pub actual_sha256: String,
     /// The file is not there (status `missing`).
     pub absent: bool,
@@ -599,7 +599,7 @@ pub struct RunPage<'a> {
     pub mode_text: &'static str,
     pub url: Option<&'a str>,
     pub findings: Vec<FindingRow>,
-    pub artifacts: Vec<ArtifactRow>,
+    pub artifacts: Vec<ArtifactRow<'a>>,
     /// Entries counted but not listed (see `MAX_LISTED_ARTIFACTS`).
     pub artifacts_unlisted: usize,
     pub max_listed: usize,
@@ -1069,15 +1069,22 @@ fn run_page<'a>(
                 anchor: a.anchor(),
                 status: a.status.as_str(),
                 status_class: status_class(a.status),
-                path: a.path.to_string(),
-                detail: a.detail().unwrap_or_default().to_string(),
+                path: &a.path,
+                detail: a.detail().unwrap_or_default(),
                 mismatch,
                 expected_size: a.expected_size,
-                actual_size: a.actual_size().map_or("unknown".into(), |n| n.to_string()),
-                expected_sha256: a.expected_sha256.hex(),
-                actual_sha256: a
-                    .actual_sha256()
-                    .map_or_else(|| "not computed (--fast)".into(), |d| d.hex()),
+                // Only a failing row shows what was found.
+                actual_size: match (mismatch, a.actual_size()) {
+                    (false, _) => String::new(),
+                    (true, None) => "unknown".into(),
+                    (true, Some(n)) => n.to_string(),
+                },
+                expected_sha256: a.expected_sha256,
+                actual_sha256: match (mismatch, a.actual_sha256()) {
+                    (false, _) => String::new(),
+                    (true, None) => "not computed (--fast)".into(),
+                    (true, Some(d)) => d.hex(),
+                },
                 absent: a.status == ArtifactStatus::Missing,
                 actual_parts: match (&a.status, a.actual_sha256()) {
                     (ArtifactStatus::DigestMismatch, Some(actual)) => {
