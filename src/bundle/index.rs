@@ -308,16 +308,7 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
 
 /// 64 hex digits (either case) as bytes.
 fn digest_of(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::bundle::verify::Sha256Digest::parse(s).map(|d| d.0)
 }
 
 /// The top level of an index, with `artifacts` read entry by entry.
