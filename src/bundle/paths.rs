@@ -83,20 +83,24 @@ pub fn bundle_relative<'a>(
         }
         return parts.to_vec();
     }
-    let run_parts: Vec<String> = run_dir
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect();
-    let Some(run_name) = run_parts.last() else {
+    let normal = |c: Component<'_>| match c {
+        Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    // Most entries name no folder that is the run's own (a file at the top of the
+    // run, or beneath its own folders): nothing to strip, and no need to split the
+    // run folder's path for each of them.
+    let Some(run_name) = run_dir.components().rev().find_map(normal) else {
         return parts.to_vec();
     };
+    if !parts[..parts.len().saturating_sub(1)].contains(&run_name.as_str()) {
+        return parts.to_vec();
+    }
+    let run_parts: Vec<String> = run_dir.components().filter_map(normal).collect();
     // The longest prefix that ends with the run folder's name and matches the tail of
     // the run folder's own path wins; a file must remain after it.
     for k in (1..parts.len()).rev() {
-        if parts[k - 1] != run_name || k > run_parts.len() {
+        if parts[k - 1] != run_name.as_str() || k > run_parts.len() {
             continue;
         }
         let tail = &run_parts[run_parts.len() - k..];
@@ -252,6 +256,9 @@ mod tests {
             ("experiments/x/out/run-1/a/b.json", "a/b.json"),
             ("run-1/summary.json", "summary.json"),
             ("summary.json", "summary.json"),
+            ("logs/apply.log", "logs/apply.log"),
+            // The run's name deeper in, not ending a prefix of the run's own path.
+            ("logs/run-1/x.json", "logs/run-1/x.json"),
             // A different run's path is not stripped: it stays bundle-relative.
             (
                 "book/experiments/x/out/run-2/summary.json",

@@ -581,8 +581,25 @@ fn is_zero(n: &usize) -> bool {
 
 /// The stable anchor of an artifact row.
 pub fn artifact_anchor(path: &str) -> String {
-    let d = Sha256::digest(path.as_bytes());
-    format!("a-{}", hex(&d[..6]))
+    thread_local! {
+        // Runs of one workspace name the same files: each thread keeps the anchors
+        // it made (a bounded number), so a site of 100,000 runs hashes each name
+        // once per thread rather than once per row.
+        static SEEN: RefCell<std::collections::HashMap<Box<str>, String>> = RefCell::default();
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(a) = seen.get(path) {
+            return a.clone();
+        }
+        let d = Sha256::digest(path.as_bytes());
+        let a = format!("a-{}", hex(&d[..6]));
+        if seen.len() >= 4096 {
+            seen.clear();
+        }
+        seen.insert(path.into(), a.clone());
+        a
+    })
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -759,12 +759,14 @@ fn list_order(runs: &mut [(&str, &RunReport)]) {
         Verification::InProgress => 2,
         Verification::Verified => 3,
     };
-    runs.sort_by(|(ra, a), (rb, b)| {
-        rank(a.verification)
-            .cmp(&rank(b.verification))
-            .then_with(|| updated_secs(b).cmp(&updated_secs(a)))
-            .then_with(|| b.run_id.cmp(&a.run_id))
-            .then_with(|| ra.cmp(rb))
+    // Keys computed once per run: the update time is read from run_status's fields.
+    runs.sort_by_cached_key(|(root, run)| {
+        (
+            rank(run.verification),
+            std::cmp::Reverse(updated_secs(run)),
+            std::cmp::Reverse(run.run_id.as_str()),
+            *root,
+        )
     });
 }
 
