@@ -1337,10 +1337,15 @@ fn list_unindexed(
         if entry.file_type().is_dir() {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(base) else {
-            continue;
+        let rel = if entry.depth() == 1 {
+            // Most files sit at the top of the run: their name is their path.
+            entry.file_name().to_string_lossy().into_owned()
+        } else {
+            let Ok(rel) = entry.path().strip_prefix(base) else {
+                continue;
+            };
+            fsutil::slash_path(rel)
         };
-        let rel = fsutil::slash_path(rel);
         if entry.depth() == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
             continue;
         }
