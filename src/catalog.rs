@@ -188,31 +188,10 @@ pub fn borrowed<'a>(report: &'a Report, db: &'a PromptDb) -> impl Serialize + 'a
         runs: RunsRef<'a>,
         refresh: &'a Refresh,
     }
-    #[derive(Serialize)]
-    struct RunRef<'a> {
-        root: &'a str,
-        run_id: &'a str,
-        page: &'a Option<String>,
-        url: &'a Option<String>,
-        verification: crate::bundle::verify::Verification,
-        promotable: Option<bool>,
-    }
     struct RunsRef<'a>(&'a Report);
     impl Serialize for RunsRef<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.0.bundles.roots.iter().flat_map(|r| {
-                r.runs.iter().map(move |run| RunRef {
-                    root: &r.path,
-                    run_id: &run.run_id,
-                    page: &run.page,
-                    url: &run.url,
-                    verification: run.verification,
-                    promotable: run
-                        .promotability
-                        .as_ref()
-                        .map(|p| p.promotable_decision_stage),
-                })
-            }))
+            s.collect_seq(run_refs(self.0))
         }
     }
     CatalogRef {
@@ -225,23 +204,43 @@ pub fn borrowed<'a>(report: &'a Report, db: &'a PromptDb) -> impl Serialize + 'a
     }
 }
 
+/// A [`CatalogRun`] borrowed from the report.
+#[derive(Serialize)]
+struct RunRef<'a> {
+    root: &'a str,
+    run_id: &'a str,
+    page: &'a Option<String>,
+    url: &'a Option<String>,
+    verification: crate::bundle::verify::Verification,
+    promotable: Option<bool>,
+}
+
+/// The catalog's view of every run of the report, in report order.
+fn run_refs(report: &Report) -> impl Iterator<Item = RunRef<'_>> {
+    report.bundles.roots.iter().flat_map(|r| {
+        r.runs.iter().map(move |run| RunRef {
+            root: &r.path,
+            run_id: &run.run_id,
+            page: &run.page,
+            url: &run.url,
+            verification: run.verification,
+            promotable: run
+                .promotability
+                .as_ref()
+                .map(|p| p.promotable_decision_stage),
+        })
+    })
+}
+
 fn runs_of(report: &Report) -> Vec<CatalogRun> {
-    report
-        .bundles
-        .roots
-        .iter()
-        .flat_map(|r| {
-            r.runs.iter().map(|run| CatalogRun {
-                root: r.path.clone(),
-                run_id: run.run_id.clone(),
-                page: run.page.clone(),
-                url: run.url.clone(),
-                verification: run.verification,
-                promotable: run
-                    .promotability
-                    .as_ref()
-                    .map(|p| p.promotable_decision_stage),
-            })
+    run_refs(report)
+        .map(|r| CatalogRun {
+            root: r.root.to_string(),
+            run_id: r.run_id.to_string(),
+            page: r.page.clone(),
+            url: r.url.clone(),
+            verification: r.verification,
+            promotable: r.promotable,
         })
         .collect()
 }

@@ -133,14 +133,7 @@ impl ArtifactIndex {
         if len <= WHOLE_INDEX_BYTES {
             // The usual index: read at once and parsed from memory, several times
             // faster than through a reader (and no 256 KiB buffer per run).
-            let mut bytes = Vec::with_capacity(len as usize + 1);
-            use std::io::Read;
-            file.take(MAX_JSON_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| JsonReadError::Io(e.to_string()))?;
-            if bytes.len() as u64 > MAX_JSON_BYTES {
-                return Err(JsonReadError::TooLarge(bytes.len() as u64));
-            }
+            let bytes = crate::fsutil::read_bounded(file, len, MAX_JSON_BYTES)?;
             if bytes.starts_with(b"\xEF\xBB\xBF") {
                 return Err(crate::fsutil::parse_json(&bytes[..3]).unwrap_err());
             }

@@ -60,7 +60,7 @@ pub struct VerifyOptions {
 /// One shared copy of each artifact path a build meets (runs of one workspace name
 /// the same files), kept for as long as the build's options are.
 #[derive(Debug, Clone, Default)]
-pub struct PathInterner(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<Arc<str>>>>);
+pub struct PathInterner(Arc<std::sync::Mutex<std::collections::HashSet<Arc<str>>>>);
 
 impl PathInterner {
     pub fn get(&self, path: &str) -> Arc<str> {
@@ -151,16 +151,24 @@ impl Sha256Digest {
     }
 
     pub fn hex(&self) -> String {
-        hex(&self.0)
+        self.to_string()
+    }
+
+    /// The 64 lower-case hex digits, without allocating.
+    fn digits(&self) -> [u8; 64] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            buf[2 * i] = HEX[(b >> 4) as usize];
+            buf[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        buf
     }
 }
 
 impl std::fmt::Display for Sha256Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(std::str::from_utf8(&self.digits()).expect("hex is ASCII"))
     }
 }
 
@@ -172,13 +180,7 @@ impl std::fmt::Debug for Sha256Digest {
 
 impl Serialize for Sha256Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut buf = [0u8; 64];
-        for (i, b) in self.0.iter().enumerate() {
-            buf[2 * i] = HEX[(b >> 4) as usize];
-            buf[2 * i + 1] = HEX[(b & 15) as usize];
-        }
-        s.serialize_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
+        s.serialize_str(std::str::from_utf8(&self.digits()).expect("hex is ASCII"))
     }
 }
 
@@ -340,58 +342,62 @@ impl ArtifactCheck {
     }
 
     pub fn set_rel(&mut self, rel: Option<&str>) {
-        self.more_mut().rel = rel.map(Into::into);
-        self.settle();
+        let plain = rel == Some(&*self.path);
+        self.set(plain, |m| m.rel = rel.map(Into::into));
     }
 
     pub fn set_actual(&mut self, size: Option<u64>, sha256: Option<Sha256Digest>) {
-        let m = self.more_mut();
-        m.actual_size = size;
-        m.actual_sha256 = sha256;
-        self.settle();
+        let plain = size == Some(self.expected_size) && sha256 == Some(self.expected_sha256);
+        self.set(plain, |m| {
+            m.actual_size = size;
+            m.actual_sha256 = sha256;
+        });
     }
 
     pub fn set_schema_version(&mut self, v: Option<&str>) {
-        self.more_mut().schema_version = v.map(Into::into);
-        self.settle();
+        self.set(v.is_none(), |m| m.schema_version = v.map(Into::into));
     }
 
     pub fn set_detail(&mut self, v: Option<&str>) {
-        self.more_mut().detail = v.map(Into::into);
-        self.settle();
+        self.set(v.is_none(), |m| m.detail = v.map(Into::into));
     }
 
     pub fn set_url(&mut self, v: Option<&str>) {
-        self.more_mut().url = v.map(Into::into);
+        self.set(v.is_none(), |m| m.url = v.map(Into::into));
+    }
+
+    /// Sets a field of what a plain row leaves out. `plain` says the value is the
+    /// one a plain row implies: a plain row then stays as it is, with nothing boxed
+    /// (most rows of a build, set field by field as they are verified).
+    fn set(&mut self, plain: bool, f: impl FnOnce(&mut ArtifactMore)) {
+        if plain && self.more.is_none() {
+            return;
+        }
+        let m = self.more.get_or_insert_with(|| {
+            Box::new(ArtifactMore {
+                rel: Some((*self.path).into()),
+                actual_size: Some(self.expected_size),
+                actual_sha256: Some(self.expected_sha256),
+                schema_version: None,
+                detail: None,
+                url: None,
+            })
+        });
+        f(m);
         self.settle();
-    }
-
-    fn plain_more(&self) -> ArtifactMore {
-        ArtifactMore {
-            rel: Some((*self.path).into()),
-            actual_size: Some(self.expected_size),
-            actual_sha256: Some(self.expected_sha256),
-            schema_version: None,
-            detail: None,
-            url: None,
-        }
-    }
-
-    fn more_mut(&mut self) -> &mut ArtifactMore {
-        if self.more.is_none() {
-            self.more = Some(Box::new(self.plain_more()));
-        }
-        self.more.as_mut().expect("set above")
     }
 
     /// Drops what a plain row leaves out, so that equal rows are equal values.
     fn settle(&mut self) {
-        if self.status == ArtifactStatus::Ok
-            && self
-                .more
-                .as_deref()
-                .is_some_and(|m| *m == self.plain_more())
-        {
+        let plain = |m: &ArtifactMore| {
+            m.rel.as_deref() == Some(&*self.path)
+                && m.actual_size == Some(self.expected_size)
+                && m.actual_sha256 == Some(self.expected_sha256)
+                && m.schema_version.is_none()
+                && m.detail.is_none()
+                && m.url.is_none()
+        };
+        if self.status == ArtifactStatus::Ok && self.more.as_deref().is_some_and(plain) {
             self.more = None;
         }
     }
@@ -474,19 +480,16 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
 impl From<ArtifactWire<String>> for ArtifactCheck {
     fn from(w: ArtifactWire<String>) -> ArtifactCheck {
         let mut c = ArtifactCheck::plain(w.path, w.expected_size, w.expected_sha256);
-        let m = c.more_mut();
         if let Some(rel) = w.rel {
-            m.rel = rel.map(Into::into);
+            c.set_rel(rel.as_deref());
         }
-        if let Some(n) = w.actual_size {
-            m.actual_size = n;
-        }
-        if let Some(d) = w.actual_sha256 {
-            m.actual_sha256 = d;
-        }
-        m.schema_version = w.schema_version.map(Into::into);
-        m.detail = w.detail.map(Into::into);
-        m.url = w.url.map(Into::into);
+        c.set_actual(
+            w.actual_size.unwrap_or(Some(w.expected_size)),
+            w.actual_sha256.unwrap_or(Some(w.expected_sha256)),
+        );
+        c.set_schema_version(w.schema_version.as_deref());
+        c.set_detail(w.detail.as_deref());
+        c.set_url(w.url.as_deref());
         c.set_status(w.status);
         c
     }
@@ -1158,12 +1161,8 @@ fn verify_index(
         for (j, (e, plan)) in chunk.iter().zip(&plans).enumerate() {
             let mut check =
                 ArtifactCheck::plain(opts.paths.get(&e.path), e.file_size, Sha256Digest(e.sha256));
-            if plan.rel.as_deref() != Some(&*e.path) {
-                check.set_rel(plan.rel.as_deref());
-            }
-            if e.schema_version.is_some() {
-                check.set_schema_version(e.schema_version.as_deref());
-            }
+            check.set_rel(plan.rel.as_deref());
+            check.set_schema_version(e.schema_version.as_deref());
             match (&plan.rel, plan.unsafe_why) {
                 (Some(rel), None) => match &observed[rel.as_str()] {
                     Err((status, detail)) => {

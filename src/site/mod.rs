@@ -648,7 +648,7 @@ fn copy_attestation(
 
 pub struct PromotionView {
     pub promotable: bool,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<&'static str>,
     pub channel: String,
     pub apply_preflight_present: bool,
     pub apply_ok: String,
@@ -1185,7 +1185,7 @@ fn run_page<'a>(
         attestation: None,
         promotion: run.promotability.as_ref().map(|p| PromotionView {
             promotable: p.promotable_decision_stage,
-            reasons: p.reasons.iter().map(|r| r.to_string()).collect(),
+            reasons: p.reasons.iter().collect(),
             channel: match &p.gating_inputs.channel {
                 serde_json::Value::Null => "unknown".into(),
                 serde_json::Value::String(s) => s.clone(),
