@@ -475,4 +475,20 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
+
+    /// A first build makes folders with `mkdir` before looking: a symlink planted
+    /// where a folder belongs makes `mkdir` fail, and is then refused, not followed.
+    #[test]
+    fn a_fresh_site_refuses_a_symlink_planted_where_a_folder_belongs() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::os::unix::fs::symlink(elsewhere.path(), d.join("runs")).unwrap();
+        let f = Sink::fresh(d);
+        let err = f.put("runs/x/index.html", b"x").unwrap_err().to_string();
+        assert!(err.contains("runs/x/index.html"), "{err}");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        f.put("assets/a.css", b"a").unwrap();
+        assert_eq!(std::fs::read(d.join("assets/a.css")).unwrap(), b"a");
+    }
 }
