@@ -150,6 +150,120 @@ impl Dir {
         crate::fsutil::parse_json(&self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
     }
 
+    /// Whether `rel` is a regular file beneath the base reached without any symbolic
+    /// link: no folder on the way and not the file itself may be a link (a stricter
+    /// test than [`Dir::open_file`], for names whose mere presence decides something).
+    pub fn regular_file_no_links(&self, rel: &[&str]) -> bool {
+        let Some((last, folders)) = rel.split_last() else {
+            return false;
+        };
+        if rel.iter().any(|c| c.is_empty() || *c == "." || *c == "..") {
+            return false;
+        }
+        let mut held: Option<OwnedFd> = None;
+        for name in folders {
+            let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
+            match openat(
+                cur,
+                name.as_bytes(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            ) {
+                Ok(fd) => held = Some(fd),
+                Err(_) => return false,
+            }
+        }
+        let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
+        fstatat_nofollow(cur, last.as_bytes())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    }
+
+    /// What `fstat` says of the base folder itself.
+    pub fn stat(&self) -> io::Result<libc::stat> {
+        // SAFETY: an all-zero `stat` is valid plain data, filled by fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid descriptor and a writable struct.
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } < 0 {
+            return Err(last_error());
+        }
+        Ok(st)
+    }
+
+    /// Opens the folder `name` (one component) beneath the base, refusing a
+    /// symbolic link in its place.
+    pub fn folder(&self, name: &[u8]) -> io::Result<Dir> {
+        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let fd = openat(
+            self.fd.as_raw_fd(),
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        )?;
+        Ok(Dir { fd })
+    }
+
+    /// The base folder's entries (not `.` and `..`), sorted by name, each with its
+    /// type as the folder lists it (a link is a link, never what it points to).
+    pub fn entries(&self) -> io::Result<Vec<(Vec<u8>, EntryKind)>> {
+        // A second handle for the stream: `closedir` closes what `fdopendir` took.
+        let fd = openat(
+            self.fd.as_raw_fd(),
+            b".",
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )?;
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        // SAFETY: `raw` is an open folder descriptor that the stream now owns.
+        let stream = unsafe { libc::fdopendir(raw) };
+        if stream.is_null() {
+            let e = last_error();
+            // SAFETY: fdopendir failed, so `raw` is still ours to close.
+            unsafe { libc::close(raw) };
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        let result = loop {
+            // SAFETY: errno is thread-local; cleared to tell the end from an error.
+            unsafe { *libc::__errno_location() = 0 };
+            // SAFETY: `stream` is a valid open stream until closedir below.
+            let ent = unsafe { libc::readdir64(stream) };
+            if ent.is_null() {
+                let e = io::Error::last_os_error();
+                break if e.raw_os_error().unwrap_or(0) == 0 {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
+            }
+            // SAFETY: readdir64 returned a valid entry with a NUL-terminated name.
+            let (name, d_type) = unsafe {
+                let e = &*ent;
+                (
+                    std::ffi::CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
+                    e.d_type,
+                )
+            };
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let kind = match d_type {
+                libc::DT_DIR => EntryKind::Folder,
+                libc::DT_REG => EntryKind::File,
+                libc::DT_LNK => EntryKind::Link,
+                libc::DT_UNKNOWN => match fstatat_nofollow(self.fd.as_raw_fd(), name) {
+                    Ok(st) => EntryKind::of_mode(st.st_mode),
+                    Err(_) => EntryKind::Other,
+                },
+                _ => EntryKind::Other,
+            };
+            out.push((name.to_vec(), kind));
+        };
+        // SAFETY: the stream is valid and closed once.
+        unsafe { libc::closedir(stream) };
+        result?;
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
         if rel.is_empty() || rel.iter().any(|c| c.is_empty() || *c == "." || *c == "..") {
             return Err(Refusal::Outside);
@@ -246,6 +360,38 @@ impl Dir {
         // The path named a folder (every component was a directory or `..`).
         Err(Refusal::NotAFile("folder"))
     }
+}
+
+/// The type of a folder entry, as listed (links are not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Folder,
+    Link,
+    /// A named pipe, socket or device.
+    Other,
+}
+
+impl EntryKind {
+    fn of_mode(mode: libc::mode_t) -> EntryKind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => EntryKind::File,
+            libc::S_IFDIR => EntryKind::Folder,
+            libc::S_IFLNK => EntryKind::Link,
+            _ => EntryKind::Other,
+        }
+    }
+}
+
+fn fstatat_nofollow(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
+    let c = cstr(name)?;
+    // SAFETY: an all-zero `stat` is valid plain data, filled by fstatat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a writable struct.
+    if unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
+        return Err(last_error());
+    }
+    Ok(st)
 }
 
 fn classify(e: io::Error) -> Refusal {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::paths;
-use super::verify::{RunReport, VerifyOptions, verify_run};
+use super::verify::{RunReport, VerifyOptions, verify_run_at};
 use super::witness::{self, Witnesses};
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil;
@@ -290,17 +290,28 @@ pub fn scan_root(
             return scan;
         }
     };
+    // The root is resolved once; each run folder is then opened by its name below
+    // it, refusing a link in its place.
+    let root_abs = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
+    let root_real = std::fs::canonicalize(&root).ok();
     scan.runs = listing
         .run_dirs
         .par_iter()
-        .map(|(name, on_disk)| verify_run(&root.join(on_disk), &format!("{rel}/{name}"), opts))
+        .map(|(name, on_disk)| {
+            verify_run_at(
+                &root_abs.join(on_disk),
+                root_real.as_ref().map(|r| r.join(on_disk)),
+                &format!("{rel}/{name}"),
+                opts,
+            )
+        })
         .collect();
     scan.skipped = listing.skipped;
     scan.files = listing.files;
     scan.latest = read_latest(&root);
-    let root_dir = std::fs::canonicalize(&root)
-        .and_then(|c| crate::beneath::Dir::open(&c))
-        .ok();
+    let root_dir = root_real
+        .as_ref()
+        .and_then(|c| crate::beneath::Dir::open(c).ok());
     let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
     scan.witnesses = w;
     scan.findings.extend(wf);

@@ -10,8 +10,6 @@
 //! and `missing[]`, which have reasons of their own. See COMPATIBILITY.md for where
 //! lith is deliberately stricter.
 
-use std::path::Path;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -152,8 +150,11 @@ pub struct InputError {
     pub message: String,
 }
 
-fn regular_file(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+/// A name whose presence decides something counts only as a regular file reached
+/// without a symbolic link, beneath the run folder's handle (COMPATIBILITY.md).
+fn regular_file(dir: &Dir, name: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
+    dir.regular_file_no_links(&parts)
 }
 
 /// Python's truthiness of a JSON value: null, false, 0, "", [] and {} are false.
@@ -216,7 +217,6 @@ fn object_or_empty<'a>(
 /// Decides promotability from a verified (full mode) run and its folder; `dir` is
 /// the run folder's handle, beneath which its inputs are read.
 pub fn assess(
-    run_dir: &Path,
     dir: &Dir,
     run: &RunReport,
     decision_stage: &[String],
@@ -226,22 +226,31 @@ pub fn assess(
     if manifest.is_none() {
         reasons.insert("manifest_missing");
     }
-    let in_progress = match read_input(dir, "run_status.json")? {
-        None => {
-            reasons.insert("run_status_missing");
-            false
-        }
-        Some(status) => match status.get("state") {
-            Some(Value::String(s)) => s.trim() == "in_progress",
-            // `(state or "").strip()`: a false-y value of any type is no state.
-            None => false,
-            Some(v) if !truthy(v) => false,
-            Some(v) => {
-                return Err(InputError {
-                    file: "run_status.json",
-                    message: format!("`state` must be a string, found {}", json_kind(v)),
-                });
+    // The status verification read is the one judged (its `state` is a string or
+    // absent); only a status it could not read is read again, to say why: missing,
+    // or the error that makes the command exit 4.
+    let in_progress = match &run.run_status {
+        Some(st) => st
+            .state
+            .as_deref()
+            .is_some_and(|s| s.trim() == "in_progress"),
+        None => match read_input(dir, "run_status.json")? {
+            None => {
+                reasons.insert("run_status_missing");
+                false
             }
+            Some(status) => match status.get("state") {
+                Some(Value::String(s)) => s.trim() == "in_progress",
+                // `(state or "").strip()`: a false-y value of any type is no state.
+                None => false,
+                Some(v) if !truthy(v) => false,
+                Some(v) => {
+                    return Err(InputError {
+                        file: "run_status.json",
+                        message: format!("`state` must be a string, found {}", json_kind(v)),
+                    });
+                }
+            },
         },
     };
     if in_progress {
@@ -317,10 +326,7 @@ pub fn assess(
             reasons.insert("bundle_incomplete");
         }
     }
-    if decision_stage
-        .iter()
-        .any(|a| !regular_file(&run_dir.join(a)))
-    {
+    if decision_stage.iter().any(|a| !regular_file(dir, a)) {
         reasons.insert("decision_stage_artifacts_missing");
     }
     Ok(Promotability {
@@ -336,10 +342,10 @@ pub fn assess(
 }
 
 /// The optional promotion inputs that exist as regular files in a run folder.
-pub fn optional_inputs(run_dir: &Path) -> Vec<String> {
+pub fn optional_inputs(dir: &Dir) -> Vec<String> {
     OPTIONAL_INPUTS
         .iter()
-        .filter(|name| regular_file(&run_dir.join(name)))
+        .filter(|name| regular_file(dir, name))
         .map(|name| name.to_string())
         .collect()
 }

@@ -19,7 +19,7 @@ use super::index::{ArtifactIndex, IndexEntry, RunStatus, STATES, truncate};
 use super::paths;
 use super::promotion::{self, Promotability};
 use super::witness::{self, Witnesses};
-use crate::beneath::{Dir, Refusal};
+use crate::beneath::{Dir, EntryKind, Refusal};
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
@@ -714,6 +714,18 @@ pub fn describe_open(
 
 /// Verifies one run folder. `dir_label` is how the folder is named in outputs.
 pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunReport {
+    verify_run_at(run_dir, None, dir_label, opts)
+}
+
+/// [`verify_run`] of a run whose folder, with every link on the way resolved, is
+/// already known (`base`: the canonical bundle root joined with the run's name), as
+/// when a root's runs are verified together; `run_dir` should then be absolute.
+pub fn verify_run_at(
+    run_dir: &Path,
+    base: Option<PathBuf>,
+    dir_label: &str,
+    opts: &VerifyOptions,
+) -> RunReport {
     let run_id = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -757,7 +769,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         );
         return r;
     }
-    let base = match std::fs::canonicalize(run_dir) {
+    let base = match base.map_or_else(|| std::fs::canonicalize(run_dir), Ok) {
         Ok(b) => b,
         Err(e) => {
             r.findings.push(
@@ -918,7 +930,7 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
         subjects.sort_unstable();
         r.subjects = subjects;
     }
-    r.unindexed = list_unindexed(&base, &indexed, &mut r.findings, dir_label);
+    r.unindexed = list_unindexed(dir.as_ref().ok(), &indexed, &mut r.findings, dir_label);
     drop(indexed);
     if permit.as_ref().is_some_and(|p| p.0 > 8 << 20) {
         // Give the memory of a big index back before another run takes its place:
@@ -954,9 +966,9 @@ pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunR
     // Without a handle on the run folder its status could not be read either: that
     // is already an error finding, and promotability stays undecided.
     if let (Some(ds), Ok(d)) = (&opts.decision_stage, &dir) {
-        match promotion::assess(&base, d, &r, ds) {
+        match promotion::assess(d, &r, ds) {
             Ok(p) => {
-                r.promotion_optional = promotion::optional_inputs(&base);
+                r.promotion_optional = promotion::optional_inputs(d);
                 r.promotability = Some(p);
             }
             Err(e) => {
@@ -1306,56 +1318,46 @@ fn observe(
     }
 }
 
+/// Folders nested deeper than this below a run are not listed: each level holds a
+/// handle while its entries are listed.
+const MAX_LIST_DEPTH: usize = 64;
+
+/// The run's files that its index does not name, listed beneath the run folder's
+/// handle: a folder is opened from its parent's handle and never through a link, so
+/// a folder swapped for a symlink mid-listing is refused rather than listed.
 fn list_unindexed(
-    base: &Path,
+    dir: Option<&Dir>,
     indexed: &Indexed,
     findings: &mut Vec<Finding>,
     dir_label: &str,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let mut more = 0usize;
-    let walk = walkdir::WalkDir::new(base)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1);
-    for entry in walk {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                findings.push(
-                    Finding::new(
-                        Code::WalkError,
-                        Severity::Warning,
-                        format!("could not list part of the run folder: {e}"),
-                    )
-                    .at(dir_label),
-                );
-                continue;
+    let mut errors = Vec::new();
+    if let Some(dir) = dir {
+        list_folder(dir, "", 1, &mut errors, &mut |rel, depth| {
+            if depth == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
+                return;
             }
-        };
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let rel = if entry.depth() == 1 {
-            // Most files sit at the top of the run: their name is their path.
-            entry.file_name().to_string_lossy().into_owned()
-        } else {
-            let Ok(rel) = entry.path().strip_prefix(base) else {
-                continue;
-            };
-            fsutil::slash_path(rel)
-        };
-        if entry.depth() == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
-            continue;
-        }
-        if indexed.contains_key(rel.as_str()) {
-            continue;
-        }
-        if out.len() < MAX_UNINDEXED_LISTED {
-            out.push(rel);
-        } else {
-            more += 1;
-        }
+            if indexed.contains_key(rel.as_str()) {
+                return;
+            }
+            if out.len() < MAX_UNINDEXED_LISTED {
+                out.push(rel);
+            } else {
+                more += 1;
+            }
+        });
+    }
+    for e in errors {
+        findings.push(
+            Finding::new(
+                Code::WalkError,
+                Severity::Warning,
+                format!("could not list part of the run folder: {e}"),
+            )
+            .at(dir_label),
+        );
     }
     if more > 0 {
         findings.push(
@@ -1368,6 +1370,51 @@ fn list_unindexed(
         );
     }
     out
+}
+
+/// Visits every entry below `dir` that is not a folder (links included, never
+/// followed), depth first in name order, as `prefix`-relative slash paths.
+fn list_folder(
+    dir: &Dir,
+    prefix: &str,
+    depth: usize,
+    errors: &mut Vec<String>,
+    visit: &mut dyn FnMut(String, usize),
+) {
+    let at = |prefix: &str| {
+        if prefix.is_empty() {
+            ".".to_string()
+        } else {
+            prefix.to_string()
+        }
+    };
+    let entries = match dir.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(format!("{}: {e}", at(prefix)));
+            return;
+        }
+    };
+    for (raw, kind) in entries {
+        let name = String::from_utf8_lossy(&raw);
+        let rel = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if kind != EntryKind::Folder {
+            visit(rel, depth);
+        } else if depth >= MAX_LIST_DEPTH {
+            errors.push(format!(
+                "{rel}: folders nested deeper than {MAX_LIST_DEPTH} levels are not listed"
+            ));
+        } else {
+            match dir.folder(&raw) {
+                Ok(sub) => list_folder(&sub, &rel, depth + 1, errors, visit),
+                Err(e) => errors.push(format!("{rel}: {e}")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
     let dir = std::fs::canonicalize(&run_dir)
         .and_then(|base| crate::beneath::Dir::open(&base))
         .with_context(|| format!("{}: cannot open the run folder", slash_path(&run_dir)))?;
-    let promotability = promotion::assess(&run_dir, &dir, &run, &decision_stage).map_err(|e| {
+    let promotability = promotion::assess(&dir, &run, &decision_stage).map_err(|e| {
         anyhow::anyhow!(
             "{}/{}: {}; fix or regenerate it, then promote again",
             slash_path(&run_dir),
@@ -58,11 +58,7 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         )
     })?;
     let prefix = pointer_prefix(&run_dir, a.repo_root.as_deref())?;
-    let packet = promotion::packet(
-        &prefix,
-        promotability,
-        &promotion::optional_inputs(&run_dir),
-    );
+    let packet = promotion::packet(&prefix, promotability, &promotion::optional_inputs(&dir));
     let p = &packet.promotability;
     if a.require_promotable && !p.promotable_decision_stage {
         eprintln!(

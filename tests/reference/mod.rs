@@ -371,7 +371,7 @@ fn promotion_agrees_with_the_reference_on_generated_bundles() {
         write_case(&dir, c);
         let run = verify_run(&dir, "r1", &opts);
         let handle = lith::beneath::Dir::open(&dir).unwrap();
-        let got = promotion::assess(&dir, &handle, &run, &DECISION_STAGE.map(String::from));
+        let got = promotion::assess(&handle, &run, &DECISION_STAGE.map(String::from));
         let effective = record_not_an_object(c).unwrap_or_else(|| c.clone());
         match reference(&effective) {
             Err(Crash) => {

@@ -268,6 +268,26 @@ fn unindexed_files_are_listed_but_bookkeeping_is_not() {
     assert_eq!(r.json()["run"]["unindexed"], json!(["extra/notes.txt"]));
 }
 
+/// Listing never goes through a link: a symlinked folder is one unindexed entry,
+/// and the names in the folder it points to (outside the run) are not listed.
+/// Nested folders are listed in name order, depth first.
+#[test]
+fn unindexed_listing_names_a_symlinked_folder_without_entering_it() {
+    let ws = Workspace::new();
+    good(&ws);
+    ws.write("outside/secret-name.txt", "s");
+    std::os::unix::fs::symlink(ws.join("outside"), ws.join(&format!("{R}/b_link"))).unwrap();
+    ws.write(&format!("{R}/a/z.txt"), "z");
+    ws.write(&format!("{R}/a/b/c.txt"), "c");
+    ws.write(&format!("{R}/c.txt"), "c");
+    let r = ws.lith(&["verify", R, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.json()["run"]["unindexed"],
+        json!(["a/b/c.txt", "a/z.txt", "b_link", "c.txt"])
+    );
+}
+
 #[test]
 fn in_progress_and_uncommitted_runs_are_refused() {
     let ws = Workspace::new();

@@ -649,6 +649,36 @@ fn reasons(ws: &Workspace) -> Vec<String> {
         .collect()
 }
 
+/// A decision-stage artifact counts only as a regular file reached without a link:
+/// a folder of the run that is a symlink to a folder outside it holds nothing,
+/// however the files out there are named.
+#[test]
+fn a_decision_stage_artifact_behind_a_symlinked_folder_is_missing() {
+    let ws = Workspace::new();
+    promotable_run(&ws, |_| {}, |_| {});
+    ws.write("elsewhere/stage.json", "{}");
+    std::os::unix::fs::symlink(ws.join("elsewhere"), ws.join("out/r1/stage")).unwrap();
+    let stage = |name: &str| {
+        let r = ws.lith(&[
+            "promote",
+            "out",
+            "--json",
+            "--decision-stage-artifact",
+            name,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.json()["promotability"]["reasons"].clone()
+    };
+    assert_eq!(
+        stage("stage/stage.json"),
+        json!(["decision_stage_artifacts_missing"])
+    );
+    // The same name inside the run, reached without a link, is present.
+    std::fs::remove_file(ws.join("out/r1/stage")).unwrap();
+    ws.write("out/r1/stage/stage.json", "{}");
+    assert_eq!(stage("stage/stage.json"), json!([]));
+}
+
 #[test]
 fn a_promotable_run_has_no_reasons_and_a_packet_at_the_root() {
     let ws = Workspace::new();
