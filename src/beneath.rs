@@ -188,6 +188,11 @@ impl Dir {
         Ok(st)
     }
 
+    /// What `lstat` says of the entry `name` (one component) of the base.
+    pub fn stat_at(&self, name: &[u8]) -> io::Result<libc::stat> {
+        fstatat_nofollow(self.fd.as_raw_fd(), name)
+    }
+
     /// Opens the folder `name` (one component) beneath the base, refusing a
     /// symbolic link in its place.
     pub fn folder(&self, name: &[u8]) -> io::Result<Dir> {

@@ -515,6 +515,13 @@ pub struct BuildCmdArgs {
     /// Sign the attestations with this Ed25519 private key (PKCS#8 PEM).
     #[arg(long, value_name = "PEM", requires = "attest")]
     pub key: Option<PathBuf>,
+    /// Read and hash every run. Without it, a run whose folder is exactly as the
+    /// previous build into --out saw it (every entry's inode, size, and modification
+    /// and change times, kept in .<out>.lith-verified beside --out) is taken from
+    /// that build's report.json. Use it when --out comes from another machine or
+    /// the storage itself is suspect.
+    #[arg(long, conflicts_with = "partition")]
+    pub rehash: bool,
 }
 
 fn parse_partition(s: &str) -> Result<crate::pipeline::Partition, String> {

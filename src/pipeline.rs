@@ -30,13 +30,16 @@ use crate::report::{
 pub const PARTIAL_SCHEMA: &str = "lith.partial/v1";
 
 /// How a build runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
     /// No progress bar.
     pub quiet: bool,
     /// Keep each run's index entries for its attestation (`build --attest`).
     pub attest: bool,
+    /// Stamps of the run folders, and the previous build's runs to take unchanged
+    /// ones from (`lith build` into a previous site).
+    pub reuse: Option<std::sync::Arc<crate::bundle::reuse::Reuse>>,
 }
 
 /// Partition `index` of `count` (1-based): the runs whose root and folder name hash
@@ -261,6 +264,7 @@ fn gather(
         ),
         keep_subjects: opts.attest,
         paths: Default::default(),
+        reuse: opts.reuse.clone(),
     };
     let scans: Vec<RootScan> = roots
         .iter()

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod paths;
 pub mod promotion;
 pub mod reindex;
+pub mod reuse;
 pub mod verify;
 pub mod witness;
 

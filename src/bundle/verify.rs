@@ -55,6 +55,9 @@ pub struct VerifyOptions {
     /// Artifact paths seen so far in this build: runs of one workspace list the same
     /// names, and each row keeps a shared copy.
     pub paths: PathInterner,
+    /// Stamps of run folders: each run's is taken before it is read, and a run whose
+    /// folder is as the previous build saw it is taken from that build's report.
+    pub reuse: Option<Arc<super::reuse::Reuse>>,
 }
 
 /// One shared copy of each artifact path a build meets (runs of one workspace name
@@ -787,6 +790,20 @@ pub fn verify_run_at(
     let mut broken = false;
     // Everything below is read beneath this handle of the run folder.
     let dir = Dir::open(&base);
+    if let (Some(reuse), Ok(d)) = (&opts.reuse, &dir)
+        && let Some(stamp) = reuse.stamp(d)
+    {
+        reuse.keep(dir_label, stamp);
+        if let Some(mut run) = reuse.take(dir_label, stamp) {
+            for a in run.artifacts.iter_mut() {
+                a.path = opts.paths.get(&a.path);
+            }
+            if let Some(pb) = &opts.progress {
+                pb.inc(1);
+            }
+            return run;
+        }
+    }
     let read_json = |name: &str| match &dir {
         Ok(d) => d.read_json(&[name]),
         Err(e) => Err(JsonReadError::Io(e.to_string())),

@@ -69,6 +69,7 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
         decision_stage: Some(decision_stage),
         keep_subjects: true,
         paths: Default::default(),
+        reuse: None,
     };
     let run = verify_run(&run_dir, &label, &opts);
     let (code, _) = super::verify::strict_outcome(run.verification);

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use rayon::prelude::*;
 
+use crate::bundle::reuse::Reuse;
 use crate::bundle::verify::Mode;
 use crate::cli::{BuildCmdArgs, GlobalArgs, ReportOutputs};
 use crate::clock::Clock;
@@ -40,15 +41,39 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
             ),
         );
     }
-    let opts = Options {
+    let mut opts = Options {
         mode: if a.fast { Mode::Fast } else { Mode::Full },
         quiet: g.quiet,
         attest: cmd.attest.is_some(),
+        reuse: None,
     };
     if let Some(p) = cmd.partition {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);
     }
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
+    let decision_stage = manifest
+        .bundles
+        .as_ref()
+        .map(|b| b.decision_stage_artifacts.clone())
+        .unwrap_or_default();
+    let mut reuse = Reuse::fresh(opts.mode, &decision_stage);
+    // An attestation names the index entries that were verified: those runs are
+    // read again.
+    if !cmd.rehash && cmd.attest.is_none() {
+        match reuse.load(&out) {
+            Ok(n) if g.verbose > 0 => eprintln!(
+                "lith: the previous build into {} left {n} run(s) to compare",
+                out.display()
+            ),
+            Ok(_) => {}
+            Err(why) => crate::cmd::warn(
+                g.quiet,
+                &format!("every run is read again: the previous build's stamps: {why}"),
+            ),
+        }
+    }
+    let reuse = std::sync::Arc::new(reuse);
+    opts.reuse = Some(reuse.clone());
     let past = super::merge::load_past(g, &cmd.previous)?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
     if g.verbose > 1 {
@@ -91,6 +116,22 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         )?;
     }
     let site = publish(g, &report, &out, &cmd.outputs)?;
+    if let Err(e) = reuse.save(&out, &report) {
+        crate::cmd::warn(
+            g.quiet,
+            &format!(
+                "{}: {e}; the next build reads every run again",
+                crate::bundle::reuse::stamps_path(&out).display()
+            ),
+        );
+    }
+    if g.verbose > 0 {
+        eprintln!(
+            "lith: {} of {} run(s) unchanged since the previous build, taken from its report",
+            reuse.reused(),
+            report.bundles.totals.runs
+        );
+    }
     if g.verbose > 0 {
         eprintln!(
             "lith: site written ({} file(s) written, {} unchanged, {} removed), {} ms in all",

@@ -42,6 +42,7 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         decision_stage: None,
         keep_subjects: false,
         paths: Default::default(),
+        reuse: None,
     };
     let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
     // The folder as verification resolved it (a link to a run folder is followed

@@ -35,6 +35,7 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
             decision_stage: None,
             keep_subjects: false,
             paths: Default::default(),
+            reuse: None,
         };
         let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
         let code = match run.verification {

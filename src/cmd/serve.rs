@@ -118,6 +118,7 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
         mode: st.mode,
         quiet: true,
         attest: false,
+        reuse: None,
     };
     let mut report = crate::pipeline::evaluate(&st.manifest, &clock, &opts)?;
     let now = clock.now_rfc3339();

@@ -59,6 +59,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         decision_stage: None,
         keep_subjects: false,
         paths: Default::default(),
+        reuse: None,
     };
     let label = slash_path(given);
 

@@ -79,6 +79,15 @@ impl Beside {
     }
 }
 
+/// Runs `f` holding the lock that builds into `out` take turns with.
+pub fn while_locked<T>(out: &Path, f: impl FnOnce() -> T) -> Result<T, Error> {
+    let beside = Beside::of(out)?;
+    let _lock =
+        crate::bundle::lock::acquire(&beside.lock, crate::bundle::lock::LockMode::Wait(LOCK_WAIT))
+            .map_err(Error::Lock)?;
+    Ok(f())
+}
+
 /// Publishes the site of `report` into `out`. A first build writes a whole site
 /// beside `out` and moves it in with one rename; a rebuild into a previous site
 /// updates it in place ([`super::Sink`]): unchanged files are not touched, each

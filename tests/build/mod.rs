@@ -633,7 +633,12 @@ fn publish_leftovers(ws: &Workspace) -> Vec<String> {
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains("lith-") && !n.ends_with(".lith-lock"))
+        .filter(|n| {
+            n.starts_with('.')
+                && n.contains("lith-")
+                && !n.ends_with(".lith-lock")
+                && !n.ends_with(".lith-verified")
+        })
         .collect()
 }
 
@@ -1051,4 +1056,86 @@ fn a_run_page_shows_run_status_only_when_it_says_more() {
         "<tr id=\"{anchor}\"><td><b>ok</b><td><code>a.txt</code>"
     )));
     assert!(!plain.contains(&format!("href=\"#{anchor}\"")));
+}
+
+/// A rebuild into the previous site takes the runs whose folders did not change
+/// from that build's report, reads the changed ones (a byte flipped in place, same
+/// size), and writes the very site a build that reads everything writes.
+#[test]
+fn a_rebuild_reads_only_the_runs_that_changed() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "alpha")]);
+    ws.committed_run("out/r2", "complete", &[("b.txt", "bravo")]);
+    // Folders changed within two seconds of a build's start are never stamped.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let env = [("SOURCE_DATE_EPOCH", "1790000000")];
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-v"];
+        args.extend_from_slice(extra);
+        ws.lith_env(&args, &env)
+    };
+    let reused = |r: &crate::support::Run| {
+        r.stderr
+            .lines()
+            .find_map(|l| {
+                l.strip_suffix(" run(s) unchanged since the previous build, taken from its report")
+            })
+            .unwrap_or_else(|| panic!("{r:?}"))
+            .trim_start_matches("lith: ")
+            .to_string()
+    };
+    let first = build(&[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(reused(&first), "0 of 2");
+    assert!(
+        !files_below(&ws.join("site"))
+            .iter()
+            .any(|f| f.contains("lith-verified"))
+    );
+    let second = build(&[]);
+    assert_eq!(reused(&second), "2 of 2");
+
+    // Same size, one byte different: only the folder's stamp can tell.
+    ws.write("out/r1/a.txt", "alphA");
+    let third = build(&[]);
+    assert_eq!(third.code, 2, "{third:?}");
+    assert_eq!(reused(&third), "1 of 2");
+    assert_eq!(
+        run_by_id(&report(&ws, "site"), "r1")["verification"],
+        "failed"
+    );
+    let warm: Vec<(String, Vec<u8>)> = files_below(&ws.join("site"))
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(ws.join("site").join(&f)).unwrap();
+            (f, b)
+        })
+        .collect();
+    let cold = build(&["--rehash", "--out", "cold"]);
+    assert_eq!(reused(&cold), "0 of 2");
+    let cold: Vec<(String, Vec<u8>)> = files_below(&ws.join("cold"))
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(ws.join("cold").join(&f)).unwrap();
+            (f, b)
+        })
+        .collect();
+    assert_eq!(warm, cold, "a rebuild writes what a full build writes");
+
+    // A report that is not the one the stamps were taken with voids them all.
+    let text = ws.read("site/report.json").replace("\"r2\"", "\"r2\" ");
+    ws.write("site/report.json", text);
+    let fourth = build(&[]);
+    assert_eq!(reused(&fourth), "0 of 2");
+    assert!(
+        fourth
+            .stderr
+            .contains("not the report the stamps were taken with"),
+        "{fourth:?}"
+    );
+    assert_eq!(reused(&build(&["--rehash"])), "0 of 2");
 }

@@ -362,6 +362,7 @@ fn promotion_agrees_with_the_reference_on_generated_bundles() {
         decision_stage: None,
         keep_subjects: false,
         paths: Default::default(),
+        reuse: None,
     };
     let cases = cases();
     assert!(cases.len() > 1500, "{}", cases.len());

@@ -520,6 +520,7 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
         decision_stage: None,
         keep_subjects: false,
         paths: Default::default(),
+        reuse: None,
     };
     let clock = lith::clock::Clock::from_env().unwrap();
     let mut statuses = std::collections::BTreeMap::new();

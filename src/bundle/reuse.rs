@@ -1,0 +1,428 @@
+//! Runs unchanged since the last build into the same `--out` are taken from that
+//! build's `report.json` instead of being read and hashed again (SPEC §9,
+//! incremental by design).
+//!
+//! What "unchanged" means is a **stamp** of the run folder, taken beneath its
+//! handle before anything in it is read: every entry of the folder tree (links
+//! not followed) with its device, inode, type and permissions, size, and
+//! modification and change times. Writing a file's bytes, renaming, creating or
+//! removing anything in the folder changes the change time of something in the
+//! stamp (`ctime` cannot be set back by a user), so a run whose stamp matches was
+//! verified with these very files. A stamp is not kept for a run where anything
+//! changed within two seconds of the build's start, so that a write landing in the
+//! same clock tick as the build's look cannot hide.
+//!
+//! The stamps live in one file beside `--out` (`.<out's name>.lith-verified`),
+//! with the sha256 of the `report.json` they go with: a site rebuilt by another
+//! command, a different lith, other options or a report edited by hand make them
+//! void, and every run is read again. `lith build --rehash` ignores them. They are
+//! never part of the site, which stays byte-identical whatever was reused.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::verify::{Mode, RunReport};
+use crate::beneath::{Dir, EntryKind};
+use crate::report::Report;
+
+/// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
+pub type Stamp = [u8; 16];
+
+/// The first line of the stamps file; what follows is one `<stamp hex> <JSON
+/// string of the run's folder>` line per run.
+const MAGIC: &str = "lith-verified/v1";
+
+/// The largest stamps file read (about 50 bytes a run: a million runs fit).
+const MAX_STAMPS_BYTES: u64 = 64 << 20;
+
+/// The largest `report.json` read back into memory at once; a larger one is read
+/// through a buffer.
+const WHOLE_REPORT_BYTES: u64 = 64 << 20;
+
+/// Folders nested deeper than this make a run unstampable (it is read every time).
+const MAX_STAMP_DEPTH: usize = 64;
+
+/// What a build knows about earlier verifications, and the stamps it takes.
+pub struct Reuse {
+    /// The stamp and record of each run of the previous build, by folder.
+    previous: Mutex<HashMap<String, (Stamp, RunReport)>>,
+    /// The stamps taken by this build.
+    taken: Mutex<Vec<(String, Stamp)>>,
+    /// Change times from this instant on (ns since the epoch) are too recent to trust.
+    racy_after_ns: i128,
+    key: String,
+    reused: AtomicUsize,
+}
+
+impl std::fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reuse")
+            .field("key", &self.key)
+            .field("reused", &self.reused())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stamps file of `out`.
+pub fn stamps_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "site".into());
+    crate::fsutil::parent_dir(out).join(format!(".{name}.lith-verified"))
+}
+
+impl Reuse {
+    /// Nothing to reuse; stamps are taken for the next build. `mode` and the
+    /// decision-stage artifacts are what a run's record depends on besides its folder.
+    pub fn fresh(mode: Mode, decision_stage: &[String]) -> Reuse {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let key = hex(&Sha256::digest(
+            format!(
+                "lith {} {mode:?} {decision_stage:?}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes(),
+        ));
+        Reuse {
+            previous: Mutex::new(HashMap::new()),
+            taken: Mutex::new(Vec::new()),
+            racy_after_ns: now - 2_000_000_000,
+            key,
+            reused: AtomicUsize::new(0),
+        }
+    }
+
+    /// Loads what the previous build into `out` left. Anything amiss (no stamps, a
+    /// report that is not the one they were taken with, other options) leaves
+    /// nothing to reuse and says why.
+    pub fn load(&mut self, out: &Path) -> Result<usize, String> {
+        let path = stamps_path(out);
+        let bytes = match crate::fsutil::read_regular(&path, MAX_STAMPS_BYTES) {
+            Ok(b) => b,
+            Err(crate::fsutil::JsonReadError::NotFound) => return Ok(0),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| "stamps are not UTF-8".to_string())?;
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+        let [magic, key, report_sha] = header[..] else {
+            return Err("the stamps file has no header".into());
+        };
+        if magic != MAGIC {
+            return Err(format!("the stamps file is {magic:?}, not {MAGIC}"));
+        }
+        if key != self.key {
+            return Err("taken by another lith or with other options".into());
+        }
+        let mut stamps: HashMap<String, Stamp> = HashMap::new();
+        for line in lines {
+            let (stamp, dir) = line
+                .split_once(' ')
+                .ok_or_else(|| "a stamp line without a folder".to_string())?;
+            let stamp = unhex(stamp).ok_or_else(|| format!("not a stamp: {stamp:?}"))?;
+            let dir: String =
+                serde_json::from_str(dir).map_err(|e| format!("a stamp's folder: {e}"))?;
+            stamps.insert(dir, stamp);
+        }
+        let report = read_report(&out.join("report.json"), report_sha)?;
+        let mut previous = HashMap::with_capacity(stamps.len());
+        for root in report.bundles.roots {
+            for run in root.runs {
+                if let Some((dir, stamp)) = stamps.remove_entry(&run.dir) {
+                    previous.insert(dir, (stamp, run));
+                }
+            }
+        }
+        let n = previous.len();
+        *self.previous.get_mut().unwrap_or_else(|p| p.into_inner()) = previous;
+        Ok(n)
+    }
+
+    /// The previous build's record of the run in `dir` if its folder still has
+    /// `stamp`, made ready to be settled again (pages, links and `LATEST` are decided
+    /// afresh, attestations written afresh).
+    pub fn take(&self, dir: &str, stamp: Stamp) -> Option<RunReport> {
+        let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+        if previous.get(dir).is_none_or(|(s, _)| *s != stamp) {
+            return None;
+        }
+        let (_, mut run) = previous.remove(dir)?;
+        drop(previous);
+        run.latest = false;
+        run.page = None;
+        run.url = None;
+        run.attestation = None;
+        for a in run.artifacts.iter_mut() {
+            a.set_url(None);
+        }
+        self.reused.fetch_add(1, Ordering::Relaxed);
+        Some(run)
+    }
+
+    /// Keeps the stamp of a run verified (or reused) by this build.
+    pub fn keep(&self, dir: &str, stamp: Stamp) {
+        self.taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((dir.to_string(), stamp));
+    }
+
+    /// How many runs were taken from the previous build.
+    pub fn reused(&self) -> usize {
+        self.reused.load(Ordering::Relaxed)
+    }
+
+    /// Takes the stamp of a run folder, or `None` when it cannot be trusted: an
+    /// entry that could not be looked at, a tree too deep, or a change too recent.
+    pub fn stamp(&self, dir: &Dir) -> Option<Stamp> {
+        let mut h = Sha256::new();
+        let mut newest = i128::MIN;
+        let st = dir.stat().ok()?;
+        feed(&mut h, &mut newest, b".", &st);
+        stamp_folder(dir, &mut Vec::new(), 1, &mut h, &mut newest)?;
+        if newest >= self.racy_after_ns {
+            return None;
+        }
+        let mut s = [0u8; 16];
+        s.copy_from_slice(&h.finalize()[..16]);
+        Some(s)
+    }
+
+    /// Writes the stamps taken, with the sha256 of the report they go with (the
+    /// compact `report.json` this build wrote into `out`).
+    pub fn save(&self, out: &Path, report: &Report) -> std::io::Result<()> {
+        let mut h = HashWriter(Sha256::new());
+        crate::wire::compact(|| serde_json::to_writer(&mut h, report))
+            .map_err(std::io::Error::other)?;
+        h.0.update(b"\n");
+        let mut taken = std::mem::take(&mut *self.taken.lock().unwrap_or_else(|p| p.into_inner()));
+        taken.sort_unstable();
+        let mut text = format!("{MAGIC} {} {}\n", self.key, hex(&h.0.finalize()));
+        for (dir, stamp) in &taken {
+            text.push_str(&hex(stamp));
+            text.push(' ');
+            text.push_str(&serde_json::to_string(dir).map_err(std::io::Error::other)?);
+            text.push('\n');
+        }
+        let path = stamps_path(out);
+        crate::site::while_locked(out, || {
+            // What a build killed while writing the stamps left: its temporary file.
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let temp = format!(".{name}.");
+            let parent = crate::fsutil::parent_dir(&path);
+            for e in std::fs::read_dir(&parent)?.filter_map(Result::ok) {
+                if e.file_name().to_string_lossy().starts_with(&temp) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            crate::fsutil::write_atomic(&path, text.as_bytes())
+        })
+        .map_err(std::io::Error::other)?
+    }
+}
+
+/// Reads the report the stamps were taken with: one handle is hashed and then
+/// parsed, so what is parsed is what matched.
+fn read_report(path: &Path, want_sha: &str) -> Result<Report, String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
+    let report: Report = if meta.len() <= WHOLE_REPORT_BYTES {
+        let bytes = crate::fsutil::read_bounded(file, meta.len(), WHOLE_REPORT_BYTES)
+            .map_err(|e| at(&e))?;
+        if hex(&Sha256::digest(&bytes)) != want_sha {
+            return Err(at(&"not the report the stamps were taken with"));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| at(&e))?
+    } else {
+        let mut h = HashWriter(Sha256::new());
+        std::io::copy(&mut (&file).take(u64::MAX), &mut h).map_err(|e| at(&e))?;
+        if hex(&h.0.finalize()) != want_sha {
+            return Err(at(&"not the report the stamps were taken with"));
+        }
+        file.rewind().map_err(|e| at(&e))?;
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| at(&e))?
+    };
+    if report.schema_version != crate::report::SCHEMA_VERSION {
+        return Err(at(&"another schema version"));
+    }
+    Ok(report)
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn stamp_folder(
+    dir: &Dir,
+    prefix: &mut Vec<u8>,
+    depth: usize,
+    h: &mut Sha256,
+    newest: &mut i128,
+) -> Option<()> {
+    if depth > MAX_STAMP_DEPTH {
+        return None;
+    }
+    for (name, kind) in dir.entries().ok()? {
+        let len = prefix.len();
+        if len > 0 {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(&name);
+        let st = dir.stat_at(&name).ok()?;
+        feed(h, newest, prefix, &st);
+        if kind == EntryKind::Folder {
+            let sub = dir.folder(&name).ok()?;
+            stamp_folder(&sub, prefix, depth + 1, h, newest)?;
+        }
+        prefix.truncate(len);
+    }
+    Some(())
+}
+
+fn feed(h: &mut Sha256, newest: &mut i128, rel: &[u8], st: &libc::stat) {
+    h.update((rel.len() as u64).to_le_bytes());
+    h.update(rel);
+    let mtime = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+    let ctime = st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128;
+    for n in [
+        st.st_dev,
+        st.st_ino,
+        st.st_mode as u64,
+        st.st_size as u64,
+        st.st_nlink,
+    ] {
+        h.update(n.to_le_bytes());
+    }
+    h.update(mtime.to_le_bytes());
+    h.update(ctime.to_le_bytes());
+    *newest = (*newest).max(mtime).max(ctime);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    super::verify::hex(bytes)
+}
+
+fn unhex(s: &str) -> Option<Stamp> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled() -> Reuse {
+        let mut r = Reuse::fresh(Mode::Full, &[]);
+        r.racy_after_ns = i128::MAX;
+        r
+    }
+
+    #[test]
+    fn a_stamp_changes_with_anything_in_the_tree_and_only_then() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::create_dir_all(run.join("sub/deep")).unwrap();
+        std::fs::write(run.join("a.txt"), "alpha").unwrap();
+        std::fs::write(run.join("sub/deep/b.txt"), "bravo").unwrap();
+        std::os::unix::fs::symlink("a.txt", run.join("link")).unwrap();
+        let r = settled();
+        let stamp = || r.stamp(&Dir::open(&run).unwrap()).unwrap();
+        let mut last = stamp();
+        assert_eq!(stamp(), last, "nothing changed");
+        type Change<'a> = (&'static str, Box<dyn Fn() + 'a>);
+        let changes: [Change; 5] = [
+            (
+                "a byte in place",
+                Box::new(|| std::fs::write(run.join("a.txt"), "alphA").unwrap()),
+            ),
+            (
+                "a deep file",
+                Box::new(|| std::fs::write(run.join("sub/deep/b.txt"), "bravO").unwrap()),
+            ),
+            (
+                "a new file deep down",
+                Box::new(|| std::fs::write(run.join("sub/deep/c.txt"), "").unwrap()),
+            ),
+            (
+                "a link retargeted",
+                Box::new(|| {
+                    std::fs::remove_file(run.join("link")).unwrap();
+                    std::os::unix::fs::symlink("sub", run.join("link")).unwrap();
+                }),
+            ),
+            (
+                "permissions",
+                Box::new(|| {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(
+                        run.join("a.txt"),
+                        std::fs::Permissions::from_mode(0o600),
+                    )
+                    .unwrap();
+                }),
+            ),
+        ];
+        for (what, change) in changes {
+            // Past the file system clock's tick, as the two seconds a build waits are.
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            change();
+            let now = stamp();
+            assert_ne!(now, last, "{what}");
+            last = now;
+        }
+    }
+
+    #[test]
+    fn a_folder_changed_just_now_is_not_stamped() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.txt"), "alpha").unwrap();
+        let r = Reuse::fresh(Mode::Full, &[]);
+        assert_eq!(r.stamp(&Dir::open(t.path()).unwrap()), None);
+        assert!(settled().stamp(&Dir::open(t.path()).unwrap()).is_some());
+    }
+
+    #[test]
+    fn stamps_of_other_options_are_void() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("site");
+        std::fs::create_dir(&out).unwrap();
+        // Written by a full build, read by a fast one: void, and the reason says so.
+        let full = Reuse::fresh(Mode::Full, &[]);
+        std::fs::write(
+            stamps_path(&out),
+            format!("{MAGIC} {} {}\n", full.key, "0".repeat(64)),
+        )
+        .unwrap();
+        let mut fast = Reuse::fresh(Mode::Fast, &[]);
+        let err = fast.load(&out).unwrap_err();
+        assert!(err.contains("other options"), "{err}");
+        let mut full = Reuse::fresh(Mode::Full, &[]);
+        let err = full.load(&out).unwrap_err();
+        assert!(err.contains("report.json"), "{err}");
+        std::fs::write(stamps_path(&out), "garbage\n").unwrap();
+        assert!(full.load(&out).is_err());
+    }
+}
