@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::verify::{Mode, RunReport};
-use crate::beneath::{Dir, EntryKind};
+use crate::beneath::Dir;
 use crate::report::Report;
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
@@ -43,9 +43,6 @@ const MAX_STAMPS_BYTES: u64 = 64 << 20;
 /// The largest `report.json` read back into memory at once; a larger one is read
 /// through a buffer.
 const WHOLE_REPORT_BYTES: u64 = 64 << 20;
-
-/// Folders nested deeper than this make a run unstampable (it is read every time).
-const MAX_STAMP_DEPTH: usize = 64;
 
 /// What a build knows about earlier verifications, and the stamps it takes.
 pub struct Reuse {
@@ -180,19 +177,14 @@ impl Reuse {
         self.reused.load(Ordering::Relaxed)
     }
 
-    /// Takes the stamp of a run folder, or `None` when it cannot be trusted: an
-    /// entry that could not be looked at, a tree too deep, or a change too recent.
-    pub fn stamp(&self, dir: &Dir) -> Option<Stamp> {
-        let mut h = Sha256::new();
-        let mut newest = i128::MIN;
-        let st = dir.stat().ok()?;
-        feed(&mut h, &mut newest, b".", &st);
-        stamp_folder(dir, &mut Vec::new(), 1, &mut h, &mut newest)?;
-        if newest >= self.racy_after_ns {
+    /// The stamp of a run folder listed with `stamping`, or `None` when it cannot
+    /// be trusted: an entry that could not be looked at, or a change too recent.
+    pub fn finish(&self, stamping: Stamping) -> Option<Stamp> {
+        if stamping.broken || stamping.newest >= self.racy_after_ns {
             return None;
         }
         let mut s = [0u8; 16];
-        s.copy_from_slice(&h.finalize()[..16]);
+        s.copy_from_slice(&stamping.h.finalize()[..16]);
         Some(s)
     }
 
@@ -269,31 +261,40 @@ impl std::io::Write for HashWriter {
     }
 }
 
-fn stamp_folder(
-    dir: &Dir,
-    prefix: &mut Vec<u8>,
-    depth: usize,
-    h: &mut Sha256,
-    newest: &mut i128,
-) -> Option<()> {
-    if depth > MAX_STAMP_DEPTH {
-        return None;
-    }
-    for (name, kind) in dir.entries().ok()? {
-        let len = prefix.len();
-        if len > 0 {
-            prefix.push(b'/');
+/// A stamp being taken while a run folder is listed (by `verify`, before anything
+/// in it is read): the folder itself, then each entry as the listing meets it.
+pub struct Stamping {
+    h: Sha256,
+    newest: i128,
+    broken: bool,
+}
+
+impl Stamping {
+    pub fn begin(dir: &Dir) -> Stamping {
+        let mut s = Stamping {
+            h: Sha256::new(),
+            newest: i128::MIN,
+            broken: false,
+        };
+        match dir.stat() {
+            Ok(st) => feed(&mut s.h, &mut s.newest, b".", &st),
+            Err(_) => s.broken = true,
         }
-        prefix.extend_from_slice(&name);
-        let st = dir.stat_at(&name).ok()?;
-        feed(h, newest, prefix, &st);
-        if kind == EntryKind::Folder {
-            let sub = dir.folder(&name).ok()?;
-            stamp_folder(&sub, prefix, depth + 1, h, newest)?;
-        }
-        prefix.truncate(len);
+        s
     }
-    Some(())
+
+    /// The entry `name` of `dir`, at `rel` below the run folder.
+    pub fn entry(&mut self, dir: &Dir, name: &[u8], rel: &[u8]) {
+        match dir.stat_at(name) {
+            Ok(st) => feed(&mut self.h, &mut self.newest, rel, &st),
+            Err(_) => self.broken = true,
+        }
+    }
+
+    /// Part of the folder could not be listed: no stamp.
+    pub fn broken(&mut self) {
+        self.broken = true;
+    }
 }
 
 fn feed(h: &mut Sha256, newest: &mut i128, rel: &[u8], st: &libc::stat) {
@@ -334,6 +335,13 @@ fn unhex(s: &str) -> Option<Stamp> {
 mod tests {
     use super::*;
 
+    fn stamp(r: &Reuse, run: &Path) -> Option<Stamp> {
+        let dir = Dir::open(run).unwrap();
+        let mut stamping = Stamping::begin(&dir);
+        super::super::verify::list_run(&dir, Some(&mut stamping));
+        r.finish(stamping)
+    }
+
     fn settled() -> Reuse {
         let mut r = Reuse::fresh(Mode::Full, &[]);
         r.racy_after_ns = i128::MAX;
@@ -349,7 +357,7 @@ mod tests {
         std::fs::write(run.join("sub/deep/b.txt"), "bravo").unwrap();
         std::os::unix::fs::symlink("a.txt", run.join("link")).unwrap();
         let r = settled();
-        let stamp = || r.stamp(&Dir::open(&run).unwrap()).unwrap();
+        let stamp = || stamp(&r, &run).unwrap();
         let mut last = stamp();
         assert_eq!(stamp(), last, "nothing changed");
         type Change<'a> = (&'static str, Box<dyn Fn() + 'a>);
@@ -400,8 +408,8 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("a.txt"), "alpha").unwrap();
         let r = Reuse::fresh(Mode::Full, &[]);
-        assert_eq!(r.stamp(&Dir::open(t.path()).unwrap()), None);
-        assert!(settled().stamp(&Dir::open(t.path()).unwrap()).is_some());
+        assert_eq!(stamp(&r, t.path()), None);
+        assert!(stamp(&settled(), t.path()).is_some());
     }
 
     #[test]

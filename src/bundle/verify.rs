@@ -790,19 +790,30 @@ pub fn verify_run_at(
     let mut broken = false;
     // Everything below is read beneath this handle of the run folder.
     let dir = Dir::open(&base);
-    if let (Some(reuse), Ok(d)) = (&opts.reuse, &dir)
-        && let Some(stamp) = reuse.stamp(d)
-    {
-        reuse.keep(dir_label, stamp);
-        if let Some(mut run) = reuse.take(dir_label, stamp) {
-            for a in run.artifacts.iter_mut() {
-                a.path = opts.paths.get(&a.path);
+    // The folder is listed (and stamped) before anything in it is read: a change
+    // made while it is read changes what the next build's stamp says.
+    let mut listing = None;
+    if let Ok(d) = &dir {
+        let mut stamping = opts
+            .reuse
+            .as_ref()
+            .map(|_| super::reuse::Stamping::begin(d));
+        let listed = list_run(d, stamping.as_mut());
+        if let (Some(reuse), Some(stamping)) = (&opts.reuse, stamping)
+            && let Some(stamp) = reuse.finish(stamping)
+        {
+            reuse.keep(dir_label, stamp);
+            if let Some(mut run) = reuse.take(dir_label, stamp) {
+                for a in run.artifacts.iter_mut() {
+                    a.path = opts.paths.get(&a.path);
+                }
+                if let Some(pb) = &opts.progress {
+                    pb.inc(1);
+                }
+                return run;
             }
-            if let Some(pb) = &opts.progress {
-                pb.inc(1);
-            }
-            return run;
         }
+        listing = Some(listed);
     }
     let read_json = |name: &str| match &dir {
         Ok(d) => d.read_json(&[name]),
@@ -947,7 +958,13 @@ pub fn verify_run_at(
         subjects.sort_unstable();
         r.subjects = subjects;
     }
-    r.unindexed = list_unindexed(dir.as_ref().ok(), &indexed, &mut r.findings, dir_label);
+    r.unindexed = list_unindexed(
+        listing,
+        dir.as_ref().ok(),
+        &indexed,
+        &mut r.findings,
+        dir_label,
+    );
     drop(indexed);
     if permit.as_ref().is_some_and(|p| p.0 > 8 << 20) {
         // Give the memory of a big index back before another run takes its place:
@@ -1339,10 +1356,51 @@ fn observe(
 /// handle while its entries are listed.
 const MAX_LIST_DEPTH: usize = 64;
 
-/// The run's files that its index does not name, listed beneath the run folder's
-/// handle: a folder is opened from its parent's handle and never through a link, so
-/// a folder swapped for a symlink mid-listing is refused rather than listed.
+/// The most entries a run's first listing keeps; a run with more is listed again
+/// when its unindexed files are wanted, keeping only those.
+const MAX_KEPT_LISTING: usize = 20_000;
+
+/// What listing a run folder found: every entry that is not a folder, with its
+/// depth (`None` past [`MAX_KEPT_LISTING`]), and what could not be listed.
+pub struct RunListing {
+    entries: Option<Vec<(String, usize)>>,
+    errors: Vec<String>,
+}
+
+/// Lists a run folder beneath its handle (a folder is opened from its parent's
+/// handle, never through a link, so a folder swapped for a symlink mid-listing is
+/// refused rather than listed), stamping each entry when `stamping` is given.
+pub fn list_run(dir: &Dir, mut stamping: Option<&mut super::reuse::Stamping>) -> RunListing {
+    let mut entries = Some(Vec::new());
+    let mut errors = Vec::new();
+    list_folder(
+        dir,
+        "",
+        1,
+        &mut errors,
+        &mut |rel, depth| {
+            if let Some(v) = &mut entries {
+                if v.len() < MAX_KEPT_LISTING {
+                    v.push((rel, depth));
+                } else {
+                    entries = None;
+                }
+            }
+        },
+        &mut stamping,
+    );
+    if let Some(s) = stamping
+        && !errors.is_empty()
+    {
+        s.broken();
+    }
+    RunListing { entries, errors }
+}
+
+/// The run's files that its index does not name, from its listing (or a second
+/// listing, keeping only those, when the first was too long to keep).
 fn list_unindexed(
+    listing: Option<RunListing>,
     dir: Option<&Dir>,
     indexed: &Indexed,
     findings: &mut Vec<Finding>,
@@ -1350,22 +1408,39 @@ fn list_unindexed(
 ) -> Vec<String> {
     let mut out = Vec::new();
     let mut more = 0usize;
-    let mut errors = Vec::new();
-    if let Some(dir) = dir {
-        list_folder(dir, "", 1, &mut errors, &mut |rel, depth| {
-            if depth == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
-                return;
+    let mut keep = |rel: String, depth: usize| {
+        if depth == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
+            return;
+        }
+        if indexed.contains_key(rel.as_str()) {
+            return;
+        }
+        if out.len() < MAX_UNINDEXED_LISTED {
+            out.push(rel);
+        } else {
+            more += 1;
+        }
+    };
+    let errors = match (listing, dir) {
+        (
+            Some(RunListing {
+                entries: Some(entries),
+                errors,
+            }),
+            _,
+        ) => {
+            for (rel, depth) in entries {
+                keep(rel, depth);
             }
-            if indexed.contains_key(rel.as_str()) {
-                return;
-            }
-            if out.len() < MAX_UNINDEXED_LISTED {
-                out.push(rel);
-            } else {
-                more += 1;
-            }
-        });
-    }
+            errors
+        }
+        (_, Some(dir)) => {
+            let mut errors = Vec::new();
+            list_folder(dir, "", 1, &mut errors, &mut keep, &mut None);
+            errors
+        }
+        (_, None) => Vec::new(),
+    };
     for e in errors {
         findings.push(
             Finding::new(
@@ -1397,6 +1472,7 @@ fn list_folder(
     depth: usize,
     errors: &mut Vec<String>,
     visit: &mut dyn FnMut(String, usize),
+    stamping: &mut Option<&mut super::reuse::Stamping>,
 ) {
     let at = |prefix: &str| {
         if prefix.is_empty() {
@@ -1419,6 +1495,9 @@ fn list_folder(
         } else {
             format!("{prefix}/{name}")
         };
+        if let Some(s) = stamping {
+            s.entry(dir, &raw, rel.as_bytes());
+        }
         if kind != EntryKind::Folder {
             visit(rel, depth);
         } else if depth >= MAX_LIST_DEPTH {
@@ -1427,7 +1506,7 @@ fn list_folder(
             ));
         } else {
             match dir.folder(&raw) {
-                Ok(sub) => list_folder(&sub, &rel, depth + 1, errors, visit),
+                Ok(sub) => list_folder(&sub, &rel, depth + 1, errors, visit, stamping),
                 Err(e) => errors.push(format!("{rel}: {e}")),
             }
         }
@@ -1437,6 +1516,35 @@ fn list_folder(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run with more entries than its first listing keeps is listed a second
+    /// time for its unindexed files: the same files, the same truncation.
+    #[test]
+    fn a_long_listing_is_listed_again_for_unindexed_files() {
+        let t = tempfile::tempdir().unwrap();
+        let n = MAX_KEPT_LISTING + 5;
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        for i in 0..n {
+            std::fs::write(t.path().join(format!("sub/f{i:06}")), "").unwrap();
+        }
+        let dir = Dir::open(t.path()).unwrap();
+        let listing = list_run(&dir, None);
+        assert!(listing.entries.is_none(), "too long to keep");
+        let mut indexed = Indexed::default();
+        indexed.insert("sub/f000000".into(), (0, [0; 32]));
+        let mut findings = Vec::new();
+        let out = list_unindexed(Some(listing), Some(&dir), &indexed, &mut findings, "r");
+        assert_eq!(out.len(), MAX_UNINDEXED_LISTED);
+        assert_eq!(out[0], "sub/f000001");
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(
+            findings[0].message,
+            format!(
+                "{} more unindexed files are not listed",
+                n - 1 - MAX_UNINDEXED_LISTED
+            )
+        );
+    }
 
     fn ok_row(path: &str) -> ArtifactCheck {
         ArtifactCheck::plain(path, 7, Sha256Digest([0xab; 32]))
