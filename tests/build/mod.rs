@@ -1108,23 +1108,24 @@ fn a_rebuild_reads_only_the_runs_that_changed() {
         run_by_id(&report(&ws, "site"), "r1")["verification"],
         "failed"
     );
-    let warm: Vec<(String, Vec<u8>)> = files_below(&ws.join("site"))
-        .into_iter()
-        .map(|f| {
-            let b = std::fs::read(ws.join("site").join(&f)).unwrap();
-            (f, b)
-        })
-        .collect();
+    let site = |dir: &str| -> Vec<(String, Vec<u8>)> {
+        let dir = ws.join(dir);
+        files_below(&dir)
+            .into_iter()
+            .map(|f| {
+                let b = std::fs::read(dir.join(&f)).unwrap();
+                (f, b)
+            })
+            .collect()
+    };
+    let warm = site("site");
     let cold = build(&["--rehash", "--out", "cold"]);
     assert_eq!(reused(&cold), "0 of 2");
-    let cold: Vec<(String, Vec<u8>)> = files_below(&ws.join("cold"))
-        .into_iter()
-        .map(|f| {
-            let b = std::fs::read(ws.join("cold").join(&f)).unwrap();
-            (f, b)
-        })
-        .collect();
-    assert_eq!(warm, cold, "a rebuild writes what a full build writes");
+    assert_eq!(
+        warm,
+        site("cold"),
+        "a rebuild writes what a full build writes"
+    );
 
     // A report that is not the one the stamps were taken with voids them all.
     let text = ws.read("site/report.json").replace("\"r2\"", "\"r2\" ");
