@@ -454,12 +454,27 @@ fn growth(o: &Opts) {
             r
         });
         assert_eq!(c, 0, "lith build of growth-{runs} failed");
+        // The file system's own growth: one folder and one 6 KB page per run in one
+        // parent folder, as the run pages are laid out, written by this process.
+        let fs = o
+            .dir
+            .join(format!("growth-fs-{runs}-{}", std::process::id()));
+        let page = vec![b'x'; 6 * 1024];
+        let started = Instant::now();
+        for r in 0..runs {
+            let d = fs.join(format!("runs/run-{r:06}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("index.html"), &page).unwrap();
+        }
+        let t_fs = started.elapsed();
+        sites.push(fs);
         println!(
-            "growth: {runs} runs × 13 artifacts (64–512 B): lith build, cold {:6.2} s, peak RSS {} MiB",
+            "growth: {runs} runs × 13 artifacts (64–512 B): lith build, cold {:6.2} s, peak RSS {} MiB; {runs} folders with a page each {:5.2} s",
             t.as_secs_f64(),
-            rss / 1024
+            rss / 1024,
+            t_fs.as_secs_f64()
         );
-        results.push((t, rss));
+        results.push((t, rss, t_fs));
     }
     for site in sites {
         trash(o, &site);
@@ -470,6 +485,10 @@ fn growth(o: &Opts) {
         big.0.as_secs_f64() / small.0.as_secs_f64(),
         small.1 / 1024,
         big.1 / 1024
+    );
+    println!(
+        "  the file system alone, folders with a page: {:.2}× for 10× the folders",
+        big.2.as_secs_f64() / small.2.as_secs_f64()
     );
 }
 

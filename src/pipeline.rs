@@ -263,7 +263,7 @@ fn gather(
                 .unwrap_or_default(),
         ),
         keep_subjects: opts.attest,
-        paths: Default::default(),
+        paths: opts.reuse.as_ref().map(|r| r.paths()).unwrap_or_default(),
         reuse: opts.reuse.clone(),
     };
     let scans: Vec<RootScan> = roots

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::verify::{Mode, RunReport};
+use super::verify::{Mode, PathInterner, RunReport};
 use crate::beneath::Dir;
 use crate::report::Report;
 
@@ -47,13 +47,16 @@ const WHOLE_REPORT_BYTES: u64 = 64 << 20;
 /// What a build knows about earlier verifications, and the stamps it takes.
 pub struct Reuse {
     /// The stamp and record of each run of the previous build, by folder.
-    previous: Mutex<HashMap<String, (Stamp, RunReport)>>,
+    previous: Mutex<Previous>,
     /// The stamps taken by this build.
     taken: Mutex<Vec<(String, Stamp)>>,
     /// Change times from this instant on (ns since the epoch) are too recent to trust.
     racy_after_ns: i128,
     key: String,
     reused: AtomicUsize,
+    /// Shared with the build's verification, so that rows read back and rows
+    /// verified share their paths alike.
+    paths: PathInterner,
 }
 
 impl std::fmt::Debug for Reuse {
@@ -89,11 +92,12 @@ impl Reuse {
             .as_bytes(),
         ));
         Reuse {
-            previous: Mutex::new(HashMap::new()),
+            previous: Mutex::new(Previous::default()),
             taken: Mutex::new(Vec::new()),
             racy_after_ns: now - 2_000_000_000,
             key,
             reused: AtomicUsize::new(0),
+            paths: PathInterner::default(),
         }
     }
 
@@ -129,16 +133,19 @@ impl Reuse {
                 serde_json::from_str(dir).map_err(|e| format!("a stamp's folder: {e}"))?;
             stamps.insert(dir, stamp);
         }
-        let report = read_report(&out.join("report.json"), report_sha)?;
-        let mut previous = HashMap::with_capacity(stamps.len());
-        for root in report.bundles.roots {
-            for run in root.runs {
-                if let Some((dir, stamp)) = stamps.remove_entry(&run.dir) {
-                    previous.insert(dir, (stamp, run));
-                }
-            }
-        }
-        let n = previous.len();
+        COLLECTING.with(|c| {
+            *c.borrow_mut() = Some(Collector {
+                stamps,
+                previous: Previous::default(),
+            })
+        });
+        let read = self
+            .paths
+            .reading(|| read_report(&out.join("report.json"), report_sha));
+        let collected = COLLECTING.with(|c| c.borrow_mut().take());
+        read?;
+        let previous = collected.map(|c| c.previous).unwrap_or_default();
+        let n = previous.runs.len();
         *self.previous.get_mut().unwrap_or_else(|p| p.into_inner()) = previous;
         Ok(n)
     }
@@ -148,10 +155,12 @@ impl Reuse {
     /// afresh, attestations written afresh).
     pub fn take(&self, dir: &str, stamp: Stamp) -> Option<RunReport> {
         let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
-        if previous.get(dir).is_none_or(|(s, _)| *s != stamp) {
+        let Previous { at, runs } = &mut *previous;
+        let (kept, i) = at.get(dir)?;
+        if *kept != stamp {
             return None;
         }
-        let (_, mut run) = previous.remove(dir)?;
+        let mut run = runs[*i].take()?;
         drop(previous);
         run.latest = false;
         run.page = None;
@@ -170,6 +179,19 @@ impl Reuse {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((dir.to_string(), stamp));
+    }
+
+    /// The interner the build's verification should use (see [`VerifyOptions::paths`]).
+    ///
+    /// [`VerifyOptions::paths`]: super::verify::VerifyOptions::paths
+    pub fn paths(&self) -> PathInterner {
+        self.paths.clone()
+    }
+
+    /// Lets go of what was read of the previous build (once every run is verified):
+    /// the records are one block, returned whole.
+    pub fn release(&self) {
+        *self.previous.lock().unwrap_or_else(|p| p.into_inner()) = Previous::default();
     }
 
     /// How many runs were taken from the previous build.
@@ -222,11 +244,19 @@ impl Reuse {
 }
 
 /// Reads the report the stamps were taken with: one handle is hashed and then
-/// parsed, so what is parsed is what matched.
-fn read_report(path: &Path, want_sha: &str) -> Result<Report, String> {
+/// parsed, so what is parsed is what matched. Only its runs are kept, each as it is
+/// read, and only those with a stamp (into [`COLLECTING`]).
+fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
-    let report: Report = if meta.len() <= WHOLE_REPORT_BYTES {
+    let limit = crate::cmd::merge::MAX_REPORT_BYTES;
+    if meta.len() > limit {
+        return Err(at(&format_args!(
+            "{} bytes is more than the {limit} bytes lith reads back",
+            meta.len()
+        )));
+    }
+    let report: Runs = if meta.len() <= WHOLE_REPORT_BYTES {
         let bytes = crate::fsutil::read_bounded(file, meta.len(), WHOLE_REPORT_BYTES)
             .map_err(|e| at(&e))?;
         if hex(&Sha256::digest(&bytes)) != want_sha {
@@ -235,18 +265,93 @@ fn read_report(path: &Path, want_sha: &str) -> Result<Report, String> {
         serde_json::from_slice(&bytes).map_err(|e| at(&e))?
     } else {
         let mut h = HashWriter(Sha256::new());
-        std::io::copy(&mut (&file).take(u64::MAX), &mut h).map_err(|e| at(&e))?;
+        std::io::copy(&mut (&file).take(limit), &mut h).map_err(|e| at(&e))?;
         if hex(&h.0.finalize()) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
         file.rewind().map_err(|e| at(&e))?;
-        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file.take(limit)))
             .map_err(|e| at(&e))?
     };
     if report.schema_version != crate::report::SCHEMA_VERSION {
         return Err(at(&"another schema version"));
     }
-    Ok(report)
+    Ok(())
+}
+
+/// The stamps being matched with the runs of a report as it is read.
+struct Collector {
+    stamps: HashMap<String, Stamp>,
+    previous: Previous,
+}
+
+/// The previous build's stamped runs: in one list (one block of memory, returned
+/// whole once the build is done with it rather than left as holes between the
+/// records of the new report), found by folder.
+#[derive(Default)]
+struct Previous {
+    at: HashMap<String, (Stamp, usize)>,
+    runs: Vec<Option<RunReport>>,
+}
+
+thread_local! {
+    static COLLECTING: std::cell::RefCell<Option<Collector>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What of a `report.json` the stamps need: its schema version and its runs (the
+/// rest is skipped as it is read).
+#[derive(serde::Deserialize)]
+struct Runs {
+    schema_version: String,
+    #[serde(rename = "bundles")]
+    _bundles: RunsOfBundles,
+}
+
+#[derive(serde::Deserialize)]
+struct RunsOfBundles {
+    #[serde(default, rename = "roots")]
+    _roots: Vec<RunsOfRoot>,
+}
+
+#[derive(serde::Deserialize)]
+struct RunsOfRoot {
+    #[serde(default, rename = "runs")]
+    _runs: Collected,
+}
+
+/// A root's runs, each kept (trimmed) as soon as it is read when it has a stamp,
+/// else dropped: the report is never held whole.
+#[derive(Default)]
+struct Collected;
+
+impl<'de> serde::Deserialize<'de> for Collected {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Collected, D::Error> {
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Collected;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of runs")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Collected, A::Error> {
+                while let Some(mut run) = a.next_element::<RunReport>()? {
+                    COLLECTING.with(|c| {
+                        if let Some(c) = c.borrow_mut().as_mut()
+                            && let Some((dir, stamp)) = c.stamps.remove_entry(&run.dir)
+                        {
+                            run.artifacts.shrink_to_fit();
+                            c.previous.at.insert(dir, (stamp, c.previous.runs.len()));
+                            c.previous.runs.push(Some(run));
+                        }
+                    });
+                }
+                Ok(Collected)
+            }
+        }
+        d.deserialize_seq(Seq)
+    }
 }
 
 struct HashWriter(Sha256);

@@ -65,7 +65,25 @@ pub struct VerifyOptions {
 #[derive(Debug, Clone, Default)]
 pub struct PathInterner(Arc<std::sync::Mutex<std::collections::HashSet<Arc<str>>>>);
 
+thread_local! {
+    /// The interner rows read on this thread share their paths through, if any.
+    static READING: RefCell<Option<PathInterner>> = const { RefCell::new(None) };
+}
+
 impl PathInterner {
+    /// Runs `f` (which reads a report) with the rows it reads on this thread sharing
+    /// their paths through this interner, as rows verified by the build do.
+    pub fn reading<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Reset(Option<PathInterner>);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                READING.with(|r| *r.borrow_mut() = self.0.take());
+            }
+        }
+        let _reset = Reset(READING.with(|r| r.borrow_mut().replace(self.clone())));
+        f()
+    }
+
     pub fn get(&self, path: &str) -> Arc<str> {
         let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = set.get(path) {
@@ -439,6 +457,14 @@ impl Serialize for ArtifactCheck {
     }
 }
 
+/// A path read back, shared through the interner of [`PathInterner::reading`] if
+/// one is set on this thread.
+fn read_path(path: String) -> Arc<str> {
+    READING
+        .with(|r| r.borrow().as_ref().map(|i| i.get(&path)))
+        .unwrap_or_else(|| path.into())
+}
+
 impl<'de> serde::Deserialize<'de> for ArtifactCheck {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ArtifactCheck, D::Error> {
         struct Row;
@@ -464,7 +490,7 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
                 if a.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     return Err(A::Error::invalid_length(4, &self));
                 }
-                Ok(ArtifactCheck::plain(path, size, sha))
+                Ok(ArtifactCheck::plain(read_path(path), size, sha))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -482,7 +508,7 @@ impl<'de> serde::Deserialize<'de> for ArtifactCheck {
 
 impl From<ArtifactWire<String>> for ArtifactCheck {
     fn from(w: ArtifactWire<String>) -> ArtifactCheck {
-        let mut c = ArtifactCheck::plain(w.path, w.expected_size, w.expected_sha256);
+        let mut c = ArtifactCheck::plain(read_path(w.path), w.expected_size, w.expected_sha256);
         if let Some(rel) = w.rel {
             c.set_rel(rel.as_deref());
         }
@@ -803,10 +829,7 @@ pub fn verify_run_at(
             && let Some(stamp) = reuse.finish(stamping)
         {
             reuse.keep(dir_label, stamp);
-            if let Some(mut run) = reuse.take(dir_label, stamp) {
-                for a in run.artifacts.iter_mut() {
-                    a.path = opts.paths.get(&a.path);
-                }
+            if let Some(run) = reuse.take(dir_label, stamp) {
                 if let Some(pb) = &opts.progress {
                     pb.inc(1);
                 }

@@ -76,6 +76,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     opts.reuse = Some(reuse.clone());
     let past = super::merge::load_past(g, &cmd.previous)?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
+    reuse.release();
     if g.verbose > 1 {
         for root in &report.bundles.roots {
             eprintln!(
