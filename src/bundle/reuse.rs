@@ -49,7 +49,7 @@ pub struct Reuse {
     /// The stamp and record of each run of the previous build, by folder.
     previous: Mutex<Previous>,
     /// The stamps taken by this build.
-    taken: Mutex<Vec<(String, Stamp)>>,
+    taken: Mutex<Vec<(Box<str>, Stamp)>>,
     /// Change times from this instant on (ns since the epoch) are too recent to trust.
     racy_after_ns: i128,
     key: String,
@@ -156,11 +156,12 @@ impl Reuse {
     pub fn take(&self, dir: &str, stamp: Stamp) -> Option<RunReport> {
         let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
         let Previous { at, runs } = &mut *previous;
-        let (kept, i) = at.get(dir)?;
-        if *kept != stamp {
+        let (kept, i) = at.get(&folder_key(dir))?;
+        let slot = &mut runs[*i];
+        if *kept != stamp || slot.as_ref().is_none_or(|r| r.dir != dir) {
             return None;
         }
-        let mut run = runs[*i].take()?;
+        let mut run = slot.take()?;
         drop(previous);
         run.latest = false;
         run.page = None;
@@ -178,7 +179,7 @@ impl Reuse {
         self.taken
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((dir.to_string(), stamp));
+            .push((dir.into(), stamp));
     }
 
     /// The interner the build's verification should use (see [`VerifyOptions::paths`]).
@@ -287,11 +288,17 @@ struct Collector {
 
 /// The previous build's stamped runs: in one list (one block of memory, returned
 /// whole once the build is done with it rather than left as holes between the
-/// records of the new report), found by folder.
+/// records of the new report), found by a hash of their folder (checked against
+/// the record's own folder: two folders that hash alike are simply read again).
 #[derive(Default)]
 struct Previous {
-    at: HashMap<String, (Stamp, usize)>,
+    at: HashMap<u64, (Stamp, usize)>,
     runs: Vec<Option<RunReport>>,
+}
+
+fn folder_key(dir: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0).hash_one(dir)
 }
 
 thread_local! {
@@ -339,10 +346,11 @@ impl<'de> serde::Deserialize<'de> for Collected {
                 while let Some(mut run) = a.next_element::<RunReport>()? {
                     COLLECTING.with(|c| {
                         if let Some(c) = c.borrow_mut().as_mut()
-                            && let Some((dir, stamp)) = c.stamps.remove_entry(&run.dir)
+                            && let Some(stamp) = c.stamps.remove(&run.dir)
                         {
                             run.artifacts.shrink_to_fit();
-                            c.previous.at.insert(dir, (stamp, c.previous.runs.len()));
+                            let at = (stamp, c.previous.runs.len());
+                            c.previous.at.insert(folder_key(&run.dir), at);
                             c.previous.runs.push(Some(run));
                         }
                     });

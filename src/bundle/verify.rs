@@ -567,8 +567,10 @@ pub struct RunReport {
     pub verification: Verification,
     pub state: Option<String>,
     pub committed: bool,
-    pub run_status: Option<RunStatus>,
-    pub index: Option<IndexSummary>,
+    /// Boxed, as are the index summary and promotability: a run's record is held
+    /// twice while a rebuild moves it from the previous report into the new one.
+    pub run_status: Option<Box<RunStatus>>,
+    pub index: Option<Box<IndexSummary>>,
     pub counts: Counts,
     /// Up to [`MAX_LISTED_ARTIFACTS`] rows, failing ones first to be kept.
     pub artifacts: Vec<ArtifactCheck>,
@@ -583,7 +585,7 @@ pub struct RunReport {
     pub findings: Vec<Finding>,
     /// Decision-stage promotability, when assessed (`lith build`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promotability: Option<Promotability>,
+    pub promotability: Option<Box<Promotability>>,
     /// The optional promotion inputs present in the run folder; with
     /// `promotability` they make the promotion packet beside the run page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -885,7 +887,7 @@ pub fn verify_run_at(
                     );
                 }
                 r.state = st.state.clone();
-                r.run_status = Some(st);
+                r.run_status = Some(Box::new(st));
             }
             Err(m) => {
                 broken = true;
@@ -1026,7 +1028,7 @@ pub fn verify_run_at(
         match promotion::assess(d, &r, ds) {
             Ok(p) => {
                 r.promotion_optional = promotion::optional_inputs(d);
-                r.promotability = Some(p);
+                r.promotability = Some(Box::new(p));
             }
             Err(e) => {
                 r.findings.push(
@@ -1121,14 +1123,14 @@ fn verify_index(
     opts: &VerifyOptions,
 ) -> Indexed {
     let label = format!("{dir_label}/artifact_index.json");
-    r.index = Some(IndexSummary {
+    r.index = Some(Box::new(IndexSummary {
         schema_version: idx.schema_version.clone(),
         run_id: idx.run_id.clone(),
         world_id: idx.world_id.clone(),
         status: idx.status,
         missing: idx.missing.clone(),
         entries: idx.artifacts.len(),
-    });
+    }));
     if let Some(id) = &idx.run_id
         && *id != r.run_id
     {

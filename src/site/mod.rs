@@ -1199,7 +1199,7 @@ fn run_page<'a>(
             sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
             packet_json: serde_json::to_string_pretty(&crate::bundle::promotion::packet(
                 &run.dir,
-                p.clone(),
+                (**p).clone(),
                 &run.promotion_optional,
             ))
             .unwrap_or_default(),
