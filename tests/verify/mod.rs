@@ -489,8 +489,9 @@ fn a_bundle_that_does_not_exist_is_a_runtime_error() {
 
 /// SPEC §3.4, race-free reads: while another thread keeps swapping a folder of the
 /// run for a symlink to a folder outside it, verification never hashes the outside
-/// file (whose digest the index claims), and `reindex --repair` never writes that
-/// digest into the index. The swap runs a bounded number of times.
+/// file (whose digest the index claims), its listing of unindexed files never names
+/// what is outside, and `reindex --repair` never writes that digest into the index.
+/// The swap runs a bounded number of times.
 #[test]
 fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     use std::sync::Arc;
@@ -499,6 +500,7 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     let ws = Workspace::new();
     ws.write("out/r1/sub/f.txt", "inside!");
     ws.write("evil/f.txt", "outside");
+    ws.write("evil/only-outside.txt", "a name only outside the run");
     ws.write(
         "out/r1/run_status.json",
         r#"{"run_id":"r1","state":"complete"}"#,
@@ -532,6 +534,11 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
             a.actual_sha256().map(|d| d.hex()).as_deref(),
             Some(outside_sha.as_str()),
             "iteration {i}: verification hashed the file outside the run"
+        );
+        assert!(
+            !r.unindexed.iter().any(|u| u.contains("only-outside")),
+            "iteration {i}: the run's listing went through the link: {:?}",
+            r.unindexed
         );
         if i % 10 == 0
             && let Ok(log) = lith::bundle::reindex::repair(
