@@ -68,7 +68,10 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
             Ok(_) => {}
             Err(why) => crate::cmd::warn(
                 g.quiet,
-                &format!("every run is read again: the previous build's stamps: {why}"),
+                &format!(
+                    "{}: {why}; every run is read and hashed again",
+                    crate::bundle::reuse::stamps_path(&out).display()
+                ),
             ),
         }
     }
