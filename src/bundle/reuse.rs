@@ -28,7 +28,6 @@ use sha2::{Digest, Sha256};
 
 use super::verify::{Mode, PathInterner, RunReport};
 use crate::beneath::Dir;
-use crate::report::Report;
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
 pub type Stamp = [u8; 16];
@@ -212,15 +211,11 @@ impl Reuse {
     }
 
     /// Writes the stamps taken, with the sha256 of the report they go with (the
-    /// compact `report.json` this build wrote into `out`).
-    pub fn save(&self, out: &Path, report: &Report) -> std::io::Result<()> {
-        let mut h = HashWriter(Sha256::new());
-        crate::wire::compact(|| serde_json::to_writer(&mut h, report))
-            .map_err(std::io::Error::other)?;
-        h.0.update(b"\n");
+    /// `report.json` this build published into `out`).
+    pub fn save(&self, out: &Path, report_sha256: &[u8; 32]) -> std::io::Result<()> {
         let mut taken = std::mem::take(&mut *self.taken.lock().unwrap_or_else(|p| p.into_inner()));
         taken.sort_unstable();
-        let mut text = format!("{MAGIC} {} {}\n", self.key, hex(&h.0.finalize()));
+        let mut text = format!("{MAGIC} {} {}\n", self.key, hex(report_sha256));
         for (dir, stamp) in &taken {
             text.push_str(&hex(stamp));
             text.push(' ');
@@ -265,9 +260,9 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         }
         serde_json::from_slice(&bytes).map_err(|e| at(&e))?
     } else {
-        let mut h = HashWriter(Sha256::new());
+        let mut h = Sha256::new();
         std::io::copy(&mut (&file).take(limit), &mut h).map_err(|e| at(&e))?;
-        if hex(&h.0.finalize()) != want_sha {
+        if hex(&h.finalize()) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
         file.rewind().map_err(|e| at(&e))?;
@@ -359,18 +354,6 @@ impl<'de> serde::Deserialize<'de> for Collected {
             }
         }
         d.deserialize_seq(Seq)
-    }
-}
-
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

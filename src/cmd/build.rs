@@ -120,7 +120,9 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         )?;
     }
     let site = publish(g, &report, &out, &cmd.outputs)?;
-    if let Err(e) = reuse.save(&out, &report) {
+    if let Some(sha256) = &site.report_sha256
+        && let Err(e) = reuse.save(&out, sha256)
+    {
         crate::cmd::warn(
             g.quiet,
             &format!(

@@ -781,7 +781,8 @@ fn compact_value(v: &Value) -> String {
 /// Puts every page and asset of the site into `out`. Pages go before the pages that
 /// link to them (run pages, then the lists, the overview and `report.json` last), so
 /// a site updated in place has no broken link at any instant.
-pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
+/// Writes every file of the site; returns the sha256 of its `report.json`.
+pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
     let css = asset_name("style", "css", STYLE_CSS);
     let js = asset_name("app", "js", APP_JS);
     out.put(&css, STYLE_CSS)?;
@@ -1025,9 +1026,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<(), Error> {
     }
     out.page("index.html", &overview)?;
     // Compact: the report is read by programs (and `lith render`), not by people.
-    out.json("report.json", report, false)?;
-
-    Ok(())
+    out.json("report.json", report, false)
 }
 
 /// Flaky items by key, with their flips and states.

@@ -105,9 +105,12 @@ pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
     check_replaceable(out)?;
     if std::fs::symlink_metadata(out).is_ok() {
         let sink = super::Sink::update(out);
-        super::write_site(report, &sink)?;
+        let report_sha256 = super::write_site(report, &sink)?;
         sink.put(MARKER, MARKER_TEXT)?;
-        return sink.sweep(&KEPT);
+        return Ok(super::Stats {
+            report_sha256: Some(report_sha256),
+            ..sink.sweep(&KEPT)?
+        });
     }
     let tmp = tempfile::Builder::new()
         .prefix(&beside.new_prefix)
@@ -120,9 +123,12 @@ pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
             .map_err(Error::publish("making readable", tmp.path()))?;
     }
     let sink = super::Sink::fresh(tmp.path());
-    super::write_site(report, &sink)?;
+    let report_sha256 = super::write_site(report, &sink)?;
     sink.put(MARKER, MARKER_TEXT)?;
-    let stats = sink.stats();
+    let stats = super::Stats {
+        report_sha256: Some(report_sha256),
+        ..sink.stats()
+    };
     swap(tmp.keep(), out, &beside)?;
     Ok(stats)
 }

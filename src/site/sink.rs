@@ -10,6 +10,7 @@
 //! refused, and a file is replaced by `rename`, which replaces a symlink itself
 //! rather than writing through it.
 
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -41,6 +42,8 @@ pub struct Stats {
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
+    /// The sha256 of the `report.json` the site holds, once it is published.
+    pub report_sha256: Option<[u8; 32]>,
 }
 
 impl Sink {
@@ -88,13 +91,14 @@ impl Sink {
     ///
     /// Streamed: the JSON goes straight into a temporary file beside `rel` (never
     /// whole in memory: `report.json` is the largest thing a build writes), which
-    /// replaces `rel` unless the two files hold the same bytes.
+    /// replaces `rel` unless the two files hold the same bytes. Returns the sha256
+    /// of those bytes.
     pub fn json(
         &self,
         rel: &str,
         value: &impl serde::Serialize,
         pretty: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<[u8; 32], Error> {
         let write_err = |source| Error::Write {
             rel: rel.to_string(),
             source,
@@ -107,7 +111,10 @@ impl Sink {
         let encoded = (|| {
             let mut w = std::io::BufWriter::with_capacity(
                 256 * 1024,
-                create_file(&tmp).map_err(serde_json::Error::io)?,
+                Hashing {
+                    file: create_file(&tmp).map_err(serde_json::Error::io)?,
+                    sha256: Sha256::new(),
+                },
             );
             if pretty {
                 serde_json::to_writer_pretty(&mut w, value)?;
@@ -115,30 +122,35 @@ impl Sink {
                 crate::wire::compact(|| serde_json::to_writer(&mut w, value))?;
             }
             w.write_all(b"\n").map_err(serde_json::Error::io)?;
-            w.into_inner()
+            let done = w
+                .into_inner()
                 .map_err(|e| serde_json::Error::io(e.into_error()))?;
-            Ok::<(), serde_json::Error>(())
+            Ok::<[u8; 32], serde_json::Error>(done.sha256.finalize().into())
         })();
-        if let Err(e) = encoded {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(match e.io_error_kind() {
-                Some(kind) => write_err(std::io::Error::new(kind, e)),
-                None => Error::Encode {
-                    rel: rel.to_string(),
-                    source: e,
-                },
-            });
-        }
+        let sha256 = match encoded {
+            Ok(sha256) => sha256,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(match e.io_error_kind() {
+                    Some(kind) => write_err(std::io::Error::new(kind, e)),
+                    None => Error::Encode {
+                        rel: rel.to_string(),
+                        source: e,
+                    },
+                });
+            }
+        };
         if self.update && same_files(&path, &tmp) {
             let _ = std::fs::remove_file(&tmp);
             self.unchanged.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(sha256);
         }
         self.written.fetch_add(1, Ordering::Relaxed);
         std::fs::rename(&tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             write_err(e)
-        })
+        })?;
+        Ok(sha256)
     }
 
     /// A fresh temporary name beside `path` (swept if the build is killed).
@@ -219,6 +231,7 @@ impl Sink {
             written: self.written.load(Ordering::Relaxed),
             unchanged: self.unchanged.load(Ordering::Relaxed),
             removed: 0,
+            report_sha256: None,
         }
     }
 
@@ -296,6 +309,23 @@ fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
         .read_to_end(&mut old)
         .is_ok()
         && old == bytes
+}
+
+/// A file that hashes what is written to it.
+struct Hashing {
+    file: std::fs::File,
+    sha256: Sha256,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.sha256.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Creates a new file, mode 0644 (never through a symlink, never over an existing
@@ -385,7 +415,8 @@ mod tests {
             Stats {
                 written: 1,
                 unchanged: 1,
-                removed: 3
+                removed: 3,
+                report_sha256: None,
             }
         );
         assert_eq!(
@@ -409,14 +440,16 @@ mod tests {
         let elsewhere = tempfile::tempdir().unwrap();
         let d = dir.path();
         let value = serde_json::json!({"a": [1, 2, 3], "b": "x"});
-        Sink::fresh(d).json("report.json", &value, false).unwrap();
+        let written = Sink::fresh(d).json("report.json", &value, false).unwrap();
         assert_eq!(
             std::fs::read_to_string(d.join("report.json")).unwrap(),
             "{\"a\":[1,2,3],\"b\":\"x\"}\n"
         );
+        let digest: [u8; 32] = Sha256::digest(std::fs::read(d.join("report.json")).unwrap()).into();
+        assert_eq!(written, digest, "the sha256 of the bytes in the file");
         let inode = std::fs::metadata(d.join("report.json")).unwrap().ino();
         let u = Sink::update(d);
-        u.json("report.json", &value, false).unwrap();
+        assert_eq!(u.json("report.json", &value, false).unwrap(), digest);
         assert_eq!(
             std::fs::metadata(d.join("report.json")).unwrap().ino(),
             inode,
