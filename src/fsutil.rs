@@ -46,10 +46,7 @@ pub fn beside_untrusted() -> std::fs::OpenOptions {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-        ))
+        .prefix(&atomic_temp_prefix(path))
         .suffix(".tmp")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)?;
@@ -57,6 +54,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     sync_dir(&dir)
+}
+
+/// How the temporary files of [`write_atomic`] for `path` begin (what a write killed
+/// midway leaves beside it).
+pub fn atomic_temp_prefix(path: &Path) -> String {
+    format!(
+        ".{}.",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    )
 }
 
 /// fsyncs a directory so that a rename inside it is durable.

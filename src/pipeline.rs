@@ -120,6 +120,16 @@ pub struct PartialRoot {
     pub positions: Vec<usize>,
 }
 
+/// The decision-stage artifacts a build assesses promotability with (the manifest's
+/// `bundles` section; none without one).
+pub fn decision_stage(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .bundles
+        .as_ref()
+        .map(|b| b.decision_stage_artifacts.clone())
+        .unwrap_or_default()
+}
+
 /// Runs every check the manifest configures and returns the settled report.
 pub fn evaluate(manifest: &Manifest, clock: &Clock, opts: &Options) -> Result<Report, Error> {
     let (mut report, _) = gather(manifest, clock, opts, None)?;
@@ -255,13 +265,7 @@ fn gather(
         mode: opts.mode,
         repo_root: None,
         progress: progress.clone(),
-        decision_stage: Some(
-            manifest
-                .bundles
-                .as_ref()
-                .map(|b| b.decision_stage_artifacts.clone())
-                .unwrap_or_default(),
-        ),
+        decision_stage: Some(decision_stage(manifest)),
         keep_subjects: opts.attest,
         paths: opts.reuse.as_ref().map(|r| r.paths()).unwrap_or_default(),
         reuse: opts.reuse.clone(),

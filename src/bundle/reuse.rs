@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -67,15 +67,6 @@ impl std::fmt::Debug for Reuse {
     }
 }
 
-/// The stamps file of `out`.
-pub fn stamps_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "site".into());
-    crate::fsutil::parent_dir(out).join(format!(".{name}.lith-verified"))
-}
-
 impl Reuse {
     /// Nothing to reuse; stamps are taken for the next build. `mode` and the
     /// decision-stage artifacts are what a run's record depends on besides its folder.
@@ -104,11 +95,16 @@ impl Reuse {
     /// report that is not the one they were taken with, other options) leaves
     /// nothing to reuse and says why.
     pub fn load(&mut self, out: &Path) -> Result<usize, String> {
-        let path = stamps_path(out);
-        let bytes = match crate::fsutil::read_regular(&path, MAX_STAMPS_BYTES) {
+        let path = crate::site::stamps_path(out).map_err(|e| e.to_string())?;
+        self.load_from(&path, out)
+            .map_err(|why| format!("{}: {why}", path.display()))
+    }
+
+    fn load_from(&mut self, path: &Path, out: &Path) -> Result<usize, String> {
+        let bytes = match crate::fsutil::read_regular(path, MAX_STAMPS_BYTES) {
             Ok(b) => b,
             Err(crate::fsutil::JsonReadError::NotFound) => return Ok(0),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(e.to_string()),
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| "stamps are not UTF-8".to_string())?;
         let mut lines = text.lines();
@@ -222,20 +218,11 @@ impl Reuse {
             text.push_str(&serde_json::to_string(dir).map_err(std::io::Error::other)?);
             text.push('\n');
         }
-        let path = stamps_path(out);
-        crate::site::while_locked(out, || {
-            // What a build killed while writing the stamps left: its temporary file.
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            let temp = format!(".{name}.");
-            let parent = crate::fsutil::parent_dir(&path);
-            for e in std::fs::read_dir(&parent)?.filter_map(Result::ok) {
-                if e.file_name().to_string_lossy().starts_with(&temp) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-            crate::fsutil::write_atomic(&path, text.as_bytes())
-        })
-        .map_err(std::io::Error::other)?
+        let path = crate::site::stamps_path(out).map_err(std::io::Error::other)?;
+        // Under the lock: a publish sweeps what a killed write of the stamps left.
+        crate::site::while_locked(out, || crate::fsutil::write_atomic(&path, text.as_bytes()))
+            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     }
 }
 
@@ -516,7 +503,7 @@ mod tests {
         // Written by a full build, read by a fast one: void, and the reason says so.
         let full = Reuse::fresh(Mode::Full, &[]);
         std::fs::write(
-            stamps_path(&out),
+            crate::site::stamps_path(&out).unwrap(),
             format!("{MAGIC} {} {}\n", full.key, "0".repeat(64)),
         )
         .unwrap();
@@ -526,7 +513,7 @@ mod tests {
         let mut full = Reuse::fresh(Mode::Full, &[]);
         let err = full.load(&out).unwrap_err();
         assert!(err.contains("report.json"), "{err}");
-        std::fs::write(stamps_path(&out), "garbage\n").unwrap();
+        std::fs::write(crate::site::stamps_path(&out).unwrap(), "garbage\n").unwrap();
         assert!(full.load(&out).is_err());
     }
 }

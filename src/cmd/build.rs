@@ -51,12 +51,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         return partition(g, &manifest, &clock, &opts, p, a.out.as_deref(), started);
     }
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
-    let decision_stage = manifest
-        .bundles
-        .as_ref()
-        .map(|b| b.decision_stage_artifacts.clone())
-        .unwrap_or_default();
-    let mut reuse = Reuse::fresh(opts.mode, &decision_stage);
+    let mut reuse = Reuse::fresh(opts.mode, &pipeline::decision_stage(&manifest));
     // An attestation names the index entries that were verified: those runs are
     // read again.
     if !cmd.rehash && cmd.attest.is_none() {
@@ -68,10 +63,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
             Ok(_) => {}
             Err(why) => crate::cmd::warn(
                 g.quiet,
-                &format!(
-                    "{}: {why}; every run is read and hashed again",
-                    crate::bundle::reuse::stamps_path(&out).display()
-                ),
+                &format!("{why}; every run is read and hashed again"),
             ),
         }
     }
@@ -125,10 +117,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     {
         crate::cmd::warn(
             g.quiet,
-            &format!(
-                "{}: {e}; the next build reads every run again",
-                crate::bundle::reuse::stamps_path(&out).display()
-            ),
+            &format!("{e}; the next build reads every run again"),
         );
     }
     if g.verbose > 0 {

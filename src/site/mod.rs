@@ -26,7 +26,7 @@ use crate::finding::{Finding, Severity};
 use crate::report::{Report, Totals};
 
 pub use error::Error;
-pub use publish::{publish, while_locked};
+pub use publish::{publish, stamps_path, while_locked};
 pub use single::render as single_file;
 pub use sink::{Sink, Stats};
 

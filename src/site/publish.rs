@@ -34,6 +34,9 @@ struct Beside {
     old_prefix: String,
     /// `.<name>.lith-lock`: held while publishing.
     lock: PathBuf,
+    /// `.<name>.lith-verified`: the stamps of the runs the site's report holds
+    /// (`bundle::reuse`), written with `fsutil::write_atomic` under the lock.
+    verified: PathBuf,
 }
 
 impl Beside {
@@ -49,34 +52,49 @@ impl Beside {
             .into_owned();
         Ok(Beside {
             lock: parent.join(format!(".{name}.lith-lock")),
+            verified: parent.join(format!(".{name}.lith-verified")),
             new_prefix: format!(".{name}.lith-new-"),
             old_prefix: format!(".{name}.lith-old-"),
             parent,
         })
     }
 
-    /// Leftovers of killed publishes into this output: `(new, old)` folders.
-    fn leftovers(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
-        let (mut new, mut old) = (Vec::new(), Vec::new());
+    /// Leftovers of killed publishes into this output: `new` and `old` folders, and
+    /// temporary files of the stamps.
+    fn leftovers(&self) -> Result<Leftovers, Error> {
+        let mut l = Leftovers::default();
+        let stamps_temp = crate::fsutil::atomic_temp_prefix(&self.verified);
         let entries =
             std::fs::read_dir(&self.parent).map_err(Error::publish("listing", &self.parent))?;
         for e in entries.filter_map(Result::ok) {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            // Only folders (never a symlink planted under a matching name).
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if name.starts_with(&self.new_prefix) {
-                new.push(e.path());
-            } else if name.starts_with(&self.old_prefix) {
-                old.push(e.path());
+            // Only folders and files (never a symlink planted under a matching name).
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() && name.starts_with(&self.new_prefix) {
+                l.new.push(e.path());
+            } else if t.is_dir() && name.starts_with(&self.old_prefix) {
+                l.old.push(e.path());
+            } else if t.is_file() && name.starts_with(&stamps_temp) {
+                l.files.push(e.path());
             }
         }
-        new.sort();
-        old.sort();
-        Ok((new, old))
+        l.new.sort();
+        l.old.sort();
+        Ok(l)
     }
+}
+
+#[derive(Default)]
+struct Leftovers {
+    new: Vec<PathBuf>,
+    old: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+/// Where the stamps of the runs in `out`'s report live (beside `out`).
+pub fn stamps_path(out: &Path) -> Result<PathBuf, Error> {
+    Ok(Beside::of(out)?.verified)
 }
 
 /// Runs `f` holding the lock that builds into `out` take turns with.
@@ -139,9 +157,14 @@ const MARKER_TEXT: &str = "written by lith; safe to delete with the site\n";
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Repairs what a killed publish left: a previous site moved aside but not replaced
-/// goes back to `out`; every other leftover folder is removed.
+/// goes back to `out`; every other leftover folder, and the temporary file of a
+/// killed write of the stamps, is removed.
 fn recover(out: &Path, beside: &Beside) -> Result<(), Error> {
-    let (new, mut old) = beside.leftovers()?;
+    let Leftovers {
+        new,
+        mut old,
+        files,
+    } = beside.leftovers()?;
     if std::fs::symlink_metadata(out).is_err()
         && let Some(previous) = old.pop()
     {
@@ -150,6 +173,9 @@ fn recover(out: &Path, beside: &Beside) -> Result<(), Error> {
     }
     for dir in new.iter().chain(&old) {
         std::fs::remove_dir_all(dir).map_err(Error::publish("removing the leftover", dir))?;
+    }
+    for file in &files {
+        std::fs::remove_file(file).map_err(Error::publish("removing the leftover", file))?;
     }
     Ok(())
 }
@@ -275,12 +301,18 @@ mod tests {
             dir.path().join(format!("{}x4", beside.old_prefix)),
         )
         .unwrap();
+        // A write of the stamps killed midway.
+        let stamps_temp = dir.path().join(format!(
+            "{}x5.tmp",
+            crate::fsutil::atomic_temp_prefix(&beside.verified)
+        ));
+        std::fs::write(&stamps_temp, "half").unwrap();
         recover(&out, &beside).unwrap();
         assert_eq!(
             std::fs::read_to_string(out.join("index.html")).unwrap(),
             "previous"
         );
-        assert!(!old.exists() && !half.exists());
+        assert!(!old.exists() && !half.exists() && !stamps_temp.exists());
         assert!(other.exists() && elsewhere.path().exists());
     }
 
