@@ -157,7 +157,7 @@ impl Dir {
         let Some((last, folders)) = rel.split_last() else {
             return false;
         };
-        if rel.iter().any(|c| c.is_empty() || *c == "." || *c == "..") {
+        if !lexically_beneath(rel) {
             return false;
         }
         let mut held: Option<OwnedFd> = None;
@@ -270,7 +270,7 @@ impl Dir {
     }
 
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
-        if rel.is_empty() || rel.iter().any(|c| c.is_empty() || *c == "." || *c == "..") {
+        if rel.is_empty() || !lexically_beneath(rel) {
             return Err(Refusal::Outside);
         }
         if OPENAT2.load(Ordering::Relaxed) != 2 {
@@ -397,6 +397,11 @@ fn fstatat_nofollow(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
         return Err(last_error());
     }
     Ok(st)
+}
+
+/// No component of `rel` is empty, `.` or `..`: it names something below the base.
+fn lexically_beneath(rel: &[&str]) -> bool {
+    rel.iter().all(|c| !c.is_empty() && *c != "." && *c != "..")
 }
 
 fn classify(e: io::Error) -> Refusal {

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::verify::{Mode, PathInterner, RunReport};
+use super::verify::{Mode, PathInterner, RunReport, hex, unhex};
 use crate::beneath::Dir;
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
@@ -397,21 +397,6 @@ fn feed(h: &mut Sha256, newest: &mut i128, rel: &[u8], st: &libc::stat) {
     h.update(mtime.to_le_bytes());
     h.update(ctime.to_le_bytes());
     *newest = (*newest).max(mtime).max(ctime);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    super::verify::hex(bytes)
-}
-
-fn unhex(s: &str) -> Option<Stamp> {
-    if s.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

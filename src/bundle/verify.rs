@@ -159,16 +159,7 @@ pub struct Sha256Digest(pub [u8; 32]);
 impl Sha256Digest {
     /// 64 hex digits (either case); anything else is `None`.
     pub fn parse(s: &str) -> Option<Sha256Digest> {
-        let b = s.as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
-        let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        let mut out = [0u8; 32];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Some(Sha256Digest(out))
+        unhex(s).map(Sha256Digest)
     }
 
     pub fn hex(&self) -> String {
@@ -634,6 +625,20 @@ pub fn artifact_anchor(path: &str) -> String {
         seen.insert(path.into(), a.clone());
         a
     })
+}
+
+/// `N` bytes from exactly `2 × N` hex digits (either case), else `None`.
+pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; N];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 pub fn hex(bytes: &[u8]) -> String {
