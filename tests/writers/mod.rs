@@ -862,14 +862,15 @@ fn build_writes_a_packet_per_run_and_shows_promotability() {
             "not_clean_channel"
         ])
     );
-    // The runs list says yes for r1 and no, with the reasons, for r2 (row by row).
+    // The runs list says yes for r1 and no, with the reasons, for r2 (row by row:
+    // a row is a line, its cells' end tags left out).
     let list = ws.read("site/runs/index.html");
     let row = |id: &str| {
         let start = list.find(&format!(">{id}</code>")).unwrap();
-        let end = start + list[start..].find("</tr>").unwrap();
+        let end = start + list[start..].find('\n').unwrap();
         list[start..end].to_string()
     };
-    assert!(row("r1").contains("<td>yes</td>"), "{}", row("r1"));
+    assert!(row("r1").contains("<td>yes<td"), "{}", row("r1"));
     assert!(
         row("r2").contains("<td>no <span class=\"muted\">(apply_preflight_missing"),
         "{}",
