@@ -9,7 +9,10 @@
 //! Baselines: `openssl dgst -sha256` (single core, times the number of cores) for large
 //! files; `find … | xargs -P<cores> sha256sum` for many small files; and, when `npx`
 //! is on the PATH, `allure generate` (npm `allure@3`) on one result per run of the
-//! same workload (skipped with a note otherwise, or with `--skip-allure`).
+//! same workload (skipped with a note otherwise, or with `--skip-allure`). Beside the
+//! many-small-files baseline it times floors on the same files: `cat` (reading
+//! alone), `openssl dgst` (hashing with the CPU's SHA instructions) and lith's own
+//! verification without a site.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -270,6 +273,34 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
     measure(Command::new("sh").args(["-c", &find]));
     let (t_base, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &find])));
     assert_eq!(c, 0, "sha256sum baseline failed");
+    // Floors, on the same files and cores: reading every file without hashing it
+    // (`cat`), hashing with the CPU's SHA instructions (`openssl dgst`), and lith's
+    // own verification without a site (`--partition 1/1` writes only a partial
+    // report). They say how far a build can go below the baseline on this machine.
+    let floor = |tool: &str| {
+        let cmd = format!(
+            "find '{}' -type f -print0 | xargs -0 -P{} -n 256 {tool} > /dev/null",
+            book.display(),
+            cores()
+        );
+        let (t, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &cmd])));
+        assert_eq!(c, 0, "{tool} floor failed");
+        t
+    };
+    let t_cat = floor("cat");
+    let t_openssl = floor("openssl dgst -sha256");
+    let partial = root.join("verify-only.json");
+    let (t_verify, _, c) = best_of(3, || {
+        measure(
+            Command::new(lith())
+                .args(["build", "--quiet", "--partition", "1/1", "--out"])
+                .arg(&partial)
+                .current_dir(&root)
+                .env("SOURCE_DATE_EPOCH", "1790000000"),
+        )
+    });
+    assert_eq!(c, 0, "lith build --partition 1/1 failed");
+    let _ = std::fs::remove_file(&partial);
     let out = root.join("site");
     let build_into = |dir: &Path| {
         measure(
@@ -332,6 +363,17 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
         "  speed-up lith vs baseline:        {:8.2}×  (bar: ≥ 3)",
         t_base.as_secs_f64() / t_lith.as_secs_f64()
     );
+    for (what, t) in [
+        ("reading alone, xargs cat:", t_cat),
+        ("hashing alone, xargs openssl dgst:", t_openssl),
+        ("lith verification alone (no site):", t_verify),
+    ] {
+        println!(
+            "  floor: {what:<35} {:5.2} s ({:.2}× the baseline)",
+            t.as_secs_f64(),
+            t_base.as_secs_f64() / t.as_secs_f64()
+        );
+    }
     println!(
         "  output: {} files, {:.1} MB in all (bars: ≤ 12,000, ≤ 50 MB); report.json {:.1} MB (bar: ≤ 20)",
         files.len(),

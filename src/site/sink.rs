@@ -27,10 +27,12 @@ const TMP_PREFIX: &str = ".lith-tmp-";
 pub struct Sink {
     dir: PathBuf,
     update: bool,
-    /// Every file put, relative to `dir` (what [`Sink::sweep`] keeps).
+    /// Every file put, relative to `dir` (what [`Sink::sweep`] keeps). Only an
+    /// update sweeps, so only an update remembers.
     put: Mutex<BTreeSet<String>>,
-    /// Folders known to exist (created or checked); hashed, not ordered: a site of
-    /// 100,000 runs asks about each of its 100,000 folders.
+    /// The site folder and the folders directly in it, once known to exist. A
+    /// deeper folder (a run page's) is asked about once per file put in it, so
+    /// remembering the 100,000 of a large site would only cost memory.
     dirs: Mutex<std::collections::HashSet<PathBuf>>,
     written: AtomicUsize,
     unchanged: AtomicUsize,
@@ -106,7 +108,7 @@ impl Sink {
         let path = self.dir.join(rel);
         let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
         self.ensure_dir(&parent).map_err(write_err)?;
-        self.put.lock().unwrap().insert(rel.to_string());
+        self.remember(rel);
         let tmp = self.temp_beside(&path);
         let encoded = (|| {
             let mut w = std::io::BufWriter::with_capacity(
@@ -168,7 +170,7 @@ impl Sink {
         let path = self.dir.join(rel);
         let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
         self.ensure_dir(&parent)?;
-        self.put.lock().unwrap().insert(rel.to_string());
+        self.remember(rel);
         if self.update && same_bytes(&path, bytes) {
             self.unchanged.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -182,6 +184,13 @@ impl Sink {
         std::fs::rename(&tmp, &path).inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
+    }
+
+    /// Notes a file put, for the sweep of an update.
+    fn remember(&self, rel: &str) {
+        if self.update {
+            self.put.lock().unwrap().insert(rel.to_string());
+        }
     }
 
     /// Creates `dir` and its parents beneath the site folder, refusing anything
@@ -221,7 +230,12 @@ impl Sink {
                 dir.display()
             )));
         }
-        self.dirs.lock().unwrap().insert(dir.to_path_buf());
+        if dir
+            .strip_prefix(&self.dir)
+            .is_ok_and(|rel| rel.components().count() <= 1)
+        {
+            self.dirs.lock().unwrap().insert(dir.to_path_buf());
+        }
         Ok(())
     }
 
@@ -247,23 +261,22 @@ impl Sink {
     fn sweep_io(&self, keep: &[&str]) -> std::io::Result<Stats> {
         let put = self.put.lock().unwrap();
         let mut removed = 0;
-        // Deepest first, so folders are empty when their turn comes.
-        let mut entries: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(&self.dir)
+        // Deepest first, so folders are empty when their turn comes; one entry at a
+        // time (a site of 100,000 runs has 200,000), each looked at after whatever
+        // was in it.
+        let walk = walkdir::WalkDir::new(&self.dir)
             .min_depth(1)
-            .contents_first(true)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(std::io::Error::other)?;
-        entries.retain(|e| {
+            .contents_first(true);
+        for e in walk {
+            let e = e.map_err(std::io::Error::other)?;
             let rel = e.path().strip_prefix(&self.dir).unwrap_or(e.path());
             let top = rel
                 .components()
                 .next()
                 .map(|c| c.as_os_str().to_string_lossy());
-            !top.is_some_and(|t| keep.contains(&t.as_ref()))
-        });
-        for e in entries {
-            let rel = e.path().strip_prefix(&self.dir).unwrap_or(e.path());
+            if top.is_some_and(|t| keep.contains(&t.as_ref())) {
+                continue;
+            }
             let rel_s = rel.to_string_lossy().replace('\\', "/");
             if e.file_type().is_dir() {
                 // A folder is kept while anything put lives beneath it.
