@@ -662,7 +662,7 @@ pub struct PromotionView {
 /// Text for the content of a `<pre>` element, escaped for that place only: `&`,
 /// `<` and `>` become references, quotes stay as they are. askama's escaper also
 /// spells every `"` as `&#34;`, which is needed inside an attribute value but
-/// makes a pretty-printed JSON document a third larger (1.4 KB a run page).
+/// not here: a run's packet has about 60 quotes, 240 bytes a run page.
 ///
 /// Never use it for an attribute value.
 pub struct PreText(pub String);

@@ -161,7 +161,7 @@ pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
 }
 
 /// Writes `api/catalog.json`, compact: it lists every run (1.9 MB pretty-printed at
-/// 10,000 runs, 1.1 MB compact), and it is read by programs.
+/// 10,000 runs, 1.3 MB compact), and it is read by programs.
 pub fn write_catalog(report: &Report, out: &super::Sink) -> Result<(), super::Error> {
     if let Some(db) = &report.promptdb {
         out.json(
