@@ -92,6 +92,19 @@ fn lith() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lith"))
 }
 
+/// `lith build --quiet [extra…] --out OUT` in the tree at `root`, with the one clock
+/// every measured build shares.
+fn lith_build(root: &Path, extra: &[&str], out: &Path) -> Command {
+    let mut cmd = Command::new(lith());
+    cmd.args(["build", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .current_dir(root)
+        .env("SOURCE_DATE_EPOCH", "1790000000");
+    cmd
+}
+
 /// Writes back what earlier steps left dirty in the page cache before a timer
 /// starts: a build writes about 600 MB of pages and folders at 100,000 runs, and
 /// the kernel flushes them 30 s later, in the middle of whatever is measured next
@@ -274,25 +287,25 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
         std::fs::write(&marker, "").unwrap();
     }
     let book = root.join("book");
-    let find = format!(
-        "find '{}' -type f -print0 | xargs -0 -P{} -n 256 sha256sum > /dev/null",
-        book.display(),
-        cores()
-    );
-    measure(Command::new("sh").args(["-c", &find]));
-    let (t_base, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &find])));
+    // Every file of the tree through `tool`, one process per core.
+    let over_files = |tool: &str| {
+        let cmd = format!(
+            "find '{}' -type f -print0 | xargs -0 -P{} -n 256 {tool} > /dev/null",
+            book.display(),
+            cores()
+        );
+        move || measure(Command::new("sh").args(["-c", &cmd]))
+    };
+    let sha256sum = over_files("sha256sum");
+    sha256sum();
+    let (t_base, _, c) = best_of(3, sha256sum);
     assert_eq!(c, 0, "sha256sum baseline failed");
     // Floors, on the same files and cores: reading every file without hashing it
     // (`cat`), hashing with the CPU's SHA instructions (`openssl dgst`), and lith's
     // own verification without a site (`--partition 1/1` writes only a partial
     // report). They say how far a build can go below the baseline on this machine.
     let floor = |tool: &str| {
-        let cmd = format!(
-            "find '{}' -type f -print0 | xargs -0 -P{} -n 256 {tool} > /dev/null",
-            book.display(),
-            cores()
-        );
-        let (t, _, c) = best_of(3, || measure(Command::new("sh").args(["-c", &cmd])));
+        let (t, _, c) = best_of(3, over_files(tool));
         assert_eq!(c, 0, "{tool} floor failed");
         t
     };
@@ -300,26 +313,12 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
     let t_openssl = floor("openssl dgst -sha256");
     let partial = root.join("verify-only.json");
     let (t_verify, _, c) = best_of(3, || {
-        measure(
-            Command::new(lith())
-                .args(["build", "--quiet", "--partition", "1/1", "--out"])
-                .arg(&partial)
-                .current_dir(&root)
-                .env("SOURCE_DATE_EPOCH", "1790000000"),
-        )
+        measure(&mut lith_build(&root, &["--partition", "1/1"], &partial))
     });
     assert_eq!(c, 0, "lith build --partition 1/1 failed");
     let _ = std::fs::remove_file(&partial);
     let out = root.join("site");
-    let build_into = |dir: &Path| {
-        measure(
-            Command::new(lith())
-                .args(["build", "--quiet", "--out"])
-                .arg(dir)
-                .current_dir(&root)
-                .env("SOURCE_DATE_EPOCH", "1790000000"),
-        )
-    };
+    let build_into = |dir: &Path| measure(&mut lith_build(&root, &[], dir));
     let build = || build_into(&out);
     // Cold: no previous site. Each cold build writes a folder that never held one;
     // the sites of earlier runs are moved to the trash, not deleted (see `trash`).
@@ -450,13 +449,7 @@ fn after_rm(o: &Opts, t_base: Duration) {
     let root = o.dir.join(format!("small-{}", o.runs));
     let out = root.join("site");
     let _ = std::fs::remove_dir_all(&out);
-    let (t_rm, _, c) = measure(
-        Command::new(lith())
-            .args(["build", "--quiet", "--out"])
-            .arg(&out)
-            .current_dir(&root)
-            .env("SOURCE_DATE_EPOCH", "1790000000"),
-    );
+    let (t_rm, _, c) = measure(&mut lith_build(&root, &[], &out));
     assert_eq!(c, 0, "lith build failed");
     println!(
         "  lith build, cold right after rm -rf of the previous site: {:5.2} s ({:.2}× the baseline)",
@@ -494,13 +487,7 @@ fn growth(o: &Opts) {
             let out = o
                 .dir
                 .join(format!("growth-site-{runs}-{}-{round}", std::process::id()));
-            let r = measure(
-                Command::new(lith())
-                    .args(["build", "--quiet", "--out"])
-                    .arg(&out)
-                    .current_dir(&root)
-                    .env("SOURCE_DATE_EPOCH", "1790000000"),
-            );
+            let r = measure(&mut lith_build(&root, &[], &out));
             sites.push(out);
             r
         });
