@@ -250,8 +250,13 @@ impl Sink {
     }
 
     /// Removes every file and folder of the site that was not put, but `keep`
-    /// (names at the top of the site), and temporary files of killed builds.
+    /// (names at the top of the site), and temporary files of killed builds. A
+    /// fresh sink wrote into an empty folder and remembers nothing it put: there is
+    /// nothing to sweep, and it removes nothing.
     pub fn sweep(&self, keep: &[&str]) -> Result<Stats, Error> {
+        if !self.update {
+            return Ok(self.stats());
+        }
         self.sweep_io(keep).map_err(Error::publish(
             "removing what the new site no longer has from",
             &self.dir,
@@ -398,6 +403,17 @@ fn same_files(old: &Path, new: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fresh_sink_sweeps_nothing_it_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sink::fresh(dir.path());
+        s.put("runs/x/index.html", b"x").unwrap();
+        s.put("index.html", b"i").unwrap();
+        assert_eq!(s.sweep(&[]).unwrap().removed, 0);
+        assert!(dir.path().join("runs/x/index.html").exists());
+        assert!(dir.path().join("index.html").exists());
+    }
 
     #[test]
     fn an_update_writes_only_what_changed_and_sweeps_what_vanished() {
