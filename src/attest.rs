@@ -242,7 +242,7 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
         "schema": LITH_SCHEMA,
         "run_id": run.run_id,
         "dir": run.dir,
-        "state": run.state,
+        "state": run.state(),
         "verification": run.verification.as_str(),
         "index_status": run.index.as_ref().map(|i| i.status.to_string()),
         "mode": match run.mode { Mode::Full => "full", Mode::Fast => "fast" },

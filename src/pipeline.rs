@@ -27,7 +27,7 @@ use crate::report::{
 };
 
 /// The schema of a partial report (`lith build --partition`).
-pub const PARTIAL_SCHEMA: &str = "lith.partial/v1";
+pub const PARTIAL_SCHEMA: &str = "lith.partial/v2";
 
 /// How a build runs.
 #[derive(Debug, Clone)]

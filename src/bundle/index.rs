@@ -24,29 +24,35 @@ str_enum! {
     }
 }
 
-/// `run_status.json`, with every field kept for display.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+/// `run_status.json`, with every field kept for display. In a report it is written
+/// as the file's own object (its fields sorted by key): `run_id` and `state` are
+/// read from it again, never written beside it.
+#[derive(Debug, Clone)]
 pub struct RunStatus {
     pub run_id: Option<String>,
     pub state: Option<String>,
     /// All fields as written (sorted by key), shown on the run page: kept as compact
     /// JSON text (one allocation, not a map per run) and parsed when shown.
-    #[serde(deserialize_with = "object_text")]
     pub fields: Box<RawValue>,
 }
 
 impl PartialEq for RunStatus {
     fn eq(&self, other: &RunStatus) -> bool {
-        self.run_id == other.run_id
-            && self.state == other.state
-            && self.fields.get() == other.fields.get()
+        self.fields.get() == other.fields.get()
     }
 }
 
-/// A JSON object from any deserializer, as the compact text lith writes of it.
-fn object_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<RawValue>, D::Error> {
-    let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
-    serde_json::value::to_raw_value(&map).map_err(serde::de::Error::custom)
+impl Serialize for RunStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RunStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunStatus, D::Error> {
+        let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
+        RunStatus::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
+    }
 }
 
 impl RunStatus {

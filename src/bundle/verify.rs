@@ -556,7 +556,6 @@ pub struct RunReport {
     pub url: Option<String>,
     pub mode: Mode,
     pub verification: Verification,
-    pub state: Option<String>,
     pub committed: bool,
     /// Boxed, as are the index summary and promotability: a run's record is held
     /// twice while a rebuild moves it from the previous report into the new one.
@@ -595,6 +594,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// `run_status.json`'s `state`, when it has one.
+    pub fn state(&self) -> Option<&str> {
+        self.run_status.as_ref().and_then(|s| s.state.as_deref())
+    }
+
     pub fn exit_code(&self) -> i32 {
         crate::finding::worst_exit(&self.findings)
     }
@@ -774,7 +778,6 @@ pub fn verify_run_at(
         url: None,
         mode: opts.mode,
         verification: Verification::Error,
-        state: None,
         committed: false,
         run_status: None,
         index: None,
@@ -891,7 +894,6 @@ pub fn verify_run_at(
                         .at(label("run_status.json")),
                     );
                 }
-                r.state = st.state.clone();
                 r.run_status = Some(Box::new(st));
             }
             Err(m) => {
@@ -951,7 +953,7 @@ pub fn verify_run_at(
         },
     };
 
-    let in_progress = r.state.as_deref() == Some("in_progress");
+    let in_progress = r.state() == Some("in_progress");
     if in_progress {
         r.findings.push(
             Finding::new(

@@ -59,6 +59,18 @@ pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The schema version of a report.json that an older lith wrote (`lith.report/vN`
+/// with N below this lith's), or `None` when it is anything else.
+fn older_report(path: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: String,
+    }
+    let number = |v: &str| v.strip_prefix("lith.report/v")?.parse::<u32>().ok();
+    let Version { schema_version } = read_json(path, "a report").ok()?;
+    (number(&schema_version)? < number(report::SCHEMA_VERSION)?).then_some(schema_version)
+}
+
 /// What earlier builds left: the report `--previous` names and the lines of the
 /// `--history` given, read before anything is written (either may be the very site
 /// this build replaces).
@@ -101,10 +113,26 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                 "nothing to compare with, so the report has no changes",
             ) =>
         {
-            Some(
-                read_report(path)
-                    .with_context(|| format!("--previous {}", crate::fsutil::slash_path(path)))?,
-            )
+            match read_report(path) {
+                Ok(report) => Some(report),
+                // The first night after an upgrade: the report is lith's own, in the
+                // older shape, so there is nothing this build can compare with.
+                Err(_) if let Some(version) = older_report(&report_path(path)) => {
+                    crate::cmd::warn(
+                        g.quiet,
+                        &format!(
+                            "--previous {}: a report of schema {version:?}, written by an older lith; nothing to compare with, so the report has no changes (the next build compares with this one)",
+                            crate::fsutil::slash_path(path)
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    return Err(
+                        e.context(format!("--previous {}", crate::fsutil::slash_path(path)))
+                    );
+                }
+            }
         }
         _ => None,
     };

@@ -215,7 +215,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
     };
     s.push_str(&format!(
         "  state {} · {index} · {}/{} artifacts ok · {} unindexed · {mode}\n",
-        run.state.as_deref().unwrap_or("unknown"),
+        run.state().unwrap_or("unknown"),
         run.counts.ok,
         run.counts.total,
         run.unindexed.len(),

@@ -21,7 +21,7 @@ use crate::bundle::paths::is_safe_file_name;
 use crate::bundle::verify::{Mode, Verification, hex};
 use crate::finding::{Finding, Severity};
 
-pub const SCHEMA_VERSION: &str = "lith.report/v1";
+pub const SCHEMA_VERSION: &str = "lith.report/v2";
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {

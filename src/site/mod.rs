@@ -1017,7 +1017,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
                 ),
                 latest: run.latest,
                 flaky: flaky_of(&flaky_runs, root, run).is_some(),
-                state: run.state.clone().unwrap_or_else(|| "unknown".into()),
+                state: run.state().unwrap_or("unknown").into(),
                 index: run
                     .index
                     .as_ref()
@@ -1135,7 +1135,7 @@ fn run_page<'a>(
         .filter(|fields| {
             !fields.iter().all(|(k, v)| match k.as_str() {
                 "run_id" => v.as_str() == Some(&run.run_id),
-                "state" => v.as_str().is_some() && v.as_str() == run.state.as_deref(),
+                "state" => v.as_str().is_some() && v.as_str() == run.state(),
                 _ => false,
             })
         })
@@ -1174,7 +1174,7 @@ fn run_page<'a>(
         verification_class: verification_class(run.verification),
         verification_text: verification_text(run.verification),
         dir: &run.dir,
-        state: run.state.clone().unwrap_or_else(|| "unknown".into()),
+        state: run.state().unwrap_or("unknown").into(),
         index_text: run
             .index
             .as_ref()

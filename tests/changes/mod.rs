@@ -2,7 +2,7 @@
 //! expected change list, nothing unchanged is listed, and the change list reaches
 //! the site, the text summary, the step summary and JUnit.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::Workspace;
 
@@ -309,7 +309,7 @@ fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
 
     ws.write(
         "not-a-report.json",
-        "{\"schema_version\": \"lith.report/v1\"}",
+        "{\"schema_version\": \"lith.report/v2\"}",
     );
     let r = ws.lith(&[
         "build",
@@ -333,6 +333,46 @@ fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
     // A previous site with a partition is refused at once (a partial report has no site).
     let r = ws.lith(&["build", "--partition", "1/2", "--previous", "last-night"]);
     assert_eq!(r.code, 64, "{r:?}");
+}
+
+#[test]
+fn a_previous_report_of_an_older_lith_is_a_warning_and_a_newer_one_an_error() {
+    let ws = two_builds();
+    // last-night's report as the lith before `lith.report/v2` wrote it: each run's
+    // state beside its run_status, which held run_id, state and the fields apart.
+    let mut old: Value = serde_json::from_str(&ws.read("last-night/report.json")).unwrap();
+    old["schema_version"] = json!("lith.report/v1");
+    for root in old["bundles"]["roots"].as_array_mut().unwrap() {
+        for run in root["runs"].as_array_mut().unwrap() {
+            let fields = run["run_status"].take();
+            run["state"] = fields["state"].clone();
+            run["run_status"] =
+                json!({"run_id": fields["run_id"], "state": fields["state"], "fields": fields});
+        }
+    }
+    ws.write("v1.json", old.to_string());
+    let r = ws.lith_env(
+        &["build", "--out", "site", "--previous", "v1.json"],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 2, "the verdict is this build's: {r:?}");
+    assert!(
+        r.stderr.contains("--previous v1.json: a report of schema \"lith.report/v1\", written by an older lith; nothing to compare with"),
+        "{r:?}"
+    );
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert!(report.get("changes").is_none(), "nothing is compared");
+
+    old["schema_version"] = json!("lith.report/v9");
+    ws.write("v9.json", old.to_string());
+    let r = ws.lith(&["build", "-q", "--out", "other", "--previous", "v9.json"]);
+    assert_eq!(r.code, 64, "a newer report is not guessed at: {r:?}");
+    assert!(
+        r.stderr
+            .contains("schema_version is \"lith.report/v9\"; this lith reads \"lith.report/v2\""),
+        "{r:?}"
+    );
+    assert!(!ws.join("other").exists());
 }
 
 /// (failing items, passing items) of each line of a site's history.jsonl.

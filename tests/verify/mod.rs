@@ -349,8 +349,13 @@ fn index_status_missing_list_and_odd_states_fail() {
         .collect();
     assert_eq!(codes, ["run_id_mismatch", "state_invalid"]);
     assert_eq!(
-        v["run"]["run_status"]["fields"]["extra"], 1,
-        "unknown fields are kept"
+        v["run"]["run_status"],
+        json!({"extra": 1, "run_id": "run-9", "state": "exploded"}),
+        "run_status is the file's own object, unknown fields kept"
+    );
+    assert!(
+        v["run"].get("state").is_none(),
+        "the state is written once, in run_status"
     );
 }
 
