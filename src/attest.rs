@@ -212,7 +212,7 @@ pub fn passed(run: &RunReport) -> bool {
 /// The statement of one run, compact JSON; `None` when the run has no indexed
 /// artifact with a safe path (an in-toto statement needs a subject).
 pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
-    if run.subjects.is_empty() {
+    if run.extra().subjects.is_empty() {
         return None;
     }
     let passed = passed(run);
@@ -228,6 +228,7 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
         }
     }
     let subject: Vec<Value> = run
+        .extra()
         .subjects
         .iter()
         .map(|(rel, sha)| json!({"name": subject_name(run, rel), "digest": {"sha256": hex(sha)}}))
@@ -247,7 +248,7 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
         "index_status": run.index.as_ref().map(|i| i.status.to_string()),
         "mode": match run.mode { Mode::Full => "full", Mode::Fast => "fast" },
         "artifacts": {"total": run.counts.total, "ok": run.counts.ok, "by_status": run.counts.by_status},
-        "subjects_left_out": run.counts.total.saturating_sub(run.subjects.len()),
+        "subjects_left_out": run.counts.total.saturating_sub(run.extra().subjects.len()),
         "promotable": promotable,
         "promotability_reasons": run.promotability.as_ref().map(|p| p.reasons).unwrap_or_default(),
         "findings": findings,
@@ -268,7 +269,7 @@ pub fn run_statement(run: &RunReport, cx: &Context) -> Option<Vec<u8>> {
 /// or a line break is escaped as coreutils does: the line starts with `\`.
 pub fn sha256sums(run: &RunReport) -> String {
     let mut out = String::new();
-    for (rel, sha) in &run.subjects {
+    for (rel, sha) in &run.extra().subjects {
         if rel.contains(['\\', '\n', '\r']) {
             let name = rel
                 .replace('\\', "\\\\")
@@ -356,7 +357,7 @@ pub fn run_files(
         reference: AttestationRef {
             dir: dir.to_string(),
             result: if passed { "PASSED" } else { "FAILED" }.into(),
-            subjects: run.subjects.len(),
+            subjects: run.extra().subjects.len(),
             keyid: signer.map(|s| s.keyid.clone()),
             statement_sha256: hex(&Sha256::digest(&statement)),
             envelope_sha256: hex(&Sha256::digest(&envelope)),
@@ -444,7 +445,8 @@ mod tests {
             "artifacts": [], "unindexed": [], "witnesses": null, "findings": []
         }))
         .unwrap();
-        run.subjects = vec![("a b.txt".into(), [0u8; 32]), ("x\\y\nz".into(), [1u8; 32])];
+        run.extra_mut().subjects =
+            vec![("a b.txt".into(), [0u8; 32]), ("x\\y\nz".into(), [1u8; 32])];
         let sums = sha256sums(&run);
         let lines: Vec<&str> = sums.lines().collect();
         assert_eq!(lines[0], format!("{}  a b.txt", "0".repeat(64)));

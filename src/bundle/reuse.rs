@@ -161,7 +161,10 @@ impl Reuse {
         run.latest = false;
         run.page = None;
         run.url = None;
-        run.attestation = None;
+        if run.extra().attestation.is_some() {
+            run.extra_mut().attestation = None;
+            run.tidy();
+        }
         for a in run.artifacts.iter_mut() {
             a.set_url(None);
         }

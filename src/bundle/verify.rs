@@ -564,6 +564,26 @@ pub struct RunReport {
     pub counts: Counts,
     /// Up to [`MAX_LISTED_ARTIFACTS`] rows, failing ones first to be kept.
     pub artifacts: Vec<ArtifactCheck>,
+    #[serde(default, skip_serializing_if = "crate::wire::empty")]
+    pub findings: Vec<Finding>,
+    /// Decision-stage promotability, when assessed (`lith build`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotability: Option<Box<Promotability>>,
+    /// What few runs have, in one box (see [`RunReport::extra`]); written as fields
+    /// of the run itself. A run's record is held twice while a rebuild moves it
+    /// from the previous report into the new one: these 120 bytes inline would be
+    /// 24 MB at 100,000 runs.
+    #[serde(
+        flatten,
+        serialize_with = "extra_or_empty",
+        deserialize_with = "extra_unless_empty"
+    )]
+    extra: Option<Box<RunExtra>>,
+}
+
+/// The fields of a [`RunReport`] that most runs leave empty.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct RunExtra {
     /// Entries counted in `counts` but not listed in `artifacts`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub artifacts_unlisted: usize,
@@ -571,11 +591,6 @@ pub struct RunReport {
     pub unindexed: Vec<String>,
     #[serde(default, skip_serializing_if = "crate::wire::none")]
     pub witnesses: Option<Box<Witnesses>>,
-    #[serde(default, skip_serializing_if = "crate::wire::empty")]
-    pub findings: Vec<Finding>,
-    /// Decision-stage promotability, when assessed (`lith build`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promotability: Option<Box<Promotability>>,
     /// The optional promotion inputs present in the run folder; with
     /// `promotability` they make the promotion packet beside the run page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -593,7 +608,87 @@ pub struct RunReport {
     pub subjects: Vec<(Box<str>, [u8; 32])>,
 }
 
+impl RunExtra {
+    const EMPTY: RunExtra = RunExtra {
+        artifacts_unlisted: 0,
+        unindexed: Vec::new(),
+        witnesses: None,
+        promotion_optional: Vec::new(),
+        summary_md: None,
+        attestation: None,
+        subjects: Vec::new(),
+    };
+
+    fn is_empty(&self) -> bool {
+        self.artifacts_unlisted == 0
+            && self.unindexed.is_empty()
+            && self.witnesses.is_none()
+            && self.promotion_optional.is_empty()
+            && self.summary_md.is_none()
+            && self.attestation.is_none()
+            && self.subjects.is_empty()
+    }
+}
+
+static NO_EXTRA: RunExtra = RunExtra::EMPTY;
+
+/// A run's [`RunExtra`], empty when it has none: its fields decide for themselves
+/// whether they are written (a compact report leaves empty ones out).
+fn extra_or_empty<S: serde::Serializer>(
+    extra: &Option<Box<RunExtra>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    extra.as_deref().unwrap_or(&NO_EXTRA).serialize(s)
+}
+
+/// A run's [`RunExtra`], boxed only when it holds something.
+fn extra_unless_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<RunExtra>>, D::Error> {
+    let extra = <RunExtra as serde::Deserialize>::deserialize(d)?;
+    Ok((!extra.is_empty()).then(|| Box::new(extra)))
+}
+
 impl RunReport {
+    /// A run's record before anything is known of it but its name and folder.
+    pub fn new(run_id: String, dir: String, mode: Mode) -> RunReport {
+        RunReport {
+            run_id,
+            dir,
+            latest: false,
+            page: None,
+            url: None,
+            mode,
+            verification: Verification::Error,
+            committed: false,
+            run_status: None,
+            index: None,
+            counts: Counts::default(),
+            artifacts: Vec::new(),
+            findings: Vec::new(),
+            promotability: None,
+            extra: None,
+        }
+    }
+
+    /// What few runs have: rows left out, unindexed files, witnesses, optional
+    /// promotion inputs, `summary.md`, the attestation and its subjects.
+    pub fn extra(&self) -> &RunExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// [`RunReport::extra`] to change; call [`RunReport::tidy`] when done.
+    pub fn extra_mut(&mut self) -> &mut RunExtra {
+        self.extra.get_or_insert_default()
+    }
+
+    /// Returns the box of [`RunReport::extra`] when a change left it empty.
+    pub fn tidy(&mut self) {
+        if self.extra.as_ref().is_some_and(|e| e.is_empty()) {
+            self.extra = None;
+        }
+    }
+
     /// `run_status.json`'s `state`, when it has one.
     pub fn state(&self) -> Option<&str> {
         self.run_status.as_ref().and_then(|s| s.state.as_deref())
@@ -770,29 +865,7 @@ pub fn verify_run_at(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir_label.to_string());
-    let mut r = RunReport {
-        run_id: run_id.clone(),
-        dir: dir_label.to_string(),
-        latest: false,
-        page: None,
-        url: None,
-        mode: opts.mode,
-        verification: Verification::Error,
-        committed: false,
-        run_status: None,
-        index: None,
-        counts: Counts::default(),
-        artifacts: Vec::new(),
-        artifacts_unlisted: 0,
-        unindexed: Vec::new(),
-        witnesses: None,
-        findings: Vec::new(),
-        promotability: None,
-        promotion_optional: Vec::new(),
-        summary_md: None,
-        attestation: None,
-        subjects: Vec::new(),
-    };
+    let mut r = RunReport::new(run_id.clone(), dir_label.to_string(), opts.mode);
     if run_dir.file_name().is_some_and(|n| n.to_str().is_none()) {
         // Reports, pages and links name a run by its folder: a name that is not
         // UTF-8 cannot be named faithfully, so the run is not verified.
@@ -988,15 +1061,20 @@ pub fn verify_run_at(
             .map(|(rel, (_, sha))| (rel.clone(), *sha))
             .collect();
         subjects.sort_unstable();
-        r.subjects = subjects;
+        if !subjects.is_empty() {
+            r.extra_mut().subjects = subjects;
+        }
     }
-    r.unindexed = list_unindexed(
+    let unindexed = list_unindexed(
         listing,
         dir.as_ref().ok(),
         &indexed,
         &mut r.findings,
         dir_label,
     );
+    if !unindexed.is_empty() {
+        r.extra_mut().unindexed = unindexed;
+    }
     drop(indexed);
     if permit.as_ref().is_some_and(|p| p.0 > 8 << 20) {
         // Give the memory of a big index back before another run takes its place:
@@ -1009,13 +1087,17 @@ pub fn verify_run_at(
     }
     drop(permit);
     let (w, wf) = witness::load_in(dir.as_ref().ok(), dir_label);
-    r.witnesses = w.map(Box::new);
+    if let Some(w) = w {
+        r.extra_mut().witnesses = Some(Box::new(w));
+    }
     r.findings.extend(wf);
-    r.summary_md = dir
+    if let Some(summary) = dir
         .as_ref()
         .ok()
         .and_then(|d| d.read(&["summary.md"], MAX_SUMMARY_BYTES).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    {
+        r.extra_mut().summary_md = Some(String::from_utf8_lossy(&summary).into_owned());
+    }
 
     r.verification = if broken {
         Verification::Error
@@ -1034,7 +1116,10 @@ pub fn verify_run_at(
     if let (Some(ds), Ok(d)) = (&opts.decision_stage, &dir) {
         match promotion::assess(d, &r, ds) {
             Ok(p) => {
-                r.promotion_optional = promotion::optional_inputs(d);
+                let optional = promotion::optional_inputs(d);
+                if !optional.is_empty() {
+                    r.extra_mut().promotion_optional = optional;
+                }
                 r.promotability = Some(Box::new(p));
             }
             Err(e) => {
@@ -1316,7 +1401,10 @@ fn verify_index(
     rows.append(&mut passing);
     rows.sort_by_key(|(pos, _)| *pos);
     r.artifacts = rows.into_iter().map(|(_, c)| c).collect();
-    r.artifacts_unlisted = counts.total - r.artifacts.len();
+    let unlisted = counts.total - r.artifacts.len();
+    if unlisted > 0 {
+        r.extra_mut().artifacts_unlisted = unlisted;
+    }
 
     if counts.ok < counts.total {
         let parts: Vec<String> = counts
@@ -1690,5 +1778,42 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// What few runs have sits in one box, written as the run's own fields: a run
+    /// without any reads back without the box, one with any reads it back whole.
+    #[test]
+    fn a_run_holds_its_rare_fields_in_a_box_only_when_it_has_one() {
+        let mut run = RunReport::new("r".into(), "out/r".into(), Mode::Full);
+        let compact =
+            |run: &RunReport| crate::wire::compact(|| serde_json::to_string(run).unwrap());
+        let bare = compact(&run);
+        assert!(!bare.contains("unindexed"), "{bare}");
+        let back: RunReport = serde_json::from_str(&bare).unwrap();
+        assert!(back.extra.is_none(), "nothing to box");
+        // The full form writes every field, empty ones too, and reads back the same.
+        let full = serde_json::to_value(&run).unwrap();
+        assert_eq!(full["unindexed"], serde_json::json!([]));
+        assert!(
+            serde_json::from_value::<RunReport>(full)
+                .unwrap()
+                .extra
+                .is_none()
+        );
+
+        run.extra_mut().unindexed = vec!["stray.txt".into()];
+        run.extra_mut().summary_md = Some("# ok".into());
+        let text = compact(&run);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["unindexed"], serde_json::json!(["stray.txt"]), "{text}");
+        assert_eq!(v["summary_md"], "# ok");
+        let back: RunReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.extra().unindexed, ["stray.txt"]);
+        assert_eq!(back.extra().summary_md.as_deref(), Some("# ok"));
+
+        run.extra_mut().unindexed.clear();
+        run.extra_mut().summary_md = None;
+        run.tidy();
+        assert!(run.extra.is_none(), "an emptied box is given back");
     }
 }

@@ -194,8 +194,9 @@ fn attest_build(
                 format!("{rel}/{}", attest::STATEMENT_FILE),
                 files.reference.statement_sha256.clone(),
             );
-            run.attestation = Some(Box::new(files.reference));
-            run.subjects = Vec::new();
+            let extra = run.extra_mut();
+            extra.attestation = Some(Box::new(files.reference));
+            extra.subjects = Vec::new();
             Ok(Some(statement))
         })
         .collect::<Result<Vec<_>, attest::Error>>()?;

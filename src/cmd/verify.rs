@@ -185,7 +185,7 @@ fn unverified(
             missing,
             digest_mismatches,
             unsafe_paths,
-            unindexed: &run.unindexed,
+            unindexed: &run.extra().unindexed,
             exit_code: code,
             run,
         })?;
@@ -218,7 +218,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
         run.state().unwrap_or("unknown"),
         run.counts.ok,
         run.counts.total,
-        run.unindexed.len(),
+        run.extra().unindexed.len(),
     ));
     for c in run
         .artifacts
@@ -245,7 +245,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
         }
         s.push('\n');
     }
-    if run.artifacts_unlisted > 0 {
+    if run.extra().artifacts_unlisted > 0 {
         let listed_failing = run
             .artifacts
             .iter()

@@ -225,7 +225,7 @@ impl Totals {
             }
             t.artifacts += run.counts.total;
             t.artifacts_ok += run.counts.ok;
-            t.unindexed += run.unindexed.len();
+            t.unindexed += run.extra().unindexed.len();
         }
         t
     }

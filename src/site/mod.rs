@@ -838,7 +838,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
         .try_for_each(|(root, run)| -> Result<(), Error> {
             let Some(page) = &run.page else { return Ok(()) };
             let mut view = run_page(run, root, shell("../../", "runs"), &flaky_runs);
-            if let Some(a) = &run.attestation {
+            if let Some(a) = &run.extra().attestation {
                 view.attestation = Some(AttestationView {
                     linked: copy_attestation(out, page, a)?,
                     r: a,
@@ -1147,6 +1147,7 @@ fn run_page<'a>(
         })
         .unwrap_or_default();
     let witnesses = run
+        .extra()
         .witnesses
         .as_ref()
         .map(|w| {
@@ -1188,9 +1189,9 @@ fn run_page<'a>(
             }),
         ok: run.counts.ok,
         total: run.counts.total,
-        artifacts_unlisted: run.artifacts_unlisted,
+        artifacts_unlisted: run.extra().artifacts_unlisted,
         max_listed: crate::bundle::verify::MAX_LISTED_ARTIFACTS,
-        unindexed: &run.unindexed,
+        unindexed: &run.extra().unindexed,
         mode_text: match run.mode {
             Mode::Full => "sizes and sha256 digests",
             Mode::Fast => "sizes only (--fast)",
@@ -1205,9 +1206,9 @@ fn run_page<'a>(
         committed: run.committed,
         index_missing: run.index.as_ref().map_or(&[][..], |i| &i.missing[..]),
         status_fields,
-        has_witnesses: run.witnesses.is_some(),
+        has_witnesses: run.extra().witnesses.is_some(),
         witnesses,
-        summary_html: run.summary_md.as_deref().map(markdown::render),
+        summary_html: run.extra().summary_md.as_deref().map(markdown::render),
         attestation: None,
         promotion: run.promotability.as_ref().map(|p| PromotionView {
             promotable: p.promotable_decision_stage,
@@ -1227,7 +1228,7 @@ fn run_page<'a>(
                 serde_json::to_string_pretty(&crate::bundle::promotion::packet(
                     &run.dir,
                     (**p).clone(),
-                    &run.promotion_optional,
+                    &run.extra().promotion_optional,
                 ))
                 .unwrap_or_default(),
             ),

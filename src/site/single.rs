@@ -185,7 +185,7 @@ fn detail(root: &str, run: &RunReport, anchor: &str, change: Option<&'static str
                 )
             })
             .collect(),
-        left_out: ok + (not_ok.len() - shown_len) + run.artifacts_unlisted,
+        left_out: ok + (not_ok.len() - shown_len) + run.extra().artifacts_unlisted,
         findings: run
             .findings
             .iter()
