@@ -43,32 +43,50 @@ fn report_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// Reads a report.json that lith wrote (or the one in a site folder), refusing
-/// another schema version.
+/// another schema version (named as such, not by where its shape first differs).
 pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     let path = report_path(path);
-    let report: Report = read_json(&path, "a report.json that lith wrote")?;
-    if report.schema_version != report::SCHEMA_VERSION {
-        return Err(Usage(format!(
-            "{}: schema_version is {:?}; this lith reads {:?}",
-            path.display(),
-            report.schema_version,
-            report::SCHEMA_VERSION
-        ))
-        .into());
+    let read = read_json::<Report>(&path, "a report.json that lith wrote");
+    if let Ok(report) = &read
+        && report.schema_version == report::SCHEMA_VERSION
+    {
+        return read;
     }
-    Ok(report)
+    match schema_of(&path) {
+        Some(version) if version != report::SCHEMA_VERSION => {
+            let what = if older(&version) {
+                "written by an older lith; build again with this one for a report it reads"
+            } else {
+                "read it with the lith that wrote it"
+            };
+            Err(Usage(format!(
+                "{}: schema_version is {version:?}; this lith reads {:?}: {what}",
+                path.display(),
+                report::SCHEMA_VERSION
+            ))
+            .into())
+        }
+        _ => read,
+    }
 }
 
-/// The schema version of a report.json that an older lith wrote (`lith.report/vN`
-/// with N below this lith's), or `None` when it is anything else.
-fn older_report(path: &Path) -> Option<String> {
+/// The `schema_version` of a JSON document, when it has one.
+fn schema_of(path: &Path) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Version {
         schema_version: String,
     }
+    read_json::<Version>(path, "a report")
+        .ok()
+        .map(|v| v.schema_version)
+}
+
+/// True for `lith.report/vN` with N below this lith's.
+fn older(version: &str) -> bool {
     let number = |v: &str| v.strip_prefix("lith.report/v")?.parse::<u32>().ok();
-    let Version { schema_version } = read_json(path, "a report").ok()?;
-    (number(&schema_version)? < number(report::SCHEMA_VERSION)?).then_some(schema_version)
+    number(version)
+        .zip(number(report::SCHEMA_VERSION))
+        .is_some_and(|(a, b)| a < b)
 }
 
 /// What earlier builds left: the report `--previous` names and the lines of the
@@ -117,7 +135,9 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                 Ok(report) => Some(report),
                 // The first night after an upgrade: the report is lith's own, in the
                 // older shape, so there is nothing this build can compare with.
-                Err(_) if let Some(version) = older_report(&report_path(path)) => {
+                Err(_)
+                    if let Some(version) = schema_of(&report_path(path)).filter(|v| older(v)) =>
+                {
                     crate::cmd::warn(
                         g.quiet,
                         &format!(

@@ -362,6 +362,18 @@ fn a_previous_report_of_an_older_lith_is_a_warning_and_a_newer_one_an_error() {
     );
     let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
     assert!(report.get("changes").is_none(), "nothing is compared");
+    // Rendering or comparing an older report is refused, saying what to do.
+    for args in [
+        &["render", "v1.json", "--out", "again"][..],
+        &["diff", "v1.json", "site"][..],
+    ] {
+        let r = ws.lith(args);
+        assert_eq!(r.code, 64, "{r:?}");
+        assert!(
+            r.stderr.contains("schema_version is \"lith.report/v1\"; this lith reads \"lith.report/v2\": written by an older lith; build again with this one"),
+            "{r:?}"
+        );
+    }
 
     old["schema_version"] = json!("lith.report/v9");
     ws.write("v9.json", old.to_string());
