@@ -110,14 +110,21 @@ fn absent(g: &GlobalArgs, flag: &str, path: &Path, file: &Path, what: &str) -> b
             file.file_name().unwrap_or_default().to_string_lossy()
         )
     };
-    crate::cmd::warn(
-        g.quiet,
-        &format!(
-            "{flag} {}: {nothing}; {what} (expected on a first build)",
-            crate::fsutil::slash_path(path)
-        ),
+    warn_past(
+        g,
+        flag,
+        path,
+        &format!("{nothing}; {what} (expected on a first build)"),
     );
     true
+}
+
+/// A warning about what `--previous` or `--history` named.
+fn warn_past(g: &GlobalArgs, flag: &str, path: &Path, what: &str) {
+    crate::cmd::warn(
+        g.quiet,
+        &format!("{flag} {}: {what}", crate::fsutil::slash_path(path)),
+    );
 }
 
 pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
@@ -138,11 +145,12 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                 Err(_)
                     if let Some(version) = schema_of(&report_path(path)).filter(|v| older(v)) =>
                 {
-                    crate::cmd::warn(
-                        g.quiet,
+                    warn_past(
+                        g,
+                        "--previous",
+                        path,
                         &format!(
-                            "--previous {}: a report of schema {version:?}, written by an older lith; nothing to compare with, so the report has no changes (the next build compares with this one)",
-                            crate::fsutil::slash_path(path)
+                            "a report of schema {version:?}, written by an older lith; nothing to compare with, so the report has no changes (the next build compares with this one)"
                         ),
                     );
                     None
