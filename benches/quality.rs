@@ -28,6 +28,7 @@ struct Opts {
     skip_big: bool,
     skip_allure: bool,
     skip_growth: bool,
+    skip_hostile: bool,
     dir: PathBuf,
 }
 
@@ -39,6 +40,7 @@ fn opts() -> Opts {
         skip_big: false,
         skip_allure: false,
         skip_growth: false,
+        skip_hostile: false,
         dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-trees"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +63,7 @@ fn opts() -> Opts {
             "--skip-big" => o.skip_big = true,
             "--skip-allure" => o.skip_allure = true,
             "--skip-growth" => o.skip_growth = true,
+            "--skip-hostile" => o.skip_hostile = true,
             _ => {} // cargo bench passes --bench
         }
         i += 1;
@@ -719,6 +722,117 @@ fn logs() {
     );
 }
 
+/// Copies a folder's files and folders (no links in the fixtures).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
+/// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
+fn hostile(o: &Opts) {
+    use std::io::Write;
+    println!("hostile inputs (bar: peak RSS < 256 MiB each)");
+    let ws = o.dir.join("hostile-index");
+    let marker = ws.join(".complete");
+    let entries = 550_000;
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&ws);
+        let run = ws.join("out/r1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(
+            ws.join("manifest.lith"),
+            "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("run_status.json"),
+            r#"{"run_id":"r1","state":"complete"}"#,
+        )
+        .unwrap();
+        // Entries whose files do not exist: every one is a finding to count.
+        let sha = "ab".repeat(32);
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(run.join("artifact_index.json")).unwrap(),
+        );
+        write!(
+            f,
+            r#"{{"run_id":"r1","status":"ok","missing":[],"artifacts":["#
+        )
+        .unwrap();
+        for i in 0..entries {
+            let sep = if i > 0 { "," } else { "" };
+            write!(
+                f,
+                r#"{sep}{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
+            )
+            .unwrap();
+        }
+        f.write_all(b"]}").unwrap();
+        f.into_inner().unwrap().sync_all().unwrap();
+        std::fs::write(&marker, "").unwrap();
+    }
+    let size = std::fs::metadata(ws.join("out/r1/artifact_index.json"))
+        .unwrap()
+        .len();
+    let (_, rss_verify, c_verify) = measure(
+        Command::new(lith())
+            .args(["verify", "out/r1", "--json"])
+            .current_dir(&ws),
+    );
+    let out = o.dir.join(format!("hostile-site-{}", std::process::id()));
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &out));
+    trash(o, &out);
+    println!(
+        "  an index of {entries} entries ({:.1} MB): lith verify {} MiB (exit {c_verify}), lith build {} MiB (exit {c_build})",
+        size as f64 / 1e6,
+        rss_verify / 1024,
+        rss_build / 1024
+    );
+
+    // The demo workspace with a 200 MB line appended to its activity feed.
+    let ws = o.dir.join(format!("hostile-feed-{}", std::process::id()));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(
+        &repo.join("tests/fixtures/demo"),
+        &ws.join("tests/fixtures/demo"),
+    );
+    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"))
+        .unwrap();
+    f.write_all(br#"{"action":"started","phase_id":"PHASE_NIGHTLY","evidence":[""#)
+        .unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..200 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.write_all(b"\"]}\n").unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let (_, rss_dod, c_dod) = measure(
+        Command::new(lith())
+            .args(["dod", "--all", "--quiet"])
+            .current_dir(&ws),
+    );
+    trash(o, &ws);
+    println!(
+        "  a feed line of 200 MiB: lith build {} MiB (exit {c_build}: the feed is refused), lith dod --all {} MiB (exit {c_dod})",
+        rss_build / 1024,
+        rss_dod / 1024
+    );
+}
+
 fn main() {
     let o = opts();
     std::fs::create_dir_all(&o.dir).unwrap();
@@ -741,6 +855,9 @@ fn main() {
             allure(&o, cold);
         }
         after_rm(&o, base);
+    }
+    if !o.skip_hostile {
+        hostile(&o);
     }
     // Last: its allocations would otherwise count in the children's peak RSS
     // (ru_maxrss keeps the high-water mark a child inherits at fork).
