@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "../tests/support/hostile.rs"]
+mod hostile;
+
 struct Opts {
     runs: usize,
     big_mib: usize,
@@ -738,46 +741,20 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
 /// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
-fn hostile(o: &Opts) {
-    use std::io::Write;
+fn hostile_inputs(o: &Opts) {
     println!("hostile inputs (bar: peak RSS < 256 MiB each)");
     let ws = o.dir.join("hostile-index");
     let marker = ws.join(".complete");
     let entries = 550_000;
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&ws);
-        let run = ws.join("out/r1");
-        std::fs::create_dir_all(&run).unwrap();
+        std::fs::create_dir_all(&ws).unwrap();
         std::fs::write(
             ws.join("manifest.lith"),
             "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
         )
         .unwrap();
-        std::fs::write(
-            run.join("run_status.json"),
-            r#"{"run_id":"r1","state":"complete"}"#,
-        )
-        .unwrap();
-        // Entries whose files do not exist: every one is a finding to count.
-        let sha = "ab".repeat(32);
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(run.join("artifact_index.json")).unwrap(),
-        );
-        write!(
-            f,
-            r#"{{"run_id":"r1","status":"ok","missing":[],"artifacts":["#
-        )
-        .unwrap();
-        for i in 0..entries {
-            let sep = if i > 0 { "," } else { "" };
-            write!(
-                f,
-                r#"{sep}{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
-            )
-            .unwrap();
-        }
-        f.write_all(b"]}").unwrap();
-        f.into_inner().unwrap().sync_all().unwrap();
+        hostile::huge_index(&ws.join("out/r1"), entries);
         std::fs::write(&marker, "").unwrap();
     }
     let size = std::fs::metadata(ws.join("out/r1/artifact_index.json"))
@@ -806,19 +783,10 @@ fn hostile(o: &Opts) {
         &ws.join("tests/fixtures/demo"),
     );
     std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"))
-        .unwrap();
-    f.write_all(br#"{"action":"started","phase_id":"PHASE_NIGHTLY","evidence":[""#)
-        .unwrap();
-    let chunk = vec![b'x'; 1 << 20];
-    for _ in 0..200 {
-        f.write_all(&chunk).unwrap();
-    }
-    f.write_all(b"\"]}\n").unwrap();
-    f.sync_all().unwrap();
-    drop(f);
+    hostile::append_huge_line(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        200,
+    );
     let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
     let (_, rss_dod, c_dod) = measure(
         Command::new(lith())
@@ -857,7 +825,7 @@ fn main() {
         after_rm(&o, base);
     }
     if !o.skip_hostile {
-        hostile(&o);
+        hostile_inputs(&o);
     }
     // Last: its allocations would otherwise count in the children's peak RSS
     // (ru_maxrss keeps the high-water mark a child inherits at fork).

@@ -718,37 +718,6 @@ fn a_run_folder_named_in_non_utf8_is_a_finding_of_that_run() {
     assert_ne!(bad["verification"], "verified");
 }
 
-/// An index of `n` entries (none of whose files exist) for run `id`.
-fn huge_index(ws: &Workspace, id: &str, n: usize) {
-    use std::io::Write;
-    let sha = "ab".repeat(32);
-    let dir = ws.join(&format!("out/{id}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("run_status.json"),
-        format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
-    )
-    .unwrap();
-    let mut f =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("artifact_index.json")).unwrap());
-    write!(
-        f,
-        r#"{{"run_id":"{id}","status":"ok","missing":[],"artifacts":["#
-    )
-    .unwrap();
-    for i in 0..n {
-        if i > 0 {
-            f.write_all(b",").unwrap();
-        }
-        write!(
-            f,
-            r#"{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
-        )
-        .unwrap();
-    }
-    f.write_all(b"]}").unwrap();
-}
-
 /// SPEC §11: memory does not follow the input. A 550,000-entry index (63 MB) took
 /// 686 MB to verify and 941 MB to build (a 198 MB run page, a 265 MB report.json);
 /// three of them under `--jobs 3` took more. Peak RSS of the real binary stays under
@@ -763,7 +732,7 @@ fn a_huge_index_is_verified_and_built_in_bounded_memory() {
     );
     let n = 550_000;
     for id in ["r1", "r2", "r3"] {
-        huge_index(&ws, id, n);
+        crate::support::hostile::huge_index(&ws.join(&format!("out/{id}")), n);
     }
     let (r, peak) = ws.lith_peak_mib(&["verify", "out/r1", "--json"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -793,21 +762,11 @@ fn a_huge_index_is_verified_and_built_in_bounded_memory() {
 /// memory (it took 1.24 GB in `build`, and `dod` wrote two 419 MB reports).
 #[test]
 fn a_huge_feed_line_is_bounded_in_build_and_dod() {
-    use std::io::Write;
     let ws = Workspace::demo();
-    let feed = ws.join("tests/fixtures/demo/activity/activity_feed.jsonl");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&feed)
-        .unwrap();
-    f.write_all(br#"{"action":"started","phase_id":"PHASE_NIGHTLY","evidence":[""#)
-        .unwrap();
-    let chunk = vec![b'x'; 1 << 20];
-    for _ in 0..200 {
-        f.write_all(&chunk).unwrap();
-    }
-    f.write_all(b"\"]}\n").unwrap();
-    drop(f);
+    crate::support::hostile::append_huge_line(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        200,
+    );
     let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
     // The strict drift monitor refuses the feed with the line's position (exit 4).
     assert_eq!(r.code, 4, "{}", r.stderr);

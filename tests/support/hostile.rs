@@ -1,0 +1,50 @@
+//! SPEC §11's hostile inputs, written the same way for the tests that bound their
+//! memory and for the benchmark harness that measures it (`benches/quality.rs`
+//! includes this file).
+
+use std::io::Write;
+use std::path::Path;
+
+/// The run folder `run` (created) with a `run_status.json` and an index of `n`
+/// entries, none of whose files exist: about 116 bytes an entry (550,000 entries
+/// make 63.8 MB).
+pub fn huge_index(run: &Path, n: usize) {
+    let id = run.file_name().unwrap().to_str().unwrap();
+    std::fs::create_dir_all(run).unwrap();
+    std::fs::write(
+        run.join("run_status.json"),
+        format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
+    )
+    .unwrap();
+    let sha = "ab".repeat(32);
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(run.join("artifact_index.json")).unwrap());
+    write!(
+        f,
+        r#"{{"run_id":"{id}","status":"ok","missing":[],"artifacts":["#
+    )
+    .unwrap();
+    for i in 0..n {
+        let sep = if i > 0 { "," } else { "" };
+        write!(
+            f,
+            r#"{sep}{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
+        )
+        .unwrap();
+    }
+    f.write_all(b"]}").unwrap();
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+/// Appends to the activity feed `feed` one event whose line is `mib` MiB long.
+pub fn append_huge_line(feed: &Path, mib: usize) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(feed).unwrap();
+    f.write_all(br#"{"action":"started","phase_id":"PHASE_NIGHTLY","evidence":[""#)
+        .unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..mib {
+        f.write_all(&chunk).unwrap();
+    }
+    f.write_all(b"\"]}\n").unwrap();
+    f.sync_all().unwrap();
+}
