@@ -43,31 +43,32 @@ fn report_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// Reads a report.json that lith wrote (or the one in a site folder), refusing
-/// another schema version (named as such, not by where its shape first differs).
+/// another schema version. Another lith's report (`lith.report/vN`) is named as
+/// such, not by where its shape first differs, with what to do.
 pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     let path = report_path(path);
     let read = read_json::<Report>(&path, "a report.json that lith wrote");
-    if let Ok(report) = &read
-        && report.schema_version == report::SCHEMA_VERSION
-    {
-        return read;
-    }
-    match schema_of(&path) {
-        Some(version) if version != report::SCHEMA_VERSION => {
-            let what = if older(&version) {
-                "written by an older lith; build again with this one for a report it reads"
-            } else {
-                "read it with the lith that wrote it"
-            };
-            Err(Usage(format!(
-                "{}: schema_version is {version:?}; this lith reads {:?}: {what}",
-                path.display(),
-                report::SCHEMA_VERSION
-            ))
-            .into())
+    let version = match &read {
+        Ok(report) if report.schema_version == report::SCHEMA_VERSION => return read,
+        Ok(report) => report.schema_version.clone(),
+        Err(_) => match schema_of(&path) {
+            Some(v) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => v,
+            _ => return read,
+        },
+    };
+    let what = match report_number(&version) {
+        Some(_) if older(&version) => {
+            ": written by an older lith; build again with this one for a report it reads"
         }
-        _ => read,
-    }
+        Some(_) => ": written by a newer lith; read it with that one",
+        None => "",
+    };
+    Err(Usage(format!(
+        "{}: schema_version is {version:?}; this lith reads {:?}{what}",
+        path.display(),
+        report::SCHEMA_VERSION
+    ))
+    .into())
 }
 
 /// The `schema_version` of a JSON document, when it has one.
@@ -81,11 +82,15 @@ fn schema_of(path: &Path) -> Option<String> {
         .map(|v| v.schema_version)
 }
 
+/// N of a `lith.report/vN` schema version.
+fn report_number(version: &str) -> Option<u32> {
+    version.strip_prefix("lith.report/v")?.parse().ok()
+}
+
 /// True for `lith.report/vN` with N below this lith's.
 fn older(version: &str) -> bool {
-    let number = |v: &str| v.strip_prefix("lith.report/v")?.parse::<u32>().ok();
-    number(version)
-        .zip(number(report::SCHEMA_VERSION))
+    report_number(version)
+        .zip(report_number(report::SCHEMA_VERSION))
         .is_some_and(|(a, b)| a < b)
 }
 
