@@ -799,6 +799,28 @@ fn hostile_inputs(o: &Opts) {
         rss_build / 1024,
         rss_dod / 1024
     );
+
+    // A queue log whose pending tasks carry big payloads: replay keeps each one.
+    let log = std::env::temp_dir().join(format!("lith-bench-bigq-{}.jsonl", std::process::id()));
+    hostile::queue_of_big_tasks(&log, 30, 10);
+    let size = std::fs::metadata(&log).unwrap().len();
+    let replay = |json: bool| {
+        let mut cmd = Command::new(lith());
+        cmd.args(["queue", "replay", "--log"]).arg(&log);
+        if json {
+            cmd.arg("--json");
+        }
+        measure(&mut cmd)
+    };
+    let (_, rss_text, c_text) = replay(false);
+    let (_, rss_json, c_json) = replay(true);
+    let _ = std::fs::remove_file(&log);
+    println!(
+        "  a queue log of {:.0} MB, 30 pending tasks of 10 MiB: lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json})",
+        size as f64 / 1e6,
+        rss_text / 1024,
+        rss_json / 1024
+    );
 }
 
 fn main() {

@@ -48,3 +48,18 @@ pub fn append_huge_line(feed: &Path, mib: usize) {
     f.write_all(b"\"]}\n").unwrap();
     f.sync_all().unwrap();
 }
+
+/// A task-queue log of `tasks` enqueues, none dequeued, each with a payload of
+/// `mib` MiB: every task stays pending.
+pub fn queue_of_big_tasks(log: &Path, tasks: usize, mib: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
+    let blob = "x".repeat(mib << 20);
+    for i in 0..tasks {
+        writeln!(
+            f,
+            r#"{{"v":"eta-mu.task-queue/v1","op":"enqueue","task":{{"id":"task-{i:012}","kind":"k","dedupe_key":"k{i}","payload":{{"blob":"{blob}"}}}}}}"#
+        )
+        .unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
