@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 
 #[path = "../tests/support/hostile.rs"]
 mod hostile;
+#[path = "../tests/support/tree.rs"]
+mod tree;
 
 struct Opts {
     runs: usize,
@@ -725,20 +727,6 @@ fn logs() {
     );
 }
 
-/// Copies a folder's files and folders (no links in the fixtures).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
 /// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
 fn hostile_inputs(o: &Opts) {
@@ -777,12 +765,7 @@ fn hostile_inputs(o: &Opts) {
 
     // The demo workspace with a 200 MB line appended to its activity feed.
     let ws = o.dir.join(format!("hostile-feed-{}", std::process::id()));
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_tree(
-        &repo.join("tests/fixtures/demo"),
-        &ws.join("tests/fixtures/demo"),
-    );
-    std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+    tree::copy_demo(&ws);
     hostile::append_huge_line(
         &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
         200,

@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod tree;
+
+pub use tree::copy_tree;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -70,12 +73,7 @@ impl Workspace {
     /// `manifest.lith`.
     pub fn demo() -> Workspace {
         let ws = Workspace::new();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_tree(
-            &repo.join("tests/fixtures/demo"),
-            &ws.join("tests/fixtures/demo"),
-        );
-        std::fs::copy(repo.join("manifest.lith"), ws.join("manifest.lith")).unwrap();
+        tree::copy_demo(ws.path());
         ws
     }
 
@@ -211,26 +209,6 @@ pub fn files_below(dir: &Path) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Copies a folder tree (following nothing: symlinks are recreated as symlinks).
-pub fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(from).unwrap();
-        let dest = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else if e.file_type().is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-            let mut perms = std::fs::metadata(&dest).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perms.set_readonly(false);
-            std::fs::set_permissions(&dest, perms).unwrap();
-        }
-    }
 }
 
 /// The corpus folder, when `LITH_CORPUS` points at one.
