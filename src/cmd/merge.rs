@@ -47,28 +47,42 @@ fn report_path(path: &Path) -> std::path::PathBuf {
 /// such, not by where its shape first differs, with what to do.
 pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     let path = report_path(path);
-    let read = read_json::<Report>(&path, "a report.json that lith wrote");
-    let version = match &read {
-        Ok(report) if report.schema_version == report::SCHEMA_VERSION => return read,
-        Ok(report) => report.schema_version.clone(),
-        Err(_) => match schema_of(&path) {
-            Some(v) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => v,
-            _ => return read,
+    match read_this_lith_report(&path)? {
+        Ok(report) => Ok(report),
+        Err(version) => Err(other_schema(&path, &version)),
+    }
+}
+
+/// The report at `path` (a report.json), or the schema version it has instead of
+/// this lith's: any version when the rest of it reads, only another lith's
+/// (`lith.report/vN`) when it does not.
+fn read_this_lith_report(path: &Path) -> anyhow::Result<Result<Report, String>> {
+    let read = read_json::<Report>(path, "a report.json that lith wrote");
+    match &read {
+        Ok(report) if report.schema_version == report::SCHEMA_VERSION => read.map(Ok),
+        Ok(report) => Ok(Err(report.schema_version.clone())),
+        Err(_) => match schema_of(path) {
+            Some(v) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => Ok(Err(v)),
+            _ => read.map(Ok),
         },
-    };
-    let what = match report_number(&version) {
-        Some(_) if older(&version) => {
+    }
+}
+
+/// The usage error for a report of schema `version`, with what to do about it.
+fn other_schema(path: &Path, version: &str) -> anyhow::Error {
+    let what = match report_number(version) {
+        Some(_) if older(version) => {
             ": written by an older lith; build again with this one for a report it reads"
         }
         Some(_) => ": written by a newer lith; read it with that one",
         None => "",
     };
-    Err(Usage(format!(
+    Usage(format!(
         "{}: schema_version is {version:?}; this lith reads {:?}{what}",
         path.display(),
         report::SCHEMA_VERSION
     ))
-    .into())
+    .into()
 }
 
 /// The `schema_version` of a JSON document, when it has one.
@@ -143,13 +157,13 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                 "nothing to compare with, so the report has no changes",
             ) =>
         {
-            match read_report(path) {
+            let file = report_path(path);
+            let context = || format!("--previous {}", crate::fsutil::slash_path(path));
+            match read_this_lith_report(&file).with_context(context)? {
                 Ok(report) => Some(report),
                 // The first night after an upgrade: the report is lith's own, in the
                 // older shape, so there is nothing this build can compare with.
-                Err(_)
-                    if let Some(version) = schema_of(&report_path(path)).filter(|v| older(v)) =>
-                {
+                Err(version) if older(&version) => {
                     warn_past(
                         g,
                         "--previous",
@@ -160,11 +174,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                     );
                     None
                 }
-                Err(e) => {
-                    return Err(
-                        e.context(format!("--previous {}", crate::fsutil::slash_path(path)))
-                    );
-                }
+                Err(version) => return Err(other_schema(&file, &version).context(context())),
             }
         }
         _ => None,
