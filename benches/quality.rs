@@ -699,7 +699,7 @@ fn logs() {
             let s = Instant::now();
             let mut r = lith::queue::Replay::new();
             lith::queue::replay_reader(log.as_bytes(), &mut r).unwrap();
-            std::hint::black_box(r.state_sha256());
+            std::hint::black_box(r.state_sha256().expect("tasks in memory"));
             s.elapsed()
         })
         .min()
@@ -783,8 +783,15 @@ fn hostile_inputs(o: &Opts) {
         rss_dod / 1024
     );
 
-    // A queue log whose pending tasks carry big payloads: replay keeps each one.
-    let log = std::env::temp_dir().join(format!("lith-bench-bigq-{}.jsonl", std::process::id()));
+    // A queue log whose pending tasks carry big payloads, replayed and built.
+    let ws = o.dir.join(format!("hostile-queue-{}", std::process::id()));
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    std::fs::write(
+        ws.join("manifest.lith"),
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
+    )
+    .unwrap();
+    let log = ws.join("q.jsonl");
     hostile::queue_of_big_tasks(&log, 30, 10);
     let size = std::fs::metadata(&log).unwrap().len();
     let replay = |json: bool| {
@@ -797,12 +804,18 @@ fn hostile_inputs(o: &Opts) {
     };
     let (_, rss_text, c_text) = replay(false);
     let (_, rss_json, c_json) = replay(true);
-    let _ = std::fs::remove_file(&log);
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let report = std::fs::metadata(ws.join("site/report.json"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    trash(o, &ws);
     println!(
-        "  a queue log of {:.0} MB, 30 pending tasks of 10 MiB: lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json})",
+        "  a queue log of {:.0} MB, 30 pending tasks of 10 MiB: lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json}); lith build {} MiB (exit {c_build}), report.json {:.1} KB",
         size as f64 / 1e6,
         rss_text / 1024,
-        rss_json / 1024
+        rss_json / 1024,
+        rss_build / 1024,
+        report as f64 / 1e3
     );
 }
 

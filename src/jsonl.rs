@@ -21,6 +21,8 @@ pub struct Line {
     pub terminated: bool,
     /// Its length in bytes when that is over the cap (its bytes were not kept).
     pub too_long: Option<u64>,
+    /// Where it starts: bytes from the reader's start.
+    pub offset: u64,
 }
 
 /// Reads lines of at most `cap` bytes from a reader.
@@ -29,6 +31,8 @@ pub struct Lines<R> {
     buf: Vec<u8>,
     number: usize,
     cap: usize,
+    /// Bytes consumed so far.
+    pos: u64,
 }
 
 impl<R: Read> Lines<R> {
@@ -43,6 +47,7 @@ impl<R: Read> Lines<R> {
             buf: Vec::new(),
             number: first_line,
             cap,
+            pos: 0,
         }
     }
 
@@ -90,7 +95,9 @@ impl<R: Read> Lines<R> {
             number: self.number,
             terminated,
             too_long: (!kept).then_some(len),
+            offset: self.pos,
         };
+        self.pos += len + u64::from(terminated);
         (line, &self.buf)
     }
 }
@@ -122,15 +129,15 @@ mod tests {
         let got = all(b"ab\n0123456789\n\nxyz", 4);
         let view: Vec<_> = got
             .iter()
-            .map(|(l, b)| (l.number, l.terminated, l.too_long, b.as_slice()))
+            .map(|(l, b)| (l.number, l.offset, l.terminated, l.too_long, b.as_slice()))
             .collect();
         assert_eq!(
             view,
             [
-                (1, true, None, &b"ab"[..]),
-                (2, true, Some(10), &b""[..]),
-                (3, true, None, &b""[..]),
-                (4, false, None, &b"xyz"[..]),
+                (1, 0, true, None, &b"ab"[..]),
+                (2, 3, true, Some(10), &b""[..]),
+                (3, 14, true, None, &b""[..]),
+                (4, 15, false, None, &b"xyz"[..]),
             ]
         );
         // An unterminated last line over the cap is still the last line.

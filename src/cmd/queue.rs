@@ -134,14 +134,35 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         code = exit::combine(code, exit::PARTIAL);
     }
     let log = crate::fsutil::slash_path(&a.log);
+    let state_sha256 = state
+        .state_sha256()
+        .with_context(|| format!("{}: cannot read a pending task back", a.log.display()))?;
     if g.json {
-        let summary = state.summary(&log);
-        let mut v = serde_json::to_value(&summary)?;
-        v["exit_code"] = code.into();
-        if let Some(c) = &cross {
-            v["cross_check"] = serde_json::to_value(c)?;
+        // Keys in order, as a JSON object of the same fields would print them; the
+        // pending tasks stream through, each read back in turn.
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            counters: serde_json::Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cross_check: Option<serde_json::Value>,
+            dedupe_index: std::collections::BTreeMap<String, String>,
+            exit_code: i32,
+            findings: serde_json::Value,
+            log: &'a str,
+            pending: queue::PendingJson<'a>,
+            state_sha256: &'a str,
         }
-        crate::cmd::print_json(&v)?;
+        crate::cmd::print_json_streamed(&Out {
+            counters: serde_json::to_value(&state.counters)?,
+            cross_check: cross.as_ref().map(serde_json::to_value).transpose()?,
+            dedupe_index: state.dedupe_index(),
+            exit_code: code,
+            findings: serde_json::to_value(&state.findings)?,
+            log: &log,
+            pending: state.pending_json(),
+            state_sha256: &state_sha256,
+        })
+        .with_context(|| format!("{}: cannot write the replay", a.log.display()))?;
     } else if !g.quiet {
         let c = &state.counters;
         let mut s = format!(
@@ -149,7 +170,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             log,
             c.events,
             state.pending().count(),
-            state.state_sha256(),
+            state_sha256,
             c.duplicate_enqueue,
             c.orphan_dequeue,
             c.corrupt_line,

@@ -40,7 +40,8 @@ fn queue_ref(r: &Receipt) -> Option<(String, Option<String>)> {
     let id = refs
         .iter()
         .find_map(|x| x.strip_prefix("task:"))
-        .map(str::to_string);
+        // Compared as replay holds task ids (a long one by its digest).
+        .map(|id| super::held(id).into_owned());
     Some((op.to_string(), id))
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Replay, VERSION, replay_reader};
+use super::{Replay, VERSION, replay_open};
 use crate::bundle::lock::{self, LockError, LockMode};
 use crate::bundle::verify::hex;
 use crate::clock::Clock;
@@ -224,7 +224,7 @@ fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError
         return Err(WriteError::Invalid(format!("{label}: not a regular file")));
     }
     let mut state = Replay::new();
-    replay_reader(&mut file, &mut state).map_err(io(format!("{label}: cannot read")))?;
+    replay_open(&file, &mut state).map_err(io(format!("{label}: cannot read")))?;
     let mut moved = None;
     if state.counters.torn_tail > 0 && state.findings.last().is_some_and(|f| f.line == state.lines)
     {
@@ -407,7 +407,10 @@ pub fn enqueue(
     if let Some(task) = state.pending_by_dedupe(&key) {
         return Ok(Outcome {
             op: "enqueue",
-            task: task.to_map(),
+            task: state.task_map(task).map_err(io(format!(
+                "{}: cannot read the pending task",
+                files.log.display()
+            )))?,
             deduped: true,
             torn_tail_moved: moved,
         });
@@ -436,9 +439,13 @@ pub fn enqueue(
 pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome, WriteError> {
     let _guard = lock::acquire(&lock_path(&files.log), files.lock)?;
     let (mut log, state, moved) = open_and_replay(&files.log)?;
-    let Some(task) = state.pending().next().map(|t| t.to_map()) else {
+    let Some(first) = state.pending().next() else {
         return Err(WriteError::EmptyQueue(files.log.display().to_string()));
     };
+    let task = state.task_map(first).map_err(io(format!(
+        "{}: cannot read the pending task",
+        files.log.display()
+    )))?;
     let id = task
         .get("id")
         .and_then(Value::as_str)

@@ -213,6 +213,16 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
         }
         s.cross_check = Some(cc);
     }
-    s.replay = Some(state.summary(&cfg.log));
+    match state.summary(&cfg.log) {
+        Ok(summary) => s.replay = Some(summary),
+        Err(e) => s.findings.push(
+            Finding::new(
+                Code::QueueLogUnreadable,
+                Severity::Error,
+                format!("cannot read a pending task back: {e}"),
+            )
+            .at(cfg.log.clone()),
+        ),
+    }
     s
 }

@@ -239,6 +239,22 @@ pub struct ReceiptsPage {
     pub next_href: Option<String>,
 }
 
+/// The payload cell of a task the report holds as a stand-in.
+fn omitted(o: &Value) -> String {
+    let bytes = o.get("bytes").and_then(Value::as_u64).unwrap_or_default();
+    let sha = o.get("sha256").and_then(Value::as_str).unwrap_or_default();
+    let mut s = format!(
+        "(left out: a task of {} bytes, sha256 {}",
+        bytes,
+        truncate(sha, 12)
+    );
+    if let Some(line) = o.get("line").and_then(Value::as_u64) {
+        s.push_str(&format!(", line {line} of the log"));
+    }
+    s.push(')');
+    s
+}
+
 fn text(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
@@ -280,13 +296,21 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
                 r.pending
                     .iter()
                     .take(PENDING_SHOWN)
-                    .map(|t| TaskRow {
-                        id: text(t.get("id")),
-                        kind: text(t.get("kind")),
-                        owner: text(t.get("owner")),
-                        dedupe_key: text(t.get("dedupe_key")),
-                        created_at: text(t.get("created_at")),
-                        payload: text(t.get("payload")),
+                    .map(|raw| {
+                        // A report's task is small, or a stand-in for a large one.
+                        let t: serde_json::Map<String, Value> =
+                            serde_json::from_str(raw.get()).unwrap_or_default();
+                        TaskRow {
+                            id: text(t.get("id")),
+                            kind: text(t.get("kind")),
+                            owner: text(t.get("owner")),
+                            dedupe_key: text(t.get("dedupe_key")),
+                            created_at: text(t.get("created_at")),
+                            payload: match t.get("omitted") {
+                                Some(o) => omitted(o),
+                                None => text(t.get("payload")),
+                            },
+                        }
                     })
                     .collect()
             })

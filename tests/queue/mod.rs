@@ -601,3 +601,99 @@ fn a_planted_runtime_lock_symlink_is_refused_by_commit() {
     assert_eq!(ws.read("victim.txt"), "precious");
     assert!(!ws.join("out/r1/artifact_index.json").exists());
 }
+
+/// SPEC §11: pending tasks with large payloads stay in the log, not in memory. 12
+/// tasks of 10 MiB (a 126 MB log) are replayed, printed in full with `--json`, and
+/// built into a report, each under 128 MiB; the report holds each as a stand-in
+/// that names its size, digest and line. A lith that held the tasks (or their
+/// parsed forms) needs twice the log.
+#[test]
+fn pending_tasks_with_large_payloads_stay_in_the_log() {
+    use sha2::{Digest, Sha256};
+    let ws = Workspace::new();
+    crate::support::hostile::queue_of_big_tasks(&ws.join("q.jsonl"), 12, 10);
+    assert_eq!(enqueue(&ws, "small").code, 0);
+    // The writer reads the first pending task back from the log to dequeue it.
+    let r = q(&ws, &["dequeue", "--owner", "ci", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["task"]["id"], "task-000000000000");
+    assert_eq!(
+        r.json()["task"]["payload"]["blob"].as_str().map(str::len),
+        Some(10 << 20)
+    );
+
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(r.code, 0, "{}", &r.stderr);
+    assert!(peak < 128, "replay --json held {peak} MiB");
+    let v = r.json();
+    let pending = v["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 12);
+    for (i, t) in pending[..11].iter().enumerate() {
+        assert_eq!(t["id"], format!("task-{:012}", i + 1));
+        assert_eq!(t["payload"]["blob"].as_str().map(str::len), Some(10 << 20));
+    }
+    assert_eq!(pending[11]["dedupe_key"], "small");
+    // The digest of what was printed, computed apart from lith: the canonical list
+    // without `created_at`.
+    let list: Vec<Value> = pending
+        .iter()
+        .map(|t| {
+            let mut t = t.as_object().unwrap().clone();
+            t.remove("created_at");
+            Value::Object(t)
+        })
+        .collect();
+    let whole = serde_json::to_string(&Value::Array(list)).unwrap();
+    let digest = format!("{:x}", Sha256::digest(whole.as_bytes()));
+    assert_eq!(v["state_sha256"], digest);
+    drop(v);
+
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(&digest), "{r:?}");
+    assert!(peak < 128, "replay held {peak} MiB");
+
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
+    );
+    let (r, peak) = ws.lith_peak_mib(&["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(peak < 128, "build held {peak} MiB");
+    let size = std::fs::metadata(ws.join("site/report.json"))
+        .unwrap()
+        .len();
+    assert!(size < 1 << 20, "report.json is {size} bytes");
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let replay = &report["queue"]["replay"];
+    assert_eq!(replay["state_sha256"], digest);
+    let pending = replay["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 12);
+    let first = &pending[0];
+    assert_eq!(first["id"], "task-000000000001");
+    assert_eq!(first["kind"], "k");
+    assert_eq!(first["dedupe_key"], "k1");
+    assert!(first.get("payload").is_none(), "{first}");
+    let log = std::fs::read(ws.join("q.jsonl")).unwrap();
+    let line = log.split(|&b| b == b'\n').nth(1).unwrap();
+    let task = &line[line.windows(8).position(|w| w == b"\"task\":{").unwrap() + 7..line.len() - 1];
+    assert_eq!(first["omitted"]["bytes"], task.len());
+    assert_eq!(
+        first["omitted"]["sha256"],
+        format!("{:x}", Sha256::digest(task))
+    );
+    assert_eq!(first["omitted"]["line"], 2);
+    // The small task is written in full.
+    assert_eq!(pending[11]["payload"], json!({}));
+    assert!(pending[11].get("omitted").is_none());
+    let page = ws.read("site/queue/index.html");
+    assert!(
+        page.contains(&format!(
+            "(left out: a task of {} bytes, sha256 {}…, line 2 of the log)",
+            task.len(),
+            &format!("{:x}", Sha256::digest(task))[..12]
+        )),
+        "{page}"
+    );
+}

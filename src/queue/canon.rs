@@ -1,0 +1,415 @@
+//! The canonical form of a task (SPEC §4.1: sorted keys, no whitespace), written
+//! straight from its JSON text without building a `serde_json::Value`.
+//!
+//! A `Value` costs 32 bytes for every number in the text (a 64 MiB line of `0,`
+//! would take a GiB); [`Canon`] streams arrays and scalars through as it reads them
+//! and holds only each object's keys and the places of their values while it sorts
+//! them. What it writes is byte for byte what a `Value` of the same text would
+//! serialize to: keys sorted, the last of duplicate keys wins, numbers read as
+//! `u64`, `i64` or `f64`. Two limits keep it bounded on hostile input, and
+//! [`check`] applies them when a task is read: nesting deeper than
+//! [`MAX_DEPTH`] (serde_json's own limit for a `Value`) and more than
+//! [`MAX_MEMBERS`] object members held at once.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Error as _, SerializeMap, SerializeSeq, Serializer};
+use serde_json::value::RawValue;
+
+/// The deepest nesting of arrays and objects a task may have: what serde_json
+/// reads into a `Value`.
+pub const MAX_DEPTH: usize = 127;
+
+/// The most object members held at once while one task is written (each costs 40
+/// bytes: its key and the place of its value).
+pub const MAX_MEMBERS: usize = 1 << 20;
+
+/// What one task's writing has used of the limits.
+#[derive(Default)]
+struct Budget {
+    depth: Cell<usize>,
+    members: Cell<usize>,
+    /// The limit that stopped the writing: the reader's own error, which follows
+    /// when a value is left half read, would not say why.
+    exceeded: Cell<Option<&'static str>>,
+}
+
+impl Budget {
+    fn exceed<E: serde::ser::Error>(&self, why: &'static str) -> E {
+        self.exceeded.set(Some(why));
+        E::custom(why)
+    }
+}
+
+const TOO_DEEP: &str = "nested deeper than 127 levels";
+const TOO_WIDE: &str = "more than 1048576 object members held at once";
+
+/// A JSON text that serializes as its canonical form, leaving out the top-level
+/// keys in `skip` (for the state digest, `created_at`).
+pub struct Canon<'a> {
+    raw: &'a str,
+    skip: &'a [&'a str],
+    budget: &'a Budget,
+}
+
+/// Writes the canonical form of `raw`, without the top-level keys in `skip`, to a
+/// serializer.
+pub fn serialize<S: Serializer>(raw: &str, skip: &[&str], s: S) -> Result<S::Ok, S::Error> {
+    let budget = Budget::default();
+    let written = Canon {
+        raw,
+        skip,
+        budget: &budget,
+    }
+    .serialize(s);
+    match (written, budget.exceeded.get()) {
+        (Err(_), Some(why)) => Err(S::Error::custom(why)),
+        // The reader's own limit on nesting, met first in nested arrays.
+        (Err(e), None) if e.to_string().starts_with("recursion limit exceeded") => {
+            Err(S::Error::custom(TOO_DEEP))
+        }
+        (written, _) => written,
+    }
+}
+
+/// Writes the compact canonical form of `raw` to `w`.
+pub fn write(raw: &str, skip: &[&str], w: impl std::io::Write) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::new(w);
+    serialize(raw, skip, &mut ser)
+}
+
+/// The compact canonical form of `raw` as a JSON text of its own.
+pub fn to_raw(raw: &str) -> serde_json::Result<Box<RawValue>> {
+    let mut out = Vec::with_capacity(raw.len());
+    write(raw, &[], &mut out)?;
+    RawValue::from_string(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+/// Whether `raw` can be written within the limits: the reason when it cannot.
+pub fn check(raw: &str) -> Result<(), String> {
+    write(raw, &[], std::io::sink()).map_err(|e| e.to_string())
+}
+
+impl Serialize for Canon<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Depth is counted across the readers of nested objects (a reader's own
+        // limit counts only what it reads).
+        let mut de = serde_json::Deserializer::from_str(self.raw);
+        de.deserialize_any(Write {
+            s,
+            skip: self.skip,
+            budget: self.budget,
+        })
+        .map_err(S::Error::custom)?
+    }
+}
+
+/// Reads one value and writes it to `s`.
+struct Write<'b, S> {
+    s: S,
+    skip: &'b [&'b str],
+    budget: &'b Budget,
+}
+
+impl Budget {
+    fn enter<E: serde::ser::Error>(&self) -> Result<(), E> {
+        let d = self.depth.get() + 1;
+        if d > MAX_DEPTH {
+            return Err(self.exceed(TOO_DEEP));
+        }
+        self.depth.set(d);
+        Ok(())
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get() - 1);
+    }
+}
+
+impl<'de, S: Serializer> Visitor<'de> for Write<'_, S> {
+    type Value = Result<S::Ok, S::Error>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_i64(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_u64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_f64(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_str(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(self.s.serialize_unit())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let budget = self.budget;
+        if let Err(e) = budget.enter() {
+            return Ok(Err(e));
+        }
+        let mut out = match self.s.serialize_seq(None) {
+            Ok(out) => out,
+            Err(e) => return Ok(Err(e)),
+        };
+        // Each element is written as it is read: an array holds nothing.
+        while let Some(done) = seq.next_element_seed(Element {
+            out: &mut out,
+            budget,
+        })? {
+            if let Err(e) = done {
+                return Ok(Err(e));
+            }
+        }
+        budget.leave();
+        Ok(out.end())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let budget = self.budget;
+        if let Err(e) = budget.enter() {
+            return Ok(Err(e));
+        }
+        let mut members: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+        let held = budget.members.get();
+        while let Some(key) = map.next_key_seed(Key)? {
+            let value: &'de RawValue = map.next_value()?;
+            if held + members.len() >= MAX_MEMBERS {
+                return Ok(Err(budget.exceed(TOO_WIDE)));
+            }
+            if !self.skip.contains(&&*key) {
+                members.push((key, value));
+            }
+        }
+        // Sorted by key; of equal keys the last one read wins (a stable sort keeps
+        // them in the order read).
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept = Vec::with_capacity(members.len());
+        for (i, m) in members.iter().enumerate() {
+            if members.get(i + 1).is_none_or(|next| next.0 != m.0) {
+                kept.push(m);
+            }
+        }
+        budget.members.set(held + members.len());
+        let s = self.s;
+        let result = (|| {
+            let mut out = s.serialize_map(Some(kept.len()))?;
+            for (key, value) in kept {
+                out.serialize_entry(
+                    key,
+                    &Canon {
+                        raw: value.get(),
+                        skip: &[],
+                        budget,
+                    },
+                )?;
+            }
+            out.end()
+        })();
+        budget.members.set(held);
+        budget.leave();
+        Ok(result)
+    }
+}
+
+/// An object key, borrowed from the text when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+/// Reads one array element and writes it to the array being serialized.
+struct Element<'o, 'b, T> {
+    out: &'o mut T,
+    budget: &'b Budget,
+}
+
+impl<'de, T: SerializeSeq> DeserializeSeed<'de> for Element<'_, '_, T> {
+    type Value = Result<(), T::Error>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let reader = std::cell::RefCell::new(Some(d));
+        let failed: std::cell::RefCell<Option<D::Error>> = std::cell::RefCell::new(None);
+        let done = self.out.serialize_element(&Inner {
+            reader: &reader,
+            failed: &failed,
+            budget: self.budget,
+        });
+        match failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+}
+
+/// A reader positioned at one value, serialized by reading it.
+struct Inner<'r, 'b, D, E> {
+    reader: &'r std::cell::RefCell<Option<D>>,
+    failed: &'r std::cell::RefCell<Option<E>>,
+    budget: &'b Budget,
+}
+
+impl<'de, D: Deserializer<'de>> Serialize for Inner<'_, '_, D, D::Error> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self
+            .reader
+            .borrow_mut()
+            .take()
+            .expect("an element is serialized once");
+        match d.deserialize_any(Write {
+            s,
+            skip: &[],
+            budget: self.budget,
+        }) {
+            Ok(done) => done,
+            Err(e) => {
+                let msg = e.to_string();
+                *self.failed.borrow_mut() = Some(e);
+                Err(S::Error::custom(msg))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What a `Value` of the same text serializes to.
+    fn via_value(raw: &str) -> String {
+        serde_json::to_string(&serde_json::from_str::<Value>(raw).unwrap()).unwrap()
+    }
+
+    fn canon(raw: &str) -> String {
+        let mut out = Vec::new();
+        write(raw, &[], &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn writes_what_a_value_would() {
+        for raw in [
+            r#"{"b":1,"a":[1.5,"é",null,true,{"z":{},"y":[]}],"c":-3,"d":1e2,"e":18446744073709551616}"#,
+            r#"{"k":1,"k":2,"a":{"x":[{"q":1,"p":2}],"x":0}}"#,
+            r#" [ 1 , { "b" : "\u0041\n" , "a\"" : 0 } , [ ] , "" ] "#,
+            r#"{"\u00e9":1,"e":2,"é":3}"#,
+            "0",
+            "\"s\"",
+        ] {
+            assert_eq!(canon(raw), via_value(raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn leaves_out_the_skipped_top_level_keys_only() {
+        let raw = r#"{"created_at":"t","a":{"created_at":"inner"},"b":1}"#;
+        let mut out = Vec::new();
+        write(raw, &["created_at"], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"created_at":"inner"},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn refuses_nesting_past_the_limit_and_accepts_it_at_the_limit() {
+        let nest = |n: usize, open: &str, close: &str, leaf: &str| {
+            format!("{}{leaf}{}", open.repeat(n), close.repeat(n))
+        };
+        assert!(check(&nest(MAX_DEPTH, "[", "]", "0")).is_ok());
+        assert!(serde_json::from_str::<Value>(&nest(MAX_DEPTH, "[", "]", "0")).is_ok());
+        assert!(serde_json::from_str::<Value>(&nest(MAX_DEPTH + 1, "[", "]", "0")).is_err());
+        assert_eq!(
+            check(&nest(MAX_DEPTH + 1, "[", "]", "0")).unwrap_err(),
+            TOO_DEEP
+        );
+        assert!(check(&nest(MAX_DEPTH, "{\"a\":", "}", "0")).is_ok());
+        let deep = check(&nest(MAX_DEPTH + 1, "{\"a\":", "}", "0")).unwrap_err();
+        assert_eq!(deep, TOO_DEEP);
+        let deep = check(&nest(100_000, "[{\"a\":", "}]", "0")).unwrap_err();
+        assert_eq!(deep, TOO_DEEP);
+        assert_eq!(MAX_DEPTH, 127, "TOO_DEEP names the limit");
+        assert_eq!(MAX_MEMBERS, 1_048_576, "TOO_WIDE names the limit");
+    }
+
+    #[test]
+    fn refuses_more_members_than_it_holds() {
+        let mut raw = String::from("{");
+        for i in 0..=MAX_MEMBERS {
+            raw.push_str(&format!("\"{i}\":0,"));
+        }
+        raw.pop();
+        raw.push('}');
+        let e = check(&raw).unwrap_err();
+        assert_eq!(e, TOO_WIDE);
+        // Duplicates count as read: a flood of one key is refused the same way.
+        let flood = format!("{{{}\"k\":1}}", "\"k\":0,".repeat(MAX_MEMBERS + 1));
+        assert!(check(&flood).is_err());
+    }
+
+    fn json_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            "[a-c\u{e9}\"\\\\]{0,3}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(" , "))),
+                proptest::collection::vec(("[a-c]{0,2}", inner), 0..5).prop_map(|v| {
+                    let members: Vec<String> = v
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\" :{v}"))
+                        .collect();
+                    format!("{{ {} }}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_is_written_as_a_value_would_be(raw in json_strategy()) {
+            proptest::prop_assert_eq!(canon(&raw), via_value(&raw));
+        }
+    }
+}
