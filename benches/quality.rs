@@ -783,6 +783,28 @@ fn hostile_inputs(o: &Opts) {
         rss_dod / 1024
     );
 
+    // The demo workspace with a 60 MiB feed line (within the cap) of 31 M values.
+    let ws = o
+        .dir
+        .join(format!("hostile-wide-feed-{}", std::process::id()));
+    tree::copy_demo(&ws);
+    hostile::append_wide_line(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        60,
+    );
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let (_, rss_dod, c_dod) = measure(
+        Command::new(lith())
+            .args(["dod", "--all", "--quiet"])
+            .current_dir(&ws),
+    );
+    trash(o, &ws);
+    println!(
+        "  a feed line of 60 MiB with 31 M values: lith build {} MiB (exit {c_build}), lith dod --all {} MiB (exit {c_dod})",
+        rss_build / 1024,
+        rss_dod / 1024
+    );
+
     // A queue log whose pending tasks carry big payloads, replayed and built.
     let ws = o.dir.join(format!("hostile-queue-{}", std::process::id()));
     std::fs::create_dir_all(ws.join("out")).unwrap();
@@ -816,6 +838,40 @@ fn hostile_inputs(o: &Opts) {
         rss_json / 1024,
         rss_build / 1024,
         report as f64 / 1e3
+    );
+
+    // One pending task of 60 MiB of `0,`: 31 million values on one line.
+    let ws = o.dir.join(format!("hostile-wide-{}", std::process::id()));
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    std::fs::write(
+        ws.join("manifest.lith"),
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
+    )
+    .unwrap();
+    let log = ws.join("q.jsonl");
+    hostile::queue_of_one_wide_task(&log, 60);
+    let size = std::fs::metadata(&log).unwrap().len();
+    let queue = |args: &[&str]| {
+        let mut cmd = Command::new(lith());
+        cmd.arg("queue")
+            .args(args)
+            .arg("--log")
+            .arg(&log)
+            .current_dir(&ws);
+        measure(&mut cmd)
+    };
+    let (_, rss_text, c_text) = queue(&["replay"]);
+    let (_, rss_json, c_json) = queue(&["replay", "--json"]);
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let (_, rss_deq, c_deq) = queue(&["dequeue", "--receipts", "receipts.log", "--json"]);
+    trash(o, &ws);
+    println!(
+        "  a queue log of one task of {:.0} MB (31 M values): lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json}); lith build {} MiB (exit {c_build}); lith queue dequeue {} MiB (exit {c_deq})",
+        size as f64 / 1e6,
+        rss_text / 1024,
+        rss_json / 1024,
+        rss_build / 1024,
+        rss_deq / 1024
     );
 }
 

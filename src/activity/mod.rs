@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod drift;
+mod fields;
 pub mod run;
 
 use std::path::Path;
@@ -234,22 +235,15 @@ pub fn read_feed_from(r: impl std::io::Read) -> std::io::Result<Feed> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Value>(raw) {
-            Ok(Value::Object(o)) => {
+        match fields::read(raw) {
+            Ok(o) => {
                 let e = event(line, &o);
                 if e.heartbeat && (o.contains_key("phase_id") || o.contains_key("phase")) {
                     feed.forbidden_heartbeats.push(line);
                 }
                 feed.events.push(e);
             }
-            Ok(_) => feed.bad_lines.push(BadLine {
-                line,
-                message: "not a JSON object".into(),
-            }),
-            Err(e) => feed.bad_lines.push(BadLine {
-                line,
-                message: format!("not JSON (column {})", e.column()),
-            }),
+            Err(message) => feed.bad_lines.push(BadLine { line, message }),
         }
     }
     Ok(feed)

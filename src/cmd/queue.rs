@@ -52,9 +52,9 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
     match result {
         Ok(out) => {
             if g.json {
-                crate::cmd::print_json(&out)?;
+                crate::cmd::print_json_streamed(&out)?;
             } else if !g.quiet {
-                let id = out.task.get("id").and_then(|v| v.as_str()).unwrap_or("?");
+                let id = out.task.field("id").unwrap_or_else(|| "?".into());
                 let what = match (out.op, out.deduped) {
                     (_, true) => "already pending (deduped; nothing written)",
                     ("enqueue", _) => "enqueued",

@@ -226,7 +226,7 @@ impl<'de, S: Serializer> Visitor<'de> for Write<'_, S> {
 }
 
 /// An object key, borrowed from the text when it has no escapes.
-struct Key;
+pub(crate) struct Key;
 
 impl<'de> DeserializeSeed<'de> for Key {
     type Value = Cow<'de, str>;

@@ -635,6 +635,29 @@ fn stand_in(t: &PendingTask, text: &str) -> std::io::Result<Box<RawValue>> {
     Ok(serde_json::value::to_raw_value(&m)?)
 }
 
+/// One task as its JSON text: serialized in canonical form (keys sorted) without
+/// being parsed into a `Value`, so a task as large as the line cap costs its text.
+#[derive(Debug, Clone)]
+pub struct TaskJson(String);
+
+impl TaskJson {
+    pub fn new(text: String) -> TaskJson {
+        TaskJson(text)
+    }
+
+    /// A top-level string field.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_str(&self.0).ok()?;
+        serde_json::from_str(fields.get(name)?.get()).ok()
+    }
+}
+
+impl Serialize for TaskJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        canon::serialize(&self.0, &[], s)
+    }
+}
+
 /// The pending list as a serializable sequence of canonical task objects, read
 /// back one at a time ([`Replay::pending_json`]).
 pub struct PendingJson<'a>(&'a Replay);

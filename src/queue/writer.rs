@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Replay, VERSION, replay_open};
+use super::{Replay, TaskJson, VERSION, replay_open};
 use crate::bundle::lock::{self, LockError, LockMode};
 use crate::bundle::verify::hex;
 use crate::clock::Clock;
@@ -67,7 +67,7 @@ pub struct EnqueueRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub op: &'static str,
-    pub task: Map<String, Value>,
+    pub task: TaskJson,
     /// True when an enqueue found its dedupe key pending and wrote nothing.
     pub deduped: bool,
     /// Bytes of a torn tail that were moved to `<log>.torn` first.
@@ -223,7 +223,8 @@ fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError
     if !file.metadata().map_err(io(label.clone()))?.is_file() {
         return Err(WriteError::Invalid(format!("{label}: not a regular file")));
     }
-    let mut state = Replay::new();
+    // The writer needs the pending tasks, not a record of every operation.
+    let mut state = Replay::without_ops();
     replay_open(&file, &mut state).map_err(io(format!("{label}: cannot read")))?;
     let mut moved = None;
     if state.counters.torn_tail > 0 && state.findings.last().is_some_and(|f| f.line == state.lines)
@@ -351,12 +352,11 @@ fn receipt(
     files: &QueueFiles,
     clock: &Clock,
     op: &str,
-    task: &Map<String, Value>,
+    id: &str,
+    kind: &str,
     owner: &str,
     extra_refs: &[String],
 ) -> Result<String, WriteError> {
-    let id = task.get("id").and_then(Value::as_str).unwrap_or_default();
-    let kind = task.get("kind").and_then(Value::as_str).unwrap_or_default();
     for r in extra_refs {
         if r.contains(',') || r.trim().is_empty() {
             return Err(WriteError::Invalid(format!(
@@ -407,10 +407,15 @@ pub fn enqueue(
     if let Some(task) = state.pending_by_dedupe(&key) {
         return Ok(Outcome {
             op: "enqueue",
-            task: state.task_map(task).map_err(io(format!(
-                "{}: cannot read the pending task",
-                files.log.display()
-            )))?,
+            task: TaskJson::new(
+                state
+                    .text(task)
+                    .map_err(io(format!(
+                        "{}: cannot read the pending task",
+                        files.log.display()
+                    )))?
+                    .into_owned(),
+            ),
             deduped: true,
             torn_tail_moved: moved,
         });
@@ -425,12 +430,13 @@ pub fn enqueue(
     task.insert("status".into(), json!("pending"));
     task.insert("created_at".into(), json!(clock.now_rfc3339()));
     // Build the receipt before writing anything, so a refused value writes nothing.
-    let receipt_line = receipt(files, clock, "enqueue", &task, owner, &req.refs)?;
-    let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": Value::Object(task.clone())});
+    let receipt_line = receipt(files, clock, "enqueue", &id, &req.kind, owner, &req.refs)?;
+    let task = Value::Object(task);
+    let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": &task});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {
         op: "enqueue",
-        task,
+        task: TaskJson::new(task.to_string()),
         deduped: false,
         torn_tail_moved: moved,
     })
@@ -442,16 +448,18 @@ pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome
     let Some(first) = state.pending().next() else {
         return Err(WriteError::EmptyQueue(files.log.display().to_string()));
     };
-    let task = state.task_map(first).map_err(io(format!(
-        "{}: cannot read the pending task",
-        files.log.display()
-    )))?;
-    let id = task
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let receipt_line = receipt(files, clock, "dequeue", &task, owner.trim(), &[])?;
+    let task = TaskJson::new(
+        state
+            .text(first)
+            .map_err(io(format!(
+                "{}: cannot read the pending task",
+                files.log.display()
+            )))?
+            .into_owned(),
+    );
+    let id = task.field("id").unwrap_or_default();
+    let kind = task.field("kind").unwrap_or_default();
+    let receipt_line = receipt(files, clock, "dequeue", &id, &kind, owner.trim(), &[])?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "dequeue", "task_id": id});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
     Ok(Outcome {

@@ -784,6 +784,29 @@ fn a_huge_feed_line_is_bounded_in_build_and_dod() {
     assert!(written < 1 << 20, "the DoD report is {written} bytes");
 }
 
+/// SPEC §11: a feed line within the cap is read in memory bounded by its size, not
+/// by its shape: 12 MiB of `0,` in one event's `evidence` (6 million values; a
+/// parsed value costs 32 bytes) keeps `build` and `dod` under 128 MiB, and the line
+/// is read (not refused), with the same verdicts.
+#[test]
+fn a_feed_line_of_millions_of_values_is_read_in_bounded_memory() {
+    let ws = Workspace::demo();
+    let dod_before = ws.lith(&["dod", "--all", "--json"]);
+    crate::support::hostile::append_wide_line(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        12,
+    );
+    let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
+    // Exit 3 as without the line: the strict drift monitor read it (a line it could
+    // not read would be exit 4).
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 128, "build peaked at {peak} MiB");
+    let (r, peak) = ws.lith_peak_mib(&["dod", "--all", "--json"]);
+    assert_eq!(r.code, dod_before.code, "{}", r.stderr);
+    assert!(peak < 128, "dod peaked at {peak} MiB");
+    assert_eq!(r.json()["phases"], dod_before.json()["phases"]);
+}
+
 /// SPEC §10: `--summary` writes the build as Markdown for a CI job page: the verdict,
 /// a table of the sections, the runs and phases that fell short, the findings; and it
 /// appends, as step summaries are written.

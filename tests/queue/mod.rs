@@ -697,3 +697,48 @@ fn pending_tasks_with_large_payloads_stay_in_the_log() {
         "{page}"
     );
 }
+
+/// SPEC §11: a task is never parsed into memory whole. One pending task whose
+/// payload is 12 MiB of `0,` (6 million values; parsed, each costs 32 bytes) is
+/// replayed, printed, dequeued and built each under 128 MiB.
+#[test]
+fn a_task_of_millions_of_values_is_written_without_parsing_it_whole() {
+    let ws = Workspace::new();
+    crate::support::hostile::queue_of_one_wide_task(&ws.join("q.jsonl"), 12);
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(peak < 128, "replay --json held {peak} MiB");
+    // Every value printed, one per line of the pretty output.
+    let zeros = r
+        .stdout
+        .lines()
+        .filter(|l| matches!(l.trim(), "0" | "0,"))
+        .count();
+    assert_eq!(zeros, (12 << 19) + 1);
+    assert!(r.stdout.contains("\"id\": \"task-wide\""));
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(peak < 128, "replay held {peak} MiB");
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let (r, peak) = ws.lith_peak_mib(&["build"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(peak < 128, "build held {peak} MiB");
+    let (r, peak) = ws.lith_peak_mib(&[
+        "queue",
+        "dequeue",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--host",
+        "h1",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(peak < 128, "dequeue held {peak} MiB");
+    assert_eq!(r.json()["task"]["id"], "task-wide");
+}

@@ -63,3 +63,35 @@ pub fn queue_of_big_tasks(log: &Path, tasks: usize, mib: usize) {
     }
     f.into_inner().unwrap().sync_all().unwrap();
 }
+
+/// Writes the queue log `log` with one pending task whose payload is a list of
+/// zeros, `mib` MiB long: the most values a line can hold (a parsed value per two
+/// bytes).
+pub fn queue_of_one_wide_task(log: &Path, mib: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
+    f.write_all(
+        br#"{"v":"eta-mu.task-queue/v1","op":"enqueue","task":{"id":"task-wide","kind":"k","dedupe_key":"wide","payload":["#,
+    )
+    .unwrap();
+    let zeros = "0,".repeat(1 << 19);
+    for _ in 0..mib {
+        f.write_all(zeros.as_bytes()).unwrap();
+    }
+    f.write_all(b"0]}}\n").unwrap();
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+/// Appends to the activity feed `feed` one event (of a phase no document names)
+/// whose `evidence` is a list of zeros, `mib` MiB long: within the line cap, and
+/// the most values a line can hold.
+pub fn append_wide_line(feed: &Path, mib: usize) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(feed).unwrap();
+    f.write_all(br#"{"action":"note","phase_id":"PHASE_ELSEWHERE","evidence":["#)
+        .unwrap();
+    let zeros = "0,".repeat(1 << 19);
+    for _ in 0..mib {
+        f.write_all(zeros.as_bytes()).unwrap();
+    }
+    f.write_all(b"\"the/one/path\"]}\n").unwrap();
+    f.sync_all().unwrap();
+}
