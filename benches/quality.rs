@@ -783,6 +783,50 @@ fn hostile_inputs(o: &Opts) {
         rss_dod / 1024
     );
 
+    // JSON documents within the cap that hold 31 M values: a run_status.json (read
+    // under a budget of values, refused) and a JSON artifact that lith commit
+    // describes (its schema_version read, the rest skipped).
+    let ws = o.dir.join(format!("hostile-doc-{}", std::process::id()));
+    let zeros = format!("[{}0]", "0,".repeat(30 << 20));
+    std::fs::create_dir_all(ws.join("r2")).unwrap();
+    std::fs::write(
+        ws.join("r2/run_status.json"),
+        r#"{"run_id":"r2","state":"complete"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("r2/big.json"),
+        format!(r#"{{"schema_version":"big.v1","rows":{zeros}}}"#),
+    )
+    .unwrap();
+    let (_, rss_commit, c_commit) =
+        measure(Command::new(lith()).args(["commit", "r2"]).current_dir(&ws));
+    // r1: a committed run whose run_status.json is then replaced.
+    std::fs::create_dir_all(ws.join("r1")).unwrap();
+    std::fs::write(
+        ws.join("r1/run_status.json"),
+        r#"{"run_id":"r1","state":"complete"}"#,
+    )
+    .unwrap();
+    let _ = Command::new(lith())
+        .args(["commit", "r1", "--quiet"])
+        .current_dir(&ws)
+        .status();
+    std::fs::write(
+        ws.join("r1/run_status.json"),
+        format!(r#"{{"run_id":"r1","state":"complete","junk":{zeros}}}"#),
+    )
+    .unwrap();
+    drop(zeros);
+    let (_, rss_verify, c_verify) =
+        measure(Command::new(lith()).args(["verify", "r1"]).current_dir(&ws));
+    trash(o, &ws);
+    println!(
+        "  JSON documents of 63 MB with 31 M values: lith verify of its run_status.json {} MiB (exit {c_verify}: refused), lith commit of a run with it as an artifact {} MiB (exit {c_commit})",
+        rss_verify / 1024,
+        rss_commit / 1024
+    );
+
     // The demo workspace with a 60 MiB feed line (within the cap) of 31 M values.
     let ws = o
         .dir

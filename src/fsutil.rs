@@ -200,10 +200,21 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
             message: "the file starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one".into(),
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| JsonReadError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
+    crate::json_budget::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            // Valid JSON that lith will not read whole (over the budget of values).
+            return JsonReadError::Shape(format!(
+                "{}:{}: {}",
+                e.line(),
+                e.column(),
+                strip_position(&e.to_string())
+            ));
+        }
+        JsonReadError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        }
     })
 }
 

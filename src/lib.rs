@@ -24,6 +24,7 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod gate;
 pub mod http;
+pub mod json_budget;
 pub mod jsonl;
 pub mod lith;
 pub mod pipeline;

@@ -13,10 +13,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::json_budget::StringOrSkip;
 use crate::queue::canon::Key;
 
 /// The members an event is read from.
@@ -154,51 +155,6 @@ impl<'de> Visitor<'de> for KeptVisitor {
     }
 }
 
-/// A string, or nothing for any other value (skipped unread).
-struct StringOrSkip;
-
-impl<'de> DeserializeSeed<'de> for StringOrSkip {
-    type Value = Option<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StringOrSkip {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(super::bounded(v)))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-}
-
 /// The strings of a list, in order.
 struct Strings;
 
@@ -212,7 +168,7 @@ impl<'de> Visitor<'de> for Strings {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(item) = seq.next_element_seed(StringOrSkip)? {
-            if let Some(s) = item {
+            if let Some(s) = item.as_deref().map(super::bounded) {
                 if out.len() == MAX_ITEMS {
                     return Err(too_many("`evidence`"));
                 }
@@ -243,7 +199,11 @@ impl<'de> Visitor<'de> for StringMembers {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            match map.next_value_seed(StringOrSkip)? {
+            match map
+                .next_value_seed(StringOrSkip)?
+                .as_deref()
+                .map(super::bounded)
+            {
                 Some(v) => {
                     if out.len() == MAX_ITEMS && !out.contains_key(&*key) {
                         return Err(too_many("`hashes`"));

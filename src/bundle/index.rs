@@ -324,6 +324,8 @@ impl<'de> serde::de::Visitor<'de> for IndexVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut rest = Map::new();
         let mut artifacts: Option<Result<Vec<IndexEntry>, String>> = None;
+        // The members besides `artifacts` share one budget of values.
+        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
         while let Some(key) = map.next_key::<String>()? {
             if key == "artifacts" {
                 match map.next_value_seed(EntriesSeed)? {
@@ -338,7 +340,7 @@ impl<'de> serde::de::Visitor<'de> for IndexVisitor {
                 }
             } else {
                 // Later keys win, as when the document is read whole.
-                let v: Value = map.next_value()?;
+                let v = map.next_value_seed(crate::json_budget::ValueSeed::new(&left))?;
                 rest.insert(key, v);
             }
         }
@@ -408,8 +410,11 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
         let mut list = Vec::new();
         let mut first_error = None;
         let mut i = 0usize;
-        // Each entry is a small value, checked and dropped before the next is read.
-        while let Some(v) = seq.next_element::<Value>()? {
+        // Each entry is a small value, checked and dropped before the next is read,
+        // and read under a budget of its own (one entry cannot take the memory).
+        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
+        while let Some(v) = seq.next_element_seed(crate::json_budget::ValueSeed::new(&left))? {
+            left.set(crate::json_budget::MAX_VALUES);
             if first_error.is_none() {
                 match entry(&v) {
                     Ok(e) => list.push(e),
@@ -426,8 +431,8 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Entries, A::Error> {
-        let v =
-            serde::de::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
+        let v = serde::de::Visitor::visit_map(crate::json_budget::ValueSeed::new(&left), map)?;
         Ok(Entries::Other(v))
     }
 

@@ -837,13 +837,7 @@ pub fn describe_open(
             .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
             .unwrap_or(&[])
     };
-    let schema = serde_json::from_slice::<serde_json::Value>(doc)
-        .ok()
-        .and_then(|v| {
-            v.get("schema_version")
-                .and_then(|s| s.as_str())
-                .map(str::to_string)
-        });
+    let schema = crate::json_budget::top_level_string(doc, "schema_version");
     Ok((bytes.len() as u64, digest, schema))
 }
 

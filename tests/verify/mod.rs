@@ -578,3 +578,66 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     );
     assert!(!statuses.contains_key("ok"), "{statuses:?}");
 }
+
+/// SPEC §11: a JSON document is read under a budget of values, so one file within
+/// the 64 MiB cap cannot take a GiB (a parsed `0` costs 32 bytes): 12 MiB of `0,`
+/// (6 million values) in `run_status.json`, in an index member, in one index entry,
+/// each refused in under 128 MiB with the place it stopped; and `lith commit` reads
+/// a JSON artifact's `schema_version` without parsing the rest.
+#[test]
+fn a_document_of_millions_of_values_is_refused_in_bounded_memory() {
+    let zeros = format!("[{}0]", "0,".repeat(6 << 20));
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let verify = |what: &str| {
+        let (r, peak) = ws.lith_peak_mib(&["verify", "out/r1"]);
+        assert_eq!(r.code, 4, "{what}: {r:?}");
+        assert!(
+            r.stdout.contains("holds more than 1048576 JSON values"),
+            "{what}: {r:?}"
+        );
+        assert!(peak < 128, "{what}: verify held {peak} MiB");
+    };
+    ws.write(
+        "out/r1/run_status.json",
+        format!(r#"{{"run_id":"r1","state":"complete","junk":{zeros}}}"#),
+    );
+    verify("run_status.json");
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let sha = sha256_hex(b"a");
+    ws.write(
+        "out/r1/artifact_index.json",
+        format!(
+            r#"{{"run_id":"r1","status":"ok","missing":[],"junk":{zeros},"artifacts":[{{"path":"a.txt","file_size":1,"sha256":"{sha}"}}]}}"#
+        ),
+    );
+    verify("an index member");
+    ws.write(
+        "out/r1/artifact_index.json",
+        format!(
+            r#"{{"run_id":"r1","status":"ok","missing":[],"artifacts":[{{"path":"a.txt","file_size":1,"sha256":"{sha}","junk":{zeros}}}]}}"#
+        ),
+    );
+    verify("an index entry");
+
+    // lith commit of a run with a large JSON artifact.
+    ws.write(
+        "out/r2/run_status.json",
+        r#"{"run_id":"r2","state":"complete"}"#,
+    );
+    ws.write(
+        "out/r2/big.json",
+        format!(r#"{{"schema_version":"big.v1","rows":{zeros}}}"#),
+    );
+    let (r, peak) = ws.lith_peak_mib(&["commit", "out/r2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(peak < 128, "commit held {peak} MiB");
+    let index: Value = serde_json::from_str(&ws.read("out/r2/artifact_index.json")).unwrap();
+    let big = index["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "big.json")
+        .unwrap();
+    assert_eq!(big["schema_version"], "big.v1");
+}

@@ -1,0 +1,249 @@
+//! JSON read into a `serde_json::Value` under a budget of values.
+//!
+//! A document lith reads may be as large as [`crate::fsutil::MAX_JSON_BYTES`], and a
+//! `Value` costs 32 bytes (more inside a map) for every number, `null` or empty
+//! string in the text: a 64 MiB file of `0,` would take a GiB. [`ValueSeed`] builds
+//! the same `Value` that serde_json would, and stops with an error once a document
+//! holds more than [`MAX_VALUES`] values: what lith cannot read in bounded memory
+//! it refuses, naming the line and column where it stopped.
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// The most values (scalars, lists and objects) read from one document.
+pub const MAX_VALUES: usize = 1 << 20;
+
+/// Reads one value, counting it and everything in it against `left`.
+#[derive(Clone, Copy)]
+pub struct ValueSeed<'a> {
+    left: &'a Cell<usize>,
+}
+
+impl<'a> ValueSeed<'a> {
+    /// A seed drawing on `left`, which the caller starts at [`MAX_VALUES`] (one
+    /// budget for the whole document).
+    pub fn new(left: &'a Cell<usize>) -> ValueSeed<'a> {
+        ValueSeed { left }
+    }
+
+    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.left.get() {
+            0 => Err(E::custom(format!(
+                "the document holds more than {MAX_VALUES} JSON values, more than lith reads from one file"
+            ))),
+            n => {
+                self.left.set(n - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.take()?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.take()?;
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.take()?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            // Later keys win, as in a `Value` read by serde_json.
+            let v = map.next_value_seed(self)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Reads a whole document from bytes under one budget.
+pub fn from_slice(bytes: &[u8]) -> serde_json::Result<Value> {
+    let left = Cell::new(MAX_VALUES);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = ValueSeed::new(&left).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// The top-level string member `key` of a JSON object document, read without
+/// building the rest (skipped unread): `None` when the document is not a JSON
+/// object, lacks the member, or its last `key` is not a string.
+pub fn top_level_string(doc: &[u8], key: &str) -> Option<String> {
+    struct Member<'k>(&'k str);
+    impl<'de> Visitor<'de> for Member<'_> {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(k) = map.next_key_seed(crate::queue::canon::Key)? {
+                if k == self.0 {
+                    // Later keys win; a value that is not a string is none.
+                    found = map.next_value_seed(StringOrSkip)?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(doc);
+    let v = de.deserialize_map(Member(key)).ok()?;
+    de.end().ok()?;
+    v
+}
+
+/// A string, or `None` for any other value (skipped unread).
+pub struct StringOrSkip;
+
+impl<'de> DeserializeSeed<'de> for StringOrSkip {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringOrSkip {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_serde_json_reads() {
+        for raw in [
+            r#"{"b":1,"a":[1.5,"é",null,true,{"z":{},"y":[]}],"c":-3,"d":1e2,"e":18446744073709551616,"b":2}"#,
+            "[]",
+            "0",
+            "\"s\\n\"",
+        ] {
+            assert_eq!(
+                from_slice(raw.as_bytes()).unwrap(),
+                serde_json::from_str::<Value>(raw).unwrap(),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_top_level_string_is_read_as_a_value_would_give_it() {
+        let via_value = |doc: &str| {
+            serde_json::from_str::<Value>(doc)
+                .ok()
+                .and_then(|v| v.get("schema_version")?.as_str().map(str::to_string))
+        };
+        for doc in [
+            r#"{"schema_version":"a.v1","x":[1,{"schema_version":"inner"}]}"#,
+            r#"{"schema_version":"a","schema_version":"b"}"#,
+            r#"{"schema_version":"a","schema_version":1}"#,
+            r#"{"schema_v\u0065rsion":"escaped"}"#,
+            r#"["schema_version"]"#,
+            r#"{"schema_version":"a"} trailing"#,
+            r#"{"schema_version":"a""#,
+            r#"{}"#,
+            "",
+        ] {
+            assert_eq!(
+                top_level_string(doc.as_bytes(), "schema_version"),
+                via_value(doc),
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn stops_past_the_budget_with_a_position() {
+        let at = |n: usize| format!("[{}0]", "0,".repeat(n - 2));
+        // The list itself and its elements: MAX_VALUES values in all.
+        assert!(from_slice(at(MAX_VALUES).as_bytes()).is_ok());
+        let e = from_slice(at(MAX_VALUES + 1).as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("more than 1048576 JSON values"),
+            "{e}"
+        );
+        assert_eq!(e.line(), 1);
+        assert!(e.column() > 2 * MAX_VALUES - 8, "{}", e.column());
+    }
+}
