@@ -85,7 +85,8 @@ pub enum JsonReadError {
     /// A symbolic link, a folder, a device: lith reads only regular files here.
     NotRegularFile(String),
     Io(String),
-    TooLarge(u64),
+    /// Its size, and the most lith reads of that file.
+    TooLarge(u64, u64),
     /// Valid JSON whose shape is wrong (a field of the wrong type, …).
     Shape(String),
     /// Syntax or type error at a 1-based line and column.
@@ -108,9 +109,9 @@ impl std::fmt::Display for JsonReadError {
             }
             JsonReadError::Io(e) => write!(f, "cannot read: {e}"),
             JsonReadError::Shape(m) => write!(f, "{m}"),
-            JsonReadError::TooLarge(n) => write!(
+            JsonReadError::TooLarge(n, limit) => write!(
                 f,
-                "file is {n} bytes, larger than the {MAX_JSON_BYTES} bytes lith parses"
+                "file is {n} bytes, larger than the {limit} bytes lith reads of it"
             ),
             JsonReadError::Syntax {
                 line,
@@ -174,14 +175,14 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
 /// more than `limit` bytes even when it grows while being read.
 pub fn read_bounded(file: File, len: u64, limit: u64) -> Result<Vec<u8>, JsonReadError> {
     if len > limit {
-        return Err(JsonReadError::TooLarge(len));
+        return Err(JsonReadError::TooLarge(len, limit));
     }
     let mut buf = Vec::with_capacity(len as usize);
     file.take(limit.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|e| JsonReadError::Io(e.to_string()))?;
     if buf.len() as u64 > limit {
-        return Err(JsonReadError::TooLarge(buf.len() as u64));
+        return Err(JsonReadError::TooLarge(buf.len() as u64, limit));
     }
     Ok(buf)
 }

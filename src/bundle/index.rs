@@ -134,7 +134,7 @@ impl ArtifactIndex {
     /// the line and column of a syntax error.
     pub fn read(file: std::fs::File, len: u64) -> Result<ArtifactIndex, JsonReadError> {
         if len > MAX_JSON_BYTES {
-            return Err(JsonReadError::TooLarge(len));
+            return Err(JsonReadError::TooLarge(len, MAX_JSON_BYTES));
         }
         if len <= WHOLE_INDEX_BYTES {
             // The usual index: read at once and parsed from memory, several times

@@ -42,7 +42,7 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
         Some(d) => d
             .read(&["path_witnesses.json"], MAX_WITNESS_BYTES)
             .map_err(|e| match e {
-                JsonReadError::TooLarge(n) => JsonReadError::Shape(format!(
+                JsonReadError::TooLarge(n, _) => JsonReadError::Shape(format!(
                     "file is {n} bytes, larger than the {MAX_WITNESS_BYTES} bytes lith reads for path witnesses"
                 )),
                 other => other,

@@ -234,6 +234,10 @@ fn check_path(
 }
 
 /// Evaluates one phase.
+/// The largest DoD document lith reads (1 MiB): a document people write, whose
+/// parsed pointers cost many times its text.
+pub const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
+
 pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResult {
     let ws = std::fs::canonicalize(inp.workspace).unwrap_or_else(|_| inp.workspace.to_path_buf());
     let ws_dir = Dir::open(&ws).ok();
@@ -531,12 +535,11 @@ pub fn check_workspace(
     let mut out = BTreeMap::new();
     let mut documents = BTreeMap::new();
     for p in list {
-        let doc = crate::fsutil::read_regular(
-            &docs.join(format!("DOD__{p}.md")),
-            crate::fsutil::MAX_JSON_BYTES,
-        )
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+        // A document over the cap is not read: the phase has no document.
+        let doc =
+            crate::fsutil::read_regular(&docs.join(format!("DOD__{p}.md")), MAX_DOCUMENT_BYTES)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
         out.insert(p.clone(), evaluate(&p, doc.as_deref(), &inputs));
         if let Some(doc) = doc {
             documents.insert(p, doc);

@@ -101,10 +101,14 @@ fn is_fixture(e: &Value) -> bool {
     }
 }
 
+/// The largest phase registry lith reads (2 MiB): a file people write, and a YAML
+/// document's parsed form costs up to fifty times its text.
+pub const MAX_REGISTRY_BYTES: u64 = 2 * 1024 * 1024;
+
 impl Registry {
     /// Reads a registry; `None` when the file does not exist.
     pub fn load(path: &Path) -> Result<Option<Registry>, String> {
-        let bytes = match crate::fsutil::read_regular(path, crate::fsutil::MAX_JSON_BYTES) {
+        let bytes = match crate::fsutil::read_regular(path, MAX_REGISTRY_BYTES) {
             Ok(b) => b,
             Err(crate::fsutil::JsonReadError::NotFound) => return Ok(None),
             Err(e) => return Err(e.to_string()),
@@ -118,7 +122,7 @@ impl Registry {
     pub fn parse(text_in: &str, json: bool) -> Result<Registry, String> {
         let is_json = json || text_in.trim_start().starts_with('{');
         let doc = if is_json {
-            serde_json::from_str(text_in)
+            crate::json_budget::from_slice(text_in.as_bytes())
                 .map_err(|e| format!("{}:{}: invalid JSON: {e}", e.line(), e.column()))?
         } else {
             let docs =

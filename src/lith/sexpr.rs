@@ -197,7 +197,7 @@ pub fn read_trusted_file(path: &Path) -> Result<(Node, [u8; 32]), ReadError> {
 fn read_failure(e: crate::fsutil::JsonReadError) -> String {
     use crate::fsutil::JsonReadError as E;
     match e {
-        E::TooLarge(n) => format!(
+        E::TooLarge(n, _) => format!(
             "file is {n} bytes, larger than the {MAX_FILE_BYTES} bytes lith reads; split it or trim it"
         ),
         other => other.to_string(),

@@ -667,3 +667,45 @@ fn swapping_an_evidence_folder_for_a_symlink_never_satisfies_a_claim_from_outsid
     stop.store(true, Ordering::Relaxed);
     swapper.join().unwrap();
 }
+
+/// SPEC §11: the phase registry and DoD documents are files people write, read up
+/// to 2 MiB and 1 MiB: a 3 MiB registry of `0,` (parsed, YAML costs fifty times its
+/// text) is refused with its size and the cap, and an oversized document is not
+/// read, so its phase has no document (never PROVEN); each in under 64 MiB.
+#[test]
+fn registries_and_documents_past_their_caps_are_not_parsed() {
+    let ws = Workspace::new();
+    ws.write("manifest.lith", MANIFEST);
+    ws.write("docs/dod/DOD__PHASE_A.md", doc("PHASE_A", ""));
+    hand_chain(&ws, "PHASE_A", "runtime_auto");
+    ws.write(
+        "phase_status.yaml",
+        format!(
+            "phases:\n  PHASE_A:\n    verdict: DESIGNED\njunk: [{}0]\n",
+            "0,".repeat(3 << 19)
+        ),
+    );
+    let (r, peak) = ws.lith_peak_mib(&["dod", "--all"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("larger than the 2097152 bytes lith reads of it"),
+        "{r:?}"
+    );
+    assert!(peak < 64, "dod held {peak} MiB");
+
+    ws.write(
+        "phase_status.yaml",
+        "phases:\n  PHASE_A:\n    verdict: DESIGNED\n",
+    );
+    ws.write(
+        "docs/dod/DOD__PHASE_A.md",
+        doc("PHASE_A", &"- path: `x`\n".repeat(100_000)),
+    );
+    let (r, peak) = ws.lith_peak_mib(&["dod", "--all", "--json"]);
+    assert!(peak < 64, "dod held {peak} MiB");
+    let v = r.json();
+    let missing = v["phases"]["PHASE_A"]["missing"].to_string();
+    assert!(missing.contains("metadata.document_missing"), "{missing}");
+    assert_ne!(v["phases"]["PHASE_A"]["verdict"], "PROVEN");
+}
