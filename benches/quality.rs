@@ -849,6 +849,42 @@ fn hostile_inputs(o: &Opts) {
         rss_dod / 1024
     );
 
+    // The demo workspace with 1.5 million receipts (a 352 MB log).
+    let ws = o
+        .dir
+        .join(format!("hostile-receipts-{}", std::process::id()));
+    tree::copy_demo(&ws);
+    let log = ws.join("tests/fixtures/demo/receipts.log");
+    {
+        let first = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+            + "\n";
+        let mut f =
+            std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&log).unwrap());
+        for _ in 0..1_500_000 {
+            std::io::Write::write_all(&mut f, first.as_bytes()).unwrap();
+        }
+    }
+    let size = std::fs::metadata(&log).unwrap().len();
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let (_, rss_check, c_check) = measure(
+        Command::new(lith())
+            .args(["receipts", "check"])
+            .arg(&log)
+            .current_dir(&ws),
+    );
+    trash(o, &ws);
+    println!(
+        "  a receipts log of {:.0} MB (1.5 M receipts): lith build {} MiB (exit {c_build}), lith receipts check {} MiB (exit {c_check})",
+        size as f64 / 1e6,
+        rss_build / 1024,
+        rss_check / 1024
+    );
+
     // A queue log whose pending tasks carry big payloads, replayed and built.
     let ws = o.dir.join(format!("hostile-queue-{}", std::process::id()));
     std::fs::create_dir_all(ws.join("out")).unwrap();

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 
 /// Largest JSON document lith parses (index, run status, witnesses, …).
 pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest line-oriented log read whole into memory (receipts).
-pub const MAX_LOG_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// An I/O error together with what lith was doing when it happened.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use crate::bundle::verify::{hash_file, hash_open};
 use crate::finding::{Code, Finding, Severity};
 use crate::lith::sexpr::{self, Node, Value};
 use crate::lith::{Manifest, manifest::GateConfig};
-use crate::receipts::{self, Contract, FindingKind, Receipt};
+use crate::receipts::{self, Contract, FindingKind};
 
 pub const GATE_ID: &str = "push-truth";
 /// The default binding of `sha256:pi_zip`.
@@ -382,7 +382,37 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         intent_ref: intent_ref.clone(),
         intent_ref_line: None,
     };
-    let mut rows: Vec<Receipt> = Vec::new();
+    // The open questions are read first, so that one pass over the receipts finds
+    // the receipts that resolve them (the log is read line by line, not held).
+    let packet_questions = gate.and_then(|g| g.open_questions.as_ref()).map(|packet| {
+        let node = match (paths::lexical_components(packet), ws) {
+            (Ok(parts), Some(dir)) => sexpr::read_beneath(dir, &parts, Path::new(packet))
+                .map_err(|e| match e.pos.line {
+                    // File-level: say where it was looked for.
+                    0 => format!(
+                        "{packet}: the open-questions packet is missing, unreadable or outside the workspace: {}",
+                        e.reason
+                    ),
+                    _ => e.to_string(),
+                }),
+            _ => Err(format!(
+                "{packet}: the open-questions packet is missing or outside the workspace"
+            )),
+        };
+        (
+            packet,
+            node.map(|node| {
+                let mut found = Vec::new();
+                find_questions(&node, &mut found);
+                found
+            }),
+        )
+    });
+    let question_ids: Vec<&str> = match &packet_questions {
+        Some((_, Ok(found))) => found.iter().map(|(id, _)| id.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let mut resolved_by: Vec<Vec<usize>> = vec![Vec::new(); question_ids.len()];
     if let Some(cfg) = &manifest.receipts {
         let contract = match &cfg.contract {
             None => Contract::default(),
@@ -391,21 +421,42 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 Contract::default()
             }),
         };
-        match crate::fsutil::read_regular(&manifest.resolve(&cfg.log), crate::fsutil::MAX_LOG_BYTES)
-        {
-            Ok(bytes) => {
-                let (r, check) = receipts::check(&bytes, &contract);
+        let read = crate::fsutil::open_regular(&manifest.resolve(&cfg.log))
+            .map_err(|e| e.to_string())
+            .and_then(|(file, _)| {
+                receipts::check_reader(file, &contract, |r| {
+                    let refs = r.refs();
+                    if rc.intent_ref_line.is_none()
+                        && let Some(want) = &intent_ref
+                        && refs.iter().any(|x| ref_matches(x, want))
+                    {
+                        rc.intent_ref_line = Some(r.line);
+                    }
+                    for (i, id) in question_ids.iter().enumerate() {
+                        if refs.iter().any(|x| x == id) {
+                            resolved_by[i].push(r.line);
+                        }
+                    }
+                })
+                .map_err(|e| format!("cannot read: {e}"))
+            });
+        match read {
+            Ok(check) => {
                 let lines: BTreeSet<usize> = check
                     .findings
                     .iter()
                     .filter(|f| f.kind == FindingKind::MissingKey)
                     .map(|f| f.line)
                     .collect();
+                let missing_key_lines = check
+                    .lines_by_finding
+                    .get(FindingKind::MissingKey.as_str())
+                    .copied()
+                    .unwrap_or_default();
                 rc.receipts = check.receipts;
-                rc.lines_missing_keys = lines.len();
+                rc.lines_missing_keys = missing_key_lines;
                 rc.first_lines_missing_keys = lines.iter().take(10).copied().collect();
-                rc.parse_ok = lines.is_empty();
-                rows = r;
+                rc.parse_ok = missing_key_lines == 0;
             }
             Err(e) => {
                 unreadable.push(format!("{}: {e}", cfg.log));
@@ -424,60 +475,34 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 ));
             }
         }
-        if let Some(want) = &intent_ref {
-            rc.intent_ref_line = rows
-                .iter()
-                .find(|r| r.refs().iter().any(|x| ref_matches(x, want)))
-                .map(|r| r.line);
-            if rc.intent_ref_line.is_none() {
-                reasons.insert(GateReason::MissingIntentRef);
-                needs.push(format!("append a receipt whose refs include {want:?}"));
-            }
+        if let Some(want) = &intent_ref
+            && rc.intent_ref_line.is_none()
+        {
+            reasons.insert(GateReason::MissingIntentRef);
+            needs.push(format!("append a receipt whose refs include {want:?}"));
         }
     }
 
-    let open_questions = gate.and_then(|g| g.open_questions.as_ref()).map(|packet| {
+    let open_questions = packet_questions.map(|(packet, found)| {
         let mut oq = OpenQuestions {
             packet: packet.clone(),
             questions: Vec::new(),
             error: None,
         };
-        let node = match (paths::lexical_components(packet), ws) {
-            (Ok(parts), Some(dir)) => sexpr::read_beneath(dir, &parts, Path::new(packet))
-                .map_err(|e| match e.pos.line {
-                    // File-level: say where it was looked for.
-                    0 => format!(
-                        "{packet}: the open-questions packet is missing, unreadable or outside the workspace: {}",
-                        e.reason
-                    ),
-                    _ => e.to_string(),
-                }),
-            _ => Err(format!(
-                "{packet}: the open-questions packet is missing or outside the workspace"
-            )),
-        };
-        match node {
+        match found {
             Err(e) => {
                 unreadable.push(e.clone());
                 oq.error = Some(e);
             }
-            Ok(node) => {
-                let mut found = Vec::new();
-                find_questions(&node, &mut found);
+            Ok(found) => {
                 oq.questions = found
                     .into_iter()
-                    .map(|(id, text)| {
-                        let by: Vec<usize> = rows
-                            .iter()
-                            .filter(|r| r.refs().iter().any(|x| *x == id))
-                            .map(|r| r.line)
-                            .collect();
-                        Question {
-                            resolved: !by.is_empty(),
-                            resolved_by: by,
-                            id,
-                            text,
-                        }
+                    .zip(resolved_by)
+                    .map(|((id, text), by)| Question {
+                        resolved: !by.is_empty(),
+                        resolved_by: by,
+                        id,
+                        text,
                     })
                     .collect();
             }

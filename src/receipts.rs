@@ -236,6 +236,38 @@ pub struct Check {
     pub extra_keys: BTreeMap<String, usize>,
     /// Per finding kind, how many lines have it.
     pub lines_by_finding: BTreeMap<String, usize>,
+    /// Findings past the first [`MAX_FINDINGS`] that `findings` leaves out (the first
+    /// of each kind is always listed); the counts above include them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub findings_omitted: usize,
+    /// Per finding kind: how many, and the first line (this build's findings).
+    #[serde(skip)]
+    pub by_kind: BTreeMap<FindingKind, (usize, usize)>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Line findings listed in a [`Check`]; the counts stay exact past it.
+pub const MAX_FINDINGS: usize = 10_000;
+
+/// Distinct values a tally (kinds, origins, owners, extra keys) counts one by one;
+/// receipts with a value past them are counted under [`OTHER`].
+pub const MAX_TALLY: usize = 1_000;
+
+/// The tally of values past [`MAX_TALLY`].
+pub const OTHER: &str = "(other values)";
+
+fn tally(m: &mut BTreeMap<String, usize>, v: &str) {
+    let v = quote(v);
+    if let Some(n) = m.get_mut(&v) {
+        *n += 1;
+    } else if m.len() < MAX_TALLY {
+        m.insert(v, 1);
+    } else {
+        *m.entry(OTHER.to_string()).or_default() += 1;
+    }
 }
 
 /// The longest value quoted in a finding message.
@@ -259,96 +291,54 @@ pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parses and checks every line of a receipts log.
+/// Parses and checks every line of a receipts log held in memory, keeping every
+/// receipt (tests and fuzzing; lith itself reads logs with [`check_reader`]).
 pub fn check(bytes: &[u8], contract: &Contract) -> (Vec<Receipt>, Check) {
+    let mut receipts = Vec::new();
+    let check = check_reader(bytes, contract, |r| receipts.push(r.clone()))
+        .expect("reading memory does not fail");
+    (receipts, check)
+}
+
+/// Parses and checks a receipts log line by line, in memory bounded by the longest
+/// line, handing each receipt to `each` as it is read.
+pub fn check_reader(
+    r: impl std::io::Read,
+    contract: &Contract,
+    mut each: impl FnMut(&Receipt),
+) -> std::io::Result<Check> {
     let mut out = Check {
         contract: contract.source.clone(),
         ..Check::default()
     };
-    let mut receipts = Vec::new();
-    let mut findings = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+    let mut lines = crate::jsonl::Lines::new(r, 0);
+    let mut findings: Vec<LineFinding> = Vec::new();
+    while let Some((l, raw)) = lines.next_line()? {
+        let line = l.number;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
+        if l.too_long.is_none() && raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let line = i + 1;
-        let (text, lossy) = match std::str::from_utf8(raw) {
-            Ok(t) => (std::borrow::Cow::Borrowed(t), false),
-            Err(_) => (String::from_utf8_lossy(raw), true),
-        };
         out.receipts += 1;
-        let before = findings.len();
-        if lossy {
-            findings.push(LineFinding {
-                line,
-                kind: FindingKind::InvalidUtf8,
-                key: None,
-                message: "the line is not valid UTF-8; it was decoded with replacement characters"
-                    .into(),
-            });
-        }
-        let fields = split_line(&text, &contract.delimiter);
-        let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
-        for (k, v) in &fields {
-            if k.is_empty() {
-                findings.push(LineFinding {
+        let mut found: Vec<LineFinding> = Vec::new();
+        let receipt = match l.too_long {
+            Some(len) => {
+                found.push(LineFinding {
                     line,
                     kind: FindingKind::MalformedField,
                     key: None,
                     message: format!(
-                        "field {:?} has no `=`; a value that contains {:?} splits the line",
-                        quote(v),
-                        contract.delimiter
+                        "the line is {len} bytes, over the {} cap of a line lith reads; skipped",
+                        crate::jsonl::cap_text()
                     ),
                 });
-                continue;
+                None
             }
-            if seen.contains(&k.as_str()) {
-                findings.push(LineFinding {
-                    line,
-                    kind: FindingKind::DuplicateKey,
-                    key: Some(k.clone()),
-                    message: format!("key {k:?} appears more than once"),
-                });
-            }
-            seen.push(k);
-            match k.as_str() {
-                "kind" if !contract.kinds.iter().any(|x| x == v) => findings.push(LineFinding {
-                    line,
-                    kind: FindingKind::UnknownKind,
-                    key: Some("kind".into()),
-                    message: format!("kind {:?} is not one the contract allows", quote(v)),
-                }),
-                "ts" if OffsetDateTime::parse(v.trim(), &Rfc3339).is_err() => {
-                    findings.push(LineFinding {
-                        line,
-                        kind: FindingKind::BadTimestamp,
-                        key: Some("ts".into()),
-                        message: format!("ts {:?} is not an RFC 3339 timestamp", quote(v)),
-                    })
-                }
-                _ => {}
-            }
-            if !contract.required.iter().any(|r| r == k)
-                && !contract.optional.iter().any(|r| r == k)
-            {
-                *out.extra_keys.entry(quote(k)).or_default() += 1;
-            }
-        }
-        for r in &contract.required {
-            if !seen.contains(&r.as_str()) {
-                findings.push(LineFinding {
-                    line,
-                    kind: FindingKind::MissingKey,
-                    key: Some(r.clone()),
-                    message: format!("required key {r:?} is missing"),
-                });
-            }
-        }
-        if findings.len() > before {
+            None => Some(check_line(line, raw, contract, &mut found, &mut out)),
+        };
+        if !found.is_empty() {
             out.lines_with_findings += 1;
-            let mut kinds: Vec<FindingKind> = findings[before..].iter().map(|f| f.kind).collect();
+            let mut kinds: Vec<FindingKind> = found.iter().map(|f| f.kind).collect();
             kinds.sort();
             kinds.dedup();
             for k in kinds {
@@ -357,23 +347,115 @@ pub fn check(bytes: &[u8], contract: &Contract) -> (Vec<Receipt>, Check) {
                     .or_default() += 1;
             }
         }
-        let r = Receipt {
-            line,
-            fields,
-            lossy,
-        };
-        let tally = |m: &mut BTreeMap<String, usize>, v: Option<&str>| {
-            if let Some(v) = v {
-                *m.entry(quote(v)).or_default() += 1;
+        for f in found {
+            let first_of_kind = !out.by_kind.contains_key(&f.kind);
+            out.by_kind.entry(f.kind).or_insert((0, f.line)).0 += 1;
+            if findings.len() < MAX_FINDINGS || first_of_kind {
+                findings.push(f);
+            } else {
+                out.findings_omitted += 1;
             }
-        };
-        tally(&mut out.kinds, r.get("kind"));
-        tally(&mut out.origins, r.get("origin"));
-        tally(&mut out.owners, r.get("owner"));
-        receipts.push(r);
+        }
+        if let Some(r) = receipt {
+            for (key, m) in [
+                ("kind", &mut out.kinds),
+                ("origin", &mut out.origins),
+                ("owner", &mut out.owners),
+            ] {
+                if let Some(v) = r.get(key) {
+                    tally(m, v);
+                }
+            }
+            each(&r);
+        }
     }
+    findings.sort_by_key(|f| f.line);
     out.findings = findings;
-    (receipts, out)
+    Ok(out)
+}
+
+/// Parses one line and checks it against the contract.
+fn check_line(
+    line: usize,
+    raw: &[u8],
+    contract: &Contract,
+    findings: &mut Vec<LineFinding>,
+    out: &mut Check,
+) -> Receipt {
+    let (text, lossy) = match std::str::from_utf8(raw) {
+        Ok(t) => (std::borrow::Cow::Borrowed(t), false),
+        Err(_) => (String::from_utf8_lossy(raw), true),
+    };
+    if lossy {
+        findings.push(LineFinding {
+            line,
+            kind: FindingKind::InvalidUtf8,
+            key: None,
+            message: "the line is not valid UTF-8; it was decoded with replacement characters"
+                .into(),
+        });
+    }
+    let fields = split_line(&text, &contract.delimiter);
+    let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
+    for (k, v) in &fields {
+        if k.is_empty() {
+            findings.push(LineFinding {
+                line,
+                kind: FindingKind::MalformedField,
+                key: None,
+                message: format!(
+                    "field {:?} has no `=`; a value that contains {:?} splits the line",
+                    quote(v),
+                    contract.delimiter
+                ),
+            });
+            continue;
+        }
+        if seen.contains(&k.as_str()) {
+            findings.push(LineFinding {
+                line,
+                kind: FindingKind::DuplicateKey,
+                key: Some(k.clone()),
+                message: format!("key {k:?} appears more than once"),
+            });
+        }
+        seen.push(k);
+        match k.as_str() {
+            "kind" if !contract.kinds.iter().any(|x| x == v) => findings.push(LineFinding {
+                line,
+                kind: FindingKind::UnknownKind,
+                key: Some("kind".into()),
+                message: format!("kind {:?} is not one the contract allows", quote(v)),
+            }),
+            "ts" if OffsetDateTime::parse(v.trim(), &Rfc3339).is_err() => {
+                findings.push(LineFinding {
+                    line,
+                    kind: FindingKind::BadTimestamp,
+                    key: Some("ts".into()),
+                    message: format!("ts {:?} is not an RFC 3339 timestamp", quote(v)),
+                })
+            }
+            _ => {}
+        }
+        if !contract.required.iter().any(|r| r == k) && !contract.optional.iter().any(|r| r == k) {
+            tally(&mut out.extra_keys, k);
+        }
+    }
+    for r in &contract.required {
+        if !seen.contains(&r.as_str()) {
+            findings.push(LineFinding {
+                line,
+                kind: FindingKind::MissingKey,
+                key: Some(r.clone()),
+                message: format!("required key {r:?} is missing"),
+            });
+        }
+    }
+    Receipt {
+        line,
+        fields,
+        lossy,
+    }
 }
 
 /// Why a receipt cannot be written.
@@ -418,6 +500,45 @@ pub fn format_line(fields: &[(&str, String)]) -> Result<String, UnwritableField>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_long_log_keeps_its_counts_exact_and_its_lists_bounded() {
+        let good = "ts=2026-01-01T00:00:00Z | kind=:build | origin=ci | owner=o | dod=d | pi=p | host=h | manifest=m | refs=r\n";
+        let mut log = String::new();
+        let n = MAX_FINDINGS + 500;
+        for i in 0..n {
+            // Every line lacks `ts` and has an owner of its own.
+            log.push_str(
+                &good
+                    .replace("ts=2026-01-01T00:00:00Z | ", "")
+                    .replace("owner=o", &format!("owner=o{i}")),
+            );
+        }
+        log.push_str("kind=:build\n"); // one more missing key, and an extra kind of finding below
+        log.push_str(&good.replace("kind=:build", "kind=:nope"));
+        let mut seen = 0;
+        let check = check_reader(log.as_bytes(), &Contract::default(), |_| seen += 1).unwrap();
+        assert_eq!(seen, n + 2);
+        assert_eq!(check.receipts, n + 2);
+        assert_eq!(check.lines_by_finding["missing_key"], n + 1);
+        assert_eq!(check.lines_by_finding["unknown_kind"], 1);
+        assert_eq!(check.by_kind[&FindingKind::MissingKey].0, n + 1 + 7);
+        // The first 10,000 findings, and the first of a kind met after them.
+        assert_eq!(check.findings.len(), MAX_FINDINGS + 1);
+        assert_eq!(
+            check.findings.last().unwrap().kind,
+            FindingKind::UnknownKind
+        );
+        assert_eq!(check.findings_omitted, n + 1 + 7 - MAX_FINDINGS);
+        assert!(check.findings.windows(2).all(|w| w[0].line <= w[1].line));
+        // A thousand owners one by one, the rest together.
+        assert_eq!(check.owners.len(), MAX_TALLY + 1);
+        assert_eq!(check.owners[OTHER], n + 1 - MAX_TALLY);
+        // The same log in memory reads the same.
+        let (all, same) = super::check(log.as_bytes(), &Contract::default());
+        assert_eq!(all.len(), n + 2);
+        assert_eq!(same.findings, check.findings);
+    }
+
     use super::*;
 
     fn one(line: &str) -> (Receipt, Vec<(FindingKind, Option<String>)>) {

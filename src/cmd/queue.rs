@@ -122,10 +122,14 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
     }
     let cross = match &a.receipts {
         Some(r) => {
-            let bytes = crate::fsutil::read_regular(r, crate::fsutil::MAX_LOG_BYTES)
+            let (file, _) = crate::fsutil::open_regular(r)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
-            let (recs, _) = receipts::check(&bytes, &Contract::default());
-            Some(queue::crosscheck::cross_check(&state.ops, &recs))
+            let mut refs = Vec::new();
+            receipts::check_reader(file, &Contract::default(), |rec| {
+                refs.extend(queue::crosscheck::queue_ref(rec))
+            })
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
+            Some(queue::crosscheck::cross_check(&state.ops, &refs))
         }
         None => None,
     };

@@ -15,10 +15,12 @@ pub fn execute(g: &GlobalArgs, a: &ReceiptsCheckArgs) -> anyhow::Result<i32> {
         })?,
         None => Contract::default(),
     };
-    let bytes = crate::fsutil::read_regular(&a.file, crate::fsutil::MAX_LOG_BYTES)
+    let (file, _) = crate::fsutil::open_regular(&a.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))
         .context("cannot read the receipts log")?;
-    let (_, check) = receipts::check(&bytes, &contract);
+    let check = receipts::check_reader(file, &contract, |_| {})
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))
+        .context("cannot read the receipts log")?;
     let code = if check.lines_with_findings == 0 {
         exit::OK
     } else {

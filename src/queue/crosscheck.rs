@@ -34,32 +34,43 @@ impl CrossCheck {
 }
 
 /// The queue operation a receipt is about, if any: (`enqueue`|`dequeue`, task id).
-fn queue_ref(r: &Receipt) -> Option<(String, Option<String>)> {
-    let refs = r.refs();
-    let op = refs.iter().find_map(|x| x.strip_prefix("task-queue:"))?;
-    let id = refs
-        .iter()
-        .find_map(|x| x.strip_prefix("task:"))
-        // Compared as replay holds task ids (a long one by its digest).
-        .map(|id| super::held(id).into_owned());
-    Some((op.to_string(), id))
+/// What the cross-check needs of a task-queue receipt: its line, its operation and
+/// the task it names (as replay holds task ids: a long one by its digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRef {
+    pub line: usize,
+    pub op: String,
+    pub task_id: Option<String>,
 }
 
-pub fn cross_check(ops: &[Op], receipts: &[Receipt]) -> CrossCheck {
+/// The queue reference of a receipt, when it is a task-queue receipt.
+pub fn queue_ref(r: &Receipt) -> Option<QueueRef> {
+    let refs = r.refs();
+    let op = refs.iter().find_map(|x| x.strip_prefix("task-queue:"))?;
+    let task_id = refs
+        .iter()
+        .find_map(|x| x.strip_prefix("task:"))
+        .map(|id| super::held(id).into_owned());
+    Some(QueueRef {
+        line: r.line,
+        op: op.to_string(),
+        task_id,
+    })
+}
+
+pub fn cross_check(ops: &[Op], receipts: &[QueueRef]) -> CrossCheck {
     let mut pool: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     let mut out = CrossCheck {
         ops: ops.len(),
         ..CrossCheck::default()
     };
     for r in receipts {
-        let Some((op, id)) = queue_ref(r) else {
-            continue;
-        };
+        let QueueRef { line, op, task_id } = r.clone();
         out.queue_receipts += 1;
-        match id {
-            Some(id) => pool.entry((op, id)).or_default().push(r.line),
+        match task_id {
+            Some(id) => pool.entry((op, id)).or_default().push(line),
             None => out.receipts_without_op.push(OrphanReceipt {
-                line: r.line,
+                line,
                 op,
                 task_id: None,
             }),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::finding::{Code, Finding, Severity};
 use crate::lith::Manifest;
-use crate::queue::crosscheck::{CrossCheck, cross_check};
+use crate::queue::crosscheck::{CrossCheck, QueueRef, cross_check, queue_ref};
 use crate::queue::{self, FindingKind as QueueFindingKind, Summary};
 use crate::receipts::{self, Check, Contract, FindingKind, Receipt};
 
@@ -18,10 +18,23 @@ pub struct ReceiptsSection {
     pub contract: Option<String>,
     pub check: Option<Check>,
     pub findings: Vec<Finding>,
-    /// Every receipt, for the receipts page.
+    /// The newest receipts (at most [`MAX_ROWS`]), for the receipts page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<Receipt>,
+    /// Older receipts that `rows` leaves out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_omitted: usize,
+    /// Every task-queue receipt, for the queue's cross-check in this build.
+    #[serde(skip)]
+    pub queue_refs: Vec<QueueRef>,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The receipts a report keeps for its pages: the newest ones.
+pub const MAX_ROWS: usize = 10_000;
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct QueueSection {
@@ -72,11 +85,8 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
         },
         None => Contract::default(),
     };
-    let bytes = match crate::fsutil::read_regular(
-        &manifest.resolve(&cfg.log),
-        crate::fsutil::MAX_LOG_BYTES,
-    ) {
-        Ok(b) => b,
+    let file = match crate::fsutil::open_regular(&manifest.resolve(&cfg.log)) {
+        Ok((f, _)) => f,
         Err(crate::fsutil::JsonReadError::NotFound) => {
             s.findings.push(
                 Finding::new(
@@ -100,13 +110,33 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
             return s;
         }
     };
-    let (rows, check) = receipts::check(&bytes, &contract);
-    let mut by_kind: BTreeMap<FindingKind, (usize, usize)> = BTreeMap::new();
-    for f in &check.findings {
-        let e = by_kind.entry(f.kind).or_insert((0, f.line));
-        e.0 += 1;
-    }
-    for (kind, (n, first)) in by_kind {
+    // Read line by line: the newest receipts kept for the pages, the task-queue
+    // ones for the cross-check, the rest counted.
+    let mut rows = std::collections::VecDeque::new();
+    let mut queue_refs = Vec::new();
+    let read = receipts::check_reader(file, &contract, |r| {
+        if rows.len() == MAX_ROWS {
+            rows.pop_front();
+            s.rows_omitted += 1;
+        }
+        rows.push_back(r.clone());
+        queue_refs.extend(queue_ref(r));
+    });
+    let check = match read {
+        Ok(check) => check,
+        Err(e) => {
+            s.findings.push(
+                Finding::new(
+                    Code::ReceiptsLogUnreadable,
+                    Severity::Error,
+                    format!("cannot read: {e}"),
+                )
+                .at(cfg.log.clone()),
+            );
+            return s;
+        }
+    };
+    for (&kind, &(n, first)) in &check.by_kind {
         s.findings.push(
             Finding::new(
                 kind.code(),
@@ -116,7 +146,8 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
             .at(cfg.log.clone()),
         );
     }
-    s.rows = rows;
+    s.rows = rows.into();
+    s.queue_refs = queue_refs;
     s.check = Some(check);
     s
 }
@@ -179,7 +210,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
         );
     }
     if receipts.check.is_some() {
-        let cc = cross_check(&state.ops, &receipts.rows);
+        let cc = cross_check(&state.ops, &receipts.queue_refs);
         if !cc.receipt_missing.is_empty() {
             let first = &cc.receipt_missing[0];
             s.findings.push(

@@ -224,6 +224,8 @@ pub struct ReceiptsPage {
     pub log: String,
     pub contract: String,
     pub total: usize,
+    /// Older receipts the pages leave out (the report keeps the newest).
+    pub omitted: usize,
     pub with_findings: usize,
     pub section_findings: Vec<FindingRow>,
     pub kinds: Vec<String>,
@@ -369,8 +371,9 @@ pub fn write_receipts(
             }
         }
     }
-    let total = s.rows.len();
-    let page_count = total.div_ceil(RECEIPTS_PER_PAGE).max(1);
+    let total = s.rows.len() + s.rows_omitted;
+    let page_count = s.rows.len().div_ceil(RECEIPTS_PER_PAGE).max(1);
+    let first_listed = s.rows.first().map_or(usize::MAX, |r| r.line);
     const LISTED: usize = 200;
     let all_findings = s.check.as_ref().map_or(&[][..], |c| &c.findings[..]);
     let listed: Vec<(usize, usize, &'static str, String)> = all_findings
@@ -379,7 +382,12 @@ pub fn write_receipts(
         .map(|f| {
             let idx = s.rows.partition_point(|r| r.line < f.line);
             (
-                idx / RECEIPTS_PER_PAGE + 1,
+                // Page 0: a line older than the receipts the pages list.
+                if f.line < first_listed {
+                    0
+                } else {
+                    idx / RECEIPTS_PER_PAGE + 1
+                },
                 f.line,
                 f.kind.as_str(),
                 f.message.clone(),
@@ -433,6 +441,7 @@ pub fn write_receipts(
                 .clone()
                 .unwrap_or_else(|| "built-in receipts.v2 defaults".into()),
             total,
+            omitted: s.rows_omitted,
             with_findings: s.check.as_ref().map_or(0, |c| c.lines_with_findings),
             section_findings: s
                 .findings
@@ -446,15 +455,16 @@ pub fn write_receipts(
             line_findings: listed
                 .iter()
                 .map(|(p, line, kind, msg)| {
-                    let file = if *p == page_no {
-                        String::new()
-                    } else {
-                        page_file(*p)
+                    let href = match *p {
+                        0 => String::new(),
+                        p if p == page_no => format!("#line-{line}"),
+                        p => format!("{}#line-{line}", page_file(p)),
                     };
-                    (format!("{file}#line-{line}"), *line, *kind, msg.clone())
+                    (href, *line, *kind, msg.clone())
                 })
                 .collect(),
-            line_findings_more: all_findings.len().saturating_sub(LISTED),
+            line_findings_more: all_findings.len().saturating_sub(LISTED)
+                + s.check.as_ref().map_or(0, |c| c.findings_omitted),
             page_no,
             page_count,
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),

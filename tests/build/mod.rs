@@ -1122,3 +1122,48 @@ fn a_rebuild_reads_only_the_runs_that_changed() {
     );
     assert_eq!(reused(&build(&["--rehash"])), "0 of 2");
 }
+
+/// SPEC §11: the receipts log is read line by line. 60,000 receipts appended to the
+/// demo's (14 MB): the build stays under 64 MiB; the report and pages keep the
+/// newest 10,000 and say how many are left out; the counts and the queue's
+/// cross-check cover every line, the first ones included.
+#[test]
+fn a_long_receipts_log_is_read_line_by_line() {
+    use std::io::Write;
+    let ws = Workspace::demo();
+    let log = ws.join("tests/fixtures/demo/receipts.log");
+    let first = ws
+        .read("tests/fixtures/demo/receipts.log")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for _ in 0..60_000 {
+        writeln!(f, "{first}").unwrap();
+    }
+    drop(f);
+    let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 64, "build held {peak} MiB");
+    let rep = report(&ws, "site");
+    let receipts = &rep["receipts"];
+    assert_eq!(receipts["check"]["receipts"], 60_008);
+    assert_eq!(receipts["rows"].as_array().unwrap().len(), 10_000);
+    assert_eq!(receipts["rows_omitted"], 50_008);
+    assert_eq!(receipts["rows"][0]["line"], 50_009);
+    // The four task-queue receipts are among the first lines, left out of the rows.
+    assert_eq!(rep["queue"]["cross_check"]["queue_receipts"], 4);
+    assert_eq!(receipts["check"]["kinds"][":build"], 60_001);
+    let page = ws.read("site/receipts/index.html");
+    assert!(
+        page.contains("60008 receipt(s)")
+            && page.contains("list the newest 10000 receipts; the 50008 older ones"),
+        "{page}"
+    );
+    // The finding on line 3 is listed, without a link to a page that lists no line 3.
+    assert!(
+        page.contains("<li>line 3 <code>malformed_field</code>"),
+        "{page}"
+    );
+}
