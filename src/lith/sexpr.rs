@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub const MAX_DEPTH: usize = 256;
 /// Largest file accepted, in bytes.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Most forms read from one file: a form costs some 40 bytes, and a 16 MiB file of
+/// one-character atoms would hold eight million of them.
+pub const MAX_FORMS: usize = 1 << 20;
 
 /// A 1-based line and column (in characters) inside a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,6 +262,7 @@ pub fn read_str(text: &str, file: &Path) -> Result<Node, ReadError> {
         col: 1,
         file,
         first_multiline_string: None,
+        forms: 0,
     };
     reader.skip_space();
     if reader.peek().is_none() {
@@ -288,6 +292,8 @@ struct Reader<'a> {
     /// Where the first string that spans lines opened: when the file ends inside a
     /// string or a bracket, a missing `"` there is the likeliest cause.
     first_multiline_string: Option<Pos>,
+    /// Forms read so far (see [`MAX_FORMS`]).
+    forms: usize,
 }
 
 fn is_delimiter(c: char) -> bool {
@@ -371,6 +377,13 @@ impl<'a> Reader<'a> {
     fn read_form(&mut self, depth: usize) -> Result<Node, ReadError> {
         self.skip_space();
         let pos = self.pos();
+        self.forms += 1;
+        if self.forms > MAX_FORMS {
+            return Err(self.error_at(
+                pos,
+                format!("more than {MAX_FORMS} forms in one file; split it or trim it"),
+            ));
+        }
         let Some(c) = self.peek() else {
             return Err(self.error_at(pos, "unexpected end of file; a form was expected"));
         };
@@ -785,6 +798,15 @@ mod tests {
         let e = read(&src).unwrap_err();
         assert!(e.line_text.chars().count() < 200);
         assert_eq!(e.line_text.chars().nth(e.caret_col as usize - 1), Some('"'));
+    }
+
+    #[test]
+    fn the_forms_of_one_file_are_bounded() {
+        let at = |n: usize| format!("({})", "0 ".repeat(n - 1));
+        assert!(read_str(&at(MAX_FORMS), Path::new("m.lith")).is_ok());
+        let e = read_str(&at(MAX_FORMS + 1), Path::new("m.lith")).unwrap_err();
+        assert!(e.reason.contains("more than 1048576 forms"), "{e}");
+        assert_eq!((e.pos.line, e.pos.col), (1, 2 * MAX_FORMS as u32));
     }
 
     #[test]
