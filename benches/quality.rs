@@ -978,12 +978,15 @@ fn main() {
         }
         after_rm(&o, base);
     }
+    // After the other measures: its allocations would otherwise count in the
+    // children's peak RSS where lith does not report its own (ru_maxrss keeps the
+    // high-water mark a child inherits at fork).
+    logs();
+    // Last: it writes and deletes some 1.5 GB, whose write-back would slow whatever
+    // is timed next; what it measures is memory, which lith reports itself.
     if !o.skip_hostile {
         hostile_inputs(&o);
     }
-    // Last: its allocations would otherwise count in the children's peak RSS
-    // (ru_maxrss keeps the high-water mark a child inherits at fork).
-    logs();
     let bin = o.dir.join("trash");
     if std::fs::symlink_metadata(&bin).is_ok() {
         println!(

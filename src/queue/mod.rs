@@ -189,11 +189,28 @@ pub struct Summary {
     /// [`HELD_TASK_BYTES`], or once [`HELD_TASKS_BYTES`] of them are written, is a
     /// stand-in: its id, its short fields and `omitted` (its size, digest, line).
     pub pending: Vec<Box<RawValue>>,
-    /// dedupe_key → the pending task that holds it.
+    /// Pending tasks past the first [`LISTED_TASKS`] that `pending` leaves out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_omitted: usize,
+    /// dedupe_key → the pending task that holds it, of the tasks listed.
     pub dedupe_index: BTreeMap<String, String>,
     pub counters: Counters,
     pub state_sha256: String,
     pub findings: Vec<QueueFinding>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The most pending tasks a report lists (the oldest first).
+pub const LISTED_TASKS: usize = 10_000;
+
+impl Summary {
+    /// How many tasks are pending, listed or not.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len() + self.pending_omitted
+    }
 }
 
 impl Replay {
@@ -467,8 +484,11 @@ impl Replay {
         };
         let total: usize = places.iter().map(|p| p.len).sum();
         // One read when the span is mostly these tasks, not what lies between them.
+        // At most 8 MiB read at once; tasks beyond are read one at a time.
         let block = match (span, &self.source) {
-            (Some((from, len)), Some(file)) if len <= (4 * total as u64).max(1 << 20) => {
+            (Some((from, len)), Some(file))
+                if len <= (4 * total as u64).clamp(1 << 20, BLOCK_BYTES) =>
+            {
                 let mut buf = vec![0u8; len as usize];
                 std::os::unix::fs::FileExt::read_exact_at(&**file, &mut buf, from)?;
                 Some((from, buf))
@@ -501,15 +521,7 @@ impl Replay {
     /// dedupe_key → the id of the oldest pending task that holds it (both as
     /// [`held`]).
     pub fn dedupe_index(&self) -> BTreeMap<String, String> {
-        let mut index = BTreeMap::new();
-        for t in self.pending() {
-            if let Some(key) = &t.dedupe_key {
-                index
-                    .entry(key.to_string())
-                    .or_insert_with(|| t.id.to_string());
-            }
-        }
-        index
+        dedupe_index_of(self.pending())
     }
 
     /// The report's view of the replay: every pending task, in full while it is
@@ -518,7 +530,7 @@ impl Replay {
     pub fn summary(&self, log: &str) -> std::io::Result<Summary> {
         let mut written = 0usize;
         let mut pending = Vec::new();
-        for t in self.pending() {
+        for t in self.pending().take(LISTED_TASKS) {
             let len = t.len();
             let in_full = len <= HELD_TASK_BYTES && written + len <= HELD_TASKS_BYTES;
             let text = self.text(t)?;
@@ -531,8 +543,9 @@ impl Replay {
         }
         Ok(Summary {
             log: log.to_string(),
+            pending_omitted: self.live.len().saturating_sub(pending.len()),
             pending,
-            dedupe_index: self.dedupe_index(),
+            dedupe_index: dedupe_index_of(self.pending().take(LISTED_TASKS)),
             counters: self.counters.clone(),
             state_sha256: self.state_sha256()?,
             findings: self.findings.clone(),
@@ -552,6 +565,9 @@ impl Replay {
         }
     }
 }
+
+/// The most bytes of the log read back in one piece for the state digest.
+const BLOCK_BYTES: u64 = 8 << 20;
 
 /// The top-level task keys the state digest leaves out.
 const STATE_SKIP: &[&str] = &["created_at"];
@@ -573,6 +589,19 @@ fn checked<'b>(place: &Place, bytes: &'b [u8]) -> std::io::Result<&'b str> {
         )));
     }
     Ok(std::str::from_utf8(bytes).expect("the digest is of the UTF-8 replay read"))
+}
+
+/// dedupe_key → the id of the oldest of `tasks` that holds it.
+fn dedupe_index_of<'t>(tasks: impl Iterator<Item = &'t PendingTask>) -> BTreeMap<String, String> {
+    let mut index = BTreeMap::new();
+    for t in tasks {
+        if let Some(key) = &t.dedupe_key {
+            index
+                .entry(key.to_string())
+                .or_insert_with(|| t.id.to_string());
+        }
+    }
+    index
 }
 
 /// Feeds a digest through `io::Write` (the canonical form is written into it).
@@ -1271,6 +1300,30 @@ mod tests {
         std::os::unix::fs::FileExt::write_all_at(&f, b"y", len - 200).unwrap();
         let e = r.state_sha256().unwrap_err().to_string();
         assert!(e.contains(&format!("the task at line {n} changed")), "{e}");
+    }
+
+    #[test]
+    fn a_report_lists_the_oldest_pending_tasks_and_counts_the_rest() {
+        let log: String = (0..LISTED_TASKS + 50)
+            .map(|i| enq(&format!("t{i:05}"), &format!("k{i:05}")))
+            .collect();
+        let r = run(&log);
+        let summary = r.summary("q").unwrap();
+        assert_eq!(summary.pending.len(), LISTED_TASKS);
+        assert_eq!(summary.pending_omitted, 50);
+        assert_eq!(summary.pending_count(), LISTED_TASKS + 50);
+        assert!(summary.pending[0].get().contains("\"t00000\""));
+        assert_eq!(summary.dedupe_index.len(), LISTED_TASKS);
+        assert!(
+            !summary
+                .dedupe_index
+                .contains_key(&format!("k{LISTED_TASKS:05}"))
+        );
+        // The digest and --json still cover every task.
+        assert_eq!(r.dedupe_index().len(), LISTED_TASKS + 50);
+        let printed: Vec<Value> =
+            serde_json::from_str(&serde_json::to_string(&r.pending_json()).unwrap()).unwrap();
+        assert_eq!(printed.len(), LISTED_TASKS + 50);
     }
 
     #[test]

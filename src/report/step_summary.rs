@@ -164,7 +164,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
     if let Some(r) = &report.queue.replay {
         head.push_str(&format!(
             "| Queue | {} pending, {} event(s), {} finding(s) |\n",
-            r.pending.len(),
+            r.pending_count(),
             r.counters.events,
             report.queue.findings.len()
         ));

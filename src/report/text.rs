@@ -58,7 +58,7 @@ pub fn summary(report: &Report, out_label: &str) -> String {
     if let Some(r) = &report.queue.replay {
         s.push_str(&format!(
             "  queue: {} pending, {} event(s), state_sha256 {}\n",
-            r.pending.len(),
+            r.pending_count(),
             r.counters.events,
             &r.state_sha256[..12]
         ));

@@ -971,7 +971,11 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
             (g.blocked, g.reasons.len(), open)
         }),
         queue_card: report.queue.configured.then(|| QueueCard {
-            pending: report.queue.replay.as_ref().map_or(0, |r| r.pending.len()),
+            pending: report
+                .queue
+                .replay
+                .as_ref()
+                .map_or(0, |r| r.pending_count()),
             events: report
                 .queue
                 .replay

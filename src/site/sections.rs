@@ -199,6 +199,8 @@ pub struct QueuePage {
     pub findings: Vec<FindingRow>,
     pub counters: Vec<(&'static str, usize)>,
     pub pending: Vec<TaskRow>,
+    /// Every pending task, listed or not.
+    pub pending_total: usize,
     pub pending_more: usize,
     pub cross: Option<CrossView>,
 }
@@ -317,7 +319,8 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
                     .collect()
             })
             .unwrap_or_default(),
-        pending_more: r.map_or(0, |r| r.pending.len().saturating_sub(PENDING_SHOWN)),
+        pending_total: r.map_or(0, |r| r.pending_count()),
+        pending_more: r.map_or(0, |r| r.pending_count().saturating_sub(PENDING_SHOWN)),
         cross: q.cross_check.as_ref().map(|c| CrossView {
             ops: c.ops,
             queue_receipts: c.queue_receipts,
