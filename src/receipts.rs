@@ -295,8 +295,8 @@ pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
 /// receipt (tests and fuzzing; lith itself reads logs with [`check_reader`]).
 pub fn check(bytes: &[u8], contract: &Contract) -> (Vec<Receipt>, Check) {
     let mut receipts = Vec::new();
-    let check = check_reader(bytes, contract, |r| receipts.push(r.clone()))
-        .expect("reading memory does not fail");
+    let check =
+        check_reader(bytes, contract, |r| receipts.push(r)).expect("reading memory does not fail");
     (receipts, check)
 }
 
@@ -305,7 +305,7 @@ pub fn check(bytes: &[u8], contract: &Contract) -> (Vec<Receipt>, Check) {
 pub fn check_reader(
     r: impl std::io::Read,
     contract: &Contract,
-    mut each: impl FnMut(&Receipt),
+    mut each: impl FnMut(Receipt),
 ) -> std::io::Result<Check> {
     let mut out = Check {
         contract: contract.source.clone(),
@@ -366,7 +366,7 @@ pub fn check_reader(
                     tally(m, v);
                 }
             }
-            each(&r);
+            each(r);
         }
     }
     findings.sort_by_key(|f| f.line);

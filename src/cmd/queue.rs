@@ -126,7 +126,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
             let mut refs = Vec::new();
             receipts::check_reader(file, &Contract::default(), |rec| {
-                refs.extend(queue::crosscheck::queue_ref(rec))
+                refs.extend(queue::crosscheck::queue_ref(&rec))
             })
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
             Some(queue::crosscheck::cross_check(&state.ops, &refs))

@@ -119,8 +119,8 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
             rows.pop_front();
             s.rows_omitted += 1;
         }
-        rows.push_back(r.clone());
-        queue_refs.extend(queue_ref(r));
+        queue_refs.extend(queue_ref(&r));
+        rows.push_back(r);
     });
     let check = match read {
         Ok(check) => check,
