@@ -727,6 +727,22 @@ fn logs() {
     );
 }
 
+/// `lith build` and `lith dod --all` of a copy of the demo workspace whose activity
+/// feed `append` has grown: their peak RSS and exit codes.
+fn feed_case(o: &Opts, name: &str, append: impl Fn(&Path)) -> (i64, i32, i64, i32) {
+    let ws = o.dir.join(format!("{name}-{}", std::process::id()));
+    tree::copy_demo(&ws);
+    append(&ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"));
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let (_, rss_dod, c_dod) = measure(
+        Command::new(lith())
+            .args(["dod", "--all", "--quiet"])
+            .current_dir(&ws),
+    );
+    trash(o, &ws);
+    (rss_build, c_build, rss_dod, c_dod)
+}
+
 /// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
 /// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
 fn hostile_inputs(o: &Opts) {
@@ -764,19 +780,9 @@ fn hostile_inputs(o: &Opts) {
     );
 
     // The demo workspace with a 200 MB line appended to its activity feed.
-    let ws = o.dir.join(format!("hostile-feed-{}", std::process::id()));
-    tree::copy_demo(&ws);
-    hostile::append_huge_line(
-        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
-        200,
-    );
-    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
-    let (_, rss_dod, c_dod) = measure(
-        Command::new(lith())
-            .args(["dod", "--all", "--quiet"])
-            .current_dir(&ws),
-    );
-    trash(o, &ws);
+    let (rss_build, c_build, rss_dod, c_dod) = feed_case(o, "hostile-feed", |feed| {
+        hostile::append_huge_line(feed, 200)
+    });
     println!(
         "  a feed line of 200 MiB: lith build {} MiB (exit {c_build}: the feed is refused), lith dod --all {} MiB (exit {c_dod})",
         rss_build / 1024,
@@ -828,21 +834,9 @@ fn hostile_inputs(o: &Opts) {
     );
 
     // The demo workspace with a 60 MiB feed line (within the cap) of 31 M values.
-    let ws = o
-        .dir
-        .join(format!("hostile-wide-feed-{}", std::process::id()));
-    tree::copy_demo(&ws);
-    hostile::append_wide_line(
-        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
-        60,
-    );
-    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
-    let (_, rss_dod, c_dod) = measure(
-        Command::new(lith())
-            .args(["dod", "--all", "--quiet"])
-            .current_dir(&ws),
-    );
-    trash(o, &ws);
+    let (rss_build, c_build, rss_dod, c_dod) = feed_case(o, "hostile-wide-feed", |feed| {
+        hostile::append_wide_line(feed, 60)
+    });
     println!(
         "  a feed line of 60 MiB with 31 M values: lith build {} MiB (exit {c_build}), lith dod --all {} MiB (exit {c_dod})",
         rss_build / 1024,

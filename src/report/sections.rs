@@ -55,6 +55,19 @@ fn receipt_severity(k: FindingKind) -> Severity {
     }
 }
 
+/// The section of a receipts log that could not be read: an error, nothing checked.
+fn unreadable_log(mut s: ReceiptsSection, log: &str, e: impl std::fmt::Display) -> ReceiptsSection {
+    s.findings.push(
+        Finding::new(
+            Code::ReceiptsLogUnreadable,
+            Severity::Error,
+            format!("cannot read: {e}"),
+        )
+        .at(log.to_string()),
+    );
+    s
+}
+
 pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     let Some(cfg) = &manifest.receipts else {
         return ReceiptsSection::default();
@@ -98,17 +111,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
             );
             return s;
         }
-        Err(e) => {
-            s.findings.push(
-                Finding::new(
-                    Code::ReceiptsLogUnreadable,
-                    Severity::Error,
-                    format!("cannot read: {e}"),
-                )
-                .at(cfg.log.clone()),
-            );
-            return s;
-        }
+        Err(e) => return unreadable_log(s, &cfg.log, e),
     };
     // Read line by line: the newest receipts kept for the pages, the task-queue
     // ones for the cross-check, the rest counted.
@@ -124,17 +127,7 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     });
     let check = match read {
         Ok(check) => check,
-        Err(e) => {
-            s.findings.push(
-                Finding::new(
-                    Code::ReceiptsLogUnreadable,
-                    Severity::Error,
-                    format!("cannot read: {e}"),
-                )
-                .at(cfg.log.clone()),
-            );
-            return s;
-        }
+        Err(e) => return unreadable_log(s, &cfg.log, e),
     };
     for (&kind, &(n, first)) in &check.by_kind {
         s.findings.push(
