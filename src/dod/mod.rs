@@ -535,12 +535,22 @@ pub fn check_workspace(
     let mut out = BTreeMap::new();
     let mut documents = BTreeMap::new();
     for p in list {
-        // A document over the cap is not read: the phase has no document.
-        let doc =
-            crate::fsutil::read_regular(&docs.join(format!("DOD__{p}.md")), MAX_DOCUMENT_BYTES)
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned());
-        out.insert(p.clone(), evaluate(&p, doc.as_deref(), &inputs));
+        // A document over the cap is not read: the phase has no document, and says
+        // why (`metadata.document_too_large`, not `document_missing`).
+        let read =
+            crate::fsutil::read_regular(&docs.join(format!("DOD__{p}.md")), MAX_DOCUMENT_BYTES);
+        let too_large = matches!(read, Err(crate::fsutil::JsonReadError::TooLarge(..)));
+        let doc = read.ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+        let mut result = evaluate(&p, doc.as_deref(), &inputs);
+        if too_large {
+            for m in &mut result.missing {
+                if m == "metadata.document_missing" {
+                    *m = "metadata.document_too_large".into();
+                }
+            }
+            result.missing.sort();
+        }
+        out.insert(p.clone(), result);
         if let Some(doc) = doc {
             documents.insert(p, doc);
         }

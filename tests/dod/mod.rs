@@ -671,7 +671,8 @@ fn swapping_an_evidence_folder_for_a_symlink_never_satisfies_a_claim_from_outsid
 /// SPEC §11: the phase registry and DoD documents are files people write, read up
 /// to 2 MiB and 1 MiB: a 3 MiB registry of `0,` (parsed, YAML costs fifty times its
 /// text) is refused with its size and the cap, and an oversized document is not
-/// read, so its phase has no document (never PROVEN); each in under 64 MiB.
+/// read, so its phase has no document (`metadata.document_too_large`, never
+/// PROVEN); each in under 64 MiB.
 #[test]
 fn registries_and_documents_past_their_caps_are_not_parsed() {
     let ws = Workspace::new();
@@ -706,6 +707,7 @@ fn registries_and_documents_past_their_caps_are_not_parsed() {
     assert!(peak < 64, "dod held {peak} MiB");
     let v = r.json();
     let missing = v["phases"]["PHASE_A"]["missing"].to_string();
-    assert!(missing.contains("metadata.document_missing"), "{missing}");
+    assert!(missing.contains("metadata.document_too_large"), "{missing}");
+    assert!(!missing.contains("metadata.document_missing"), "{missing}");
     assert_ne!(v["phases"]["PHASE_A"]["verdict"], "PROVEN");
 }
