@@ -238,15 +238,11 @@ pub struct Check {
     pub lines_by_finding: BTreeMap<String, usize>,
     /// Findings past the first [`MAX_FINDINGS`] that `findings` leaves out (the first
     /// of each kind is always listed); the counts above include them.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub findings_omitted: usize,
     /// Per finding kind: how many, and the first line (this build's findings).
     #[serde(skip)]
     pub by_kind: BTreeMap<FindingKind, (usize, usize)>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// Line findings listed in a [`Check`]; the counts stay exact past it.

@@ -45,6 +45,11 @@ pub fn no(v: &bool) -> bool {
     is_compact() && !*v
 }
 
+/// `skip_serializing_if` for counts left out when zero, in every form.
+pub fn zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// `skip_serializing_if` for maps left out when empty in the compact form.
 pub fn empty_map<K, V>(m: &std::collections::BTreeMap<K, V>) -> bool {
     is_compact() && m.is_empty()

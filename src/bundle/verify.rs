@@ -585,7 +585,7 @@ pub struct RunReport {
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct RunExtra {
     /// Entries counted in `counts` but not listed in `artifacts`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub artifacts_unlisted: usize,
     #[serde(default, skip_serializing_if = "crate::wire::empty")]
     pub unindexed: Vec<String>,
@@ -697,10 +697,6 @@ impl RunReport {
     pub fn exit_code(&self) -> i32 {
         crate::finding::worst_exit(&self.findings)
     }
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// The stable anchor of an artifact row.

@@ -76,6 +76,15 @@ pub fn serialize<S: Serializer>(raw: &str, skip: &[&str], s: S) -> Result<S::Ok,
     }
 }
 
+/// A JSON text that serializes as its canonical form, whole.
+pub struct Canonical<'a>(pub &'a str);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize(self.0, &[], s)
+    }
+}
+
 /// Writes the compact canonical form of `raw` to `w`.
 pub fn write(raw: &str, skip: &[&str], w: impl std::io::Write) -> serde_json::Result<()> {
     let mut ser = serde_json::Serializer::new(w);

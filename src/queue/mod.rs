@@ -190,17 +190,13 @@ pub struct Summary {
     /// stand-in: its id, its short fields and `omitted` (its size, digest, line).
     pub pending: Vec<Box<RawValue>>,
     /// Pending tasks past the first [`LISTED_TASKS`] that `pending` leaves out.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub pending_omitted: usize,
     /// dedupe_key → the pending task that holds it, of the tasks listed.
     pub dedupe_index: BTreeMap<String, String>,
     pub counters: Counters,
     pub state_sha256: String,
     pub findings: Vec<QueueFinding>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// The most pending tasks a report lists (the oldest first).
@@ -274,11 +270,6 @@ impl Replay {
         Ok(Cow::Owned(
             String::from_utf8(buf).expect("checked bytes are the UTF-8 replay read"),
         ))
-    }
-
-    /// A pending task as a JSON object (one task: at most the line cap).
-    pub fn task_map(&self, t: &PendingTask) -> std::io::Result<Map<String, Value>> {
-        serde_json::from_str(&self.text(t)?).map_err(std::io::Error::other)
     }
 
     /// The pending list, written task by task as canonical JSON (each read back in
@@ -676,14 +667,13 @@ impl TaskJson {
 
     /// A top-level string field.
     pub fn field(&self, name: &str) -> Option<String> {
-        let fields: BTreeMap<Cow<str>, &RawValue> = serde_json::from_str(&self.0).ok()?;
-        serde_json::from_str(fields.get(name)?.get()).ok()
+        crate::json_budget::top_level_string(self.0.as_bytes(), name)
     }
 }
 
 impl Serialize for TaskJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        canon::serialize(&self.0, &[], s)
+        canon::Canonical(&self.0).serialize(s)
     }
 }
 
@@ -694,16 +684,10 @@ pub struct PendingJson<'a>(&'a Replay);
 impl Serialize for PendingJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
-        struct Task<'t>(&'t str);
-        impl Serialize for Task<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                canon::serialize(self.0, &[], s)
-            }
-        }
         let mut seq = s.serialize_seq(Some(self.0.live.len()))?;
         for t in self.0.pending() {
             let text = self.0.text(t).map_err(S::Error::custom)?;
-            seq.serialize_element(&Task(&text))?;
+            seq.serialize_element(&canon::Canonical(&text))?;
         }
         seq.end()
     }
@@ -960,6 +944,11 @@ mod tests {
         replay_reader(log.as_bytes(), &mut r).unwrap();
         r
     }
+    /// A pending task as a JSON object.
+    fn task_map(r: &Replay, t: &PendingTask) -> Map<String, Value> {
+        serde_json::from_str(&r.text(t).unwrap()).unwrap()
+    }
+
     fn ids(r: &Replay) -> Vec<String> {
         r.pending().map(|t| t.id.to_string()).collect()
     }
@@ -1075,7 +1064,7 @@ mod tests {
         let tasks: Vec<Value> = r
             .pending()
             .map(|t| {
-                let mut m = r.task_map(t).unwrap();
+                let mut m = task_map(&r, t);
                 m.remove("created_at");
                 Value::Object(m)
             })
@@ -1212,7 +1201,7 @@ mod tests {
         let printed = serde_json::to_string(&file.pending_json()).unwrap();
         let tasks: Vec<Value> = memory
             .pending()
-            .map(|t| Value::Object(memory.task_map(t).unwrap()))
+            .map(|t| Value::Object(task_map(&memory, t)))
             .collect();
         assert_eq!(printed, serde_json::to_string(&tasks).unwrap());
         // The report writes the large tasks as stand-ins, the others in full.
@@ -1345,7 +1334,7 @@ mod tests {
         assert!(r.findings[0].message.contains(&id));
         // The task itself is written as it was.
         assert_eq!(
-            r.task_map(r.pending().next().unwrap()).unwrap()["id"],
+            task_map(&r, r.pending().next().unwrap())["id"],
             long_id.as_str()
         );
         let r = run(&[enq(&long_id, "k"), deq(&long_id)].concat());

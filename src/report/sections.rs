@@ -22,15 +22,11 @@ pub struct ReceiptsSection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<Receipt>,
     /// Older receipts that `rows` leaves out.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub rows_omitted: usize,
     /// Every task-queue receipt, for the queue's cross-check in this build.
     #[serde(skip)]
     pub queue_refs: Vec<QueueRef>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// The receipts a report keeps for its pages: the newest ones.
