@@ -742,3 +742,37 @@ fn a_task_of_millions_of_values_is_written_without_parsing_it_whole() {
     assert!(peak < 128, "dequeue held {peak} MiB");
     assert_eq!(r.json()["task"]["id"], "task-wide");
 }
+
+/// SPEC §3.4: the receipts log is opened without following a symbolic link, now
+/// that it is read line by line from an open handle: `receipts check`, `queue
+/// replay --receipts` and a build each refuse a link planted in its place.
+#[test]
+fn a_receipts_log_that_is_a_symlink_is_refused_everywhere_it_is_read() {
+    let ws = Workspace::new();
+    assert_eq!(enqueue(&ws, "a").code, 0);
+    std::fs::rename(ws.join("receipts.log"), ws.join("real.log")).unwrap();
+    std::os::unix::fs::symlink(ws.join("real.log"), ws.join("receipts.log")).unwrap();
+    let r = ws.lith(&["receipts", "check", "receipts.log"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("symbolic link"), "{r:?}");
+    let r = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+    ]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("symbolic link"), "{r:?}");
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let receipts: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let findings = receipts["receipts"]["findings"].to_string();
+    assert!(findings.contains("receipts.log_unreadable"), "{findings}");
+    assert!(findings.contains("symbolic link"), "{findings}");
+}
