@@ -350,7 +350,7 @@ fn gather(
 /// The sections that read the workspace as a whole rather than its runs.
 fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
     report.receipts = report::sections::evaluate_receipts(manifest);
-    report.queue = report::sections::evaluate_queue(manifest, &report.receipts);
+    report.queue = report::sections::evaluate_queue(manifest, &mut report.receipts);
     if let Some(g) = crate::gate::push_truth(manifest) {
         report.gates = report::GatesSection {
             configured: true,

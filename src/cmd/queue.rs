@@ -92,12 +92,22 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         }
         return Ok(exit::PARTIAL);
     }
-    let replay = if a.receipts.is_some() {
-        queue::Replay::new()
-    } else {
-        queue::Replay::without_ops()
+    // The task-queue receipts first: replay cross-checks each operation as it
+    // accepts it.
+    let replay = match &a.receipts {
+        Some(r) => {
+            let (file, _) = crate::fsutil::open_regular(r)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+            let mut refs = Vec::new();
+            receipts::check_reader(file, &Contract::default(), |rec| {
+                refs.extend(queue::crosscheck::queue_ref(&rec))
+            })
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
+            queue::Replay::checked(refs)
+        }
+        None => queue::Replay::new(),
     };
-    let state = queue::replay_file(&a.log, replay)
+    let mut state = queue::replay_file(&a.log, replay)
         .with_context(|| format!("{}: cannot read the queue log", a.log.display()))?;
     if a.strict
         && let Some(first) = state.findings.iter().find(|f| {
@@ -120,19 +130,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::RUNTIME_ERROR);
     }
-    let cross = match &a.receipts {
-        Some(r) => {
-            let (file, _) = crate::fsutil::open_regular(r)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
-            let mut refs = Vec::new();
-            receipts::check_reader(file, &Contract::default(), |rec| {
-                refs.extend(queue::crosscheck::queue_ref(&rec))
-            })
-            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
-            Some(queue::crosscheck::cross_check(&state.ops, &refs))
-        }
-        None => None,
-    };
+    let cross = state.cross_check();
     let mut code = state.exit_code();
     if cross.as_ref().is_some_and(|c| !c.ok()) {
         code = exit::combine(code, exit::PARTIAL);
@@ -152,6 +150,8 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             dedupe_index: std::collections::BTreeMap<String, String>,
             exit_code: i32,
             findings: serde_json::Value,
+            #[serde(skip_serializing_if = "crate::wire::zero")]
+            findings_omitted: usize,
             log: &'a str,
             pending: queue::PendingJson<'a>,
             state_sha256: &'a str,
@@ -162,6 +162,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             dedupe_index: state.dedupe_index(),
             exit_code: code,
             findings: serde_json::to_value(&state.findings)?,
+            findings_omitted: state.findings_omitted,
             log: &log,
             pending: state.pending_json(),
             state_sha256: &state_sha256,
@@ -181,23 +182,29 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             c.line_too_long,
             c.torn_tail
         );
-        for f in state.findings.iter().take(20) {
+        for f in state.findings.iter().take(SHOWN) {
             s.push_str(&format!("  line {}: {}\n", f.line, f.message));
         }
+        more(
+            &mut s,
+            state.findings.len() + state.findings_omitted,
+            "finding(s)",
+        );
         if let Some(c) = &cross {
             s.push_str(&format!(
                 "  receipts: {} queue receipt(s) for {} op(s); {} op(s) without a receipt, {} receipt(s) without an op\n",
                 c.queue_receipts,
                 c.ops,
-                c.receipt_missing.len(),
-                c.receipts_without_op.len()
+                c.missing_count(),
+                c.orphan_count()
             ));
-            for m in &c.receipt_missing {
+            for m in c.receipt_missing.iter().take(SHOWN) {
                 s.push_str(&format!(
                     "  receipt_missing: line {} {} {}\n",
                     m.line, m.op, m.task_id
                 ));
             }
+            more(&mut s, c.missing_count(), "op(s) without a receipt");
         }
         crate::cmd::print_stdout(&s)?;
     }
@@ -205,4 +212,18 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
     // would cost a tenth of the replay for nothing.
     std::mem::forget(state);
     Ok(code)
+}
+
+/// Findings and mismatches the text output of `queue replay` prints of each list.
+const SHOWN: usize = 20;
+
+/// "… N more" under a list of `total` items that shows [`SHOWN`].
+fn more(s: &mut String, total: usize, what: &str) {
+    if total > SHOWN {
+        s.push_str(&format!(
+            "  … {} more {what}; --json lists the first {}\n",
+            total - SHOWN,
+            crate::queue::MAX_FINDINGS
+        ));
+    }
 }

@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::verify::hex;
+use crosscheck::{Checker, CrossCheck, QueueRef};
 
 pub const VERSION: &str = "eta-mu.task-queue/v1";
 
@@ -42,6 +43,10 @@ pub const HELD_TASKS_BYTES: usize = 16 << 20;
 /// The longest task id or dedupe key held as written. A longer one is held as
 /// `sha256:` and the hex digest of its bytes, which is also how reports name it.
 pub const HELD_TEXT_BYTES: usize = 1024;
+
+/// Findings a replay lists (the earliest, and the first of each kind after them);
+/// its counters count every one.
+pub const MAX_FINDINGS: usize = 10_000;
 
 /// An id or dedupe key as replay holds it: itself when it is at most
 /// [`HELD_TEXT_BYTES`] long, else `sha256:<hex>` of its bytes.
@@ -171,12 +176,15 @@ pub struct Replay {
     /// Bytes of task JSON held in memory.
     held_bytes: usize,
     pub counters: Counters,
+    /// The first [`MAX_FINDINGS`] findings, and the first of each kind after them.
     pub findings: Vec<QueueFinding>,
-    /// Every accepted operation, for the receipt cross-check; left empty by
-    /// [`Replay::without_ops`] (a replay nobody cross-checks need not hold a record
-    /// per event).
-    pub ops: Vec<Op>,
-    skip_ops: bool,
+    /// Findings that `findings` leaves out; `counters` counts every one.
+    pub findings_omitted: usize,
+    /// The finding kinds listed, one bit each.
+    kinds_listed: u8,
+    /// The receipt cross-check, run on each operation as the fold accepts it (a
+    /// replay keeps no record per event).
+    check: Option<Box<Checker>>,
     /// Lines consumed so far (for continuing a replay).
     pub lines: usize,
 }
@@ -196,7 +204,11 @@ pub struct Summary {
     pub dedupe_index: BTreeMap<String, String>,
     pub counters: Counters,
     pub state_sha256: String,
+    /// The first [`MAX_FINDINGS`] findings, and the first of each kind after them.
     pub findings: Vec<QueueFinding>,
+    /// Findings that `findings` leaves out; `counters` counts every one.
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
+    pub findings_omitted: usize,
 }
 
 /// The most pending tasks a report lists (the oldest first).
@@ -214,22 +226,40 @@ impl Replay {
         Replay::default()
     }
 
-    /// A replay that keeps no [`Op`] record: memory proportional to the pending
-    /// tasks and the findings, not to the events.
-    pub fn without_ops() -> Replay {
+    /// A replay that cross-checks each operation it accepts against these
+    /// task-queue receipts (in log order); [`Replay::cross_check`] tells the result.
+    pub fn checked(receipts: Vec<QueueRef>) -> Replay {
         Replay {
-            skip_ops: true,
+            check: Some(Box::new(Checker::new(receipts))),
             ..Replay::default()
         }
     }
 
+    /// The cross-check of a [`Replay::checked`] replay, once: the operations of the
+    /// lines folded so far against the receipts.
+    pub fn cross_check(&mut self) -> Option<CrossCheck> {
+        self.check.take().map(|c| c.finish())
+    }
+
     fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
-        if !self.skip_ops {
-            self.ops.push(Op {
+        if let Some(c) = &mut self.check {
+            c.op(line, op, task_id);
+        }
+    }
+
+    /// Lists a finding while fewer than [`MAX_FINDINGS`] are, or it is the first of
+    /// its kind; counts it otherwise.
+    fn finding(&mut self, line: usize, kind: FindingKind, message: impl FnOnce() -> String) {
+        let bit = 1u8 << kind as u8;
+        if self.findings.len() < MAX_FINDINGS || self.kinds_listed & bit == 0 {
+            self.kinds_listed |= bit;
+            self.findings.push(QueueFinding {
                 line,
-                op,
-                task_id: task_id.to_string(),
+                kind,
+                message: message(),
             });
+        } else {
+            self.findings_omitted += 1;
         }
     }
 
@@ -280,11 +310,7 @@ impl Replay {
 
     fn corrupt(&mut self, line: usize, message: String) {
         self.counters.corrupt_line += 1;
-        self.findings.push(QueueFinding {
-            line,
-            kind: FindingKind::CorruptLine,
-            message,
-        });
+        self.finding(line, FindingKind::CorruptLine, || message);
     }
 
     /// Folds one complete line (without its newline).
@@ -308,10 +334,8 @@ impl Replay {
                 let std::collections::hash_map::Entry::Vacant(vacant) = self.live.entry(id.clone())
                 else {
                     self.counters.duplicate_enqueue += 1;
-                    self.findings.push(QueueFinding {
-                        line,
-                        kind: FindingKind::DuplicateEnqueue,
-                        message: format!("task {id} is already pending; this enqueue is ignored"),
+                    self.finding(line, FindingKind::DuplicateEnqueue, || {
+                        format!("task {id} is already pending; this enqueue is ignored")
                     });
                     self.op(line, OpKind::Enqueue, &id);
                     return;
@@ -350,10 +374,8 @@ impl Replay {
                 self.op(line, OpKind::Dequeue, &id);
                 let Some(slot) = self.live.remove(&*id) else {
                     self.counters.orphan_dequeue += 1;
-                    self.findings.push(QueueFinding {
-                        line,
-                        kind: FindingKind::OrphanDequeue,
-                        message: format!("task {id} is not pending"),
+                    self.finding(line, FindingKind::OrphanDequeue, || {
+                        format!("task {id} is not pending")
                     });
                     return;
                 };
@@ -387,13 +409,11 @@ impl Replay {
     pub fn too_long(&mut self, line: usize, len: u64) {
         self.lines = line;
         self.counters.line_too_long += 1;
-        self.findings.push(QueueFinding {
-            line,
-            kind: FindingKind::LineTooLong,
-            message: format!(
+        self.finding(line, FindingKind::LineTooLong, || {
+            format!(
                 "the line is {len} bytes, over the {} cap of a JSON Lines input; skipped",
                 crate::jsonl::cap_text()
-            ),
+            )
         });
     }
 
@@ -401,10 +421,8 @@ impl Replay {
     pub fn torn_tail(&mut self, line: usize, len: u64) {
         self.lines = line;
         self.counters.torn_tail += 1;
-        self.findings.push(QueueFinding {
-            line,
-            kind: FindingKind::TornTail,
-            message: format!("the last line ({len} bytes, no newline) is cut short: the trace of a crashed writer"),
+        self.finding(line, FindingKind::TornTail, || {
+            format!("the last line ({len} bytes, no newline) is cut short: the trace of a crashed writer")
         });
     }
 
@@ -540,6 +558,7 @@ impl Replay {
             counters: self.counters.clone(),
             state_sha256: self.state_sha256()?,
             findings: self.findings.clone(),
+            findings_omitted: self.findings_omitted,
         })
     }
 
@@ -912,7 +931,7 @@ fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::
 }
 
 /// Replays the log at `path` into `state` (a [`Replay::new`] or
-/// [`Replay::without_ops`]). A missing log is an empty queue.
+/// [`Replay::checked`]). A missing log is an empty queue.
 pub fn replay_file(path: &Path, mut state: Replay) -> std::io::Result<Replay> {
     match crate::fsutil::open_nofollow(path) {
         Ok(f) => {
@@ -954,7 +973,7 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_without_ops_folds_to_the_same_state_and_keeps_no_op() {
+    fn a_checked_replay_folds_to_the_same_state_and_checks_every_operation() {
         let log = [
             enq("a", "ka"),
             enq("a", "ka"),
@@ -963,11 +982,25 @@ mod tests {
             deq("a"),
         ]
         .concat();
-        let with = run(&log);
-        let mut without = Replay::without_ops();
-        replay_reader(log.as_bytes(), &mut without).unwrap();
-        assert_eq!(with.ops.len(), 5);
-        assert!(without.ops.is_empty());
+        let without = run(&log);
+        let receipt = |line, op: &str, id: &str| QueueRef {
+            line,
+            op: op.into(),
+            task_id: Some(id.into()),
+        };
+        let mut with =
+            Replay::checked(vec![receipt(1, "enqueue", "a"), receipt(2, "dequeue", "b")]);
+        replay_reader(log.as_bytes(), &mut with).unwrap();
+        let cc = with.cross_check().unwrap();
+        assert_eq!(cc.ops, 5);
+        let missing: Vec<(usize, &str)> = cc
+            .receipt_missing
+            .iter()
+            .map(|o| (o.line, o.task_id.as_str()))
+            .collect();
+        assert_eq!(missing, [(2, "a"), (3, "zz"), (4, "b"), (5, "a")]);
+        assert_eq!(cc.receipts_without_op[0].line, 2);
+        assert!(with.cross_check().is_none(), "told once");
         assert_eq!(ids(&without), ["b"]);
         assert_eq!(without.counters, with.counters);
         assert_eq!(without.findings, with.findings);
@@ -978,6 +1011,37 @@ mod tests {
         assert_eq!(
             without.summary("q").unwrap().dedupe_index,
             with.summary("q").unwrap().dedupe_index
+        );
+    }
+
+    #[test]
+    fn findings_past_the_listed_ones_are_counted_and_the_first_of_each_kind_listed() {
+        let mut log: String = (0..MAX_FINDINGS + 5)
+            .map(|i| deq(&format!("x{i}")))
+            .collect();
+        log.push_str(&enq("a", "k"));
+        log.push_str(&enq("a", "k"));
+        log.push_str("not json\n");
+        let r = run(&log);
+        assert_eq!(r.counters.orphan_dequeue, MAX_FINDINGS + 5);
+        assert_eq!(r.findings.len(), MAX_FINDINGS + 2);
+        assert_eq!(r.findings_omitted, 5);
+        let tail: Vec<(usize, FindingKind)> = r.findings[MAX_FINDINGS..]
+            .iter()
+            .map(|f| (f.line, f.kind))
+            .collect();
+        let n = MAX_FINDINGS + 5;
+        assert_eq!(
+            tail,
+            [
+                (n + 2, FindingKind::DuplicateEnqueue),
+                (n + 3, FindingKind::CorruptLine)
+            ]
+        );
+        let s = r.summary("q").unwrap();
+        assert_eq!(
+            (s.findings.len(), s.findings_omitted),
+            (MAX_FINDINGS + 2, 5)
         );
     }
 

@@ -223,8 +223,8 @@ fn open_and_replay(log: &Path) -> Result<(File, Replay, Option<u64>), WriteError
     if !file.metadata().map_err(io(label.clone()))?.is_file() {
         return Err(WriteError::Invalid(format!("{label}: not a regular file")));
     }
-    // The writer needs the pending tasks, not a record of every operation.
-    let mut state = Replay::without_ops();
+    // The writer needs the pending tasks, not the receipt cross-check.
+    let mut state = Replay::new();
     replay_open(&file, &mut state).map_err(io(format!("{label}: cannot read")))?;
     let mut moved = None;
     if state.counters.torn_tail > 0 && state.findings.last().is_some_and(|f| f.line == state.lines)

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::finding::{Code, Finding, Severity};
 use crate::lith::Manifest;
-use crate::queue::crosscheck::{CrossCheck, QueueRef, cross_check, queue_ref};
+use crate::queue::crosscheck::{CrossCheck, QueueRef, queue_ref};
 use crate::queue::{self, FindingKind as QueueFindingKind, Summary};
 use crate::receipts::{self, Check, Contract, FindingKind, Receipt};
 
@@ -141,7 +141,9 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     s
 }
 
-pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueSection {
+/// The queue section; the receipts section hands over its task-queue receipts for
+/// the cross-check.
+pub fn evaluate_queue(manifest: &Manifest, receipts: &mut ReceiptsSection) -> QueueSection {
     let Some(cfg) = &manifest.queue else {
         return QueueSection::default();
     };
@@ -162,11 +164,11 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
         );
     }
     let replay = if receipts.check.is_some() {
-        queue::Replay::new()
+        queue::Replay::checked(std::mem::take(&mut receipts.queue_refs))
     } else {
-        queue::Replay::without_ops()
+        queue::Replay::new()
     };
-    let state = match queue::replay_file(&path, replay) {
+    let mut state = match queue::replay_file(&path, replay) {
         Ok(st) => st,
         Err(e) => {
             s.findings.push(
@@ -180,17 +182,31 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
             return s;
         }
     };
+    // One finding per kind: its count (the counters count findings past the listed
+    // ones too) and its first line (the first of each kind is always listed).
     let mut tally: BTreeMap<Code, (usize, usize, Severity)> = BTreeMap::new();
+    let c = &state.counters;
     for f in &state.findings {
-        let (code, sev) = match f.kind {
-            QueueFindingKind::CorruptLine => (Code::QueueCorruptLine, Severity::Partial),
-            QueueFindingKind::LineTooLong => (Code::QueueLineTooLong, Severity::Partial),
-            QueueFindingKind::TornTail => (Code::QueueTornTail, Severity::Warning),
-            QueueFindingKind::DuplicateEnqueue => (Code::QueueDuplicateEnqueue, Severity::Partial),
-            QueueFindingKind::OrphanDequeue => (Code::QueueOrphanDequeue, Severity::Partial),
+        let (code, sev, n) = match f.kind {
+            QueueFindingKind::CorruptLine => {
+                (Code::QueueCorruptLine, Severity::Partial, c.corrupt_line)
+            }
+            QueueFindingKind::LineTooLong => {
+                (Code::QueueLineTooLong, Severity::Partial, c.line_too_long)
+            }
+            QueueFindingKind::TornTail => (Code::QueueTornTail, Severity::Warning, c.torn_tail),
+            QueueFindingKind::DuplicateEnqueue => (
+                Code::QueueDuplicateEnqueue,
+                Severity::Partial,
+                c.duplicate_enqueue,
+            ),
+            QueueFindingKind::OrphanDequeue => (
+                Code::QueueOrphanDequeue,
+                Severity::Partial,
+                c.orphan_dequeue,
+            ),
         };
-        let e = tally.entry(code).or_insert((0, f.line, sev));
-        e.0 += 1;
+        tally.entry(code).or_insert((n, f.line, sev));
     }
     for (code, (n, first, sev)) in tally {
         s.findings.push(
@@ -198,8 +214,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
                 .at(cfg.log.clone()),
         );
     }
-    if receipts.check.is_some() {
-        let cc = cross_check(&state.ops, &receipts.queue_refs);
+    if let Some(cc) = state.cross_check() {
         if !cc.receipt_missing.is_empty() {
             let first = &cc.receipt_missing[0];
             s.findings.push(
@@ -208,7 +223,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
                     Severity::Partial,
                     format!(
                         "{} queue operation(s) have no receipt; the first is the {} of {} at line {}",
-                        cc.receipt_missing.len(),
+                        cc.missing_count(),
                         first.op,
                         first.task_id,
                         first.line
@@ -224,7 +239,7 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &ReceiptsSection) -> QueueS
                     Severity::Partial,
                     format!(
                         "{} task-queue receipt(s) match no queue operation; the first is at line {}",
-                        cc.receipts_without_op.len(),
+                        cc.orphan_count(),
                         cc.receipts_without_op[0].line
                     ),
                 )

@@ -186,7 +186,13 @@ pub struct CrossView {
     pub ops: usize,
     pub queue_receipts: usize,
     pub missing: Vec<(usize, String, String)>,
+    /// Operations without a receipt that `missing` leaves out.
+    pub missing_more: usize,
     pub orphans: Vec<(usize, String, String)>,
+    /// Receipts without an operation that `orphans` leaves out.
+    pub orphans_more: usize,
+    /// How many of each list `report.json` holds.
+    pub listed: usize,
 }
 
 #[derive(Template)]
@@ -327,11 +333,16 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
             missing: c
                 .receipt_missing
                 .iter()
+                .take(PENDING_SHOWN)
                 .map(|o| (o.line, o.op.to_string(), o.task_id.clone()))
                 .collect(),
+            missing_more: c.missing_count().saturating_sub(PENDING_SHOWN),
+            orphans_more: c.orphan_count().saturating_sub(PENDING_SHOWN),
+            listed: crate::queue::crosscheck::MAX_LISTED,
             orphans: c
                 .receipts_without_op
                 .iter()
+                .take(PENDING_SHOWN)
                 .map(|o| {
                     (
                         o.line,

@@ -776,3 +776,125 @@ fn a_receipts_log_that_is_a_symlink_is_refused_everywhere_it_is_read() {
     assert!(findings.contains("receipts.log_unreadable"), "{findings}");
     assert!(findings.contains("symbolic link"), "{findings}");
 }
+
+/// A log of many bad lines and operations without receipts, checked against many
+/// receipts without operations: the report, the page and the replay list the first
+/// of each and count them all. The previous lith kept a record of every event and
+/// every finding, and wrote each into `report.json` (tens of MB here).
+#[test]
+fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
+    use std::io::Write;
+    let ws = Workspace::new();
+    let n = 150_000;
+    let mut log = std::io::BufWriter::new(std::fs::File::create(ws.join("q.jsonl")).unwrap());
+    for i in 0..n {
+        writeln!(
+            log,
+            "{{\"v\":\"eta-mu.task-queue/v1\",\"ts\":\"t\",\"op\":\"dequeue\",\"task_id\":\"gone-{i}\"}}"
+        )
+        .unwrap();
+    }
+    log.write_all(b"not json\n").unwrap();
+    drop(log);
+    let mut receipts =
+        std::io::BufWriter::new(std::fs::File::create(ws.join("receipts.log")).unwrap());
+    for i in 0..n {
+        writeln!(
+            receipts,
+            "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:enqueue,task:never-{i}"
+        )
+        .unwrap();
+    }
+    drop(receipts);
+
+    let rep = replay_with_receipts(&ws);
+    assert_eq!(rep.code, 2, "{}", rep.stderr);
+    let v = rep.json();
+    assert_eq!(v["counters"]["orphan_dequeue"], n);
+    assert_eq!(v["counters"]["corrupt_line"], 1);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 10_001);
+    assert_eq!(findings[0]["line"], 1);
+    assert_eq!(findings[10_000]["kind"], "corrupt_line");
+    assert_eq!(v["findings_omitted"], n - 10_000);
+    let cc = &v["cross_check"];
+    assert_eq!(cc["ops"], n);
+    assert_eq!(cc["queue_receipts"], n);
+    assert_eq!(cc["receipt_missing"].as_array().unwrap().len(), 10_000);
+    assert_eq!(cc["receipt_missing_omitted"], n - 10_000);
+    assert_eq!(cc["receipt_missing"][9_999]["task_id"], "gone-9999");
+    assert_eq!(cc["receipts_without_op"].as_array().unwrap().len(), 10_000);
+    assert_eq!(cc["receipts_without_op_omitted"], n - 10_000);
+    assert_eq!(cc["receipts_without_op"][0]["task_id"], "never-0");
+    drop(v);
+    let text = ws.lith(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+    ]);
+    assert!(
+        text.stdout.contains(&format!(
+            "{n} op(s) without a receipt, {n} receipt(s) without an op"
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("… {} more finding(s)", n + 1 - 20)),
+        "{}",
+        text.stdout
+    );
+
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let size = std::fs::metadata(ws.join("site/report.json"))
+        .unwrap()
+        .len();
+    assert!(size < 8 << 20, "report.json is {size} bytes");
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let messages: Vec<&str> = rep["queue"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.contains(&format!("{n} line(s); the first is line 1").as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with(&format!("{n} queue operation(s) have no receipt"))),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with(&format!("{n} task-queue receipt(s) match no"))),
+        "{messages:?}"
+    );
+    assert_eq!(rep["queue"]["replay"]["findings_omitted"], n - 10_000);
+    let page = ws.read("site/queue/index.html");
+    assert!(page.contains(&format!(
+        "{} more operation(s) without a receipt not shown",
+        n - 1000
+    )));
+    assert!(page.contains(&format!(
+        "{} more task-queue receipt(s) without an operation",
+        n - 1000
+    )));
+    assert!(
+        page.len() < 1 << 20,
+        "the queue page is {} bytes",
+        page.len()
+    );
+}
