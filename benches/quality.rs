@@ -923,6 +923,55 @@ fn hostile_inputs(o: &Opts) {
         report as f64 / 1e3
     );
 
+    // A million small pending tasks (the most replay holds), then one more; and two
+    // million operations without receipts against two million receipts without
+    // operations.
+    let ws = o.dir.join(format!("hostile-small-{}", std::process::id()));
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    std::fs::write(
+        ws.join("manifest.lith"),
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
+    )
+    .unwrap();
+    let log = ws.join("q.jsonl");
+    let max = lith::queue::MAX_PENDING;
+    hostile::queue_of_small_tasks(&log, max, max, 0, None);
+    let size = std::fs::metadata(&log).unwrap().len();
+    let replay = |json: bool| {
+        let mut cmd = Command::new(lith());
+        cmd.args(["queue", "replay", "--log"]).arg(&log);
+        if json {
+            cmd.arg("--json");
+        }
+        measure(&mut cmd)
+    };
+    let (_, rss_text, c_text) = replay(false);
+    let (_, rss_json, c_json) = replay(true);
+    hostile::queue_of_small_tasks(&log, max + 1, max, 0, None);
+    let (_, rss_over, c_over) = replay(false);
+    println!(
+        "  a queue log of {:.0} MB, {max} small pending tasks: lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json}); one more task: {} MiB (exit {c_over}, refused)",
+        size as f64 / 1e6,
+        rss_text / 1024,
+        rss_json / 1024,
+        rss_over / 1024,
+    );
+    let n = 2_000_000;
+    hostile::queue_of_small_tasks(&log, 0, 1, n, Some((&ws.join("receipts.log"), n)));
+    let size = std::fs::metadata(&log).unwrap().len()
+        + std::fs::metadata(ws.join("receipts.log")).unwrap().len();
+    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let report = std::fs::metadata(ws.join("site/report.json"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    trash(o, &ws);
+    println!(
+        "  {n} dequeues of tasks never enqueued and {n} receipts of enqueues that never happened ({:.0} MB): lith build {} MiB (exit {c_build}), report.json {:.1} MB",
+        size as f64 / 1e6,
+        rss_build / 1024,
+        report as f64 / 1e6
+    );
+
     // One pending task of 60 MiB of `0,`: 31 million values on one line.
     let ws = o.dir.join(format!("hostile-wide-{}", std::process::id()));
     std::fs::create_dir_all(ws.join("out")).unwrap();

@@ -147,7 +147,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             counters: serde_json::Value,
             #[serde(skip_serializing_if = "Option::is_none")]
             cross_check: Option<serde_json::Value>,
-            dedupe_index: std::collections::BTreeMap<String, String>,
+            dedupe_index: queue::DedupeJson<'a>,
             exit_code: i32,
             findings: serde_json::Value,
             #[serde(skip_serializing_if = "crate::wire::zero")]
@@ -159,7 +159,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         crate::cmd::print_json_streamed(&Out {
             counters: serde_json::to_value(&state.counters)?,
             cross_check: cross.as_ref().map(serde_json::to_value).transpose()?,
-            dedupe_index: state.dedupe_index(),
+            dedupe_index: state.dedupe_json(),
             exit_code: code,
             findings: serde_json::to_value(&state.findings)?,
             findings_omitted: state.findings_omitted,

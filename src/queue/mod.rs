@@ -14,8 +14,8 @@ pub mod writer;
 
 use std::collections::BTreeMap;
 
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -103,38 +103,42 @@ pub struct Counters {
     pub torn_tail: usize,
 }
 
-/// A pending task as replay keeps it: its id and dedupe key (as [`held`]), and the
-/// task object as written, or where it is written in the log.
+/// The most tasks pending at once that replay holds: a log with more is refused at
+/// the line that would pend one more (each costs about 80 bytes of memory,
+/// whatever its size).
+pub const MAX_PENDING: usize = 1 << 20;
+
+/// The first 128 bits of the sha256 of a text: how replay tells ids, dedupe keys and
+/// task texts apart without holding them (a collision would take some 2^64 tries).
+type Digest16 = [u8; 16];
+
+fn digest16(text: &[u8]) -> Digest16 {
+    let mut out = [0; 16];
+    out.copy_from_slice(&Sha256::digest(text)[..16]);
+    out
+}
+
+/// A pending task as replay keeps it: the digests of its id and dedupe key (as
+/// [`held`]), and where its JSON text is: in memory, or in the log with the digest
+/// it had when replay read it. The same few bytes whatever the task.
 #[derive(Debug, Clone)]
 pub struct PendingTask {
-    /// Shared with the index of pending ids: one allocation per task.
-    pub id: Arc<str>,
-    pub dedupe_key: Option<Box<str>>,
-    body: Body,
-}
-
-#[derive(Debug, Clone)]
-enum Body {
-    Held(Box<RawValue>),
-    InLog(Box<Place>),
-}
-
-/// Where a task's JSON is in the log, and the digest it had when replay read it.
-#[derive(Debug, Clone)]
-struct Place {
-    offset: u64,
-    len: usize,
-    line: usize,
-    sha256: [u8; 32],
+    id: Digest16,
+    key: Option<Digest16>,
+    /// Of the text in the log (not of a text held in memory).
+    sha: Digest16,
+    /// The text's offset in the log, or in [`Replay`]'s held texts when `in_memory`.
+    at: u64,
+    /// The line of its enqueue.
+    line: u64,
+    len: u32,
+    in_memory: bool,
 }
 
 impl PendingTask {
     /// The length of its JSON text.
     pub fn len(&self) -> usize {
-        match &self.body {
-            Body::Held(raw) => raw.get().len(),
-            Body::InLog(p) => p.len,
-        }
+        self.len as usize
     }
 
     /// Whether its JSON is empty (never: a task is an object).
@@ -164,17 +168,36 @@ struct TaskHead<'a> {
     dedupe_key: Option<Cow<'a, str>>,
 }
 
+/// A task's id and dedupe key as replay holds them ([`held`]): the key trimmed, as
+/// the producer keys its index, and none when empty.
+fn names<'a>(
+    id: Option<&'a str>,
+    key: Option<&'a str>,
+) -> (Option<Cow<'a, str>>, Option<Cow<'a, str>>) {
+    (
+        id.map(held),
+        key.map(str::trim).filter(|k| !k.is_empty()).map(held),
+    )
+}
+
 /// The folded state of a queue log.
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
     slots: Vec<Option<PendingTask>>,
-    /// Pending id → slot. foldhash with a per-process random seed: several times
-    /// faster than SipHash here, and its seed keeps crafted collisions impractical.
-    live: FastMap<Arc<str>, usize>,
+    /// The slots of the pending tasks, found by the digest of their id. foldhash
+    /// with a per-process random seed over the digest: crafted ids cannot pile up
+    /// in one bucket.
+    live: hashbrown::HashTable<u32>,
+    seed: foldhash::fast::RandomState,
     /// The log file being replayed, for reading back the tasks not held.
     source: Option<Arc<File>>,
-    /// Bytes of task JSON held in memory.
+    /// The texts of the tasks held in memory, one after another (with those of
+    /// dequeued tasks until the next compaction).
+    held: String,
+    /// Bytes of `held` that pending tasks use.
     held_bytes: usize,
+    /// Why replay stopped before the end of the log, when it did.
+    pub stopped: Option<String>,
     pub counters: Counters,
     /// The first [`MAX_FINDINGS`] findings, and the first of each kind after them.
     pub findings: Vec<QueueFinding>,
@@ -269,7 +292,15 @@ impl Replay {
     }
 
     pub fn is_pending(&self, id: &str) -> bool {
-        self.live.contains_key(id)
+        self.slot_of(&digest16(held(id).as_bytes())).is_some()
+    }
+
+    /// The slot of the pending task with this id digest.
+    fn slot_of(&self, id: &Digest16) -> Option<usize> {
+        let slots = &self.slots;
+        self.live
+            .find(self.seed.hash_one(id), |&s| is_task(slots, s, id))
+            .map(|&s| s as usize)
     }
 
     /// The pending task that holds a dedupe key: the oldest pending task with it.
@@ -278,27 +309,36 @@ impl Replay {
     /// hash tables of every pending key cost more than the rest of the fold); a
     /// lookup walks the pending tasks once, as the replay that made them did.
     pub fn pending_by_dedupe(&self, key: &str) -> Option<&PendingTask> {
-        let key = held(key);
-        self.pending()
-            .find(|t| t.dedupe_key.as_deref() == Some(&*key))
+        let key = Some(digest16(held(key).as_bytes()));
+        self.pending().find(|t| t.key == key)
     }
 
     /// A pending task's JSON text as written, read back from the log when it is not
     /// held. A task whose bytes changed since replay read them is an error: the log
     /// was rewritten under lith, and what it reported no longer holds.
-    pub fn text<'t>(&self, t: &'t PendingTask) -> std::io::Result<Cow<'t, str>> {
-        let place = match &t.body {
-            Body::Held(raw) => return Ok(Cow::Borrowed(raw.get())),
-            Body::InLog(p) => p,
-        };
+    pub fn text<'t>(&'t self, t: &PendingTask) -> std::io::Result<Cow<'t, str>> {
+        if t.in_memory {
+            return Ok(Cow::Borrowed(&self.held[t.at as usize..][..t.len()]));
+        }
         let Some(file) = &self.source else {
             return Err(std::io::Error::other("no log to read a task back from"));
         };
-        let mut buf = vec![0u8; place.len];
-        std::os::unix::fs::FileExt::read_exact_at(&**file, &mut buf, place.offset)?;
-        checked(place, &buf)?;
+        let mut buf = vec![0u8; t.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&**file, &mut buf, t.at)?;
+        checked(t, &buf)?;
         Ok(Cow::Owned(
             String::from_utf8(buf).expect("checked bytes are the UTF-8 replay read"),
+        ))
+    }
+
+    /// A pending task's id and dedupe key, as [`held`], from its text.
+    pub fn names(&self, t: &PendingTask) -> std::io::Result<(String, Option<String>)> {
+        let text = self.text(t)?;
+        let head: TaskHead = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+        let (id, key) = names(head.id.as_deref(), head.dedupe_key.as_deref());
+        Ok((
+            id.unwrap_or_default().into_owned(),
+            key.map(Cow::into_owned),
         ))
     }
 
@@ -318,73 +358,95 @@ impl Replay {
         self.fold(line, parse_line(raw, None));
     }
 
-    /// Folds one parsed line: the state changes, in log order.
+    /// Folds one parsed line: the state changes, in log order. Nothing once replay
+    /// has stopped.
     fn fold(&mut self, line: usize, event: Parsed) {
+        if self.stopped.is_some() {
+            return;
+        }
         self.lines = line;
         match event {
             Parsed::Blank => {}
             Parsed::Corrupt(message) => self.corrupt(line, message),
             Parsed::Enqueue {
                 id,
-                dedupe_key,
+                id16,
+                key16,
                 body,
             } => {
                 self.counters.events += 1;
-                let slot = self.slots.len();
-                let std::collections::hash_map::Entry::Vacant(vacant) = self.live.entry(id.clone())
-                else {
+                if self.slot_of(&id16).is_some() {
                     self.counters.duplicate_enqueue += 1;
                     self.finding(line, FindingKind::DuplicateEnqueue, || {
                         format!("task {id} is already pending; this enqueue is ignored")
                     });
                     self.op(line, OpKind::Enqueue, &id);
                     return;
-                };
-                vacant.insert(slot);
+                }
+                if self.live.len() >= MAX_PENDING {
+                    self.counters.events -= 1;
+                    self.stopped = Some(format!(
+                        "line {line}: more than {MAX_PENDING} tasks would be pending at once; lith holds at most that many: dequeue tasks, or start a new log"
+                    ));
+                    return;
+                }
                 self.op(line, OpKind::Enqueue, &id);
-                let body = match body {
-                    ParsedBody::InLog(place) => Body::InLog(place),
+                let mut task = PendingTask {
+                    id: id16,
+                    key: key16,
+                    sha: [0; 16],
+                    at: 0,
+                    line: line as u64,
+                    len: 0,
+                    in_memory: false,
+                };
+                match body {
+                    ParsedBody::InLog { at, len, sha } => {
+                        (task.at, task.len, task.sha) = (at, len, sha);
+                    }
                     ParsedBody::Held { raw, at } => {
-                        let len = raw.get().len();
+                        let text = raw.get();
+                        task.len = text.len() as u32;
                         match at {
-                            Some(offset) if self.held_bytes + len > HELD_TASKS_BYTES => {
-                                Body::InLog(Box::new(Place {
-                                    offset,
-                                    len,
-                                    line,
-                                    sha256: Sha256::digest(raw.get().as_bytes()).into(),
-                                }))
+                            Some(at) if self.held_bytes + text.len() > HELD_TASKS_BYTES => {
+                                (task.at, task.sha) = (at, digest16(text.as_bytes()));
                             }
                             _ => {
-                                self.held_bytes += len;
-                                Body::Held(raw)
+                                task.at = self.held.len() as u64;
+                                task.in_memory = true;
+                                self.held.push_str(text);
+                                self.held_bytes += text.len();
                             }
                         }
                     }
-                };
-                self.slots.push(Some(PendingTask {
-                    id,
-                    dedupe_key,
-                    body,
-                }));
+                }
+                let slot = self.slots.len() as u32;
+                self.slots.push(Some(task));
+                let (slots, seed) = (&self.slots, &self.seed);
+                self.live.insert_unique(seed.hash_one(id16), slot, |&s| {
+                    seed.hash_one(slots[s as usize].as_ref().expect("a live slot").id)
+                });
                 self.counters.enqueued += 1;
             }
-            Parsed::Dequeue { id } => {
+            Parsed::Dequeue { id, id16 } => {
                 self.counters.events += 1;
                 self.op(line, OpKind::Dequeue, &id);
-                let Some(slot) = self.live.remove(&*id) else {
+                let slots = &self.slots;
+                let Ok(entry) = self
+                    .live
+                    .find_entry(self.seed.hash_one(id16), |&s| is_task(slots, s, &id16))
+                else {
                     self.counters.orphan_dequeue += 1;
                     self.finding(line, FindingKind::OrphanDequeue, || {
                         format!("task {id} is not pending")
                     });
                     return;
                 };
-                if let Some(PendingTask {
-                    body: Body::Held(raw),
-                    ..
-                }) = self.slots[slot].take()
+                let (slot, _) = entry.remove();
+                if let Some(t) = self.slots[slot as usize].take()
+                    && t.in_memory
                 {
-                    self.held_bytes -= raw.get().len();
+                    self.held_bytes -= t.len();
                 }
                 self.counters.dequeued += 1;
                 self.compact();
@@ -392,16 +454,31 @@ impl Replay {
         }
     }
 
-    /// Drops dequeued slots once they are most of the vector, keeping FIFO order.
+    /// Drops dequeued slots once they are most of the vector, and the texts of
+    /// dequeued tasks once they are most of the held texts, keeping FIFO order.
     fn compact(&mut self) {
-        if self.slots.len() < 1024 || self.live.len() * 2 > self.slots.len() {
+        let slots_spare = self.slots.len() >= 1024 && self.live.len() * 2 <= self.slots.len();
+        let held_spare = self.held.len() >= 1 << 20 && self.held_bytes * 2 <= self.held.len();
+        if !slots_spare && !held_spare {
             return;
         }
         self.slots.retain(Option::is_some);
-        for (i, t) in self.slots.iter().enumerate() {
-            if let Some(t) = t {
-                *self.live.get_mut(&t.id).expect("a pending task is live") = i;
+        if held_spare {
+            let mut held = String::with_capacity(self.held_bytes);
+            for t in self.slots.iter_mut().flatten().filter(|t| t.in_memory) {
+                let at = held.len() as u64;
+                held.push_str(&self.held[t.at as usize..][..t.len()]);
+                t.at = at;
             }
+            self.held = held;
+        }
+        self.live.clear();
+        for (i, t) in self.slots.iter().enumerate() {
+            let id = t.as_ref().expect("retained").id;
+            let (slots, seed) = (&self.slots, &self.seed);
+            self.live.insert_unique(seed.hash_one(id), i as u32, |&s| {
+                seed.hash_one(slots[s as usize].as_ref().expect("a live slot").id)
+            });
         }
     }
 
@@ -482,16 +559,13 @@ impl Replay {
     /// caller. The small tasks of the log are read in one piece when they lie close
     /// together, as pending tasks of a busy log do.
     fn encode<'s>(&self, chunk: &'s [Option<PendingTask>]) -> std::io::Result<Vec<Piece<'s>>> {
-        let small = |t: &'s PendingTask| match &t.body {
-            Body::InLog(p) if p.len <= HELD_TASK_BYTES => Some(&**p),
-            _ => None,
-        };
-        let places: Vec<&Place> = chunk.iter().flatten().filter_map(small).collect();
+        let small = |t: &'s PendingTask| (!t.in_memory && t.len() <= HELD_TASK_BYTES).then_some(t);
+        let places: Vec<&PendingTask> = chunk.iter().flatten().filter_map(small).collect();
         let span = match (places.first(), places.last()) {
-            (Some(a), Some(b)) => Some((a.offset, b.offset + b.len as u64 - a.offset)),
+            (Some(a), Some(b)) => Some((a.at, b.at + b.len as u64 - a.at)),
             _ => None,
         };
-        let total: usize = places.iter().map(|p| p.len).sum();
+        let total: usize = places.iter().map(|p| p.len()).sum();
         // One read when the span is mostly these tasks, not what lies between them.
         // At most 8 MiB read at once; tasks beyond are read one at a time.
         let block = match (span, &self.source) {
@@ -507,13 +581,13 @@ impl Replay {
         let mut pieces = Vec::new();
         let mut out = Vec::with_capacity(chunk.len() * 96);
         for t in chunk.iter().flatten() {
-            let text = match (&t.body, small(t), &block) {
-                (Body::Held(raw), _, _) => Cow::Borrowed(raw.get()),
-                (_, Some(p), Some((from, buf))) => {
-                    let at = (p.offset - from) as usize;
-                    Cow::Borrowed(checked(p, &buf[at..at + p.len])?)
+            let text = match (small(t), &block) {
+                _ if t.in_memory => self.text(t)?,
+                (Some(p), Some((from, buf))) => {
+                    let at = (p.at - from) as usize;
+                    Cow::Borrowed(checked(p, &buf[at..at + p.len()])?)
                 }
-                (_, Some(_), None) => self.text(t)?,
+                (Some(_), None) => self.text(t)?,
                 _ => {
                     pieces.push(Piece::Encoded(std::mem::take(&mut out)));
                     pieces.push(Piece::Large(t));
@@ -529,8 +603,31 @@ impl Replay {
 
     /// dedupe_key → the id of the oldest pending task that holds it (both as
     /// [`held`]).
-    pub fn dedupe_index(&self) -> BTreeMap<String, String> {
-        dedupe_index_of(self.pending())
+    pub fn dedupe_index(&self) -> std::io::Result<BTreeMap<String, String>> {
+        self.dedupe_index_of(self.pending())
+    }
+
+    /// dedupe_key → the id of the oldest of `tasks` that holds it.
+    fn dedupe_index_of<'t>(
+        &self,
+        tasks: impl Iterator<Item = &'t PendingTask>,
+    ) -> std::io::Result<BTreeMap<String, String>> {
+        let mut index = BTreeMap::new();
+        for t in tasks.filter(|t| t.key.is_some()) {
+            if let (id, Some(key)) = self.names(t)? {
+                index.entry(key).or_insert(id);
+            }
+        }
+        Ok(index)
+    }
+
+    /// The dedupe index of every pending task, written as [`DedupeJson`] says (each
+    /// task read back in turn).
+    pub fn dedupe_json(&self) -> DedupeJson<'_> {
+        DedupeJson {
+            replay: self,
+            budget: SORTED_INDEX_BYTES,
+        }
     }
 
     /// The report's view of the replay: every pending task, in full while it is
@@ -554,7 +651,7 @@ impl Replay {
             log: log.to_string(),
             pending_omitted: self.live.len().saturating_sub(pending.len()),
             pending,
-            dedupe_index: dedupe_index_of(self.pending().take(LISTED_TASKS)),
+            dedupe_index: self.dedupe_index_of(self.pending().take(LISTED_TASKS))?,
             counters: self.counters.clone(),
             state_sha256: self.state_sha256()?,
             findings: self.findings.clone(),
@@ -590,28 +687,20 @@ enum Piece<'a> {
     Large(&'a PendingTask),
 }
 
+/// Whether slot `s` holds the pending task with this id digest.
+fn is_task(slots: &[Option<PendingTask>], s: u32, id: &Digest16) -> bool {
+    slots[s as usize].as_ref().is_some_and(|t| t.id == *id)
+}
+
 /// The bytes read back for a task, as text, when they are still those replay read.
-fn checked<'b>(place: &Place, bytes: &'b [u8]) -> std::io::Result<&'b str> {
-    if Sha256::digest(bytes)[..] != place.sha256 {
+fn checked<'b>(place: &PendingTask, bytes: &'b [u8]) -> std::io::Result<&'b str> {
+    if digest16(bytes) != place.sha {
         return Err(std::io::Error::other(format!(
             "the task at line {} changed after replay read it; the log was rewritten while lith read it: replay again",
             place.line
         )));
     }
     Ok(std::str::from_utf8(bytes).expect("the digest is of the UTF-8 replay read"))
-}
-
-/// dedupe_key → the id of the oldest of `tasks` that holds it.
-fn dedupe_index_of<'t>(tasks: impl Iterator<Item = &'t PendingTask>) -> BTreeMap<String, String> {
-    let mut index = BTreeMap::new();
-    for t in tasks {
-        if let Some(key) = &t.dedupe_key {
-            index
-                .entry(key.to_string())
-                .or_insert_with(|| t.id.to_string());
-        }
-    }
-    index
 }
 
 /// Feeds a digest through `io::Write` (the canonical form is written into it).
@@ -631,6 +720,10 @@ impl std::io::Write for HashWriter {
 #[derive(Deserialize)]
 struct StandInFields<'a> {
     #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dedupe_key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
     kind: Option<&'a RawValue>,
     #[serde(borrow)]
     owner: Option<&'a RawValue>,
@@ -645,10 +738,14 @@ struct StandInFields<'a> {
 /// is in the log.
 fn stand_in(t: &PendingTask, text: &str) -> std::io::Result<Box<RawValue>> {
     let fields: StandInFields = serde_json::from_str(text).map_err(std::io::Error::other)?;
+    let (id, key) = names(fields.id.as_deref(), fields.dedupe_key.as_deref());
     let mut m = Map::new();
-    m.insert("id".into(), Value::String(t.id.to_string()));
-    if let Some(key) = &t.dedupe_key {
-        m.insert("dedupe_key".into(), Value::String(key.to_string()));
+    m.insert(
+        "id".into(),
+        Value::String(id.unwrap_or_default().into_owned()),
+    );
+    if let Some(key) = key {
+        m.insert("dedupe_key".into(), Value::String(key.into_owned()));
     }
     for (name, raw) in [
         ("kind", fields.kind),
@@ -660,10 +757,8 @@ fn stand_in(t: &PendingTask, text: &str) -> std::io::Result<Box<RawValue>> {
             m.insert(name.into(), serde_json::from_str(raw.get())?);
         }
     }
-    let (sha256, line) = match &t.body {
-        Body::InLog(p) => (hex(&p.sha256), Some(p.line)),
-        Body::Held(raw) => (hex(&Sha256::digest(raw.get().as_bytes())), None),
-    };
+    let sha256 = hex(&Sha256::digest(text.as_bytes()));
+    let line = (!t.in_memory).then_some(t.line);
     let mut omitted = Map::new();
     omitted.insert("bytes".into(), text.len().into());
     omitted.insert("sha256".into(), sha256.into());
@@ -712,21 +807,76 @@ impl Serialize for PendingJson<'_> {
     }
 }
 
+/// The dedupe index of every pending task as a serializable map ([`Replay::dedupe_json`]):
+/// key → id of the oldest pending task that holds it. Sorted by key while the sorted
+/// index takes at most [`SORTED_INDEX_BYTES`] of memory (its keys and ids, and
+/// [`ENTRY_BYTES`] each); past that, written in the order
+/// the keys first appear in the pending list, remembering the digest of each key
+/// written.
+pub struct DedupeJson<'a> {
+    replay: &'a Replay,
+    budget: usize,
+}
+
+/// The most memory the dedupe index is sorted in.
+pub const SORTED_INDEX_BYTES: usize = 32 << 20;
+
+/// What an entry of the sorted dedupe index costs besides its text: two `String`s
+/// and a share of a B-tree node, rounded up.
+const ENTRY_BYTES: usize = 96;
+
+impl Serialize for DedupeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let replay = self.replay;
+        let mut sorted = Some(BTreeMap::new());
+        let mut bytes = 0;
+        for t in replay.pending().filter(|t| t.key.is_some()) {
+            let (id, Some(key)) = replay.names(t).map_err(S::Error::custom)? else {
+                continue;
+            };
+            bytes += id.len() + key.len() + ENTRY_BYTES;
+            if bytes > self.budget {
+                sorted = None;
+                break;
+            }
+            if let Some(index) = &mut sorted {
+                index.entry(key).or_insert(id);
+            }
+        }
+        if let Some(index) = sorted {
+            return index.serialize(s);
+        }
+        let mut seen = std::collections::HashSet::with_hasher(replay.seed.clone());
+        let mut map = s.serialize_map(None)?;
+        for t in replay.pending() {
+            if let Some(key) = t.key
+                && seen.insert(key)
+                && let (id, Some(key)) = replay.names(t).map_err(S::Error::custom)?
+            {
+                map.serialize_entry(&key, &id)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// One line of the log, parsed and checked on its own: everything the fold needs,
 /// owned, so that lines can be parsed on one thread while another folds them.
 enum Parsed {
     Blank,
     Corrupt(String),
     Enqueue {
-        /// As [`held`].
-        id: Arc<str>,
-        /// Trimmed, as the producer keys its index; an empty key holds nothing. As
-        /// [`held`].
-        dedupe_key: Option<Box<str>>,
+        /// As [`held`] (for findings and the cross-check), and its digest.
+        id: Box<str>,
+        id16: Digest16,
+        /// The digest of its dedupe key as [`names`] holds it.
+        key16: Option<Digest16>,
         body: ParsedBody,
     },
     Dequeue {
         id: Box<str>,
+        id16: Digest16,
     },
 }
 
@@ -734,17 +884,11 @@ enum Parsed {
 /// when there is one, or (a large task) its place in the log alone.
 enum ParsedBody {
     Held { raw: Box<RawValue>, at: Option<u64> },
-    InLog(Box<Place>),
+    InLog { at: u64, len: u32, sha: Digest16 },
 }
 
-/// Where a line is in the log file being replayed.
-#[derive(Clone, Copy)]
-struct At {
-    offset: u64,
-    line: usize,
-}
-
-fn parse_line(raw: &[u8], at: Option<At>) -> Parsed {
+/// Parses one line; `at` is its offset in the log file being replayed, if any.
+fn parse_line(raw: &[u8], at: Option<u64>) -> Parsed {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
@@ -795,35 +939,35 @@ fn parse_line(raw: &[u8], at: Option<At>) -> Parsed {
                     "a task that lith does not read in bounded memory: {why}"
                 ));
             }
-            let body = match at {
-                Some(at) if text.len() > HELD_TASK_BYTES => ParsedBody::InLog(Box::new(Place {
-                    offset: at.offset + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64,
-                    len: text.len(),
-                    line: at.line,
-                    sha256: Sha256::digest(text.as_bytes()).into(),
-                })),
+            let offset = at.map(|at| at + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64);
+            let body = match offset {
+                Some(at) if text.len() > HELD_TASK_BYTES => ParsedBody::InLog {
+                    at,
+                    len: text.len() as u32,
+                    sha: digest16(text.as_bytes()),
+                },
                 _ => ParsedBody::Held {
                     raw: raw_task.to_owned(),
-                    at: at.map(|at| {
-                        at.offset + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64
-                    }),
+                    at: offset,
                 },
             };
+            let (id, key) = names(Some(&id), head.dedupe_key.as_deref());
+            let id = id.expect("an id");
             Parsed::Enqueue {
-                id: held(&id).into(),
-                dedupe_key: head
-                    .dedupe_key
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(|k| held(k).into()),
+                id16: digest16(id.as_bytes()),
+                id: id.into(),
+                key16: key.map(|k| digest16(k.as_bytes())),
                 body,
             }
         }
         Some("dequeue") => match ev.task_id {
-            Some(id) => Parsed::Dequeue {
-                id: held(&id).into(),
-            },
+            Some(id) => {
+                let id = held(&id);
+                Parsed::Dequeue {
+                    id16: digest16(id.as_bytes()),
+                    id: id.into(),
+                }
+            }
             None => Parsed::Corrupt("dequeue without a string `task_id`".into()),
         },
         Some(other) => Parsed::Corrupt(format!(
@@ -886,10 +1030,7 @@ fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::
             let mut batch = Vec::with_capacity(BATCH);
             while let Some((line, buf)) = lines.next_line()? {
                 let n = line.number;
-                let at = in_file.then_some(At {
-                    offset: line.offset,
-                    line: n,
-                });
+                let at = in_file.then_some(line.offset);
                 batch.push(match line.too_long {
                     // Whatever its length, an unterminated last line is a torn tail.
                     Some(len) if !line.terminated => Item::Torn(n, len),
@@ -914,7 +1055,7 @@ fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::
             }
             Ok(())
         });
-        for batch in rx {
+        'read: for batch in rx {
             for item in batch {
                 match item {
                     Item::Line(n, p) => state.fold(n, p),
@@ -922,11 +1063,19 @@ fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::
                     Item::Torn(n, len) => state.torn_tail(n, len),
                     Item::Skip(n) => state.lines = n,
                 }
+                if state.stopped.is_some() {
+                    // Dropping the channel stops the reader at its next batch.
+                    break 'read;
+                }
             }
         }
         reader
             .join()
-            .expect("the queue reader thread does not panic")
+            .expect("the queue reader thread does not panic")?;
+        match &state.stopped {
+            Some(why) => Err(std::io::Error::other(why.clone())),
+            None => Ok(()),
+        }
     })
 }
 
@@ -969,7 +1118,7 @@ mod tests {
     }
 
     fn ids(r: &Replay) -> Vec<String> {
-        r.pending().map(|t| t.id.to_string()).collect()
+        r.pending().map(|t| r.names(t).unwrap().0).collect()
     }
 
     #[test]
@@ -1043,6 +1192,27 @@ mod tests {
             (s.findings.len(), s.findings_omitted),
             (MAX_FINDINGS + 2, 5)
         );
+    }
+
+    #[test]
+    fn the_dedupe_index_is_sorted_within_its_budget_and_in_pending_order_past_it() {
+        let log = [
+            enq("a", "kz"),
+            enq("b", "ka"),
+            enq("c", "kz"),
+            enq("d", ""),
+            enq("e", "km"),
+        ]
+        .concat();
+        let r = run(&log);
+        let json = |budget| serde_json::to_string(&DedupeJson { replay: &r, budget }).unwrap();
+        assert_eq!(json(SORTED_INDEX_BYTES), r#"{"ka":"b","km":"e","kz":"a"}"#);
+        assert_eq!(
+            json(2 * (ENTRY_BYTES + 3)),
+            r#"{"kz":"a","ka":"b","km":"e"}"#
+        );
+        let sorted: BTreeMap<String, String> = serde_json::from_str(&json(0)).unwrap();
+        assert_eq!(sorted, r.dedupe_index().unwrap());
     }
 
     #[test]
@@ -1220,7 +1390,7 @@ mod tests {
         }
         assert_eq!(r.summary("q").unwrap().dedupe_index, want);
         for (key, id) in &want {
-            assert_eq!(&*r.pending_by_dedupe(key).unwrap().id, id.as_str());
+            assert_eq!(&r.names(r.pending_by_dedupe(key).unwrap()).unwrap().0, id);
         }
     }
 
@@ -1252,10 +1422,7 @@ mod tests {
         let (_dir, path) = log_file(&log);
         let file = replay_file(&path, Replay::new()).unwrap();
         let memory = run(&log);
-        let held: Vec<bool> = file
-            .pending()
-            .map(|t| matches!(t.body, Body::Held(_)))
-            .collect();
+        let held: Vec<bool> = file.pending().map(|t| t.in_memory).collect();
         assert_eq!(held, [false, false, true]);
         assert_eq!(file.held_bytes, file.pending().nth(2).unwrap().len());
         assert_eq!(file.state_sha256().unwrap(), memory.state_sha256().unwrap());
@@ -1321,10 +1488,7 @@ mod tests {
         let (_dir, path) = log_file(&log);
         let r = replay_file(&path, Replay::new()).unwrap();
         assert!(r.held_bytes <= HELD_TASKS_BYTES, "{}", r.held_bytes);
-        let in_log = r
-            .pending()
-            .filter(|t| matches!(t.body, Body::InLog(_)))
-            .count();
+        let in_log = r.pending().filter(|t| !t.in_memory).count();
         // The model: a task is held while the held ones and it fit the budget.
         let mut sum = 0;
         let model = r
@@ -1373,7 +1537,7 @@ mod tests {
                 .contains_key(&format!("k{LISTED_TASKS:05}"))
         );
         // The digest and --json still cover every task.
-        assert_eq!(r.dedupe_index().len(), LISTED_TASKS + 50);
+        assert_eq!(r.dedupe_index().unwrap().len(), LISTED_TASKS + 50);
         let printed: Vec<Value> =
             serde_json::from_str(&serde_json::to_string(&r.pending_json()).unwrap()).unwrap();
         assert_eq!(printed.len(), LISTED_TASKS + 50);
@@ -1393,8 +1557,14 @@ mod tests {
         let key = format!("sha256:{}", hex(&Sha256::digest(long_key.as_bytes())));
         assert_eq!(r.counters.duplicate_enqueue, 1, "{:?}", r.findings);
         assert!(r.is_pending(&id));
-        assert_eq!(&*r.pending_by_dedupe(&long_key).unwrap().id, id);
-        assert_eq!(r.dedupe_index(), BTreeMap::from([(key, id.clone())]));
+        assert_eq!(
+            r.names(r.pending_by_dedupe(&long_key).unwrap()).unwrap().0,
+            id
+        );
+        assert_eq!(
+            r.dedupe_index().unwrap(),
+            BTreeMap::from([(key, id.clone())])
+        );
         assert!(r.findings[0].message.contains(&id));
         // The task itself is written as it was.
         assert_eq!(

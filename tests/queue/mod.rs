@@ -783,30 +783,21 @@ fn a_receipts_log_that_is_a_symlink_is_refused_everywhere_it_is_read() {
 /// every finding, and wrote each into `report.json` (tens of MB here).
 #[test]
 fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
-    use std::io::Write;
     let ws = Workspace::new();
     let n = 150_000;
-    let mut log = std::io::BufWriter::new(std::fs::File::create(ws.join("q.jsonl")).unwrap());
-    for i in 0..n {
-        writeln!(
-            log,
-            "{{\"v\":\"eta-mu.task-queue/v1\",\"ts\":\"t\",\"op\":\"dequeue\",\"task_id\":\"gone-{i}\"}}"
-        )
+    crate::support::hostile::queue_of_small_tasks(
+        &ws.join("q.jsonl"),
+        0,
+        1,
+        n,
+        Some((&ws.join("receipts.log"), n)),
+    );
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("q.jsonl"))
         .unwrap();
-    }
-    log.write_all(b"not json\n").unwrap();
+    std::io::Write::write_all(&mut log, b"not json\n").unwrap();
     drop(log);
-    let mut receipts =
-        std::io::BufWriter::new(std::fs::File::create(ws.join("receipts.log")).unwrap());
-    for i in 0..n {
-        writeln!(
-            receipts,
-            "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:enqueue,task:never-{i}"
-        )
-        .unwrap();
-    }
-    drop(receipts);
-
     let rep = replay_with_receipts(&ws);
     assert_eq!(rep.code, 2, "{}", rep.stderr);
     let v = rep.json();
@@ -897,4 +888,58 @@ fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
         "the queue page is {} bytes",
         page.len()
     );
+}
+
+/// A million small pending tasks are held in a few dozen bytes each, and one more
+/// is refused at its line: replay's memory is bounded whatever the log. The previous
+/// lith held about 240 bytes a task (an 1,048,577-task log: 250 MiB to replay, 370
+/// MiB to print) and had no bound.
+#[test]
+#[ignore = "about a minute in the test profile: a log of a million tasks (.ci/run runs it with --include-ignored)"]
+fn a_million_pending_tasks_are_held_compactly_and_one_more_is_refused() {
+    use std::io::Write;
+    let ws = Workspace::new();
+    let n = 1 << 20;
+    crate::support::hostile::queue_of_small_tasks(&ws.join("q.jsonl"), n, 1000, 0, None);
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("{n} pending")), "{}", r.stdout);
+    assert!(peak < 160, "replay held {peak} MiB");
+    let (r, peak) = ws.lith_peak_mib(&["queue", "replay", "--log", "q.jsonl", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(peak < 200, "replay --json held {peak} MiB");
+    let v = r.json();
+    assert_eq!(v["pending"].as_array().unwrap().len(), n);
+    assert_eq!(v["pending"][n - 1]["id"], format!("t{}", n - 1));
+    let index = v["dedupe_index"].as_object().unwrap();
+    assert_eq!(index.len(), 1000);
+    assert_eq!(index["k7"], "t7", "the oldest task that holds the key");
+    drop(v);
+
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ws.join("q.jsonl"))
+        .unwrap();
+    log.write_all(
+        b"{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enqueue\",\"task\":{\"id\":\"one-more\"}}\n",
+    )
+    .unwrap();
+    let r = ws.lith(&["queue", "replay", "--log", "q.jsonl"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "line {}: more than {n} tasks would be pending at once",
+            n + 1
+        )),
+        "{}",
+        r.stderr
+    );
+    // A build says so too, and fails closed.
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")))",
+    );
+    let r = ws.lith(&["build"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stdout.contains("queue.log_unreadable"), "{}", r.stdout);
 }

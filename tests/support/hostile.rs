@@ -64,6 +64,47 @@ pub fn queue_of_big_tasks(log: &Path, tasks: usize, mib: usize) {
     f.into_inner().unwrap().sync_all().unwrap();
 }
 
+/// Writes the queue log `log` with `tasks` small pending tasks (ids `t<i>`, dedupe
+/// keys `k<i mod keys>`), then the dequeue of `orphans` tasks that were never
+/// enqueued; and, when `receipts` is given, that many task-queue receipts of
+/// enqueues that never happened.
+pub fn queue_of_small_tasks(
+    log: &Path,
+    tasks: usize,
+    keys: usize,
+    orphans: usize,
+    receipts: Option<(&Path, usize)>,
+) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
+    for i in 0..tasks {
+        writeln!(
+            f,
+            r#"{{"v":"eta-mu.task-queue/v1","op":"enqueue","task":{{"id":"t{i}","dedupe_key":"k{}"}}}}"#,
+            i % keys
+        )
+        .unwrap();
+    }
+    for i in 0..orphans {
+        writeln!(
+            f,
+            r#"{{"v":"eta-mu.task-queue/v1","op":"dequeue","task_id":"gone-{i}"}}"#
+        )
+        .unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+    if let Some((path, n)) = receipts {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        for i in 0..n {
+            writeln!(
+                f,
+                "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:enqueue,task:never-{i}"
+            )
+            .unwrap();
+        }
+        f.into_inner().unwrap().sync_all().unwrap();
+    }
+}
+
 /// Writes the queue log `log` with one pending task whose payload is a list of
 /// zeros, `mib` MiB long: the most values a line can hold (a parsed value per two
 /// bytes).
