@@ -98,11 +98,9 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         Some(r) => {
             let (file, _) = crate::fsutil::open_regular(r)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
-            let mut refs = Vec::new();
-            receipts::check_reader(file, &Contract::default(), |rec| {
-                refs.extend(queue::crosscheck::queue_ref(&rec))
-            })
-            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
+            let mut refs = queue::crosscheck::QueueReceipts::default();
+            receipts::check_reader(file, &Contract::default(), |rec| refs.add(&rec))
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", r.display()))?;
             queue::Replay::checked(refs)
         }
         None => queue::Replay::new(),

@@ -55,61 +55,120 @@ impl CrossCheck {
     }
 }
 
-/// What the cross-check needs of a task-queue receipt: its line, its operation and
-/// the task it names (as replay holds task ids: a long one by its digest).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueRef {
-    pub line: usize,
-    pub op: String,
-    pub task_id: Option<String>,
+/// The task-queue receipts of a log, as the cross-check needs them: each one's line,
+/// operation and task id (as replay holds task ids: a long one by its digest), the
+/// texts one after another in one string. A few dozen bytes a receipt.
+#[derive(Debug, Clone, Default)]
+pub struct QueueReceipts {
+    text: String,
+    refs: Vec<Ref>,
 }
 
-/// The queue reference of a receipt, when it is a task-queue receipt.
-pub fn queue_ref(r: &Receipt) -> Option<QueueRef> {
-    let refs = r.refs();
-    let op = refs.iter().find_map(|x| x.strip_prefix("task-queue:"))?;
-    let task_id = refs
-        .iter()
-        .find_map(|x| x.strip_prefix("task:"))
-        .map(|id| super::held(id).into_owned());
-    Some(QueueRef {
-        line: r.line,
-        op: op.to_string(),
-        task_id,
-    })
+#[derive(Debug, Clone, Copy)]
+struct Ref {
+    line: u64,
+    /// Where the operation's text starts in `text`; the task id follows it.
+    at: u64,
+    op_len: u16,
+    /// `NO_TASK` when the receipt names no task.
+    id_len: u16,
+}
+
+const NO_TASK: u16 = u16::MAX;
+
+impl QueueReceipts {
+    /// Keeps a receipt when it is a task-queue receipt.
+    pub fn add(&mut self, r: &Receipt) {
+        let refs = r.refs();
+        if let Some(op) = refs.iter().find_map(|x| x.strip_prefix("task-queue:")) {
+            let task_id = refs.iter().find_map(|x| x.strip_prefix("task:"));
+            self.push(r.line, op, task_id.map(super::held).as_deref());
+        }
+    }
+
+    /// Keeps a task-queue receipt: its line, operation and task id (as held).
+    pub fn push(&mut self, line: usize, op: &str, task_id: Option<&str>) {
+        let op = super::held(op);
+        let at = self.text.len() as u64;
+        self.text.push_str(&op);
+        let id_len = match task_id {
+            Some(id) => {
+                self.text.push_str(id);
+                id.len() as u16
+            }
+            None => NO_TASK,
+        };
+        self.refs.push(Ref {
+            line: line as u64,
+            at,
+            op_len: op.len() as u16,
+            id_len,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
+    /// The operation and task of receipt `i` (the task empty when it names none).
+    fn key(&self, i: u32) -> (&str, &str) {
+        let r = self.refs[i as usize];
+        let op_end = r.at as usize + r.op_len as usize;
+        let id_len = if r.id_len == NO_TASK {
+            0
+        } else {
+            r.id_len as usize
+        };
+        (
+            &self.text[r.at as usize..op_end],
+            &self.text[op_end..op_end + id_len],
+        )
+    }
+
+    fn orphan(&self, i: usize) -> OrphanReceipt {
+        let (op, id) = self.key(i as u32);
+        OrphanReceipt {
+            line: self.refs[i].line as usize,
+            op: op.to_string(),
+            task_id: (self.refs[i].id_len != NO_TASK).then(|| id.to_string()),
+        }
+    }
 }
 
 /// The cross-check in progress: each operation replay accepts takes the oldest
 /// receipt of the same operation and task that no earlier operation took.
 #[derive(Debug, Clone, Default)]
 pub struct Checker {
-    /// The task-queue receipts, in log order.
-    refs: Vec<QueueRef>,
-    /// Indexes into `refs` of the receipts that name a task, sorted by (operation,
-    /// task) and, within one, by line.
-    order: Vec<usize>,
+    receipts: QueueReceipts,
+    /// The receipts that name a task, sorted by (operation, task) and, within one,
+    /// by line.
+    order: Vec<u32>,
     /// At the first position of each (operation, task) in `order`: how many of its
     /// receipts operations have taken.
-    taken: Vec<usize>,
+    taken: Vec<u32>,
     out: CrossCheck,
 }
 
 impl Checker {
-    /// A check against these task-queue receipts (in log order).
-    pub fn new(refs: Vec<QueueRef>) -> Checker {
-        let mut order: Vec<usize> = (0..refs.len())
-            .filter(|&i| refs[i].task_id.is_some())
+    /// A check against these task-queue receipts.
+    pub fn new(receipts: QueueReceipts) -> Checker {
+        let mut order: Vec<u32> = (0..receipts.len() as u32)
+            .filter(|&i| receipts.refs[i as usize].id_len != NO_TASK)
             .collect();
         // Stable: the receipts of one (operation, task) stay in line order.
-        order.sort_by(|&a, &b| key(&refs[a]).cmp(&key(&refs[b])));
+        order.sort_by(|&a, &b| receipts.key(a).cmp(&receipts.key(b)));
         Checker {
             taken: vec![0; order.len()],
             out: CrossCheck {
-                queue_receipts: refs.len(),
+                queue_receipts: receipts.len(),
                 ..CrossCheck::default()
             },
             order,
-            refs,
+            receipts,
         }
     }
 
@@ -117,9 +176,10 @@ impl Checker {
     pub fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
         self.out.ops += 1;
         let want = (op.as_str(), task_id);
-        let start = self.order.partition_point(|&i| key(&self.refs[i]) < want);
-        let next = start + self.taken.get(start).copied().unwrap_or(0);
-        if next < self.order.len() && key(&self.refs[self.order[next]]) == want {
+        let r = &self.receipts;
+        let start = self.order.partition_point(|&i| r.key(i) < want);
+        let next = start + self.taken.get(start).copied().unwrap_or(0) as usize;
+        if next < self.order.len() && r.key(self.order[next]) == want {
             self.taken[start] += 1;
         } else if self.out.receipt_missing.len() < MAX_LISTED {
             self.out.receipt_missing.push(Op {
@@ -135,28 +195,24 @@ impl Checker {
     /// The result: the receipts no operation took, in line order.
     pub fn finish(self) -> CrossCheck {
         let Checker {
-            refs,
+            receipts,
             order,
             taken,
             mut out,
         } = self;
-        let mut matched = vec![false; refs.len()];
+        let mut matched = vec![false; receipts.len()];
         let mut start = 0;
         while start < order.len() {
-            let k = key(&refs[order[start]]);
-            let end = start + order[start..].partition_point(|&i| key(&refs[i]) == k);
-            for &i in &order[start..start + taken[start]] {
-                matched[i] = true;
+            let k = receipts.key(order[start]);
+            let end = start + order[start..].partition_point(|&i| receipts.key(i) == k);
+            for &i in &order[start..start + taken[start] as usize] {
+                matched[i as usize] = true;
             }
             start = end;
         }
-        for (r, _) in refs.into_iter().zip(matched).filter(|(_, m)| !m) {
+        for (i, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
             if out.receipts_without_op.len() < MAX_LISTED {
-                out.receipts_without_op.push(OrphanReceipt {
-                    line: r.line,
-                    op: r.op,
-                    task_id: r.task_id,
-                });
+                out.receipts_without_op.push(receipts.orphan(i));
             } else {
                 out.receipts_without_op_omitted += 1;
             }
@@ -165,13 +221,15 @@ impl Checker {
     }
 }
 
-fn key(r: &QueueRef) -> (&str, &str) {
-    (&r.op, r.task_id.as_deref().unwrap_or_default())
-}
-
-/// The whole cross-check of `ops` (in log order) against `receipts`.
-pub fn cross_check(ops: &[Op], receipts: &[QueueRef]) -> CrossCheck {
-    let mut c = Checker::new(receipts.to_vec());
+/// The whole cross-check of `ops` (in log order) against `receipts` (line,
+/// operation, task).
+#[cfg(test)]
+fn cross_check(ops: &[Op], receipts: &[(usize, &str, Option<&str>)]) -> CrossCheck {
+    let mut all = QueueReceipts::default();
+    for &(line, op, id) in receipts {
+        all.push(line, op, id);
+    }
+    let mut c = Checker::new(all);
     for op in ops {
         c.op(op.line, op.op, &op.task_id);
     }
@@ -182,12 +240,8 @@ pub fn cross_check(ops: &[Op], receipts: &[QueueRef]) -> CrossCheck {
 mod tests {
     use super::*;
 
-    fn r(line: usize, op: &str, id: Option<&str>) -> QueueRef {
-        QueueRef {
-            line,
-            op: op.into(),
-            task_id: id.map(Into::into),
-        }
+    fn r<'a>(line: usize, op: &'a str, id: Option<&'a str>) -> (usize, &'a str, Option<&'a str>) {
+        (line, op, id)
     }
 
     fn op(line: usize, op: OpKind, id: &str) -> Op {
@@ -229,7 +283,7 @@ mod tests {
     #[test]
     fn mismatches_past_the_listed_ones_are_counted() {
         let n = MAX_LISTED + 7;
-        let refs: Vec<QueueRef> = (0..n).map(|i| r(i + 1, "enqueue", Some("x"))).collect();
+        let refs: Vec<_> = (0..n).map(|i| r(i + 1, "enqueue", Some("x"))).collect();
         let ops: Vec<Op> = (0..n)
             .map(|i| op(i + 1, OpKind::Dequeue, &format!("t{i}")))
             .collect();
@@ -248,7 +302,7 @@ mod tests {
     fn many_receipts_of_one_task_are_matched_in_linear_time() {
         // The previous pool removed the first of a vector per match: quadratic.
         let n = 200_000;
-        let refs: Vec<QueueRef> = (0..n).map(|i| r(i + 1, "enqueue", Some("x"))).collect();
+        let refs: Vec<_> = (0..n).map(|i| r(i + 1, "enqueue", Some("x"))).collect();
         let ops: Vec<Op> = (0..n).map(|i| op(i + 1, OpKind::Enqueue, "x")).collect();
         let c = cross_check(&ops, &refs);
         assert!(c.ok(), "{:?}", (c.missing_count(), c.orphan_count()));

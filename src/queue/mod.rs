@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::verify::hex;
-use crosscheck::{Checker, CrossCheck, QueueRef};
+use crosscheck::{Checker, CrossCheck, QueueReceipts};
 
 pub const VERSION: &str = "eta-mu.task-queue/v1";
 
@@ -250,8 +250,8 @@ impl Replay {
     }
 
     /// A replay that cross-checks each operation it accepts against these
-    /// task-queue receipts (in log order); [`Replay::cross_check`] tells the result.
-    pub fn checked(receipts: Vec<QueueRef>) -> Replay {
+    /// task-queue receipts; [`Replay::cross_check`] tells the result.
+    pub fn checked(receipts: QueueReceipts) -> Replay {
         Replay {
             check: Some(Box::new(Checker::new(receipts))),
             ..Replay::default()
@@ -1132,13 +1132,10 @@ mod tests {
         ]
         .concat();
         let without = run(&log);
-        let receipt = |line, op: &str, id: &str| QueueRef {
-            line,
-            op: op.into(),
-            task_id: Some(id.into()),
-        };
-        let mut with =
-            Replay::checked(vec![receipt(1, "enqueue", "a"), receipt(2, "dequeue", "b")]);
+        let mut receipts = QueueReceipts::default();
+        receipts.push(1, "enqueue", Some("a"));
+        receipts.push(2, "dequeue", Some("b"));
+        let mut with = Replay::checked(receipts);
         replay_reader(log.as_bytes(), &mut with).unwrap();
         let cc = with.cross_check().unwrap();
         assert_eq!(cc.ops, 5);

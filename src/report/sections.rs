@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::finding::{Code, Finding, Severity};
 use crate::lith::Manifest;
-use crate::queue::crosscheck::{CrossCheck, QueueRef, queue_ref};
+use crate::queue::crosscheck::{CrossCheck, QueueReceipts};
 use crate::queue::{self, FindingKind as QueueFindingKind, Summary};
 use crate::receipts::{self, Check, Contract, FindingKind, Receipt};
 
@@ -26,7 +26,7 @@ pub struct ReceiptsSection {
     pub rows_omitted: usize,
     /// Every task-queue receipt, for the queue's cross-check in this build.
     #[serde(skip)]
-    pub queue_refs: Vec<QueueRef>,
+    pub queue_refs: QueueReceipts,
 }
 
 /// The receipts a report keeps for its pages: the newest ones.
@@ -112,13 +112,13 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     // Read line by line: the newest receipts kept for the pages, the task-queue
     // ones for the cross-check, the rest counted.
     let mut rows = std::collections::VecDeque::new();
-    let mut queue_refs = Vec::new();
+    let mut queue_refs = QueueReceipts::default();
     let read = receipts::check_reader(file, &contract, |r| {
         if rows.len() == MAX_ROWS {
             rows.pop_front();
             s.rows_omitted += 1;
         }
-        queue_refs.extend(queue_ref(&r));
+        queue_refs.add(&r);
         rows.push_back(r);
     });
     let check = match read {

@@ -844,8 +844,9 @@ fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
         "manifest.lith",
         "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
     );
-    let r = ws.lith(&["build"]);
+    let (r, peak) = ws.lith_peak_mib(&["build"]);
     assert_eq!(r.code, 2, "{r:?}");
+    assert!(peak < 64, "the build held {peak} MiB");
     let size = std::fs::metadata(ws.join("site/report.json"))
         .unwrap()
         .len();
