@@ -727,6 +727,34 @@ fn logs() {
     );
 }
 
+/// A folder for a hostile input, with an empty `out/` and this manifest.
+fn hostile_workspace(o: &Opts, name: &str, manifest: &str) -> PathBuf {
+    let ws = o.dir.join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(ws.join("out")).unwrap();
+    std::fs::write(ws.join("manifest.lith"), manifest).unwrap();
+    ws
+}
+
+/// `lith build` of `ws` into `ws/site`: its peak RSS, exit code and the size of its
+/// `report.json`.
+fn build_and_report(ws: &Path) -> (i64, i32, u64) {
+    let (_, rss, code) = measure(&mut lith_build(ws, &[], &ws.join("site")));
+    let report = std::fs::metadata(ws.join("site/report.json"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    (rss, code, report)
+}
+
+/// `lith queue replay` of `log` (with `--json` when asked), measured.
+fn queue_replay(log: &Path, json: bool) -> (Duration, i64, i32) {
+    let mut cmd = Command::new(lith());
+    cmd.args(["queue", "replay", "--log"]).arg(log);
+    if json {
+        cmd.arg("--json");
+    }
+    measure(&mut cmd)
+}
+
 /// A feed case: its folder name, what it appends, and how.
 type FeedCase = (&'static str, &'static str, fn(&Path));
 
@@ -889,30 +917,18 @@ fn hostile_inputs(o: &Opts) {
     );
 
     // A queue log whose pending tasks carry big payloads, replayed and built.
-    let ws = o.dir.join(format!("hostile-queue-{}", std::process::id()));
-    std::fs::create_dir_all(ws.join("out")).unwrap();
-    std::fs::write(
-        ws.join("manifest.lith"),
+    let ws = hostile_workspace(
+        o,
+        "hostile-queue",
         "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
-    )
-    .unwrap();
+    );
     let log = ws.join("q.jsonl");
     hostile::queue_of_big_tasks(&log, 30, 10);
     let size = std::fs::metadata(&log).unwrap().len();
-    let replay = |json: bool| {
-        let mut cmd = Command::new(lith());
-        cmd.args(["queue", "replay", "--log"]).arg(&log);
-        if json {
-            cmd.arg("--json");
-        }
-        measure(&mut cmd)
-    };
+    let replay = |json: bool| queue_replay(&log, json);
     let (_, rss_text, c_text) = replay(false);
     let (_, rss_json, c_json) = replay(true);
-    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
-    let report = std::fs::metadata(ws.join("site/report.json"))
-        .map(|m| m.len())
-        .unwrap_or_default();
+    let (rss_build, c_build, report) = build_and_report(&ws);
     trash(o, &ws);
     println!(
         "  a queue log of {:.0} MB, 30 pending tasks of 10 MiB: lith queue replay {} MiB (exit {c_text}), with --json {} MiB (exit {c_json}); lith build {} MiB (exit {c_build}), report.json {:.1} KB",
@@ -926,25 +942,16 @@ fn hostile_inputs(o: &Opts) {
     // A million small pending tasks (the most replay holds), then one more; and two
     // million operations without receipts against two million receipts without
     // operations.
-    let ws = o.dir.join(format!("hostile-small-{}", std::process::id()));
-    std::fs::create_dir_all(ws.join("out")).unwrap();
-    std::fs::write(
-        ws.join("manifest.lith"),
+    let ws = hostile_workspace(
+        o,
+        "hostile-small",
         "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
-    )
-    .unwrap();
+    );
     let log = ws.join("q.jsonl");
     let max = lith::queue::MAX_PENDING;
     hostile::queue_of_small_tasks(&log, max, max, 0, None);
     let size = std::fs::metadata(&log).unwrap().len();
-    let replay = |json: bool| {
-        let mut cmd = Command::new(lith());
-        cmd.args(["queue", "replay", "--log"]).arg(&log);
-        if json {
-            cmd.arg("--json");
-        }
-        measure(&mut cmd)
-    };
+    let replay = |json: bool| queue_replay(&log, json);
     let (_, rss_text, c_text) = replay(false);
     let (_, rss_json, c_json) = replay(true);
     hostile::queue_of_small_tasks(&log, max + 1, max, 0, None);
@@ -960,10 +967,7 @@ fn hostile_inputs(o: &Opts) {
     hostile::queue_of_small_tasks(&log, 0, 1, n, Some((&ws.join("receipts.log"), n)));
     let size = std::fs::metadata(&log).unwrap().len()
         + std::fs::metadata(ws.join("receipts.log")).unwrap().len();
-    let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
-    let report = std::fs::metadata(ws.join("site/report.json"))
-        .map(|m| m.len())
-        .unwrap_or_default();
+    let (rss_build, c_build, report) = build_and_report(&ws);
     trash(o, &ws);
     println!(
         "  {n} dequeues of tasks never enqueued and {n} receipts of enqueues that never happened ({:.0} MB): lith build {} MiB (exit {c_build}), report.json {:.1} MB",
@@ -973,13 +977,11 @@ fn hostile_inputs(o: &Opts) {
     );
 
     // One pending task of 60 MiB of `0,`: 31 million values on one line.
-    let ws = o.dir.join(format!("hostile-wide-{}", std::process::id()));
-    std::fs::create_dir_all(ws.join("out")).unwrap();
-    std::fs::write(
-        ws.join("manifest.lith"),
+    let ws = hostile_workspace(
+        o,
+        "hostile-wide",
         "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
-    )
-    .unwrap();
+    );
     let log = ws.join("q.jsonl");
     hostile::queue_of_one_wide_task(&log, 60);
     let size = std::fs::metadata(&log).unwrap().len();

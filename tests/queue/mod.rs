@@ -37,6 +37,19 @@ fn enqueue(ws: &Workspace, key: &str) -> Run {
     )
 }
 
+/// `lith build` of `ws`, which exits with `code` within `max_mib` of memory: its
+/// `report.json`, which is under `max_bytes`.
+fn bounded_build(ws: &Workspace, code: i32, max_mib: u64, max_bytes: u64) -> Value {
+    let (r, peak) = ws.lith_peak_mib(&["build"]);
+    assert_eq!(r.code, code, "{r:?}");
+    assert!(peak < max_mib, "the build held {peak} MiB");
+    let size = std::fs::metadata(ws.join("site/report.json"))
+        .unwrap()
+        .len();
+    assert!(size < max_bytes, "report.json is {size} bytes");
+    serde_json::from_str(&ws.read("site/report.json")).unwrap()
+}
+
 /// `lith queue replay` of the test log, cross-checked against the test receipts.
 fn replay_with_receipts(ws: &Workspace) -> Run {
     ws.lith(&[
@@ -658,14 +671,7 @@ fn pending_tasks_with_large_payloads_stay_in_the_log() {
         "manifest.lith",
         "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])) (queue (log \"q.jsonl\")))",
     );
-    let (r, peak) = ws.lith_peak_mib(&["build"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(peak < 128, "build held {peak} MiB");
-    let size = std::fs::metadata(ws.join("site/report.json"))
-        .unwrap()
-        .len();
-    assert!(size < 1 << 20, "report.json is {size} bytes");
-    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let report = bounded_build(&ws, 0, 128, 1 << 20);
     let replay = &report["queue"]["replay"];
     assert_eq!(replay["state_sha256"], digest);
     let pending = replay["pending"].as_array().unwrap();
@@ -844,14 +850,7 @@ fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
         "manifest.lith",
         "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
     );
-    let (r, peak) = ws.lith_peak_mib(&["build"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(peak < 64, "the build held {peak} MiB");
-    let size = std::fs::metadata(ws.join("site/report.json"))
-        .unwrap()
-        .len();
-    assert!(size < 8 << 20, "report.json is {size} bytes");
-    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let rep = bounded_build(&ws, 2, 64, 8 << 20);
     let messages: Vec<&str> = rep["queue"]["findings"]
         .as_array()
         .unwrap()
