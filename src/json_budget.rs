@@ -30,16 +30,94 @@ impl<'a> ValueSeed<'a> {
     }
 
     fn take<E: serde::de::Error>(&self) -> Result<(), E> {
-        match self.left.get() {
-            0 => Err(E::custom(format!(
-                "the document holds more than {MAX_VALUES} JSON values, more than lith reads from one file"
-            ))),
-            n => {
-                self.left.set(n - 1);
-                Ok(())
-            }
+        take(self.left, MAX_VALUES)
+    }
+}
+
+/// Counts one value against `left`, which started at `limit`.
+fn take<E: serde::de::Error>(left: &Cell<usize>, limit: usize) -> Result<(), E> {
+    match left.get() {
+        0 => Err(E::custom(format!(
+            "the document holds more than {limit} JSON values, more than lith reads from one file"
+        ))),
+        n => {
+            left.set(n - 1);
+            Ok(())
         }
     }
+}
+
+/// Counts the values of a document against a budget without building any of them
+/// (a string is seen in serde_json's buffer, never copied): the check before a
+/// typed read of a document whose shape alone does not bound its memory.
+#[derive(Clone, Copy)]
+pub struct CountSeed<'a> {
+    left: &'a Cell<usize>,
+    limit: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for CountSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        take(self.left, self.limit)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        take(self.left, self.limit)?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        take(self.left, self.limit)?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that the one JSON document `r` holds has at most `limit` values, reading
+/// it to its end without keeping it: an error (with line and column) past the
+/// limit or when it is not one JSON document.
+pub fn check_values(r: impl std::io::Read, limit: usize) -> serde_json::Result<()> {
+    let left = Cell::new(limit);
+    let mut de = serde_json::Deserializer::from_reader(r);
+    CountSeed { left: &left, limit }.deserialize(&mut de)?;
+    de.end()
+}
+
+/// Counts the values of the JSON document `bytes` against `left`, which started at
+/// `limit` (one budget over several documents, such as the lines of a file).
+pub fn count_values(bytes: &[u8], left: &Cell<usize>, limit: usize) -> serde_json::Result<()> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    CountSeed { left, limit }.deserialize(&mut de)?;
+    de.end()
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -231,6 +309,30 @@ mod tests {
                 "{doc}"
             );
         }
+    }
+
+    #[test]
+    fn values_are_counted_without_being_built_and_refused_past_the_limit() {
+        let doc = br#"{"a": [1, "two", null, {"b": [true, 2.5]}], "c": {}}"#;
+        // The object, a's list, 1, "two", null, the inner object, its list, true,
+        // 2.5, c's object: 10 values (keys are not values).
+        assert!(check_values(&doc[..], 10).is_ok());
+        let e = check_values(&doc[..], 9).unwrap_err();
+        assert!(e.to_string().contains("more than 9 JSON values"), "{e}");
+        assert_eq!(
+            (e.line(), e.column()),
+            (1, 51),
+            "at c's object, the tenth value"
+        );
+        assert!(check_values(&b"[1] [2]"[..], 10).is_err(), "one document");
+        assert!(check_values(&b"[1,"[..], 10).is_err());
+        let left = Cell::new(5);
+        count_values(b"[1,2]", &left, 5).unwrap();
+        assert_eq!(left.get(), 2);
+        assert!(
+            count_values(b"[1,2]", &left, 5).is_err(),
+            "one budget for both"
+        );
     }
 
     #[test]

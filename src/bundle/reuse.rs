@@ -236,6 +236,7 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = crate::cmd::merge::MAX_REPORT_BYTES;
+    use crate::cmd::merge::MAX_REPORT_VALUES;
     if meta.len() > limit {
         return Err(at(&format_args!(
             "{} bytes is more than the {limit} bytes lith reads back",
@@ -248,13 +249,24 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         if hex(&Sha256::digest(&bytes)) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
+        let left = std::cell::Cell::new(MAX_REPORT_VALUES);
+        crate::json_budget::count_values(&bytes, &left, MAX_REPORT_VALUES).map_err(|e| at(&e))?;
         serde_json::from_slice(&bytes).map_err(|e| at(&e))?
     } else {
-        let mut h = Sha256::new();
-        std::io::copy(&mut (&file).take(limit), &mut h).map_err(|e| at(&e))?;
-        if hex(&h.finalize()) != want_sha {
+        // One pass digests the text and counts its values; the next reads it.
+        let mut hashed = Hashed {
+            inner: (&file).take(limit),
+            sha: Sha256::new(),
+        };
+        let counted = crate::json_budget::check_values(
+            std::io::BufReader::with_capacity(1 << 20, &mut hashed),
+            MAX_REPORT_VALUES,
+        );
+        std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| at(&e))?;
+        if hex(&hashed.sha.finalize()) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
+        counted.map_err(|e| at(&e))?;
         file.rewind().map_err(|e| at(&e))?;
         serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file.take(limit)))
             .map_err(|e| at(&e))?
@@ -263,6 +275,20 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         return Err(at(&"another schema version"));
     }
     Ok(())
+}
+
+/// A reader that digests what it reads.
+struct Hashed<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// The stamps being matched with the runs of a report as it is read.

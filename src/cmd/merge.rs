@@ -11,8 +11,15 @@ use crate::exit::Usage;
 use crate::pipeline::{self, PartialReport};
 use crate::report::{self, Report};
 
-/// Largest report or partial report read back (it is held in memory whole).
-pub const MAX_REPORT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest report or partial report read back (it is held in memory whole): room
+/// for some 500,000 runs.
+pub const MAX_REPORT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The most JSON values in a report or partial report read back, counted before it
+/// is read (100,000 runs of 13 artifacts are some 8.4 million): the memory a read
+/// takes follows the values more than the bytes, and `[0,0,…]` or `["","",…]` costs
+/// 8 to 16 times its text.
+pub const MAX_REPORT_VALUES: usize = 1 << 24;
 
 pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     let mut parts = Vec::with_capacity(a.parts.len());
@@ -285,18 +292,23 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
             meta.len()
         );
     }
-    let reader = std::io::BufReader::with_capacity(1 << 20, file.take(MAX_REPORT_BYTES));
-    let mut de = serde_json::Deserializer::from_reader(reader);
+    let not = |e: serde_json::Error| {
+        Usage(format!(
+            "{}:{}:{}: not {what}: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            crate::fsutil::strip_position(&e.to_string())
+        ))
+    };
+    // Counted first through the same handle, then read: a file lith replaced since
+    // is not this one (lith writes by renaming).
+    let reader = || std::io::BufReader::with_capacity(1 << 20, (&file).take(MAX_REPORT_BYTES));
+    crate::json_budget::check_values(reader(), MAX_REPORT_VALUES).map_err(not)?;
+    std::io::Seek::rewind(&mut &file)?;
+    let mut de = serde_json::Deserializer::from_reader(reader());
     let value = T::deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| {
-            Usage(format!(
-                "{}:{}:{}: not {what}: {}",
-                path.display(),
-                e.line(),
-                e.column(),
-                crate::fsutil::strip_position(&e.to_string())
-            ))
-        })?;
+        .map_err(not)?;
     Ok(value)
 }

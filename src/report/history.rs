@@ -217,18 +217,23 @@ pub fn read(path: &std::path::Path) -> Result<Vec<Entry>, Error> {
         ))));
     }
     let mut out = Vec::new();
+    // One budget of values for every line, counted before each is read.
+    let limit = crate::cmd::merge::MAX_REPORT_VALUES;
+    let left = std::cell::Cell::new(limit);
     let reader = std::io::BufReader::new(std::io::Read::take(file, MAX_HISTORY_BYTES));
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(io)?;
         if line.trim().is_empty() {
             continue;
         }
-        let entry: Entry = serde_json::from_str(&line).map_err(|e| Error::Line {
+        let not = |e: serde_json::Error| Error::Line {
             path: label.clone(),
             line: i + 1,
             column: e.column(),
             reason: crate::fsutil::strip_position(&e.to_string()),
-        })?;
+        };
+        crate::json_budget::count_values(line.as_bytes(), &left, limit).map_err(not)?;
+        let entry: Entry = serde_json::from_str(&line).map_err(not)?;
         if entry.v != HISTORY_VERSION {
             return Err(Error::Line {
                 path: label.clone(),

@@ -660,3 +660,74 @@ fn no_color_is_honoured_and_completions_and_man_pages_come_from_the_cli() {
     }
     assert!(ws.read("man/lith-build.1").contains("partition"));
 }
+
+/// A report read back (`render`, `diff`, `merge`, `--previous`, a rebuild's stamps)
+/// has its values counted before it is read: one of some 17 million values (34 MB of
+/// `0,` in a run's promotion inputs, which the model holds as JSON values) is
+/// refused, naming where lith stopped, in a few MiB. The previous lith read it: 2.1
+/// GB for 30 million.
+#[test]
+fn a_report_of_millions_of_values_is_refused_before_it_is_read() {
+    use lith::cmd::merge::MAX_REPORT_VALUES;
+    let ws = sharded_workspace();
+    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let report = ws.read("whole/report.json");
+    let at = report
+        .find("\"sandbox_check_self\":null")
+        .expect("a run with promotion inputs");
+    let values = MAX_REPORT_VALUES + 1;
+    let mut hostile = String::with_capacity(report.len() + 2 * values);
+    hostile.push_str(&report[..at]);
+    hostile.push_str("\"sandbox_check_self\":[");
+    hostile.push_str(&"0,".repeat(values));
+    hostile.push_str("0]");
+    hostile.push_str(&report[at + "\"sandbox_check_self\":null".len()..]);
+    ws.write("hostile.json", &hostile);
+    drop(hostile);
+    for args in [
+        &["render", "hostile.json", "--out", "site"][..],
+        &["diff", "hostile.json", "whole/report.json"],
+        &["build", "-q", "--out", "next", "--previous", "hostile.json"],
+    ] {
+        let (r, peak) = ws.lith_peak_mib(args);
+        assert_eq!(r.code, 64, "{args:?}: {r:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("more than {} JSON values", MAX_REPORT_VALUES)),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("hostile.json:1:"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(peak < 64, "{args:?} held {peak} MiB");
+    }
+    // A rebuild into the site reads its report back when the stamps beside it name
+    // that report's digest: planted with a matching digest, it is counted first too,
+    // and the build goes on without reusing anything.
+    use sha2::{Digest, Sha256};
+    let hostile = std::fs::read(ws.join("hostile.json")).unwrap();
+    let stamps = ws.read(".whole.lith-verified");
+    let (header, rest) = stamps.split_once('\n').unwrap();
+    let mut header: Vec<&str> = header.split(' ').collect();
+    let digest = format!("{:x}", Sha256::digest(&hostile));
+    header[2] = &digest;
+    ws.write(
+        ".whole.lith-verified",
+        format!("{}\n{rest}", header.join(" ")),
+    );
+    std::fs::write(ws.join("whole/report.json"), &hostile).unwrap();
+    drop(hostile);
+    let (r, peak) = ws.lith_peak_mib(&["build", "--out", "whole"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("more than {MAX_REPORT_VALUES} JSON values")),
+        "{}",
+        r.stderr
+    );
+    assert!(peak < 128, "the rebuild held {peak} MiB");
+}
