@@ -50,17 +50,25 @@ fn bounded_build(ws: &Workspace, code: i32, max_mib: u64, max_bytes: u64) -> Val
     serde_json::from_str(&ws.read("site/report.json")).unwrap()
 }
 
-/// `lith queue replay` of the test log, cross-checked against the test receipts.
+/// `lith queue replay --json` of the test log, cross-checked against the test
+/// receipts.
 fn replay_with_receipts(ws: &Workspace) -> Run {
-    ws.lith(&[
+    replay_receipts(ws, &["--json"])
+}
+
+/// `lith queue replay` of the test log, cross-checked against the test receipts,
+/// with `more` arguments.
+fn replay_receipts(ws: &Workspace, more: &[&str]) -> Run {
+    let mut args = vec![
         "queue",
         "replay",
         "--log",
         "q.jsonl",
         "--receipts",
         "receipts.log",
-        "--json",
-    ])
+    ];
+    args.extend_from_slice(more);
+    ws.lith(&args)
 }
 
 fn lines(ws: &Workspace, f: &str) -> Vec<String> {
@@ -824,14 +832,7 @@ fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
     assert_eq!(cc["receipts_without_op_omitted"], n - 10_000);
     assert_eq!(cc["receipts_without_op"][0]["task_id"], "never-0");
     drop(v);
-    let text = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-    ]);
+    let text = replay_receipts(&ws, &[]);
     assert!(
         text.stdout.contains(&format!(
             "{n} op(s) without a receipt, {n} receipt(s) without an op"
