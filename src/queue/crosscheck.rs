@@ -308,4 +308,53 @@ mod tests {
         assert!(c.ok(), "{:?}", (c.missing_count(), c.orphan_count()));
         assert_eq!(c.ops, n);
     }
+
+    /// The check as a pool of receipts per (operation, task), each operation taking
+    /// the oldest left: slow and plain.
+    fn model(ops: &[Op], receipts: &[(usize, &str, Option<&str>)]) -> (Vec<usize>, Vec<usize>) {
+        let mut pool: Vec<(usize, &str, Option<&str>, bool)> =
+            receipts.iter().map(|&(l, o, i)| (l, o, i, false)).collect();
+        let mut missing = Vec::new();
+        for op in ops {
+            let take = pool
+                .iter_mut()
+                .find(|r| !r.3 && r.1 == op.op.as_str() && r.2 == Some(op.task_id.as_str()));
+            match take {
+                Some(r) => r.3 = true,
+                None => missing.push(op.line),
+            }
+        }
+        let orphans = pool.iter().filter(|r| !r.3).map(|r| r.0).collect();
+        (missing, orphans)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_plain_pool(
+            ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),
+            receipts in proptest::collection::vec((0..3u8, proptest::option::of(0..4u8)), 0..40),
+        ) {
+            let names = ["enqueue", "dequeue", "other"];
+            let ids = ["a", "b", "c", "d"];
+            let ops: Vec<Op> = ops
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, id))| {
+                    op(i + 1, if k == 0 { OpKind::Enqueue } else { OpKind::Dequeue }, ids[id as usize])
+                })
+                .collect();
+            let receipts: Vec<(usize, &str, Option<&str>)> = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, id))| (i + 1, names[k as usize], id.map(|id| ids[id as usize])))
+                .collect();
+            let c = cross_check(&ops, &receipts);
+            let (missing, orphans) = model(&ops, &receipts);
+            let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
+            proptest::prop_assert_eq!(got, missing);
+            let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
+            proptest::prop_assert_eq!(got, orphans);
+            proptest::prop_assert_eq!((c.ops, c.queue_receipts), (ops.len(), receipts.len()));
+        }
+    }
 }

@@ -1349,6 +1349,38 @@ mod tests {
     }
 
     #[test]
+    fn the_texts_of_dequeued_tasks_are_dropped_and_the_rest_kept_whole() {
+        // 400 tasks of some 10 KB held in memory; three in four dequeued: the held
+        // texts are compacted, and what stays pending reads back as written.
+        let n = 400;
+        let all: Vec<String> = (0..n)
+            .map(|i| big(&format!("t{i}"), &format!("k{i}"), 10_000))
+            .collect();
+        let mut log = all.concat();
+        for i in (0..n).filter(|i| i % 4 != 0) {
+            log.push_str(&deq(&format!("t{i}")));
+        }
+        let r = run(&log);
+        let kept: String = (0..n)
+            .filter(|i| i % 4 == 0)
+            .map(|i| all[i].clone())
+            .collect();
+        let want = run(&kept);
+        assert_eq!(ids(&r), ids(&want));
+        assert_eq!(r.state_sha256().unwrap(), want.state_sha256().unwrap());
+        for (a, b) in r.pending().zip(want.pending()) {
+            assert_eq!(r.text(a).unwrap(), want.text(b).unwrap());
+        }
+        assert_eq!(r.held_bytes, want.held_bytes);
+        assert!(
+            r.held.len() < 2 * r.held_bytes + (1 << 20),
+            "{} bytes held for {} pending",
+            r.held.len(),
+            r.held_bytes
+        );
+    }
+
+    #[test]
     fn matches_a_naive_model_through_compactions() {
         // The model: a Vec in FIFO order; the dedupe holder is the oldest pending
         // task with the key.
