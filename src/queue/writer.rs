@@ -364,6 +364,9 @@ fn receipt(
             )));
         }
     }
+    // A task read back from the log may have any id and kind: a long one is named as
+    // replay and the reports name it, so that the receipt stays a short line.
+    let (id, kind) = (super::held(id), super::held(kind));
     let mut refs = vec![format!("task-queue:{op}"), format!("task:{id}")];
     refs.extend(extra_refs.iter().cloned());
     Ok(receipts::format_line(&[

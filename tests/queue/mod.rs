@@ -944,3 +944,40 @@ fn a_million_pending_tasks_are_held_compactly_and_one_more_is_refused() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stdout.contains("queue.log_unreadable"), "{}", r.stdout);
 }
+
+/// A task whose id is 40 MiB, written by another producer, is dequeued with a
+/// receipt that names it as replay does (`sha256:` and its digest): a short line
+/// the cross-check matches. The previous lith wrote the id in full twice, an 80
+/// MiB receipt past the line cap that no reader takes, so the dequeue showed up as
+/// `receipt_missing`.
+#[test]
+fn a_task_with_a_huge_id_is_dequeued_with_a_short_receipt() {
+    use sha2::{Digest, Sha256};
+    let ws = Workspace::new();
+    let id = "x".repeat(40 << 20);
+    ws.write(
+        "q.jsonl",
+        format!("{{\"v\":\"eta-mu.task-queue/v1\",\"op\":\"enqueue\",\"task\":{{\"id\":\"{id}\",\"kind\":\"k\"}}}}\n"),
+    );
+    ws.write(
+        "receipts.log",
+        format!("ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:enqueue,task:{id}\n"),
+    );
+    let r = q(&ws, &["dequeue", "--owner", "ci"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let receipts = ws.read("receipts.log");
+    let last = receipts.lines().last().unwrap();
+    assert!(last.len() < 1024, "the receipt is {} bytes", last.len());
+    let held = format!("sha256:{:x}", Sha256::digest(id.as_bytes()));
+    assert!(
+        last.contains(&format!("refs=task-queue:dequeue,task:{held}")),
+        "{last}"
+    );
+    let rep = replay_with_receipts(&ws);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let v = rep.json();
+    assert_eq!(v["cross_check"]["ops"], 2);
+    assert_eq!(v["cross_check"]["receipt_missing"], json!([]));
+    assert_eq!(v["cross_check"]["receipts_without_op"], json!([]));
+    assert_eq!(v["pending"], json!([]));
+}
