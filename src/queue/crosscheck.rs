@@ -181,14 +181,17 @@ impl Checker {
         let next = start + self.taken.get(start).copied().unwrap_or(0) as usize;
         if next < self.order.len() && r.key(self.order[next]) == want {
             self.taken[start] += 1;
-        } else if self.out.receipt_missing.len() < MAX_LISTED {
-            self.out.receipt_missing.push(Op {
-                line,
-                op,
-                task_id: task_id.to_string(),
-            });
         } else {
-            self.out.receipt_missing_omitted += 1;
+            let out = &mut self.out;
+            listed(
+                &mut out.receipt_missing,
+                &mut out.receipt_missing_omitted,
+                || Op {
+                    line,
+                    op,
+                    task_id: task_id.to_string(),
+                },
+            );
         }
     }
 
@@ -211,13 +214,23 @@ impl Checker {
             start = end;
         }
         for (i, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
-            if out.receipts_without_op.len() < MAX_LISTED {
-                out.receipts_without_op.push(receipts.orphan(i));
-            } else {
-                out.receipts_without_op_omitted += 1;
-            }
+            listed(
+                &mut out.receipts_without_op,
+                &mut out.receipts_without_op_omitted,
+                || receipts.orphan(i),
+            );
         }
         out
+    }
+}
+
+/// Lists `item()` while fewer than [`MAX_LISTED`] are listed; counts it in
+/// `omitted` otherwise.
+fn listed<T>(list: &mut Vec<T>, omitted: &mut usize, item: impl FnOnce() -> T) {
+    if list.len() < MAX_LISTED {
+        list.push(item());
+    } else {
+        *omitted += 1;
     }
 }
 

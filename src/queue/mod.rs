@@ -420,12 +420,8 @@ impl Replay {
                         }
                     }
                 }
-                let slot = self.slots.len() as u32;
                 self.slots.push(Some(task));
-                let (slots, seed) = (&self.slots, &self.seed);
-                self.live.insert_unique(seed.hash_one(id16), slot, |&s| {
-                    seed.hash_one(slots[s as usize].as_ref().expect("a live slot").id)
-                });
+                self.index(self.slots.len() - 1);
                 self.counters.enqueued += 1;
             }
             Parsed::Dequeue { id, id16 } => {
@@ -473,13 +469,17 @@ impl Replay {
             self.held = held;
         }
         self.live.clear();
-        for (i, t) in self.slots.iter().enumerate() {
-            let id = t.as_ref().expect("retained").id;
-            let (slots, seed) = (&self.slots, &self.seed);
-            self.live.insert_unique(seed.hash_one(id), i as u32, |&s| {
-                seed.hash_one(slots[s as usize].as_ref().expect("a live slot").id)
-            });
+        for i in 0..self.slots.len() {
+            self.index(i);
         }
+    }
+
+    /// Makes the pending task in `slot` findable by its id.
+    fn index(&mut self, slot: usize) {
+        let (slots, seed) = (&self.slots, &self.seed);
+        let hash = |s: usize| seed.hash_one(slots[s].as_ref().expect("a live slot").id);
+        self.live
+            .insert_unique(hash(slot), slot as u32, |&s| hash(s as usize));
     }
 
     /// A line over the cap of JSON Lines inputs, skipped unread.
@@ -604,21 +604,30 @@ impl Replay {
     /// dedupe_key → the id of the oldest pending task that holds it (both as
     /// [`held`]).
     pub fn dedupe_index(&self) -> std::io::Result<BTreeMap<String, String>> {
-        self.dedupe_index_of(self.pending())
+        self.dedupe_index_of(self.pending(), usize::MAX)
+            .map(|index| index.expect("no budget"))
     }
 
-    /// dedupe_key → the id of the oldest of `tasks` that holds it.
+    /// dedupe_key → the id of the oldest of `tasks` that holds it; `None` once the
+    /// index would take more than `budget` bytes of memory (its keys and ids, and
+    /// [`ENTRY_BYTES`] each).
     fn dedupe_index_of<'t>(
         &self,
         tasks: impl Iterator<Item = &'t PendingTask>,
-    ) -> std::io::Result<BTreeMap<String, String>> {
+        budget: usize,
+    ) -> std::io::Result<Option<BTreeMap<String, String>>> {
         let mut index = BTreeMap::new();
+        let mut bytes = 0usize;
         for t in tasks.filter(|t| t.key.is_some()) {
             if let (id, Some(key)) = self.names(t)? {
+                bytes = bytes.saturating_add(id.len() + key.len() + ENTRY_BYTES);
+                if bytes > budget {
+                    return Ok(None);
+                }
                 index.entry(key).or_insert(id);
             }
         }
-        Ok(index)
+        Ok(Some(index))
     }
 
     /// The dedupe index of every pending task, written as [`DedupeJson`] says (each
@@ -651,7 +660,9 @@ impl Replay {
             log: log.to_string(),
             pending_omitted: self.live.len().saturating_sub(pending.len()),
             pending,
-            dedupe_index: self.dedupe_index_of(self.pending().take(LISTED_TASKS))?,
+            dedupe_index: self
+                .dedupe_index_of(self.pending().take(LISTED_TASKS), usize::MAX)?
+                .expect("no budget"),
             counters: self.counters.clone(),
             state_sha256: self.state_sha256()?,
             findings: self.findings.clone(),
@@ -829,21 +840,9 @@ impl Serialize for DedupeJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeMap};
         let replay = self.replay;
-        let mut sorted = Some(BTreeMap::new());
-        let mut bytes = 0;
-        for t in replay.pending().filter(|t| t.key.is_some()) {
-            let (id, Some(key)) = replay.names(t).map_err(S::Error::custom)? else {
-                continue;
-            };
-            bytes += id.len() + key.len() + ENTRY_BYTES;
-            if bytes > self.budget {
-                sorted = None;
-                break;
-            }
-            if let Some(index) = &mut sorted {
-                index.entry(key).or_insert(id);
-            }
-        }
+        let sorted = replay
+            .dedupe_index_of(replay.pending(), self.budget)
+            .map_err(S::Error::custom)?;
         if let Some(index) = sorted {
             return index.serialize(s);
         }

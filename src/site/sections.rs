@@ -12,8 +12,9 @@ use crate::report::Report;
 
 /// Receipts per page of the receipts list.
 pub const RECEIPTS_PER_PAGE: usize = 500;
-/// Pending tasks shown on the queue page.
-const PENDING_SHOWN: usize = 1000;
+/// Items the queue page shows of each of its lists (pending tasks, operations
+/// without a receipt, receipts without an operation).
+const QUEUE_LIST_SHOWN: usize = 1000;
 /// Values longer than this are shortened on the pages (report.json has them whole).
 const CELL: usize = 240;
 /// Options offered per filter.
@@ -305,7 +306,7 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
             .map(|r| {
                 r.pending
                     .iter()
-                    .take(PENDING_SHOWN)
+                    .take(QUEUE_LIST_SHOWN)
                     .map(|raw| {
                         // A report's task is small, or a stand-in for a large one.
                         let t: serde_json::Map<String, Value> =
@@ -326,23 +327,23 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
             })
             .unwrap_or_default(),
         pending_total: r.map_or(0, |r| r.pending_count()),
-        pending_more: r.map_or(0, |r| r.pending_count().saturating_sub(PENDING_SHOWN)),
+        pending_more: r.map_or(0, |r| r.pending_count().saturating_sub(QUEUE_LIST_SHOWN)),
         cross: q.cross_check.as_ref().map(|c| CrossView {
             ops: c.ops,
             queue_receipts: c.queue_receipts,
             missing: c
                 .receipt_missing
                 .iter()
-                .take(PENDING_SHOWN)
+                .take(QUEUE_LIST_SHOWN)
                 .map(|o| (o.line, o.op.to_string(), o.task_id.clone()))
                 .collect(),
-            missing_more: c.missing_count().saturating_sub(PENDING_SHOWN),
-            orphans_more: c.orphan_count().saturating_sub(PENDING_SHOWN),
+            missing_more: c.missing_count().saturating_sub(QUEUE_LIST_SHOWN),
+            orphans_more: c.orphan_count().saturating_sub(QUEUE_LIST_SHOWN),
             listed: crate::queue::crosscheck::MAX_LISTED,
             orphans: c
                 .receipts_without_op
                 .iter()
-                .take(PENDING_SHOWN)
+                .take(QUEUE_LIST_SHOWN)
                 .map(|o| {
                     (
                         o.line,

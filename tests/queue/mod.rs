@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Run, Workspace};
 
+/// A manifest with the test log and the test receipts.
+const WITH_RECEIPTS: &str = "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))";
+
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
 
 fn q(ws: &Workspace, args: &[&str]) -> Run {
@@ -468,10 +471,7 @@ fn receipts_check_reports_per_line_findings() {
 fn the_build_has_a_queue_and_a_receipts_section() {
     let ws = Workspace::new();
     assert_eq!(enqueue(&ws, "a").code, 0);
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
-    );
+    ws.write("manifest.lith", WITH_RECEIPTS);
     let r = ws.lith(&["build"]);
     assert_eq!(r.code, 0, "{r:?}");
     let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
@@ -769,20 +769,10 @@ fn a_receipts_log_that_is_a_symlink_is_refused_everywhere_it_is_read() {
     let r = ws.lith(&["receipts", "check", "receipts.log"]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("symbolic link"), "{r:?}");
-    let r = ws.lith(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-    ]);
+    let r = replay_receipts(&ws, &[]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("symbolic link"), "{r:?}");
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
-    );
+    ws.write("manifest.lith", WITH_RECEIPTS);
     let r = ws.lith(&["build"]);
     assert_ne!(r.code, 0, "{r:?}");
     let receipts: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
@@ -847,10 +837,7 @@ fn mismatches_by_the_hundred_thousand_are_counted_and_the_first_listed() {
         text.stdout
     );
 
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (queue (log \"q.jsonl\")) (receipts (log \"receipts.log\")))",
-    );
+    ws.write("manifest.lith", WITH_RECEIPTS);
     let rep = bounded_build(&ws, 2, 64, 8 << 20);
     let messages: Vec<&str> = rep["queue"]["findings"]
         .as_array()
