@@ -968,12 +968,34 @@ fn hostile_inputs(o: &Opts) {
     let size = std::fs::metadata(&log).unwrap().len()
         + std::fs::metadata(ws.join("receipts.log")).unwrap().len();
     let (rss_build, c_build, report) = build_and_report(&ws);
-    trash(o, &ws);
     println!(
         "  {n} dequeues of tasks never enqueued and {n} receipts of enqueues that never happened ({:.0} MB): lith build {} MiB (exit {c_build}), report.json {:.1} MB",
         size as f64 / 1e6,
         rss_build / 1024,
         report as f64 / 1e6
+    );
+    // Three million tasks enqueued and dequeued, each operation with its receipt
+    // but a few: six million receipts, past the million the cross-check holds.
+    let receipts = ws.join("receipts.log");
+    let n = 3_000_000;
+    hostile::queue_with_receipts(&log, &receipts, n);
+    let size = std::fs::metadata(&receipts).unwrap().len();
+    let (rss_build, c_build, _) = build_and_report(&ws);
+    let (_, rss_replay, c_replay) = measure(
+        Command::new(lith())
+            .args(["queue", "replay", "--log"])
+            .arg(&log)
+            .arg("--receipts")
+            .arg(&receipts),
+    );
+    trash(o, &ws);
+    println!(
+        "  a receipts log of {:.0} MB ({} task-queue receipts) against {} operations: lith build {} MiB (exit {c_build}), lith queue replay --receipts {} MiB (exit {c_replay})",
+        size as f64 / 1e6,
+        2 * n,
+        2 * n,
+        rss_build / 1024,
+        rss_replay / 1024,
     );
 
     // One pending task of 60 MiB of `0,`: 31 million values on one line.

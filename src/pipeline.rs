@@ -349,8 +349,9 @@ fn gather(
 
 /// The sections that read the workspace as a whole rather than its runs.
 fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
-    report.receipts = report::sections::evaluate_receipts(manifest);
-    report.queue = report::sections::evaluate_queue(manifest, &mut report.receipts);
+    let queue_refs;
+    (report.receipts, queue_refs) = report::sections::evaluate_receipts(manifest);
+    report.queue = report::sections::evaluate_queue(manifest, &report.receipts, queue_refs);
     if let Some(g) = crate::gate::push_truth(manifest) {
         report.gates = report::GatesSection {
             configured: true,

@@ -128,7 +128,10 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::RUNTIME_ERROR);
     }
-    let cross = state.cross_check();
+    let cross = state
+        .cross_check()
+        .transpose()
+        .context("cannot complete the receipt cross-check")?;
     let mut code = state.exit_code();
     if cross.as_ref().is_some_and(|c| !c.ok()) {
         code = exit::combine(code, exit::PARTIAL);

@@ -6,8 +6,21 @@
 //! The check runs as replay accepts each operation ([`Checker`]): it keeps the
 //! receipts' references and a cursor per (operation, task), never a record per
 //! event, and lists at most [`MAX_LISTED`] of each kind of mismatch.
+//!
+//! Past [`HELD_RECEIPTS`] task-queue receipts, memory would follow the receipts
+//! log, so the receipts and then the operations go to unnamed temporary files
+//! instead, split by (operation, task) into [`PARTITIONS`] parts, and the check
+//! runs one part at a time when replay is done. Within a part it is the same
+//! check by counting: the n-th operation of a pair takes its n-th receipt, so an
+//! operation is missing its receipt when the pair has fewer receipts than that,
+//! and a receipt is without an operation when the pair has fewer operations.
+
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::{Op, OpKind};
 use crate::receipts::Receipt;
@@ -57,11 +70,46 @@ impl CrossCheck {
 
 /// The task-queue receipts of a log, as the cross-check needs them: each one's line,
 /// operation and task id (as replay holds task ids: a long one by its digest), the
-/// texts one after another in one string. A few dozen bytes a receipt.
-#[derive(Debug, Clone, Default)]
+/// texts one after another in one string. A few dozen bytes a receipt, up to
+/// [`HELD_RECEIPTS`] of them; past that every one is spilled to temporary files.
+#[derive(Debug, Default)]
 pub struct QueueReceipts {
     text: String,
     refs: Vec<Ref>,
+    /// Every receipt once more than the held ones were added.
+    spill: Option<Box<Spill>>,
+    /// Task-queue receipts added, held or spilled.
+    count: usize,
+    limits: Limits,
+}
+
+/// Task-queue receipts a check holds in memory (about 60 bytes each); past this
+/// many it spills them, and the operations, to temporary files.
+pub const HELD_RECEIPTS: usize = 1 << 20;
+
+/// The parts a spilled check is split into, by a seeded hash of (operation, task).
+pub const PARTITIONS: usize = 64;
+
+/// The distinct (operation, task) pairs one part of a spilled check may count in
+/// memory (some 30 bytes each); a receipts log that would put more in one part
+/// (some 64 M task-queue receipts) is refused.
+pub const PARTITION_PAIRS: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    held: usize,
+    partitions: usize,
+    pairs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            held: HELD_RECEIPTS,
+            partitions: PARTITIONS,
+            pairs: PARTITION_PAIRS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +137,14 @@ impl QueueReceipts {
     /// Keeps a task-queue receipt: its line, operation and task id (as held).
     pub fn push(&mut self, line: usize, op: &str, task_id: Option<&str>) {
         let op = super::held(op);
+        self.count += 1;
+        if self.spill.is_none() && self.refs.len() >= self.limits.held {
+            self.start_spill();
+        }
+        if let Some(spill) = &mut self.spill {
+            spill.receipt(line, &op, task_id);
+            return;
+        }
         let at = self.text.len() as u64;
         self.text.push_str(&op);
         let id_len = match task_id {
@@ -106,12 +162,31 @@ impl QueueReceipts {
         });
     }
 
+    /// Moves the held receipts to temporary files; the ones after them follow.
+    fn start_spill(&mut self) {
+        let mut spill = Box::new(Spill::new(self.limits));
+        for i in 0..self.refs.len() {
+            let (op, id) = self.key(i as u32);
+            let id = (self.refs[i].id_len != NO_TASK).then_some(id);
+            spill.receipt(self.refs[i].line as usize, op, id);
+        }
+        self.text = String::new();
+        self.refs = Vec::new();
+        self.spill = Some(spill);
+    }
+
+    /// Task-queue receipts added, held or spilled.
     pub fn len(&self) -> usize {
-        self.refs.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.refs.is_empty()
+        self.count == 0
+    }
+
+    /// Whether the receipts went to temporary files.
+    pub fn spilled(&self) -> bool {
+        self.spill.is_some()
     }
 
     /// The operation and task of receipt `i` (the task empty when it names none).
@@ -141,7 +216,7 @@ impl QueueReceipts {
 
 /// The cross-check in progress: each operation replay accepts takes the oldest
 /// receipt of the same operation and task that no earlier operation took.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Checker {
     receipts: QueueReceipts,
     /// The receipts that name a task, sorted by (operation, task) and, within one,
@@ -156,6 +231,17 @@ pub struct Checker {
 impl Checker {
     /// A check against these task-queue receipts.
     pub fn new(receipts: QueueReceipts) -> Checker {
+        let out = CrossCheck {
+            queue_receipts: receipts.len(),
+            ..CrossCheck::default()
+        };
+        if receipts.spilled() {
+            return Checker {
+                receipts,
+                out,
+                ..Checker::default()
+            };
+        }
         let mut order: Vec<u32> = (0..receipts.len() as u32)
             .filter(|&i| receipts.refs[i as usize].id_len != NO_TASK)
             .collect();
@@ -163,10 +249,7 @@ impl Checker {
         order.sort_by(|&a, &b| receipts.key(a).cmp(&receipts.key(b)));
         Checker {
             taken: vec![0; order.len()],
-            out: CrossCheck {
-                queue_receipts: receipts.len(),
-                ..CrossCheck::default()
-            },
+            out,
             order,
             receipts,
         }
@@ -175,6 +258,10 @@ impl Checker {
     /// One operation that replay accepted, at `line` of the queue log.
     pub fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
         self.out.ops += 1;
+        if let Some(spill) = &mut self.receipts.spill {
+            spill.op(line, op, task_id);
+            return;
+        }
         let want = (op.as_str(), task_id);
         let r = &self.receipts;
         let start = self.order.partition_point(|&i| r.key(i) < want);
@@ -195,14 +282,20 @@ impl Checker {
         }
     }
 
-    /// The result: the receipts no operation took, in line order.
-    pub fn finish(self) -> CrossCheck {
+    /// The result: the receipts no operation took, in line order. Fails only when
+    /// a spilled check cannot use its temporary files, or a part holds more than
+    /// [`PARTITION_PAIRS`] pairs.
+    pub fn finish(self) -> io::Result<CrossCheck> {
         let Checker {
-            receipts,
+            mut receipts,
             order,
             taken,
             mut out,
         } = self;
+        if let Some(spill) = receipts.spill.take() {
+            spill.finish(&mut out)?;
+            return Ok(out);
+        }
         let mut matched = vec![false; receipts.len()];
         let mut start = 0;
         while start < order.len() {
@@ -220,7 +313,7 @@ impl Checker {
                 || receipts.orphan(i),
             );
         }
-        out
+        Ok(out)
     }
 }
 
@@ -234,11 +327,355 @@ fn listed<T>(list: &mut Vec<T>, omitted: &mut usize, item: impl FnOnce() -> T) {
     }
 }
 
+/// The first [`MAX_LISTED`] items by line of those offered in any order, and how
+/// many were offered.
+#[derive(Debug)]
+struct Earliest<T> {
+    heap: BinaryHeap<ByLine<T>>,
+    offered: usize,
+}
+
+impl<T> Default for Earliest<T> {
+    fn default() -> Self {
+        Earliest {
+            heap: BinaryHeap::new(),
+            offered: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ByLine<T>(usize, T);
+
+impl<T> PartialEq for ByLine<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl<T> Eq for ByLine<T> {}
+impl<T> PartialOrd for ByLine<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for ByLine<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl<T> Earliest<T> {
+    fn offer(&mut self, line: usize, item: impl FnOnce() -> T) {
+        self.offered += 1;
+        if self.heap.len() < MAX_LISTED {
+            self.heap.push(ByLine(line, item()));
+        } else if self.heap.peek().is_some_and(|last| line < last.0) {
+            self.heap.pop();
+            self.heap.push(ByLine(line, item()));
+        }
+    }
+
+    /// The listed items in line order, and how many were left out.
+    fn listed(self) -> (Vec<T>, usize) {
+        let list: Vec<T> = self
+            .heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|i| i.1)
+            .collect();
+        let omitted = self.offered - list.len();
+        (list, omitted)
+    }
+}
+
+/// A check past [`HELD_RECEIPTS`]: each receipt and then each operation written to
+/// the part of its (operation, task), in log order; the parts counted one at a
+/// time by [`Spill::finish`].
+#[derive(Debug)]
+struct Spill {
+    limits: Limits,
+    /// Over the pair's digest with a per-process random seed: crafted ids cannot
+    /// pile up in one part.
+    seed: foldhash::fast::RandomState,
+    parts: Vec<Part>,
+    /// The first error writing a part; the check then fails.
+    error: Option<io::Error>,
+    /// Receipts that name no task: never taken.
+    orphans: Earliest<OrphanReceipt>,
+}
+
+#[derive(Debug)]
+struct Part {
+    receipts: BufWriter<File>,
+    ops: BufWriter<File>,
+}
+
+/// An (operation, task) pair by the first 128 bits of its SHA-256.
+type Pair = [u8; 16];
+
+fn pair(op: &str, task_id: &str) -> Pair {
+    let mut h = Sha256::new();
+    h.update((op.len() as u64).to_le_bytes());
+    h.update(op.as_bytes());
+    h.update(task_id.as_bytes());
+    h.finalize()[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// Counts of one pair in one part.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    receipts: u64,
+    /// Receipts operations took: at most `receipts`.
+    taken: u64,
+    /// Receipts met on the second read.
+    seen: u64,
+}
+
+impl Spill {
+    fn new(limits: Limits) -> Spill {
+        let mut spill = Spill {
+            limits,
+            seed: foldhash::fast::RandomState::default(),
+            parts: Vec::new(),
+            error: None,
+            orphans: Earliest::default(),
+        };
+        // Unnamed files (O_TMPFILE) in the temporary folder: no name to race for.
+        let parts: io::Result<Vec<Part>> = (0..limits.partitions)
+            .map(|_| {
+                Ok(Part {
+                    receipts: BufWriter::new(tempfile::tempfile()?),
+                    ops: BufWriter::new(tempfile::tempfile()?),
+                })
+            })
+            .collect();
+        match parts {
+            Ok(parts) => spill.parts = parts,
+            Err(e) => {
+                let dir = std::env::temp_dir();
+                spill.error = Some(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot create a temporary file in {} for the receipts past the first {} ({e}); set TMPDIR to a writable folder",
+                        dir.display(),
+                        limits.held
+                    ),
+                ));
+            }
+        }
+        spill
+    }
+
+    fn part(&self, p: &Pair) -> usize {
+        use std::hash::BuildHasher;
+        (self.seed.hash_one(p) % self.limits.partitions as u64) as usize
+    }
+
+    fn write(&mut self, p: &Pair, receipt: bool, bytes: &[&[u8]]) {
+        if self.error.is_some() {
+            return;
+        }
+        let i = self.part(p);
+        let part = &mut self.parts[i];
+        let out = if receipt {
+            &mut part.receipts
+        } else {
+            &mut part.ops
+        };
+        if let Err(e) = bytes.iter().try_for_each(|b| out.write_all(b)) {
+            self.error = Some(e);
+        }
+    }
+
+    /// A receipt: `pair, line, op length, id length, op, id`.
+    fn receipt(&mut self, line: usize, op: &str, task_id: Option<&str>) {
+        let Some(id) = task_id else {
+            self.orphans.offer(line, || OrphanReceipt {
+                line,
+                op: op.to_string(),
+                task_id: None,
+            });
+            return;
+        };
+        let p = pair(op, id);
+        let lens = [
+            (op.len() as u32).to_le_bytes(),
+            (id.len() as u32).to_le_bytes(),
+        ];
+        let line = (line as u64).to_le_bytes();
+        let fields: [&[u8]; 6] = [&p, &line, &lens[0], &lens[1], op.as_bytes(), id.as_bytes()];
+        self.write(&p, true, &fields);
+    }
+
+    /// An operation: `pair, line, kind, id length, id`.
+    fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
+        let p = pair(op.as_str(), task_id);
+        let kind = [op as u8];
+        let len = (task_id.len() as u32).to_le_bytes();
+        let line = (line as u64).to_le_bytes();
+        let fields: [&[u8]; 5] = [&p, &line, &kind, &len, task_id.as_bytes()];
+        self.write(&p, false, &fields);
+    }
+
+    /// Counts each part in turn: its receipts per pair, then its operations in log
+    /// order (the n-th of a pair takes a receipt while the pair has n), then its
+    /// receipts again (one is taken while the pair's taken count reaches it).
+    fn finish(self, out: &mut CrossCheck) -> io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let mut missing = Earliest::default();
+        let mut orphans = self.orphans;
+        for part in self.parts {
+            let mut receipts = read_back(part.receipts)?;
+            let mut counts: hashbrown::HashMap<Pair, Counts, foldhash::fast::RandomState> =
+                hashbrown::HashMap::default();
+            while let Some(r) = SpilledReceipt::read(&mut receipts)? {
+                counts.entry(r.pair).or_default().receipts += 1;
+                if counts.len() > self.limits.pairs {
+                    return Err(io::Error::other(format!(
+                        "more than {} distinct task-queue receipts in one of the cross-check's {} parts (some {} in all); lith counts at most that many: split the receipts log",
+                        self.limits.pairs,
+                        self.limits.partitions,
+                        self.limits.pairs * self.limits.partitions
+                    )));
+                }
+            }
+            let mut ops = read_back(part.ops)?;
+            while let Some(o) = SpilledOp::read(&mut ops)? {
+                match counts.get_mut(&o.pair) {
+                    Some(c) if c.taken < c.receipts => c.taken += 1,
+                    _ => missing.offer(o.line, || o.op()),
+                }
+            }
+            receipts.rewind()?;
+            while let Some(r) = SpilledReceipt::read(&mut receipts)? {
+                let c = counts.get_mut(&r.pair).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "a spilled receipt changed")
+                })?;
+                c.seen += 1;
+                if c.seen > c.taken {
+                    orphans.offer(r.line, || r.orphan());
+                }
+            }
+        }
+        (out.receipt_missing, out.receipt_missing_omitted) = missing.listed();
+        (out.receipts_without_op, out.receipts_without_op_omitted) = orphans.listed();
+        Ok(())
+    }
+}
+
+fn read_back(w: BufWriter<File>) -> io::Result<BufReader<File>> {
+    let mut f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+    f.rewind()?;
+    Ok(BufReader::with_capacity(64 * 1024, f))
+}
+
+/// Fills `buf` from `r`; `false` at a clean end before its first byte.
+fn read_record(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+fn read_text(r: &mut impl Read, len: u32) -> io::Result<String> {
+    let mut buf = vec![0; len as usize];
+    r.read_exact(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+struct SpilledReceipt {
+    pair: Pair,
+    line: usize,
+    op: String,
+    task_id: String,
+}
+
+impl SpilledReceipt {
+    fn read(r: &mut impl Read) -> io::Result<Option<SpilledReceipt>> {
+        let mut head = [0u8; 32];
+        if !read_record(r, &mut head)? {
+            return Ok(None);
+        }
+        let le32 = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4"));
+        let (op_len, id_len) = (le32(24), le32(28));
+        Ok(Some(SpilledReceipt {
+            pair: head[..16].try_into().expect("16"),
+            line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
+            op: read_text(r, op_len)?,
+            task_id: read_text(r, id_len)?,
+        }))
+    }
+
+    fn orphan(self) -> OrphanReceipt {
+        OrphanReceipt {
+            line: self.line,
+            op: self.op,
+            task_id: Some(self.task_id),
+        }
+    }
+}
+
+struct SpilledOp {
+    pair: Pair,
+    line: usize,
+    kind: u8,
+    task_id: String,
+}
+
+impl SpilledOp {
+    fn read(r: &mut impl Read) -> io::Result<Option<SpilledOp>> {
+        let mut head = [0u8; 29];
+        if !read_record(r, &mut head)? {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes(head[25..29].try_into().expect("4"));
+        Ok(Some(SpilledOp {
+            pair: head[..16].try_into().expect("16"),
+            line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
+            kind: head[24],
+            task_id: read_text(r, len)?,
+        }))
+    }
+
+    fn op(&self) -> Op {
+        Op {
+            line: self.line,
+            op: if self.kind == OpKind::Enqueue as u8 {
+                OpKind::Enqueue
+            } else {
+                OpKind::Dequeue
+            },
+            task_id: self.task_id.clone(),
+        }
+    }
+}
+
 /// The whole cross-check of `ops` (in log order) against `receipts` (line,
 /// operation, task).
 #[cfg(test)]
 fn cross_check(ops: &[Op], receipts: &[(usize, &str, Option<&str>)]) -> CrossCheck {
-    let mut all = QueueReceipts::default();
+    cross_check_within(ops, receipts, Limits::default()).unwrap()
+}
+
+#[cfg(test)]
+fn cross_check_within(
+    ops: &[Op],
+    receipts: &[(usize, &str, Option<&str>)],
+    limits: Limits,
+) -> io::Result<CrossCheck> {
+    let mut all = QueueReceipts {
+        limits,
+        ..QueueReceipts::default()
+    };
     for &(line, op, id) in receipts {
         all.push(line, op, id);
     }
@@ -341,7 +778,82 @@ mod tests {
         (missing, orphans)
     }
 
+    /// Spills past `held` receipts into `partitions` parts.
+    fn spilling(held: usize, partitions: usize) -> Limits {
+        Limits {
+            held,
+            partitions,
+            pairs: PARTITION_PAIRS,
+        }
+    }
+
+    #[test]
+    fn a_spilled_check_lists_the_earliest_mismatches_of_every_part() {
+        let n = MAX_LISTED + 7;
+        let refs: Vec<_> = (0..n)
+            .map(|i| r(i + 1, "enqueue", Some(["x", "y", "z"][i % 3])))
+            .collect();
+        let ops: Vec<Op> = (0..n)
+            .map(|i| op(i + 1, OpKind::Dequeue, &format!("t{i}")))
+            .collect();
+        let held = cross_check(&ops, &refs);
+        // Seven parts: each offers its mismatches in its own line order.
+        let spilled = cross_check_within(&ops, &refs, spilling(100, 7)).unwrap();
+        assert!(
+            spilled == held,
+            "the spilled check differs from the held one"
+        );
+        assert_eq!(spilled.receipt_missing_omitted, 7);
+        assert_eq!(spilled.receipts_without_op_omitted, 7);
+        let lines: Vec<usize> = spilled.receipts_without_op.iter().map(|o| o.line).collect();
+        assert_eq!(lines, (1..=MAX_LISTED).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_spilled_part_with_too_many_pairs_fails_the_check() {
+        let refs: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| r(i + 1, "enqueue", Some(*id)))
+            .collect();
+        let limits = Limits {
+            held: 1,
+            partitions: 1,
+            pairs: 3,
+        };
+        let err = cross_check_within(&[], &refs, limits).unwrap_err();
+        assert!(err.to_string().contains("split the receipts log"), "{err}");
+        let limits = Limits { pairs: 4, ..limits };
+        let c = cross_check_within(&[], &refs, limits).unwrap();
+        assert_eq!(c.orphan_count(), 4);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn a_spilled_check_agrees_with_the_held_one(
+            ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),
+            receipts in proptest::collection::vec((0..3u8, proptest::option::of(0..4u8)), 0..40),
+            held in 0..8usize,
+            partitions in 1..5usize,
+        ) {
+            let names = ["enqueue", "dequeue", "other"];
+            let ids = ["a", "b", "c", "d"];
+            let ops: Vec<Op> = ops
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, id))| {
+                    op(i + 1, if k == 0 { OpKind::Enqueue } else { OpKind::Dequeue }, ids[id as usize])
+                })
+                .collect();
+            let receipts: Vec<(usize, &str, Option<&str>)> = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, id))| (i + 1, names[k as usize], id.map(|id| ids[id as usize])))
+                .collect();
+            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
+            proptest::prop_assert_eq!(spilled, cross_check(&ops, &receipts));
+        }
+
         #[test]
         fn agrees_with_the_plain_pool(
             ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),

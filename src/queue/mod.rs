@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use std::fs::File;
 use std::hash::BuildHasher;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -181,7 +181,7 @@ fn names<'a>(
 }
 
 /// The folded state of a queue log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Replay {
     slots: Vec<Option<PendingTask>>,
     /// The slots of the pending tasks, found by the digest of their id. foldhash
@@ -259,8 +259,9 @@ impl Replay {
     }
 
     /// The cross-check of a [`Replay::checked`] replay, once: the operations of the
-    /// lines folded so far against the receipts.
-    pub fn cross_check(&mut self) -> Option<CrossCheck> {
+    /// lines folded so far against the receipts. An error when a check spilled to
+    /// temporary files cannot read them back, or counts too many receipts.
+    pub fn cross_check(&mut self) -> Option<io::Result<CrossCheck>> {
         self.check.take().map(|c| c.finish())
     }
 
@@ -1136,7 +1137,7 @@ mod tests {
         receipts.push(2, "dequeue", Some("b"));
         let mut with = Replay::checked(receipts);
         replay_reader(log.as_bytes(), &mut with).unwrap();
-        let cc = with.cross_check().unwrap();
+        let cc = with.cross_check().unwrap().unwrap();
         assert_eq!(cc.ops, 5);
         let missing: Vec<(usize, &str)> = cc
             .receipt_missing

@@ -24,9 +24,6 @@ pub struct ReceiptsSection {
     /// Older receipts that `rows` leaves out.
     #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub rows_omitted: usize,
-    /// Every task-queue receipt, for the queue's cross-check in this build.
-    #[serde(skip)]
-    pub queue_refs: QueueReceipts,
 }
 
 /// The receipts a report keeps for its pages: the newest ones.
@@ -64,7 +61,15 @@ fn unreadable_log(mut s: ReceiptsSection, log: &str, e: impl std::fmt::Display) 
     s
 }
 
-pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
+/// And, when the log was read, its task-queue receipts for the queue's cross-check.
+pub fn evaluate_receipts(manifest: &Manifest) -> (ReceiptsSection, Option<QueueReceipts>) {
+    let mut queue_refs = QueueReceipts::default();
+    let s = read_receipts(manifest, &mut queue_refs);
+    let refs = s.check.is_some().then_some(queue_refs);
+    (s, refs)
+}
+
+fn read_receipts(manifest: &Manifest, queue_refs: &mut QueueReceipts) -> ReceiptsSection {
     let Some(cfg) = &manifest.receipts else {
         return ReceiptsSection::default();
     };
@@ -112,7 +117,6 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
     // Read line by line: the newest receipts kept for the pages, the task-queue
     // ones for the cross-check, the rest counted.
     let mut rows = std::collections::VecDeque::new();
-    let mut queue_refs = QueueReceipts::default();
     let read = receipts::check_reader(file, &contract, |r| {
         if rows.len() == MAX_ROWS {
             rows.pop_front();
@@ -136,14 +140,17 @@ pub fn evaluate_receipts(manifest: &Manifest) -> ReceiptsSection {
         );
     }
     s.rows = rows.into();
-    s.queue_refs = queue_refs;
     s.check = Some(check);
     s
 }
 
 /// The queue section; the receipts section hands over its task-queue receipts for
 /// the cross-check.
-pub fn evaluate_queue(manifest: &Manifest, receipts: &mut ReceiptsSection) -> QueueSection {
+pub fn evaluate_queue(
+    manifest: &Manifest,
+    receipts: &ReceiptsSection,
+    queue_refs: Option<QueueReceipts>,
+) -> QueueSection {
     let Some(cfg) = &manifest.queue else {
         return QueueSection::default();
     };
@@ -163,10 +170,9 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &mut ReceiptsSection) -> Qu
             .at(cfg.log.clone()),
         );
     }
-    let replay = if receipts.check.is_some() {
-        queue::Replay::checked(std::mem::take(&mut receipts.queue_refs))
-    } else {
-        queue::Replay::new()
+    let replay = match queue_refs {
+        Some(refs) => queue::Replay::checked(refs),
+        None => queue::Replay::new(),
     };
     let mut state = match queue::replay_file(&path, replay) {
         Ok(st) => st,
@@ -214,7 +220,40 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &mut ReceiptsSection) -> Qu
                 .at(cfg.log.clone()),
         );
     }
-    if let Some(cc) = state.cross_check() {
+    match state.cross_check() {
+        Some(Ok(cc)) => cross_checked(&mut s, cc, cfg, receipts),
+        Some(Err(e)) => s.findings.push(
+            Finding::new(
+                Code::ReceiptsLogUnreadable,
+                Severity::Error,
+                format!("cannot complete the queue's receipt cross-check: {e}"),
+            )
+            .at(receipts.log.clone().unwrap_or_default()),
+        ),
+        None => {}
+    }
+    match state.summary(&cfg.log) {
+        Ok(summary) => s.replay = Some(summary),
+        Err(e) => s.findings.push(
+            Finding::new(
+                Code::QueueLogUnreadable,
+                Severity::Error,
+                format!("cannot read a pending task back: {e}"),
+            )
+            .at(cfg.log.clone()),
+        ),
+    }
+    s
+}
+
+/// The cross-check's findings: one per kind of mismatch, with its count and first.
+fn cross_checked(
+    s: &mut QueueSection,
+    cc: CrossCheck,
+    cfg: &crate::lith::manifest::QueueConfig,
+    receipts: &ReceiptsSection,
+) {
+    {
         if !cc.receipt_missing.is_empty() {
             let first = &cc.receipt_missing[0];
             s.findings.push(
@@ -248,16 +287,4 @@ pub fn evaluate_queue(manifest: &Manifest, receipts: &mut ReceiptsSection) -> Qu
         }
         s.cross_check = Some(cc);
     }
-    match state.summary(&cfg.log) {
-        Ok(summary) => s.replay = Some(summary),
-        Err(e) => s.findings.push(
-            Finding::new(
-                Code::QueueLogUnreadable,
-                Severity::Error,
-                format!("cannot read a pending task back: {e}"),
-            )
-            .at(cfg.log.clone()),
-        ),
-    }
-    s
 }

@@ -932,6 +932,68 @@ fn a_million_pending_tasks_are_held_compactly_and_one_more_is_refused() {
     assert!(r.stdout.contains("queue.log_unreadable"), "{}", r.stdout);
 }
 
+/// Millions of task-queue receipts are checked in bounded memory: past a million,
+/// the receipts and then the operations go to temporary files, split by
+/// (operation, task), and are counted one part at a time. The previous lith held
+/// every receipt, some 50 bytes each with no bound: 118 MiB to replay these logs
+/// against (45 MiB now, most of it the million held before the spill), 132 MiB to
+/// build (64 MiB now).
+#[test]
+#[ignore = "about a minute in the test profile: logs of millions of lines (.ci/run runs it with --include-ignored)"]
+fn millions_of_receipts_are_cross_checked_in_bounded_memory() {
+    let ws = Workspace::new();
+    let n = 1_200_000;
+    let (missing, extra) = crate::support::hostile::queue_with_receipts(
+        &ws.join("q.jsonl"),
+        &ws.join("receipts.log"),
+        n,
+    );
+    let (r, peak) = ws.lith_peak_mib(&[
+        "queue",
+        "replay",
+        "--log",
+        "q.jsonl",
+        "--receipts",
+        "receipts.log",
+        "--json",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(peak < 64, "replay held {peak} MiB");
+    let v = r.json();
+    let cc = &v["cross_check"];
+    assert_eq!(cc["ops"], 2 * n);
+    assert_eq!(cc["queue_receipts"], 2 * n);
+    let lines = |list: &Value| -> Vec<usize> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["line"].as_u64().unwrap() as usize)
+            .collect()
+    };
+    assert_eq!(lines(&cc["receipt_missing"]), missing);
+    assert_eq!(cc["receipt_missing"][0]["task_id"], "t7");
+    assert_eq!(cc["receipt_missing"][0]["op"], "dequeue");
+    assert_eq!(lines(&cc["receipts_without_op"]), extra);
+    assert_eq!(cc["receipts_without_op"][0]["task_id"], "t7");
+
+    ws.write("manifest.lith", WITH_RECEIPTS);
+    let rep = bounded_build(&ws, 2, 96, 8 << 20);
+    let cc = &rep["queue"]["cross_check"];
+    assert_eq!(lines(&cc["receipt_missing"]), missing);
+    assert_eq!(lines(&cc["receipts_without_op"]), extra);
+
+    // With nowhere to spill, the check fails closed.
+    let nowhere = ws.join("no-such-folder");
+    let nowhere = nowhere.to_str().unwrap();
+    let r = ws.lith_env(&["build"], &[("TMPDIR", nowhere)]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains("receipts.log_unreadable") && r.stdout.contains("cross-check"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// A task whose id is 40 MiB, written by another producer, is dequeued with a
 /// receipt that names it as replay does (`sha256:` and its digest): a short line
 /// the cross-check matches. The previous lith wrote the id in full twice, an 80

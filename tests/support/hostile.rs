@@ -105,6 +105,49 @@ pub fn queue_of_small_tasks(
     }
 }
 
+/// Writes the queue log `log` with `tasks` tasks each enqueued and then dequeued
+/// (`t<i>`), and the receipts log `receipts` with a receipt of each operation, but
+/// for every 100,000th task from the 7th: its dequeue has no receipt, and its
+/// enqueue has two. Returns the queue lines of the missing receipts and the receipt
+/// lines of the extra ones.
+pub fn queue_with_receipts(log: &Path, receipts: &Path, tasks: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut q = std::io::BufWriter::new(std::fs::File::create(log).unwrap());
+    let mut r = std::io::BufWriter::new(std::fs::File::create(receipts).unwrap());
+    let (mut missing, mut extra) = (Vec::new(), Vec::new());
+    let mut receipt_line = 0;
+    let mut receipt = |r: &mut std::io::BufWriter<std::fs::File>, op: &str, i: usize| {
+        writeln!(
+            r,
+            "ts=2026-01-01T00:00:00Z | kind=:observation | origin=x | owner=o | dod=d | pi=p | host=h | manifest=m | refs=task-queue:{op},task:t{i}"
+        )
+        .unwrap();
+        receipt_line += 1;
+        receipt_line
+    };
+    for i in 0..tasks {
+        writeln!(
+            q,
+            r#"{{"v":"eta-mu.task-queue/v1","op":"enqueue","task":{{"id":"t{i}"}}}}"#
+        )
+        .unwrap();
+        writeln!(
+            q,
+            r#"{{"v":"eta-mu.task-queue/v1","op":"dequeue","task_id":"t{i}"}}"#
+        )
+        .unwrap();
+        receipt(&mut r, "enqueue", i);
+        if i % 100_000 == 7 {
+            missing.push(2 * i + 2);
+            extra.push(receipt(&mut r, "enqueue", i));
+        } else {
+            receipt(&mut r, "dequeue", i);
+        }
+    }
+    q.into_inner().unwrap().sync_all().unwrap();
+    r.into_inner().unwrap().sync_all().unwrap();
+    (missing, extra)
+}
+
 /// Writes the queue log `log` with one pending task whose payload is a list of
 /// zeros, `mib` MiB long: the most values a line can hold (a parsed value per two
 /// bytes).
