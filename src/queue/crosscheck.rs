@@ -130,11 +130,12 @@ impl QueueReceipts {
         let refs = r.refs();
         if let Some(op) = refs.iter().find_map(|x| x.strip_prefix("task-queue:")) {
             let task_id = refs.iter().find_map(|x| x.strip_prefix("task:"));
-            self.push(r.line, op, task_id.map(super::held).as_deref());
+            self.push(r.line, op, task_id.map(super::receipt_ref).as_deref());
         }
     }
 
-    /// Keeps a task-queue receipt: its line, operation and task id (as held).
+    /// Keeps a task-queue receipt: its line, operation and task id (as a receipt
+    /// names it, [`super::receipt_ref`]).
     pub fn push(&mut self, line: usize, op: &str, task_id: Option<&str>) {
         let op = super::held(op);
         self.count += 1;
@@ -258,11 +259,12 @@ impl Checker {
     /// One operation that replay accepted, at `line` of the queue log.
     pub fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
         self.out.ops += 1;
+        let named = super::receipt_ref(task_id);
         if let Some(spill) = &mut self.receipts.spill {
-            spill.op(line, op, task_id);
+            spill.op(line, op, &named, task_id);
             return;
         }
-        let want = (op.as_str(), task_id);
+        let want = (op.as_str(), &*named);
         let r = &self.receipts;
         let start = self.order.partition_point(|&i| r.key(i) < want);
         let next = start + self.taken.get(start).copied().unwrap_or(0) as usize;
@@ -507,9 +509,10 @@ impl Spill {
         self.write(&p, true, &fields);
     }
 
-    /// An operation: `pair, line, kind, id length, id`.
-    fn op(&mut self, line: usize, op: OpKind, task_id: &str) {
-        let p = pair(op.as_str(), task_id);
+    /// An operation: `pair, line, kind, id length, id`; its pair of the task as
+    /// receipts name it, `named`.
+    fn op(&mut self, line: usize, op: OpKind, named: &str, task_id: &str) {
+        let p = pair(op.as_str(), named);
         let kind = [op as u8];
         let len = (task_id.len() as u32).to_le_bytes();
         let line = (line as u64).to_le_bytes();

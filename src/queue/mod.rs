@@ -58,6 +58,22 @@ pub fn held(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A task id or kind as a receipt names it (in its `refs` and `dod`): as held, when
+/// that cannot change how the receipt parses; else `sha256:<hex>` of its bytes. A
+/// `,` would split the ref, `|` or a line break the receipt, and readers trim
+/// surrounding whitespace. `receipt_ref(held(x)) == receipt_ref(x)`.
+pub fn receipt_ref(text: &str) -> Cow<'_, str> {
+    let plain = text.len() <= HELD_TEXT_BYTES
+        && !text.contains([',', '|'])
+        && !text.chars().any(char::is_control)
+        && text.trim() == text;
+    if plain {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(format!("sha256:{}", hex(&Sha256::digest(text.as_bytes()))))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
@@ -1603,6 +1619,27 @@ mod tests {
         let r = run(&[enq(&long_id, "k"), deq(&long_id)].concat());
         assert_eq!(r.pending().count(), 0);
         assert_eq!(held(&"x".repeat(HELD_TEXT_BYTES)).len(), HELD_TEXT_BYTES);
+    }
+
+    #[test]
+    fn a_receipt_names_a_task_as_held_unless_that_would_change_how_it_parses() {
+        let long = "x".repeat(HELD_TEXT_BYTES + 1);
+        for text in [
+            "t-1", "a,b", "c | d", "c|d", "e\nf", " g", "g ", "\u{7}", &long,
+        ] {
+            let named = receipt_ref(text);
+            assert_eq!(named, receipt_ref(&held(text)), "{text:?}");
+            let plain = !text.contains([',', '|']) && text.trim() == text && text.len() < 64;
+            let plain = plain && !text.contains('\u{7}') && !text.contains('\n');
+            if plain {
+                assert_eq!(named, text);
+            } else {
+                assert_eq!(
+                    named,
+                    format!("sha256:{}", hex(&Sha256::digest(text.as_bytes())))
+                );
+            }
+        }
     }
 
     #[test]

@@ -364,9 +364,11 @@ fn receipt(
             )));
         }
     }
-    // A task read back from the log may have any id and kind: a long one is named as
-    // replay and the reports name it, so that the receipt stays a short line.
-    let (id, kind) = (super::held(id), super::held(kind));
+    // A task read back from the log may have any id: a long one, or one that would
+    // split the receipt or its refs, is named by its digest, so that the receipt
+    // stays one short line that parses back to the same refs. (The kind comes
+    // named by the caller.)
+    let id = super::receipt_ref(id);
     let mut refs = vec![format!("task-queue:{op}"), format!("task:{id}")];
     refs.extend(extra_refs.iter().cloned());
     Ok(receipts::format_line(&[
@@ -433,7 +435,10 @@ pub fn enqueue(
     task.insert("status".into(), json!("pending"));
     task.insert("created_at".into(), json!(clock.now_rfc3339()));
     // Build the receipt before writing anything, so a refused value writes nothing.
-    let receipt_line = receipt(files, clock, "enqueue", &id, &req.kind, owner, &req.refs)?;
+    // The caller's kind as given (a long one as held): a value that would split the
+    // receipt is refused.
+    let kind = super::held(&req.kind);
+    let receipt_line = receipt(files, clock, "enqueue", &id, &kind, owner, &req.refs)?;
     let task = Value::Object(task);
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "enqueue", "task": &task});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;
@@ -462,6 +467,9 @@ pub fn dequeue(files: &QueueFiles, clock: &Clock, owner: &str) -> Result<Outcome
     );
     let id = task.field("id").unwrap_or_default();
     let kind = task.field("kind").unwrap_or_default();
+    // Another producer's kind is named like an id: refusing it would leave the task
+    // at the head of the queue for good.
+    let kind = super::receipt_ref(&kind);
     let receipt_line = receipt(files, clock, "dequeue", &id, &kind, owner.trim(), &[])?;
     let event = json!({"v": VERSION, "ts": clock.now_rfc3339(), "op": "dequeue", "task_id": id});
     append_event_then_receipt(files, &mut log, &event, &receipt_line)?;

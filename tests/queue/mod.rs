@@ -994,6 +994,69 @@ fn millions_of_receipts_are_cross_checked_in_bounded_memory() {
     );
 }
 
+/// Tasks from another producer whose id or kind would split a receipt (`,`, `|`,
+/// a line break, surrounding spaces) are dequeued, with receipts that name them by
+/// digest and that the cross-check matches. The previous lith refused to dequeue a
+/// task whose id or kind holds ` | ` (so the queue could not move past it), and
+/// wrote `task:a,b` for the task `a,b`, which reads back as the task `a`: its
+/// dequeue was `receipt_missing`, with an orphan receipt.
+#[test]
+fn tasks_whose_ids_would_split_a_receipt_are_dequeued_and_matched() {
+    use sha2::{Digest, Sha256};
+    let ws = Workspace::new();
+    let tasks = [
+        ("a,b", "k"),
+        ("c | d", "k"),
+        ("e\nf", "k"),
+        (" g ", "k"),
+        ("h", "x | y"),
+    ];
+    let log: String = tasks
+        .iter()
+        .map(|(id, kind)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"v": "eta-mu.task-queue/v1", "op": "enqueue", "task": {"id": id, "kind": kind}})
+            )
+        })
+        .collect();
+    ws.write("q.jsonl", log);
+    for (id, _) in tasks {
+        let r = q(&ws, &["dequeue", "--owner", "ci", "--json"]);
+        assert_eq!(r.code, 0, "{id:?}: {}", r.stderr);
+        assert_eq!(r.json()["task"]["id"], id);
+    }
+    let receipts = lines(&ws, "receipts.log");
+    assert_eq!(receipts.len(), tasks.len(), "{receipts:?}");
+    for ((id, _), line) in tasks[..4].iter().zip(&receipts) {
+        let named = format!("sha256:{:x}", Sha256::digest(id.as_bytes()));
+        assert!(
+            line.ends_with(&format!("refs=task-queue:dequeue,task:{named}")),
+            "{line}"
+        );
+    }
+    assert!(
+        receipts[4].ends_with("refs=task-queue:dequeue,task:h"),
+        "{}",
+        receipts[4]
+    );
+    let r = ws.lith(&["receipts", "check", "receipts.log"]);
+    assert_eq!(r.code, 0, "every receipt parses: {}", r.stdout);
+    // The enqueues came from another producer, without receipts; each dequeue has
+    // its own.
+    let v = replay_with_receipts(&ws).json();
+    let cc = &v["cross_check"];
+    let missing: Vec<(&str, &str)> = cc["receipt_missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["op"].as_str().unwrap(), m["task_id"].as_str().unwrap()))
+        .collect();
+    let enqueues: Vec<(&str, &str)> = tasks.iter().map(|(id, _)| ("enqueue", *id)).collect();
+    assert_eq!(missing, enqueues);
+    assert_eq!(cc["receipts_without_op"], serde_json::json!([]));
+}
+
 /// A task whose id is 40 MiB, written by another producer, is dequeued with a
 /// receipt that names it as replay does (`sha256:` and its digest): a short line
 /// the cross-check matches. The previous lith wrote the id in full twice, an 80
