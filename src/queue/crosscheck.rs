@@ -69,8 +69,8 @@ impl CrossCheck {
 }
 
 /// The task-queue receipts of a log, as the cross-check needs them: each one's line,
-/// operation and task id (as replay holds task ids: a long one by its digest), the
-/// texts one after another in one string. A few dozen bytes a receipt, up to
+/// operation and task id (as receipts name tasks, [`super::receipt_ref`]), the texts
+/// one after another in one string. A few dozen bytes a receipt, up to
 /// [`HELD_RECEIPTS`] of them; past that every one is spilled to temporary files.
 #[derive(Debug, Default)]
 pub struct QueueReceipts {
@@ -83,7 +83,7 @@ pub struct QueueReceipts {
     limits: Limits,
 }
 
-/// Task-queue receipts a check holds in memory (about 60 bytes each); past this
+/// Task-queue receipts a check holds in memory (about 50 bytes each); past this
 /// many it spills them, and the operations, to temporary files.
 pub const HELD_RECEIPTS: usize = 1 << 20;
 
@@ -91,7 +91,7 @@ pub const HELD_RECEIPTS: usize = 1 << 20;
 pub const PARTITIONS: usize = 64;
 
 /// The distinct (operation, task) pairs one part of a spilled check may count in
-/// memory (some 30 bytes each); a receipts log that would put more in one part
+/// memory (some 50 bytes each); a receipts log that would put more in one part
 /// (some 64 M task-queue receipts) is refused.
 pub const PARTITION_PAIRS: usize = 1 << 20;
 
@@ -831,51 +831,43 @@ mod tests {
         assert_eq!(c.orphan_count(), 4);
     }
 
+    /// A receipt as [`cross_check`] takes it: line, operation, task.
+    type ReceiptRef = (usize, &'static str, Option<&'static str>);
+
+    /// Operations and receipts from generated (kind, task) pairs: three operation
+    /// names (one no operation has) and four tasks.
+    fn generated(ops: &[(u8, u8)], receipts: &[(u8, Option<u8>)]) -> (Vec<Op>, Vec<ReceiptRef>) {
+        const NAMES: [&str; 3] = ["enqueue", "dequeue", "other"];
+        const IDS: [&str; 4] = ["a", "b", "c", "d"];
+        let ops = ops
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, id))| {
+                let kind = if k == 0 {
+                    OpKind::Enqueue
+                } else {
+                    OpKind::Dequeue
+                };
+                op(i + 1, kind, IDS[id as usize])
+            })
+            .collect();
+        let receipts = receipts
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, id))| (i + 1, NAMES[k as usize], id.map(|id| IDS[id as usize])))
+            .collect();
+        (ops, receipts)
+    }
+
     proptest::proptest! {
         #[test]
-        fn a_spilled_check_agrees_with_the_held_one(
+        fn agrees_with_the_plain_pool_held_or_spilled(
             ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),
             receipts in proptest::collection::vec((0..3u8, proptest::option::of(0..4u8)), 0..40),
             held in 0..8usize,
             partitions in 1..5usize,
         ) {
-            let names = ["enqueue", "dequeue", "other"];
-            let ids = ["a", "b", "c", "d"];
-            let ops: Vec<Op> = ops
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, id))| {
-                    op(i + 1, if k == 0 { OpKind::Enqueue } else { OpKind::Dequeue }, ids[id as usize])
-                })
-                .collect();
-            let receipts: Vec<(usize, &str, Option<&str>)> = receipts
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, id))| (i + 1, names[k as usize], id.map(|id| ids[id as usize])))
-                .collect();
-            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
-            proptest::prop_assert_eq!(spilled, cross_check(&ops, &receipts));
-        }
-
-        #[test]
-        fn agrees_with_the_plain_pool(
-            ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),
-            receipts in proptest::collection::vec((0..3u8, proptest::option::of(0..4u8)), 0..40),
-        ) {
-            let names = ["enqueue", "dequeue", "other"];
-            let ids = ["a", "b", "c", "d"];
-            let ops: Vec<Op> = ops
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, id))| {
-                    op(i + 1, if k == 0 { OpKind::Enqueue } else { OpKind::Dequeue }, ids[id as usize])
-                })
-                .collect();
-            let receipts: Vec<(usize, &str, Option<&str>)> = receipts
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, id))| (i + 1, names[k as usize], id.map(|id| ids[id as usize])))
-                .collect();
+            let (ops, receipts) = generated(&ops, &receipts);
             let c = cross_check(&ops, &receipts);
             let (missing, orphans) = model(&ops, &receipts);
             let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
@@ -883,6 +875,9 @@ mod tests {
             let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
             proptest::prop_assert_eq!(got, orphans);
             proptest::prop_assert_eq!((c.ops, c.queue_receipts), (ops.len(), receipts.len()));
+            // Spilled past `held` receipts into `partitions` parts: the same check.
+            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
+            proptest::prop_assert_eq!(spilled, c);
         }
     }
 }

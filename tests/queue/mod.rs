@@ -62,6 +62,11 @@ fn replay_with_receipts(ws: &Workspace) -> Run {
 /// `lith queue replay` of the test log, cross-checked against the test receipts,
 /// with `more` arguments.
 fn replay_receipts(ws: &Workspace, more: &[&str]) -> Run {
+    ws.lith(&replay_receipts_args(more))
+}
+
+/// The arguments of [`replay_receipts`].
+fn replay_receipts_args<'a>(more: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "queue",
         "replay",
@@ -71,7 +76,7 @@ fn replay_receipts(ws: &Workspace, more: &[&str]) -> Run {
         "receipts.log",
     ];
     args.extend_from_slice(more);
-    ws.lith(&args)
+    args
 }
 
 fn lines(ws: &Workspace, f: &str) -> Vec<String> {
@@ -948,15 +953,7 @@ fn millions_of_receipts_are_cross_checked_in_bounded_memory() {
         &ws.join("receipts.log"),
         n,
     );
-    let (r, peak) = ws.lith_peak_mib(&[
-        "queue",
-        "replay",
-        "--log",
-        "q.jsonl",
-        "--receipts",
-        "receipts.log",
-        "--json",
-    ]);
+    let (r, peak) = ws.lith_peak_mib(&replay_receipts_args(&["--json"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(peak < 64, "replay held {peak} MiB");
     let v = r.json();
