@@ -812,7 +812,7 @@ fn hostile_inputs(o: &Opts) {
 
     // The demo workspace with a 200 MB feed line (over the line cap: refused), and
     // with a 60 MiB one of 31 M values (within the cap: read).
-    let feeds: [FeedCase; 2] = [
+    let feeds: [FeedCase; 3] = [
         ("hostile-feed", "a feed line of 200 MiB", |f| {
             hostile::append_huge_line(f, 200)
         }),
@@ -820,6 +820,11 @@ fn hostile_inputs(o: &Opts) {
             "hostile-wide-feed",
             "a feed line of 60 MiB with 31 M values",
             |f| hostile::append_wide_line(f, 60),
+        ),
+        (
+            "hostile-many-events",
+            "a feed of 3 M small events (about 700 MB; 2 M of phases no document names, 1 M of one that is)",
+            |f| hostile::append_many_events(f, 2_000_000, "PHASE_NIGHTLY", 1_000_000),
         ),
     ];
     for (name, what, append) in feeds {

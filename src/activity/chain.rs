@@ -44,18 +44,30 @@ pub struct Chain {
     pub proof_mode: ProofMode,
     /// The triple proof was judged on, in order.
     pub triple: Vec<Step>,
-    /// Every event of the phase, in time order (for the timeline).
+    /// The phase's events in time order (for the timeline): the latest
+    /// [`MAX_TIMELINE`], and those of the triple.
     pub timeline: Vec<Step>,
+    /// Events of the phase that `timeline` leaves out (the earliest).
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
+    pub timeline_omitted: usize,
     /// `activity.*` and `taxonomy.*` findings, sorted.
     pub missing: Vec<String>,
     /// The triple is full and each of its events carries every taxonomy key
     /// (`phase_id, emit_mode, verifier_mode, tool, run_id, ts_epoch_ms, ts_utc`);
     /// under enforcement a phase without it gets `taxonomy.incomplete_event`.
     pub taxonomy_complete: bool,
-    /// Evidence paths and hash claims of the phase's events.
+    /// Evidence paths and hash claims of the phase's events, at most
+    /// [`MAX_CHAIN_EVIDENCE`] of each (past that, `activity.evidence_omitted`: the
+    /// phase is never proven on part of its evidence).
     pub evidence: Vec<String>,
     pub hashes: Vec<(String, String)>,
 }
+
+/// The events of a phase its timeline lists: the latest ones (and the triple).
+pub const MAX_TIMELINE: usize = 1_000;
+
+/// The distinct evidence paths, and hash claims, a chain checks.
+pub const MAX_CHAIN_EVIDENCE: usize = 1_000;
 
 fn step(e: &Event) -> Step {
     Step {
@@ -158,9 +170,6 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
     {
         missing.push("taxonomy.incomplete_event".into());
     }
-    missing.sort();
-    missing.dedup();
-
     let mut evidence: Vec<String> = mine
         .iter()
         .flat_map(|e| e.evidence.iter().cloned())
@@ -171,6 +180,21 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
         mine.iter().flat_map(|e| e.hashes.iter().cloned()).collect();
     hashes.sort();
     hashes.dedup();
+    if evidence.len() > MAX_CHAIN_EVIDENCE || hashes.len() > MAX_CHAIN_EVIDENCE {
+        evidence.truncate(MAX_CHAIN_EVIDENCE);
+        hashes.truncate(MAX_CHAIN_EVIDENCE);
+        missing.push("activity.evidence_omitted".into());
+    }
+    missing.sort();
+    missing.dedup();
+    let first_listed = mine.len().saturating_sub(MAX_TIMELINE);
+    let in_triple = |e: &&Event| triple.iter().any(|t| t.line == e.line);
+    let timeline: Vec<Step> = mine
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| *i >= first_listed || in_triple(e))
+        .map(|(_, e)| step(e))
+        .collect();
     Chain {
         phase_id: phase.to_string(),
         events: mine.len(),
@@ -178,7 +202,8 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
         valid,
         proof_mode,
         triple: triple.iter().map(|e| step(e)).collect(),
-        timeline: mine.iter().map(|e| step(e)).collect(),
+        timeline_omitted: mine.len() - timeline.len(),
+        timeline,
         missing,
         taxonomy_complete,
         evidence,
@@ -195,6 +220,42 @@ mod tests {
         format!(
             "{{\"phase_id\":\"P\",\"action\":\"{action}\",\"emit_mode\":\"runtime_auto\",\"verifier_mode\":\"operational_proof\",\"tool\":\"t\",\"run_id\":\"{run}\",\"ts_epoch_ms\":{ms},\"ts_utc\":\"x\"{extra}}}\n"
         )
+    }
+
+    #[test]
+    fn the_timeline_lists_the_latest_events_and_the_triple_and_evidence_is_capped() {
+        let mut lines = vec![
+            ev("started", 1, "r", ""),
+            ev("completed", 2, "r", ""),
+            ev("verified", 3, "r", ""),
+        ];
+        let n = MAX_TIMELINE.max(MAX_CHAIN_EVIDENCE) + 5;
+        for i in 0..n {
+            lines.push(ev(
+                "dispatch_x",
+                10 + i as i64,
+                "r",
+                &format!(",\"evidence\":[\"e{i:05}\"]"),
+            ));
+        }
+        let c = judge(&lines);
+        assert_eq!(c.events, n + 3);
+        let listed: Vec<usize> = c.timeline.iter().map(|s| s.line).collect();
+        let mut want = vec![1, 2, 3];
+        want.extend(n + 4 - MAX_TIMELINE..=n + 3);
+        assert_eq!(listed, want);
+        assert_eq!(c.timeline_omitted, n - MAX_TIMELINE);
+        assert_eq!(c.evidence.len(), MAX_CHAIN_EVIDENCE);
+        assert!(
+            c.missing.contains(&"activity.evidence_omitted".to_string()),
+            "{:?}",
+            c.missing
+        );
+        assert_eq!(
+            c.proof_mode,
+            ProofMode::Operational,
+            "judged on every event"
+        );
     }
 
     fn judge(lines: &[String]) -> Chain {

@@ -99,20 +99,8 @@ pub fn evaluate(
     now_ms: i64,
     now: String,
 ) -> DriftReport {
-    let functional =
-        |a: &str| matches!(a, "started" | "completed" | "verified") || a.starts_with("dispatch_");
-    let last_activity = feed
-        .events
-        .iter()
-        .filter(|e| !e.heartbeat && e.action.as_deref().is_some_and(functional))
-        .filter_map(|e| e.ts_ms)
-        .max();
-    let mut last_heartbeat = feed
-        .events
-        .iter()
-        .filter(|e| e.heartbeat)
-        .filter_map(|e| e.ts_ms)
-        .max();
+    let last_activity = feed.last_activity_ms;
+    let mut last_heartbeat = feed.last_heartbeat_ms;
     let mut evidence_candidates: Vec<(i64, Vec<String>)> = Vec::new();
     if let Some((label, path)) = heartbeat_file
         && let Ok(serde_json::Value::Object(o)) = crate::fsutil::read_json(path)
@@ -123,17 +111,8 @@ pub fn evaluate(
             evidence_candidates.push((ts, vec![label.to_string()]));
         }
     }
-    if let Some(e) = feed
-        .events
-        .iter()
-        .filter(|e| {
-            e.emit_mode.as_deref() == Some("runtime_auto")
-                && !e.evidence.is_empty()
-                && e.ts_ms.is_some()
-        })
-        .max_by_key(|e| (e.ts_ms, e.line))
-    {
-        evidence_candidates.push((e.ts_ms.unwrap_or_default(), e.evidence.clone()));
+    if let Some((ts, _, evidence)) = &feed.latest_evidence {
+        evidence_candidates.push((*ts, evidence.clone()));
     }
     let evidence = evidence_candidates
         .into_iter()
@@ -178,7 +157,9 @@ pub fn evaluate(
 /// Reads the manifest's feed strictly and evaluates drift at the clock's time.
 pub fn run(m: &Manifest, clock: &crate::clock::Clock) -> Result<DriftReport, FeedError> {
     let p = Paths::of(m);
-    let feed = super::read_feed(&m.resolve(&p.feed), &p.feed, true)?;
+    // Drift keeps no event: what it needs of each is folded as the feed is read.
+    let none = std::collections::BTreeSet::new();
+    let feed = super::read_feed(&m.resolve(&p.feed), &p.feed, true, Some(&none))?;
     let hb = p
         .heartbeat_file
         .as_ref()

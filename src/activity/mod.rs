@@ -58,14 +58,17 @@ pub struct Event {
     pub evidence: Vec<String>,
     /// (path, claimed sha256) pairs.
     pub hashes: Vec<(String, String)>,
-    /// Which taxonomy keys are present.
+    /// Which taxonomy keys are present, one bit each in [`TAXONOMY`] order.
     #[serde(skip)]
-    pub keys: Vec<String>,
+    pub keys: u8,
 }
 
 impl Event {
     pub fn has(&self, key: &str) -> bool {
-        self.keys.iter().any(|k| k == key)
+        TAXONOMY
+            .iter()
+            .position(|k| *k == key)
+            .is_some_and(|i| self.keys & (1 << i) != 0)
     }
 }
 
@@ -76,13 +79,78 @@ pub struct BadLine {
     pub message: String,
 }
 
+/// What a feed says, read line by line: the events of the phases asked for, at most
+/// [`MAX_KEPT_EVENTS`] of them, and what drift needs of every event.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Feed {
     pub events: Vec<Event>,
+    /// The first [`MAX_BAD_LINES`] lines that are not events.
     pub bad_lines: Vec<BadLine>,
-    /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase.
+    /// Lines that are not events past the listed ones.
+    #[serde(default)]
+    pub bad_lines_omitted: usize,
+    /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase (of those kept).
     pub forbidden_heartbeats: Vec<usize>,
+    /// Events of the phases asked for that were not kept, past [`MAX_KEPT_EVENTS`].
+    #[serde(default)]
+    pub events_omitted: usize,
+    /// The phases those events belong to: their chains are judged on part of them.
+    #[serde(default)]
+    pub omitted_phases: std::collections::BTreeSet<String>,
+    /// Of every event, kept or not: the time of the latest functional one
+    /// (`started`, `completed`, `verified`, `dispatch_*`, not a heartbeat)…
+    #[serde(default)]
+    pub last_activity_ms: Option<i64>,
+    /// …of the latest heartbeat…
+    #[serde(default)]
+    pub last_heartbeat_ms: Option<i64>,
+    /// …and the latest `runtime_auto` event with evidence: its time, line and
+    /// evidence.
+    #[serde(default)]
+    pub latest_evidence: Option<(i64, usize, Vec<String>)>,
 }
+
+/// The events a feed keeps (a few hundred bytes each); the events of the phases asked
+/// for past these are counted, and their phases' chains cannot be proven.
+pub const MAX_KEPT_EVENTS: usize = 100_000;
+
+/// The lines that are not events a feed lists; the rest are counted.
+pub const MAX_BAD_LINES: usize = 1_000;
+
+impl Feed {
+    fn bad_line(&mut self, line: usize, message: String) {
+        if self.bad_lines.len() < MAX_BAD_LINES {
+            self.bad_lines.push(BadLine { line, message });
+        } else {
+            self.bad_lines_omitted += 1;
+        }
+    }
+
+    /// Folds what drift needs of an event.
+    fn note(&mut self, e: &Event) {
+        let Some(ts) = e.ts_ms else { return };
+        let functional = |a: &str| {
+            matches!(a, "started" | "completed" | "verified") || a.starts_with("dispatch_")
+        };
+        if e.heartbeat {
+            self.last_heartbeat_ms = Some(self.last_heartbeat_ms.map_or(ts, |h| h.max(ts)));
+        } else if e.action.as_deref().is_some_and(functional) {
+            self.last_activity_ms = Some(self.last_activity_ms.map_or(ts, |a| a.max(ts)));
+        }
+        if e.emit_mode.as_deref() == Some("runtime_auto")
+            && !e.evidence.is_empty()
+            && self
+                .latest_evidence
+                .as_ref()
+                .is_none_or(|(t, l, _)| (ts, e.line) > (*t, *l))
+        {
+            self.latest_evidence = Some((ts, e.line, e.evidence.clone()));
+        }
+    }
+}
+
+/// The phases whose events a feed keeps: `None` keeps every event.
+pub type Wanted<'a> = Option<&'a std::collections::BTreeSet<String>>;
 
 /// The longest text kept from one field of an event (longer values are cut with
 /// `…`: a cut path or digest matches nothing, so a verdict can only get stricter),
@@ -202,9 +270,9 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
         hashes,
         keys: TAXONOMY
             .iter()
-            .filter(|k| o.contains_key(**k))
-            .map(|k| k.to_string())
-            .collect(),
+            .enumerate()
+            .filter(|(_, k)| o.contains_key(**k))
+            .fold(0, |bits, (i, _)| bits | 1 << i),
     }
 }
 
@@ -212,24 +280,25 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
 /// is longer than the cap of JSON Lines inputs, is a bad line (strict callers stop
 /// at the first).
 pub fn parse_feed(bytes: &[u8]) -> Feed {
-    read_feed_from(bytes).expect("reading from memory does not fail")
+    read_feed_from(bytes, None).expect("reading from memory does not fail")
 }
 
 /// Reads a feed line by line, in memory bounded by the line cap (a huge line is
-/// measured and skipped, not held).
-pub fn read_feed_from(r: impl std::io::Read) -> std::io::Result<Feed> {
+/// measured and skipped, not held), keeping the events of the `wanted` phases (by
+/// phase id or task id), at most [`MAX_KEPT_EVENTS`].
+pub fn read_feed_from(r: impl std::io::Read, wanted: Wanted) -> std::io::Result<Feed> {
     let mut feed = Feed::default();
     let mut lines = crate::jsonl::Lines::new(r, 0);
     while let Some((l, raw)) = lines.next_line()? {
         let line = l.number;
         if let Some(len) = l.too_long {
-            feed.bad_lines.push(BadLine {
+            feed.bad_line(
                 line,
-                message: format!(
+                format!(
                     "line_too_long: {len} bytes, over the {} cap; skipped",
                     crate::jsonl::cap_text()
                 ),
-            });
+            );
             continue;
         }
         if raw.iter().all(u8::is_ascii_whitespace) {
@@ -238,12 +307,30 @@ pub fn read_feed_from(r: impl std::io::Read) -> std::io::Result<Feed> {
         match fields::read(raw) {
             Ok(o) => {
                 let e = event(line, &o);
+                feed.note(&e);
+                let phases = [e.phase_id.as_ref(), e.task_id.as_ref()];
+                if wanted.is_some_and(|w| !phases.iter().flatten().any(|p| w.contains(*p))) {
+                    continue;
+                }
+                if feed.events.len() == MAX_KEPT_EVENTS {
+                    feed.events_omitted += 1;
+                    if let Some(w) = wanted {
+                        feed.omitted_phases.extend(
+                            phases
+                                .into_iter()
+                                .flatten()
+                                .filter(|p| w.contains(*p))
+                                .cloned(),
+                        );
+                    }
+                    continue;
+                }
                 if e.heartbeat && (o.contains_key("phase_id") || o.contains_key("phase")) {
                     feed.forbidden_heartbeats.push(line);
                 }
                 feed.events.push(e);
             }
-            Err(message) => feed.bad_lines.push(BadLine { line, message }),
+            Err(message) => feed.bad_line(line, message),
         }
     }
     Ok(feed)
@@ -259,10 +346,15 @@ pub enum FeedError {
 }
 
 /// Reads the feed file; `strict` turns the first bad line into an error.
-pub fn read_feed(path: &Path, label: &str, strict: bool) -> Result<Feed, FeedError> {
+pub fn read_feed(
+    path: &Path,
+    label: &str,
+    strict: bool,
+    wanted: Wanted,
+) -> Result<Feed, FeedError> {
     let unreadable = |e: String| FeedError::Unreadable(label.to_string(), e);
     let (file, _) = crate::fsutil::open_regular(path).map_err(|e| unreadable(e.to_string()))?;
-    let feed = read_feed_from(file).map_err(|e| unreadable(e.to_string()))?;
+    let feed = read_feed_from(file, wanted).map_err(|e| unreadable(e.to_string()))?;
     if strict && let Some(b) = feed.bad_lines.first() {
         return Err(FeedError::Corrupt(
             label.to_string(),
@@ -308,6 +400,57 @@ mod tests {
             let e = event(1, v.as_object().unwrap());
             assert_eq!(e.ts_ms, want, "{v}");
         }
+    }
+
+    #[test]
+    fn a_feed_keeps_the_phases_asked_for_and_folds_drift_over_every_event() {
+        let feed = concat!(
+            "{\"action\":\"started\",\"phase_id\":\"P\",\"ts_epoch_ms\":1000}\n",
+            "{\"action\":\"completed\",\"phase_id\":\"Q\",\"ts_epoch_ms\":2000,\"emit_mode\":\"runtime_auto\",\"evidence\":[\"q.json\"]}\n",
+            "{\"action\":\"heartbeat\",\"ts_epoch_ms\":3000}\n",
+            "{\"action\":\"heartbeat\",\"phase_id\":\"P\",\"ts_epoch_ms\":500}\n",
+            "{\"action\":\"verified\",\"task_id\":\"P\",\"ts_epoch_ms\":1500}\n",
+            "nope\n",
+        );
+        let wanted: std::collections::BTreeSet<String> = ["P".to_string()].into();
+        let kept = read_feed_from(feed.as_bytes(), Some(&wanted)).unwrap();
+        let all = parse_feed(feed.as_bytes());
+        let lines = |f: &Feed| f.events.iter().map(|e| e.line).collect::<Vec<_>>();
+        assert_eq!(lines(&kept), [1, 4, 5], "P's events, by phase or task id");
+        assert_eq!(lines(&all), [1, 2, 3, 4, 5]);
+        assert_eq!(kept.forbidden_heartbeats, [4]);
+        // Drift's view covers every event, kept or not.
+        for f in [&kept, &all] {
+            assert_eq!(f.last_activity_ms, Some(2000));
+            assert_eq!(f.last_heartbeat_ms, Some(3000));
+            assert_eq!(
+                f.latest_evidence,
+                Some((2000, 2, vec!["q.json".to_string()]))
+            );
+            assert_eq!(f.bad_lines.len(), 1);
+        }
+    }
+
+    #[test]
+    fn events_and_bad_lines_past_the_caps_are_counted() {
+        let mut feed = String::new();
+        for i in 0..MAX_KEPT_EVENTS + 5 {
+            feed.push_str(&format!(
+                "{{\"action\":\"started\",\"phase_id\":\"P\",\"ts_epoch_ms\":{i}}}\n"
+            ));
+        }
+        feed.push_str("{\"action\":\"started\",\"phase_id\":\"Q\",\"ts_epoch_ms\":1}\n");
+        for _ in 0..MAX_BAD_LINES + 3 {
+            feed.push_str("nope\n");
+        }
+        let wanted: std::collections::BTreeSet<String> = ["P".to_string()].into();
+        let f = read_feed_from(feed.as_bytes(), Some(&wanted)).unwrap();
+        assert_eq!(f.events.len(), MAX_KEPT_EVENTS);
+        assert_eq!(f.events_omitted, 5, "Q's event is not asked for");
+        assert_eq!(f.omitted_phases, wanted);
+        assert_eq!(f.bad_lines.len(), MAX_BAD_LINES);
+        assert_eq!(f.bad_lines_omitted, 3);
+        assert_eq!(f.last_activity_ms, Some(MAX_KEPT_EVENTS as i64 + 4));
     }
 
     #[test]

@@ -267,6 +267,13 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
 
     let ch = chain::chain(phase, &inp.feed.events);
     missing.extend(ch.missing.iter().cloned());
+    // Past the events a feed keeps, the chain is judged on part of the phase's
+    // events: never proven.
+    let mut omitted = inp.feed.omitted_phases.contains(phase);
+    if omitted {
+        missing.insert("activity.events_omitted".into());
+    }
+    omitted |= ch.missing.iter().any(|m| m == "activity.evidence_omitted");
     let forbidden = inp.feed.forbidden_heartbeats.iter().any(|line| {
         inp.feed
             .events
@@ -335,7 +342,7 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     gate.sort();
 
     let any_activity = ch.events > 0;
-    let mut verdict = if commit_unreachable {
+    let mut verdict = if commit_unreachable || omitted {
         Verdict::Partial
     } else if metadata_present && ch.valid && ev_missing.is_empty() && gate.is_empty() {
         Verdict::Proven
@@ -511,11 +518,18 @@ pub fn check_workspace(
     let empty = Registry::default();
     let paths = activity::drift::Paths::of(m);
     let feed_path = m.resolve(&paths.feed);
+    let list = if phases.is_empty() {
+        documented_phases(&docs)
+    } else {
+        phases.to_vec()
+    };
+    // The feed keeps the events of these phases only.
+    let wanted: BTreeSet<String> = list.iter().cloned().collect();
     let feed = if require {
-        activity::read_feed(&feed_path, &paths.feed, true)?
+        activity::read_feed(&feed_path, &paths.feed, true, Some(&wanted))?
     } else {
         // Lenient: a missing feed is no activity at all.
-        activity::read_feed(&feed_path, &paths.feed, false).unwrap_or_default()
+        activity::read_feed(&feed_path, &paths.feed, false, Some(&wanted)).unwrap_or_default()
     };
     let targets: Option<Vec<String>> = m
         .activity
@@ -526,11 +540,6 @@ pub fn check_workspace(
         registry: registry.as_ref().unwrap_or(&empty),
         feed: &feed,
         require_operational: require.then_some(targets.as_deref()),
-    };
-    let list = if phases.is_empty() {
-        documented_phases(&docs)
-    } else {
-        phases.to_vec()
     };
     let mut out = BTreeMap::new();
     let mut documents = BTreeMap::new();

@@ -53,6 +53,8 @@ pub struct PhasePage {
     pub meta_sot: String,
     pub missing: Vec<String>,
     pub timeline: Vec<StepView>,
+    /// The phase's earlier events the timeline leaves out.
+    pub timeline_omitted: usize,
     pub document_html: Option<String>,
 }
 
@@ -181,6 +183,7 @@ pub fn write(
                     in_triple: in_triple(s.line),
                 })
                 .collect(),
+            timeline_omitted: ch.timeline_omitted,
             document_html: d
                 .documents
                 .get(&p.phase_id)

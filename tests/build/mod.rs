@@ -784,6 +784,67 @@ fn a_huge_feed_line_is_bounded_in_build_and_dod() {
     assert!(written < 1 << 20, "the DoD report is {written} bytes");
 }
 
+/// SPEC §11: a feed of hundreds of thousands of small events keeps the events of
+/// the phases evaluated only, at most `MAX_KEPT_EVENTS` of them; a phase with
+/// events past that is never proven (`activity.events_omitted`), and its timeline
+/// and evidence are capped on its page. The previous lith held every event (some
+/// 900 bytes each: 1.3 GB for a million) and listed each on the phase's page.
+#[test]
+fn a_feed_of_many_small_events_is_bounded_in_build_and_dod() {
+    let ws = Workspace::demo();
+    crate::support::hostile::append_many_events(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        300_000,
+        "PHASE_NIGHTLY",
+        110_000,
+    );
+    let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 128, "build peaked at {peak} MiB");
+    let page = std::fs::metadata(ws.join("site/phases/PHASE_NIGHTLY/index.html"))
+        .unwrap()
+        .len();
+    assert!(page < 1 << 20, "the phase page is {page} bytes");
+    let html = ws.read("site/phases/PHASE_NIGHTLY/index.html");
+    assert!(html.contains("earlier event(s) of this phase not shown"));
+    let (r, peak) = ws.lith_peak_mib(&["dod", "--all", "--json"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 128, "dod peaked at {peak} MiB");
+    let v = r.json();
+    let nightly = &v["phases"]["PHASE_NIGHTLY"];
+    assert_eq!(nightly["verdict"], "PARTIAL", "{nightly}");
+    let missing = nightly["missing"].to_string();
+    assert!(missing.contains("activity.events_omitted"), "{missing}");
+    assert!(missing.contains("activity.evidence_omitted"), "{missing}");
+    let chain = &nightly["checks"]["activity_chain"];
+    let lines = |steps: &Value| -> Vec<u64> {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["line"].as_u64().unwrap())
+            .collect()
+    };
+    let timeline = lines(&chain["timeline"]);
+    // The latest thousand, and the triple (two of its three among them).
+    assert_eq!(timeline.len(), 1001, "{timeline:?}");
+    for line in lines(&chain["triple"]) {
+        assert!(timeline.contains(&line), "the triple's line {line}");
+    }
+    assert_eq!(
+        chain["timeline_omitted"].as_u64().unwrap() + 1001,
+        chain["events"].as_u64().unwrap()
+    );
+    assert_eq!(chain["evidence"].as_array().unwrap().len(), 1000);
+    // The other phases are judged as before.
+    let before = Workspace::demo().lith(&["dod", "--all", "--json"]).json();
+    for (phase, p) in before["phases"].as_object().unwrap() {
+        if phase != "PHASE_NIGHTLY" {
+            assert_eq!(v["phases"][phase]["verdict"], p["verdict"], "{phase}");
+        }
+    }
+}
+
 /// SPEC §11: a feed line within the cap is read in memory bounded by its size, not
 /// by its shape: 12 MiB of `0,` in one event's `evidence` (6 million values; a
 /// parsed value costs 32 bytes) keeps `build` and `dod` under 128 MiB, and the line

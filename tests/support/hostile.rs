@@ -105,6 +105,30 @@ pub fn queue_of_small_tasks(
     }
 }
 
+/// Appends to the feed `feed` `others` events of phases no document names (one
+/// phase per event), then `mine` events of `phase`, each naming the evidence
+/// `evidence/<i>.json`, so that they are told apart.
+pub fn append_many_events(feed: &Path, others: usize, phase: &str, mine: usize) {
+    let mut f =
+        std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(feed).unwrap());
+    let taxonomy = r#""emit_mode":"runtime_auto","verifier_mode":"operational_proof","tool":"t","ts_epoch_ms":1795308098128,"ts_utc":"2026-11-22T00:41:38.128Z""#;
+    for i in 0..others {
+        writeln!(
+            f,
+            r#"{{"action":"started","phase_id":"OTHER_{i}","run_id":"r-{i}",{taxonomy}}}"#
+        )
+        .unwrap();
+    }
+    for i in 0..mine {
+        writeln!(
+            f,
+            r#"{{"action":"dispatch_x","phase_id":"{phase}","run_id":"m-{i}","evidence":["evidence/{i}.json"],{taxonomy}}}"#
+        )
+        .unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
 /// Writes the queue log `log` with `tasks` tasks each enqueued and then dequeued
 /// (`t<i>`), and the receipts log `receipts` with a receipt of each operation, but
 /// for every 100,000th task from the 7th: its dequeue has no receipt, and its
