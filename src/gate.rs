@@ -68,9 +68,15 @@ pub struct Question {
     pub id: String,
     pub text: String,
     pub resolved: bool,
-    /// Receipt lines whose refs name the question.
+    /// Receipt lines whose refs name the question, the first [`MAX_RESOLVED_BY`].
     pub resolved_by: Vec<usize>,
+    /// Receipt lines that name the question past the listed ones.
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
+    pub resolved_by_omitted: usize,
 }
+
+/// The receipt lines a question lists as resolving it; the rest are counted.
+pub const MAX_RESOLVED_BY: usize = 100;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct OpenQuestions {
@@ -412,7 +418,13 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         Some((_, Ok(found))) => found.iter().map(|(id, _)| id.as_str()).collect(),
         _ => Vec::new(),
     };
-    let mut resolved_by: Vec<Vec<usize>> = vec![Vec::new(); question_ids.len()];
+    // The questions found by their id: one lookup per ref, however many questions
+    // the packet holds.
+    let mut index: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, id) in question_ids.iter().enumerate() {
+        index.entry(id).or_default().push(i);
+    }
+    let mut resolved_by: Vec<(Vec<usize>, usize)> = vec![(Vec::new(), 0); question_ids.len()];
     if let Some(cfg) = &manifest.receipts {
         let contract = match &cfg.contract {
             None => Contract::default(),
@@ -432,9 +444,20 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                     {
                         rc.intent_ref_line = Some(r.line);
                     }
-                    for (i, id) in question_ids.iter().enumerate() {
-                        if refs.iter().any(|x| x == id) {
-                            resolved_by[i].push(r.line);
+                    let mut named: Vec<usize> = refs
+                        .iter()
+                        .filter_map(|x| index.get(x))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    named.sort_unstable();
+                    named.dedup();
+                    for i in named {
+                        let (lines, omitted) = &mut resolved_by[i];
+                        if lines.len() < MAX_RESOLVED_BY {
+                            lines.push(r.line);
+                        } else {
+                            *omitted += 1;
                         }
                     }
                 })
@@ -498,9 +521,10 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                 oq.questions = found
                     .into_iter()
                     .zip(resolved_by)
-                    .map(|((id, text), by)| Question {
+                    .map(|((id, text), (by, omitted))| Question {
                         resolved: !by.is_empty(),
                         resolved_by: by,
+                        resolved_by_omitted: omitted,
                         id,
                         text,
                     })

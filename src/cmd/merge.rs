@@ -198,7 +198,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
             ) {
                 Vec::new()
             } else {
-                report::history::read(&file)
+                report::history::read(&file, a.history_limit)
                     .map_err(|e| Usage(e.to_string()))
                     .with_context(|| format!("--history {}", crate::fsutil::slash_path(path)))?
             }

@@ -201,8 +201,9 @@ pub enum Error {
     },
 }
 
-/// Reads a history.jsonl (every line must be one lith wrote).
-pub fn read(path: &std::path::Path) -> Result<Vec<Entry>, Error> {
+/// Reads a history.jsonl (every line must be one lith wrote), keeping its newest
+/// `keep` lines: a long history costs the lines kept, not the lines read.
+pub fn read(path: &std::path::Path, keep: usize) -> Result<Vec<Entry>, Error> {
     let label = crate::fsutil::slash_path(path);
     let io = |source| Error::Io {
         path: label.clone(),
@@ -216,7 +217,7 @@ pub fn read(path: &std::path::Path) -> Result<Vec<Entry>, Error> {
             meta.len()
         ))));
     }
-    let mut out = Vec::new();
+    let mut out = std::collections::VecDeque::new();
     // One budget of values for every line, counted before each is read.
     let limit = crate::cmd::merge::MAX_REPORT_VALUES;
     let left = std::cell::Cell::new(limit);
@@ -242,9 +243,14 @@ pub fn read(path: &std::path::Path) -> Result<Vec<Entry>, Error> {
                 reason: format!("version {:?}, this lith reads {HISTORY_VERSION:?}", entry.v),
             });
         }
-        out.push(entry);
+        if out.len() == keep {
+            out.pop_front();
+        }
+        if keep > 0 {
+            out.push_back(entry);
+        }
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 /// The history after this build: the previous lines, this build's, the newest
@@ -280,6 +286,30 @@ pub fn jsonl(h: &History) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_keeps_the_newest_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let text: String = (0..5)
+            .map(|i| {
+                let mut e = line(&[], &[]);
+                e.generated_at = format!("t{i}");
+                serde_json::to_string(&e).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let times = |keep| -> Vec<String> {
+            read(&path, keep)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.generated_at)
+                .collect()
+        };
+        assert_eq!(times(2), ["t3", "t4"]);
+        assert_eq!(times(9).len(), 5);
+        assert!(times(0).is_empty());
+    }
 
     fn line(failing: &[&str], passing: &[&str]) -> Entry {
         Entry {
