@@ -89,7 +89,8 @@ pub struct Feed {
     /// Lines that are not events past the listed ones.
     #[serde(default)]
     pub bad_lines_omitted: usize,
-    /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase (of those kept).
+    /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase (of those kept),
+    /// by line, in file order.
     pub forbidden_heartbeats: Vec<usize>,
     /// Events of the phases asked for that were not kept, past [`MAX_KEPT_EVENTS`].
     #[serde(default)]

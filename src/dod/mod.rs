@@ -274,11 +274,10 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
         missing.insert("activity.events_omitted".into());
     }
     omitted |= ch.missing.iter().any(|m| m == "activity.evidence_omitted");
-    let forbidden = inp.feed.forbidden_heartbeats.iter().any(|line| {
-        inp.feed
-            .events
-            .iter()
-            .any(|e| e.line == *line && e.phase_id.as_deref() == Some(phase))
+    // The forbidden heartbeats' lines are in file order: one search per event.
+    let forbidden = inp.feed.events.iter().any(|e| {
+        e.phase_id.as_deref() == Some(phase)
+            && inp.feed.forbidden_heartbeats.binary_search(&e.line).is_ok()
     });
     if forbidden {
         missing.insert("heartbeat.phase_id_forbidden".into());
