@@ -277,6 +277,11 @@ fn quote(s: &str) -> String {
 /// fields, keys and values are trimmed of surrounding whitespace (an indented line,
 /// `owner =Err`) and empty fields are skipped.
 pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
+    fields_of(text, delimiter).collect()
+}
+
+/// The fields of a line, one at a time (see [`split_line`]).
+fn fields_of<'a>(text: &'a str, delimiter: &'a str) -> impl Iterator<Item = (String, String)> + 'a {
     text.split(delimiter)
         .map(str::trim)
         .filter(|f| !f.is_empty())
@@ -284,8 +289,11 @@ pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
             Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
             None => (String::new(), f.to_string()),
         })
-        .collect()
 }
+
+/// The fields of one line lith reads; a line with more is a `malformed_field`, read
+/// in part (a receipt has a dozen).
+pub const MAX_FIELDS: usize = 1024;
 
 /// Parses and checks every line of a receipts log held in memory, keeping every
 /// receipt (tests and fuzzing; lith itself reads logs with [`check_reader`]).
@@ -391,8 +399,28 @@ fn check_line(
                 .into(),
         });
     }
-    let fields = split_line(&text, &contract.delimiter);
-    let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
+    let mut fields = Vec::new();
+    let mut more = 0usize;
+    for f in fields_of(&text, &contract.delimiter) {
+        if fields.len() < MAX_FIELDS {
+            fields.push(f);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        findings.push(LineFinding {
+            line,
+            kind: FindingKind::MalformedField,
+            key: None,
+            message: format!(
+                "the line has {} fields; lith reads the first {MAX_FIELDS}",
+                MAX_FIELDS + more
+            ),
+        });
+    }
+    // A set: a line may hold a million fields, each looked up once.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (k, v) in &fields {
         if k.is_empty() {
             findings.push(LineFinding {
@@ -407,7 +435,7 @@ fn check_line(
             });
             continue;
         }
-        if seen.contains(&k.as_str()) {
+        if !seen.insert(k.as_str()) {
             findings.push(LineFinding {
                 line,
                 kind: FindingKind::DuplicateKey,
@@ -415,7 +443,6 @@ fn check_line(
                 message: format!("key {k:?} appears more than once"),
             });
         }
-        seen.push(k);
         match k.as_str() {
             "kind" if !contract.kinds.iter().any(|x| x == v) => findings.push(LineFinding {
                 line,
