@@ -540,14 +540,20 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
         .collect();
     if !unresolved.is_empty() {
         reasons.insert(GateReason::OpenQuestionsUnresolved);
+        // The first ones by name: a packet may hold a hundred thousand.
+        const NAMED: usize = 100;
+        let mut ids = unresolved
+            .iter()
+            .take(NAMED)
+            .map(|q| q.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if unresolved.len() > NAMED {
+            ids.push_str(&format!(" and {} more", unresolved.len() - NAMED));
+        }
         needs.push(format!(
-            "resolve {} open question(s): {}",
-            unresolved.len(),
-            unresolved
-                .iter()
-                .map(|q| q.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "resolve {} open question(s): {ids}",
+            unresolved.len()
         ));
     }
     if !unreadable.is_empty() {

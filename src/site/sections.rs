@@ -150,12 +150,39 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
 pub struct GatesPage<'a> {
     pub shell: Shell,
     pub gate: Option<&'a crate::gate::GateReport>,
+    /// The open questions shown, unresolved then resolved, each list the first
+    /// [`QUESTIONS_SHOWN`]; `report.json` lists every one.
+    pub unresolved: Vec<&'a crate::gate::Question>,
+    pub unresolved_more: usize,
+    pub resolved: Vec<&'a crate::gate::Question>,
+    pub resolved_more: usize,
 }
 
+/// The open questions of each kind the gates page lists.
+pub const QUESTIONS_SHOWN: usize = 1000;
+
 pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
+    let gate = report.gates.push_truth.as_ref();
+    let questions = gate
+        .and_then(|g| g.open_questions.as_ref())
+        .map_or(&[][..], |o| &o.questions[..]);
+    let shown = |resolved: bool| {
+        let all: Vec<_> = questions
+            .iter()
+            .filter(|q| q.resolved == resolved)
+            .collect();
+        let more = all.len().saturating_sub(QUESTIONS_SHOWN);
+        (all.into_iter().take(QUESTIONS_SHOWN).collect(), more)
+    };
+    let (unresolved, unresolved_more) = shown(false);
+    let (resolved, resolved_more) = shown(true);
     let page = GatesPage {
         shell,
-        gate: report.gates.push_truth.as_ref(),
+        gate,
+        unresolved,
+        unresolved_more,
+        resolved,
+        resolved_more,
     };
     out.page("gates/index.html", &page)?;
     Ok(())

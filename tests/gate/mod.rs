@@ -184,6 +184,40 @@ fn many_questions_and_receipts_are_matched_by_lookup() {
     assert_eq!(q0["resolved_by"].as_array().unwrap().len(), 100);
     assert_eq!(q0["resolved_by"][0], 3);
     assert_eq!(q0["resolved_by_omitted"], 51);
+
+    // Unresolved by the thousand: what to do names the first hundred, and the
+    // gates page lists a thousand of each kind.
+    ws.write(
+        "receipts.log",
+        format!("{RECEIPT} | refs=intent/00_main.intent.lisp,q.one\n"),
+    );
+    let (code, v) = gate(&ws);
+    assert_eq!(code, 2);
+    let needs = v["needs"].to_string();
+    assert!(
+        needs.contains(&format!("resolve {n} open question(s): q.0, q.1, ")),
+        "{needs}"
+    );
+    assert!(
+        needs.contains(&format!("q.99 and {} more", n - 100)),
+        "{needs}"
+    );
+    assert!(needs.len() < 4096, "{} bytes", needs.len());
+    ws.lith(&["build", "-q"]);
+    let page = ws.read("site/gates/index.html");
+    assert!(
+        page.len() < 1 << 20,
+        "the gates page is {} bytes",
+        page.len()
+    );
+    assert!(
+        page.contains(&format!(
+            "{} more unresolved question(s) not shown",
+            n - 1000
+        )),
+        "{}",
+        &page[..2000]
+    );
 }
 
 #[test]
