@@ -454,11 +454,7 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
                     named.dedup();
                     for i in named {
                         let (lines, omitted) = &mut resolved_by[i];
-                        if lines.len() < MAX_RESOLVED_BY {
-                            lines.push(r.line);
-                        } else {
-                            *omitted += 1;
-                        }
+                        crate::wire::push_capped(lines, omitted, MAX_RESOLVED_BY, || r.line);
                     }
                 })
                 .map_err(|e| format!("cannot read: {e}"))

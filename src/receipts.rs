@@ -402,11 +402,7 @@ fn check_line(
     let mut fields = Vec::new();
     let mut more = 0usize;
     for f in fields_of(&text, &contract.delimiter) {
-        if fields.len() < MAX_FIELDS {
-            fields.push(f);
-        } else {
-            more += 1;
-        }
+        crate::wire::push_capped(&mut fields, &mut more, MAX_FIELDS, || f);
     }
     if more > 0 {
         findings.push(LineFinding {

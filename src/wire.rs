@@ -50,6 +50,21 @@ pub fn zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// Lists `item()` while `list` holds fewer than `cap`; counts it in `omitted`
+/// otherwise (the `…_omitted` counts beside capped lists).
+pub fn push_capped<T>(
+    list: &mut Vec<T>,
+    omitted: &mut usize,
+    cap: usize,
+    item: impl FnOnce() -> T,
+) {
+    if list.len() < cap {
+        list.push(item());
+    } else {
+        *omitted += 1;
+    }
+}
+
 /// `skip_serializing_if` for maps left out when empty in the compact form.
 pub fn empty_map<K, V>(m: &std::collections::BTreeMap<K, V>) -> bool {
     is_compact() && m.is_empty()

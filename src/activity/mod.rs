@@ -120,11 +120,8 @@ pub const MAX_BAD_LINES: usize = 1_000;
 
 impl Feed {
     fn bad_line(&mut self, line: usize, message: String) {
-        if self.bad_lines.len() < MAX_BAD_LINES {
-            self.bad_lines.push(BadLine { line, message });
-        } else {
-            self.bad_lines_omitted += 1;
-        }
+        let (list, omitted) = (&mut self.bad_lines, &mut self.bad_lines_omitted);
+        crate::wire::push_capped(list, omitted, MAX_BAD_LINES, || BadLine { line, message });
     }
 
     /// Folds what drift needs of an event.

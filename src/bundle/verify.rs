@@ -1525,11 +1525,7 @@ fn list_unindexed(
         if indexed.contains_key(rel.as_str()) {
             return;
         }
-        if out.len() < MAX_UNINDEXED_LISTED {
-            out.push(rel);
-        } else {
-            more += 1;
-        }
+        crate::wire::push_capped(&mut out, &mut more, MAX_UNINDEXED_LISTED, || rel);
     };
     let errors = match (listing, dir) {
         (

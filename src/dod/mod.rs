@@ -301,32 +301,30 @@ pub fn evaluate(phase: &str, document: Option<&str>, inp: &Inputs) -> PhaseResul
     }
     claims.sort();
     claims.dedup();
-    // Sorted by path: a file that several claims name is looked at and hashed once
-    // (its digest, `None` when unreadable), or found missing once (what to add).
-    type Outcome = Result<Option<String>, BTreeSet<String>>;
-    let mut last: Option<(&str, Outcome)> = None;
-    for (p, want) in &claims {
-        if last.as_ref().is_none_or(|(at, _)| *at != p) {
-            let mut scratch = BTreeSet::new();
-            let outcome = match check_path(ws_dir.as_ref(), p, &mut scratch) {
-                Some((file, fmeta)) => Ok(hash_open(file, &fmeta).ok().map(|(_, d)| d)),
-                None if scratch
+    // Sorted by path: a file that several claims name is looked at and hashed once.
+    for same_file in claims.chunk_by(|a, b| a.0 == b.0) {
+        let p = &same_file[0].0;
+        let mut scratch = BTreeSet::new();
+        match check_path(ws_dir.as_ref(), p, &mut scratch) {
+            Some((file, fmeta)) => {
+                let digest = hash_open(file, &fmeta).ok().map(|(_, d)| d);
+                if same_file
                     .iter()
-                    .any(|s| s.starts_with("evidence.path_traversal")) =>
+                    .any(|(_, want)| digest.as_ref() != Some(want))
                 {
-                    Err(scratch)
+                    ev_missing.insert(format!("evidence.hash_mismatch:{p}"));
                 }
-                None => Err([format!("evidence.hash_path_missing:{p}")].into()),
-            };
-            last = Some((p, outcome));
-        }
-        match last.as_ref().map(|(_, o)| o) {
-            Some(Ok(digest)) if digest.as_deref() == Some(want.as_str()) => {}
-            Some(Ok(_)) => {
-                ev_missing.insert(format!("evidence.hash_mismatch:{p}"));
             }
-            Some(Err(entries)) => ev_missing.extend(entries.iter().cloned()),
-            None => {}
+            None => {
+                if scratch
+                    .iter()
+                    .any(|s| s.starts_with("evidence.path_traversal"))
+                {
+                    ev_missing.extend(scratch);
+                } else {
+                    ev_missing.insert(format!("evidence.hash_path_missing:{p}"));
+                }
+            }
         }
     }
 

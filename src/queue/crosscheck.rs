@@ -17,7 +17,7 @@
 
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -272,9 +272,10 @@ impl Checker {
             self.taken[start] += 1;
         } else {
             let out = &mut self.out;
-            listed(
+            crate::wire::push_capped(
                 &mut out.receipt_missing,
                 &mut out.receipt_missing_omitted,
+                MAX_LISTED,
                 || Op {
                     line,
                     op,
@@ -309,23 +310,14 @@ impl Checker {
             start = end;
         }
         for (i, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
-            listed(
+            crate::wire::push_capped(
                 &mut out.receipts_without_op,
                 &mut out.receipts_without_op_omitted,
+                MAX_LISTED,
                 || receipts.orphan(i),
             );
         }
         Ok(out)
-    }
-}
-
-/// Lists `item()` while fewer than [`MAX_LISTED`] are listed; counts it in
-/// `omitted` otherwise.
-fn listed<T>(list: &mut Vec<T>, omitted: &mut usize, item: impl FnOnce() -> T) {
-    if list.len() < MAX_LISTED {
-        list.push(item());
-    } else {
-        *omitted += 1;
     }
 }
 
@@ -413,7 +405,7 @@ struct Part {
 }
 
 /// An (operation, task) pair by the first 128 bits of its SHA-256.
-type Pair = [u8; 16];
+type Pair = super::Digest16;
 
 fn pair(op: &str, task_id: &str) -> Pair {
     let mut h = Sha256::new();
@@ -473,23 +465,24 @@ impl Spill {
         (self.seed.hash_one(p) % self.limits.partitions as u64) as usize
     }
 
-    fn write(&mut self, p: &Pair, receipt: bool, bytes: &[&[u8]]) {
+    /// Writes a receipt (or an operation) of `pair` to its part as a [`Spilled`]
+    /// record.
+    fn write(&mut self, p: Pair, receipt: bool, line: usize, op: &str, task_id: &str) {
         if self.error.is_some() {
             return;
         }
-        let i = self.part(p);
+        let i = self.part(&p);
         let part = &mut self.parts[i];
         let out = if receipt {
             &mut part.receipts
         } else {
             &mut part.ops
         };
-        if let Err(e) = bytes.iter().try_for_each(|b| out.write_all(b)) {
+        if let Err(e) = Spilled::write(out, p, line, op, task_id) {
             self.error = Some(e);
         }
     }
 
-    /// A receipt: `pair, line, op length, id length, op, id`.
     fn receipt(&mut self, line: usize, op: &str, task_id: Option<&str>) {
         let Some(id) = task_id else {
             self.orphans.offer(line, || OrphanReceipt {
@@ -499,25 +492,12 @@ impl Spill {
             });
             return;
         };
-        let p = pair(op, id);
-        let lens = [
-            (op.len() as u32).to_le_bytes(),
-            (id.len() as u32).to_le_bytes(),
-        ];
-        let line = (line as u64).to_le_bytes();
-        let fields: [&[u8]; 6] = [&p, &line, &lens[0], &lens[1], op.as_bytes(), id.as_bytes()];
-        self.write(&p, true, &fields);
+        self.write(pair(op, id), true, line, op, id);
     }
 
-    /// An operation: `pair, line, kind, id length, id`; its pair of the task as
-    /// receipts name it, `named`.
+    /// An operation, paired with the task as receipts name it, `named`.
     fn op(&mut self, line: usize, op: OpKind, named: &str, task_id: &str) {
-        let p = pair(op.as_str(), named);
-        let kind = [op as u8];
-        let len = (task_id.len() as u32).to_le_bytes();
-        let line = (line as u64).to_le_bytes();
-        let fields: [&[u8]; 5] = [&p, &line, &kind, &len, task_id.as_bytes()];
-        self.write(&p, false, &fields);
+        self.write(pair(op.as_str(), named), false, line, op.as_str(), task_id);
     }
 
     /// Counts each part in turn: its receipts per pair, then its operations in log
@@ -533,7 +513,7 @@ impl Spill {
             let mut receipts = read_back(part.receipts)?;
             let mut counts: hashbrown::HashMap<Pair, Counts, foldhash::fast::RandomState> =
                 hashbrown::HashMap::default();
-            while let Some(r) = SpilledReceipt::read(&mut receipts)? {
+            while let Some(r) = Spilled::read(&mut receipts)? {
                 counts.entry(r.pair).or_default().receipts += 1;
                 if counts.len() > self.limits.pairs {
                     return Err(io::Error::other(format!(
@@ -545,14 +525,26 @@ impl Spill {
                 }
             }
             let mut ops = read_back(part.ops)?;
-            while let Some(o) = SpilledOp::read(&mut ops)? {
+            while let Some(o) = Spilled::read(&mut ops)? {
                 match counts.get_mut(&o.pair) {
                     Some(c) if c.taken < c.receipts => c.taken += 1,
-                    _ => missing.offer(o.line, || o.op()),
+                    _ => {
+                        let op = OpKind::parse(&o.op).ok_or_else(|| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "a spilled operation changed",
+                            )
+                        })?;
+                        missing.offer(o.line, || Op {
+                            line: o.line,
+                            op,
+                            task_id: o.task_id,
+                        });
+                    }
                 }
             }
             receipts.rewind()?;
-            while let Some(r) = SpilledReceipt::read(&mut receipts)? {
+            while let Some(r) = Spilled::read(&mut receipts)? {
                 let c = counts.get_mut(&r.pair).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "a spilled receipt changed")
                 })?;
@@ -574,43 +566,46 @@ fn read_back(w: BufWriter<File>) -> io::Result<BufReader<File>> {
     Ok(BufReader::with_capacity(64 * 1024, f))
 }
 
-/// Fills `buf` from `r`; `false` at a clean end before its first byte.
-fn read_record(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
 fn read_text(r: &mut impl Read, len: u32) -> io::Result<String> {
     let mut buf = vec![0; len as usize];
     r.read_exact(&mut buf)?;
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-struct SpilledReceipt {
+/// A spilled receipt or operation: `pair, line, op length, id length, op, id`.
+struct Spilled {
     pair: Pair,
     line: usize,
     op: String,
     task_id: String,
 }
 
-impl SpilledReceipt {
-    fn read(r: &mut impl Read) -> io::Result<Option<SpilledReceipt>> {
-        let mut head = [0u8; 32];
-        if !read_record(r, &mut head)? {
+impl Spilled {
+    fn write(
+        out: &mut impl Write,
+        p: Pair,
+        line: usize,
+        op: &str,
+        task_id: &str,
+    ) -> io::Result<()> {
+        out.write_all(&p)?;
+        out.write_all(&(line as u64).to_le_bytes())?;
+        out.write_all(&(op.len() as u32).to_le_bytes())?;
+        out.write_all(&(task_id.len() as u32).to_le_bytes())?;
+        out.write_all(op.as_bytes())?;
+        out.write_all(task_id.as_bytes())
+    }
+
+    /// The next record, `None` at the end.
+    fn read(r: &mut impl BufRead) -> io::Result<Option<Spilled>> {
+        if r.fill_buf()?.is_empty() {
             return Ok(None);
         }
+        let mut head = [0u8; 32];
+        r.read_exact(&mut head)?;
         let le32 = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4"));
         let (op_len, id_len) = (le32(24), le32(28));
-        Ok(Some(SpilledReceipt {
+        Ok(Some(Spilled {
             pair: head[..16].try_into().expect("16"),
             line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
             op: read_text(r, op_len)?,
@@ -623,41 +618,6 @@ impl SpilledReceipt {
             line: self.line,
             op: self.op,
             task_id: Some(self.task_id),
-        }
-    }
-}
-
-struct SpilledOp {
-    pair: Pair,
-    line: usize,
-    kind: u8,
-    task_id: String,
-}
-
-impl SpilledOp {
-    fn read(r: &mut impl Read) -> io::Result<Option<SpilledOp>> {
-        let mut head = [0u8; 29];
-        if !read_record(r, &mut head)? {
-            return Ok(None);
-        }
-        let len = u32::from_le_bytes(head[25..29].try_into().expect("4"));
-        Ok(Some(SpilledOp {
-            pair: head[..16].try_into().expect("16"),
-            line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
-            kind: head[24],
-            task_id: read_text(r, len)?,
-        }))
-    }
-
-    fn op(&self) -> Op {
-        Op {
-            line: self.line,
-            op: if self.kind == OpKind::Enqueue as u8 {
-                OpKind::Enqueue
-            } else {
-                OpKind::Dequeue
-            },
-            task_id: self.task_id.clone(),
         }
     }
 }

@@ -896,11 +896,9 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
             return;
         }
         groups.add(f, href.as_deref(), name);
-        if findings.len() < OVERVIEW_FINDINGS {
-            findings.push(FindingRow::from(f, href));
-        } else {
-            more += 1;
-        }
+        crate::wire::push_capped(&mut findings, &mut more, OVERVIEW_FINDINGS, || {
+            FindingRow::from(f, href)
+        });
     };
     for f in &report.findings {
         push(f, None, None);
