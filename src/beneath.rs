@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Why a path below the base was not opened.
@@ -58,9 +59,25 @@ impl From<Refusal> for crate::fsutil::JsonReadError {
 }
 
 /// A folder opened as a handle; paths are opened beneath it.
-#[derive(Debug)]
 pub struct Dir {
     fd: OwnedFd,
+    /// Told of each regular file opened beneath the handle.
+    watch: Option<Arc<dyn Watch>>,
+}
+
+impl std::fmt::Debug for Dir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dir")
+            .field("fd", &self.fd)
+            .field("watched", &self.watch.is_some())
+            .finish()
+    }
+}
+
+/// What wants to know of every regular file opened beneath a [`Dir`]: it is told
+/// what `fstat` said of the handle, before anything was read from it.
+pub trait Watch: Send + Sync {
+    fn opened(&self, meta: &Metadata);
 }
 
 /// The most symlinks followed while resolving one path (as the kernel's 40).
@@ -120,7 +137,13 @@ impl Dir {
             path.as_os_str().as_bytes(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         )?;
-        Ok(Dir { fd })
+        Ok(Dir { fd, watch: None })
+    }
+
+    /// From now on, tells `watch` of every regular file opened beneath the base
+    /// (not beneath folders opened from it with [`Dir::folder`]).
+    pub fn watch(&mut self, watch: Arc<dyn Watch>) {
+        self.watch = Some(watch);
     }
 
     /// Opens the regular file at `rel` (already lexically safe: no `..`, not
@@ -131,6 +154,9 @@ impl Dir {
         let meta = file.metadata().map_err(Refusal::Io)?;
         if !meta.is_file() {
             return Err(Refusal::NotAFile(crate::fsutil::kind_of(meta.file_type())));
+        }
+        if let Some(w) = &self.watch {
+            w.opened(&meta);
         }
         Ok((file, meta))
     }
@@ -154,27 +180,37 @@ impl Dir {
     /// link: no folder on the way and not the file itself may be a link (a stricter
     /// test than [`Dir::open_file`], for names whose mere presence decides something).
     pub fn regular_file_no_links(&self, rel: &[&str]) -> bool {
-        let Some((last, folders)) = rel.split_last() else {
-            return false;
-        };
-        if !lexically_beneath(rel) {
-            return false;
-        }
+        lexically_beneath(rel)
+            && self
+                .stat_no_links(rel.iter().map(|c| c.as_bytes()))
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+    }
+
+    /// What `lstat` says of the entry at `rel` (components as listed) beneath the
+    /// base, each folder on the way opened from the one before without following a
+    /// link.
+    pub fn stat_no_links<'a>(
+        &self,
+        rel: impl IntoIterator<Item = &'a [u8]>,
+    ) -> io::Result<libc::stat> {
         let mut held: Option<OwnedFd> = None;
-        for name in folders {
-            let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
-            match openat(
-                cur,
-                name.as_bytes(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-            ) {
-                Ok(fd) => held = Some(fd),
-                Err(_) => return false,
+        let mut last: Option<&[u8]> = None;
+        for name in rel {
+            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            if let Some(folder) = last.replace(name) {
+                let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
+                held = Some(openat(
+                    cur,
+                    folder,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                )?);
             }
         }
+        let name = last.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
         let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
-        fstatat_nofollow(cur, last.as_bytes())
-            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        fstatat_nofollow(cur, name)
     }
 
     /// What `fstat` says of the base folder itself.
@@ -204,12 +240,13 @@ impl Dir {
             name,
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         )?;
-        Ok(Dir { fd })
+        Ok(Dir { fd, watch: None })
     }
 
     /// The base folder's entries (not `.` and `..`), sorted by name, each with its
-    /// type as the folder lists it (a link is a link, never what it points to).
-    pub fn entries(&self) -> io::Result<Vec<(Vec<u8>, EntryKind)>> {
+    /// type as the folder lists it (a link is a link, never what it points to) and
+    /// its inode number.
+    pub fn entries(&self) -> io::Result<Vec<(Vec<u8>, EntryKind, u64)>> {
         // A second handle for the stream: `closedir` closes what `fdopendir` took.
         let fd = openat(
             self.fd.as_raw_fd(),
@@ -240,11 +277,12 @@ impl Dir {
                 };
             }
             // SAFETY: readdir64 returned a valid entry with a NUL-terminated name.
-            let (name, d_type) = unsafe {
+            let (name, d_type, ino) = unsafe {
                 let e = &*ent;
                 (
                     std::ffi::CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
                     e.d_type,
+                    e.d_ino,
                 )
             };
             if name == b"." || name == b".." {
@@ -260,7 +298,7 @@ impl Dir {
                 },
                 _ => EntryKind::Other,
             };
-            out.push((name.to_vec(), kind));
+            out.push((name.to_vec(), kind, ino));
         };
         // SAFETY: the stream is valid and closed once.
         unsafe { libc::closedir(stream) };

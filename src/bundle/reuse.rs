@@ -3,14 +3,18 @@
 //! incremental by design).
 //!
 //! What "unchanged" means is a **stamp** of the run folder, taken beneath its
-//! handle before anything in it is read: every entry of the folder tree (links
-//! not followed) with its device, inode, type and permissions, size, and
-//! modification and change times. Writing a file's bytes, renaming, creating or
-//! removing anything in the folder changes the change time of something in the
-//! stamp (`ctime` cannot be set back by a user), so a run whose stamp matches was
-//! verified with these very files. A stamp is not kept for a run where anything
-//! changed within two seconds of the build's start, so that a write landing in the
-//! same clock tick as the build's look cannot hide.
+//! handle: every entry of the folder tree (links not followed) with its device,
+//! inode, type and permissions, size, and modification and change times. Writing a
+//! file's bytes, renaming, creating or removing anything in the folder changes the
+//! change time of something in the stamp (`ctime` cannot be set back by a user), so
+//! a run whose stamp matches was verified with these very files. A stamp is not
+//! kept for a run where anything changed within two seconds of the build's start,
+//! so that a write landing in the same clock tick as the build's look cannot hide.
+//!
+//! A run the previous build kept is stamped whole as it is listed, before anything
+//! is read, to decide whether to read it. Any other run is read in any case: its
+//! files are stamped from the handles its reading opens (their `fstat`, taken
+//! before the read), so a cold build looks at each file once ([`Stamping`]).
 //!
 //! The stamps live in one file beside `--out` (`.<out's name>.lith-verified`),
 //! with the sha256 of the `report.json` they go with: a site rebuilt by another
@@ -21,20 +25,20 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
 use super::verify::{Mode, PathInterner, RunReport, hex, unhex};
-use crate::beneath::Dir;
+use crate::beneath::{Dir, EntryKind, Watch};
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
 pub type Stamp = [u8; 16];
 
 /// The first line of the stamps file; what follows is one `<stamp hex> <JSON
 /// string of the run's folder>` line per run.
-const MAGIC: &str = "lith-verified/v1";
+const MAGIC: &str = "lith-verified/v2";
 
 /// The largest stamps file read (about 50 bytes a run: a million runs fit).
 const MAX_STAMPS_BYTES: u64 = 64 << 20;
@@ -198,15 +202,51 @@ impl Reuse {
         self.reused.load(Ordering::Relaxed)
     }
 
-    /// The stamp of a run folder listed with `stamping`, or `None` when it cannot
-    /// be trusted: an entry that could not be looked at, or a change too recent.
-    pub fn finish(&self, stamping: Stamping) -> Option<Stamp> {
-        if stamping.broken || stamping.newest >= self.racy_after_ns {
+    /// The stamp of a run folder listed with `stamping` (beneath `dir`, its handle),
+    /// or `None` when it cannot be trusted: an entry that could not be looked at, or
+    /// a change too recent. A waiting file that nothing opened is looked at now.
+    pub fn finish(&self, stamping: Stamping, dir: &Dir) -> Option<Stamp> {
+        let Stamping {
+            h,
+            mut files,
+            waiting,
+            mut newest,
+            mut broken,
+            ..
+        } = stamping;
+        if let Some(w) = waiting {
+            let seen = w
+                .seen
+                .map(|s| std::mem::take(&mut *s.stats.lock().unwrap_or_else(|p| p.into_inner())));
+            for (at, f) in w.files.iter().enumerate() {
+                let stat = match seen.as_ref().and_then(|s| s[at]) {
+                    Some(st) => st,
+                    None => match dir.stat_no_links(f.raw.split(|b| *b == b'/')) {
+                        Ok(st) => Stat::of(&st),
+                        Err(_) => {
+                            broken = true;
+                            break;
+                        }
+                    },
+                };
+                feed_stat(&mut files, &mut newest, &stat);
+            }
+        }
+        if broken || newest >= self.racy_after_ns {
             return None;
         }
+        let mut whole = h;
+        whole.update(files.finalize());
         let mut s = [0u8; 16];
-        s.copy_from_slice(&stamping.h.finalize()[..16]);
+        s.copy_from_slice(&whole.finalize()[..16]);
         Some(s)
+    }
+
+    /// Whether the previous build left a record of the run in `dir` to match a
+    /// stamp with.
+    pub fn has_previous(&self, dir: &str) -> bool {
+        let previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+        previous.at.contains_key(&folder_key(dir))
     }
 
     /// Writes the stamps taken, with the sha256 of the report they go with (the
@@ -373,34 +413,201 @@ impl<'de> serde::Deserialize<'de> for Collected {
     }
 }
 
-/// A stamp being taken while a run folder is listed (by `verify`, before anything
-/// in it is read): the folder itself, then each entry as the listing meets it.
+/// The most regular files of a run whose stat waits for the handle they are read
+/// through; files past these, folders, links and the rest are looked at as the
+/// listing meets them.
+const MAX_WAITING: usize = 4096;
+
+/// A stamp being taken of a run folder: the folder itself, then each entry as the
+/// listing meets it. Its first [`MAX_WAITING`] regular files go to a second digest,
+/// in listing order, so that their stats may be taken either as they are listed
+/// ([`Stamping::begin`]) or, when the run is read anyway, from the handles its
+/// reading opens ([`Stamping::waiting`]), with no second `stat` of each file. Both
+/// ways give the same stamp of the same tree.
+///
+/// Taking a file's stat after the listing is as safe as taking it before: every
+/// stat the stamp records is a true one, each taken from a handle before it is read
+/// from, and a change after the build began is either newer than the build (so the
+/// run is not stamped at all, [`Reuse::finish`]) or after the stat that was kept
+/// (so the next build's stamp differs).
 pub struct Stamping {
+    /// The folder, every entry's name, and the stats of all but the waiting files.
     h: Sha256,
+    /// The stats of the first regular files, in listing order (their names are in
+    /// `h`, where they were met).
+    files: Sha256,
+    /// How many regular files the listing met.
+    listed_files: usize,
+    /// Files whose stat is taken from the handle verification opens them by.
+    waiting: Option<Waiting>,
+    /// The run folder's device: a file of the same inode elsewhere is another file.
+    dev: u64,
     newest: i128,
     broken: bool,
 }
 
+/// The files of a [`Stamping::waiting`] stamp, in listing order.
+#[derive(Default)]
+struct Waiting {
+    files: Vec<WaitingFile>,
+    /// Filled by the run folder's handle as files are opened beneath it.
+    seen: Option<Arc<Seen>>,
+}
+
+struct WaitingFile {
+    /// The path as listed, folder by folder, for a file that was never opened.
+    raw: Box<[u8]>,
+    ino: u64,
+}
+
+/// The stats of waiting files, found by inode as their handles are opened.
+struct Seen {
+    dev: u64,
+    /// (inode, position in listing order), sorted.
+    by_ino: Vec<(u64, u32)>,
+    stats: Mutex<Vec<Option<Stat>>>,
+}
+
+impl Watch for Seen {
+    fn opened(&self, meta: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        if meta.dev() != self.dev {
+            return;
+        }
+        let from = self.by_ino.partition_point(|(ino, _)| *ino < meta.ino());
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, at) in self.by_ino[from..]
+            .iter()
+            .take_while(|(ino, _)| *ino == meta.ino())
+        {
+            // The first handle's stat is kept: it was taken before any of them was read.
+            stats[*at as usize].get_or_insert_with(|| Stat::of_meta(meta));
+        }
+    }
+}
+
+/// What a stamp records of one entry.
+#[derive(Clone, Copy)]
+struct Stat {
+    dev: u64,
+    ino: u64,
+    mode: u64,
+    size: u64,
+    nlink: u64,
+    mtime: i128,
+    ctime: i128,
+}
+
+impl Stat {
+    fn of(st: &libc::stat) -> Stat {
+        Stat {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mode: st.st_mode as u64,
+            size: st.st_size as u64,
+            nlink: st.st_nlink,
+            mtime: st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
+            ctime: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+        }
+    }
+
+    fn of_meta(m: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            dev: m.dev(),
+            ino: m.ino(),
+            mode: m.mode() as u64,
+            size: m.size(),
+            nlink: m.nlink(),
+            mtime: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ctime: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+        }
+    }
+}
+
 impl Stamping {
+    /// A stamp whose every entry is looked at as the listing meets it, as a run
+    /// that may be taken from the previous build needs before anything is read.
     pub fn begin(dir: &Dir) -> Stamping {
         let mut s = Stamping {
             h: Sha256::new(),
+            files: Sha256::new(),
+            listed_files: 0,
+            waiting: None,
+            dev: 0,
             newest: i128::MIN,
             broken: false,
         };
         match dir.stat() {
-            Ok(st) => feed(&mut s.h, &mut s.newest, b".", &st),
+            Ok(st) => {
+                s.dev = st.st_dev;
+                feed(&mut s.h, &mut s.newest, b".", &Stat::of(&st));
+            }
             Err(_) => s.broken = true,
         }
         s
     }
 
-    /// The entry `name` of `dir`, at `rel` below the run folder.
-    pub fn entry(&mut self, dir: &Dir, name: &[u8], rel: &[u8]) {
+    /// A stamp of a run that will be read in any case: its regular files are looked
+    /// at through the handles its reading opens (see [`Stamping::watch`]).
+    pub fn waiting(dir: &Dir) -> Stamping {
+        Stamping {
+            waiting: Some(Waiting::default()),
+            ..Stamping::begin(dir)
+        }
+    }
+
+    /// The entry `name` of `dir`, at `rel` below the run folder (`raw`: the same
+    /// path with each name as listed), listed as `kind` with inode `ino`.
+    pub fn entry(
+        &mut self,
+        dir: &Dir,
+        name: &[u8],
+        rel: &[u8],
+        listed: (EntryKind, u64),
+        raw: impl FnOnce() -> Vec<u8>,
+    ) {
+        self.h.update((rel.len() as u64).to_le_bytes());
+        self.h.update(rel);
+        let (kind, ino) = listed;
+        let file = kind == EntryKind::File && self.listed_files < MAX_WAITING;
+        if file {
+            self.listed_files += 1;
+            if let Some(w) = &mut self.waiting {
+                w.files.push(WaitingFile {
+                    raw: raw().into(),
+                    ino,
+                });
+                return;
+            }
+        }
         match dir.stat_at(name) {
-            Ok(st) => feed(&mut self.h, &mut self.newest, rel, &st),
+            Ok(st) => {
+                let h = if file { &mut self.files } else { &mut self.h };
+                feed_stat(h, &mut self.newest, &Stat::of(&st));
+            }
             Err(_) => self.broken = true,
         }
+    }
+
+    /// What the run folder's handle should tell of the files it opens, once the
+    /// folder is listed (`None` when every entry was looked at as listed).
+    pub fn watch(&mut self) -> Option<Arc<dyn Watch>> {
+        let w = self.waiting.as_mut()?;
+        let mut by_ino: Vec<(u64, u32)> = w
+            .files
+            .iter()
+            .enumerate()
+            .map(|(at, f)| (f.ino, at as u32))
+            .collect();
+        by_ino.sort_unstable();
+        let seen = Arc::new(Seen {
+            dev: self.dev,
+            by_ino,
+            stats: Mutex::new(vec![None; w.files.len()]),
+        });
+        w.seen = Some(seen.clone());
+        Some(seen)
     }
 
     /// Part of the folder could not be listed: no stamp.
@@ -409,34 +616,31 @@ impl Stamping {
     }
 }
 
-fn feed(h: &mut Sha256, newest: &mut i128, rel: &[u8], st: &libc::stat) {
+fn feed(h: &mut Sha256, newest: &mut i128, rel: &[u8], st: &Stat) {
     h.update((rel.len() as u64).to_le_bytes());
     h.update(rel);
-    let mtime = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
-    let ctime = st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128;
-    for n in [
-        st.st_dev,
-        st.st_ino,
-        st.st_mode as u64,
-        st.st_size as u64,
-        st.st_nlink,
-    ] {
+    feed_stat(h, newest, st);
+}
+
+fn feed_stat(h: &mut Sha256, newest: &mut i128, st: &Stat) {
+    for n in [st.dev, st.ino, st.mode, st.size, st.nlink] {
         h.update(n.to_le_bytes());
     }
-    h.update(mtime.to_le_bytes());
-    h.update(ctime.to_le_bytes());
-    *newest = (*newest).max(mtime).max(ctime);
+    h.update(st.mtime.to_le_bytes());
+    h.update(st.ctime.to_le_bytes());
+    *newest = (*newest).max(st.mtime).max(st.ctime);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     fn stamp(r: &Reuse, run: &Path) -> Option<Stamp> {
         let dir = Dir::open(run).unwrap();
         let mut stamping = Stamping::begin(&dir);
         super::super::verify::list_run(&dir, Some(&mut stamping));
-        r.finish(stamping)
+        r.finish(stamping, &dir)
     }
 
     fn settled() -> Reuse {
@@ -498,6 +702,92 @@ mod tests {
             assert_ne!(now, last, "{what}");
             last = now;
         }
+    }
+
+    /// The stamp of `run` taken the way a run that is read anyway is stamped: its
+    /// files looked at through the handles that `read` opens.
+    fn stamp_read(r: &Reuse, run: &Path, read: impl FnOnce(&Dir)) -> Option<Stamp> {
+        let mut dir = Dir::open(run).unwrap();
+        let mut stamping = Stamping::waiting(&dir);
+        super::super::verify::list_run(&dir, Some(&mut stamping));
+        dir.watch(stamping.watch().expect("files wait for their handles"));
+        read(&dir);
+        r.finish(stamping, &dir)
+    }
+
+    fn open(dir: &Dir, rel: &str) {
+        let parts: Vec<&str> = rel.split('/').collect();
+        let (mut f, _) = dir.open_file(&parts).unwrap();
+        std::io::copy(&mut f, &mut std::io::sink()).unwrap();
+    }
+
+    #[test]
+    fn a_stamp_taken_through_the_handles_that_read_the_files_is_the_stamp_taken_by_looking() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::create_dir_all(run.join("sub/deep")).unwrap();
+        for (name, text) in [
+            ("a.txt", "alpha"),
+            ("b.txt", "bravo"),
+            ("sub/deep/c.txt", "charlie"),
+            ("unread.txt", "never opened"),
+        ] {
+            std::fs::write(run.join(name), text).unwrap();
+        }
+        std::fs::hard_link(run.join("a.txt"), run.join("sub/a-again.txt")).unwrap();
+        std::os::unix::fs::symlink("sub/deep/c.txt", run.join("to-c")).unwrap();
+        std::fs::write(
+            run.join(std::ffi::OsStr::from_bytes(b"sub/not-utf8-\xff.txt")),
+            "x",
+        )
+        .unwrap();
+        let r = settled();
+        let looked = stamp(&r, &run).unwrap();
+        // Some read directly, one through a link, one by another hard link, some
+        // never opened: all the same stamp.
+        let reads: [&[&str]; 4] = [
+            &[],
+            &["a.txt", "b.txt", "sub/deep/c.txt", "unread.txt"],
+            &["to-c", "sub/a-again.txt"],
+            &["b.txt", "b.txt", "sub/deep/c.txt"],
+        ];
+        for read in reads {
+            let through = stamp_read(&r, &run, |d| {
+                for rel in read {
+                    open(d, rel);
+                }
+            });
+            assert_eq!(through, Some(looked), "reading {read:?}");
+        }
+        // More files than wait for their handles: the rest are looked at as listed.
+        for i in 0..MAX_WAITING + 3 {
+            std::fs::write(run.join(format!("many-{i:05}")), "").unwrap();
+        }
+        let looked = stamp(&r, &run).unwrap();
+        let through = stamp_read(&r, &run, |d| open(d, "many-00002")).unwrap();
+        assert_eq!(through, looked);
+        // A waiting file that goes away before its stat is taken: no stamp.
+        let gone = stamp_read(&r, &run, |_| {
+            std::fs::remove_file(run.join("b.txt")).unwrap();
+        });
+        assert_eq!(gone, None);
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_read_leaves_a_stamp_the_next_build_does_not_match() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.txt"), "alpha").unwrap();
+        std::fs::write(t.path().join("b.txt"), "bravo").unwrap();
+        // Nothing counts as too recent here: only the stats taken can tell.
+        let r = settled();
+        let taken = stamp_read(&r, t.path(), |d| {
+            open(d, "a.txt");
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::fs::write(t.path().join("a.txt"), "alphA").unwrap();
+        })
+        .unwrap();
+        // The stamp is of the file as it was read, not as it is now.
+        assert_ne!(Some(taken), stamp(&r, t.path()));
     }
 
     #[test]

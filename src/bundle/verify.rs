@@ -888,28 +888,37 @@ pub fn verify_run_at(
     let label = |name: &str| format!("{dir_label}/{name}");
     let mut broken = false;
     // Everything below is read beneath this handle of the run folder.
-    let dir = Dir::open(&base);
-    // The folder is listed (and stamped) before anything in it is read: a change
-    // made while it is read changes what the next build's stamp says.
+    let mut dir = Dir::open(&base);
+    // The folder is listed (and stamped) before anything in it is read. A run the
+    // previous build may have verified is stamped whole first, to be taken from that
+    // build if nothing changed; any other run's files are stamped by the handles its
+    // reading opens (no second look at each), and the stamp is finished when it is
+    // read.
     let mut listing = None;
-    if let Ok(d) = &dir {
-        let mut stamping = opts
-            .reuse
-            .as_ref()
-            .map(|_| super::reuse::Stamping::begin(d));
-        let listed = list_run(d, stamping.as_mut());
-        if let (Some(reuse), Some(stamping)) = (&opts.reuse, stamping)
-            && let Some(stamp) = reuse.finish(stamping)
-        {
-            reuse.keep(dir_label, stamp);
-            if let Some(run) = reuse.take(dir_label, stamp) {
-                if let Some(pb) = &opts.progress {
-                    pb.inc(1);
+    let mut stamping = None;
+    if let (Ok(d), Some(reuse)) = (&mut dir, &opts.reuse) {
+        if reuse.has_previous(dir_label) {
+            let mut whole = super::reuse::Stamping::begin(d);
+            listing = Some(list_run(d, Some(&mut whole)));
+            if let Some(stamp) = reuse.finish(whole, d) {
+                reuse.keep(dir_label, stamp);
+                if let Some(run) = reuse.take(dir_label, stamp) {
+                    if let Some(pb) = &opts.progress {
+                        pb.inc(1);
+                    }
+                    return run;
                 }
-                return run;
             }
+        } else {
+            let mut waiting = super::reuse::Stamping::waiting(d);
+            listing = Some(list_run(d, Some(&mut waiting)));
+            if let Some(watch) = waiting.watch() {
+                d.watch(watch);
+            }
+            stamping = Some(waiting);
         }
-        listing = Some(listed);
+    } else if let Ok(d) = &dir {
+        listing = Some(list_run(d, None));
     }
     let read_json = |name: &str| match &dir {
         Ok(d) => d.read_json(&[name]),
@@ -1127,6 +1136,11 @@ pub fn verify_run_at(
                 r.findings.sort();
             }
         }
+    }
+    if let (Some(reuse), Some(stamping), Ok(d)) = (&opts.reuse, stamping, &dir)
+        && let Some(stamp) = reuse.finish(stamping, d)
+    {
+        reuse.keep(dir_label, stamp);
     }
     if let Some(pb) = &opts.progress {
         pb.inc(1);
@@ -1485,7 +1499,7 @@ pub fn list_run(dir: &Dir, mut stamping: Option<&mut super::reuse::Stamping>) ->
     let mut errors = Vec::new();
     list_folder(
         dir,
-        "",
+        ("", b""),
         1,
         &mut errors,
         &mut |rel, depth| {
@@ -1542,7 +1556,7 @@ fn list_unindexed(
         }
         (_, Some(dir)) => {
             let mut errors = Vec::new();
-            list_folder(dir, "", 1, &mut errors, &mut keep, &mut None);
+            list_folder(dir, ("", b""), 1, &mut errors, &mut keep, &mut None);
             errors
         }
         (_, None) => Vec::new(),
@@ -1571,10 +1585,11 @@ fn list_unindexed(
 }
 
 /// Visits every entry below `dir` that is not a folder (links included, never
-/// followed), depth first in name order, as `prefix`-relative slash paths.
+/// followed), depth first in name order, as `prefix`-relative slash paths (`prefix`
+/// as shown, and with each name as listed).
 fn list_folder(
     dir: &Dir,
-    prefix: &str,
+    (prefix, raw_prefix): (&str, &[u8]),
     depth: usize,
     errors: &mut Vec<String>,
     visit: &mut dyn FnMut(String, usize),
@@ -1594,7 +1609,15 @@ fn list_folder(
             return;
         }
     };
-    for (raw, kind) in entries {
+    let raw_rel = |raw: &[u8]| {
+        let mut r = raw_prefix.to_vec();
+        if !r.is_empty() {
+            r.push(b'/');
+        }
+        r.extend_from_slice(raw);
+        r
+    };
+    for (raw, kind, ino) in entries {
         let name = String::from_utf8_lossy(&raw);
         let rel = if prefix.is_empty() {
             name.into_owned()
@@ -1602,7 +1625,7 @@ fn list_folder(
             format!("{prefix}/{name}")
         };
         if let Some(s) = stamping {
-            s.entry(dir, &raw, rel.as_bytes());
+            s.entry(dir, &raw, rel.as_bytes(), (kind, ino), || raw_rel(&raw));
         }
         if kind != EntryKind::Folder {
             visit(rel, depth);
@@ -1612,7 +1635,14 @@ fn list_folder(
             ));
         } else {
             match dir.folder(&raw) {
-                Ok(sub) => list_folder(&sub, &rel, depth + 1, errors, visit, stamping),
+                Ok(sub) => list_folder(
+                    &sub,
+                    (&rel, &raw_rel(&raw)),
+                    depth + 1,
+                    errors,
+                    visit,
+                    stamping,
+                ),
                 Err(e) => errors.push(format!("{rel}: {e}")),
             }
         }
