@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::beneath::{Dir, EntryKind};
 use crate::lith::Manifest;
 use crate::lith::sexpr::{self, Node, Value};
 use crate::report::Report;
@@ -69,9 +70,9 @@ pub struct Catalog {
     pub refresh: Refresh,
 }
 
-/// Reads one packet file.
-pub fn read_packet(path: &Path, label: &str) -> Packet {
-    let mut p = Packet {
+/// A packet that could not be read, with why.
+fn unreadable(label: &str, error: String) -> Packet {
+    Packet {
         path: label.to_string(),
         form: None,
         v: None,
@@ -79,14 +80,15 @@ pub fn read_packet(path: &Path, label: &str) -> Packet {
         kind: None,
         title: None,
         tags: Vec::new(),
+        error: Some(error),
+    }
+}
+
+/// What a packet's form says.
+fn packet_of(node: &Node, label: &str) -> Packet {
+    let mut p = Packet {
         error: None,
-    };
-    let node = match sexpr::read_file(path) {
-        Ok(n) => n,
-        Err(e) => {
-            p.error = Some(e.to_string().replace(&*path.to_string_lossy(), label));
-            return p;
-        }
+        ..unreadable(label, String::new())
     };
     p.form = node.head().map(str::to_string);
     let field = |name: &str| -> Option<&Node> {
@@ -112,7 +114,11 @@ pub fn read_packet(path: &Path, label: &str) -> Packet {
     p
 }
 
-/// Every packet under the PromptDB root (no symlinks followed), sorted by path.
+/// Every packet under the PromptDB root, sorted by path. The tree is listed and
+/// each packet read beneath folder handles, each folder opened from its parent's
+/// handle and never through a link (SPEC §3.4), so a folder swapped for a symlink
+/// while the catalog is read is never read through. A folder or file that cannot
+/// be read is a packet with an error, never a packet left out.
 pub fn packets(manifest: &Manifest) -> (Option<String>, Vec<Packet>, bool) {
     let Some(cfg) = &manifest.promptdb else {
         return (None, Vec::new(), false);
@@ -121,25 +127,65 @@ pub fn packets(manifest: &Manifest) -> (Option<String>, Vec<Packet>, bool) {
     if !root.is_dir() {
         return (Some(cfg.root.clone()), Vec::new(), true);
     }
+    let at = cfg.root.trim_end_matches('/');
     let mut out = Vec::new();
-    for e in walkdir::WalkDir::new(&root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let Ok(e) = e else { continue };
-        let name = e.file_name().to_string_lossy();
-        if !e.file_type().is_file() || !(name.ends_with(".lisp") || name.ends_with(".lith")) {
-            continue;
-        }
-        let rel = e
-            .path()
-            .strip_prefix(&root)
-            .map(crate::fsutil::slash_path)
-            .unwrap_or_default();
-        let label = format!("{}/{rel}", cfg.root.trim_end_matches('/'));
-        out.push(read_packet(e.path(), &label));
+    // The root is the manifest's to name (a link to it is followed, once); below it,
+    // nothing is.
+    match std::fs::canonicalize(&root).and_then(|c| Dir::open(&c)) {
+        Ok(dir) => read_folder(&dir, at, 1, &mut out),
+        Err(e) => out.push(unreadable(at, format!("{at}: cannot open the folder: {e}"))),
     }
     (Some(cfg.root.clone()), out, false)
+}
+
+/// Folders nested deeper than this below the PromptDB root are not read.
+const MAX_DEPTH: usize = 64;
+
+/// Reads the packets of the folder `dir` (named `at`) and of the folders below it,
+/// depth first in name order.
+fn read_folder(dir: &Dir, at: &str, depth: usize, out: &mut Vec<Packet>) {
+    let entries = match dir.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            out.push(unreadable(at, format!("{at}: cannot list the folder: {e}")));
+            return;
+        }
+    };
+    for (raw, kind, _) in entries {
+        let is_packet = raw.ends_with(b".lisp") || raw.ends_with(b".lith");
+        let label = format!("{at}/{}", String::from_utf8_lossy(&raw));
+        let name = match std::str::from_utf8(&raw) {
+            Ok(name) => name,
+            Err(_) if kind == EntryKind::Folder || is_packet => {
+                out.push(unreadable(
+                    &label,
+                    format!("{label}: the name is not valid UTF-8; rename it so that the catalog can name it"),
+                ));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        match kind {
+            EntryKind::Folder if depth >= MAX_DEPTH => out.push(unreadable(
+                &label,
+                format!("{label}: folders nested deeper than {MAX_DEPTH} levels are not read"),
+            )),
+            EntryKind::Folder => match dir.folder(&raw) {
+                Ok(sub) => read_folder(&sub, &label, depth + 1, out),
+                Err(e) => out.push(unreadable(
+                    &label,
+                    format!("{label}: cannot open the folder: {e}"),
+                )),
+            },
+            EntryKind::File if is_packet => {
+                out.push(match sexpr::read_beneath(dir, &[name], Path::new(&label)) {
+                    Ok(node) => packet_of(&node, &label),
+                    Err(e) => unreadable(&label, e.to_string()),
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What a build read from the PromptDB root, kept in the report; the catalog adds
@@ -273,4 +319,96 @@ pub fn debounce_ms(manifest: &Manifest) -> i64 {
         .as_ref()
         .and_then(|p| p.debounce_ms)
         .unwrap_or(DEFAULT_DEBOUNCE_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn read(root: &Path) -> Vec<Packet> {
+        let mut out = Vec::new();
+        read_folder(&Dir::open(root).unwrap(), "db", 1, &mut out);
+        out
+    }
+
+    #[test]
+    fn packets_are_read_in_path_order_and_what_cannot_be_read_says_so() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("db");
+        std::fs::create_dir_all(root.join("b/deeper")).unwrap();
+        std::fs::write(
+            root.join("a.lisp"),
+            r#"(packet (v "1") (id "a") (tags ("x" "y")))"#,
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("b/deeper/c.lith"),
+            r#"(contract "c/v2" (id "c"))"#,
+        )
+        .unwrap();
+        std::fs::write(root.join("b/broken.lisp"), "(packet (id").unwrap();
+        std::fs::write(root.join("notes.txt"), "not a packet").unwrap();
+        std::fs::write(
+            root.join(std::ffi::OsStr::from_bytes(b"bad-\xff.lisp")),
+            "(p)",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("a.lisp", root.join("z-link.lisp")).unwrap();
+        let got: Vec<(String, Option<String>, bool)> = read(&root)
+            .into_iter()
+            .map(|p| (p.path, p.id, p.error.is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("db/a.lisp".to_string(), Some("a".to_string()), false),
+                ("db/b/broken.lisp".to_string(), None, true),
+                (
+                    "db/b/deeper/c.lith".to_string(),
+                    Some("c".to_string()),
+                    false
+                ),
+                ("db/bad-\u{fffd}.lisp".to_string(), None, true),
+            ]
+        );
+    }
+
+    /// SPEC §3.4: a packet is read beneath its folder's handle. Read by name (as a
+    /// walk of paths did), a folder swapped for a link to one outside the root
+    /// between the listing and the read gave the outside packet within ten tries.
+    #[test]
+    fn swapping_a_folder_for_a_symlink_never_reads_a_packet_outside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("db");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(t.path().join("evil")).unwrap();
+        std::fs::write(root.join("sub/p.lisp"), r#"(packet (id "inside"))"#).unwrap();
+        std::fs::write(t.path().join("evil/p.lisp"), r#"(packet (id "outside"))"#).unwrap();
+        std::os::unix::fs::symlink(t.path().join("evil"), root.join("link")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::rename(root.join("sub"), root.join("sub.real"));
+                    let _ = std::fs::rename(root.join("link"), root.join("sub"));
+                    let _ = std::fs::rename(root.join("sub"), root.join("link"));
+                    let _ = std::fs::rename(root.join("sub.real"), root.join("sub"));
+                }
+            })
+        };
+        let mut inside = 0;
+        for i in 0..3000 {
+            for p in read(&root) {
+                assert_ne!(p.id.as_deref(), Some("outside"), "iteration {i}: {p:?}");
+                inside += usize::from(p.id.as_deref() == Some("inside"));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(inside > 0, "the packet inside was never read");
+    }
 }
