@@ -229,6 +229,76 @@ impl Dir {
         fstatat_nofollow(self.fd.as_raw_fd(), name)
     }
 
+    /// Writes `bytes` to the entry `name` (one component) of the base so that
+    /// readers see the old file or the new one, never a torn one, even across a
+    /// crash: a temporary file (`.<name>.<random>.tmp`) is created exclusively in the
+    /// base (never following a link), written, synced, renamed over `name` and the
+    /// base synced, all through the handle. A folder swapped for a link after the
+    /// handle was opened cannot redirect the write. The file's mode is `0666` less
+    /// the umask.
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let (tmp, file) = self.create_temp(name)?;
+        let written = (&file).write_all(bytes).and_then(|()| file.sync_all());
+        drop(file);
+        let renamed = written.and_then(|()| {
+            let (from, to) = (cstr(tmp.as_bytes())?, cstr(name.as_bytes())?);
+            let fd = self.fd.as_raw_fd();
+            // SAFETY: valid descriptors and C strings.
+            if unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) } < 0 {
+                return Err(last_error());
+            }
+            Ok(())
+        });
+        if let Err(e) = renamed {
+            let _ = cstr(tmp.as_bytes()).map(|c| {
+                // SAFETY: a valid descriptor and C string.
+                unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) }
+            });
+            return Err(e);
+        }
+        // SAFETY: a valid descriptor.
+        if unsafe { libc::fsync(self.fd.as_raw_fd()) } < 0 {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Creates a temporary file for [`Dir::write_atomic`] of `name`.
+    fn create_temp(&self, name: &str) -> io::Result<(String, File)> {
+        use std::hash::{BuildHasher, Hasher};
+        let mut last = io::Error::from_raw_os_error(libc::EEXIST);
+        for attempt in 0u32..16 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(attempt);
+            h.write_u32(std::process::id());
+            let tmp = format!(".{name}.{:016x}.tmp", h.finish());
+            let c = cstr(tmp.as_bytes())?;
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+            // SAFETY: a valid descriptor and C string; the mode is passed as open(2) asks.
+            let fd = unsafe {
+                libc::openat(
+                    self.fd.as_raw_fd(),
+                    c.as_ptr(),
+                    flags | libc::O_CLOEXEC,
+                    0o666 as libc::c_uint,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: a fresh descriptor that nothing else owns.
+                return Ok((tmp, unsafe { File::from_raw_fd(fd) }));
+            }
+            last = last_error();
+            if last.raw_os_error() != Some(libc::EEXIST) {
+                break;
+            }
+        }
+        Err(last)
+    }
+
     /// Opens the folder `name` (one component) beneath the base, refusing a
     /// symbolic link in its place.
     pub fn folder(&self, name: &[u8]) -> io::Result<Dir> {
@@ -520,6 +590,35 @@ mod tests {
                 "walk: {rel}"
             );
         }
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_entry_itself_and_leaves_nothing_behind() {
+        let (t, base) = tree();
+        let d = Dir::open(&base).unwrap();
+        d.write_atomic("new.json", b"one").unwrap();
+        d.write_atomic("new.json", b"two").unwrap();
+        assert_eq!(std::fs::read(base.join("new.json")).unwrap(), b"two");
+        // A link in the entry's place is replaced, never written through.
+        d.write_atomic("abs_link", b"mine").unwrap();
+        assert_eq!(
+            std::fs::read(t.path().join("secret.txt")).unwrap(),
+            b"outside"
+        );
+        assert!(
+            !std::fs::symlink_metadata(base.join("abs_link"))
+                .unwrap()
+                .is_symlink()
+        );
+        for bad in ["", ".", "..", "sub/x"] {
+            assert!(d.write_atomic(bad, b"x").is_err(), "{bad:?}");
+        }
+        let temps: Vec<_> = std::fs::read_dir(&base)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(temps.is_empty(), "{temps:?}");
     }
 
     #[test]

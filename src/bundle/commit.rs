@@ -98,10 +98,24 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
 
     let _guard = lock::acquire(&root.join(".runtime.lock"), opts.lock)?;
 
-    if std::fs::symlink_metadata(base.join("artifact_index.json")).is_ok() {
+    // The bundle root and the run folder as handles, the run opened from the root's:
+    // everything below is read and written beneath them, so a folder swapped for a
+    // symlink meanwhile can neither put an outside digest in the index nor have the
+    // index or `LATEST` written outside.
+    let root_dir = Dir::open(&root).map_err(fsutil::io_context(format!(
+        "{label}: cannot open the bundle root"
+    )))?;
+    let dir = base
+        .file_name()
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
+        .and_then(|name| root_dir.folder(name.as_encoded_bytes()))
+        .map_err(fsutil::io_context(format!(
+            "{label}: cannot open the run folder"
+        )))?;
+    if dir.stat_at(b"artifact_index.json").is_ok() {
         return Err(CommitError::AlreadyCommitted(label));
     }
-    let status = match fsutil::read_json(&base.join("run_status.json")) {
+    let status = match dir.read_json(&["run_status.json"]) {
         Ok(v) => Some(
             RunStatus::from_value(v)
                 .map_err(|m| CommitError::Invalid(format!("{label}/run_status.json: {m}")))?,
@@ -157,9 +171,6 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     // Each file is opened beneath the run folder's handle and described from that
     // handle: a folder swapped for a symlink after the listing can't make the index
     // record a file outside the run.
-    let dir = Dir::open(&base).map_err(fsutil::io_context(format!(
-        "{label}: cannot open the run folder"
-    )))?;
     let described: Vec<(String, FileFacts)> = files
         .par_iter()
         .map(|rel| {
@@ -215,11 +226,13 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     let mut bytes =
         serde_json::to_vec_pretty(&index).map_err(|e| CommitError::Invalid(e.to_string()))?;
     bytes.push(b'\n');
-    fsutil::write_atomic(&base.join("artifact_index.json"), &bytes).map_err(fsutil::io_context(
-        format!("{label}/artifact_index.json: cannot write"),
-    ))?;
+    dir.write_atomic("artifact_index.json", &bytes)
+        .map_err(fsutil::io_context(format!(
+            "{label}/artifact_index.json: cannot write"
+        )))?;
     if opts.update_latest {
-        fsutil::write_atomic(&root.join("LATEST"), format!("{run_id}\n").as_bytes())
+        root_dir
+            .write_atomic("LATEST", format!("{run_id}\n").as_bytes())
             .map_err(fsutil::io_context("LATEST: cannot write"))?;
     }
     Ok(CommitOutcome {

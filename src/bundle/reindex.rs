@@ -62,8 +62,14 @@ pub fn repair(
         .to_path_buf();
     let _guard = lock::acquire(&root.join(".runtime.lock"), lock_mode)?;
 
-    let index_path = base.join("artifact_index.json");
-    let old_bytes = fsutil::read_regular(&index_path, fsutil::MAX_JSON_BYTES)
+    // Everything is read and written beneath this handle of the run folder, so a
+    // folder swapped for a symlink meanwhile can neither put an outside digest in the
+    // index nor have the index or the log written outside.
+    let dir = Dir::open(&base).map_err(fsutil::io_context(format!(
+        "{label}: cannot open the run folder"
+    )))?;
+    let old_bytes = dir
+        .read(&["artifact_index.json"], fsutil::MAX_JSON_BYTES)
         .map_err(|e| CommitError::Invalid(format!("{label}/artifact_index.json: {e}; nothing to repair from (repair never invents artifacts)")))?;
     let mut doc: Value = serde_json::from_slice(&old_bytes).map_err(|e| {
         CommitError::Invalid(format!(
@@ -75,7 +81,7 @@ pub fn repair(
     // Validate the shape first so that a bad entry is an error, not a guess.
     ArtifactIndex::from_value(&doc)
         .map_err(|m| CommitError::Invalid(format!("{label}/artifact_index.json: {m}")))?;
-    let state = match fsutil::read_json(&base.join("run_status.json")) {
+    let state = match dir.read_json(&["run_status.json"]) {
         Ok(v) => RunStatus::from_value(v).ok().and_then(|s| s.state),
         Err(_) => None,
     };
@@ -87,9 +93,6 @@ pub fn repair(
         })
     });
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.clone());
-    // Every artifact is opened beneath this handle and described from the handle, so
-    // a folder swapped for a symlink meanwhile can't put an outside digest in the index.
-    let dir = Dir::open(&base);
 
     let mut changes = Vec::new();
     let mut moved = Vec::new();
@@ -107,11 +110,7 @@ pub fn repair(
             }
         };
         let rel = paths::bundle_relative(&parts, &abs_run_dir, repo_prefix.as_deref());
-        let opened = match &dir {
-            Ok(d) => d.open_file(&rel),
-            Err(e) => Err(Refusal::Io(std::io::Error::new(e.kind(), e.to_string()))),
-        };
-        match opened {
+        match dir.open_file(&rel) {
             Err(Refusal::Missing) => {
                 moved.push(path);
                 continue;
@@ -199,14 +198,16 @@ pub fn repair(
     let mut log_bytes =
         serde_json::to_vec_pretty(&log).map_err(|e| CommitError::Invalid(e.to_string()))?;
     log_bytes.push(b'\n');
-    fsutil::write_atomic(&base.join("repair_log.json"), &log_bytes).map_err(fsutil::io_context(
-        format!("{label}/repair_log.json: cannot write"),
-    ))?;
+    dir.write_atomic("repair_log.json", &log_bytes)
+        .map_err(fsutil::io_context(format!(
+            "{label}/repair_log.json: cannot write"
+        )))?;
     let mut bytes =
         serde_json::to_vec_pretty(&doc).map_err(|e| CommitError::Invalid(e.to_string()))?;
     bytes.push(b'\n');
-    fsutil::write_atomic(&index_path, &bytes).map_err(fsutil::io_context(format!(
-        "{label}/artifact_index.json: cannot write"
-    )))?;
+    dir.write_atomic("artifact_index.json", &bytes)
+        .map_err(fsutil::io_context(format!(
+            "{label}/artifact_index.json: cannot write"
+        )))?;
     Ok(log)
 }

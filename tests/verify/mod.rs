@@ -497,6 +497,72 @@ fn a_bundle_that_does_not_exist_is_a_runtime_error() {
 /// file (whose digest the index claims), its listing of unindexed files never names
 /// what is outside, and `reindex --repair` never writes that digest into the index.
 /// The swap runs a bounded number of times.
+/// SPEC §3.4: `lith commit` and `lith reindex --repair` write the index, the repair
+/// log and `LATEST` beneath the handles they read through. Written by name (as they
+/// were), the run folder swapped for a link to another folder while the run was
+/// hashed put the index in that folder.
+#[test]
+fn swapping_the_run_folder_for_a_symlink_never_makes_a_writer_write_outside_it() {
+    use lith::bundle::commit::{CommitOptions, commit};
+    use lith::bundle::lock::LockMode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    for i in 0..40 {
+        ws.write(&format!("out/sub/f{i:02}.txt"), "x".repeat(4096));
+    }
+    ws.write(
+        "out/sub/run_status.json",
+        r#"{"run_id":"sub","state":"complete"}"#,
+    );
+    // The folder the link leads to holds a run still in progress: committing it for
+    // itself is refused, and it has no index to repair, so an index or a log there
+    // can only be a write meant for `sub`.
+    ws.write(
+        "victim/run_status.json",
+        r#"{"run_id":"victim","state":"in_progress"}"#,
+    );
+    std::os::unix::fs::symlink(ws.join("victim"), ws.join("out/link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = crate::support::swap_folder_and_link(ws.join("out"), stop.clone());
+    let opts = CommitOptions {
+        expect: Vec::new(),
+        repo_root: None,
+        lock: LockMode::Fail,
+        update_latest: true,
+    };
+    let clock = lith::clock::Clock::from_env().unwrap();
+    // Most rounds find the folder mid-swap and give up; enough of them land.
+    let (mut committed, mut repaired) = (0, 0);
+    for i in 0..200_000 {
+        if committed >= 40 && repaired >= 10 {
+            break;
+        }
+        committed += usize::from(commit(&ws.join("out/sub"), &opts).is_ok());
+        repaired += usize::from(
+            lith::bundle::reindex::repair(&ws.join("out/sub"), LockMode::Fail, &clock, None)
+                .is_ok(),
+        );
+        for name in ["artifact_index.json", "repair_log.json", "LATEST"] {
+            assert!(
+                !ws.join("victim").join(name).exists(),
+                "iteration {i}: {name} was written outside the run"
+            );
+        }
+        // Uncommitted again for the next round, wherever the folder is now.
+        for at in ["out/sub", "out/sub.real"] {
+            let _ = std::fs::remove_file(ws.join(at).join("artifact_index.json"));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100 && committed >= 40 && repaired >= 10,
+        "swaps {swaps}, commits {committed}, repairs {repaired}"
+    );
+}
+
 #[test]
 fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     use std::sync::Arc;
