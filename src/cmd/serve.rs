@@ -3,7 +3,7 @@
 //! It builds once, then serves the output folder on 127.0.0.1 (by default). Every
 //! poll and every `GET /api/catalog` is a *check*: within `debounce-ms` of the last
 //! look at the inputs the cached snapshot is served (`debounced-cache`); after that a
-//! signature of the inputs (paths, sizes, mtimes) decides between `cache-hit` and
+//! signature of the inputs (paths, sizes, inodes, times) decides between `cache-hit` and
 //! `refreshed`, which rebuilds the site. Only files inside the output folder are
 //! served. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
 
@@ -42,7 +42,8 @@ struct State {
     debounce: Duration,
 }
 
-/// A signature of everything a build reads: sorted (path, size, mtime).
+/// A signature of everything a build reads: each entry's path, size, inode, mode,
+/// links, and modification and change times (a change time cannot be set back).
 fn signature(m: &Manifest) -> String {
     let ws = &m.workspace;
     let mut paths: Vec<PathBuf> = vec![m.path.clone()];
@@ -72,29 +73,32 @@ fn signature(m: &Manifest) -> String {
     ) {
         paths.push(ws.join(p));
     }
-    let mut entries: Vec<String> = Vec::new();
+    paths.sort();
+    paths.dedup();
+    // Digested as the walk meets each entry, in name order: a workspace of a million
+    // files costs this check no memory.
+    let mut h = Sha256::new();
     for root in paths {
         for e in walkdir::WalkDir::new(&root)
             .follow_links(false)
+            .sort_by_file_name()
             .into_iter()
             .filter_map(Result::ok)
         {
+            use std::os::unix::ffi::OsStrExt;
+            use std::os::unix::fs::MetadataExt;
             if let Ok(md) = e.metadata() {
-                let mtime = md
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                entries.push(format!("{}\0{}\0{mtime}", e.path().display(), md.len()));
+                let path = e.path().as_os_str().as_bytes();
+                h.update((path.len() as u64).to_le_bytes());
+                h.update(path);
+                for n in [md.len(), md.ino(), md.mode() as u64, md.nlink()] {
+                    h.update(n.to_le_bytes());
+                }
+                for t in [md.mtime(), md.mtime_nsec(), md.ctime(), md.ctime_nsec()] {
+                    h.update(t.to_le_bytes());
+                }
             }
         }
-    }
-    entries.sort();
-    entries.dedup();
-    let mut h = Sha256::new();
-    for e in &entries {
-        h.update(e.as_bytes());
-        h.update(b"\n");
     }
     hex(&h.finalize())
 }
