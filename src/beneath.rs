@@ -196,9 +196,7 @@ impl Dir {
         let mut held: Option<OwnedFd> = None;
         let mut last: Option<&[u8]> = None;
         for name in rel {
-            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-                return Err(io::Error::from_raw_os_error(libc::EINVAL));
-            }
+            one_name(name)?;
             if let Some(folder) = last.replace(name) {
                 let cur = held.as_ref().map_or(self.fd.as_raw_fd(), |f| f.as_raw_fd());
                 held = Some(openat(
@@ -238,9 +236,7 @@ impl Dir {
     /// the umask.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
+        one_name(name.as_bytes())?;
         let (tmp, file) = self.create_temp(name)?;
         let written = (&file).write_all(bytes).and_then(|()| file.sync_all());
         drop(file);
@@ -302,9 +298,7 @@ impl Dir {
     /// Opens the folder `name` (one component) beneath the base, refusing a
     /// symbolic link in its place.
     pub fn folder(&self, name: &[u8]) -> io::Result<Dir> {
-        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
+        one_name(name)?;
         let fd = openat(
             self.fd.as_raw_fd(),
             name,
@@ -505,6 +499,14 @@ fn fstatat_nofollow(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
         return Err(last_error());
     }
     Ok(st)
+}
+
+/// `name` is one entry's name: not empty, `.` or `..`, and without a slash.
+fn one_name(name: &[u8]) -> io::Result<()> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(())
 }
 
 /// No component of `rel` is empty, `.` or `..`: it names something below the base.

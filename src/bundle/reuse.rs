@@ -481,7 +481,10 @@ impl Watch for Seen {
             .take_while(|(ino, _)| *ino == meta.ino())
         {
             // The first handle's stat is kept: it was taken before any of them was read.
-            stats[*at as usize].get_or_insert_with(|| Stat::of_meta(meta));
+            // (Once the stamp is finished there is nothing left to fill.)
+            if let Some(slot) = stats.get_mut(*at as usize) {
+                slot.get_or_insert_with(|| Stat::of_meta(meta));
+            }
         }
     }
 }

@@ -55,8 +55,8 @@ pub struct VerifyOptions {
     /// Artifact paths seen so far in this build: runs of one workspace list the same
     /// names, and each row keeps a shared copy.
     pub paths: PathInterner,
-    /// Stamps of run folders: each run's is taken before it is read, and a run whose
-    /// folder is as the previous build saw it is taken from that build's report.
+    /// Stamps of run folders: a run whose folder is as the previous build saw it is
+    /// taken from that build's report; any other run is stamped as it is read.
     pub reuse: Option<Arc<super::reuse::Reuse>>,
 }
 
