@@ -140,6 +140,18 @@ pub fn kind_of(ft: std::fs::FileType) -> &'static str {
     }
 }
 
+/// The same words as [`kind_of`], for the mode of a `stat`.
+pub fn kind_of_mode(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFLNK => "symbolic link",
+        libc::S_IFDIR => "folder",
+        libc::S_IFIFO => "named pipe",
+        libc::S_IFSOCK => "socket",
+        libc::S_IFBLK | libc::S_IFCHR => "device",
+        _ => "file",
+    }
+}
+
 /// Opens a regular file for reading: never following a symlink in its last
 /// component, never blocking on a named pipe, and judged by `fstat` on the handle
 /// opened (so a file swapped after a check is still refused).

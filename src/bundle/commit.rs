@@ -1,8 +1,8 @@
 //! `lith commit`: the writer side of the commit barrier (SPEC §3.3, §3.7).
 //!
-//! Under the bundle-root lock: list the run's files, hash them in parallel, write
-//! `artifact_index.json` atomically (temp file, fsync, rename, fsync the folder), then
-//! move `LATEST` the same way. A crash at any point leaves either no index or the
+//! Under the bundle-root lock: list the run's files beneath its handle, hash them in
+//! parallel, write `artifact_index.json` atomically (temp file, fsync, rename, fsync
+//! the folder), then move `LATEST` the same way. A crash at any point leaves either no index or the
 //! complete new one, and `LATEST` never names a run without an index.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::index::RunStatus;
 use super::lock::{self, LockError, LockMode};
 use super::paths;
-use super::verify::{BOOKKEEPING_FILES, FileFacts, describe_open};
-use crate::beneath::{Dir, Refusal};
+use super::verify::{BOOKKEEPING_FILES, FileFacts, MAX_LIST_DEPTH, describe_open};
+use crate::beneath::{Dir, EntryKind, Refusal};
 use crate::fsutil;
 
 /// The index schema lith writes; the same one the producers in the field write.
@@ -131,43 +131,21 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         return Err(CommitError::InProgress(label));
     }
 
-    // The files of the run: regular files only, links are never indexed.
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
-    for entry in walkdir::WalkDir::new(&base)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1)
-    {
-        let entry = entry.map_err(|e| {
-            fsutil::io_context(format!("{label}: cannot list the run folder"))(e.into())
-        })?;
-        let rel_path = entry.path().strip_prefix(&base).unwrap_or(entry.path());
-        let rel = fsutil::slash_path(rel_path);
-        if rel_path.to_str().is_none() {
-            // An index holds UTF-8 text: a name that is not UTF-8 can't be recorded
-            // faithfully, so it is reported rather than indexed under a mangled name.
-            skipped.push(format!("{rel} (the file name is not UTF-8; not indexed)"));
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        if (entry.depth() == 1 && BOOKKEEPING_FILES[..2].contains(&rel.as_str()))
-            || is_writer_temp(&name)
-        {
-            continue;
-        }
-        if !entry.file_type().is_file() {
-            skipped.push(format!(
-                "{rel} ({}; not indexed)",
-                fsutil::kind_of(entry.file_type())
-            ));
-            continue;
-        }
-        files.push(rel);
-    }
+    // The files of the run: regular files only, links are never indexed. Listed
+    // beneath the run's handle, each folder opened from its parent's without
+    // following a link, so a folder swapped for a symlink meanwhile can't put the
+    // names of another folder in the list.
+    let mut listing = Listing::default();
+    list_run(&dir, "", 0, &mut listing).map_err(|e| match e {
+        ListError::Io(rel, e) => fsutil::io_context(format!(
+            "{label}/{rel}: cannot list the folder"
+        ))(e)
+        .into(),
+        ListError::TooDeep(rel) => CommitError::Invalid(format!(
+            "{label}/{rel}: folders nested deeper than {MAX_LIST_DEPTH} levels are not indexed; flatten the run's layout"
+        )),
+    })?;
+    let Listing { files, skipped } = listing;
     // Each file is opened beneath the run folder's handle and described from that
     // handle: a folder swapped for a symlink after the listing can't make the index
     // record a file outside the run.
@@ -243,4 +221,70 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
         skipped,
         latest_updated: opts.update_latest,
     })
+}
+
+/// What listing a run found: its regular files (run-relative, `/`-separated, in
+/// name order with a folder's files where its name falls) and the entries passed
+/// over, each with why.
+#[derive(Default)]
+struct Listing {
+    files: Vec<String>,
+    skipped: Vec<String>,
+}
+
+enum ListError {
+    Io(String, std::io::Error),
+    TooDeep(String),
+}
+
+fn list_run(dir: &Dir, prefix: &str, depth: usize, out: &mut Listing) -> Result<(), ListError> {
+    let here = if prefix.is_empty() { "." } else { prefix };
+    let entries = dir
+        .entries()
+        .map_err(|e| ListError::Io(here.to_string(), e))?;
+    for (raw, kind, _) in entries {
+        let rel = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            }
+        };
+        let Ok(name) = std::str::from_utf8(&raw) else {
+            // An index holds UTF-8 text: a name that is not UTF-8 can't be recorded
+            // faithfully, so it is reported (a folder once, with all it holds)
+            // rather than indexed under a mangled name.
+            out.skipped.push(format!(
+                "{} (the file name is not UTF-8; not indexed)",
+                rel(&String::from_utf8_lossy(&raw))
+            ));
+            continue;
+        };
+        let rel = rel(name);
+        match kind {
+            EntryKind::Folder if depth + 1 >= MAX_LIST_DEPTH => {
+                return Err(ListError::TooDeep(rel));
+            }
+            EntryKind::Folder => {
+                let sub = dir
+                    .folder(&raw)
+                    .map_err(|e| ListError::Io(rel.clone(), e))?;
+                list_run(&sub, &rel, depth + 1, out)?;
+            }
+            _ if (depth == 0 && BOOKKEEPING_FILES[..2].contains(&name)) || is_writer_temp(name) => {
+            }
+            EntryKind::File => out.files.push(rel),
+            EntryKind::Link => out
+                .skipped
+                .push(format!("{rel} (symbolic link; not indexed)")),
+            EntryKind::Other => {
+                let what = dir
+                    .stat_at(&raw)
+                    .map(|st| fsutil::kind_of_mode(st.st_mode))
+                    .unwrap_or("special file");
+                out.skipped.push(format!("{rel} ({what}; not indexed)"));
+            }
+        }
+    }
+    Ok(())
 }

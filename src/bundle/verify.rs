@@ -1478,7 +1478,7 @@ fn observe(
 
 /// Folders nested deeper than this below a run are not listed: each level holds a
 /// handle while its entries are listed.
-const MAX_LIST_DEPTH: usize = 64;
+pub(crate) const MAX_LIST_DEPTH: usize = 64;
 
 /// The most entries a run's first listing keeps; a run with more is listed again
 /// when its unindexed files are wanted, keeping only those.

@@ -563,6 +563,60 @@ fn swapping_the_run_folder_for_a_symlink_never_makes_a_writer_write_outside_it()
     );
 }
 
+/// SPEC §3.4: `lith commit` lists the run beneath the run folder's handle. Listed
+/// by name (as it was), a folder swapped for a link to another folder while it was
+/// walked put that folder's names in the list, and the commit then failed on, or
+/// reported, a file that was never in the run.
+#[test]
+fn swapping_a_folder_for_a_symlink_never_puts_an_outside_name_in_a_commit() {
+    use lith::bundle::commit::{CommitOptions, commit};
+    use lith::bundle::lock::LockMode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    for i in 0..20 {
+        ws.write(&format!("out/r1/sub/f{i:02}.txt"), "inside");
+        ws.write(&format!("evil/only-outside-{i:02}.txt"), "outside");
+    }
+    ws.write(
+        "out/r1/run_status.json",
+        r#"{"run_id":"r1","state":"complete"}"#,
+    );
+    let run = ws.join("out/r1");
+    std::os::unix::fs::symlink(ws.join("evil"), run.join("link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = crate::support::swap_folder_and_link(run.clone(), stop.clone());
+    let opts = CommitOptions {
+        expect: Vec::new(),
+        repo_root: None,
+        lock: LockMode::Fail,
+        update_latest: false,
+    };
+    let mut committed = 0;
+    for i in 0..3000 {
+        let said = match commit(&run, &opts) {
+            Ok(outcome) => {
+                committed += 1;
+                let index = std::fs::read_to_string(run.join("artifact_index.json")).unwrap();
+                std::fs::remove_file(run.join("artifact_index.json")).unwrap();
+                format!("{index}{:?}", outcome.skipped)
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            !said.contains("only-outside"),
+            "iteration {i}: the commit listed a file outside the run: {said}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100 && committed > 10,
+        "swaps {swaps}, commits {committed}"
+    );
+}
+
 #[test]
 fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     use std::sync::Arc;

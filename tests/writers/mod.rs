@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,13 +46,28 @@ fn commit_writes_an_index_that_verifies_and_moves_latest() {
         "\n{\"schema_version\":\"e.v2\"}\n{}\n",
     );
     ws.write("out/r1/logs/run.log", "hello\n");
+    ws.write("out/r1/logs/deeper/x.log", "x\n");
+    ws.write("out/r1/logs/.x.log.1234.tmp", "a writer's temporary file");
     std::os::unix::fs::symlink("summary.json", ws.join("out/r1/alias.json")).unwrap();
+    let fifo =
+        std::ffi::CString::new(ws.join("out/r1/logs/pipe").into_os_string().into_vec()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let odd = ws.join("out/r1").join(std::ffi::OsStr::from_bytes(b"\xff"));
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::write(odd.join("inner.txt"), "i").unwrap();
     let r = ws.lith(&["commit", "out/r1", "--json"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.json()["artifacts"], 4);
+    assert_eq!(r.json()["artifacts"], 5);
+    // In listing order; a folder whose name is not UTF-8 is passed over once, with
+    // all it holds.
     assert_eq!(
         r.json()["skipped"],
-        json!(["alias.json (symbolic link; not indexed)"])
+        json!([
+            "alias.json (symbolic link; not indexed)",
+            "logs/pipe (named pipe; not indexed)",
+            "\u{FFFD} (the file name is not UTF-8; not indexed)"
+        ])
     );
     let idx = index_of(&ws, "out/r1");
     assert_eq!(idx["status"], "ok");
@@ -61,6 +77,7 @@ fn commit_writes_an_index_that_verifies_and_moves_latest() {
         paths,
         [
             "events.jsonl",
+            "logs/deeper/x.log",
             "logs/run.log",
             "run_status.json",
             "summary.json"
