@@ -128,6 +128,13 @@ pub struct Finding {
     /// The workspace- or bundle-relative file the finding is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The 1-based line of `path` it points at, when it points at one (for a finding
+    /// that counts many lines, the first of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The 1-based column on that line, when it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
 }
 
 impl Finding {
@@ -137,12 +144,32 @@ impl Finding {
             severity,
             message: message.into(),
             path: None,
+            line: None,
+            column: None,
         }
     }
 
     pub fn at(mut self, path: impl Into<String>) -> Finding {
         self.path = Some(path.into());
         self
+    }
+
+    /// Points the finding at a line (and a column) of its file.
+    pub fn at_line(mut self, line: u64, column: Option<u64>) -> Finding {
+        self.line = Some(line).filter(|&l| l > 0);
+        self.column = column.filter(|&c| c > 0 && self.line.is_some());
+        self
+    }
+
+    /// Where the finding is, as editors and compilers write it: `path`,
+    /// `path:line` or `path:line:column`.
+    pub fn place(&self) -> Option<String> {
+        let path = self.path.as_deref().filter(|p| !p.is_empty())?;
+        Some(match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+            (Some(l), None) => format!("{path}:{l}"),
+            _ => path.to_string(),
+        })
     }
 }
 

@@ -95,6 +95,16 @@ pub enum JsonReadError {
     },
 }
 
+impl JsonReadError {
+    /// The 1-based line and column of a syntax error.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        match self {
+            JsonReadError::Syntax { line, column, .. } => Some((*line as u64, *column as u64)),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for JsonReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

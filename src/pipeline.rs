@@ -364,20 +364,14 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
     let at = report.generated_at.clone();
     let db = crate::catalog::scan(manifest, crate::catalog::single_refresh(manifest, &at));
     for p in db.packets.iter().filter(|p| p.error.is_some()) {
-        report.findings.push(
-            Finding::new(
-                Code::CatalogPacketUnreadable,
-                Severity::Warning,
-                p.error
-                    .clone()
-                    .unwrap_or_default()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-            .at(p.path.clone()),
-        );
+        let error = p.error.as_deref().unwrap_or_default();
+        let (position, message) = split_place(error.lines().next().unwrap_or_default(), &p.path);
+        let finding = Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, message)
+            .at(p.path.clone());
+        report.findings.push(match position {
+            Some((line, column)) => finding.at_line(line, Some(column)),
+            None => finding,
+        });
     }
     if db.refresh.last_decision == crate::catalog::RefreshDecision::RootMissing {
         report.findings.push(Finding::new(
@@ -387,6 +381,22 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
         ));
     }
     report.promptdb = Some(db);
+}
+
+/// A reader's message that starts with its file's place (`PATH: reason` or
+/// `PATH:LINE:COLUMN: reason`), split into the position and the reason, so that a
+/// finding at that path does not name it twice.
+fn split_place<'a>(message: &'a str, path: &str) -> (Option<(u64, u64)>, &'a str) {
+    let Some(rest) = message.strip_prefix(path).and_then(|r| r.strip_prefix(':')) else {
+        return (None, message);
+    };
+    let mut parts = rest.splitn(3, ':');
+    if let (Some(l), Some(c), Some(reason)) = (parts.next(), parts.next(), parts.next())
+        && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
+    {
+        return (Some((l, c)), reason.trim_start());
+    }
+    (None, rest.trim_start())
 }
 
 /// Derives what depends on every run at once, and the verdict. Idempotent on a

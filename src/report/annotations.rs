@@ -16,7 +16,7 @@ struct Annotation {
     level: &'static str,
     rank: u8,
     file: String,
-    line: Option<(usize, usize)>,
+    line: Option<(u64, Option<u64>)>,
     title: String,
     message: String,
 }
@@ -38,7 +38,7 @@ pub fn workflow_commands(report: &Report, cap: usize) -> String {
             level,
             rank,
             file: file.to_string(),
-            line: None,
+            line: f.line.map(|l| (l, f.column)),
             title: f.code.as_str().to_string(),
             message: f.message.clone(),
         });
@@ -56,17 +56,19 @@ pub fn workflow_commands(report: &Report, cap: usize) -> String {
             level: "warning",
             rank: 2,
             file: report.manifest.file.clone(),
-            line: Some((l, c)),
+            line: Some((l, Some(c))),
             title: "manifest".into(),
             message: msg.trim().to_string(),
         });
     }
-    all.sort_by(|a, b| (a.rank, &a.file).cmp(&(b.rank, &b.file)));
+    all.sort_by(|a, b| (a.rank, &a.file, a.line).cmp(&(b.rank, &b.file, b.line)));
     let mut out = String::new();
     for a in all.iter().take(cap) {
         out.push_str(&format!("::{} file={}", a.level, property(&a.file)));
-        if let Some((l, c)) = a.line {
-            out.push_str(&format!(",line={l},col={c}"));
+        match a.line {
+            Some((l, Some(c))) => out.push_str(&format!(",line={l},col={c}")),
+            Some((l, None)) => out.push_str(&format!(",line={l}")),
+            None => {}
         }
         out.push_str(&format!(
             ",title={}::{}\n",

@@ -211,7 +211,7 @@ fn case<'a>(name: &str, classname: &str, findings: impl Iterator<Item = &'a Find
     } else {
         NonSuccessKind::Failure
     };
-    let message = match &worst.path {
+    let message = match worst.place() {
         Some(p) => format!("{}: {}: {}", worst.code, p, worst.message),
         None => format!("{}: {}", worst.code, worst.message),
     };
@@ -221,7 +221,7 @@ fn case<'a>(name: &str, classname: &str, findings: impl Iterator<Item = &'a Find
     {
         let lines: Vec<String> = bad
             .iter()
-            .map(|f| match &f.path {
+            .map(|f| match f.place() {
                 Some(p) => format!("{} {}: {}: {}", f.severity.as_str(), f.code, p, f.message),
                 None => format!("{} {}: {}", f.severity.as_str(), f.code, f.message),
             })

@@ -136,7 +136,8 @@ fn read_receipts(manifest: &Manifest, queue_refs: &mut QueueReceipts) -> Receipt
                 receipt_severity(kind),
                 format!("{n} finding(s) of this kind; the first at line {first}"),
             )
-            .at(cfg.log.clone()),
+            .at(cfg.log.clone())
+            .at_line(first as u64, None),
         );
     }
     s.rows = rows.into();
@@ -217,7 +218,8 @@ pub fn evaluate_queue(
     for (code, (n, first, sev)) in tally {
         s.findings.push(
             Finding::new(code, sev, format!("{n} line(s); the first is line {first}"))
-                .at(cfg.log.clone()),
+                .at(cfg.log.clone())
+                .at_line(first as u64, None),
         );
     }
     match state.cross_check() {
@@ -268,7 +270,8 @@ fn cross_checked(
                         first.line
                     ),
                 )
-                .at(cfg.log.clone()),
+                .at(cfg.log.clone())
+                .at_line(first.line as u64, None),
             );
         }
         if !cc.receipts_without_op.is_empty() {
@@ -282,7 +285,8 @@ fn cross_checked(
                         cc.receipts_without_op[0].line
                     ),
                 )
-                .at(receipts.log.clone().unwrap_or_default()),
+                .at(receipts.log.clone().unwrap_or_default())
+                .at_line(cc.receipts_without_op[0].line as u64, None),
             );
         }
         s.cross_check = Some(cc);

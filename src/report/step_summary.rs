@@ -269,7 +269,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
             "- **{}** `{}` {}: {}\n",
             f.severity.as_str(),
             cell(f.code.as_str()),
-            cell(f.path.as_deref().unwrap_or(place)),
+            cell(&f.place().unwrap_or_else(|| place.to_string())),
             cell(&f.message)
         ));
     }

@@ -86,23 +86,18 @@ pub fn summary(report: &Report, out_label: &str) -> String {
         ));
     }
     let mut problems: Vec<String> = Vec::new();
-    for f in &report.findings {
-        if f.severity >= Severity::Warning {
-            problems.push(format!("{}: {}", f.code, f.message));
-        }
-    }
     for f in report
-        .queue
         .findings
         .iter()
+        .chain(&report.queue.findings)
         .chain(&report.receipts.findings)
         .chain(&report.gates.findings)
         .chain(&report.dod.findings)
         .chain(&report.drift.findings)
     {
         if f.severity >= Severity::Warning {
-            problems.push(match f.path.as_deref() {
-                Some(p) if !p.is_empty() => format!("{p}: {}: {}", f.code, f.message),
+            problems.push(match f.place() {
+                Some(p) => format!("{p}: {}: {}", f.code, f.message),
                 _ => format!("{}: {}", f.code, f.message),
             });
         }

@@ -65,7 +65,7 @@ impl FindingRow {
         FindingRow {
             severity: f.severity.as_str(),
             code: f.code.as_str(),
-            place: f.path.clone().unwrap_or_default(),
+            place: f.place().unwrap_or_default(),
             message: f.message.clone(),
             href,
         }

@@ -453,6 +453,94 @@ fn annotations_point_at_files_are_capped_and_cannot_forge_commands() {
     assert_eq!(lines.len(), 51, "{}", r.stdout);
 }
 
+/// A finding that knows its line says it everywhere a CI user looks: the annotation
+/// carries `line=` (and `col=`), the report its `line` and `column`, the site, the
+/// step summary and JUnit `path:line:column`; and the place is not named twice.
+#[test]
+fn findings_point_at_the_line_of_their_file() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["out"]))
+             (queue (log "q.jsonl")) (promptdb (root "db")))"#,
+    );
+    ws.committed_run("out/ok", "complete", &[("a", "a")]);
+    ws.write(
+        "out/bad/artifact_index.json",
+        "{\n  \"run_id\": \"bad\",\n  oops\n",
+    );
+    ws.write(
+        "out/bad/run_status.json",
+        r#"{"run_id":"bad","state":"complete"}"#,
+    );
+    let enqueue = r#"{"op":"enqueue","task":{"created_at":"2026-11-20T01:00:00Z","dedupe_key":"k","id":"t1","kind":"k","owner":"ci","payload":{},"status":"pending"},"ts":"2026-11-20T01:00:00Z","v":"eta-mu.task-queue/v1"}"#;
+    ws.write("q.jsonl", format!("{enqueue}\n{enqueue}\nnot json\n"));
+    ws.write("db/bad.packet.lisp", "(packet\n  (title \"never closed\n");
+    let r = ws.lith(&[
+        "build",
+        "-q",
+        "--annotations",
+        "--summary",
+        "summary.md",
+        "--junit",
+        "j.xml",
+    ]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let annotation = |file: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(&format!(" file={file},")))
+            .unwrap_or_else(|| panic!("no annotation for {file}:\n{}", r.stdout))
+            .to_string()
+    };
+    assert!(
+        annotation("out/bad/artifact_index.json").contains(",line=3,col=3,title=index_corrupt::"),
+        "{}",
+        r.stdout
+    );
+    // Findings that count lines point at the first.
+    assert!(
+        annotation("q.jsonl").contains(",line=2,title=queue.duplicate_enqueue::"),
+        "{}",
+        r.stdout
+    );
+    let packet = annotation("db/bad.packet.lisp");
+    assert!(
+        packet.contains(",line=2,col=10,title=catalog.packet_unreadable::")
+            && !packet.contains("::db/bad.packet.lisp"),
+        "the message does not name the place again: {packet}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let found = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "catalog.packet_unreadable")
+        .expect("the packet's finding");
+    assert_eq!((&found["line"], &found["column"]), (&json!(2), &json!(10)));
+    let overview = ws.read("site/index.html");
+    assert!(
+        overview.contains(r#"<bdi class="place">db/bad.packet.lisp:2:10</bdi>"#),
+        "{overview}"
+    );
+    assert!(
+        ws.read("summary.md")
+            .contains("out/bad/artifact_index.json:3:3"),
+        "{}",
+        ws.read("summary.md")
+    );
+    assert!(
+        ws.read("j.xml")
+            .contains("index_corrupt: out/bad/artifact_index.json:3:3: "),
+        "{}",
+        ws.read("j.xml")
+    );
+    // The report round-trips with the positions.
+    let again = ws.lith(&["render", "site/report.json", "--out", "again"]);
+    assert_eq!(again.code, 4, "{again:?}");
+    assert_eq!(ws.read("again/index.html"), overview);
+}
+
 /// The README's workflow block: the `run:` steps of each job.
 fn readme_steps() -> (Vec<u32>, Vec<String>, Vec<String>) {
     let readme =
