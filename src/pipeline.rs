@@ -387,16 +387,21 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
 /// `PATH:LINE:COLUMN: reason`), split into the position and the reason, so that a
 /// finding at that path does not name it twice.
 fn split_place<'a>(message: &'a str, path: &str) -> (Option<(u64, u64)>, &'a str) {
-    let Some(rest) = message.strip_prefix(path).and_then(|r| r.strip_prefix(':')) else {
-        return (None, message);
-    };
-    let mut parts = rest.splitn(3, ':');
-    if let (Some(l), Some(c), Some(reason)) = (parts.next(), parts.next(), parts.next())
+    match message.strip_prefix(path).and_then(|r| r.strip_prefix(':')) {
+        Some(rest) => leading_position(rest.trim_start()),
+        None => (None, message),
+    }
+}
+
+/// A reason that starts `LINE:COLUMN: `, split into the position and the rest.
+fn leading_position(text: &str) -> (Option<(u64, u64)>, &str) {
+    let mut parts = text.splitn(3, ':');
+    if let (Some(l), Some(c), Some(rest)) = (parts.next(), parts.next(), parts.next())
         && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
     {
-        return (Some((l, c)), reason.trim_start());
+        return (Some((l, c)), rest.trim_start());
     }
-    (None, rest.trim_start())
+    (None, text)
 }
 
 /// Derives what depends on every run at once, and the verdict. Idempotent on a
@@ -670,11 +675,22 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
             s.phases = r.phases;
             s.documents = documents;
         }
-        Err(e) => s.findings.push(Finding::new(
-            Code::DodUnreadable,
-            Severity::Error,
-            format!("{e:#}"),
-        )),
+        Err(crate::dod::Error::Feed(e)) => {
+            s.findings.push(feed_finding(Code::DodUnreadable, &e));
+        }
+        Err(crate::dod::Error::Registry { path, reason }) => {
+            let (position, reason) = leading_position(&reason);
+            let f = Finding::new(
+                Code::DodUnreadable,
+                Severity::Error,
+                format!("the phase registry cannot be read: {reason}"),
+            )
+            .at(path);
+            s.findings.push(match position {
+                Some((line, column)) => f.at_line(line, Some(column)),
+                None => f,
+            });
+        }
     }
     s
 }
@@ -707,13 +723,19 @@ fn evaluate_drift(manifest: &Manifest, clock: &Clock) -> report::DriftSection {
             }
             s.report = Some(r);
         }
-        Err(e) => s.findings.push(Finding::new(
-            Code::DriftFeedUnreadable,
-            Severity::Error,
-            e.to_string(),
-        )),
+        Err(e) => s.findings.push(feed_finding(Code::DriftFeedUnreadable, &e)),
     }
     s
+}
+
+/// An unreadable or corrupt activity feed as a finding at the feed (and its line).
+fn feed_finding(code: Code, e: &crate::activity::FeedError) -> Finding {
+    let (path, line, message) = e.parts();
+    let f = Finding::new(code, Severity::Error, message).at(path);
+    match line {
+        Some(l) => f.at_line(l, None),
+        None => f,
+    }
 }
 
 #[cfg(test)]

@@ -343,6 +343,25 @@ pub enum FeedError {
     Corrupt(String, usize, String),
 }
 
+impl FeedError {
+    /// The feed's path, the line at fault (when one is) and what is wrong, apart:
+    /// for a finding that names its place in fields of its own.
+    pub fn parts(&self) -> (&str, Option<u64>, String) {
+        match self {
+            FeedError::Unreadable(path, why) => (
+                path,
+                None,
+                format!("error.log_missing_or_unreadable: {why}"),
+            ),
+            FeedError::Corrupt(path, line, why) => (
+                path,
+                Some(*line as u64),
+                format!("error.log_parse_failure: {why}"),
+            ),
+        }
+    }
+}
+
 /// Reads the feed file; `strict` turns the first bad line into an error.
 pub fn read_feed(
     path: &Path,

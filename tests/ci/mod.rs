@@ -539,6 +539,33 @@ fn findings_point_at_the_line_of_their_file() {
     let again = ws.lith(&["render", "site/report.json", "--out", "again"]);
     assert_eq!(again.code, 4, "{again:?}");
     assert_eq!(ws.read("again/index.html"), overview);
+
+    // A phase registry that is not JSON, and a feed missing: each at its file.
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1")
+             (dod (docs "docs") (phase-status "reg.json"))
+             (activity (feed "feed.jsonl") (heartbeat-file "hb.json")))"#,
+    );
+    ws.write("docs/PHASE_A.md", "# DoD\n- **Phase / Task ID**: PHASE_A\n");
+    ws.write("reg.json", "{\n  \"phases\": oops\n}\n");
+    let r = ws.lith(&["build", "-q", "--annotations"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "::error file=reg.json,line=2,col=13,title=dod.unreadable::the phase registry cannot be read: invalid JSON"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "::error file=feed.jsonl,title=drift.feed_unreadable::error.log_missing_or_unreadable"
+        ),
+        "{}",
+        r.stdout
+    );
 }
 
 /// The README's workflow block: the `run:` steps of each job.
