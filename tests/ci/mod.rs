@@ -476,15 +476,8 @@ fn findings_point_at_the_line_of_their_file() {
     let enqueue = r#"{"op":"enqueue","task":{"created_at":"2026-11-20T01:00:00Z","dedupe_key":"k","id":"t1","kind":"k","owner":"ci","payload":{},"status":"pending"},"ts":"2026-11-20T01:00:00Z","v":"eta-mu.task-queue/v1"}"#;
     ws.write("q.jsonl", format!("{enqueue}\n{enqueue}\nnot json\n"));
     ws.write("db/bad.packet.lisp", "(packet\n  (title \"never closed\n");
-    let r = ws.lith(&[
-        "build",
-        "-q",
-        "--annotations",
-        "--summary",
-        "summary.md",
-        "--junit",
-        "j.xml",
-    ]);
+    let argv = "build -q --annotations --summary summary.md --junit j.xml";
+    let r = ws.lith(&argv.split(' ').collect::<Vec<_>>());
     assert_eq!(r.code, 4, "{r:?}");
     let annotation = |file: &str| {
         r.stdout
