@@ -234,14 +234,15 @@ impl Dir {
     /// base synced, all through the handle. A folder swapped for a link after the
     /// handle was opened cannot redirect the write. The file's mode is `0666` less
     /// the umask.
-    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    pub fn write_atomic(&self, name: impl AsRef<[u8]>, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        one_name(name.as_bytes())?;
+        let name = name.as_ref();
+        one_name(name)?;
         let (tmp, file) = self.create_temp(name)?;
         let written = (&file).write_all(bytes).and_then(|()| file.sync_all());
         drop(file);
         let renamed = written.and_then(|()| {
-            let (from, to) = (cstr(tmp.as_bytes())?, cstr(name.as_bytes())?);
+            let (from, to) = (cstr(&tmp)?, cstr(name)?);
             let fd = self.fd.as_raw_fd();
             // SAFETY: valid descriptors and C strings.
             if unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) } < 0 {
@@ -250,7 +251,7 @@ impl Dir {
             Ok(())
         });
         if let Err(e) = renamed {
-            let _ = cstr(tmp.as_bytes()).map(|c| {
+            let _ = cstr(&tmp).map(|c| {
                 // SAFETY: a valid descriptor and C string.
                 unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) }
             });
@@ -264,15 +265,17 @@ impl Dir {
     }
 
     /// Creates a temporary file for [`Dir::write_atomic`] of `name`.
-    fn create_temp(&self, name: &str) -> io::Result<(String, File)> {
+    fn create_temp(&self, name: &[u8]) -> io::Result<(Vec<u8>, File)> {
         use std::hash::{BuildHasher, Hasher};
         let mut last = io::Error::from_raw_os_error(libc::EEXIST);
         for attempt in 0u32..16 {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u32(attempt);
             h.write_u32(std::process::id());
-            let tmp = format!(".{name}.{:016x}.tmp", h.finish());
-            let c = cstr(tmp.as_bytes())?;
+            let mut tmp = b".".to_vec();
+            tmp.extend_from_slice(name);
+            tmp.extend_from_slice(format!(".{:016x}.tmp", h.finish()).as_bytes());
+            let c = cstr(&tmp)?;
             let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
             // SAFETY: a valid descriptor and C string; the mode is passed as open(2) asks.
             let fd = unsafe {

@@ -3,7 +3,7 @@
 //! of untrusted JSON that report the line and column of a syntax error.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Largest JSON document lith parses (index, run status, witnesses, …).
@@ -38,34 +38,27 @@ pub fn beside_untrusted() -> std::fs::OpenOptions {
 }
 
 /// Writes `bytes` to `path` so that readers see either the old file or the new one,
-/// never a torn one, even across a crash. The temporary file is created exclusively
-/// (a planted name is never followed) with mode `0666` less the umask, so the
-/// result is readable as any tool's output is, not `0600`.
+/// never a torn one, even across a crash: [`crate::beneath::Dir::write_atomic`] in
+/// the folder `path` names (links on the way to it followed, as for any path the
+/// user gives). The temporary file is created exclusively (a planted name is never
+/// followed) with mode `0666` less the umask, so the result is readable as any
+/// tool's output is, not `0600`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&atomic_temp_prefix(path))
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(&dir)
+    use std::os::unix::ffi::OsStrExt;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    crate::beneath::Dir::open(&std::fs::canonicalize(parent_dir(path))?)?
+        .write_atomic(name.as_bytes(), bytes)
 }
 
 /// How the temporary files of [`write_atomic`] for `path` begin (what a write killed
-/// midway leaves beside it).
+/// midway leaves beside it): `.<name>.`, then a random part and `.tmp`.
 pub fn atomic_temp_prefix(path: &Path) -> String {
     format!(
         ".{}.",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     )
-}
-
-/// fsyncs a directory so that a rename inside it is durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 pub fn parent_dir(path: &Path) -> PathBuf {

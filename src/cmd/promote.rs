@@ -74,23 +74,14 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
     }
     let mut bytes = serde_json::to_vec_pretty(&packet)?;
     bytes.push(b'\n');
-    let out = match &a.output {
-        Some(out) => {
-            fsutil::write_atomic(out, &bytes)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            out.clone()
-        }
-        None => {
-            // Beside the bundle's runs: written beneath the root's handle, so a
-            // folder swapped for a link while the run was read cannot redirect it.
-            let out = root.join("promotion_packet.json");
-            std::fs::canonicalize(&root)
-                .and_then(|r| crate::beneath::Dir::open(&r))
-                .and_then(|d| d.write_atomic("promotion_packet.json", &bytes))
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            out
-        }
-    };
+    // The temporary file, the rename and the sync all go through one handle of the
+    // folder the packet goes in (`fsutil::write_atomic`).
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| root.join("promotion_packet.json"));
+    fsutil::write_atomic(&out, &bytes)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     if g.json {
         crate::cmd::print_json(&packet)?;
     } else if !g.quiet {
