@@ -161,6 +161,14 @@ impl Finding {
         self
     }
 
+    /// Points the finding at a (line, column) of its file, when there is one.
+    pub fn at_position(self, position: Option<(u64, u64)>) -> Finding {
+        match position {
+            Some((line, column)) => self.at_line(line, Some(column)),
+            None => self,
+        }
+    }
+
     /// Where the finding is, as editors and compilers write it: `path`,
     /// `path:line` or `path:line:column`.
     pub fn place(&self) -> Option<String> {

@@ -366,12 +366,11 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
     for p in db.packets.iter().filter(|p| p.error.is_some()) {
         let error = p.error.as_deref().unwrap_or_default();
         let (position, message) = split_place(error.lines().next().unwrap_or_default(), &p.path);
-        let finding = Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, message)
-            .at(p.path.clone());
-        report.findings.push(match position {
-            Some((line, column)) => finding.at_line(line, Some(column)),
-            None => finding,
-        });
+        report.findings.push(
+            Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, message)
+                .at(p.path.clone())
+                .at_position(position),
+        );
     }
     if db.refresh.last_decision == crate::catalog::RefreshDecision::RootMissing {
         report.findings.push(Finding::new(
@@ -680,16 +679,15 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
         }
         Err(crate::dod::Error::Registry { path, reason }) => {
             let (position, reason) = leading_position(&reason);
-            let f = Finding::new(
-                Code::DodUnreadable,
-                Severity::Error,
-                format!("the phase registry cannot be read: {reason}"),
-            )
-            .at(path);
-            s.findings.push(match position {
-                Some((line, column)) => f.at_line(line, Some(column)),
-                None => f,
-            });
+            s.findings.push(
+                Finding::new(
+                    Code::DodUnreadable,
+                    Severity::Error,
+                    format!("the phase registry cannot be read: {reason}"),
+                )
+                .at(path)
+                .at_position(position),
+            );
         }
     }
     s
@@ -733,7 +731,7 @@ fn feed_finding(code: Code, e: &crate::activity::FeedError) -> Finding {
     let (path, line, message) = e.parts();
     let f = Finding::new(code, Severity::Error, message).at(path);
     match line {
-        Some(l) => f.at_line(l, None),
+        Some(line) => f.at_line(line, None),
         None => f,
     }
 }

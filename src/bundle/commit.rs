@@ -2,8 +2,9 @@
 //!
 //! Under the bundle-root lock: list the run's files beneath its handle, hash them in
 //! parallel, write `artifact_index.json` atomically (temp file, fsync, rename, fsync
-//! the folder), then move `LATEST` the same way. A crash at any point leaves either no index or the
-//! complete new one, and `LATEST` never names a run without an index.
+//! the folder), then move `LATEST` the same way. A crash at any point leaves either
+//! no index or the complete new one, and `LATEST` never names a run without an
+//! index.
 
 use std::path::{Path, PathBuf};
 

@@ -990,15 +990,15 @@ pub fn verify_run_at(
         ),
         Err(e) => {
             broken = true;
-            r.findings.push(located(
+            r.findings.push(
                 Finding::new(
                     Code::RunStatusCorrupt,
                     Severity::Error,
                     format!("run_status.json: {e}"),
                 )
-                .at(label("run_status.json")),
-                &e,
-            ));
+                .at(label("run_status.json"))
+                .at_position(e.position()),
+            );
         }
     }
 
@@ -1013,15 +1013,15 @@ pub fn verify_run_at(
             Err(e) => {
                 broken = true;
                 r.committed = true;
-                r.findings.push(located(
+                r.findings.push(
                     Finding::new(
                         Code::IndexCorrupt,
                         Severity::Error,
                         format!("artifact_index.json: {e}; re-run the job that wrote it, or restore it from a copy (`lith reindex --repair` needs a readable index to repair from)"),
                     )
-                    .at(label("artifact_index.json")),
-                    &e,
-                ));
+                    .at(label("artifact_index.json"))
+                    .at_position(e.position()),
+                );
                 None
             }
         },
@@ -1475,15 +1475,6 @@ fn observe(
         Mode::Full => hash_open_raw(f, &meta)
             .map(|(n, d)| (n, Some(Sha256Digest(d))))
             .map_err(|e| (ArtifactStatus::Unreadable, e.to_string())),
-    }
-}
-
-/// A finding about a JSON file that could not be read, pointed at the line and
-/// column of a syntax error.
-fn located(f: Finding, e: &JsonReadError) -> Finding {
-    match e.position() {
-        Some((line, column)) => f.at_line(line, Some(column)),
-        None => f,
     }
 }
 
