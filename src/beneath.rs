@@ -15,6 +15,7 @@
 use std::ffi::CString;
 use std::fs::{File, Metadata};
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -374,6 +375,20 @@ impl Dir {
         Ok(out)
     }
 
+    /// Walks the tree below the base, depth first with each folder's entries in name
+    /// order. `visit` meets every entry (a link as a link, never followed) and, for a
+    /// folder, answers whether to walk into it. Each folder is opened from its
+    /// parent's handle, refusing a link in its place, so a folder swapped for a
+    /// symlink mid-walk is refused rather than walked into. A folder that cannot be
+    /// opened or listed, or lies deeper than [`MAX_TREE_DEPTH`], is met as
+    /// [`Met::Unwalked`]. The walk goes on until `visit` breaks it.
+    pub fn walk_tree<S>(
+        &self,
+        visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
+    ) -> ControlFlow<S> {
+        walk_folder(self, &mut String::new(), &mut Vec::new(), 1, visit)
+    }
+
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
         if rel.is_empty() || !lexically_beneath(rel) {
             return Err(Refusal::Outside);
@@ -472,6 +487,98 @@ impl Dir {
     }
 }
 
+/// Folders nested deeper than this below a walk's base are not walked: each level
+/// holds a handle while its entries are met.
+pub const MAX_TREE_DEPTH: usize = 64;
+
+/// What [`Dir::walk_tree`] meets.
+pub enum Met<'a> {
+    /// An entry of a folder.
+    Entry(&'a TreeEntry<'a>),
+    /// A folder at this path (`""` for the base) that is not walked, and why.
+    Unwalked(&'a str, Unwalked),
+}
+
+/// Why a folder is not walked.
+#[derive(Debug)]
+pub enum Unwalked {
+    /// It could not be opened (beneath its parent's handle, without following a link).
+    Open(io::Error),
+    /// It was opened but could not be listed.
+    List(io::Error),
+    /// It lies deeper than [`MAX_TREE_DEPTH`] below the base.
+    TooDeep,
+}
+
+/// An entry met by [`Dir::walk_tree`].
+pub struct TreeEntry<'a> {
+    /// The folder that holds it.
+    pub dir: &'a Dir,
+    /// Its name, as listed.
+    pub name: &'a [u8],
+    /// Its path below the base, `/`-separated, each name shown as UTF-8 (lossily).
+    pub rel: &'a str,
+    /// Its path below the base with each name as listed.
+    pub raw_rel: &'a [u8],
+    /// Its type as listed (a link is a link).
+    pub kind: EntryKind,
+    pub ino: u64,
+    /// 1 for the base's own entries.
+    pub depth: usize,
+}
+
+/// [`Dir::walk_tree`] in the folder `dir`, whose path below the base is `rel` (as
+/// shown) and `raw` (as listed); both are restored before it returns.
+fn walk_folder<S>(
+    dir: &Dir,
+    rel: &mut String,
+    raw: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
+) -> ControlFlow<S> {
+    let entries = match dir.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            visit(Met::Unwalked(rel, Unwalked::List(e)))?;
+            return ControlFlow::Continue(());
+        }
+    };
+    let (rel_len, raw_len) = (rel.len(), raw.len());
+    for (name, kind, ino) in entries {
+        if rel_len > 0 {
+            rel.push('/');
+            raw.push(b'/');
+        }
+        rel.push_str(&String::from_utf8_lossy(&name));
+        raw.extend_from_slice(&name);
+        let entry = TreeEntry {
+            dir,
+            name: &name,
+            rel,
+            raw_rel: raw,
+            kind,
+            ino,
+            depth,
+        };
+        let descend = visit(Met::Entry(&entry))?;
+        if kind == EntryKind::Folder && descend {
+            if depth >= MAX_TREE_DEPTH {
+                visit(Met::Unwalked(rel, Unwalked::TooDeep))?;
+            } else {
+                match dir.folder(&name) {
+                    Ok(sub) => walk_folder(&sub, rel, raw, depth + 1, visit)?,
+                    Err(e) => {
+                        visit(Met::Unwalked(rel, Unwalked::Open(e)))?;
+                    }
+                }
+            }
+        }
+        rel.truncate(rel_len);
+        raw.truncate(raw_len);
+    }
+    ControlFlow::Continue(())
+}
+
 /// The type of a folder entry, as listed (links are not followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -529,6 +636,7 @@ fn classify(e: io::Error) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::symlink;
 
     fn tree() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -624,6 +732,100 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(temps.is_empty(), "{temps:?}");
+    }
+
+    /// Every entry as the walk meets it: `rel kind depth`, walking into every folder
+    /// but those named `skip`, and stopping at `stop`.
+    fn walked(d: &Dir) -> (Vec<String>, ControlFlow<String>) {
+        let mut met = Vec::new();
+        let flow = d.walk_tree(&mut |m| match m {
+            Met::Entry(e) => {
+                assert_eq!(e.rel, String::from_utf8_lossy(e.raw_rel));
+                assert!(e.raw_rel.ends_with(e.name));
+                assert!(e.dir.stat_at(e.name).is_ok(), "{} is in its folder", e.rel);
+                met.push(format!("{} {:?} {}", e.rel, e.kind, e.depth));
+                if e.name == b"stop" {
+                    return ControlFlow::Break(e.rel.to_string());
+                }
+                ControlFlow::Continue(e.name != b"skip")
+            }
+            Met::Unwalked(rel, why) => {
+                met.push(format!("{rel} unwalked {why:?}"));
+                ControlFlow::Continue(false)
+            }
+        });
+        (met, flow)
+    }
+
+    #[test]
+    fn a_tree_is_walked_in_name_order_beneath_handles_without_following_links() {
+        let (_t, base) = tree();
+        std::fs::create_dir_all(base.join("skip/inner")).unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"odd\xff");
+        std::fs::create_dir(base.join(odd)).unwrap();
+        std::fs::write(base.join(odd).join("x"), b"").unwrap();
+        let d = Dir::open(&base).unwrap();
+        let (met, flow) = walked(&d);
+        assert_eq!(flow, ControlFlow::Continue(()));
+        let want = [
+            "abs_link Link 1",
+            "dangling Link 1",
+            "loop Link 1",
+            "odd\u{fffd} Folder 1",
+            "odd\u{fffd}/x File 2",
+            "skip Folder 1",
+            "sub Folder 1",
+            "sub/deep Folder 2",
+            "sub/deep/f.txt File 3",
+            "sub/in_link Link 2",
+            "sub/out_rel Link 2",
+            "sub_link Link 1",
+            "up Link 1",
+        ];
+        assert_eq!(met, want);
+
+        // A break ends the walk where it is.
+        std::fs::write(base.join("sub/deep/stop"), b"").unwrap();
+        let (met, flow) = walked(&d);
+        assert_eq!(flow, ControlFlow::Break("sub/deep/stop".to_string()));
+        assert_eq!(met.last().unwrap(), "sub/deep/stop File 3");
+        assert_eq!(met.len(), 10);
+    }
+
+    #[test]
+    fn a_folder_too_deep_or_unreadable_is_met_as_unwalked() {
+        let t = tempfile::tempdir().unwrap();
+        let mut deep = t.path().to_path_buf();
+        for _ in 0..MAX_TREE_DEPTH + 1 {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir(t.path().join("locked")).unwrap();
+        std::fs::set_permissions(
+            t.path().join("locked"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        let d = Dir::open(t.path()).unwrap();
+        let (met, _) = walked(&d);
+        let deepest = vec!["d"; MAX_TREE_DEPTH].join("/");
+        assert!(
+            met.contains(&format!("{deepest} unwalked TooDeep")),
+            "{met:?}"
+        );
+        assert!(!met.iter().any(|m| m.starts_with(&format!("{deepest}/"))));
+        // Root can open anything: the refusal is only seen by others.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                met.iter().any(|m| m.starts_with("locked unwalked")),
+                "{met:?}"
+            );
+        }
+        std::fs::set_permissions(
+            t.path().join("locked"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! `title`, `tags`; parse errors per file), the runs, and the refresh statistics
 //! that `lith serve` keeps live (`lith build` writes one check and one refresh).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::beneath::{Dir, EntryKind};
+use crate::beneath::{Dir, EntryKind, MAX_TREE_DEPTH, Met, Unwalked};
 use crate::lith::Manifest;
 use crate::lith::sexpr::{self, Node, Value};
 use crate::report::Report;
@@ -132,60 +133,59 @@ pub fn packets(manifest: &Manifest) -> (Option<String>, Vec<Packet>, bool) {
     // The root is the manifest's to name (a link to it is followed, once); below it,
     // nothing is.
     match std::fs::canonicalize(&root).and_then(|c| Dir::open(&c)) {
-        Ok(dir) => read_folder(&dir, at, 1, &mut out),
+        Ok(dir) => read_tree(&dir, at, &mut out),
         Err(e) => out.push(unreadable(at, format!("{at}: cannot open the folder: {e}"))),
     }
     (Some(cfg.root.clone()), out, false)
 }
 
-/// Folders nested deeper than this below the PromptDB root are not read.
-const MAX_DEPTH: usize = 64;
-
 /// Reads the packets of the folder `dir` (named `at`) and of the folders below it,
 /// depth first in name order.
-fn read_folder(dir: &Dir, at: &str, depth: usize, out: &mut Vec<Packet>) {
-    let entries = match dir.entries() {
-        Ok(e) => e,
-        Err(e) => {
-            out.push(unreadable(at, format!("{at}: cannot list the folder: {e}")));
-            return;
+fn read_tree(dir: &Dir, at: &str, out: &mut Vec<Packet>) {
+    let label = |rel: &str| {
+        if rel.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}/{rel}")
         }
     };
-    for (raw, kind, _) in entries {
-        let is_packet = raw.ends_with(b".lisp") || raw.ends_with(b".lith");
-        let label = format!("{at}/{}", String::from_utf8_lossy(&raw));
-        let name = match std::str::from_utf8(&raw) {
-            Ok(name) => name,
-            Err(_) if kind == EntryKind::Folder || is_packet => {
-                out.push(unreadable(
-                    &label,
-                    format!("{label}: the name is not valid UTF-8; rename it so that the catalog can name it"),
-                ));
-                continue;
+    let _ = dir.walk_tree::<std::convert::Infallible>(&mut |met| {
+        let e = match met {
+            Met::Entry(e) => e,
+            Met::Unwalked(rel, why) => {
+                let label = label(rel);
+                let message = match why {
+                    Unwalked::TooDeep => format!(
+                        "{label}: folders nested deeper than {MAX_TREE_DEPTH} levels are not read"
+                    ),
+                    Unwalked::Open(e) => format!("{label}: cannot open the folder: {e}"),
+                    Unwalked::List(e) => format!("{label}: cannot list the folder: {e}"),
+                };
+                out.push(unreadable(&label, message));
+                return ControlFlow::Continue(false);
             }
-            Err(_) => continue,
         };
-        match kind {
-            EntryKind::Folder if depth >= MAX_DEPTH => out.push(unreadable(
-                &label,
-                format!("{label}: folders nested deeper than {MAX_DEPTH} levels are not read"),
-            )),
-            EntryKind::Folder => match dir.folder(&raw) {
-                Ok(sub) => read_folder(&sub, &label, depth + 1, out),
-                Err(e) => out.push(unreadable(
-                    &label,
-                    format!("{label}: cannot open the folder: {e}"),
-                )),
-            },
-            EntryKind::File if is_packet => {
-                out.push(match sexpr::read_beneath(dir, &[name], Path::new(&label)) {
-                    Ok(node) => packet_of(&node, &label),
-                    Err(e) => unreadable(&label, e.to_string()),
-                });
-            }
-            _ => {}
+        let is_packet = e.name.ends_with(b".lisp") || e.name.ends_with(b".lith");
+        let folder = e.kind == EntryKind::Folder;
+        if !folder && !is_packet {
+            return ControlFlow::Continue(false);
         }
-    }
+        let label = label(e.rel);
+        let Ok(name) = std::str::from_utf8(e.name) else {
+            out.push(unreadable(
+                &label,
+                format!("{label}: the name is not valid UTF-8; rename it so that the catalog can name it"),
+            ));
+            return ControlFlow::Continue(false);
+        };
+        if e.kind == EntryKind::File {
+            out.push(match sexpr::read_beneath(e.dir, &[name], Path::new(&label)) {
+                Ok(node) => packet_of(&node, &label),
+                Err(err) => unreadable(&label, err.to_string()),
+            });
+        }
+        ControlFlow::Continue(folder)
+    });
 }
 
 /// What a build read from the PromptDB root, kept in the report; the catalog adds
@@ -329,7 +329,7 @@ mod tests {
 
     fn read(root: &Path) -> Vec<Packet> {
         let mut out = Vec::new();
-        read_folder(&Dir::open(root).unwrap(), "db", 1, &mut out);
+        read_tree(&Dir::open(root).unwrap(), "db", &mut out);
         out
     }
 

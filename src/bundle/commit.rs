@@ -6,6 +6,7 @@
 //! no index or the complete new one, and `LATEST` never names a run without an
 //! index.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -14,8 +15,8 @@ use serde_json::{Value, json};
 use super::index::RunStatus;
 use super::lock::{self, LockError, LockMode};
 use super::paths;
-use super::verify::{BOOKKEEPING_FILES, FileFacts, MAX_LIST_DEPTH, describe_open};
-use crate::beneath::{Dir, EntryKind, Refusal};
+use super::verify::{BOOKKEEPING_FILES, FileFacts, describe_open};
+use crate::beneath::{Dir, EntryKind, MAX_TREE_DEPTH, Met, Refusal, Unwalked};
 use crate::fsutil;
 
 /// The index schema lith writes; the same one the producers in the field write.
@@ -136,14 +137,13 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     // beneath the run's handle, each folder opened from its parent's without
     // following a link, so a folder swapped for a symlink meanwhile can't put the
     // names of another folder in the list.
-    let mut listing = Listing::default();
-    list_run(&dir, "", 0, &mut listing).map_err(|e| match e {
+    let listing = list_run(&dir).map_err(|e| match e {
         ListError::Io(rel, e) => fsutil::io_context(format!(
             "{label}/{rel}: cannot list the folder"
         ))(e)
         .into(),
         ListError::TooDeep(rel) => CommitError::Invalid(format!(
-            "{label}/{rel}: folders nested deeper than {MAX_LIST_DEPTH} levels are not indexed; flatten the run's layout"
+            "{label}/{rel}: folders nested deeper than {MAX_TREE_DEPTH} levels are not indexed; flatten the run's layout"
         )),
     })?;
     let Listing { files, skipped } = listing;
@@ -238,54 +238,50 @@ enum ListError {
     TooDeep(String),
 }
 
-fn list_run(dir: &Dir, prefix: &str, depth: usize, out: &mut Listing) -> Result<(), ListError> {
-    let here = if prefix.is_empty() { "." } else { prefix };
-    let entries = dir
-        .entries()
-        .map_err(|e| ListError::Io(here.to_string(), e))?;
-    for (raw, kind, _) in entries {
-        let rel = |name: &str| {
-            if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}/{name}")
+fn list_run(dir: &Dir) -> Result<Listing, ListError> {
+    let mut out = Listing::default();
+    let walked = dir.walk_tree(&mut |met| {
+        let e = match met {
+            Met::Entry(e) => e,
+            Met::Unwalked(rel, Unwalked::TooDeep) => {
+                return ControlFlow::Break(ListError::TooDeep(rel.to_string()));
+            }
+            Met::Unwalked(rel, Unwalked::Open(e) | Unwalked::List(e)) => {
+                let here = if rel.is_empty() { "." } else { rel };
+                return ControlFlow::Break(ListError::Io(here.to_string(), e));
             }
         };
-        let Ok(name) = std::str::from_utf8(&raw) else {
+        let Ok(name) = std::str::from_utf8(e.name) else {
             // An index holds UTF-8 text: a name that is not UTF-8 can't be recorded
             // faithfully, so it is reported (a folder once, with all it holds)
             // rather than indexed under a mangled name.
             out.skipped.push(format!(
                 "{} (the file name is not UTF-8; not indexed)",
-                rel(&String::from_utf8_lossy(&raw))
+                e.rel
             ));
-            continue;
+            return ControlFlow::Continue(false);
         };
-        let rel = rel(name);
-        match kind {
-            EntryKind::Folder if depth + 1 >= MAX_LIST_DEPTH => {
-                return Err(ListError::TooDeep(rel));
-            }
-            EntryKind::Folder => {
-                let sub = dir
-                    .folder(&raw)
-                    .map_err(|e| ListError::Io(rel.clone(), e))?;
-                list_run(&sub, &rel, depth + 1, out)?;
-            }
-            _ if (depth == 0 && BOOKKEEPING_FILES[..2].contains(&name)) || is_writer_temp(name) => {
-            }
-            EntryKind::File => out.files.push(rel),
+        match e.kind {
+            EntryKind::Folder => return ControlFlow::Continue(true),
+            _ if (e.depth == 1 && BOOKKEEPING_FILES[..2].contains(&name))
+                || is_writer_temp(name) => {}
+            EntryKind::File => out.files.push(e.rel.to_string()),
             EntryKind::Link => out
                 .skipped
-                .push(format!("{rel} (symbolic link; not indexed)")),
+                .push(format!("{} (symbolic link; not indexed)", e.rel)),
             EntryKind::Other => {
-                let what = dir
-                    .stat_at(&raw)
+                let what = e
+                    .dir
+                    .stat_at(e.name)
                     .map(|st| fsutil::kind_of_mode(st.st_mode))
                     .unwrap_or("special file");
-                out.skipped.push(format!("{rel} ({what}; not indexed)"));
+                out.skipped.push(format!("{} ({what}; not indexed)", e.rel));
             }
         }
+        ControlFlow::Continue(false)
+    });
+    match walked {
+        ControlFlow::Continue(()) => Ok(out),
+        ControlFlow::Break(e) => Err(e),
     }
-    Ok(())
 }

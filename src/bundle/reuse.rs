@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::verify::{Mode, PathInterner, RunReport, hex, unhex};
-use crate::beneath::{Dir, EntryKind, Watch};
+use crate::beneath::{Dir, EntryKind, TreeEntry, Watch};
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
 pub type Stamp = [u8; 16];
@@ -560,31 +560,22 @@ impl Stamping {
         }
     }
 
-    /// The entry `name` of `dir`, at `rel` below the run folder (`raw`: the same
-    /// path with each name as listed), listed as `kind` with inode `ino`.
-    pub fn entry(
-        &mut self,
-        dir: &Dir,
-        name: &[u8],
-        rel: &[u8],
-        listed: (EntryKind, u64),
-        raw: impl FnOnce() -> Vec<u8>,
-    ) {
-        self.h.update((rel.len() as u64).to_le_bytes());
-        self.h.update(rel);
-        let (kind, ino) = listed;
-        let file = kind == EntryKind::File && self.listed_files < MAX_WAITING;
+    /// An entry of the run folder's tree, as its listing met it.
+    pub fn entry(&mut self, e: &TreeEntry<'_>) {
+        self.h.update((e.rel.len() as u64).to_le_bytes());
+        self.h.update(e.rel.as_bytes());
+        let file = e.kind == EntryKind::File && self.listed_files < MAX_WAITING;
         if file {
             self.listed_files += 1;
             if let Some(w) = &mut self.waiting {
                 w.files.push(WaitingFile {
-                    raw: raw().into(),
-                    ino,
+                    raw: e.raw_rel.into(),
+                    ino: e.ino,
                 });
                 return;
             }
         }
-        match dir.stat_at(name) {
+        match e.dir.stat_at(e.name) {
             Ok(st) => {
                 let h = if file { &mut self.files } else { &mut self.h };
                 feed_stat(h, &mut self.newest, &Stat::of(&st));

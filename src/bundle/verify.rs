@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use super::index::{ArtifactIndex, IndexEntry, RunStatus, STATES, truncate};
 use super::paths;
 use super::promotion::{self, Promotability};
 use super::witness::{self, Witnesses};
-use crate::beneath::{Dir, EntryKind, Refusal};
+use crate::beneath::{Dir, EntryKind, MAX_TREE_DEPTH, Met, Refusal, Unwalked};
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
@@ -1478,10 +1479,6 @@ fn observe(
     }
 }
 
-/// Folders nested deeper than this below a run are not listed: each level holds a
-/// handle while its entries are listed.
-pub(crate) const MAX_LIST_DEPTH: usize = 64;
-
 /// The most entries a run's first listing keeps; a run with more is listed again
 /// when its unindexed files are wanted, keeping only those.
 const MAX_KEPT_LISTING: usize = 20_000;
@@ -1501,8 +1498,6 @@ pub fn list_run(dir: &Dir, mut stamping: Option<&mut super::reuse::Stamping>) ->
     let mut errors = Vec::new();
     list_folder(
         dir,
-        ("", b""),
-        1,
         &mut errors,
         &mut |rel, depth| {
             if let Some(v) = &mut entries {
@@ -1558,7 +1553,7 @@ fn list_unindexed(
         }
         (_, Some(dir)) => {
             let mut errors = Vec::new();
-            list_folder(dir, ("", b""), 1, &mut errors, &mut keep, &mut None);
+            list_folder(dir, &mut errors, &mut keep, &mut None);
             errors
         }
         (_, None) => Vec::new(),
@@ -1587,68 +1582,33 @@ fn list_unindexed(
 }
 
 /// Visits every entry below `dir` that is not a folder (links included, never
-/// followed), depth first in name order, as `prefix`-relative slash paths (`prefix`
-/// as shown, and with each name as listed).
+/// followed), depth first in name order, as slash paths below `dir` with its depth,
+/// stamping each entry (folders too) when `stamping` is given.
 fn list_folder(
     dir: &Dir,
-    (prefix, raw_prefix): (&str, &[u8]),
-    depth: usize,
     errors: &mut Vec<String>,
     visit: &mut dyn FnMut(String, usize),
     stamping: &mut Option<&mut super::reuse::Stamping>,
 ) {
-    let at = |prefix: &str| {
-        if prefix.is_empty() {
-            ".".to_string()
-        } else {
-            prefix.to_string()
-        }
-    };
-    let entries = match dir.entries() {
-        Ok(e) => e,
-        Err(e) => {
-            errors.push(format!("{}: {e}", at(prefix)));
-            return;
-        }
-    };
-    let raw_rel = |raw: &[u8]| {
-        let mut r = raw_prefix.to_vec();
-        if !r.is_empty() {
-            r.push(b'/');
-        }
-        r.extend_from_slice(raw);
-        r
-    };
-    for (raw, kind, ino) in entries {
-        let name = String::from_utf8_lossy(&raw);
-        let rel = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if let Some(s) = stamping {
-            s.entry(dir, &raw, rel.as_bytes(), (kind, ino), || raw_rel(&raw));
-        }
-        if kind != EntryKind::Folder {
-            visit(rel, depth);
-        } else if depth >= MAX_LIST_DEPTH {
-            errors.push(format!(
-                "{rel}: folders nested deeper than {MAX_LIST_DEPTH} levels are not listed"
-            ));
-        } else {
-            match dir.folder(&raw) {
-                Ok(sub) => list_folder(
-                    &sub,
-                    (&rel, &raw_rel(&raw)),
-                    depth + 1,
-                    errors,
-                    visit,
-                    stamping,
-                ),
-                Err(e) => errors.push(format!("{rel}: {e}")),
+    let _ = dir.walk_tree::<std::convert::Infallible>(&mut |met| {
+        match met {
+            Met::Entry(e) => {
+                if let Some(s) = stamping {
+                    s.entry(e);
+                }
+                if e.kind != EntryKind::Folder {
+                    visit(e.rel.to_string(), e.depth);
+                }
+            }
+            Met::Unwalked(rel, Unwalked::TooDeep) => errors.push(format!(
+                "{rel}: folders nested deeper than {MAX_TREE_DEPTH} levels are not listed"
+            )),
+            Met::Unwalked(rel, Unwalked::Open(e) | Unwalked::List(e)) => {
+                errors.push(format!("{}: {e}", if rel.is_empty() { "." } else { rel }))
             }
         }
-    }
+        ControlFlow::Continue(true)
+    });
 }
 
 #[cfg(test)]
