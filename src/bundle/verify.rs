@@ -61,6 +61,22 @@ pub struct VerifyOptions {
     pub reuse: Option<Arc<super::reuse::Reuse>>,
 }
 
+impl VerifyOptions {
+    /// Options to verify in `mode`, with `repo_root`: no progress bar, no
+    /// promotability, no subjects kept, no stamps.
+    pub fn new(mode: Mode, repo_root: Option<PathBuf>) -> VerifyOptions {
+        VerifyOptions {
+            mode,
+            repo_root,
+            progress: None,
+            decision_stage: None,
+            keep_subjects: false,
+            paths: PathInterner::default(),
+            reuse: None,
+        }
+    }
+}
+
 /// One shared copy of each artifact path a build meets (runs of one workspace name
 /// the same files), kept for as long as the build's options are.
 #[derive(Debug, Clone, Default)]

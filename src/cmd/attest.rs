@@ -63,13 +63,9 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
         slash_path(given)
     };
     let opts = VerifyOptions {
-        mode: Mode::Full,
-        repo_root: None,
-        progress: None,
         decision_stage: Some(decision_stage),
         keep_subjects: true,
-        paths: Default::default(),
-        reuse: None,
+        ..VerifyOptions::new(Mode::Full, None)
     };
     let run = verify_run(&run_dir, &label, &opts);
     let (code, _) = super::verify::strict_outcome(run.verification);

@@ -35,15 +35,7 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
     } else {
         a.decision_stage_artifact.clone()
     };
-    let opts = VerifyOptions {
-        mode: Mode::Full,
-        repo_root: None,
-        progress: None,
-        decision_stage: None,
-        keep_subjects: false,
-        paths: Default::default(),
-        reuse: None,
-    };
+    let opts = VerifyOptions::new(Mode::Full, None);
     let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
     // The folder as verification resolved it (a link to a run folder is followed
     // once, here, as `lith verify` does), then read beneath its handle.

@@ -28,15 +28,7 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
         }
     };
     if a.strict {
-        let opts = VerifyOptions {
-            mode: Mode::Full,
-            repo_root,
-            progress: None,
-            decision_stage: None,
-            keep_subjects: false,
-            paths: Default::default(),
-            reuse: None,
-        };
+        let opts = VerifyOptions::new(Mode::Full, repo_root);
         let run = verify_run(&run_dir, &slash_path(&run_dir), &opts);
         let code = match run.verification {
             Verification::Verified => exit::OK,

@@ -52,15 +52,7 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    let opts = VerifyOptions {
-        mode: if a.fast { Mode::Fast } else { Mode::Full },
-        repo_root,
-        progress: None,
-        decision_stage: None,
-        keep_subjects: false,
-        paths: Default::default(),
-        reuse: None,
-    };
+    let opts = VerifyOptions::new(if a.fast { Mode::Fast } else { Mode::Full }, repo_root);
     let label = slash_path(given);
 
     // A run folder, or a root resolved through LATEST.

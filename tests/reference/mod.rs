@@ -355,15 +355,7 @@ fn cases() -> Vec<Case> {
 #[test]
 fn promotion_agrees_with_the_reference_on_generated_bundles() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = VerifyOptions {
-        mode: Mode::Full,
-        repo_root: None,
-        progress: None,
-        decision_stage: None,
-        keep_subjects: false,
-        paths: Default::default(),
-        reuse: None,
-    };
+    let opts = VerifyOptions::new(Mode::Full, None);
     let cases = cases();
     assert!(cases.len() > 1500, "{}", cases.len());
     let (mut crashes, mut promotable) = (0, 0);

@@ -640,15 +640,7 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     std::os::unix::fs::symlink(ws.join("evil"), run.join("link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = crate::support::swap_folder_and_link(run.clone(), stop.clone());
-    let opts = lith::bundle::verify::VerifyOptions {
-        mode: lith::bundle::verify::Mode::Full,
-        repo_root: None,
-        progress: None,
-        decision_stage: None,
-        keep_subjects: false,
-        paths: Default::default(),
-        reuse: None,
-    };
+    let opts = lith::bundle::verify::VerifyOptions::new(lith::bundle::verify::Mode::Full, None);
     let clock = lith::clock::Clock::from_env().unwrap();
     let mut statuses = std::collections::BTreeMap::new();
     for i in 0..3000 {
