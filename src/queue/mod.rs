@@ -372,12 +372,14 @@ impl Replay {
 
     /// Folds one complete line (without its newline).
     pub fn apply_line(&mut self, line: usize, raw: &[u8]) {
-        self.fold(line, parse_line(raw, None));
+        let mut text = String::new();
+        let event = parse_line(raw, None, &mut text);
+        self.fold(line, event, &text);
     }
 
-    /// Folds one parsed line: the state changes, in log order. Nothing once replay
-    /// has stopped.
-    fn fold(&mut self, line: usize, event: Parsed) {
+    /// Folds one parsed line, whose texts are in `text`: the state changes, in log
+    /// order. Nothing once replay has stopped.
+    fn fold(&mut self, line: usize, event: Parsed, text: &str) {
         if self.stopped.is_some() {
             return;
         }
@@ -391,13 +393,14 @@ impl Replay {
                 key16,
                 body,
             } => {
+                let id = id.of(text);
                 self.counters.events += 1;
                 if self.slot_of(&id16).is_some() {
                     self.counters.duplicate_enqueue += 1;
                     self.finding(line, FindingKind::DuplicateEnqueue, || {
                         format!("task {id} is already pending; this enqueue is ignored")
                     });
-                    self.op(line, OpKind::Enqueue, &id);
+                    self.op(line, OpKind::Enqueue, id);
                     return;
                 }
                 if self.live.len() >= MAX_PENDING {
@@ -407,7 +410,7 @@ impl Replay {
                     ));
                     return;
                 }
-                self.op(line, OpKind::Enqueue, &id);
+                self.op(line, OpKind::Enqueue, id);
                 let mut task = PendingTask {
                     id: id16,
                     key: key16,
@@ -422,17 +425,17 @@ impl Replay {
                         (task.at, task.len, task.sha) = (at, len, sha);
                     }
                     ParsedBody::Held { raw, at } => {
-                        let text = raw.get();
-                        task.len = text.len() as u32;
+                        let body = raw.of(text);
+                        task.len = body.len() as u32;
                         match at {
-                            Some(at) if self.held_bytes + text.len() > HELD_TASKS_BYTES => {
-                                (task.at, task.sha) = (at, digest16(text.as_bytes()));
+                            Some(at) if self.held_bytes + body.len() > HELD_TASKS_BYTES => {
+                                (task.at, task.sha) = (at, digest16(body.as_bytes()));
                             }
                             _ => {
                                 task.at = self.held.len() as u64;
                                 task.in_memory = true;
-                                self.held.push_str(text);
-                                self.held_bytes += text.len();
+                                self.held.push_str(body);
+                                self.held_bytes += body.len();
                             }
                         }
                     }
@@ -442,8 +445,9 @@ impl Replay {
                 self.counters.enqueued += 1;
             }
             Parsed::Dequeue { id, id16 } => {
+                let id = id.of(text);
                 self.counters.events += 1;
-                self.op(line, OpKind::Dequeue, &id);
+                self.op(line, OpKind::Dequeue, id);
                 let slots = &self.slots;
                 let Ok(entry) = self
                     .live
@@ -878,20 +882,22 @@ impl Serialize for DedupeJson<'_> {
 }
 
 /// One line of the log, parsed and checked on its own: everything the fold needs,
-/// owned, so that lines can be parsed on one thread while another folds them.
+/// with its texts copied to a buffer of the batch it is in ([`Span`]), so that
+/// lines can be parsed on one thread while another folds them, without an
+/// allocation of their own.
 enum Parsed {
     Blank,
     Corrupt(String),
     Enqueue {
         /// As [`held`] (for findings and the cross-check), and its digest.
-        id: Box<str>,
+        id: Span,
         id16: Digest16,
         /// The digest of its dedupe key as [`names`] holds it.
         key16: Option<Digest16>,
         body: ParsedBody,
     },
     Dequeue {
-        id: Box<str>,
+        id: Span,
         id16: Digest16,
     },
 }
@@ -899,12 +905,36 @@ enum Parsed {
 /// A task as the reader hands it over: its JSON, with its offset in the log file
 /// when there is one, or (a large task) its place in the log alone.
 enum ParsedBody {
-    Held { raw: Box<RawValue>, at: Option<u64> },
+    Held { raw: Span, at: Option<u64> },
     InLog { at: u64, len: u32, sha: Digest16 },
 }
 
-/// Parses one line; `at` is its offset in the log file being replayed, if any.
-fn parse_line(raw: &[u8], at: Option<u64>) -> Parsed {
+/// Where a text of a parsed line was copied to, in its batch's buffer.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// Copies `text` to the end of `buf`.
+    fn push(buf: &mut String, text: &str) -> Span {
+        let start = buf.len();
+        buf.push_str(text);
+        Span {
+            start,
+            end: buf.len(),
+        }
+    }
+
+    fn of(self, buf: &str) -> &str {
+        &buf[self.start..self.end]
+    }
+}
+
+/// Parses one line; `at` is its offset in the log file being replayed, if any. The
+/// texts the fold needs are copied to the end of `buf`.
+fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
@@ -963,7 +993,7 @@ fn parse_line(raw: &[u8], at: Option<u64>) -> Parsed {
                     sha: digest16(text.as_bytes()),
                 },
                 _ => ParsedBody::Held {
-                    raw: raw_task.to_owned(),
+                    raw: Span::push(buf, text),
                     at: offset,
                 },
             };
@@ -971,7 +1001,7 @@ fn parse_line(raw: &[u8], at: Option<u64>) -> Parsed {
             let id = id.expect("an id");
             Parsed::Enqueue {
                 id16: digest16(id.as_bytes()),
-                id: id.into(),
+                id: Span::push(buf, &id),
                 key16: key.map(|k| digest16(k.as_bytes())),
                 body,
             }
@@ -981,7 +1011,7 @@ fn parse_line(raw: &[u8], at: Option<u64>) -> Parsed {
                 let id = held(&id);
                 Parsed::Dequeue {
                     id16: digest16(id.as_bytes()),
-                    id: id.into(),
+                    id: Span::push(buf, &id),
                 }
             }
             None => Parsed::Corrupt("dequeue without a string `task_id`".into()),
@@ -1039,11 +1069,12 @@ pub fn replay_open(file: &File, state: &mut Replay) -> std::io::Result<()> {
 
 fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::io::Result<()> {
     let first = state.lines;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Item>, String)>(4);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> std::io::Result<()> {
             let mut lines = crate::jsonl::Lines::new(r, first);
             let mut batch = Vec::with_capacity(BATCH);
+            let mut text = String::new();
             while let Some((line, buf)) = lines.next_line()? {
                 let n = line.number;
                 let at = in_file.then_some(line.offset);
@@ -1051,30 +1082,32 @@ fn replay_lines(r: impl Read + Send, state: &mut Replay, in_file: bool) -> std::
                     // Whatever its length, an unterminated last line is a torn tail.
                     Some(len) if !line.terminated => Item::Torn(n, len),
                     Some(len) => Item::TooLong(n, len),
-                    None if line.terminated => Item::Line(n, parse_line(buf, at)),
+                    None if line.terminated => Item::Line(n, parse_line(buf, at, &mut text)),
                     // A complete event whose newline never made it: accept it.
                     None if serde_json::from_slice::<serde::de::IgnoredAny>(buf).is_ok() => {
-                        Item::Line(n, parse_line(buf, at))
+                        Item::Line(n, parse_line(buf, at, &mut text))
                     }
                     None if buf.iter().all(u8::is_ascii_whitespace) => Item::Skip(n),
                     None => Item::Torn(n, buf.len() as u64),
                 });
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if tx.send(full).is_err() {
+                    let size = text.len();
+                    let texts = std::mem::replace(&mut text, String::with_capacity(size));
+                    if tx.send((full, texts)).is_err() {
                         return Ok(());
                     }
                 }
             }
             if !batch.is_empty() {
-                let _ = tx.send(batch);
+                let _ = tx.send((batch, text));
             }
             Ok(())
         });
-        'read: for batch in rx {
+        'read: for (batch, text) in rx {
             for item in batch {
                 match item {
-                    Item::Line(n, p) => state.fold(n, p),
+                    Item::Line(n, p) => state.fold(n, p, &text),
                     Item::TooLong(n, len) => state.too_long(n, len),
                     Item::Torn(n, len) => state.torn_tail(n, len),
                     Item::Skip(n) => state.lines = n,
