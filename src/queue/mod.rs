@@ -387,13 +387,10 @@ impl Replay {
         match event {
             Parsed::Blank => {}
             Parsed::Corrupt(message) => self.corrupt(line, message),
-            Parsed::Enqueue {
-                id,
-                id16,
-                key16,
-                body,
-            } => {
+            Parsed::Enqueue { id, key, body } => {
                 let id = id.of(text);
+                let id16 = digest16(id.as_bytes());
+                let key16 = key.map(|k| digest16(k.of(text).as_bytes()));
                 self.counters.events += 1;
                 if self.slot_of(&id16).is_some() {
                     self.counters.duplicate_enqueue += 1;
@@ -444,8 +441,9 @@ impl Replay {
                 self.index(self.slots.len() - 1);
                 self.counters.enqueued += 1;
             }
-            Parsed::Dequeue { id, id16 } => {
+            Parsed::Dequeue { id } => {
                 let id = id.of(text);
+                let id16 = digest16(id.as_bytes());
                 self.counters.events += 1;
                 self.op(line, OpKind::Dequeue, id);
                 let slots = &self.slots;
@@ -889,16 +887,14 @@ enum Parsed {
     Blank,
     Corrupt(String),
     Enqueue {
-        /// As [`held`] (for findings and the cross-check), and its digest.
+        /// As [`held`] (for findings and the cross-check).
         id: Span,
-        id16: Digest16,
-        /// The digest of its dedupe key as [`names`] holds it.
-        key16: Option<Digest16>,
+        /// Its dedupe key as [`names`] holds it.
+        key: Option<Span>,
         body: ParsedBody,
     },
     Dequeue {
         id: Span,
-        id16: Digest16,
     },
 }
 
@@ -999,10 +995,11 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             };
             let (id, key) = names(Some(&id), head.dedupe_key.as_deref());
             let id = id.expect("an id");
+            // Their digests are taken by the fold: the parsing thread has the
+            // heavier share of the work.
             Parsed::Enqueue {
-                id16: digest16(id.as_bytes()),
                 id: Span::push(buf, &id),
-                key16: key.map(|k| digest16(k.as_bytes())),
+                key: key.map(|k| Span::push(buf, &k)),
                 body,
             }
         }
@@ -1010,7 +1007,6 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             Some(id) => {
                 let id = held(&id);
                 Parsed::Dequeue {
-                    id16: digest16(id.as_bytes()),
                     id: Span::push(buf, &id),
                 }
             }
