@@ -1696,6 +1696,53 @@ mod tests {
         assert_eq!(ids(&r), ["a"]);
     }
 
+    /// Lines are parsed in batches whose ids and task texts share one buffer: a log
+    /// of several batches folds as it does line by line, each line with its own.
+    #[test]
+    fn a_log_of_many_batches_folds_as_it_does_line_by_line() {
+        let mut log = String::new();
+        for i in 0..3 * BATCH + 17 {
+            // Ids of every length up to 40, so that no two lines' texts line up.
+            let id = format!("t{i}-{}", "x".repeat(i % 40));
+            log.push_str(&enq(&id, &format!("k{}", i % 700)));
+            match i % 5 {
+                0 => log.push_str(&deq(&id)),
+                1 => log.push_str(&enq(&id, "again")),
+                2 => log.push_str(&deq(&format!("nobody-{i}"))),
+                3 => log.push_str("not json\n"),
+                _ => {}
+            }
+        }
+        let batched = run(&log);
+        let mut single = Replay::new();
+        for (n, line) in log.lines().enumerate() {
+            single.apply_line(n + 1, line.as_bytes());
+        }
+        assert!(batched.counters.events > 2 * BATCH);
+        assert_eq!(batched.counters, single.counters);
+        assert_eq!(
+            batched.state_sha256().unwrap(),
+            single.state_sha256().unwrap()
+        );
+        assert_eq!(ids(&batched), ids(&single));
+        let findings = |r: &Replay| {
+            r.findings
+                .iter()
+                .map(|f| format!("{} {}", f.line, f.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(findings(&batched), findings(&single));
+        let last = 3 * BATCH + 15;
+        assert!(
+            ids(&batched).contains(&format!("t{last}-{}", "x".repeat(last % 40))),
+            "a task of the last batch is pending, with its own text"
+        );
+        assert_eq!(
+            serde_json::to_string(&batched.pending_json()).unwrap(),
+            serde_json::to_string(&single.pending_json()).unwrap()
+        );
+    }
+
     fn event_strategy() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         prop_oneof![
