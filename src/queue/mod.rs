@@ -184,6 +184,16 @@ struct TaskHead<'a> {
     dedupe_key: Option<Cow<'a, str>>,
 }
 
+/// The head of a task's text, which has an id; or why the enqueue is refused.
+fn task_head(text: &str) -> Result<TaskHead<'_>, &'static str> {
+    let head: TaskHead = serde_json::from_str(text)
+        .map_err(|_| "enqueue whose `task` is not an object with string fields")?;
+    if head.id.is_none() {
+        return Err("enqueue whose task has no string `id`");
+    }
+    Ok(head)
+}
+
 /// A task's id and dedupe key as replay holds them ([`held`]): the key trimmed, as
 /// the producer keys its index, and none when empty.
 fn names<'a>(
@@ -387,10 +397,29 @@ impl Replay {
         match event {
             Parsed::Blank => {}
             Parsed::Corrupt(message) => self.corrupt(line, message),
-            Parsed::Enqueue { id, key, body } => {
-                let id = id.of(text);
+            Parsed::Enqueue { head, body } => {
+                let in_body;
+                let (id, key) = match (head, &body) {
+                    (Head::Spans { id, key }, _) => (
+                        Cow::Borrowed(id.of(text)),
+                        key.map(|k| Cow::Borrowed(k.of(text))),
+                    ),
+                    (Head::InBody, ParsedBody::Held { raw, .. }) => match task_head(raw.of(text)) {
+                        Ok(head) => {
+                            in_body = head;
+                            let (id, key) =
+                                names(in_body.id.as_deref(), in_body.dedupe_key.as_deref());
+                            (id.expect("an id"), key)
+                        }
+                        Err(why) => return self.corrupt(line, why.to_string()),
+                    },
+                    (Head::InBody, ParsedBody::InLog { .. }) => {
+                        unreachable!("the head of a task kept in the log is read with its line")
+                    }
+                };
+                let id = id.as_ref();
                 let id16 = digest16(id.as_bytes());
-                let key16 = key.map(|k| digest16(k.of(text).as_bytes()));
+                let key16 = key.map(|k| digest16(k.as_bytes()));
                 self.counters.events += 1;
                 if self.slot_of(&id16).is_some() {
                     self.counters.duplicate_enqueue += 1;
@@ -886,16 +915,18 @@ impl Serialize for DedupeJson<'_> {
 enum Parsed {
     Blank,
     Corrupt(String),
-    Enqueue {
-        /// As [`held`] (for findings and the cross-check).
-        id: Span,
-        /// Its dedupe key as [`names`] holds it.
-        key: Option<Span>,
-        body: ParsedBody,
-    },
-    Dequeue {
-        id: Span,
-    },
+    Enqueue { head: Head, body: ParsedBody },
+    Dequeue { id: Span },
+}
+
+/// A task's id and dedupe key as the reader hands them over.
+enum Head {
+    /// Read with its line: the id as [`held`] (for findings and the cross-check),
+    /// and the dedupe key as [`names`] holds it.
+    Spans { id: Span, key: Option<Span> },
+    /// To be read by the fold from the task's text, which it holds
+    /// ([`ParsedBody::Held`]): the reading thread has the heavier share of the work.
+    InBody,
 }
 
 /// A task as the reader hands it over: its JSON, with its offset in the log file
@@ -962,26 +993,30 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             let Some(raw_task) = ev.task else {
                 return Parsed::Corrupt("enqueue without a `task` object".into());
             };
-            let Ok(head) = serde_json::from_str::<TaskHead>(raw_task.get()) else {
-                return Parsed::Corrupt(
-                    "enqueue whose `task` is not an object with string fields".into(),
-                );
-            };
-            let Some(id) = head.id else {
-                return Parsed::Corrupt("enqueue whose task has no string `id`".into());
-            };
             let text = raw_task.get();
+            let offset = at.map(|at| at + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64);
+            let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+            if text.len() <= HELD_TASK_BYTES && brackets <= canon::MAX_DEPTH {
+                // The common task: the fold reads its head from the text it holds.
+                return Parsed::Enqueue {
+                    head: Head::InBody,
+                    body: ParsedBody::Held {
+                        raw: Span::push(buf, text),
+                        at: offset,
+                    },
+                };
+            }
+            let head = match task_head(text) {
+                Ok(head) => head,
+                Err(why) => return Parsed::Corrupt(why.into()),
+            };
             // A task is written out (and digested) in canonical form: one that could
             // not be, within canon's limits, is refused here, never digested wrong.
-            let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
-            if (text.len() > HELD_TASK_BYTES || brackets > canon::MAX_DEPTH)
-                && let Err(why) = canon::check(text)
-            {
+            if let Err(why) = canon::check(text) {
                 return Parsed::Corrupt(format!(
                     "a task that lith does not read in bounded memory: {why}"
                 ));
             }
-            let offset = at.map(|at| at + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64);
             let body = match offset {
                 Some(at) if text.len() > HELD_TASK_BYTES => ParsedBody::InLog {
                     at,
@@ -993,13 +1028,15 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
                     at: offset,
                 },
             };
-            let (id, key) = names(Some(&id), head.dedupe_key.as_deref());
+            let (id, key) = names(head.id.as_deref(), head.dedupe_key.as_deref());
             let id = id.expect("an id");
             // Their digests are taken by the fold: the parsing thread has the
             // heavier share of the work.
             Parsed::Enqueue {
-                id: Span::push(buf, &id),
-                key: key.map(|k| Span::push(buf, &k)),
+                head: Head::Spans {
+                    id: Span::push(buf, &id),
+                    key: key.map(|k| Span::push(buf, &k)),
+                },
                 body,
             }
         }
@@ -1311,6 +1348,56 @@ mod tests {
         let complete_no_newline = run(enq("a", "k").trim_end());
         assert_eq!(ids(&complete_no_newline), ["a"]);
         assert!(complete_no_newline.findings.is_empty());
+    }
+
+    /// A task's id and key are read by the fold for most tasks, and with the line
+    /// for a large or deeply nested one: either way, a task without a string id is
+    /// a corrupt line, told the same, from a reader or from a log file.
+    #[test]
+    fn an_enqueue_without_a_string_id_is_a_corrupt_line_wherever_its_head_is_read() {
+        let ev =
+            |task: &str| format!("{{\"v\":\"{VERSION}\",\"op\":\"enqueue\",\"task\":{task}}}\n");
+        let big = format!(
+            "{{\"kind\":\"k\",\"payload\":\"{}\"}}",
+            "x".repeat(HELD_TASK_BYTES)
+        );
+        let deep = format!(
+            "{{\"kind\":\"k\",\"payload\":{}0{}}}",
+            "[".repeat(canon::MAX_DEPTH),
+            "]".repeat(canon::MAX_DEPTH)
+        );
+        let log = [
+            ev("{\"kind\":\"k\"}"),
+            ev("{\"id\":5}"),
+            ev("[1]"),
+            ev(&big),
+            ev(&deep),
+            enq("a", "k"),
+        ]
+        .concat();
+        let no_id = "enqueue whose task has no string `id`";
+        let not_object = "enqueue whose `task` is not an object with string fields";
+        let want = [
+            (1, no_id),
+            (2, not_object),
+            (3, not_object),
+            (4, no_id),
+            (5, no_id),
+        ];
+        let t = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(t.path(), &log).unwrap();
+        let from_file = replay_file(t.path(), Replay::new()).unwrap();
+        for r in [run(&log), from_file] {
+            let got: Vec<(usize, &str)> = r
+                .findings
+                .iter()
+                .map(|f| (f.line, f.message.as_str()))
+                .collect();
+            assert_eq!(got, want);
+            assert_eq!(r.counters.corrupt_line, 5);
+            assert_eq!(r.counters.events, 1);
+            assert_eq!(ids(&r), ["a"]);
+        }
     }
 
     #[test]
