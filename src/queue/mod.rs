@@ -397,79 +397,18 @@ impl Replay {
         match event {
             Parsed::Blank => {}
             Parsed::Corrupt(message) => self.corrupt(line, message),
-            Parsed::Enqueue { head, body } => {
-                let in_body;
-                let (id, key) = match (head, &body) {
-                    (Head::Spans { id, key }, _) => (
-                        Cow::Borrowed(id.of(text)),
-                        key.map(|k| Cow::Borrowed(k.of(text))),
-                    ),
-                    (Head::InBody, ParsedBody::Held { raw, .. }) => match task_head(raw.of(text)) {
-                        Ok(head) => {
-                            in_body = head;
-                            let (id, key) =
-                                names(in_body.id.as_deref(), in_body.dedupe_key.as_deref());
-                            (id.expect("an id"), key)
-                        }
-                        Err(why) => return self.corrupt(line, why.to_string()),
-                    },
-                    (Head::InBody, ParsedBody::InLog { .. }) => {
-                        unreachable!("the head of a task kept in the log is read with its line")
-                    }
-                };
-                let id = id.as_ref();
-                let id16 = digest16(id.as_bytes());
-                let key16 = key.map(|k| digest16(k.as_bytes()));
-                self.counters.events += 1;
-                if self.slot_of(&id16).is_some() {
-                    self.counters.duplicate_enqueue += 1;
-                    self.finding(line, FindingKind::DuplicateEnqueue, || {
-                        format!("task {id} is already pending; this enqueue is ignored")
-                    });
-                    self.op(line, OpKind::Enqueue, id);
-                    return;
-                }
-                if self.live.len() >= MAX_PENDING {
-                    self.counters.events -= 1;
-                    self.stopped = Some(format!(
-                        "line {line}: more than {MAX_PENDING} tasks would be pending at once; lith holds at most that many: dequeue tasks, or start a new log"
-                    ));
-                    return;
-                }
-                self.op(line, OpKind::Enqueue, id);
-                let mut task = PendingTask {
-                    id: id16,
-                    key: key16,
-                    sha: [0; 16],
-                    at: 0,
-                    line: line as u64,
-                    len: 0,
-                    in_memory: false,
-                };
-                match body {
-                    ParsedBody::InLog { at, len, sha } => {
-                        (task.at, task.len, task.sha) = (at, len, sha);
-                    }
-                    ParsedBody::Held { raw, at } => {
-                        let body = raw.of(text);
-                        task.len = body.len() as u32;
-                        match at {
-                            Some(at) if self.held_bytes + body.len() > HELD_TASKS_BYTES => {
-                                (task.at, task.sha) = (at, digest16(body.as_bytes()));
-                            }
-                            _ => {
-                                task.at = self.held.len() as u64;
-                                task.in_memory = true;
-                                self.held.push_str(body);
-                                self.held_bytes += body.len();
-                            }
-                        }
-                    }
-                }
-                self.slots.push(Some(task));
-                self.index(self.slots.len() - 1);
-                self.counters.enqueued += 1;
+            Parsed::Enqueue { id, key, body } => {
+                self.enqueue(line, id.of(text), key.map(|k| k.of(text)), body, text);
             }
+            Parsed::EnqueueText { raw, at } => match task_head(raw.of(text)) {
+                Ok(head) => {
+                    let (id, key) = names(head.id.as_deref(), head.dedupe_key.as_deref());
+                    let id = id.expect("an id");
+                    let body = ParsedBody::Held { raw, at };
+                    self.enqueue(line, &id, key.as_deref(), body, text);
+                }
+                Err(why) => self.corrupt(line, why.to_string()),
+            },
             Parsed::Dequeue { id } => {
                 let id = id.of(text);
                 let id16 = digest16(id.as_bytes());
@@ -496,6 +435,62 @@ impl Replay {
                 self.compact();
             }
         }
+    }
+
+    /// Folds an enqueue of the task `id` (as [`held`]) with the dedupe key `key`
+    /// (as [`names`] holds it), whose text is `body` (a held one in `text`).
+    fn enqueue(&mut self, line: usize, id: &str, key: Option<&str>, body: ParsedBody, text: &str) {
+        let id16 = digest16(id.as_bytes());
+        let key16 = key.map(|k| digest16(k.as_bytes()));
+        self.counters.events += 1;
+        if self.slot_of(&id16).is_some() {
+            self.counters.duplicate_enqueue += 1;
+            self.finding(line, FindingKind::DuplicateEnqueue, || {
+                format!("task {id} is already pending; this enqueue is ignored")
+            });
+            self.op(line, OpKind::Enqueue, id);
+            return;
+        }
+        if self.live.len() >= MAX_PENDING {
+            self.counters.events -= 1;
+            self.stopped = Some(format!(
+                "line {line}: more than {MAX_PENDING} tasks would be pending at once; lith holds at most that many: dequeue tasks, or start a new log"
+            ));
+            return;
+        }
+        self.op(line, OpKind::Enqueue, id);
+        let mut task = PendingTask {
+            id: id16,
+            key: key16,
+            sha: [0; 16],
+            at: 0,
+            line: line as u64,
+            len: 0,
+            in_memory: false,
+        };
+        match body {
+            ParsedBody::InLog { at, len, sha } => {
+                (task.at, task.len, task.sha) = (at, len, sha);
+            }
+            ParsedBody::Held { raw, at } => {
+                let body = raw.of(text);
+                task.len = body.len() as u32;
+                match at {
+                    Some(at) if self.held_bytes + body.len() > HELD_TASKS_BYTES => {
+                        (task.at, task.sha) = (at, digest16(body.as_bytes()));
+                    }
+                    _ => {
+                        task.at = self.held.len() as u64;
+                        task.in_memory = true;
+                        self.held.push_str(body);
+                        self.held_bytes += body.len();
+                    }
+                }
+            }
+        }
+        self.slots.push(Some(task));
+        self.index(self.slots.len() - 1);
+        self.counters.enqueued += 1;
     }
 
     /// Drops dequeued slots once they are most of the vector, and the texts of
@@ -915,18 +910,22 @@ impl Serialize for DedupeJson<'_> {
 enum Parsed {
     Blank,
     Corrupt(String),
-    Enqueue { head: Head, body: ParsedBody },
-    Dequeue { id: Span },
-}
-
-/// A task's id and dedupe key as the reader hands them over.
-enum Head {
-    /// Read with its line: the id as [`held`] (for findings and the cross-check),
-    /// and the dedupe key as [`names`] holds it.
-    Spans { id: Span, key: Option<Span> },
-    /// To be read by the fold from the task's text, which it holds
-    /// ([`ParsedBody::Held`]): the reading thread has the heavier share of the work.
-    InBody,
+    /// An enqueue whose task's head was read with its line: the id as [`held`]
+    /// (for findings and the cross-check), the dedupe key as [`names`] holds it.
+    Enqueue {
+        id: Span,
+        key: Option<Span>,
+        body: ParsedBody,
+    },
+    /// An enqueue of a task held as its text, whose head the fold reads: the
+    /// reading thread has the heavier share of the work.
+    EnqueueText {
+        raw: Span,
+        at: Option<u64>,
+    },
+    Dequeue {
+        id: Span,
+    },
 }
 
 /// A task as the reader hands it over: its JSON, with its offset in the log file
@@ -998,12 +997,9 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
             if text.len() <= HELD_TASK_BYTES && brackets <= canon::MAX_DEPTH {
                 // The common task: the fold reads its head from the text it holds.
-                return Parsed::Enqueue {
-                    head: Head::InBody,
-                    body: ParsedBody::Held {
-                        raw: Span::push(buf, text),
-                        at: offset,
-                    },
+                return Parsed::EnqueueText {
+                    raw: Span::push(buf, text),
+                    at: offset,
                 };
             }
             let head = match task_head(text) {
@@ -1033,10 +1029,8 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             // Their digests are taken by the fold: the parsing thread has the
             // heavier share of the work.
             Parsed::Enqueue {
-                head: Head::Spans {
-                    id: Span::push(buf, &id),
-                    key: key.map(|k| Span::push(buf, &k)),
-                },
+                id: Span::push(buf, &id),
+                key: key.map(|k| Span::push(buf, &k)),
                 body,
             }
         }
