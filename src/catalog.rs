@@ -26,7 +26,12 @@ pub struct Packet {
     pub kind: Option<String>,
     pub title: Option<String>,
     pub tags: Vec<String>,
+    /// Why the packet could not be read (its path is `path`).
     pub error: Option<String>,
+    /// Where in the file the reader stopped (1-based line, and column in
+    /// characters); `None` when the error is about the file as a whole.
+    pub line: Option<u64>,
+    pub column: Option<u64>,
 }
 
 str_enum! {
@@ -74,6 +79,24 @@ pub struct Catalog {
 /// A packet that could not be read, with why.
 fn unreadable(label: &str, error: String) -> Packet {
     Packet {
+        error: Some(error),
+        ..packet(label)
+    }
+}
+
+/// A packet of the syntax error `e`, at its position.
+fn misread(label: &str, e: sexpr::ReadError) -> Packet {
+    let at = (e.pos.line > 0).then_some(e.pos);
+    Packet {
+        line: at.map(|p| u64::from(p.line)),
+        column: at.map(|p| u64::from(p.col)),
+        ..unreadable(label, e.reason)
+    }
+}
+
+/// A packet at `label` that says nothing yet.
+fn packet(label: &str) -> Packet {
+    Packet {
         path: label.to_string(),
         form: None,
         v: None,
@@ -81,16 +104,15 @@ fn unreadable(label: &str, error: String) -> Packet {
         kind: None,
         title: None,
         tags: Vec::new(),
-        error: Some(error),
+        error: None,
+        line: None,
+        column: None,
     }
 }
 
 /// What a packet's form says.
 fn packet_of(node: &Node, label: &str) -> Packet {
-    let mut p = Packet {
-        error: None,
-        ..unreadable(label, String::new())
-    };
+    let mut p = packet(label);
     p.form = node.head().map(str::to_string);
     let field = |name: &str| -> Option<&Node> {
         node.args()
@@ -134,7 +156,7 @@ pub fn packets(manifest: &Manifest) -> (Option<String>, Vec<Packet>, bool) {
     // nothing is.
     match std::fs::canonicalize(&root).and_then(|c| Dir::open(&c)) {
         Ok(dir) => read_tree(&dir, at, &mut out),
-        Err(e) => out.push(unreadable(at, format!("{at}: cannot open the folder: {e}"))),
+        Err(e) => out.push(unreadable(at, format!("cannot open the folder: {e}"))),
     }
     (Some(cfg.root.clone()), out, false)
 }
@@ -155,11 +177,11 @@ fn read_tree(dir: &Dir, at: &str, out: &mut Vec<Packet>) {
             Met::Unwalked(rel, why) => {
                 let label = label(rel);
                 let message = match why {
-                    Unwalked::TooDeep => format!(
-                        "{label}: folders nested deeper than {MAX_TREE_DEPTH} levels are not read"
-                    ),
-                    Unwalked::Open(e) => format!("{label}: cannot open the folder: {e}"),
-                    Unwalked::List(e) => format!("{label}: cannot list the folder: {e}"),
+                    Unwalked::TooDeep => {
+                        format!("folders nested deeper than {MAX_TREE_DEPTH} levels are not read")
+                    }
+                    Unwalked::Open(e) => format!("cannot open the folder: {e}"),
+                    Unwalked::List(e) => format!("cannot list the folder: {e}"),
                 };
                 out.push(unreadable(&label, message));
                 return ControlFlow::Continue(false);
@@ -174,15 +196,17 @@ fn read_tree(dir: &Dir, at: &str, out: &mut Vec<Packet>) {
         let Ok(name) = std::str::from_utf8(e.name) else {
             out.push(unreadable(
                 &label,
-                format!("{label}: the name is not valid UTF-8; rename it so that the catalog can name it"),
+                "the name is not valid UTF-8; rename it so that the catalog can name it".into(),
             ));
             return ControlFlow::Continue(false);
         };
         if e.kind == EntryKind::File {
-            out.push(match sexpr::read_beneath(e.dir, &[name], Path::new(&label)) {
-                Ok(node) => packet_of(&node, &label),
-                Err(err) => unreadable(&label, err.to_string()),
-            });
+            out.push(
+                match sexpr::read_beneath(e.dir, &[name], Path::new(&label)) {
+                    Ok(node) => packet_of(&node, &label),
+                    Err(err) => misread(&label, err),
+                },
+            );
         }
         ControlFlow::Continue(folder)
     });

@@ -124,7 +124,10 @@ mod tests {
             (
                 crate::dod::Error::Registry {
                     path: "reports/phase_status.yaml".into(),
-                    reason: "not YAML".into(),
+                    error: crate::dod::registry::ReadError {
+                        reason: "not YAML".into(),
+                        position: None,
+                    },
                 }
                 .into(),
                 RUNTIME_ERROR,

@@ -173,11 +173,16 @@ impl Finding {
     /// `path:line` or `path:line:column`.
     pub fn place(&self) -> Option<String> {
         let path = self.path.as_deref().filter(|p| !p.is_empty())?;
-        Some(match (self.line, self.column) {
-            (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
-            (Some(l), None) => format!("{path}:{l}"),
-            _ => path.to_string(),
-        })
+        Some(place(path, self.line, self.column))
+    }
+}
+
+/// `path`, `path:line` or `path:line:column`, as editors and compilers write a place.
+pub fn place(path: &str, line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("{path}:{l}:{c}"),
+        (Some(l), None) => format!("{path}:{l}"),
+        _ => path.to_string(),
     }
 }
 

@@ -363,14 +363,13 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
     report.drift = evaluate_drift(manifest, clock);
     let at = report.generated_at.clone();
     let db = crate::catalog::scan(manifest, crate::catalog::single_refresh(manifest, &at));
-    for p in db.packets.iter().filter(|p| p.error.is_some()) {
-        let error = p.error.as_deref().unwrap_or_default();
-        let (position, message) = split_place(error.lines().next().unwrap_or_default(), &p.path);
-        report.findings.push(
-            Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, message)
-                .at(p.path.clone())
-                .at_position(position),
-        );
+    for p in &db.packets {
+        if let Some(error) = &p.error {
+            let mut f = Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, error)
+                .at(p.path.clone());
+            (f.line, f.column) = (p.line, p.column);
+            report.findings.push(f);
+        }
     }
     if db.refresh.last_decision == crate::catalog::RefreshDecision::RootMissing {
         report.findings.push(Finding::new(
@@ -380,27 +379,6 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
         ));
     }
     report.promptdb = Some(db);
-}
-
-/// A reader's message that starts with its file's place (`PATH: reason` or
-/// `PATH:LINE:COLUMN: reason`), split into the position and the reason, so that a
-/// finding at that path does not name it twice.
-fn split_place<'a>(message: &'a str, path: &str) -> (Option<(u64, u64)>, &'a str) {
-    match message.strip_prefix(path).and_then(|r| r.strip_prefix(':')) {
-        Some(rest) => leading_position(rest.trim_start()),
-        None => (None, message),
-    }
-}
-
-/// A reason that starts `LINE:COLUMN: `, split into the position and the rest.
-fn leading_position(text: &str) -> (Option<(u64, u64)>, &str) {
-    let mut parts = text.splitn(3, ':');
-    if let (Some(l), Some(c), Some(rest)) = (parts.next(), parts.next(), parts.next())
-        && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
-    {
-        return (Some((l, c)), rest.trim_start());
-    }
-    (None, text)
 }
 
 /// Derives what depends on every run at once, and the verdict. Idempotent on a
@@ -677,16 +655,15 @@ fn evaluate_dod(manifest: &Manifest, clock: &Clock) -> report::DodSection {
         Err(crate::dod::Error::Feed(e)) => {
             s.findings.push(feed_finding(Code::DodUnreadable, &e));
         }
-        Err(crate::dod::Error::Registry { path, reason }) => {
-            let (position, reason) = leading_position(&reason);
+        Err(crate::dod::Error::Registry { path, error }) => {
             s.findings.push(
                 Finding::new(
                     Code::DodUnreadable,
                     Severity::Error,
-                    format!("the phase registry cannot be read: {reason}"),
+                    format!("the phase registry cannot be read: {}", error.reason),
                 )
                 .at(path)
-                .at_position(position),
+                .at_position(error.position),
             );
         }
     }

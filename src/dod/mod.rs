@@ -485,8 +485,15 @@ pub fn operational_required(flag: bool) -> bool {
 /// finds short is a verdict, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: the phase registry cannot be read: {reason}")]
-    Registry { path: String, reason: String },
+    #[error(
+        "{}: the phase registry cannot be read: {}",
+        crate::finding::place(path, error.position.map(|p| p.0), error.position.map(|p| p.1)),
+        error.reason
+    )]
+    Registry {
+        path: String,
+        error: registry::ReadError,
+    },
     /// `--require-operational-proof` and the activity feed is unreadable or corrupt.
     #[error(transparent)]
     Feed(#[from] activity::FeedError),
@@ -513,9 +520,9 @@ pub fn check_workspace(
         .phase_status
         .clone()
         .unwrap_or_else(|| DEFAULT_REGISTRY.into());
-    let registry = Registry::load(&m.resolve(&reg_rel)).map_err(|reason| Error::Registry {
+    let registry = Registry::load(&m.resolve(&reg_rel)).map_err(|error| Error::Registry {
         path: reg_rel.clone(),
-        reason,
+        error,
     })?;
     let empty = Registry::default();
     let paths = activity::drift::Paths::of(m);

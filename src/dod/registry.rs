@@ -20,6 +20,23 @@ pub struct Entry {
     pub fixture: bool,
 }
 
+/// Why a registry could not be read: the reason, and where in the file when the
+/// parser knows (1-based line and column in characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub reason: String,
+    pub position: Option<(u64, u64)>,
+}
+
+impl ReadError {
+    fn whole(reason: impl Into<String>) -> ReadError {
+        ReadError {
+            reason: reason.into(),
+            position: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub phases: BTreeMap<String, Entry>,
@@ -107,26 +124,34 @@ pub const MAX_REGISTRY_BYTES: u64 = 2 * 1024 * 1024;
 
 impl Registry {
     /// Reads a registry; `None` when the file does not exist.
-    pub fn load(path: &Path) -> Result<Option<Registry>, String> {
+    pub fn load(path: &Path) -> Result<Option<Registry>, ReadError> {
         let bytes = match crate::fsutil::read_regular(path, MAX_REGISTRY_BYTES) {
             Ok(b) => b,
             Err(crate::fsutil::JsonReadError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(ReadError::whole(e.to_string())),
         };
-        let text_in = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        let text_in = String::from_utf8(bytes).map_err(|_| ReadError::whole("not UTF-8 text"))?;
         Registry::parse(&text_in, path.extension().is_some_and(|e| e == "json")).map(Some)
     }
 
     /// Parses a registry's text: JSON when `json` is set or the text starts with `{`,
     /// else YAML.
-    pub fn parse(text_in: &str, json: bool) -> Result<Registry, String> {
+    pub fn parse(text_in: &str, json: bool) -> Result<Registry, ReadError> {
         let is_json = json || text_in.trim_start().starts_with('{');
         let doc = if is_json {
-            crate::json_budget::from_slice(text_in.as_bytes())
-                .map_err(|e| format!("{}:{}: invalid JSON: {e}", e.line(), e.column()))?
+            crate::json_budget::from_slice(text_in.as_bytes()).map_err(|e| ReadError {
+                reason: format!(
+                    "invalid JSON: {}",
+                    crate::fsutil::strip_position(&e.to_string())
+                ),
+                position: (e.line() > 0).then(|| (e.line() as u64, e.column() as u64)),
+            })?
         } else {
-            let docs =
-                YamlLoader::load_from_str(text_in).map_err(|e| format!("invalid YAML: {e}"))?;
+            let docs = YamlLoader::load_from_str(text_in).map_err(|e| ReadError {
+                reason: format!("invalid YAML: {}", e.info()),
+                // yaml-rust2 counts lines from 1 and columns from 0.
+                position: Some((e.marker().line() as u64, e.marker().col() as u64 + 1)),
+            })?;
             docs.first().map(yaml_to_json).unwrap_or(Value::Null)
         };
         let mut reg = Registry {
@@ -137,7 +162,7 @@ impl Registry {
         let phases = match reg.doc.get("phases") {
             Some(Value::Object(p)) => p.clone(),
             Some(Value::Null) | None => Map::new(),
-            Some(_) => return Err("`phases` must be a mapping of phase ids".into()),
+            Some(_) => return Err(ReadError::whole("`phases` must be a mapping of phase ids")),
         };
         for (id, e) in phases {
             let requires = match e.get("requires") {
@@ -254,5 +279,28 @@ mod tests {
         );
         std::fs::write(&p, "phases: [1, 2").unwrap();
         assert!(Registry::load(&p).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_registry_says_where_the_parser_stopped() {
+        // YAML: the unclosed flow sequence ends at the end of line 3.
+        let e = Registry::parse("phases:\n  A:\n    requires: [B, C\n", false).unwrap_err();
+        assert_eq!(e.position, Some((4, 1)), "{e:?}");
+        assert!(e.reason.starts_with("invalid YAML: "), "{e:?}");
+        assert!(
+            !e.reason.contains(" line "),
+            "the position is not repeated: {e:?}"
+        );
+        // A closing bracket of the wrong kind, in the middle of line 2.
+        let e = Registry::parse("phases:\n  A: {requires: [B}\n", false).unwrap_err();
+        assert_eq!(e.position, Some((2, 19)), "{e:?}");
+        // JSON: columns count from 1, as serde_json gives them.
+        let e = Registry::parse("{\n  \"phases\": oops\n}\n", true).unwrap_err();
+        assert_eq!(e.position, Some((2, 13)), "{e:?}");
+        assert_eq!(e.reason, "invalid JSON: expected value");
+        // About the document as a whole: no position.
+        let e = Registry::parse("phases: 3\n", false).unwrap_err();
+        assert_eq!(e.position, None);
+        assert_eq!(e.reason, "`phases` must be a mapping of phase ids");
     }
 }

@@ -974,7 +974,7 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             };
             return Parsed::Corrupt(format!(
                 "{what} ({} at column {})",
-                strip_at(&e.to_string()),
+                crate::fsutil::strip_position(&e.to_string()),
                 e.column()
             ));
         }
@@ -1048,13 +1048,6 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
             crate::bundle::index::truncate(other, 40)
         )),
         None => Parsed::Corrupt("no string `op`".into()),
-    }
-}
-
-fn strip_at(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
     }
 }
 

@@ -559,6 +559,31 @@ fn findings_point_at_the_line_of_their_file() {
         "{}",
         r.stdout
     );
+
+    // A YAML registry is at its place too, and `lith dod` names it the same way.
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1")
+             (dod (docs "docs") (phase-status "reg.yaml")))"#,
+    );
+    ws.write("reg.yaml", "phases:\n  PHASE_A: {requires: [B}\n");
+    let r = ws.lith(&["build", "-q", "--annotations"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "::error file=reg.yaml,line=2,col=25,title=dod.unreadable::the phase registry cannot be read: invalid YAML: "
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = ws.lith(&["dod", "--all"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("reg.yaml:2:25: the phase registry cannot be read: invalid YAML: "),
+        "{}",
+        r.stderr
+    );
 }
 
 /// The README's workflow block: the `run:` steps of each job.

@@ -274,13 +274,32 @@ fn the_build_has_a_gates_page_and_a_catalog() {
     let packets = cat["packets"].as_array().unwrap();
     assert_eq!(packets[0]["id"], "main");
     assert_eq!(packets[0]["tags"], json!([":a"]));
-    assert!(
-        packets[1]["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("intent/broken.lisp:1:"),
-        "{packets:?}"
+    // The error names the bracket left open, at its place, without the path again.
+    assert_eq!(packets[1]["path"], "intent/broken.lisp");
+    assert_eq!(
+        packets[1]["error"],
+        "this bracket is never closed; expected `)` before the end of the file"
     );
+    assert_eq!(
+        (&packets[1]["line"], &packets[1]["column"]),
+        (&json!(1), &json!(9))
+    );
+    assert_eq!(
+        (&packets[0]["line"], &packets[0]["error"]),
+        (&Value::Null, &Value::Null)
+    );
+    let finding = rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "catalog.packet_unreadable")
+        .expect("a finding for the broken packet");
+    assert_eq!(finding["path"], "intent/broken.lisp");
+    assert_eq!(
+        (&finding["line"], &finding["column"]),
+        (&json!(1), &json!(9))
+    );
+    assert_eq!(finding["message"], packets[1]["error"]);
     // A blocked gate makes the build partial.
     std::fs::remove_dir_all(ws.join("artifacts")).unwrap();
     assert_eq!(ws.lith(&["build"]).code, 2);
