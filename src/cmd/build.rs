@@ -100,7 +100,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
-    super::merge::apply_past(past, &cmd.previous, &mut report);
+    super::merge::apply_past(past, &cmd.previous, &mut report)?;
     if let Some(dir) = &cmd.attest {
         attest_build(
             &mut report,

@@ -29,7 +29,7 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     }
     let past = load_past(g, &a.previous)?;
     let mut report = pipeline::merge(parts)?;
-    apply_past(past, &a.previous, &mut report);
+    apply_past(past, &a.previous, &mut report)?;
     super::build::publish(g, &report, &a.out, &a.outputs)?;
     Ok(report.verdict.exit_code)
 }
@@ -119,7 +119,7 @@ fn older(version: &str) -> bool {
 /// `--history` given, read before anything is written (either may be the very site
 /// this build replaces).
 pub struct Past {
-    previous: Option<Report>,
+    previous: Option<PreviousReport>,
     history: Vec<report::history::Entry>,
 }
 
@@ -166,7 +166,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
         {
             let file = report_path(path);
             let context = || format!("--previous {}", crate::fsutil::slash_path(path));
-            match read_this_lith_report(&file).with_context(context)? {
+            match PreviousReport::open(&file).with_context(context)? {
                 Ok(report) => Some(report),
                 // The first night after an upgrade: the report is lith's own, in the
                 // older shape, so there is nothing this build can compare with.
@@ -211,10 +211,16 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
 /// Adds to a settled report what the past says: the changes since `--previous`,
 /// the history with this build last, and a finding per flaky item (a warning, or
 /// partial with `--flaky-is-failure`), then settles the verdict again.
-pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) {
+pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::Result<()> {
     use crate::finding::{Code, Finding, Severity};
     if let Some(prev) = &past.previous {
-        report.changes = Some(report::changes::compare(prev, report));
+        let changes = prev.compare(report).with_context(|| {
+            format!(
+                "--previous {}",
+                crate::fsutil::slash_path(a.previous.as_deref().unwrap_or(&prev.path))
+            )
+        })?;
+        report.changes = Some(changes);
     }
     let mut history = report::history::extend(report, past.history, a.history_limit);
     let severity = if a.flaky_is_failure {
@@ -241,13 +247,17 @@ pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) {
         line.verdict = report.verdict.label;
     }
     report.history = Some(history);
+    Ok(())
 }
 
 /// `lith diff OLD NEW`.
 pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> anyhow::Result<i32> {
-    let old = read_report(&a.old)?;
     let new = read_report(&a.new)?;
-    let changes = report::changes::compare(&old, &new);
+    let path = report_path(&a.old);
+    let changes = match PreviousReport::open(&path)? {
+        Ok(old) => old.compare(&new)?,
+        Err(version) => return Err(other_schema(&path, &version)),
+    };
     let regressed = changes.counts.newly_failing > 0;
     if g.json {
         crate::cmd::print_json(&serde_json::to_value(&changes)?)?;
@@ -283,6 +293,29 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
 /// Reads a JSON document lith wrote: a regular file, at most [`MAX_REPORT_BYTES`],
 /// with line and column on a syntax error.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let file = open_counted(path, what)?;
+    let mut de = serde_json::Deserializer::from_reader(reader(&file));
+    let value = T::deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| not(path, what, e))?;
+    Ok(value)
+}
+
+/// Opens a JSON document lith wrote and counts its values through the handle, which
+/// is left at the start: a regular file, at most [`MAX_REPORT_BYTES`], at most
+/// [`MAX_REPORT_VALUES`] values, its syntax checked. What is read through the handle
+/// next is the file counted, even if lith has since replaced it (lith writes by
+/// renaming).
+fn open_counted(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+    let file = open_sized(path, what)?;
+    crate::json_budget::check_values(reader(&file), MAX_REPORT_VALUES)
+        .map_err(|e| not(path, what, e))?;
+    std::io::Seek::rewind(&mut &file)?;
+    Ok(file)
+}
+
+/// Opens a regular file of at most [`MAX_REPORT_BYTES`].
+fn open_sized(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
     let (file, meta) = crate::fsutil::open_regular(path)
         .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
     if meta.len() > MAX_REPORT_BYTES {
@@ -292,23 +325,67 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
             meta.len()
         );
     }
-    let not = |e: serde_json::Error| {
-        Usage(format!(
-            "{}:{}:{}: not {what}: {}",
-            path.display(),
-            e.line(),
-            e.column(),
-            crate::fsutil::strip_position(&e.to_string())
-        ))
-    };
-    // Counted first through the same handle, then read: a file lith replaced since
-    // is not this one (lith writes by renaming).
-    let reader = || std::io::BufReader::with_capacity(1 << 20, (&file).take(MAX_REPORT_BYTES));
-    crate::json_budget::check_values(reader(), MAX_REPORT_VALUES).map_err(not)?;
-    std::io::Seek::rewind(&mut &file)?;
-    let mut de = serde_json::Deserializer::from_reader(reader());
-    let value = T::deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(not)?;
-    Ok(value)
+    Ok(file)
+}
+
+/// A buffered reader of a file opened by [`open_counted`], from where its handle is.
+fn reader(file: &std::fs::File) -> impl Read + '_ {
+    std::io::BufReader::with_capacity(1 << 20, file.take(MAX_REPORT_BYTES))
+}
+
+/// The usage error for a document that is not `what`, at its line and column.
+fn not(path: &Path, what: &str, e: serde_json::Error) -> anyhow::Error {
+    Usage(format!(
+        "{}:{}:{}: not {what}: {}",
+        path.display(),
+        e.line(),
+        e.column(),
+        crate::fsutil::strip_position(&e.to_string())
+    ))
+    .into()
+}
+
+/// A report.json to compare with (`--previous`, the older side of `lith diff`). It
+/// is read through when it is opened, before anything is built or written, and
+/// read again through the same handle to compare once the new build is known, run
+/// by run: it is never held whole ([`report::changes::compare`]), so its values are
+/// not counted first; what the changes keep of it is capped instead.
+pub struct PreviousReport {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl PreviousReport {
+    /// The report at `path` (a report.json), or the schema version it has instead
+    /// of this lith's: any version when the rest of it reads, only another lith's
+    /// (`lith.report/vN`) when it does not.
+    fn open(path: &Path) -> anyhow::Result<Result<PreviousReport, String>> {
+        const WHAT: &str = "a report.json that lith wrote";
+        let file = open_sized(path, WHAT)?;
+        let (version, read) = report::changes::check(reader(&file));
+        std::io::Seek::rewind(&mut &file)?;
+        match (version, read) {
+            (Some(v), Ok(())) if v == report::SCHEMA_VERSION => Ok(Ok(PreviousReport {
+                file,
+                path: path.to_path_buf(),
+            })),
+            (Some(v), Ok(())) => Ok(Err(v)),
+            (Some(v), Err(_)) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => {
+                Ok(Err(v))
+            }
+            (_, Err(e)) => Err(not(path, WHAT, e)),
+            (None, Ok(())) => Err(Usage(format!(
+                "{}: not {WHAT}: it has no schema_version",
+                path.display()
+            ))
+            .into()),
+        }
+    }
+
+    /// What changed from this report to `new`.
+    fn compare(&self, new: &Report) -> anyhow::Result<report::changes::Changes> {
+        std::io::Seek::rewind(&mut &self.file)?;
+        report::changes::compare(reader(&self.file), new)
+            .map_err(|e| not(&self.path, "a report.json that lith wrote", e))
+    }
 }

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Report, VerdictLabel};
-use crate::bundle::verify::{RunReport, Verification};
+use crate::bundle::verify::{
+    ArtifactCheck, ArtifactStatus, MAX_LISTED_ARTIFACTS, RunReport, Sha256Digest, Verification,
+};
 
 str_enum! {
     /// How an item's pass/fail standing moved between the two builds.
@@ -218,26 +220,13 @@ fn rank(kind: ChangeKind) -> u8 {
     }
 }
 
-fn runs_of(r: &Report) -> BTreeMap<(&str, &str), &RunReport> {
-    r.bundles
-        .roots
-        .iter()
-        .flat_map(|root| {
-            root.runs
-                .iter()
-                .map(move |run| ((root.path.as_str(), run.run_id.as_str()), run))
-        })
-        .collect()
-}
-
 /// The digest of each listed artifact as found on disk (the expected one when it
 /// was not hashed, as in `--fast`).
-fn digests(run: &RunReport) -> BTreeMap<&str, Option<crate::bundle::verify::Sha256Digest>> {
-    run.artifacts
-        .iter()
+fn digests(rows: &[ArtifactCheck]) -> BTreeMap<&str, Option<Sha256Digest>> {
+    rows.iter()
         .map(|a| {
             let found = match a.status {
-                crate::bundle::verify::ArtifactStatus::Missing => None,
+                ArtifactStatus::Missing => None,
                 _ => a.actual_sha256().or(Some(a.expected_sha256)),
             };
             (&*a.path, found)
@@ -245,7 +234,7 @@ fn digests(run: &RunReport) -> BTreeMap<&str, Option<crate::bundle::verify::Sha2
         .collect()
 }
 
-fn digest_changes(old: &RunReport, new: &RunReport) -> Vec<DigestChange> {
+fn digest_changes(old: &[ArtifactCheck], new: &[ArtifactCheck]) -> Vec<DigestChange> {
     let (a, b) = (digests(old), digests(new));
     let mut out = Vec::new();
     for (path, before) in &a {
@@ -274,43 +263,254 @@ fn digest_changes(old: &RunReport, new: &RunReport) -> Vec<DigestChange> {
 /// Whether a run fails: it is not verified. With [`phase_standing`] and
 /// [`gate_standing`], the one judgement the changes and the history both use.
 pub fn run_fails(run: &RunReport) -> bool {
-    run.verification != Verification::Verified
+    fails(run.verification)
+}
+
+fn fails(v: Verification) -> bool {
+    v != Verification::Verified
 }
 
 /// A phase's verdict label, and whether it fails (not PROVEN).
 pub fn phase_standing(p: &crate::dod::PhaseResult) -> (&'static str, bool) {
-    (p.verdict.as_str(), p.verdict != crate::dod::Verdict::Proven)
+    verdict_standing(p.verdict)
+}
+
+fn verdict_standing(v: crate::dod::Verdict) -> (&'static str, bool) {
+    (v.as_str(), v != crate::dod::Verdict::Proven)
 }
 
 /// A gate's state label, and whether it fails (blocked).
 pub fn gate_standing(g: &crate::gate::GateReport) -> (&'static str, bool) {
-    if g.blocked {
+    blocked_standing(g.blocked)
+}
+
+fn blocked_standing(blocked: bool) -> (&'static str, bool) {
+    if blocked {
         ("blocked", true)
     } else {
         ("clear", false)
     }
 }
 
-fn promotable(run: &RunReport) -> Option<bool> {
-    run.promotability
-        .as_ref()
-        .map(|p| p.promotable_decision_stage)
+/// Reads a previous `report.json` through as [`compare`] will, without comparing:
+/// its `schema_version` when it has one as a string (a report of another version
+/// may fail to read), and whether the changes can be read from it. Each run is
+/// dropped as it is read.
+pub fn check(old: impl std::io::Read) -> (Option<String>, serde_json::Result<()>) {
+    let mut version = None;
+    let read = read_previous(old, &mut Comparison::checking(), &mut version);
+    (version, read.map(drop))
 }
 
-/// What changed from `old` to `new`.
-pub fn compare(old: &Report, new: &Report) -> Changes {
+/// What changed from the previous build, whose `report.json` is read from `old` as
+/// a stream, to `new`. Each run of the previous build is compared as it is read and
+/// then dropped, so the previous report is never held: a nightly build of 100,000
+/// runs compares with the last one in the memory of the changes alone. What is not
+/// a report lith wrote is an error at its line and column.
+pub fn compare(old: impl std::io::Read, new: &Report) -> serde_json::Result<Changes> {
+    let mut runs = Comparison::new(new);
+    let past = read_previous(old, &mut runs, &mut None)?;
     let mut counts = ChangeCounts::default();
-    let (a, b) = (runs_of(old), runs_of(new));
-    let mut keys: Vec<(&str, &str)> = a.keys().chain(b.keys()).copied().collect();
-    keys.sort();
-    keys.dedup();
-    let mut runs = Vec::new();
-    for key in keys {
-        let (before, after) = (a.get(&key).copied(), b.get(&key).copied());
+    let runs = runs.finish(&mut counts);
+    let phases = items(
+        past.phases
+            .iter()
+            .map(|(id, p)| {
+                let (label, fails) = verdict_standing(p.verdict);
+                (id.as_str(), label, fails)
+            })
+            .collect::<Vec<_>>(),
+        new.dod.phases.iter().map(|(id, p)| {
+            let (label, fails) = phase_standing(p);
+            (id.as_str(), label, fails)
+        }),
+        &mut counts,
+    );
+    let gates = items(
+        past.gate.as_ref().map(|g| {
+            let (label, fails) = blocked_standing(g.blocked);
+            (g.id.as_str(), label, fails)
+        }),
+        new.gates.push_truth.iter().map(|g| {
+            let (label, fails) = gate_standing(g);
+            (g.id.as_str(), label, fails)
+        }),
+        &mut counts,
+    );
+    Ok(Changes {
+        previous: past.build,
+        counts,
+        runs,
+        phases,
+        gates,
+    })
+}
+
+fn read_previous(
+    old: impl std::io::Read,
+    runs: &mut Comparison<'_>,
+    version: &mut Option<String>,
+) -> serde_json::Result<Past> {
+    let mut de = serde_json::Deserializer::from_reader(old);
+    let past = serde::de::DeserializeSeed::deserialize(Previous { runs, version }, &mut de)?;
+    de.end()?;
+    Ok(past)
+}
+
+/// A run of the previous build, as much of it as the changes read (the rest of its
+/// record is skipped unread).
+#[derive(serde::Deserialize)]
+struct PastRun {
+    run_id: String,
+    verification: Verification,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    promotability: Option<PastPromotability>,
+    #[serde(default, deserialize_with = "listed_rows")]
+    artifacts: Vec<ArtifactCheck>,
+}
+
+/// A run's artifact rows, of which lith lists at most [`MAX_LISTED_ARTIFACTS`]: a
+/// run that lists more is not from a report lith wrote, and is not held to find out.
+fn listed_rows<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ArtifactCheck>, D::Error> {
+    struct Rows;
+    impl<'de> serde::de::Visitor<'de> for Rows {
+        type Value = Vec<ArtifactCheck>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of artifact rows")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut rows = Vec::new();
+            while let Some(row) = a.next_element()? {
+                if rows.len() == MAX_LISTED_ARTIFACTS {
+                    return Err(<A::Error as serde::de::Error>::custom(format!(
+                        "a run lists more than the {MAX_LISTED_ARTIFACTS} artifact rows lith writes"
+                    )));
+                }
+                rows.push(row);
+            }
+            Ok(rows)
+        }
+    }
+    d.deserialize_seq(Rows)
+}
+
+#[derive(serde::Deserialize)]
+struct PastPromotability {
+    promotable_decision_stage: bool,
+}
+
+/// The runs of this build, each compared with its previous build as that is read.
+struct Comparison<'n> {
+    /// This build's runs by (root, run id), each with whether the previous build
+    /// had it.
+    index: BTreeMap<(&'n str, &'n str), usize>,
+    new: Vec<(&'n str, &'n RunReport, bool)>,
+    /// The runs of the previous build that this one lacks, to refuse one listed twice.
+    vanished: std::collections::BTreeSet<(String, String)>,
+    changes: Vec<RunChange>,
+    /// Reading through without comparing ([`check`]).
+    checking: bool,
+    /// The runs of the previous build read so far.
+    read: usize,
+}
+
+/// The most runs read from a previous report: five times the largest one lith
+/// reads back whole ([`crate::cmd::merge::MAX_REPORT_VALUES`] has room for some
+/// 200,000), so that what the changes keep of a report that is not lith's stays
+/// bounded (each run it has and this build lacks is one change).
+pub const MAX_PREVIOUS_RUNS: usize = 1 << 20;
+
+/// The most phases read from a previous report.
+pub const MAX_PREVIOUS_PHASES: usize = 1 << 16;
+
+impl<'n> Comparison<'n> {
+    fn checking() -> Comparison<'n> {
+        Comparison {
+            index: BTreeMap::new(),
+            new: Vec::new(),
+            vanished: Default::default(),
+            changes: Vec::new(),
+            checking: true,
+            read: 0,
+        }
+    }
+
+    fn new(new: &'n Report) -> Comparison<'n> {
+        let new: Vec<_> = new
+            .bundles
+            .roots
+            .iter()
+            .flat_map(|root| root.runs.iter().map(|run| (root.path.as_str(), run, false)))
+            .collect();
+        Comparison {
+            index: (new.iter().enumerate())
+                .map(|(i, (root, run, _))| ((*root, run.run_id.as_str()), i))
+                .collect(),
+            new,
+            checking: false,
+            ..Comparison::checking()
+        }
+    }
+
+    /// Compares a run of the previous build (in the root `root`) with this build's.
+    fn previous(&mut self, root: &str, old: PastRun) -> Result<(), String> {
+        self.read += 1;
+        if self.read > MAX_PREVIOUS_RUNS {
+            return Err(format!(
+                "the report lists more than the {MAX_PREVIOUS_RUNS} runs lith compares with"
+            ));
+        }
+        if self.checking {
+            return Ok(());
+        }
+        let twice = || {
+            format!(
+                "the run {:?} of the bundle root {root:?} is listed twice; a report lith wrote lists each run once",
+                old.run_id
+            )
+        };
+        let index: &BTreeMap<(&str, &str), usize> = &self.index;
+        let after = match index
+            .get(&(root, old.run_id.as_str()))
+            .map(|&i| &mut self.new[i])
+        {
+            Some((_, _, true)) => return Err(twice()),
+            Some((_, run, seen)) => {
+                *seen = true;
+                Some(*run)
+            }
+            None if !self.vanished.insert((root.to_string(), old.run_id.clone())) => {
+                return Err(twice());
+            }
+            None => None,
+        };
+        self.change(root, &old.run_id, Some(&old), after);
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        root: &str,
+        run_id: &str,
+        before: Option<&PastRun>,
+        after: Option<&RunReport>,
+    ) {
         let (digests, flip) = match (before, after) {
             (Some(x), Some(y)) => (
-                digest_changes(x, y),
-                match (promotable(x), promotable(y)) {
+                digest_changes(&x.artifacts, &y.artifacts),
+                match (
+                    x.promotability
+                        .as_ref()
+                        .map(|p| p.promotable_decision_stage),
+                    y.promotability
+                        .as_ref()
+                        .map(|p| p.promotable_decision_stage),
+                ) {
                     (Some(p), Some(q)) if p != q => Some(Flip {
                         before: p,
                         after: q,
@@ -320,76 +520,325 @@ pub fn compare(old: &Report, new: &Report) -> Changes {
             ),
             _ => (Vec::new(), None),
         };
-        let moved = before
-            .zip(after)
-            .is_some_and(|(x, y)| x.verification != y.verification);
+        let (was, is) = (
+            before.map(|r| r.verification),
+            after.map(|r| r.verification),
+        );
+        let moved = was.zip(is).is_some_and(|(x, y)| x != y);
         let Some(kind) = kind_of(
-            before.map(run_fails),
-            after.map(run_fails),
+            was.map(fails),
+            is.map(fails),
             !digests.is_empty() || flip.is_some() || moved,
         ) else {
-            continue;
+            return;
         };
-        counts.add(kind);
-        counts.digests_changed += digests.len();
-        counts.promotability_changed += usize::from(flip.is_some());
-        runs.push(RunChange {
-            root: key.0.to_string(),
-            run_id: key.1.to_string(),
+        self.changes.push(RunChange {
+            root: root.to_string(),
+            run_id: run_id.to_string(),
             kind,
-            before: before.map(|r| r.verification),
-            after: after.map(|r| r.verification),
+            before: was,
+            after: is,
             promotable: flip,
             digests,
             page: after.and_then(|r| r.page.clone()),
             previous_page: before.and_then(|r| r.page.clone()),
         });
     }
-    runs.sort_by(|x, y| {
-        (rank(x.kind), &x.root, &x.run_id).cmp(&(rank(y.kind), &y.root, &y.run_id))
-    });
 
-    let phases = items(phase_items(old), phase_items(new), &mut counts);
-    let gates = items(gate_items(old), gate_items(new), &mut counts);
-
-    Changes {
-        previous: PreviousBuild {
-            generated_at: old.generated_at.clone(),
-            generator: old.generator.clone(),
-            verdict: old.verdict.label,
-            base_url: old.site.base_url.clone(),
-        },
-        counts,
-        runs,
-        phases,
-        gates,
+    /// The runs that changed, the new ones among them, counted and in order.
+    fn finish(mut self, counts: &mut ChangeCounts) -> Vec<RunChange> {
+        for (i, (root, run, seen)) in std::mem::take(&mut self.new).into_iter().enumerate() {
+            // A run listed twice in the new report is one run, its last record.
+            if !seen && self.index.get(&(root, run.run_id.as_str())) == Some(&i) {
+                self.change(root, &run.run_id, None, Some(run));
+            }
+        }
+        let mut runs = self.changes;
+        for r in &runs {
+            counts.add(r.kind);
+            counts.digests_changed += r.digests.len();
+            counts.promotability_changed += usize::from(r.promotable.is_some());
+        }
+        runs.sort_by(|x, y| {
+            (rank(x.kind), &x.root, &x.run_id).cmp(&(rank(y.kind), &y.root, &y.run_id))
+        });
+        runs
     }
 }
 
-/// (id, label, fails) of each phase.
-fn phase_items(r: &Report) -> Vec<(&str, &'static str, bool)> {
-    r.dod
-        .phases
-        .iter()
-        .map(|(id, p)| {
-            let (label, fails) = phase_standing(p);
-            (id.as_str(), label, fails)
-        })
-        .collect()
+/// What the changes read of a previous report besides its runs.
+struct Past {
+    build: PreviousBuild,
+    phases: BTreeMap<String, PastPhase>,
+    gate: Option<PastGate>,
 }
 
-/// (id, label, fails) of each gate.
-fn gate_items(r: &Report) -> Vec<(&str, &'static str, bool)> {
-    r.gates
-        .push_truth
-        .iter()
-        .map(|g| {
-            let (label, fails) = gate_standing(g);
-            (g.id.as_str(), label, fails)
-        })
-        .collect()
+#[derive(serde::Deserialize)]
+struct PastPhase {
+    verdict: crate::dod::Verdict,
 }
 
+#[derive(serde::Deserialize)]
+struct PastGate {
+    id: String,
+    blocked: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct PastVerdict {
+    label: VerdictLabel,
+}
+
+#[derive(serde::Deserialize)]
+struct PastSite {
+    base_url: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PastDod {
+    #[serde(deserialize_with = "capped_phases")]
+    phases: BTreeMap<String, PastPhase>,
+}
+
+/// The phases of a previous report, at most [`MAX_PREVIOUS_PHASES`].
+fn capped_phases<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, PastPhase>, D::Error> {
+    struct Phases;
+    impl<'de> serde::de::Visitor<'de> for Phases {
+        type Value = BTreeMap<String, PastPhase>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the phases by id")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut phases = BTreeMap::new();
+            while let Some((id, phase)) = a.next_entry()? {
+                phases.insert(id, phase);
+                if phases.len() > MAX_PREVIOUS_PHASES {
+                    return Err(<A::Error as serde::de::Error>::custom(format!(
+                        "the report has more than the {MAX_PREVIOUS_PHASES} phases lith compares with"
+                    )));
+                }
+            }
+            Ok(phases)
+        }
+    }
+    d.deserialize_map(Phases)
+}
+
+#[derive(serde::Deserialize)]
+struct PastGates {
+    push_truth: Option<PastGate>,
+}
+
+/// Reads a previous `report.json`, handing each run to a [`Comparison`] as it is
+/// read; the rest of the report is skipped unread.
+struct Previous<'c, 'n> {
+    runs: &'c mut Comparison<'n>,
+    /// The `schema_version`, once read.
+    version: &'c mut Option<String>,
+}
+
+/// Reads `bundles`, handing its roots on.
+struct Bundles<'c, 'n> {
+    runs: &'c mut Comparison<'n>,
+}
+
+/// Reads a root's `runs` (whose `path` came before them).
+struct Runs<'c, 'n, 'r> {
+    runs: &'c mut Comparison<'n>,
+    root: &'r str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Previous<'_, '_> {
+    type Value = Past;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Past, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Previous<'_, '_> {
+    type Value = Past;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a report.json that lith wrote")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Past, A::Error> {
+        use serde::de::Error;
+        let (mut generator, mut generated_at, mut verdict, mut site) = (None, None, None, None);
+        let (mut bundles, mut dod, mut gates) = (false, None, None);
+        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "schema_version" => *self.version = Some(a.next_value::<String>()?),
+                "generator" => generator = Some(a.next_value::<String>()?),
+                "generated_at" => generated_at = Some(a.next_value::<String>()?),
+                "verdict" => verdict = Some(a.next_value::<PastVerdict>()?),
+                "site" => site = Some(a.next_value::<PastSite>()?),
+                "bundles" => {
+                    a.next_value_seed(Bundles {
+                        runs: &mut *self.runs,
+                    })?;
+                    bundles = true;
+                }
+                "dod" => dod = Some(a.next_value::<PastDod>()?),
+                "gates" => gates = Some(a.next_value::<PastGates>()?),
+                _ => {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let (
+            Some(generator),
+            Some(generated_at),
+            Some(verdict),
+            Some(site),
+            true,
+            Some(dod),
+            Some(gates),
+        ) = (generator, generated_at, verdict, site, bundles, dod, gates)
+        else {
+            return Err(A::Error::custom(
+                "it lacks one of generator, generated_at, verdict, site, bundles, dod and gates",
+            ));
+        };
+        Ok(Past {
+            build: PreviousBuild {
+                generated_at,
+                generator,
+                verdict: verdict.label,
+                base_url: site.base_url,
+            },
+            phases: dod.phases,
+            gate: gates.push_truth,
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bundles<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bundles<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the bundles section, with its roots")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "roots" {
+                a.next_value_seed(Roots {
+                    runs: &mut *self.runs,
+                })?;
+            } else {
+                a.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `bundles.roots`, each root with its runs.
+struct Roots<'c, 'n> {
+    runs: &'c mut Comparison<'n>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Roots<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Roots<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of bundle roots")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while a
+            .next_element_seed(Root {
+                runs: &mut *self.runs,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// Reads one bundle root: its `path`, then its runs.
+struct Root<'c, 'n> {
+    runs: &'c mut Comparison<'n>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Root<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Root<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a bundle root")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        let mut path: Option<String> = None;
+        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "path" => path = Some(a.next_value()?),
+                "runs" => {
+                    // lith writes a root's path before its runs, so that they can be
+                    // compared as they are read.
+                    let Some(root) = path.as_deref() else {
+                        return Err(A::Error::custom(
+                            "a bundle root's runs come before its path; a report lith wrote names the root first",
+                        ));
+                    };
+                    a.next_value_seed(Runs {
+                        runs: &mut *self.runs,
+                        root,
+                    })?;
+                }
+                _ => {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        match path {
+            Some(_) => Ok(()),
+            None => Err(A::Error::missing_field("path")),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Runs<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Runs<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of runs")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while let Some(run) = a.next_element::<PastRun>()? {
+            self.runs
+                .previous(self.root, run)
+                .map_err(<A::Error as serde::de::Error>::custom)?;
+        }
+        Ok(())
+    }
+}
 /// Items known by id, each with its label and whether it fails.
 fn items<'a>(
     old: impl IntoIterator<Item = (&'a str, &'a str, bool)>,

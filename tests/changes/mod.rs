@@ -294,6 +294,93 @@ fn changes_reach_the_summaries_and_junit_and_render_keeps_them() {
 }
 
 #[test]
+fn a_previous_report_is_read_run_by_run_and_what_lith_never_writes_is_refused() {
+    let ws = two_builds();
+    let built = ws.lith_env(&["build", "-q", "--out", "site"], &[EPOCH]);
+    assert_eq!(built.code, 2, "{built:?}");
+    let expected = ws.lith(&["--json", "diff", "last-night", "site"]);
+    assert_eq!(expected.code, 2, "{expected:?}");
+    let old: Value = serde_json::from_str(&ws.read("last-night/report.json")).unwrap();
+    let runs = |v: &mut Value| -> Vec<Value> {
+        v["bundles"]["roots"][0]["runs"].as_array().unwrap().clone()
+    };
+    let diff = |name: &str, v: &Value| {
+        ws.write(name, serde_json::to_string_pretty(v).unwrap());
+        ws.lith(&["--json", "diff", name, "site"])
+    };
+
+    // What the changes do not read is skipped, whatever it holds, and the result is
+    // the same.
+    let mut extra = old.clone();
+    extra["unknown"] = json!({"deep": [[[1, 2, {"x": null}]]]});
+    extra["bundles"]["roots"][0]["other"] = json!({"runs": "not these"});
+    for run in extra["bundles"]["roots"][0]["runs"].as_array_mut().unwrap() {
+        run["note"] = json!(["not", "read"]);
+    }
+    let same = diff("extra.json", &extra);
+    assert_eq!(same.code, 2, "{same:?}");
+    assert_eq!(same.json(), expected.json());
+
+    // A root whose runs come before its path: each run is compared as it is read,
+    // so the root must be known first, as lith writes it.
+    // (serde_json's objects sort their keys, so the text is put together by hand.)
+    let mut late = old.clone();
+    let root = late["bundles"]["roots"][0].take();
+    late["bundles"]["roots"] = json!(["ROOT"]);
+    let text = late.to_string().replace(
+        "\"ROOT\"",
+        &format!("{{\"runs\":{},\"path\":{}}}", root["runs"], root["path"]),
+    );
+    ws.write("late.json", &text);
+    let r = ws.lith(&["diff", "late.json", "site"]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains("late.json:"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("a bundle root's runs come before its path"),
+        "{r:?}"
+    );
+
+    // A run listed twice, in a root of this build or of none.
+    for (name, id) in [("twice.json", "r-same"), ("twice-gone.json", "r-gone")] {
+        let mut twice = old.clone();
+        let mut list = runs(&mut twice);
+        let run = list.iter().find(|r| r["run_id"] == id).unwrap().clone();
+        list.push(run);
+        twice["bundles"]["roots"][0]["runs"] = Value::Array(list);
+        let r = diff(name, &twice);
+        assert_eq!(r.code, 64, "{r:?}");
+        assert!(
+            r.stderr.contains(&format!(
+                "the run \"{id}\" of the bundle root \"out\" is listed twice"
+            )),
+            "{r:?}"
+        );
+    }
+
+    // More artifact rows in a run than lith lists is not read to find out.
+    let mut many = old.clone();
+    let row = json!(["a.txt", 1, "0".repeat(64)]);
+    many["bundles"]["roots"][0]["runs"][0]["artifacts"] = Value::Array(vec![row; 10_001]);
+    let r = diff("many.json", &many);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("a run lists more than the 10000 artifact rows lith writes"),
+        "{r:?}"
+    );
+    many["bundles"]["roots"][0]["runs"][0]["artifacts"] =
+        Value::Array(vec![json!(["a.txt", 1, "0".repeat(64)]); 10_000]);
+    assert_eq!(diff("many.json", &many).code, 2);
+
+    // As --previous, each is refused before anything is built or written.
+    let r = ws.lith(&["build", "-q", "--out", "other", "--previous", "late.json"]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains("--previous late.json"), "{r:?}");
+    assert!(!ws.join("other").exists());
+}
+
+#[test]
 fn a_missing_previous_is_a_warning_and_a_foreign_one_an_error() {
     let ws = two_builds();
     let r = ws.lith(&["build", "--out", "site", "--previous", "no-such-site"]);
