@@ -361,7 +361,7 @@ impl Replay {
     /// A pending task's id and dedupe key, as [`held`], from its text.
     pub fn names(&self, t: &PendingTask) -> std::io::Result<(String, Option<String>)> {
         let text = self.text(t)?;
-        let head: TaskHead = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+        let head = task_head(&text).map_err(std::io::Error::other)?;
         let (id, key) = names(head.id.as_deref(), head.dedupe_key.as_deref());
         Ok((
             id.unwrap_or_default().into_owned(),

@@ -634,6 +634,18 @@ struct PastGates {
     push_truth: Option<PastGate>,
 }
 
+/// `DeserializeSeed` for a seed that is its own visitor, of what `$how` reads.
+macro_rules! seed {
+    ($seed:ty, $value:ty, $how:ident) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $seed {
+            type Value = $value;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<$value, D::Error> {
+                d.$how(self)
+            }
+        }
+    };
+}
+
 /// Reads a previous `report.json`, handing each run to a [`Comparison`] as it is
 /// read; the rest of the report is skipped unread.
 struct Previous<'c, 'n> {
@@ -653,12 +665,7 @@ struct Runs<'c, 'n, 'r> {
     root: &'r str,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Previous<'_, '_> {
-    type Value = Past;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Past, D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(Previous<'_, '_>, Past, deserialize_map);
 
 impl<'de> serde::de::Visitor<'de> for Previous<'_, '_> {
     type Value = Past;
@@ -716,12 +723,7 @@ impl<'de> serde::de::Visitor<'de> for Previous<'_, '_> {
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Bundles<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(Bundles<'_, '_>, (), deserialize_map);
 
 impl<'de> serde::de::Visitor<'de> for Bundles<'_, '_> {
     type Value = ();
@@ -747,12 +749,7 @@ struct Roots<'c, 'n> {
     runs: &'c mut Comparison<'n>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Roots<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(Roots<'_, '_>, (), deserialize_seq);
 
 impl<'de> serde::de::Visitor<'de> for Roots<'_, '_> {
     type Value = ();
@@ -775,12 +772,7 @@ struct Root<'c, 'n> {
     runs: &'c mut Comparison<'n>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Root<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
+seed!(Root<'_, '_>, (), deserialize_map);
 
 impl<'de> serde::de::Visitor<'de> for Root<'_, '_> {
     type Value = ();
@@ -818,12 +810,7 @@ impl<'de> serde::de::Visitor<'de> for Root<'_, '_> {
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Runs<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
+seed!(Runs<'_, '_, '_>, (), deserialize_seq);
 
 impl<'de> serde::de::Visitor<'de> for Runs<'_, '_, '_> {
     type Value = ();
