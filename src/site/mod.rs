@@ -655,8 +655,59 @@ pub struct PromotionView {
     pub sandbox_check_self: String,
     /// The run's promotion packet (`lith promote` writes the same), shown on the
     /// page rather than as a file of its own: one file per run keeps a large site
-    /// small.
+    /// small. At most [`MAX_PACKET_SHOWN`] bytes of it.
     pub packet_json: PreText,
+    /// How many bytes of the packet the page leaves out, when it is cut.
+    pub packet_cut: Option<u64>,
+}
+
+/// The most of a promotion packet a run page shows. The gating inputs are the run
+/// manifest's values as found, and a large one (a `channel` of a million numbers)
+/// would make a page of megabytes: past this, the packet is cut at a line's end and
+/// the page says how much more there is (`lith promote` writes it whole).
+pub const MAX_PACKET_SHOWN: usize = 32 * 1024;
+
+/// The first [`MAX_PACKET_SHOWN`] bytes of `packet` pretty-printed, cut at a line's
+/// end, and how many bytes were left out. The whole text is never held.
+fn packet_text(packet: &impl serde::Serialize) -> (String, Option<u64>) {
+    struct Capped {
+        kept: Vec<u8>,
+        total: u64,
+    }
+    impl std::io::Write for Capped {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.total += b.len() as u64;
+            let room = MAX_PACKET_SHOWN.saturating_sub(self.kept.len());
+            self.kept.extend_from_slice(&b[..b.len().min(room)]);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        kept: Vec::new(),
+        total: 0,
+    };
+    if serde_json::to_writer_pretty(&mut out, packet).is_err() {
+        return (String::new(), None);
+    }
+    let Capped { mut kept, total } = out;
+    if total <= kept.len() as u64 {
+        return (String::from_utf8_lossy(&kept).into_owned(), None);
+    }
+    // Cut after the last whole line, or at the last whole character of one long line.
+    let end = match kept.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => (0..=kept.len())
+            .rev()
+            .find(|&i| std::str::from_utf8(&kept[..i]).is_ok())
+            .unwrap_or(0),
+    };
+    kept.truncate(end);
+    let text = String::from_utf8_lossy(&kept).into_owned();
+    let cut = total - kept.len() as u64;
+    (text, Some(cut))
 }
 
 /// Text for the content of a `<pre>` element, escaped for that place only: `&`,
@@ -1212,28 +1263,29 @@ fn run_page<'a>(
         witnesses,
         summary_html: run.extra().summary_md.as_deref().map(markdown::render),
         attestation: None,
-        promotion: run.promotability.as_ref().map(|p| PromotionView {
-            promotable: p.promotable_decision_stage,
-            reasons: p.reasons.iter().collect(),
-            channel: match &p.gating_inputs.channel {
-                serde_json::Value::Null => "unknown".into(),
-                serde_json::Value::String(s) => s.clone(),
-                v => compact_value(v),
-            },
-            apply_preflight_present: p.gating_inputs.apply_preflight_present,
-            apply_ok: match &p.gating_inputs.apply_ok {
-                serde_json::Value::Null => "unknown".into(),
-                v => compact_value(v),
-            },
-            sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
-            packet_json: PreText(
-                serde_json::to_string_pretty(&crate::bundle::promotion::packet(
-                    &run.dir,
-                    (**p).clone(),
-                    &run.extra().promotion_optional,
-                ))
-                .unwrap_or_default(),
-            ),
+        promotion: run.promotability.as_ref().map(|p| {
+            let (packet_json, packet_cut) = packet_text(&crate::bundle::promotion::packet(
+                &run.dir,
+                (**p).clone(),
+                &run.extra().promotion_optional,
+            ));
+            PromotionView {
+                promotable: p.promotable_decision_stage,
+                reasons: p.reasons.iter().collect(),
+                channel: match &p.gating_inputs.channel {
+                    serde_json::Value::Null => "unknown".into(),
+                    serde_json::Value::String(s) => s.clone(),
+                    v => compact_value(v),
+                },
+                apply_preflight_present: p.gating_inputs.apply_preflight_present,
+                apply_ok: match &p.gating_inputs.apply_ok {
+                    serde_json::Value::Null => "unknown".into(),
+                    v => compact_value(v),
+                },
+                sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
+                packet_json: PreText(packet_json),
+                packet_cut,
+            }
         }),
     }
 }

@@ -724,6 +724,80 @@ fn a_promotable_run_has_no_reasons_and_a_packet_at_the_root() {
 }
 
 #[test]
+fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    // A channel of 200,000 numbers: 1.3 MB in the manifest, 2.6 MB pretty-printed.
+    let channel: Vec<u32> = (0..200_000).collect();
+    promotable_run(
+        &ws,
+        |files| {
+            files.insert(
+                "run_manifest.json".into(),
+                json!({"run_id": "r1", "channel": channel, "apply_preflight": {"path": "apply_preflight.json",
+                       "record": {"sandbox_check_self": {"sandboxed": false}, "apply_ok": true}}})
+                .to_string(),
+            );
+        },
+        |_| {},
+    );
+    let r = ws.lith(&["build", "-q", "--out", "site"]);
+    assert!(r.code == 0 || r.code == 3, "{r:?}");
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    let shown = page
+        .split_once("<pre class=\"packet\"><code>")
+        .and_then(|(_, rest)| rest.split_once("</code></pre>"))
+        .map(|(text, _)| text)
+        .expect("the packet on the page");
+    let cut: u64 = page
+        .split_once("<p>… ")
+        .and_then(|(_, rest)| rest.split_once(" more bytes of the packet are not shown"))
+        .map(|(n, _)| n.parse().unwrap())
+        .expect("the page says how much of the packet it leaves out");
+    // What the page shows is the start of the packet `lith promote` writes, whole
+    // lines of it, and what it says it left out is the rest.
+    let r = ws.lith(&["promote", "out/r1", "-o", "packet.json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let whole = ws.read("packet.json");
+    let whole = whole.trim_end_matches('\n');
+    assert!(
+        whole.starts_with(shown),
+        "the page shows the packet's start"
+    );
+    assert!(
+        shown.ends_with('\n') && shown.len() > 16 * 1024,
+        "{}",
+        shown.len()
+    );
+    assert_eq!(shown.len() as u64 + cut, whole.len() as u64);
+    let packet: Value = serde_json::from_str(whole).unwrap();
+    assert_eq!(
+        packet["promotability"]["gating_inputs"]["channel"]
+            .as_array()
+            .map(Vec::len),
+        Some(200_000)
+    );
+    // A packet of the usual size is shown whole.
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    promotable_run(&ws, |_| {}, |_| {});
+    assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(
+        page.contains("\"launchd_clean\""),
+        "the packet is on the page"
+    );
+    assert!(!page.contains("more bytes of the packet"));
+}
+
+#[test]
 fn every_reason_comes_from_a_fixture_that_fails_only_that_condition_and_what_it_implies() {
     type Tweak = Box<dyn Fn(&mut BTreeMap<String, String>)>;
     type IndexTweak = Box<dyn Fn(&mut Value)>;
