@@ -661,14 +661,17 @@ pub struct PromotionView {
     pub packet_cut: Option<u64>,
 }
 
-/// The most of a promotion packet a run page shows. The gating inputs are the run
-/// manifest's values as found, and a large one (a `channel` of a million numbers)
-/// would make a page of megabytes: past this, the packet is cut at a line's end and
+/// The most of a promotion packet a run page shows, in bytes and in lines (a usual
+/// packet has 30). The gating inputs are the run manifest's values as found, and a
+/// large one (a `channel` of a million numbers) would make a page of megabytes, and
+/// tens of thousands of lines: past either, the packet is cut at a line's end and
 /// the page says how much more there is (`lith promote` writes it whole).
 pub const MAX_PACKET_SHOWN: usize = 32 * 1024;
+pub const MAX_PACKET_LINES: usize = 200;
 
-/// The first [`MAX_PACKET_SHOWN`] bytes of `packet` pretty-printed, cut at a line's
-/// end, and how many bytes were left out. The whole text is never held.
+/// At most the first [`MAX_PACKET_SHOWN`] bytes and [`MAX_PACKET_LINES`] lines of
+/// `packet` pretty-printed, cut at a line's end, and how many bytes were left out.
+/// The whole text is never held.
 fn packet_text(packet: &impl serde::Serialize) -> (String, Option<u64>) {
     struct Capped {
         kept: Vec<u8>,
@@ -693,12 +696,15 @@ fn packet_text(packet: &impl serde::Serialize) -> (String, Option<u64>) {
         return (String::new(), None);
     }
     let Capped { mut kept, total } = out;
-    if total <= kept.len() as u64 {
+    let line_ends = || kept.iter().enumerate().filter(|(_, b)| **b == b'\n');
+    let long = line_ends().nth(MAX_PACKET_LINES - 1).map(|(i, _)| i + 1);
+    if total <= kept.len() as u64 && long.is_none_or(|end| end >= kept.len()) {
         return (String::from_utf8_lossy(&kept).into_owned(), None);
     }
-    // Cut after the last whole line, or at the last whole character of one long line.
-    let end = match kept.iter().rposition(|&b| b == b'\n') {
-        Some(i) => i + 1,
+    // Cut after the last whole line kept, or at the last whole character of one
+    // long line.
+    let end = match long.or_else(|| kept.iter().rposition(|&b| b == b'\n').map(|i| i + 1)) {
+        Some(end) => end,
         None => (0..=kept.len())
             .rev()
             .find(|&i| std::str::from_utf8(&kept[..i]).is_ok())
@@ -1274,7 +1280,6 @@ fn run_page<'a>(
                 reasons: p.reasons.iter().collect(),
                 channel: match &p.gating_inputs.channel {
                     serde_json::Value::Null => "unknown".into(),
-                    serde_json::Value::String(s) => s.clone(),
                     v => compact_value(v),
                 },
                 apply_preflight_present: p.gating_inputs.apply_preflight_present,
