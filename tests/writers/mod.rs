@@ -725,29 +725,31 @@ fn a_promotable_run_has_no_reasons_and_a_packet_at_the_root() {
 
 #[test]
 fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
+    // A workspace of one run whose manifest names `channel`, built; its run page.
+    let built = |channel: Value| -> (Workspace, String) {
+        let ws = Workspace::new();
+        ws.write(
+            "manifest.lith",
+            "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+        );
+        promotable_run(
+            &ws,
+            |files| {
+                let mut manifest: Value =
+                    serde_json::from_str(&files["run_manifest.json"]).unwrap();
+                manifest["channel"] = channel;
+                files.insert("run_manifest.json".into(), manifest.to_string());
+            },
+            |_| {},
+        );
+        let r = ws.lith(&["build", "-q", "--out", "site"]);
+        assert!(r.code == 0 || r.code == 3, "{r:?}");
+        let page = ws.read("site/runs/r1/index.html");
+        assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+        (ws, page)
+    };
     // A channel of 200,000 numbers: 1.3 MB in the manifest, 2.6 MB pretty-printed.
-    let channel: Vec<u32> = (0..200_000).collect();
-    promotable_run(
-        &ws,
-        |files| {
-            files.insert(
-                "run_manifest.json".into(),
-                json!({"run_id": "r1", "channel": channel, "apply_preflight": {"path": "apply_preflight.json",
-                       "record": {"sandbox_check_self": {"sandboxed": false}, "apply_ok": true}}})
-                .to_string(),
-            );
-        },
-        |_| {},
-    );
-    let r = ws.lith(&["build", "-q", "--out", "site"]);
-    assert!(r.code == 0 || r.code == 3, "{r:?}");
-    let page = ws.read("site/runs/r1/index.html");
-    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    let (ws, page) = built(json!((0..200_000).collect::<Vec<u32>>()));
     let shown = page
         .split_once("<pre class=\"packet\"><code>")
         .and_then(|(_, rest)| rest.split_once("</code></pre>"))
@@ -779,39 +781,11 @@ fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
         Some(200_000)
     );
     // A channel of one long string: the packet is cut before that line, by bytes.
-    let ws2 = Workspace::new();
-    ws2.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
-    let long = "é".repeat(50_000);
-    promotable_run(
-        &ws2,
-        |files| {
-            files.insert(
-                "run_manifest.json".into(),
-                json!({"run_id": "r1", "channel": long, "apply_preflight": {"path": "apply_preflight.json",
-                       "record": {"sandbox_check_self": {"sandboxed": false}, "apply_ok": true}}})
-                .to_string(),
-            );
-        },
-        |_| {},
-    );
-    let r = ws2.lith(&["build", "-q", "--out", "site"]);
-    assert!(r.code == 0 || r.code == 3, "{r:?}");
-    let page = ws2.read("site/runs/r1/index.html");
-    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    let (_, page) = built(json!("é".repeat(50_000)));
     assert!(page.contains("more bytes of the packet are not shown"));
 
     // A packet of the usual size is shown whole.
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
-    promotable_run(&ws, |_| {}, |_| {});
-    assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
-    let page = ws.read("site/runs/r1/index.html");
+    let (_, page) = built(json!("launchd_clean"));
     assert!(
         page.contains("\"launchd_clean\""),
         "the packet is on the page"
