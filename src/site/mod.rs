@@ -673,29 +673,13 @@ pub const MAX_PACKET_LINES: usize = 200;
 /// `packet` pretty-printed, cut at a line's end, and how many bytes were left out.
 /// The whole text is never held.
 fn packet_text(packet: &impl serde::Serialize) -> (String, Option<u64>) {
-    struct Capped {
-        kept: Vec<u8>,
-        total: u64,
-    }
-    impl std::io::Write for Capped {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.total += b.len() as u64;
-            let room = MAX_PACKET_SHOWN.saturating_sub(self.kept.len());
-            self.kept.extend_from_slice(&b[..b.len().min(room)]);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut out = Capped {
-        kept: Vec::new(),
-        total: 0,
-    };
+    let mut out = Capped::new(MAX_PACKET_SHOWN);
     if serde_json::to_writer_pretty(&mut out, packet).is_err() {
         return (String::new(), None);
     }
-    let Capped { mut kept, total } = out;
+    let Capped {
+        mut kept, total, ..
+    } = out;
     let line_ends = || kept.iter().enumerate().filter(|(_, b)| **b == b'\n');
     let long = line_ends().nth(MAX_PACKET_LINES - 1).map(|(i, _)| i + 1);
     if total <= kept.len() as u64 && long.is_none_or(|end| end >= kept.len()) {
@@ -855,11 +839,50 @@ fn list_order(runs: &mut [(&str, &RunReport)]) {
 }
 
 fn compact_value(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    const MAX_CHARS: usize = 500;
+    if let Value::String(s) = v {
+        return crate::bundle::index::truncate(s, MAX_CHARS);
+    }
+    // Enough bytes for one character more than is shown, so that a longer value
+    // still ends in `…`; the rest is counted, never held.
+    let mut out = Capped::new(4 * MAX_CHARS + 4);
+    if serde_json::to_writer(&mut out, v).is_err() {
+        return String::new();
+    }
+    let valid = match std::str::from_utf8(&out.kept) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&out.kept[..e.valid_up_to()]).unwrap_or_default(),
     };
-    crate::bundle::index::truncate(&s, 500)
+    crate::bundle::index::truncate(valid, MAX_CHARS)
+}
+
+/// A writer that keeps the first `cap` bytes written to it and counts them all.
+struct Capped {
+    cap: usize,
+    kept: Vec<u8>,
+    total: u64,
+}
+
+impl Capped {
+    fn new(cap: usize) -> Capped {
+        Capped {
+            cap,
+            kept: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.total += b.len() as u64;
+        let room = self.cap.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&b[..b.len().min(room)]);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Puts every page and asset of the site into `out`. Pages go before the pages that
@@ -1318,6 +1341,25 @@ mod pre_text_tests {
             "<pre><code>{\"dir\": \"&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;alert('x')&lt;/script&gt; &amp; &amp;amp;\"}</code></pre>"
         );
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn a_value_shown_in_the_facts_is_cut_at_500_characters_whatever_its_kind() {
+        use serde_json::json;
+        let cut = |v: serde_json::Value| super::compact_value(&v);
+        assert_eq!(cut(json!({"sandboxed": false})), r#"{"sandboxed":false}"#);
+        assert_eq!(cut(json!("launchd_clean")), "launchd_clean");
+        // A million numbers and a long string alike: 500 characters and an ellipsis.
+        let numbers = cut(json!(vec![0; 1_000_000]));
+        assert_eq!(numbers.chars().count(), 501);
+        assert!(numbers.starts_with("[0,0,") && numbers.ends_with('…'));
+        let wide = cut(json!(["é".repeat(1_000)]));
+        assert_eq!(wide.chars().count(), 501, "{wide}");
+        assert!(wide.starts_with("[\"ééé") && wide.ends_with('…'));
+        assert_eq!(cut(json!("é".repeat(1_000))).chars().count(), 501);
+        // At the limit, nothing is cut.
+        let exact = "x".repeat(500);
+        assert_eq!(cut(json!(exact)), exact);
     }
 }
 
