@@ -86,7 +86,7 @@ fn unreadable(label: &str, error: String) -> Packet {
 
 /// A packet of the syntax error `e`, at its position.
 fn misread(label: &str, e: sexpr::ReadError) -> Packet {
-    let at = (e.pos.line > 0).then_some(e.pos);
+    let at = e.position();
     Packet {
         line: at.map(|p| u64::from(p.line)),
         column: at.map(|p| u64::from(p.col)),

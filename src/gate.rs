@@ -393,13 +393,13 @@ pub fn evaluate(manifest: &Manifest, gate: Option<&GateConfig>) -> GateReport {
     let packet_questions = gate.and_then(|g| g.open_questions.as_ref()).map(|packet| {
         let node = match (paths::lexical_components(packet), ws) {
             (Ok(parts), Some(dir)) => sexpr::read_beneath(dir, &parts, Path::new(packet))
-                .map_err(|e| match e.pos.line {
+                .map_err(|e| match e.position() {
                     // File-level: say where it was looked for.
-                    0 => format!(
+                    None => format!(
                         "{packet}: the open-questions packet is missing, unreadable or outside the workspace: {}",
                         e.reason
                     ),
-                    _ => e.to_string(),
+                    Some(_) => e.to_string(),
                 }),
             _ => Err(format!(
                 "{packet}: the open-questions packet is missing or outside the workspace"

@@ -365,10 +365,11 @@ fn workspace_sections(report: &mut Report, manifest: &Manifest, clock: &Clock) {
     let db = crate::catalog::scan(manifest, crate::catalog::single_refresh(manifest, &at));
     for p in &db.packets {
         if let Some(error) = &p.error {
-            let mut f = Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, error)
-                .at(p.path.clone());
-            (f.line, f.column) = (p.line, p.column);
-            report.findings.push(f);
+            report.findings.push(
+                Finding::new(Code::CatalogPacketUnreadable, Severity::Warning, error)
+                    .at(p.path.clone())
+                    .at_position(p.line.zip(p.column)),
+            );
         }
     }
     if db.refresh.last_decision == crate::catalog::RefreshDecision::RootMissing {

@@ -60,18 +60,41 @@ pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     }
 }
 
+/// What errors call a report that lith reads back.
+const REPORT: &str = "a report.json that lith wrote";
+
 /// The report at `path` (a report.json), or the schema version it has instead of
-/// this lith's: any version when the rest of it reads, only another lith's
-/// (`lith.report/vN`) when it does not.
+/// this lith's ([`this_lith`]).
 fn read_this_lith_report(path: &Path) -> anyhow::Result<Result<Report, String>> {
-    let read = read_json::<Report>(path, "a report.json that lith wrote");
-    match &read {
-        Ok(report) if report.schema_version == report::SCHEMA_VERSION => read.map(Ok),
-        Ok(report) => Ok(Err(report.schema_version.clone())),
-        Err(_) => match schema_of(path) {
-            Some(v) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => Ok(Err(v)),
-            _ => read.map(Ok),
-        },
+    let read = read_json::<Report>(path, REPORT);
+    let version = match &read {
+        Ok(report) => Some(report.schema_version.clone()),
+        Err(_) => schema_of(path),
+    };
+    this_lith(path, version, read)
+}
+
+/// The one rule for a report read back with the schema version `version`: what
+/// was read when that is this lith's; the version when it is another, if the rest
+/// reads, or if it does not and the version is another lith's (`lith.report/vN`);
+/// else why it does not read.
+fn this_lith<T>(
+    path: &Path,
+    version: Option<String>,
+    read: anyhow::Result<T>,
+) -> anyhow::Result<Result<T, String>> {
+    match (version, read) {
+        (Some(v), Ok(t)) if v == report::SCHEMA_VERSION => Ok(Ok(t)),
+        (Some(v), Ok(_)) => Ok(Err(v)),
+        (Some(v), Err(_)) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => {
+            Ok(Err(v))
+        }
+        (_, Err(e)) => Err(e),
+        (None, Ok(_)) => Err(Usage(format!(
+            "{}: not {REPORT}: it has no schema_version",
+            path.display()
+        ))
+        .into()),
     }
 }
 
@@ -153,6 +176,11 @@ fn warn_past(g: &GlobalArgs, flag: &str, path: &Path, what: &str) {
     );
 }
 
+/// `--previous PATH`, as errors about it begin.
+fn previous_flag(path: &Path) -> String {
+    format!("--previous {}", crate::fsutil::slash_path(path))
+}
+
 pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
     let previous = match &a.previous {
         Some(path)
@@ -165,7 +193,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
             ) =>
         {
             let file = report_path(path);
-            let context = || format!("--previous {}", crate::fsutil::slash_path(path));
+            let context = || previous_flag(path);
             match PreviousReport::open(&file).with_context(context)? {
                 Ok(report) => Some(report),
                 // The first night after an upgrade: the report is lith's own, in the
@@ -213,13 +241,8 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
 /// partial with `--flaky-is-failure`), then settles the verdict again.
 pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::Result<()> {
     use crate::finding::{Code, Finding, Severity};
-    if let Some(prev) = &past.previous {
-        let changes = prev.compare(report).with_context(|| {
-            format!(
-                "--previous {}",
-                crate::fsutil::slash_path(a.previous.as_deref().unwrap_or(&prev.path))
-            )
-        })?;
+    if let (Some(prev), Some(given)) = (&past.previous, &a.previous) {
+        let changes = prev.compare(report).with_context(|| previous_flag(given))?;
         report.changes = Some(changes);
     }
     let mut history = report::history::extend(report, past.history, a.history_limit);
@@ -362,33 +385,20 @@ impl PreviousReport {
     /// of this lith's: any version when the rest of it reads, only another lith's
     /// (`lith.report/vN`) when it does not.
     fn open(path: &Path) -> anyhow::Result<Result<PreviousReport, String>> {
-        const WHAT: &str = "a report.json that lith wrote";
-        let file = open_sized(path, WHAT)?;
+        let file = open_sized(path, REPORT)?;
         let (version, read) = report::changes::check(reader(&file));
         std::io::Seek::rewind(&mut &file)?;
-        match (version, read) {
-            (Some(v), Ok(())) if v == report::SCHEMA_VERSION => Ok(Ok(PreviousReport {
-                file,
-                path: path.to_path_buf(),
-            })),
-            (Some(v), Ok(())) => Ok(Err(v)),
-            (Some(v), Err(_)) if v != report::SCHEMA_VERSION && report_number(&v).is_some() => {
-                Ok(Err(v))
-            }
-            (_, Err(e)) => Err(not(path, WHAT, e)),
-            (None, Ok(())) => Err(Usage(format!(
-                "{}: not {WHAT}: it has no schema_version",
-                path.display()
-            ))
-            .into()),
-        }
+        let read = read.map_err(|e| not(path, REPORT, e));
+        Ok(this_lith(path, version, read)?.map(|()| PreviousReport {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     /// What changed from this report to `new`.
     fn compare(&self, new: &Report) -> anyhow::Result<report::changes::Changes> {
         std::io::Seek::rewind(&mut &self.file)?;
-        report::changes::compare(reader(&self.file), new)
-            .map_err(|e| not(&self.path, "a report.json that lith wrote", e))
+        report::changes::compare(reader(&self.file), new).map_err(|e| not(&self.path, REPORT, e))
     }
 }
 

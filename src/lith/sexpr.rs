@@ -117,10 +117,17 @@ pub struct ReadError {
     pub caret_col: u32,
 }
 
+impl ReadError {
+    /// Where in the file the error is; `None` when it is about the file as a whole
+    /// (it could not be opened or read, or is too large).
+    pub fn position(&self) -> Option<Pos> {
+        (self.pos.line > 0).then_some(self.pos)
+    }
+}
+
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.pos.line == 0 {
-            // About the file as a whole: no position to give.
+        if self.position().is_none() {
             return write!(f, "{}: {}", self.file.display(), self.reason);
         }
         write!(

@@ -677,27 +677,18 @@ fn packet_text(packet: &impl serde::Serialize) -> (String, Option<u64>) {
     if serde_json::to_writer_pretty(&mut out, packet).is_err() {
         return (String::new(), None);
     }
-    let Capped {
-        mut kept, total, ..
-    } = out;
-    let line_ends = || kept.iter().enumerate().filter(|(_, b)| **b == b'\n');
-    let long = line_ends().nth(MAX_PACKET_LINES - 1).map(|(i, _)| i + 1);
-    if total <= kept.len() as u64 && long.is_none_or(|end| end >= kept.len()) {
-        return (String::from_utf8_lossy(&kept).into_owned(), None);
+    let text = out.text();
+    let line_ends = || text.match_indices('\n').map(|(i, _)| i + 1);
+    let long = line_ends().nth(MAX_PACKET_LINES - 1);
+    if out.total <= out.kept.len() as u64 && long.is_none_or(|end| end >= text.len()) {
+        return (text.to_string(), None);
     }
     // Cut after the last whole line kept, or at the last whole character of one
     // long line.
-    let end = match long.or_else(|| kept.iter().rposition(|&b| b == b'\n').map(|i| i + 1)) {
-        Some(end) => end,
-        None => (0..=kept.len())
-            .rev()
-            .find(|&i| std::str::from_utf8(&kept[..i]).is_ok())
-            .unwrap_or(0),
-    };
-    kept.truncate(end);
-    let text = String::from_utf8_lossy(&kept).into_owned();
-    let cut = total - kept.len() as u64;
-    (text, Some(cut))
+    let end = long
+        .or_else(|| text.rfind('\n').map(|i| i + 1))
+        .unwrap_or(text.len());
+    (text[..end].to_string(), Some(out.total - end as u64))
 }
 
 /// Text for the content of a `<pre>` element, escaped for that place only: `&`,
@@ -849,11 +840,7 @@ fn compact_value(v: &Value) -> String {
     if serde_json::to_writer(&mut out, v).is_err() {
         return String::new();
     }
-    let valid = match std::str::from_utf8(&out.kept) {
-        Ok(t) => t,
-        Err(e) => std::str::from_utf8(&out.kept[..e.valid_up_to()]).unwrap_or_default(),
-    };
-    crate::bundle::index::truncate(valid, MAX_CHARS)
+    crate::bundle::index::truncate(out.text(), MAX_CHARS)
 }
 
 /// A writer that keeps the first `cap` bytes written to it and counts them all.
@@ -869,6 +856,14 @@ impl Capped {
             cap,
             kept: Vec::new(),
             total: 0,
+        }
+    }
+
+    /// What was kept, as text: without the character the cap cut in two.
+    fn text(&self) -> &str {
+        match std::str::from_utf8(&self.kept) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&self.kept[..e.valid_up_to()]).unwrap_or_default(),
         }
     }
 }
