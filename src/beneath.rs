@@ -64,6 +64,10 @@ pub struct Dir {
     fd: OwnedFd,
     /// Told of each regular file opened beneath the handle.
     watch: Option<Arc<dyn Watch>>,
+    /// The base's own entries as its listing found them, sorted by name, once the
+    /// caller has said it reads the folder as of that listing
+    /// ([`Dir::keep_listing`]).
+    listed: Option<Box<[(Box<[u8]>, EntryKind)]>>,
 }
 
 impl std::fmt::Debug for Dir {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for Dir {
         f.debug_struct("Dir")
             .field("fd", &self.fd)
             .field("watched", &self.watch.is_some())
+            .field("listed", &self.listed.as_ref().map(|l| l.len()))
             .finish()
     }
 }
@@ -138,13 +143,42 @@ impl Dir {
             path.as_os_str().as_bytes(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         )?;
-        Ok(Dir { fd, watch: None })
+        Ok(Dir {
+            fd,
+            watch: None,
+            listed: None,
+        })
     }
 
     /// From now on, tells `watch` of every regular file opened beneath the base
     /// (not beneath folders opened from it with [`Dir::folder`]).
     pub fn watch(&mut self, watch: Arc<dyn Watch>) {
         self.watch = Some(watch);
+    }
+
+    /// From now on, answers for the base's own entries (a path of one component)
+    /// from `entries`, the base's entries as a listing of it found them (each name
+    /// once, as [`Dir::entries`] gives them): a name not listed is missing, and
+    /// whether a name is a regular file is what the listing said, without asking
+    /// the kernel again. A file listed is still opened to be read. For a caller
+    /// that already reads the folder as of that listing (a run is listed before it
+    /// is read), so a file created after it is not half seen.
+    pub fn keep_listing(&mut self, mut entries: Vec<(Box<[u8]>, EntryKind)>) {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.listed = Some(entries.into_boxed_slice());
+    }
+
+    /// What the kept listing says of `rel`: `None` when there is none or `rel` is
+    /// not one of the base's own entries, else the entry's kind if listed.
+    fn listed_kind(&self, rel: &[&str]) -> Option<Option<EntryKind>> {
+        let listed = self.listed.as_ref()?;
+        let [name] = rel else { return None };
+        Some(
+            listed
+                .binary_search_by(|(n, _)| (**n).cmp(name.as_bytes()))
+                .ok()
+                .map(|i| listed[i].1),
+        )
     }
 
     /// Opens the regular file at `rel` (already lexically safe: no `..`, not
@@ -181,10 +215,14 @@ impl Dir {
     /// link: no folder on the way and not the file itself may be a link (a stricter
     /// test than [`Dir::open_file`], for names whose mere presence decides something).
     pub fn regular_file_no_links(&self, rel: &[&str]) -> bool {
-        lexically_beneath(rel)
-            && self
-                .stat_no_links(rel.iter().map(|c| c.as_bytes()))
-                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        if !lexically_beneath(rel) {
+            return false;
+        }
+        if let Some(kind) = self.listed_kind(rel) {
+            return kind == Some(EntryKind::File);
+        }
+        self.stat_no_links(rel.iter().map(|c| c.as_bytes()))
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
     }
 
     /// What `lstat` says of the entry at `rel` (components as listed) beneath the
@@ -308,69 +346,47 @@ impl Dir {
             name,
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
         )?;
-        Ok(Dir { fd, watch: None })
+        Ok(Dir {
+            fd,
+            watch: None,
+            listed: None,
+        })
     }
 
     /// The base folder's entries (not `.` and `..`), sorted by name, each with its
     /// type as the folder lists it (a link is a link, never what it points to) and
     /// its inode number.
     pub fn entries(&self) -> io::Result<Vec<(Vec<u8>, EntryKind, u64)>> {
-        // A second handle for the stream: `closedir` closes what `fdopendir` took.
+        use rustix::fs::FileType;
+        // A second handle of the folder, so the listing has an offset of its own
+        // (the base's handle may be listed again, or by another thread); read with
+        // `getdents64` directly, without a libc stream's checks of the handle.
         let fd = openat(
             self.fd.as_raw_fd(),
             b".",
             libc::O_RDONLY | libc::O_DIRECTORY,
         )?;
-        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
-        // SAFETY: `raw` is an open folder descriptor that the stream now owns.
-        let stream = unsafe { libc::fdopendir(raw) };
-        if stream.is_null() {
-            let e = last_error();
-            // SAFETY: fdopendir failed, so `raw` is still ours to close.
-            unsafe { libc::close(raw) };
-            return Err(e);
-        }
+        let mut buf = Vec::with_capacity(32 * 1024);
+        let mut listing = rustix::fs::RawDir::new(&fd, buf.spare_capacity_mut());
         let mut out = Vec::new();
-        let result = loop {
-            // SAFETY: errno is thread-local; cleared to tell the end from an error.
-            unsafe { *libc::__errno_location() = 0 };
-            // SAFETY: `stream` is a valid open stream until closedir below.
-            let ent = unsafe { libc::readdir64(stream) };
-            if ent.is_null() {
-                let e = io::Error::last_os_error();
-                break if e.raw_os_error().unwrap_or(0) == 0 {
-                    Ok(())
-                } else {
-                    Err(e)
-                };
-            }
-            // SAFETY: readdir64 returned a valid entry with a NUL-terminated name.
-            let (name, d_type, ino) = unsafe {
-                let e = &*ent;
-                (
-                    std::ffi::CStr::from_ptr(e.d_name.as_ptr()).to_bytes(),
-                    e.d_type,
-                    e.d_ino,
-                )
-            };
+        while let Some(entry) = listing.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
             }
-            let kind = match d_type {
-                libc::DT_DIR => EntryKind::Folder,
-                libc::DT_REG => EntryKind::File,
-                libc::DT_LNK => EntryKind::Link,
-                libc::DT_UNKNOWN => match fstatat_nofollow(self.fd.as_raw_fd(), name) {
+            let kind = match entry.file_type() {
+                FileType::Directory => EntryKind::Folder,
+                FileType::RegularFile => EntryKind::File,
+                FileType::Symlink => EntryKind::Link,
+                FileType::Unknown => match fstatat_nofollow(self.fd.as_raw_fd(), name) {
                     Ok(st) => EntryKind::of_mode(st.st_mode),
                     Err(_) => EntryKind::Other,
                 },
                 _ => EntryKind::Other,
             };
-            out.push((name.to_vec(), kind, ino));
-        };
-        // SAFETY: the stream is valid and closed once.
-        unsafe { libc::closedir(stream) };
-        result?;
+            out.push((name.to_vec(), kind, entry.ino()));
+        }
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
@@ -392,6 +408,9 @@ impl Dir {
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
         if rel.is_empty() || !lexically_beneath(rel) {
             return Err(Refusal::Outside);
+        }
+        if let Some(None) = self.listed_kind(rel) {
+            return Err(Refusal::Missing);
         }
         if OPENAT2.load(Ordering::Relaxed) != 2 {
             match self.openat2(&rel.join("/")) {
@@ -790,6 +809,38 @@ mod tests {
         assert_eq!(flow, ControlFlow::Break("sub/deep/stop".to_string()));
         assert_eq!(met.last().unwrap(), "sub/deep/stop File 3");
         assert_eq!(met.len(), 10);
+    }
+
+    /// A handle that keeps its listing answers for the base's own entries from it:
+    /// a name not listed is missing even once it exists, a listed file is still
+    /// opened to be read, and deeper paths are asked of the kernel.
+    #[test]
+    fn a_kept_listing_answers_for_the_base_own_entries() {
+        let (_t, base) = tree();
+        std::fs::write(base.join("listed.json"), b"{}").unwrap();
+        let mut d = Dir::open(&base).unwrap();
+        let listing: Vec<(Box<[u8]>, EntryKind)> = d
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|(name, kind, _)| (name.into_boxed_slice(), kind))
+            .collect();
+        d.keep_listing(listing);
+        std::fs::write(base.join("late.json"), b"{}").unwrap();
+        std::fs::write(base.join("sub/late.json"), b"{}").unwrap();
+        let opened = |rel: &[&str]| describe(d.open_file(rel).map(|(f, _)| f));
+        assert_eq!(opened(&["late.json"]), "missing");
+        assert!(!d.regular_file_no_links(&["late.json"]));
+        assert_eq!(opened(&["listed.json"]), "read {}");
+        assert!(d.regular_file_no_links(&["listed.json"]));
+        assert_eq!(opened(&["sub", "late.json"]), "read {}");
+        assert!(d.regular_file_no_links(&["sub", "late.json"]));
+        // Links stay links, whatever they point to.
+        assert!(!d.regular_file_no_links(&["sub_link"]));
+        assert_eq!(opened(&["abs_link"]), "outside");
+        // A file listed but gone since is missing, as the kernel says.
+        std::fs::remove_file(base.join("listed.json")).unwrap();
+        assert_eq!(opened(&["listed.json"]), "missing");
     }
 
     #[test]

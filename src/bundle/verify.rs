@@ -20,7 +20,7 @@ use super::index::{ArtifactIndex, IndexEntry, RunStatus, STATES, truncate};
 use super::paths;
 use super::promotion::{self, Promotability};
 use super::witness::{self, Witnesses};
-use crate::beneath::{Dir, EntryKind, MAX_TREE_DEPTH, Met, Refusal, Unwalked};
+use crate::beneath::{Dir, EntryKind, MAX_TREE_DEPTH, Met, Refusal, TreeEntry, Unwalked};
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
 
@@ -937,6 +937,11 @@ pub fn verify_run_at(
     } else if let Ok(d) = &dir {
         listing = Some(list_run(d, None));
     }
+    // From here on the run is read as listed: what the listing did not find is
+    // missing without another look (optional inputs are usually absent).
+    if let (Ok(d), Some(top)) = (&mut dir, listing.as_mut().and_then(|l| l.top.take())) {
+        d.keep_listing(top);
+    }
     let read_json = |name: &str| match &dir {
         Ok(d) => d.read_json(&[name]),
         Err(e) => Err(JsonReadError::Io(e.to_string())),
@@ -1503,6 +1508,9 @@ const MAX_KEPT_LISTING: usize = 20_000;
 /// depth (`None` past [`MAX_KEPT_LISTING`]), and what could not be listed.
 pub struct RunListing {
     entries: Option<Vec<(String, usize)>>,
+    /// The folder's own entries (folders too) with their kinds, when it could be
+    /// listed and they were few enough to keep: what [`Dir::keep_listing`] takes.
+    top: Option<Vec<(Box<[u8]>, EntryKind)>>,
     errors: Vec<String>,
 }
 
@@ -1511,27 +1519,49 @@ pub struct RunListing {
 /// refused rather than listed), stamping each entry when `stamping` is given.
 pub fn list_run(dir: &Dir, mut stamping: Option<&mut super::reuse::Stamping>) -> RunListing {
     let mut entries = Some(Vec::new());
+    let mut top = Some(Vec::new());
+    let mut unlisted = false;
     let mut errors = Vec::new();
     list_folder(
         dir,
         &mut errors,
-        &mut |rel, depth| {
+        &mut |e| {
+            if e.depth == 1
+                && let Some(v) = &mut top
+            {
+                if v.len() < MAX_KEPT_LISTING {
+                    v.push((Box::from(e.name), e.kind));
+                } else {
+                    top = None;
+                }
+            }
+            if e.kind == EntryKind::Folder {
+                return;
+            }
             if let Some(v) = &mut entries {
                 if v.len() < MAX_KEPT_LISTING {
-                    v.push((rel, depth));
+                    v.push((e.rel.to_string(), e.depth));
                 } else {
                     entries = None;
                 }
             }
         },
         &mut stamping,
+        &mut || unlisted = true,
     );
+    if unlisted {
+        top = None;
+    }
     if let Some(s) = stamping
         && !errors.is_empty()
     {
         s.broken();
     }
-    RunListing { entries, errors }
+    RunListing {
+        entries,
+        top,
+        errors,
+    }
 }
 
 /// The run's files that its index does not name, from its listing (or a second
@@ -1545,31 +1575,44 @@ fn list_unindexed(
 ) -> Vec<String> {
     let mut out = Vec::new();
     let mut more = 0usize;
-    let mut keep = |rel: String, depth: usize| {
-        if depth == 1 && BOOKKEEPING_FILES.contains(&rel.as_str()) {
+    let mut keep = |rel: &str, depth: usize| {
+        if depth == 1 && BOOKKEEPING_FILES.contains(&rel) {
             return;
         }
-        if indexed.contains_key(rel.as_str()) {
+        if indexed.contains_key(rel) {
             return;
         }
-        crate::wire::push_capped(&mut out, &mut more, MAX_UNINDEXED_LISTED, || rel);
+        crate::wire::push_capped(&mut out, &mut more, MAX_UNINDEXED_LISTED, || {
+            rel.to_string()
+        });
     };
     let errors = match (listing, dir) {
         (
             Some(RunListing {
                 entries: Some(entries),
                 errors,
+                ..
             }),
             _,
         ) => {
             for (rel, depth) in entries {
-                keep(rel, depth);
+                keep(&rel, depth);
             }
             errors
         }
         (_, Some(dir)) => {
             let mut errors = Vec::new();
-            list_folder(dir, &mut errors, &mut keep, &mut None);
+            list_folder(
+                dir,
+                &mut errors,
+                &mut |e| {
+                    if e.kind != EntryKind::Folder {
+                        keep(e.rel, e.depth)
+                    }
+                },
+                &mut None,
+                &mut || {},
+            );
             errors
         }
         (_, None) => Vec::new(),
@@ -1597,24 +1640,26 @@ fn list_unindexed(
     out
 }
 
-/// Visits every entry below `dir` that is not a folder (links included, never
-/// followed), depth first in name order, as slash paths below `dir` with its depth,
-/// stamping each entry (folders too) when `stamping` is given.
+/// Visits every entry below `dir` (links included, never followed), depth first in
+/// name order, stamping each when `stamping` is given; `unlisted` is called when
+/// `dir` itself could not be listed.
 fn list_folder(
     dir: &Dir,
     errors: &mut Vec<String>,
-    visit: &mut dyn FnMut(String, usize),
+    visit: &mut dyn FnMut(&TreeEntry<'_>),
     stamping: &mut Option<&mut super::reuse::Stamping>,
+    unlisted: &mut dyn FnMut(),
 ) {
     let _ = dir.walk_tree::<std::convert::Infallible>(&mut |met| {
+        if let Met::Unwalked("", _) = met {
+            unlisted();
+        }
         match met {
             Met::Entry(e) => {
                 if let Some(s) = stamping {
                     s.entry(e);
                 }
-                if e.kind != EntryKind::Folder {
-                    visit(e.rel.to_string(), e.depth);
-                }
+                visit(e);
             }
             Met::Unwalked(rel, Unwalked::TooDeep) => errors.push(format!(
                 "{rel}: folders nested deeper than {MAX_TREE_DEPTH} levels are not listed"
