@@ -67,8 +67,11 @@ pub struct Dir {
     /// The base's own entries as its listing found them, sorted by name, once the
     /// caller has said it reads the folder as of that listing
     /// ([`Dir::keep_listing`]).
-    listed: Option<Box<[(Box<[u8]>, EntryKind)]>>,
+    listed: Option<Box<[Listed]>>,
 }
+
+/// An entry of a folder as its listing found it: its name and kind.
+pub type Listed = (Box<[u8]>, EntryKind);
 
 impl std::fmt::Debug for Dir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,7 +166,7 @@ impl Dir {
     /// the kernel again. A file listed is still opened to be read. For a caller
     /// that already reads the folder as of that listing (a run is listed before it
     /// is read), so a file created after it is not half seen.
-    pub fn keep_listing(&mut self, mut entries: Vec<(Box<[u8]>, EntryKind)>) {
+    pub fn keep_listing(&mut self, mut entries: Vec<Listed>) {
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.listed = Some(entries.into_boxed_slice());
     }
@@ -819,7 +822,7 @@ mod tests {
         let (_t, base) = tree();
         std::fs::write(base.join("listed.json"), b"{}").unwrap();
         let mut d = Dir::open(&base).unwrap();
-        let listing: Vec<(Box<[u8]>, EntryKind)> = d
+        let listing: Vec<Listed> = d
             .entries()
             .unwrap()
             .into_iter()

@@ -1510,7 +1510,7 @@ pub struct RunListing {
     entries: Option<Vec<(String, usize)>>,
     /// The folder's own entries (folders too) with their kinds, when it could be
     /// listed and they were few enough to keep: what [`Dir::keep_listing`] takes.
-    top: Option<Vec<(Box<[u8]>, EntryKind)>>,
+    top: Option<Vec<crate::beneath::Listed>>,
     errors: Vec<String>,
 }
 
