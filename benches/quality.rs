@@ -889,6 +889,72 @@ fn hostile_inputs(o: &Opts) {
         rss_commit / 1024
     );
 
+    // A run_status.json of a million fields (20 MB, within the budget of values):
+    // the build's peak, and the size of the run's page.
+    let ws = hostile_workspace(
+        o,
+        "hostile-status",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    std::fs::create_dir_all(ws.join("out/r1")).unwrap();
+    let mut status = String::from(r#"{"run_id":"r1","state":"complete""#);
+    for i in 0..1_000_000 {
+        status.push_str(&format!(",\"k{i:07}\":{i}"));
+    }
+    status.push('}');
+    std::fs::write(ws.join("out/r1/run_status.json"), &status).unwrap();
+    let (rss_build, c_build, _) = build_and_report(&ws);
+    let page = std::fs::metadata(ws.join("site/runs/r1/index.html"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    trash(o, &ws);
+    println!(
+        "  a run_status.json of 1,000,000 fields ({:.1} MB): lith build {} MiB (exit {c_build}), its run page {:.1} KB",
+        status.len() as f64 / 1e6,
+        rss_build / 1024,
+        page as f64 / 1e3
+    );
+
+    // A report.json read back whole (`lith render`) with as many values as lith
+    // reads from one, nearly all in values the site only shows: a run's gating
+    // input, a field of its run_status.json.
+    let ws = o.dir.join(format!("hostile-report-{}", std::process::id()));
+    tree::copy_demo(&ws);
+    let (_, _, c) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    assert!(c == 0 || c == 3, "the demo build failed");
+    let report = std::fs::read_to_string(ws.join("site/report.json")).unwrap();
+    let many = format!("[{}0]", "0,".repeat((1 << 24) - 100_000));
+    for (what, place, with) in [
+        (
+            "a gating input",
+            "\"sandbox_check_self\":{\"sandboxed\":false}",
+            format!("\"sandbox_check_self\":{many}"),
+        ),
+        (
+            "a run_status field",
+            "\"run_status\":{\"channel\"",
+            format!("\"run_status\":{{\"big\":{many},\"channel\""),
+        ),
+    ] {
+        let at = report
+            .find(place)
+            .expect("the demo's report has that value");
+        let hostile = format!("{}{with}{}", &report[..at], &report[at + place.len()..]);
+        std::fs::write(ws.join("hostile.json"), &hostile).unwrap();
+        let (_, rss, code) = measure(
+            Command::new(lith())
+                .args(["render", "--quiet", "hostile.json", "--out", "rendered"])
+                .current_dir(&ws),
+        );
+        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        println!(
+            "  a report.json of {:.0} MB with 16.7 M values in {what}: lith render {} MiB (exit {code})",
+            hostile.len() as f64 / 1e6,
+            rss / 1024
+        );
+    }
+    trash(o, &ws);
+
     // The demo workspace with 1.5 million receipts (a 352 MB log).
     let ws = o
         .dir

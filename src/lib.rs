@@ -25,6 +25,7 @@ pub mod fuzzing;
 pub mod gate;
 pub mod http;
 pub mod json_budget;
+pub mod json_text;
 pub mod jsonl;
 pub mod lith;
 pub mod pipeline;

@@ -192,7 +192,8 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     };
     let world_id = status
         .as_ref()
-        .and_then(|s| s.fields().get("world_id").cloned())
+        .and_then(|s| s.field("world_id"))
+        .and_then(|v| serde_json::from_str(v.get()).ok())
         .unwrap_or(Value::Null);
     let index = json!({
         "schema_version": INDEX_SCHEMA,

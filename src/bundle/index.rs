@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::fsutil::{JsonReadError, MAX_JSON_BYTES, strip_position};
+use crate::json_text::JsonText;
 
 /// Indexes up to this size are read whole and parsed from memory; larger ones are
 /// parsed as they are read, in memory proportional to their entries.
@@ -27,31 +28,52 @@ str_enum! {
 /// `run_status.json`, with every field kept for display. In a report it is written
 /// as the file's own object (its fields sorted by key): `run_id` and `state` are
 /// read from it again, never written beside it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunStatus {
     pub run_id: Option<String>,
     pub state: Option<String>,
     /// All fields as written (sorted by key), shown on the run page: kept as compact
-    /// JSON text (one allocation, not a map per run) and parsed when shown.
-    pub fields: Box<RawValue>,
-}
-
-impl PartialEq for RunStatus {
-    fn eq(&self, other: &RunStatus) -> bool {
-        self.fields.get() == other.fields.get()
-    }
+    /// JSON text (one allocation, not a map per run), and read from it field by
+    /// field when shown.
+    pub fields: JsonText,
 }
 
 impl Serialize for RunStatus {
+    /// Its compact text as it is, pretty printer or not (as `lith verify --json`
+    /// has always shown it): a report of 100,000 runs writes it without reading it.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        self.fields.raw().serialize(s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for RunStatus {
+    /// Read back from a report as its text, never as values: `run_id` and `state`
+    /// are taken from it as [`RunStatus::from_value`] takes them.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunStatus, D::Error> {
-        let map = <Map<String, Value> as serde::Deserialize>::deserialize(d)?;
-        RunStatus::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
+        let fields = JsonText::deserialize(d)?;
+        if fields.kind() != "object" {
+            return Err(serde::de::Error::custom(format!(
+                "expected a JSON object, found {}",
+                fields.kind()
+            )));
+        }
+        let text = |k: &str| -> Result<Option<String>, D::Error> {
+            match crate::json_text::member(fields.raw(), k) {
+                None => Ok(None),
+                Some(v) if v.get() == "null" => Ok(None),
+                Some(v) => crate::json_text::string_of(v).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{k}` must be a string, found {}",
+                        crate::json_text::kind_of(v)
+                    ))
+                }),
+            }
+        };
+        Ok(RunStatus {
+            run_id: text("run_id")?,
+            state: text("state")?,
+            fields,
+        })
     }
 }
 
@@ -73,13 +95,13 @@ impl RunStatus {
         Ok(RunStatus {
             run_id: text("run_id")?,
             state: text("state")?,
-            fields: serde_json::value::to_raw_value(&fields).map_err(|e| e.to_string())?,
+            fields: JsonText::of(&Value::Object(fields)),
         })
     }
 
-    /// Every field as written, sorted by key.
-    pub fn fields(&self) -> Map<String, Value> {
-        serde_json::from_str(self.fields.get()).unwrap_or_default()
+    /// The field `key` as written.
+    pub fn field(&self, key: &str) -> Option<&RawValue> {
+        crate::json_text::member(self.fields.raw(), key)
     }
 }
 

@@ -13,6 +13,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::json_text::JsonText;
+
 use super::verify::{RunReport, Verification};
 use crate::beneath::Dir;
 use crate::finding::{Code, Severity};
@@ -101,16 +103,17 @@ impl<'de> serde::Deserialize<'de> for Reasons {
     }
 }
 
-/// The raw values promotability was decided on, as the reference shows them.
+/// The raw values promotability was decided on, as the reference shows them. They
+/// are decided on as they are read and kept only to be shown, as compact text.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct GatingInputs {
     /// `run_manifest.channel` as found (any JSON value; null when absent).
-    pub channel: Value,
+    pub channel: JsonText,
     pub apply_preflight_present: bool,
     /// `apply_preflight.record.apply_ok` as found; null without a record.
-    pub apply_ok: Value,
+    pub apply_ok: JsonText,
     /// `apply_preflight.record.sandbox_check_self` as found; null without a record.
-    pub sandbox_check_self: Value,
+    pub sandbox_check_self: JsonText,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -256,14 +259,11 @@ pub fn assess(
     if in_progress {
         reasons.insert("bundle_in_progress");
     }
-    let channel = manifest
-        .as_ref()
-        .and_then(|m| m.get("channel"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    if channel.as_str() != Some("launchd_clean") {
+    let channel = manifest.as_ref().and_then(|m| m.get("channel"));
+    if channel.and_then(Value::as_str) != Some("launchd_clean") {
         reasons.insert("not_clean_channel");
     }
+    let channel = channel.map_or_else(JsonText::null, JsonText::of);
     let preflight = object_or_empty(
         manifest.as_ref(),
         "apply_preflight",
@@ -278,7 +278,7 @@ pub fn assess(
     let (apply_ok, sandbox_check_self) = match record {
         None => {
             reasons.insert("apply_preflight_missing");
-            (Value::Null, Value::Null)
+            (JsonText::null(), JsonText::null())
         }
         Some(r) => {
             let sandbox = object_or_empty(
@@ -290,14 +290,12 @@ pub fn assess(
             if sandbox.and_then(|s| s.get("sandboxed")) == Some(&Value::Bool(true)) {
                 reasons.insert("already_sandboxed");
             }
-            let apply_ok = r.get("apply_ok").cloned().unwrap_or(Value::Null);
-            if apply_ok != Value::Bool(true) {
+            let apply_ok = r.get("apply_ok");
+            if apply_ok != Some(&Value::Bool(true)) {
                 reasons.insert("apply_failed");
             }
-            (
-                apply_ok,
-                r.get("sandbox_check_self").cloned().unwrap_or(Value::Null),
-            )
+            let text = |v: Option<&Value>| v.map_or_else(JsonText::null, JsonText::of);
+            (text(apply_ok), text(r.get("sandbox_check_self")))
         }
     };
     // Strict load and digest verification: the same judgement as `lith verify`, with

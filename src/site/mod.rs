@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use rayon::prelude::*;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::verify::{ArtifactStatus, Mode, RunReport, Verification, hex};
@@ -606,6 +606,8 @@ pub struct RunPage<'a> {
     pub committed: bool,
     pub index_missing: &'a [String],
     pub status_fields: Vec<(String, String)>,
+    /// Fields of run_status.json past the first [`MAX_STATUS_FIELDS_SHOWN`].
+    pub status_more: usize,
     pub has_witnesses: bool,
     pub witnesses: Vec<(String, String, String, String)>,
     pub summary_html: Option<String>,
@@ -801,8 +803,9 @@ fn updated_of(run: &RunReport) -> String {
 
 /// `updated_at_unix` of the run's status, when it has one.
 fn updated_secs(run: &RunReport) -> Option<i64> {
-    match run.run_status.as_ref()?.fields().get("updated_at_unix") {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
+    let v = run.run_status.as_ref()?.field("updated_at_unix")?;
+    match serde_json::from_str::<serde_json::Number>(v.get()) {
+        Ok(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.floor() as i64)),
         _ => None,
     }
 }
@@ -829,18 +832,27 @@ fn list_order(runs: &mut [(&str, &RunReport)]) {
     });
 }
 
-fn compact_value(v: &Value) -> String {
+/// The most fields of a run's `run_status.json` its page shows (a usual one has
+/// about ten; one of a million fields made a page of 92 MB).
+pub const MAX_STATUS_FIELDS_SHOWN: usize = 100;
+
+/// A value shown in a page's facts: a string as itself, anything else as its
+/// compact JSON text, cut at 500 characters.
+fn compact_value(v: &RawValue) -> String {
     const MAX_CHARS: usize = 500;
-    if let Value::String(s) = v {
-        return crate::bundle::index::truncate(s, MAX_CHARS);
+    match crate::json_text::string_of(v) {
+        Some(s) => crate::bundle::index::truncate(&s, MAX_CHARS),
+        None => crate::bundle::index::truncate(v.get(), MAX_CHARS),
     }
-    // Enough bytes for one character more than is shown, so that a longer value
-    // still ends in `…`; the rest is counted, never held.
-    let mut out = Capped::new(4 * MAX_CHARS + 4);
-    if serde_json::to_writer(&mut out, v).is_err() {
-        return String::new();
+}
+
+/// A gating input as shown: `unknown` when it is null.
+fn shown_or_unknown(v: &crate::json_text::JsonText) -> String {
+    if v.is_null() {
+        "unknown".into()
+    } else {
+        compact_value(v.raw())
     }
-    crate::bundle::index::truncate(out.text(), MAX_CHARS)
 }
 
 /// A writer that keeps the first `cap` bytes written to it and counts them all.
@@ -1204,25 +1216,33 @@ fn run_page<'a>(
     let mut artifacts = artifacts;
     artifacts.sort_by_key(|a| a.status == "ok");
     // run_status.json's fields, unless it says nothing the facts above do not: its
-    // run_id is the folder's and its state the one shown.
-    let status_fields = run
-        .run_status
-        .as_ref()
-        .map(|st| st.fields())
-        .filter(|fields| {
-            !fields.iter().all(|(k, v)| match k.as_str() {
-                "run_id" => v.as_str() == Some(&run.run_id),
-                "state" => v.as_str().is_some() && v.as_str() == run.state(),
+    // run_id is the folder's and its state the one shown. At most
+    // MAX_STATUS_FIELDS_SHOWN, each cut at 500 characters; report.json has them all.
+    let mut status_fields = Vec::new();
+    let mut status_more = 0usize;
+    let mut only_facts = true;
+    if let Some(st) = &run.run_status {
+        let _ = crate::json_text::each_member(st.fields.raw(), |k, v| {
+            only_facts &= match &*k {
+                "run_id" => crate::json_text::string_of(v).as_deref() == Some(&run.run_id),
+                "state" => {
+                    run.state().is_some()
+                        && crate::json_text::string_of(v).as_deref() == run.state()
+                }
                 _ => false,
-            })
-        })
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), compact_value(v)))
-                .collect()
-        })
-        .unwrap_or_default();
+            };
+            crate::wire::push_capped(
+                &mut status_fields,
+                &mut status_more,
+                MAX_STATUS_FIELDS_SHOWN,
+                || (k.into_owned(), compact_value(v)),
+            );
+        });
+    }
+    if only_facts {
+        status_fields.clear();
+        status_more = 0;
+    }
     let witnesses = run
         .extra()
         .witnesses
@@ -1283,6 +1303,7 @@ fn run_page<'a>(
         committed: run.committed,
         index_missing: run.index.as_ref().map_or(&[][..], |i| &i.missing[..]),
         status_fields,
+        status_more,
         has_witnesses: run.extra().witnesses.is_some(),
         witnesses,
         summary_html: run.extra().summary_md.as_deref().map(markdown::render),
@@ -1296,16 +1317,10 @@ fn run_page<'a>(
             PromotionView {
                 promotable: p.promotable_decision_stage,
                 reasons: p.reasons.iter().collect(),
-                channel: match &p.gating_inputs.channel {
-                    serde_json::Value::Null => "unknown".into(),
-                    v => compact_value(v),
-                },
+                channel: shown_or_unknown(&p.gating_inputs.channel),
                 apply_preflight_present: p.gating_inputs.apply_preflight_present,
-                apply_ok: match &p.gating_inputs.apply_ok {
-                    serde_json::Value::Null => "unknown".into(),
-                    v => compact_value(v),
-                },
-                sandbox_check_self: compact_value(&p.gating_inputs.sandbox_check_self),
+                apply_ok: shown_or_unknown(&p.gating_inputs.apply_ok),
+                sandbox_check_self: compact_value(p.gating_inputs.sandbox_check_self.raw()),
                 packet_json: PreText(packet_json),
                 packet_cut,
             }
@@ -1341,7 +1356,8 @@ mod pre_text_tests {
     #[test]
     fn a_value_shown_in_the_facts_is_cut_at_500_characters_whatever_its_kind() {
         use serde_json::json;
-        let cut = |v: serde_json::Value| super::compact_value(&v);
+        let cut =
+            |v: serde_json::Value| super::compact_value(crate::json_text::JsonText::of(&v).raw());
         assert_eq!(cut(json!({"sandboxed": false})), r#"{"sandboxed":false}"#);
         assert_eq!(cut(json!("launchd_clean")), "launchd_clean");
         // A million numbers and a long string alike: 500 characters and an ellipsis.

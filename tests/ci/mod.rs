@@ -870,3 +870,61 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     );
     assert!(peak < 128, "the rebuild held {peak} MiB");
 }
+
+/// A report of as many values as lith reads back, all of them in values the model
+/// only shows (a run's gating inputs, a field of its `run_status.json`), is read
+/// back and rendered in far less than SPEC §11's 256 MB for one input file: those
+/// values are held as their text. The lith before held them as JSON values: 1 GB
+/// and 540 MB for 16 million.
+#[test]
+fn a_report_whose_shown_values_are_millions_renders_in_bounded_memory() {
+    use lith::cmd::merge::MAX_REPORT_VALUES;
+    fn count(v: &serde_json::Value) -> usize {
+        1 + match v {
+            serde_json::Value::Array(a) => a.iter().map(count).sum(),
+            serde_json::Value::Object(o) => o.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    let ws = Workspace::demo();
+    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let report = ws.read("whole/report.json");
+    // As many as the cap allows beside the report's own values.
+    let own = count(&serde_json::from_str(&report).unwrap());
+    let values = MAX_REPORT_VALUES - own - 2;
+    let many = format!("[{}0]", "0,".repeat(values - 1));
+    let gating = "\"sandbox_check_self\":{\"sandboxed\":false}";
+    let status = "\"run_status\":{\"channel\"";
+    for (place, with) in [
+        (gating, format!("\"sandbox_check_self\":{many}")),
+        (
+            status,
+            format!("\"run_status\":{{\"big\":{many},\"channel\""),
+        ),
+    ] {
+        let at = report.find(place).expect("a run with that value");
+        let hostile = format!("{}{with}{}", &report[..at], &report[at + place.len()..]);
+        ws.write("hostile.json", &hostile);
+        drop(hostile);
+        let (r, peak) = ws.lith_peak_mib(&["render", "-q", "hostile.json", "--out", "site"]);
+        assert_eq!(r.code, 3, "{place}: {r:?}");
+        assert!(peak < 160, "{place}: render held {peak} MiB");
+        // The page shows the start of the value; report.json has it whole.
+        let again: serde_json::Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+        assert_eq!(
+            count(&again),
+            own + values - 1 + 2 * usize::from(place == status),
+            "{place}"
+        );
+        let page = std::fs::read_dir(ws.join("site/runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("index.html"))
+            .filter(|p| p.exists())
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .max()
+            .unwrap();
+        assert!(page < 64 * 1024, "{place}: a run page of {page} bytes");
+        std::fs::remove_dir_all(ws.join("site")).unwrap();
+    }
+}

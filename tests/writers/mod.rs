@@ -793,6 +793,73 @@ fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
     assert!(!page.contains("more bytes of the packet"));
 }
 
+/// A run_status.json of 20,000 fields: its page shows the first hundred, in key
+/// order, and counts the rest, which report.json keeps. The lith before listed
+/// them all (a page of 92 MB for a million).
+#[test]
+fn a_run_status_of_many_fields_shows_a_hundred_on_the_page_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    promotable_run(
+        &ws,
+        |files| {
+            let mut status: Value = serde_json::from_str(&files["run_status.json"]).unwrap();
+            for i in 0..20_000 {
+                status[format!("k{i:05}")] = json!(format!("value {i}"));
+            }
+            files.insert("run_status.json".into(), status.to_string());
+        },
+        |_| {},
+    );
+    let r = ws.lith(&["build", "-q", "--out", "site"]);
+    assert!(r.code == 0 || r.code == 3, "{r:?}");
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    let status: Value = serde_json::from_str(
+        &serde_json::from_str::<Value>(&ws.read("site/report.json")).unwrap()["bundles"]["roots"]
+            [0]["runs"][0]["run_status"]
+            .to_string(),
+    )
+    .unwrap();
+    let fields = status.as_object().unwrap();
+    assert!(fields.len() > 20_000, "report.json keeps every field");
+    let table = page
+        .split_once("<h2 id=\"h-status\">")
+        .and_then(|(_, rest)| rest.split_once("</section>"))
+        .map(|(t, _)| t)
+        .expect("the status table");
+    let shown: Vec<&str> = table
+        .split("<th scope=\"row\"><code>")
+        .skip(1)
+        .map(|row| row.split_once("</code>").unwrap().0)
+        .collect();
+    let want: Vec<&str> = fields.keys().take(100).map(String::as_str).collect();
+    assert_eq!(shown, want, "the first hundred fields in key order");
+    assert!(
+        table.contains(&format!(
+            "… {} more fields are not shown",
+            fields.len() - 100
+        )),
+        "{table}"
+    );
+    // A usual status is shown whole, without the note.
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    promotable_run(&ws, |_| {}, |_| {});
+    let r = ws.lith(&["build", "-q", "--out", "site"]);
+    assert!(r.code == 0 || r.code == 3, "{r:?}");
+    assert!(
+        !ws.read("site/runs/r1/index.html")
+            .contains("more fields are not shown")
+    );
+}
+
 #[test]
 fn every_reason_comes_from_a_fixture_that_fails_only_that_condition_and_what_it_implies() {
     type Tweak = Box<dyn Fn(&mut BTreeMap<String, String>)>;
