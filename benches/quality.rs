@@ -447,7 +447,53 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
         rewritten as f64 * 100.0 / n as f64,
         t_lith.as_secs_f64() / t_warm.as_secs_f64()
     );
+    all_changed(o, &out);
     (t_lith, t_base)
+}
+
+/// A nightly where every artifact changed since the last build (a toolchain that
+/// rebuilt them all): the last report with every digest altered is given to
+/// `--previous`; the changes, the Changes page and the memory stay bounded.
+fn all_changed(o: &Opts, site: &Path) {
+    let root = o.dir.join(format!("small-{}", o.runs));
+    let mut report = std::fs::read(site.join("report.json")).unwrap();
+    // Every quoted 64-digit hex string is a digest: its first digit is changed.
+    let mut flipped = 0usize;
+    let mut i = 0;
+    while i + 65 < report.len() {
+        if report[i] == b'"'
+            && report[i + 65] == b'"'
+            && report[i + 1..i + 65]
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            report[i + 1] = if report[i + 1] == b'0' { b'1' } else { b'0' };
+            flipped += 1;
+            i += 66;
+        } else {
+            i += 1;
+        }
+    }
+    let previous = root.join("previous-all-changed.json");
+    std::fs::write(&previous, &report).unwrap();
+    let out = root.join("site-all-changed");
+    trash(o, &out);
+    let (t, rss, c) = measure(&mut lith_build(
+        &root,
+        &["--previous", previous.to_str().unwrap()],
+        &out,
+    ));
+    assert_eq!(c, 0, "lith build --previous failed");
+    let size = |rel: &str| std::fs::metadata(out.join(rel)).map_or(0, |m| m.len());
+    println!(
+        "  lith build --previous a report whose {flipped} digests all differ: {:5.2} s, peak RSS {} MiB; report.json {:.1} MB, changes/index.html {} KiB (bar: < 1024)",
+        t.as_secs_f64(),
+        rss / 1024,
+        size("report.json") as f64 / 1e6,
+        size("changes/index.html") / 1024
+    );
+    trash(o, &out);
+    let _ = std::fs::remove_file(&previous);
 }
 
 /// A cold build right after `rm -rf` of the previous site (`rm -rf site && lith

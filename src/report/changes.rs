@@ -125,8 +125,13 @@ pub struct RunChange {
     pub after: Option<Verification>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotable: Option<Flip>,
+    /// The artifacts whose digest changed, by path, as far as the report lists
+    /// them: at most [`MAX_LISTED_DIGEST_CHANGES`] over all runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digests: Vec<DigestChange>,
+    /// Artifacts whose digest changed beyond those listed in `digests`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub digests_unlisted: usize,
     /// The run's page in this build's site (site-relative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
@@ -164,6 +169,15 @@ impl RunChange {
     pub fn transition(&self) -> String {
         format!("{} → {}", self.before_label(), self.after_label())
     }
+
+    /// How many of the run's artifacts changed digest, listed or not.
+    pub fn digests_changed(&self) -> usize {
+        self.digests.len() + self.digests_unlisted
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ItemChange {
@@ -417,7 +431,16 @@ struct Comparison<'n> {
     checking: bool,
     /// The runs of the previous build read so far.
     read: usize,
+    /// How many more digest changes the changes may list.
+    digests_left: usize,
 }
+
+/// The most digest changes `changes` lists over all runs, in the order the runs
+/// are compared (by root and run id); the rest are counted in each run's
+/// `digests_unlisted`. A nightly that rebuilt every artifact of 100,000 runs would
+/// otherwise list 1.3 million, some 250 MB of report (and of memory), that the
+/// two reports already hold.
+pub const MAX_LISTED_DIGEST_CHANGES: usize = 10_000;
 
 /// The most runs read from a previous report: five times the largest one lith
 /// reads back whole ([`crate::cmd::merge::MAX_REPORT_VALUES`] has room for some
@@ -437,6 +460,7 @@ impl<'n> Comparison<'n> {
             changes: Vec::new(),
             checking: true,
             read: 0,
+            digests_left: MAX_LISTED_DIGEST_CHANGES,
         }
     }
 
@@ -500,7 +524,7 @@ impl<'n> Comparison<'n> {
         before: Option<&PastRun>,
         after: Option<&RunReport>,
     ) {
-        let (digests, flip) = match (before, after) {
+        let (mut digests, flip) = match (before, after) {
             (Some(x), Some(y)) => (
                 digest_changes(&x.artifacts, &y.artifacts),
                 match (
@@ -532,6 +556,11 @@ impl<'n> Comparison<'n> {
         ) else {
             return;
         };
+        let listed = digests.len().min(self.digests_left);
+        let digests_unlisted = digests.len() - listed;
+        digests.truncate(listed);
+        digests.shrink_to_fit();
+        self.digests_left -= listed;
         self.changes.push(RunChange {
             root: root.to_string(),
             run_id: run_id.to_string(),
@@ -540,6 +569,7 @@ impl<'n> Comparison<'n> {
             after: is,
             promotable: flip,
             digests,
+            digests_unlisted,
             page: after.and_then(|r| r.page.clone()),
             previous_page: before.and_then(|r| r.page.clone()),
         });
@@ -556,7 +586,7 @@ impl<'n> Comparison<'n> {
         let mut runs = self.changes;
         for r in &runs {
             counts.add(r.kind);
-            counts.digests_changed += r.digests.len();
+            counts.digests_changed += r.digests_changed();
             counts.promotability_changed += usize::from(r.promotable.is_some());
         }
         runs.sort_by(|x, y| {
@@ -884,15 +914,16 @@ pub fn text(c: &Changes, limit: usize) -> String {
                 yes_no(f.after)
             ));
         }
-        if !r.digests.is_empty() {
-            let first = &r.digests[0];
+        if let Some(first) = r.digests.first() {
             line.push_str(&format!(
                 "; {} digest(s) changed, e.g. {} {} → {}",
-                r.digests.len(),
+                r.digests_changed(),
                 first.path,
                 short(first.before.as_deref()),
                 short(first.after.as_deref())
             ));
+        } else if r.digests_unlisted > 0 {
+            line.push_str(&format!("; {} digest(s) changed", r.digests_unlisted));
         }
         lines.push(line);
     }

@@ -39,8 +39,11 @@ pub fn xml(report: &Report) -> Result<String, Error> {
                 r.kind.as_str(),
                 r.transition()
             );
-            if !r.digests.is_empty() {
-                text.push_str(&format!("; {} artifact digest(s) changed", r.digests.len()));
+            if r.digests_changed() > 0 {
+                text.push_str(&format!(
+                    "; {} artifact digest(s) changed",
+                    r.digests_changed()
+                ));
             }
             ((r.root.as_str(), r.run_id.as_str()), text)
         })

@@ -100,8 +100,8 @@ fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize)
         if let Some(f) = r.promotable {
             what.push_str(&format!("; promotable {} → {}", f.before, f.after));
         }
-        if !r.digests.is_empty() {
-            what.push_str(&format!("; {} digest(s) changed", r.digests.len()));
+        if r.digests_changed() > 0 {
+            what.push_str(&format!("; {} digest(s) changed", r.digests_changed()));
         }
         let links = [
             link(base, r.page.as_deref(), "now"),

@@ -22,6 +22,10 @@ const OPTIONS: usize = 200;
 
 /// Entries listed on the Changes page per table (report.json has them all).
 const CHANGES_SHOWN: usize = 1000;
+/// Digest changes shown on a row of the Changes page, and on the page in all: a
+/// nightly that rebuilt every artifact made a page of 4 MB with all 13 of each run.
+const DIGESTS_SHOWN_PER_ROW: usize = 3;
+const DIGESTS_SHOWN: usize = 1000;
 
 pub struct ChangeRow {
     pub kind: &'static str,
@@ -36,6 +40,8 @@ pub struct ChangeRow {
     pub promotable: Option<(bool, bool)>,
     /// (path, before, after), digests shortened; the full ones in `title`.
     pub digests: Vec<(String, String, String, String, String)>,
+    /// Digests changed beyond those shown.
+    pub digests_more: usize,
     pub href: Option<String>,
     pub previous_href: Option<String>,
 }
@@ -67,11 +73,17 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
         return Ok(());
     };
     let prev_base = c.previous.base_url.as_deref();
+    let mut digests_left = DIGESTS_SHOWN;
     let rows = c
         .runs
         .iter()
         .take(CHANGES_SHOWN)
-        .map(|r| ChangeRow {
+        .map(|r| {
+            let shown = r.digests.len().min(DIGESTS_SHOWN_PER_ROW).min(digests_left);
+            digests_left -= shown;
+            (r, shown)
+        })
+        .map(|(r, shown)| ChangeRow {
             kind: r.kind.as_str(),
             class: kind_class(r.kind),
             what: "run",
@@ -82,8 +94,7 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
             after: r.after_label().to_string(),
             after_class: r.after.map_or("neutral", super::verification_class),
             promotable: r.promotable.map(|f| (f.before, f.after)),
-            digests: r
-                .digests
+            digests: r.digests[..shown]
                 .iter()
                 .map(|d| {
                     (
@@ -95,6 +106,7 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
                     )
                 })
                 .collect(),
+            digests_more: r.digests_changed() - shown,
             href: r
                 .after
                 .and(r.page.as_ref())
@@ -125,6 +137,7 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
             after_class: label_class(i.after.as_deref()),
             promotable: None,
             digests: Vec::new(),
+            digests_more: 0,
             href: i.after.as_ref().map(|_| {
                 if what == "phase" {
                     format!("../phases/{}/index.html", super::phases::slug(&i.id))

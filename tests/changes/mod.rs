@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::Workspace;
+use crate::support::{Workspace, sha256_hex};
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1790000000");
 
@@ -210,6 +210,86 @@ fn two_builds_with_known_differences_give_exactly_the_expected_changes() {
     assert!(
         ws.read("site/runs/index.html")
             .contains("changes/index.html\">Changes</a>")
+    );
+}
+
+/// A rebuild where every artifact changed: the changes count every digest but
+/// list at most 10,000 over all runs, in the order the runs are compared, and the
+/// Changes page shows at most three a row. The lith before listed all of them: a
+/// 4 MB page and 25 MB more report for 10,000 runs of 13 artifacts.
+#[test]
+fn digest_changes_past_ten_thousand_are_counted_not_listed() {
+    use lith::report::changes::MAX_LISTED_DIGEST_CHANGES;
+    let ws = out_workspace();
+    let sizes = [("r1", 6_000), ("r2", 6_000), ("r3", 5)];
+    let write = |suffix: &str| {
+        for (run, n) in sizes {
+            let contents: Vec<(String, String)> = (0..n)
+                .map(|i| (format!("f{i:05}.txt"), format!("{run} {i}{suffix}")))
+                .collect();
+            let files: Vec<(&str, &str)> = contents
+                .iter()
+                .map(|(p, c)| (p.as_str(), c.as_str()))
+                .collect();
+            ws.committed_run(&format!("out/{run}"), "complete", &files);
+        }
+    };
+    write("");
+    let r = ws.lith(&["build", "-q", "--out", "before"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    write(" again");
+    let r = ws.lith(&["build", "-q", "--out", "after", "--previous", "before"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let report: Value = serde_json::from_str(&ws.read("after/report.json")).unwrap();
+    let changes = &report["changes"];
+    assert_eq!(changes["counts"]["digests_changed"], 12_005);
+    assert_eq!(changes["counts"]["changed"], 3);
+    let listed: Vec<(String, usize, u64)> = changes["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap().to_string(),
+                r["digests"].as_array().map_or(0, Vec::len),
+                r["digests_unlisted"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(MAX_LISTED_DIGEST_CHANGES, 10_000);
+    assert_eq!(
+        listed,
+        [
+            ("r1".to_string(), 6_000, 0),
+            ("r2".to_string(), 4_000, 2_000),
+            ("r3".to_string(), 0, 5)
+        ]
+    );
+    let first = &changes["runs"][0]["digests"][0];
+    assert_eq!(first["path"], "f00000.txt");
+    assert_eq!(first["after"], sha256_hex(b"r1 0 again"));
+    // The page: three digests a row and how many more; a run with none listed
+    // says how many changed.
+    let page = ws.read("after/changes/index.html");
+    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    assert_eq!(page.matches("<li><code class=\"wrap\"><bdi>f0").count(), 6);
+    assert_eq!(page.matches("</ul>and 5997 more</td>").count(), 2, "{page}");
+    assert!(
+        page.contains("<td data-label=\"Digests changed\">5</td>"),
+        "{page}"
+    );
+    // The text summary counts them all.
+    let r = ws.lith(&["diff", "before/report.json", "after/report.json"]);
+    assert!(
+        r.stdout.contains("6000 digest(s) changed, e.g. f00000.txt"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("run out/r3: verified → verified; 5 digest(s) changed"),
+        "{}",
+        r.stdout
     );
 }
 
