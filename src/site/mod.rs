@@ -1217,7 +1217,8 @@ fn run_page<'a>(
     artifacts.sort_by_key(|a| a.status == "ok");
     // run_status.json's fields, unless it says nothing the facts above do not: its
     // run_id is the folder's and its state the one shown. At most
-    // MAX_STATUS_FIELDS_SHOWN, each cut at 500 characters; report.json has them all.
+    // MAX_STATUS_FIELDS_SHOWN, each name and value cut at 500 characters;
+    // report.json has them all.
     let mut status_fields = Vec::new();
     let mut status_more = 0usize;
     let mut only_facts = true;
@@ -1235,7 +1236,7 @@ fn run_page<'a>(
                 &mut status_fields,
                 &mut status_more,
                 MAX_STATUS_FIELDS_SHOWN,
-                || (k.into_owned(), compact_value(v)),
+                || (crate::bundle::index::truncate(&k, 500), compact_value(v)),
             );
         });
     }

@@ -723,30 +723,31 @@ fn a_promotable_run_has_no_reasons_and_a_packet_at_the_root() {
     assert_eq!(ws.lith(&["promote", "out", "--require-promotable"]).code, 0);
 }
 
+/// A workspace of one promotable run `out/r1` whose files `tweak` changed, built
+/// into `site`; the run's page, which stays under 64 KiB.
+fn built_run(tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> (Workspace, String) {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    promotable_run(&ws, tweak, |_| {});
+    let r = ws.lith(&["build", "-q", "--out", "site"]);
+    assert!(r.code == 0 || r.code == 3, "{r:?}");
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
+    (ws, page)
+}
+
 #[test]
 fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
     // A workspace of one run whose manifest names `channel`, built; its run page.
-    let built = |channel: Value| -> (Workspace, String) {
-        let ws = Workspace::new();
-        ws.write(
-            "manifest.lith",
-            "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-        );
-        promotable_run(
-            &ws,
-            |files| {
-                let mut manifest: Value =
-                    serde_json::from_str(&files["run_manifest.json"]).unwrap();
-                manifest["channel"] = channel;
-                files.insert("run_manifest.json".into(), manifest.to_string());
-            },
-            |_| {},
-        );
-        let r = ws.lith(&["build", "-q", "--out", "site"]);
-        assert!(r.code == 0 || r.code == 3, "{r:?}");
-        let page = ws.read("site/runs/r1/index.html");
-        assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
-        (ws, page)
+    let built = |channel: Value| {
+        built_run(|files| {
+            let mut manifest: Value = serde_json::from_str(&files["run_manifest.json"]).unwrap();
+            manifest["channel"] = channel;
+            files.insert("run_manifest.json".into(), manifest.to_string());
+        })
     };
     // A channel of 200,000 numbers: 1.3 MB in the manifest, 2.6 MB pretty-printed.
     let (ws, page) = built(json!((0..200_000).collect::<Vec<u32>>()));
@@ -798,34 +799,20 @@ fn a_run_page_shows_a_large_packet_cut_at_a_line_and_promote_writes_it_whole() {
 /// them all (a page of 92 MB for a million).
 #[test]
 fn a_run_status_of_many_fields_shows_a_hundred_on_the_page_and_counts_the_rest() {
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
-    promotable_run(
-        &ws,
-        |files| {
-            let mut status: Value = serde_json::from_str(&files["run_status.json"]).unwrap();
-            for i in 0..20_000 {
-                status[format!("k{i:05}")] = json!(format!("value {i}"));
-            }
-            files.insert("run_status.json".into(), status.to_string());
-        },
-        |_| {},
-    );
-    let r = ws.lith(&["build", "-q", "--out", "site"]);
-    assert!(r.code == 0 || r.code == 3, "{r:?}");
-    let page = ws.read("site/runs/r1/index.html");
-    assert!(page.len() < 64 * 1024, "the page is {} bytes", page.len());
-    let status: Value = serde_json::from_str(
-        &serde_json::from_str::<Value>(&ws.read("site/report.json")).unwrap()["bundles"]["roots"]
-            [0]["runs"][0]["run_status"]
-            .to_string(),
-    )
-    .unwrap();
-    let fields = status.as_object().unwrap();
-    assert!(fields.len() > 20_000, "report.json keeps every field");
+    let (ws, page) = built_run(|files| {
+        let mut status: Value = serde_json::from_str(&files["run_status.json"]).unwrap();
+        for i in 0..20_000 {
+            status[format!("k{i:05}")] = json!(format!("value {i}"));
+        }
+        // A name of 100,000 characters is cut like a value.
+        status[format!("a{}", "n".repeat(100_000))] = json!(1);
+        files.insert("run_status.json".into(), status.to_string());
+    });
+    let report: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let fields = report["bundles"]["roots"][0]["runs"][0]["run_status"]
+        .as_object()
+        .unwrap();
+    assert!(fields.len() > 20_001, "report.json keeps every field");
     let table = page
         .split_once("<h2 id=\"h-status\">")
         .and_then(|(_, rest)| rest.split_once("</section>"))
@@ -836,7 +823,14 @@ fn a_run_status_of_many_fields_shows_a_hundred_on_the_page_and_counts_the_rest()
         .skip(1)
         .map(|row| row.split_once("</code>").unwrap().0)
         .collect();
-    let want: Vec<&str> = fields.keys().take(100).map(String::as_str).collect();
+    let want: Vec<String> = fields
+        .keys()
+        .take(100)
+        .map(|k| match k.char_indices().nth(500) {
+            Some((at, _)) => format!("{}…", &k[..at]),
+            None => k.clone(),
+        })
+        .collect();
     assert_eq!(shown, want, "the first hundred fields in key order");
     assert!(
         table.contains(&format!(
@@ -846,18 +840,8 @@ fn a_run_status_of_many_fields_shows_a_hundred_on_the_page_and_counts_the_rest()
         "{table}"
     );
     // A usual status is shown whole, without the note.
-    let ws = Workspace::new();
-    ws.write(
-        "manifest.lith",
-        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-    );
-    promotable_run(&ws, |_| {}, |_| {});
-    let r = ws.lith(&["build", "-q", "--out", "site"]);
-    assert!(r.code == 0 || r.code == 3, "{r:?}");
-    assert!(
-        !ws.read("site/runs/r1/index.html")
-            .contains("more fields are not shown")
-    );
+    let (_, page) = built_run(|_| {});
+    assert!(!page.contains("more fields are not shown"));
 }
 
 #[test]
