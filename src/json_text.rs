@@ -156,7 +156,7 @@ impl Serialize for Transcoded<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -187,5 +187,54 @@ mod tests {
         assert_eq!(JsonText::of(&json!(true)).kind(), "boolean");
         assert_eq!(JsonText::of(&json!(-1)).kind(), "number");
         assert_eq!(JsonText::of(&json!([])).as_string(), None);
+    }
+
+    /// JSON documents of every kind of value, nested, with spaces around tokens,
+    /// exponents and repeated keys.
+    pub(crate) fn json_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            "[a-c\u{e9}\"\\\\]{0,3}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(" , "))),
+                proptest::collection::vec(("[a-c]{0,2}", inner), 0..5).prop_map(|v| {
+                    let members: Vec<String> = v
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\" :{v}"))
+                        .collect();
+                    format!("{{ {} }}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// A value's text is what serde_json writes for it, compact or pretty, and a
+        /// report written pretty reads back to the same text.
+        #[test]
+        fn any_value_is_written_as_itself_and_read_back_to_its_text(raw in json_strategy()) {
+            let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+            let t = JsonText::of(&v);
+            proptest::prop_assert_eq!(t.get(), serde_json::to_string(&v).unwrap());
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            proptest::prop_assert_eq!(serde_json::to_string_pretty(&t).unwrap(), pretty.clone());
+            let back: JsonText = serde_json::from_str(&pretty).unwrap();
+            proptest::prop_assert_eq!(back, t);
+            // Read from its own layout, whatever it is, the text is compact and
+            // means the same value.
+            let found: JsonText = serde_json::from_str(&raw).unwrap();
+            let again: serde_json::Value = serde_json::from_str(found.get()).unwrap();
+            proptest::prop_assert_eq!(again, v);
+            proptest::prop_assert!(!found.get().contains(" :"), "{}", found.get());
+        }
     }
 }

@@ -389,35 +389,9 @@ mod tests {
         assert!(check(&flood).is_err());
     }
 
-    fn json_strategy() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just("null".to_string()),
-            any::<bool>().prop_map(|b| b.to_string()),
-            any::<i64>().prop_map(|n| n.to_string()),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(|f| format!("{f:e}")),
-            "[a-c\u{e9}\"\\\\]{0,3}".prop_map(|s| serde_json::to_string(&s).unwrap()),
-        ];
-        leaf.prop_recursive(4, 40, 5, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..5)
-                    .prop_map(|v| format!("[{}]", v.join(" , "))),
-                proptest::collection::vec(("[a-c]{0,2}", inner), 0..5).prop_map(|v| {
-                    let members: Vec<String> = v
-                        .into_iter()
-                        .map(|(k, v)| format!("\"{k}\" :{v}"))
-                        .collect();
-                    format!("{{ {} }}", members.join(","))
-                }),
-            ]
-        })
-    }
-
     proptest::proptest! {
         #[test]
-        fn any_json_is_written_as_a_value_would_be(raw in json_strategy()) {
+        fn any_json_is_written_as_a_value_would_be(raw in crate::json_text::tests::json_strategy()) {
             proptest::prop_assert_eq!(canon(&raw), via_value(&raw));
         }
     }
