@@ -56,8 +56,7 @@ impl JsonText {
         string_of(&self.0)
     }
 
-    /// What JSON calls the kind of the value: `object`, `array`, `string`,
-    /// `number`, `boolean` or `null`.
+    /// The kind of the value, as messages name it ([`kind_of`]).
     pub fn kind(&self) -> &'static str {
         kind_of(&self.0)
     }
@@ -72,15 +71,17 @@ pub fn string_of(raw: &RawValue) -> Option<String> {
     }
 }
 
-/// The kind of the JSON value `raw` holds, from its first character.
+/// The kind of the JSON value `raw` holds, from its first character, as messages
+/// name it (`an object`, `a list`, `a string`, `a boolean`, `null`, `a number`;
+/// [`crate::bundle::index::json_kind`] of the value).
 pub fn kind_of(raw: &RawValue) -> &'static str {
     match raw.get().as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't' | b'f') => "boolean",
+        Some(b'{') => "an object",
+        Some(b'[') => "a list",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
         Some(b'n') => "null",
-        _ => "number",
+        _ => "a number",
     }
 }
 
@@ -182,10 +183,12 @@ pub(crate) mod tests {
         let s: JsonText = serde_json::from_str(r#""a b""#).unwrap();
         assert_eq!(s.get(), r#""a b""#);
         assert_eq!(s.as_string().as_deref(), Some("a b"));
-        assert_eq!(s.kind(), "string");
+        assert_eq!(s.kind(), "a string");
         assert!(JsonText::null().is_null());
-        assert_eq!(JsonText::of(&json!(true)).kind(), "boolean");
-        assert_eq!(JsonText::of(&json!(-1)).kind(), "number");
+        assert_eq!(JsonText::of(&json!(true)).kind(), "a boolean");
+        assert_eq!(JsonText::of(&json!(-1)).kind(), "a number");
+        assert_eq!(JsonText::of(&json!([])).kind(), "a list");
+        assert_eq!(JsonText::of(&json!({})).kind(), "an object");
         assert_eq!(JsonText::of(&json!([])).as_string(), None);
     }
 

@@ -51,7 +51,7 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
     /// are taken from it as [`RunStatus::from_value`] takes them.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunStatus, D::Error> {
         let fields = JsonText::deserialize(d)?;
-        if fields.kind() != "object" {
+        if fields.kind() != "an object" {
             return Err(serde::de::Error::custom(format!(
                 "expected a JSON object, found {}",
                 fields.kind()
@@ -509,6 +509,28 @@ pub fn truncate(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A status read back from a report is the status lith wrote, and one that is
+    /// not an object, or whose run_id or state is not a string, is refused with
+    /// the words of `from_value`.
+    #[test]
+    fn a_status_read_back_is_the_status_written_or_refused_alike() {
+        let parsed = |raw: &str| RunStatus::from_value(serde_json::from_str(raw).unwrap());
+        let read = |raw: &str| serde_json::from_str::<RunStatus>(raw).map_err(|e| e.to_string());
+        let st =
+            parsed(r#"{"state":"complete","b":[1, 2.50,{"z":1,"a":null}],"a":"x y"}"#).unwrap();
+        let written = serde_json::to_string(&st).unwrap();
+        assert_eq!(
+            written,
+            r#"{"a":"x y","b":[1,2.5,{"a":null,"z":1}],"state":"complete"}"#
+        );
+        assert_eq!(read(&written).unwrap(), st);
+        for raw in ["[1]", "\"x\"", "{\"run_id\":1}", "{\"state\":{}}"] {
+            let want = parsed(raw).unwrap_err();
+            let got = read(raw).unwrap_err();
+            assert!(got.starts_with(&want), "{raw}: {got} / {want}");
+        }
+    }
 
     #[test]
     fn accepts_upper_case_digests_and_lowers_them() {
