@@ -51,11 +51,6 @@ impl JsonText {
         self.get() == "null"
     }
 
-    /// The value itself, when it is a string.
-    pub fn as_string(&self) -> Option<String> {
-        string_of(&self.0)
-    }
-
     /// The kind of the value, as messages name it ([`kind_of`]).
     pub fn kind(&self) -> &'static str {
         kind_of(&self.0)
@@ -182,14 +177,14 @@ pub(crate) mod tests {
         // Spaces inside a string are kept as they are.
         let s: JsonText = serde_json::from_str(r#""a b""#).unwrap();
         assert_eq!(s.get(), r#""a b""#);
-        assert_eq!(s.as_string().as_deref(), Some("a b"));
+        assert_eq!(string_of(s.raw()).as_deref(), Some("a b"));
         assert_eq!(s.kind(), "a string");
         assert!(JsonText::null().is_null());
         assert_eq!(JsonText::of(&json!(true)).kind(), "a boolean");
         assert_eq!(JsonText::of(&json!(-1)).kind(), "a number");
         assert_eq!(JsonText::of(&json!([])).kind(), "a list");
         assert_eq!(JsonText::of(&json!({})).kind(), "an object");
-        assert_eq!(JsonText::of(&json!([])).as_string(), None);
+        assert_eq!(string_of(JsonText::of(&json!([])).raw()), None);
     }
 
     /// JSON documents of every kind of value, nested, with spaces around tokens,
