@@ -220,36 +220,28 @@ pub struct RootListing {
     pub run_dirs: Vec<(String, std::ffi::OsString)>,
     pub skipped: Vec<Skipped>,
     pub files: Vec<String>,
-    /// The root's handle, opened once: the root is listed, its folders judged and
-    /// its runs opened beneath it, so a folder above the root swapped for a link
-    /// mid-build cannot make one build list one tree and read runs of another.
-    pub dir: crate::beneath::Dir,
 }
 
 pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
-    use crate::beneath::EntryKind;
-    use std::os::unix::ffi::OsStringExt;
-    let dir = crate::beneath::Dir::open(root)?;
-    let entries = dir.entries()?;
+    let mut entries: Vec<_> = std::fs::read_dir(root)?.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
     let mut l = RootListing {
         run_dirs: Vec::new(),
         skipped: Vec::new(),
         files: Vec::new(),
-        dir,
     };
-    for (raw, kind, _) in entries {
-        let name = String::from_utf8_lossy(&raw).into_owned();
-        if kind == EntryKind::Link {
+    for e in entries {
+        let os_name = e.file_name();
+        let name = os_name.to_string_lossy().into_owned();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
             l.skipped.push(Skipped {
                 name,
                 reason: "symbolic link; lith does not follow links in a bundle root".into(),
             });
-        } else if kind == EntryKind::Folder {
-            // Judged beneath the root's handle, the folder opened without
-            // following a link.
-            let holds = |f: &str| l.dir.stat_no_links([&raw[..], f.as_bytes()]).is_ok();
-            if holds("run_status.json") || holds("artifact_index.json") {
-                l.run_dirs.push((name, std::ffi::OsString::from_vec(raw)));
+        } else if ft.is_dir() {
+            if is_run_dir(&e.path()) {
+                l.run_dirs.push((name, os_name));
             } else {
                 l.skipped.push(Skipped {
                     name,
@@ -298,8 +290,8 @@ pub fn scan_root(
             return scan;
         }
     };
-    // The root was opened once when it was listed; each run folder is opened by its
-    // name beneath that handle, refusing a link in its place.
+    // The root is resolved once; each run folder is then opened by its name below
+    // it, refusing a link in its place.
     let root_abs = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
     let root_real = std::fs::canonicalize(&root).ok();
     scan.runs = listing
@@ -309,7 +301,6 @@ pub fn scan_root(
             verify_run_at(
                 &root_abs.join(on_disk),
                 root_real.as_ref().map(|r| r.join(on_disk)),
-                Some(&listing.dir),
                 &format!("{rel}/{name}"),
                 opts,
             )
@@ -318,7 +309,10 @@ pub fn scan_root(
     scan.skipped = listing.skipped;
     scan.files = listing.files;
     scan.latest = read_latest(&root);
-    let (w, wf) = witness::load_in(Some(&listing.dir), rel);
+    let root_dir = root_real
+        .as_ref()
+        .and_then(|c| crate::beneath::Dir::open(c).ok());
+    let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
     scan.witnesses = w;
     scan.findings.extend(wf);
     scan.findings.sort();
