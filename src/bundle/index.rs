@@ -57,8 +57,16 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
                 fields.kind()
             )));
         }
-        let text = |k: &str| -> Result<Option<String>, D::Error> {
-            match crate::json_text::member(fields.raw(), k) {
+        // Both members in one pass over the text (the last of each, if written twice).
+        let (mut run_id, mut state) = (None, None);
+        crate::json_text::each_member(fields.raw(), |k, v| match &*k {
+            "run_id" => run_id = Some(v),
+            "state" => state = Some(v),
+            _ => {}
+        })
+        .map_err(serde::de::Error::custom)?;
+        let text = |k: &str, v: Option<&RawValue>| -> Result<Option<String>, D::Error> {
+            match v {
                 None => Ok(None),
                 Some(v) if v.get() == "null" => Ok(None),
                 Some(v) => crate::json_text::string_of(v).map(Some).ok_or_else(|| {
@@ -70,8 +78,8 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
             }
         };
         Ok(RunStatus {
-            run_id: text("run_id")?,
-            state: text("state")?,
+            run_id: text("run_id", run_id)?,
+            state: text("state", state)?,
             fields,
         })
     }

@@ -130,7 +130,7 @@ pub struct RunChange {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digests: Vec<DigestChange>,
     /// Artifacts whose digest changed beyond those listed in `digests`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::zero")]
     pub digests_unlisted: usize,
     /// The run's page in this build's site (site-relative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,10 +174,6 @@ impl RunChange {
     pub fn digests_changed(&self) -> usize {
         self.digests.len() + self.digests_unlisted
     }
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 impl ItemChange {
@@ -248,30 +244,38 @@ fn digests(rows: &[ArtifactCheck]) -> BTreeMap<&str, Option<Sha256Digest>> {
         .collect()
 }
 
-fn digest_changes(old: &[ArtifactCheck], new: &[ArtifactCheck]) -> Vec<DigestChange> {
+/// The artifacts whose digest differs between two builds of a run, by path: the
+/// first `limit` of them, and how many more there are (counted, never written out).
+fn digest_changes(
+    old: &[ArtifactCheck],
+    new: &[ArtifactCheck],
+    limit: usize,
+) -> (Vec<DigestChange>, usize) {
     let (a, b) = (digests(old), digests(new));
-    let mut out = Vec::new();
+    let mut changed: Vec<(&str, Option<Sha256Digest>, Option<Sha256Digest>)> = Vec::new();
     for (path, before) in &a {
         let after = b.get(path).copied().flatten();
         if *before != after {
-            out.push(DigestChange {
-                path: path.to_string(),
-                before: before.map(|d| d.hex()),
-                after: after.map(|d| d.hex()),
-            });
+            changed.push((path, *before, after));
         }
     }
     for (path, after) in &b {
         if !a.contains_key(path) && after.is_some() {
-            out.push(DigestChange {
-                path: path.to_string(),
-                before: None,
-                after: after.map(|d| d.hex()),
-            });
+            changed.push((path, None, *after));
         }
     }
-    out.sort_by(|x, y| x.path.cmp(&y.path));
-    out
+    changed.sort_by(|x, y| x.0.cmp(y.0));
+    let more = changed.len().saturating_sub(limit);
+    let listed = changed
+        .into_iter()
+        .take(limit)
+        .map(|(path, before, after)| DigestChange {
+            path: path.to_string(),
+            before: before.map(|d| d.hex()),
+            after: after.map(|d| d.hex()),
+        })
+        .collect();
+    (listed, more)
 }
 
 /// Whether a run fails: it is not verified. With [`phase_standing`] and
@@ -524,9 +528,9 @@ impl<'n> Comparison<'n> {
         before: Option<&PastRun>,
         after: Option<&RunReport>,
     ) {
-        let (mut digests, flip) = match (before, after) {
+        let ((digests, digests_unlisted), flip) = match (before, after) {
             (Some(x), Some(y)) => (
-                digest_changes(&x.artifacts, &y.artifacts),
+                digest_changes(&x.artifacts, &y.artifacts, self.digests_left),
                 match (
                     x.promotability
                         .as_ref()
@@ -542,7 +546,7 @@ impl<'n> Comparison<'n> {
                     _ => None,
                 },
             ),
-            _ => (Vec::new(), None),
+            _ => ((Vec::new(), 0), None),
         };
         let (was, is) = (
             before.map(|r| r.verification),
@@ -552,15 +556,11 @@ impl<'n> Comparison<'n> {
         let Some(kind) = kind_of(
             was.map(fails),
             is.map(fails),
-            !digests.is_empty() || flip.is_some() || moved,
+            digests_unlisted > 0 || !digests.is_empty() || flip.is_some() || moved,
         ) else {
             return;
         };
-        let listed = digests.len().min(self.digests_left);
-        let digests_unlisted = digests.len() - listed;
-        digests.truncate(listed);
-        digests.shrink_to_fit();
-        self.digests_left -= listed;
+        self.digests_left -= digests.len();
         self.changes.push(RunChange {
             root: root.to_string(),
             run_id: run_id.to_string(),

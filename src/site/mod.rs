@@ -836,13 +836,15 @@ fn list_order(runs: &mut [(&str, &RunReport)]) {
 /// about ten; one of a million fields made a page of 92 MB).
 pub const MAX_STATUS_FIELDS_SHOWN: usize = 100;
 
+/// The most characters of a name or value a run page's facts show.
+const MAX_FACT_CHARS: usize = 500;
+
 /// A value shown in a page's facts: a string as itself, anything else as its
-/// compact JSON text, cut at 500 characters.
+/// compact JSON text, cut at [`MAX_FACT_CHARS`].
 fn compact_value(v: &RawValue) -> String {
-    const MAX_CHARS: usize = 500;
     match crate::json_text::string_of(v) {
-        Some(s) => crate::bundle::index::truncate(&s, MAX_CHARS),
-        None => crate::bundle::index::truncate(v.get(), MAX_CHARS),
+        Some(s) => crate::bundle::index::truncate(&s, MAX_FACT_CHARS),
+        None => crate::bundle::index::truncate(v.get(), MAX_FACT_CHARS),
     }
 }
 
@@ -1236,7 +1238,12 @@ fn run_page<'a>(
                 &mut status_fields,
                 &mut status_more,
                 MAX_STATUS_FIELDS_SHOWN,
-                || (crate::bundle::index::truncate(&k, 500), compact_value(v)),
+                || {
+                    (
+                        crate::bundle::index::truncate(&k, MAX_FACT_CHARS),
+                        compact_value(v),
+                    )
+                },
             );
         });
     }
