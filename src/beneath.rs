@@ -153,6 +153,25 @@ impl Dir {
         })
     }
 
+    /// Opens `path` as the base, following links on the way and in its last
+    /// component, and returns it with the path it was found at, every link resolved:
+    /// the folder the handle holds, whatever happens to the names afterwards.
+    pub fn open_resolved(path: &Path) -> io::Result<(Dir, std::path::PathBuf)> {
+        let fd = openat(
+            libc::AT_FDCWD,
+            path.as_os_str().as_bytes(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )?;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .or_else(|_| std::fs::canonicalize(path))?;
+        let dir = Dir {
+            fd,
+            watch: None,
+            listed: None,
+        };
+        Ok((dir, real))
+    }
+
     /// From now on, tells `watch` of every regular file opened beneath the base
     /// (not beneath folders opened from it with [`Dir::folder`]).
     pub fn watch(&mut self, watch: Arc<dyn Watch>) {
@@ -203,6 +222,33 @@ impl Dir {
     pub fn read(&self, rel: &[&str], limit: u64) -> Result<Vec<u8>, crate::fsutil::JsonReadError> {
         let (f, meta) = self.open_file(rel)?;
         crate::fsutil::read_bounded(f, meta.len(), limit)
+    }
+
+    /// Reads the base's own regular file `name` (one component) of at most `limit`
+    /// bytes, refusing a symbolic link in its place (as [`crate::fsutil::read_regular`]
+    /// does by path).
+    pub fn read_own(
+        &self,
+        name: &[u8],
+        limit: u64,
+    ) -> Result<Vec<u8>, crate::fsutil::JsonReadError> {
+        use crate::fsutil::JsonReadError as E;
+        one_name(name).map_err(|e| E::Io(e.to_string()))?;
+        let fd = match openat(self.fd.as_raw_fd(), name, READ_FLAGS | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(E::NotRegularFile("symbolic link".into()));
+            }
+            Err(e) => return Err(classify(e).into()),
+        };
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| E::Io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(E::NotRegularFile(
+                crate::fsutil::kind_of(meta.file_type()).into(),
+            ));
+        }
+        crate::fsutil::read_bounded(file, meta.len(), limit)
     }
 
     /// Reads and parses a JSON document beneath the base, bounded like every JSON

@@ -229,38 +229,11 @@ fn gather(
         }
     }
 
-    let mut positions = Vec::with_capacity(roots.len());
-    let listings: Vec<_> = roots
-        .iter()
-        .map(|r| {
-            let mut listing = layout::list_root(&workspace.join(r));
-            let mut mine = PartialRoot {
-                path: r.clone(),
-                listed: 0,
-                positions: Vec::new(),
-            };
-            if let Ok(l) = &mut listing {
-                mine.listed = l.run_dirs.len();
-                if let Some(p) = partition {
-                    let mut at = 0;
-                    l.run_dirs.retain(|(_, on_disk)| {
-                        let keep = p.owns(r, on_disk);
-                        if keep {
-                            mine.positions.push(at);
-                        }
-                        at += 1;
-                        keep
-                    });
-                } else {
-                    mine.positions = (0..mine.listed).collect();
-                }
-            }
-            positions.push(mine);
-            listing
-        })
-        .collect();
-    let total_runs: usize = listings.iter().flatten().map(|l| l.run_dirs.len()).sum();
-    let progress = crate::progress::bar(total_runs as u64, "verifying", opts.quiet);
+    // Each root is listed and scanned in turn through one handle of it, held only
+    // while it is scanned: the runs read are the runs listed, and a workspace of
+    // many roots holds one root's descriptor at a time. The bar grows as roots are
+    // listed.
+    let progress = crate::progress::growing("verifying", opts.quiet);
     let verify = VerifyOptions {
         mode: opts.mode,
         repo_root: None,
@@ -270,11 +243,37 @@ fn gather(
         paths: opts.reuse.as_ref().map(|r| r.paths()).unwrap_or_default(),
         reuse: opts.reuse.clone(),
     };
-    let scans: Vec<RootScan> = roots
-        .iter()
-        .zip(listings)
-        .map(|(r, listing)| layout::scan_root(workspace, r, listing, &verify))
-        .collect();
+    let mut positions = Vec::with_capacity(roots.len());
+    let mut scans: Vec<RootScan> = Vec::with_capacity(roots.len());
+    for r in &roots {
+        let mut listing = layout::list_root(&workspace.join(r));
+        let mut mine = PartialRoot {
+            path: r.clone(),
+            listed: 0,
+            positions: Vec::new(),
+        };
+        if let Ok(l) = &mut listing {
+            mine.listed = l.run_dirs.len();
+            if let Some(p) = partition {
+                let mut at = 0;
+                l.run_dirs.retain(|(_, on_disk)| {
+                    let keep = p.owns(r, on_disk);
+                    if keep {
+                        mine.positions.push(at);
+                    }
+                    at += 1;
+                    keep
+                });
+            } else {
+                mine.positions = (0..mine.listed).collect();
+            }
+            if let Some(pb) = &progress {
+                pb.inc_length(l.run_dirs.len() as u64);
+            }
+        }
+        positions.push(mine);
+        scans.push(layout::scan_root(workspace, r, listing, &verify));
+    }
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }

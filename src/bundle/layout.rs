@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::paths;
 use super::verify::{RunReport, VerifyOptions, verify_run_at};
 use super::witness::{self, Witnesses};
+use crate::beneath::Dir;
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil;
 
@@ -113,11 +114,6 @@ fn join(workspace: &Path, parts: &[String]) -> PathBuf {
     parts.iter().fold(workspace.to_path_buf(), |p, c| p.join(c))
 }
 
-/// A folder that is not a symbolic link.
-fn real_dir(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-}
-
 /// True when a folder holds `run_status.json` or `artifact_index.json`.
 pub fn is_run_dir(dir: &Path) -> bool {
     ["run_status.json", "artifact_index.json"]
@@ -137,16 +133,47 @@ pub struct Latest {
     pub reason: Option<String>,
 }
 
+/// True when the folder `name` of `root` (not a link) holds `run_status.json` or
+/// `artifact_index.json`, each looked up without following a link.
+fn holds_a_run(root: &Dir, name: &[u8]) -> bool {
+    ["run_status.json", "artifact_index.json"]
+        .iter()
+        .any(|f| root.stat_no_links([name, f.as_bytes()]).is_ok())
+}
+
 /// Reads and validates `<root>/LATEST`. `None` when the file does not exist.
 pub fn read_latest(root: &Path) -> Option<Latest> {
-    let path = root.join("LATEST");
+    match Dir::open_resolved(root) {
+        Ok((dir, _)) => read_latest_in(&dir),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            None
+        }
+        Err(e) => Some(Latest {
+            value: String::new(),
+            run_id: None,
+            valid: false,
+            reason: Some(format!(
+                "LATEST cannot be read: the bundle root cannot be opened: {e}"
+            )),
+        }),
+    }
+}
+
+/// [`read_latest`] of the bundle root opened as `root`: `LATEST` and the run it
+/// names are looked up beneath that handle.
+pub fn read_latest_in(root: &Dir) -> Option<Latest> {
     let invalid = |value: String, reason: String| Latest {
         value,
         run_id: None,
         valid: false,
         reason: Some(reason),
     };
-    let bytes = match fsutil::read_regular(&path, MAX_LATEST_BYTES) {
+    let bytes = match root.read_own(b"LATEST", MAX_LATEST_BYTES) {
         Ok(b) => b,
         Err(fsutil::JsonReadError::NotFound) => return None,
         Err(e) => return Some(invalid(String::new(), format!("LATEST {e}"))),
@@ -166,8 +193,10 @@ pub fn read_latest(root: &Path) -> Option<Latest> {
     if value.starts_with('~') || value.contains(['\n', '\r']) {
         return Some(invalid(shown, "LATEST must hold exactly one run id".into()));
     }
-    let dir = root.join(&value);
-    if !real_dir(&dir) {
+    let is_folder = root
+        .stat_no_links([value.as_bytes()])
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    if !is_folder {
         return Some(invalid(
             shown,
             format!(
@@ -175,7 +204,7 @@ pub fn read_latest(root: &Path) -> Option<Latest> {
             ),
         ));
     }
-    if !is_run_dir(&dir) {
+    if !holds_a_run(root, value.as_bytes()) {
         return Some(invalid(
             shown,
             format!(
@@ -220,28 +249,39 @@ pub struct RootListing {
     pub run_dirs: Vec<(String, std::ffi::OsString)>,
     pub skipped: Vec<Skipped>,
     pub files: Vec<String>,
+    /// The root's handle, opened once: the root is listed, its folders judged and
+    /// its runs opened beneath it, so a folder above the root swapped for a link
+    /// mid-build cannot make one build list one tree and read runs of another.
+    pub dir: Dir,
+    /// The path the root was opened by, every link on the way resolved: how its
+    /// runs' files are named to the user, never how they are opened.
+    pub real: std::path::PathBuf,
 }
 
+/// Opens the bundle root at `root` (following links to it) and lists it through
+/// that handle.
 pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
-    let mut entries: Vec<_> = std::fs::read_dir(root)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
+    use crate::beneath::EntryKind;
+    use std::os::unix::ffi::OsStringExt;
+    let (dir, real) = Dir::open_resolved(root)?;
+    let entries = dir.entries()?;
     let mut l = RootListing {
         run_dirs: Vec::new(),
         skipped: Vec::new(),
         files: Vec::new(),
+        dir,
+        real,
     };
-    for e in entries {
-        let os_name = e.file_name();
-        let name = os_name.to_string_lossy().into_owned();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_symlink() {
+    for (raw, kind, _) in entries {
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        if kind == EntryKind::Link {
             l.skipped.push(Skipped {
                 name,
                 reason: "symbolic link; lith does not follow links in a bundle root".into(),
             });
-        } else if ft.is_dir() {
-            if is_run_dir(&e.path()) {
-                l.run_dirs.push((name, os_name));
+        } else if kind == EntryKind::Folder {
+            if holds_a_run(&l.dir, &raw) {
+                l.run_dirs.push((name, std::ffi::OsString::from_vec(raw)));
             } else {
                 l.skipped.push(Skipped {
                     name,
@@ -290,17 +330,18 @@ pub fn scan_root(
             return scan;
         }
     };
-    // The root is resolved once; each run folder is then opened by its name below
-    // it, refusing a link in its place.
+    // The root was opened once when it was listed; each run folder, its `LATEST`
+    // and its witnesses are opened by name beneath that handle, refusing a link in
+    // a run folder's place.
     let root_abs = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
-    let root_real = std::fs::canonicalize(&root).ok();
     scan.runs = listing
         .run_dirs
         .par_iter()
         .map(|(name, on_disk)| {
             verify_run_at(
                 &root_abs.join(on_disk),
-                root_real.as_ref().map(|r| r.join(on_disk)),
+                Some(listing.real.join(on_disk)),
+                Some(&listing.dir),
                 &format!("{rel}/{name}"),
                 opts,
             )
@@ -308,11 +349,8 @@ pub fn scan_root(
         .collect();
     scan.skipped = listing.skipped;
     scan.files = listing.files;
-    scan.latest = read_latest(&root);
-    let root_dir = root_real
-        .as_ref()
-        .and_then(|c| crate::beneath::Dir::open(c).ok());
-    let (w, wf) = witness::load_in(root_dir.as_ref(), rel);
+    scan.latest = read_latest_in(&listing.dir);
+    let (w, wf) = witness::load_in(Some(&listing.dir), rel);
     scan.witnesses = w;
     scan.findings.extend(wf);
     scan.findings.sort();

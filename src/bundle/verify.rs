@@ -856,15 +856,18 @@ pub fn describe_open(
 
 /// Verifies one run folder. `dir_label` is how the folder is named in outputs.
 pub fn verify_run(run_dir: &Path, dir_label: &str, opts: &VerifyOptions) -> RunReport {
-    verify_run_at(run_dir, None, dir_label, opts)
+    verify_run_at(run_dir, None, None, dir_label, opts)
 }
 
 /// [`verify_run`] of a run whose folder, with every link on the way resolved, is
 /// already known (`base`: the canonical bundle root joined with the run's name), as
 /// when a root's runs are verified together; `run_dir` should then be absolute.
+/// With `root`, the handle of the folder that holds the run, the run folder is
+/// opened beneath it by its name.
 pub fn verify_run_at(
     run_dir: &Path,
     base: Option<PathBuf>,
+    root: Option<&Dir>,
     dir_label: &str,
     opts: &VerifyOptions,
 ) -> RunReport {
@@ -905,7 +908,10 @@ pub fn verify_run_at(
     let label = |name: &str| format!("{dir_label}/{name}");
     let mut broken = false;
     // Everything below is read beneath this handle of the run folder.
-    let mut dir = Dir::open(&base);
+    let mut dir = match (root, run_dir.file_name()) {
+        (Some(root), Some(name)) => root.folder(std::os::unix::ffi::OsStrExt::as_bytes(name)),
+        _ => Dir::open(&base),
+    };
     // The folder is listed (and stamped) before anything in it is read. A run the
     // previous build may have verified is stamped whole first, to be taken from that
     // build if nothing changed; any other run's files are stamped by the handles its

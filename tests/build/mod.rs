@@ -1233,3 +1233,54 @@ fn a_long_receipts_log_is_read_line_by_line() {
         "{page}"
     );
 }
+
+/// A workspace of more bundle roots than the process may hold descriptors open:
+/// each root is listed and scanned through one handle, held only while that root is
+/// scanned, so every root is read under a soft limit of 100 open files. Listing
+/// every root through its handle before scanning any left the later roots
+/// unreadable (`root_unreadable`: "Too many open files").
+#[test]
+fn more_roots_than_open_files_are_all_read() {
+    use std::os::unix::process::CommandExt;
+    const ROOTS: usize = 300;
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"*/out\"])))",
+    );
+    for i in 0..ROOTS {
+        ws.committed_run(
+            &format!("r{i:03}/out/run-{i:03}"),
+            "complete",
+            &[("x.json", "{}")],
+        );
+    }
+    let mut cmd = ws.command(&["build", "--json"]);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            lim.rlim_cur = lim.rlim_max.min(100);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let r: crate::support::Run = cmd.output().unwrap().into();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["bundles"]["verified"], ROOTS);
+    let rep = report(&ws, "site");
+    let roots = rep["bundles"]["roots"].as_array().unwrap();
+    assert_eq!(roots.len(), ROOTS);
+    for (i, root) in roots.iter().enumerate() {
+        assert_eq!(root["path"], format!("r{i:03}/out"));
+        assert_eq!(root["runs"][0]["run_id"], format!("run-{i:03}"), "{root}");
+    }
+}

@@ -753,3 +753,67 @@ fn a_document_of_millions_of_values_is_refused_in_bounded_memory() {
         .unwrap();
     assert_eq!(big["schema_version"], "big.v1");
 }
+
+/// SPEC §3.4 above the run: a folder above a bundle root swapped for a link to
+/// another tree while the root is scanned. The root is listed, its folders judged
+/// and its runs opened beneath one handle of it, so a scan reads one tree or the
+/// other, never runs of both. Opened by path from the root's resolved name, as
+/// they were, the runs of one scan came from both trees.
+#[test]
+fn a_root_whose_parent_is_swapped_for_a_link_is_read_from_one_tree() {
+    use lith::bundle::layout::{list_root, scan_root};
+    use lith::bundle::verify::{Mode, VerifyOptions};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    for i in 0..8 {
+        ws.write(
+            &format!("sub/out/r{i}/run_status.json"),
+            format!(r#"{{"run_id":"r{i}","state":"complete"}}"#),
+        );
+        ws.write(
+            &format!("evil/out/r{i}/run_status.json"),
+            format!(r#"{{"run_id":"evil-{i}","state":"complete"}}"#),
+        );
+    }
+    std::os::unix::fs::symlink(ws.join("evil"), ws.join("link")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = crate::support::swap_folder_and_link(ws.path().to_path_buf(), stop.clone());
+    let opts = VerifyOptions::new(Mode::Full, None);
+    let (mut real, mut evil) = (0, 0);
+    // Until each tree was scanned whole 20 times (a loaded machine takes longer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for i in 0.. {
+        if (real >= 20 && evil >= 20) || std::time::Instant::now() > deadline {
+            break;
+        }
+        let Ok(listing) = list_root(&ws.join("sub/out")) else {
+            continue;
+        };
+        let scan = scan_root(ws.path(), "sub/out", Ok(listing), &opts);
+        let ids: Vec<&str> = scan
+            .runs
+            .iter()
+            .filter_map(|r| r.run_status.as_ref()?.run_id.as_deref())
+            .collect();
+        let from_evil = ids.iter().filter(|id| id.starts_with("evil-")).count();
+        assert!(
+            from_evil == 0 || from_evil == ids.len(),
+            "scan {i} read runs of both trees: {ids:?}"
+        );
+        if ids.len() == 8 {
+            if from_evil == 8 {
+                evil += 1;
+            } else {
+                real += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100 && real >= 20 && evil >= 20,
+        "swaps {swaps}, scans of the real tree {real}, of the other {evil}"
+    );
+}
