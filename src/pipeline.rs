@@ -247,6 +247,17 @@ fn gather(
     let mut scans: Vec<RootScan> = Vec::with_capacity(roots.len());
     for r in &roots {
         let mut listing = layout::list_root(&workspace.join(r));
+        // The root was found inside the workspace by its path; what is read is the
+        // folder its handle holds, which must be inside too.
+        if listing
+            .as_ref()
+            .is_ok_and(|l| !l.real.starts_with(&ws_canon))
+        {
+            listing = Err(std::io::Error::other(
+                "when it was opened it resolved outside the workspace (a folder on its \
+                 way had been replaced by a link), so it is not read",
+            ));
+        }
         let mut mine = PartialRoot {
             path: r.clone(),
             listed: 0,

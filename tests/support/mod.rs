@@ -237,16 +237,26 @@ impl Lcg {
     }
 }
 
-/// Swaps `base/sub` (a folder) with `base/link` (a symlink) until `stop` is set:
-/// the race a reader that checks a name and then opens it loses.
+/// Swaps `base/sub` (a folder) with `base/link` (a symlink) until `stop` is set (or
+/// 200,000 swaps): the race a reader that checks a name and then opens it loses.
 pub fn swap_folder_and_link(
     base: PathBuf,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<u32> {
+    swap_folder_and_link_up_to(base, stop, 200_000)
+}
+
+/// [`swap_folder_and_link`] for at most `most` swaps (a test that fails before it
+/// sets `stop` does not leave the thread swapping).
+pub fn swap_folder_and_link_up_to(
+    base: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    most: u32,
+) -> std::thread::JoinHandle<u32> {
     use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
         let mut swaps = 0u32;
-        while !stop.load(Ordering::Relaxed) && swaps < 200_000 {
+        while !stop.load(Ordering::Relaxed) && swaps < most {
             // sub (folder) → sub.real, link → sub, then back.
             let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
             let _ = std::fs::rename(base.join("link"), base.join("sub"));

@@ -817,3 +817,88 @@ fn a_root_whose_parent_is_swapped_for_a_link_is_read_from_one_tree() {
         "swaps {swaps}, scans of the real tree {real}, of the other {evil}"
     );
 }
+
+/// A bundle root is judged inside the workspace when it is found, by its path; a
+/// folder on its way replaced by a link to a tree outside before the root is opened
+/// would have it read from outside. The root is judged again by the folder its
+/// handle holds, so no build reads a run outside the workspace.
+#[test]
+fn a_root_swapped_for_a_link_outside_after_it_was_found_is_not_read() {
+    use lith::bundle::verify::Mode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    let outside = tempfile::tempdir().unwrap();
+    for i in 0..4 {
+        ws.write(
+            &format!("sub/out/r{i}/run_status.json"),
+            format!(r#"{{"run_id":"r{i}","state":"complete"}}"#),
+        );
+        let evil = outside.path().join(format!("out/evil-{i}"));
+        std::fs::create_dir_all(&evil).unwrap();
+        std::fs::write(
+            evil.join("run_status.json"),
+            format!(r#"{{"run_id":"evil-{i}","state":"complete"}}"#),
+        )
+        .unwrap();
+    }
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"sub/out\"])))",
+    );
+    std::os::unix::fs::symlink(outside.path(), ws.join("link")).unwrap();
+    let manifest = lith::lith::Manifest::load(&ws.join("manifest.lith")).unwrap();
+    let clock = lith::clock::Clock::from_env().unwrap();
+    let opts = lith::pipeline::Options {
+        mode: Mode::Full,
+        quiet: true,
+        attest: false,
+        reuse: None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    // Swapped for as long as the builds run (up to 30 s, where 200,000 swaps may
+    // be over in a few).
+    let swapper = crate::support::swap_folder_and_link_up_to(
+        ws.path().to_path_buf(),
+        stop.clone(),
+        50_000_000,
+    );
+    let (mut read, mut refused) = (0, 0);
+    // Until the race was met a few times: a build that found the root as a folder
+    // and opened it through the link (about one build in a hundred or more).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for i in 0.. {
+        if (read >= 20 && refused >= 3) || std::time::Instant::now() > deadline {
+            break;
+        }
+        let report = lith::pipeline::evaluate(&manifest, &clock, &opts).unwrap();
+        let Some(root) = report.bundles.roots.first() else {
+            continue;
+        };
+        let ids: Vec<&str> = root
+            .runs
+            .iter()
+            .filter_map(|r| r.run_status.as_ref()?.run_id.as_deref())
+            .collect();
+        assert!(
+            ids.iter().all(|id| !id.starts_with("evil-")),
+            "build {i} read runs outside the workspace: {ids:?}"
+        );
+        if ids.len() == 4 {
+            read += 1;
+        }
+        if root.findings.iter().any(|f| {
+            f.message
+                .contains("when it was opened it resolved outside the workspace")
+        }) {
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100 && read >= 20 && refused >= 1,
+        "swaps {swaps}, builds that read the root {read}, that refused it when opened {refused}"
+    );
+}
