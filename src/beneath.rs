@@ -260,6 +260,15 @@ impl Dir {
         crate::fsutil::parse_json(&self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
     }
 
+    /// Reads a JSON document beneath the base as its compact text, bounded and
+    /// refused like [`Dir::read_json`] ([`crate::fsutil::parse_json_text`]).
+    pub fn read_json_text(
+        &self,
+        rel: &[&str],
+    ) -> Result<crate::json_text::JsonText, crate::fsutil::JsonReadError> {
+        crate::fsutil::parse_json_text(&self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
+    }
+
     /// Whether `rel` is a regular file beneath the base reached without any symbolic
     /// link: no folder on the way and not the file itself may be a link (a stricter
     /// test than [`Dir::open_file`], for names whose mere presence decides something).

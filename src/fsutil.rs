@@ -207,6 +207,22 @@ pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
 
 /// Parses a JSON document, with the line and column of a syntax error.
 pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
+    parse_json_with(bytes, crate::json_budget::from_slice)
+}
+
+/// Reads a JSON document as its compact text ([`crate::json_text::JsonText::read`]),
+/// refused as [`parse_json`] refuses it.
+pub fn parse_json_text(bytes: &[u8]) -> Result<crate::json_text::JsonText, JsonReadError> {
+    parse_json_with(bytes, crate::json_text::JsonText::read)
+}
+
+/// Reads the JSON document `bytes` with `parse`, which reads it under the budget of
+/// values: what it refuses is a syntax error or a document too large to read, with
+/// the line and column.
+fn parse_json_with<T>(
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> serde_json::Result<T>,
+) -> Result<T, JsonReadError> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         return Err(JsonReadError::Syntax {
             line: 1,
@@ -214,7 +230,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
             message: "the file starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one".into(),
         });
     }
-    crate::json_budget::from_slice(bytes).map_err(|e| {
+    parse(bytes).map_err(|e| {
         if e.is_data() {
             // Valid JSON that lith will not read whole (over the budget of values).
             return JsonReadError::Shape(format!(

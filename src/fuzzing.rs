@@ -28,15 +28,26 @@ pub fn sexpr(data: &[u8]) {
 
 /// The JSON documents of a bundle: artifact index, run status, path witnesses. The
 /// index read entry by entry (as verification reads it) and the index read as a
-/// whole document (as repair reads it) agree on every input.
+/// whole document (as repair reads it) agree on every input, and so do a document
+/// read as its text (as a run status is) and read as a value.
 pub fn bundle_json(data: &[u8]) {
     let streamed = index::ArtifactIndex::read_from(data);
-    let Ok(v) = crate::fsutil::parse_json(data) else {
-        assert!(
-            streamed.is_err(),
-            "the streaming reader accepted invalid JSON"
-        );
-        return;
+    let as_text = crate::fsutil::parse_json_text(data);
+    let v = match crate::fsutil::parse_json(data) {
+        Ok(v) => v,
+        Err(e) => {
+            assert!(
+                streamed.is_err(),
+                "the streaming reader accepted invalid JSON"
+            );
+            // Read as text, the document is refused alike, at the same place.
+            assert_eq!(
+                as_text.err().map(|t| t.to_string()),
+                Some(e.to_string()),
+                "read as text and as a value, a document is refused apart"
+            );
+            return;
+        }
     };
     match (index::ArtifactIndex::from_value(&v), streamed) {
         (Ok(whole), Ok(streamed)) => assert_eq!(whole, streamed, "the two readers disagree"),
@@ -44,7 +55,14 @@ pub fn bundle_json(data: &[u8]) {
         (whole, streamed) => panic!("the two readers disagree: {whole:?} / {streamed:?}"),
     }
     let _ = witness::parse(&v);
-    let _ = index::RunStatus::from_value(v);
+    // A document read as its text is the text of the value read from it.
+    let text = as_text.expect("read as a value, so as text");
+    assert_eq!(
+        text,
+        crate::json_text::JsonText::of(&v),
+        "read as text and as a value, a document differs"
+    );
+    let _ = index::RunStatus::from_text(text);
 }
 
 /// The queue log: replay never panics, and replaying a prefix that ends at a line

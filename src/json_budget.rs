@@ -35,7 +35,7 @@ impl<'a> ValueSeed<'a> {
 }
 
 /// Counts one value against `left`, which started at `limit`.
-fn take<E: serde::de::Error>(left: &Cell<usize>, limit: usize) -> Result<(), E> {
+pub(crate) fn take<E: serde::de::Error>(left: &Cell<usize>, limit: usize) -> Result<(), E> {
     match left.get() {
         0 => Err(E::custom(format!(
             "the document holds more than {limit} JSON values, more than lith reads from one file"

@@ -38,6 +38,29 @@ impl JsonText {
         RawValue::from_string(compact).map(JsonText)
     }
 
+    /// The text of the JSON document `bytes` as [`JsonText::of`] gives it for the
+    /// `Value` [`crate::json_budget::from_slice`] reads from them (each object's
+    /// members sorted by key, the last of a repeated key kept, numbers and strings
+    /// as serde_json writes them), read under the same budget of values and
+    /// refused alike, without building the value: memory follows the text (and the
+    /// members of an object written out of order), not the number of values.
+    pub fn read(bytes: &[u8]) -> serde_json::Result<JsonText> {
+        use serde::de::DeserializeSeed;
+        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
+        // Its compact text is seldom longer than the document (pages not written to
+        // are not memory).
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        Canonical {
+            out: &mut out,
+            left: &left,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        let text = String::from_utf8(out).map_err(serde::de::Error::custom)?;
+        RawValue::from_string(text).map(JsonText)
+    }
+
     pub fn raw(&self) -> &RawValue {
         &self.0
     }
@@ -151,6 +174,146 @@ impl Serialize for Transcoded<'_> {
     }
 }
 
+/// Writes the value it reads into `out` in [`JsonText::read`]'s form, counting each
+/// value against `left`.
+struct Canonical<'o> {
+    out: &'o mut Vec<u8>,
+    left: &'o std::cell::Cell<usize>,
+}
+
+impl Canonical<'_> {
+    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+        crate::json_budget::take(self.left, crate::json_budget::MAX_VALUES)
+    }
+
+    fn write<T: Serialize + ?Sized, E: serde::de::Error>(self, v: &T) -> Result<(), E> {
+        self.take()?;
+        serde_json::to_writer(self.out, v).map_err(E::custom)
+    }
+
+    fn nested(&mut self) -> Canonical<'_> {
+        Canonical {
+            out: self.out,
+            left: self.left,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Canonical<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Canonical<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.write(&v)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.write(&v)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.write(&v)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        // As a `Value` holds it: a number, or null where it cannot be one.
+        self.write(&serde_json::Number::from_f64(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.write(v)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.write(&())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.take()?;
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq.next_element_seed(self.nested())?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        use std::borrow::Cow;
+        self.take()?;
+        self.out.push(b'{');
+        let body = self.out.len();
+        // Each member as written: where its key starts, where its value starts and
+        // where it ends (a document lith reads is well under 4 GiB). Members written
+        // in order (each key above the one before) are left where they are;
+        // otherwise they are put in order at the end.
+        let mut members: Vec<(u32, u32, u32)> = Vec::new();
+        let at = |n: usize| u32::try_from(n).map_err(serde::de::Error::custom);
+        let mut in_order = true;
+        let mut last_key: Option<Cow<'de, str>> = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !members.is_empty() {
+                self.out.push(b',');
+            }
+            let start = at(self.out.len())?;
+            serde_json::to_writer(&mut *self.out, &*key).map_err(serde::de::Error::custom)?;
+            self.out.push(b':');
+            let value = at(self.out.len())?;
+            map.next_value_seed(self.nested())?;
+            members.push((start, value, at(self.out.len())?));
+            if in_order && last_key.as_ref().is_some_and(|last| *key <= **last) {
+                in_order = false;
+            }
+            last_key = Some(key);
+        }
+        if !in_order {
+            let written = self.out.split_off(body);
+            let span = |from: u32, to: u32| from as usize - body..to as usize - body;
+            let key_of = |&(start, value, _): &(u32, u32, u32)| -> Cow<'_, str> {
+                let text = &written[span(start, value - 1)];
+                serde_json::from_slice::<&str>(text)
+                    .map(Cow::Borrowed)
+                    .or_else(|_| serde_json::from_slice::<String>(text).map(Cow::Owned))
+                    .expect("a key lith wrote reads back")
+            };
+            let mut order: Vec<(Cow<'_, str>, usize)> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (key_of(m), i))
+                .collect();
+            // By key, and among members of one key in the order written: the last
+            // is kept.
+            order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut first = true;
+            for (n, (key, i)) in order.iter().enumerate() {
+                if order.get(n + 1).is_some_and(|next| next.0 == *key) {
+                    continue;
+                }
+                if !first {
+                    self.out.push(b',');
+                }
+                first = false;
+                let (start, _, end) = members[*i];
+                self.out.extend_from_slice(&written[span(start, end)]);
+            }
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -204,18 +367,74 @@ pub(crate) mod tests {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..5)
                     .prop_map(|v| format!("[{}]", v.join(" , "))),
-                proptest::collection::vec(("[a-c]{0,2}", inner), 0..5).prop_map(|v| {
-                    let members: Vec<String> = v
-                        .into_iter()
-                        .map(|(k, v)| format!("\"{k}\" :{v}"))
-                        .collect();
-                    format!("{{ {} }}", members.join(","))
-                }),
+                // Keys that sort differently escaped and unescaped (`"`, `\`, a
+                // line break, a wide character).
+                proptest::collection::vec(("[a-c\u{e9}\"\\\\\n]{0,2}", inner), 0..5).prop_map(
+                    |v| {
+                        let members: Vec<String> = v
+                            .into_iter()
+                            .map(|(k, v)| format!("{} :{v}", serde_json::to_string(&k).unwrap()))
+                            .collect();
+                        format!("{{ {} }}", members.join(","))
+                    }
+                ),
             ]
         })
     }
 
+    /// A document read as its text is the text of the value read from it: members
+    /// sorted at every depth, the last of a repeated key kept, keys with escapes
+    /// sorted by what they say; and a document over the budget of values is
+    /// refused at the same place, in the same words.
+    #[test]
+    fn a_document_read_as_text_is_the_text_of_its_value() {
+        let as_value =
+            |raw: &str| JsonText::of(&crate::json_budget::from_slice(raw.as_bytes()).unwrap());
+        for raw in [
+            r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"a":null},"b":2}"#,
+            r#"{"\u0062":1,"a\"":2,"a":3,"\n":4,"é":5,"e":6}"#,
+            r#"[ {"b": 1.50, "a": 1E2}, -0, 12345678901234567890, "\u00e9" ]"#,
+            r#"{"a":1,"a":{"c":1,"b":2},"a":[3]}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#""x""#,
+        ] {
+            let read = JsonText::read(raw.as_bytes()).unwrap();
+            assert_eq!(read, as_value(raw), "{raw}");
+        }
+        assert_eq!(
+            JsonText::read(br#"{"b":1,"a":{"z":2,"y":1},"b":{"d":0,"c":3}}"#)
+                .unwrap()
+                .get(),
+            r#"{"a":{"y":1,"z":2},"b":{"c":3,"d":0}}"#
+        );
+        let max = crate::json_budget::MAX_VALUES;
+        let over = format!("[{}0]", "0,".repeat(max));
+        let want = crate::json_budget::from_slice(over.as_bytes()).unwrap_err();
+        let got = JsonText::read(over.as_bytes()).unwrap_err();
+        assert_eq!(got.to_string(), want.to_string());
+        assert!(
+            got.to_string().contains("more than 1048576 JSON values"),
+            "{got}"
+        );
+        let at = format!("[{}0]", "0,".repeat(max - 2));
+        assert_eq!(JsonText::read(at.as_bytes()).unwrap(), as_value(&at));
+        for bad in ["{\"a\":}", "[1,]", "{\"a\":1} x", "\"\\q\"", "{1:2}"] {
+            let want = crate::json_budget::from_slice(bad.as_bytes()).unwrap_err();
+            let got = JsonText::read(bad.as_bytes()).unwrap_err();
+            assert_eq!(got.to_string(), want.to_string(), "{bad}");
+        }
+    }
+
     proptest::proptest! {
+        /// Any document, in any layout and with repeated keys, read as its text is
+        /// the text of the value read from it.
+        #[test]
+        fn any_document_read_as_text_is_the_text_of_its_value(raw in json_strategy()) {
+            let v = crate::json_budget::from_slice(raw.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(JsonText::read(raw.as_bytes()).unwrap(), JsonText::of(&v));
+        }
+
         /// A value's text is what serde_json writes for it, compact or pretty, and a
         /// report written pretty reads back to the same text.
         #[test]

@@ -117,9 +117,9 @@ pub fn commit(run_dir: &Path, opts: &CommitOptions) -> Result<CommitOutcome, Com
     if dir.stat_at(b"artifact_index.json").is_ok() {
         return Err(CommitError::AlreadyCommitted(label));
     }
-    let status = match dir.read_json(&["run_status.json"]) {
-        Ok(v) => Some(
-            RunStatus::from_value(v)
+    let status = match dir.read_json_text(&["run_status.json"]) {
+        Ok(t) => Some(
+            RunStatus::from_text(t)
                 .map_err(|m| CommitError::Invalid(format!("{label}/run_status.json: {m}")))?,
         ),
         Err(fsutil::JsonReadError::NotFound) => None,

@@ -47,15 +47,19 @@ impl Serialize for RunStatus {
 }
 
 impl<'de> serde::Deserialize<'de> for RunStatus {
-    /// Read back from a report as its text, never as values: `run_id` and `state`
-    /// are taken from it as [`RunStatus::from_value`] takes them.
+    /// Read back from a report as its text, never as values.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunStatus, D::Error> {
-        let fields = JsonText::deserialize(d)?;
+        RunStatus::from_text(JsonText::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl RunStatus {
+    /// The status whose fields are `fields` (as [`JsonText::read`] reads
+    /// `run_status.json`): `run_id` and `state` are taken from it, each a string or
+    /// absent (`null` is absent).
+    pub fn from_text(fields: JsonText) -> Result<RunStatus, String> {
         if fields.kind() != "an object" {
-            return Err(serde::de::Error::custom(format!(
-                "expected a JSON object, found {}",
-                fields.kind()
-            )));
+            return Err(format!("expected a JSON object, found {}", fields.kind()));
         }
         // Both members in one pass over the text (the last of each, if written twice).
         let (mut run_id, mut state) = (None, None);
@@ -64,16 +68,16 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
             "state" => state = Some(v),
             _ => {}
         })
-        .map_err(serde::de::Error::custom)?;
-        let text = |k: &str, v: Option<&RawValue>| -> Result<Option<String>, D::Error> {
+        .map_err(|e| e.to_string())?;
+        let text = |k: &str, v: Option<&RawValue>| -> Result<Option<String>, String> {
             match v {
                 None => Ok(None),
                 Some(v) if v.get() == "null" => Ok(None),
                 Some(v) => crate::json_text::string_of(v).map(Some).ok_or_else(|| {
-                    serde::de::Error::custom(format!(
+                    format!(
                         "`{k}` must be a string, found {}",
                         crate::json_text::kind_of(v)
-                    ))
+                    )
                 }),
             }
         };
@@ -83,28 +87,10 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
             fields,
         })
     }
-}
 
-impl RunStatus {
+    /// [`RunStatus::from_text`] of a value already parsed.
     pub fn from_value(v: Value) -> Result<RunStatus, String> {
-        let Value::Object(fields) = v else {
-            return Err(format!("expected a JSON object, found {}", json_kind(&v)));
-        };
-        let text = |k: &str| -> Result<Option<String>, String> {
-            match fields.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(format!(
-                    "`{k}` must be a string, found {}",
-                    json_kind(other)
-                )),
-            }
-        };
-        Ok(RunStatus {
-            run_id: text("run_id")?,
-            state: text("state")?,
-            fields: JsonText::of(&Value::Object(fields)),
-        })
+        RunStatus::from_text(JsonText::of(&v))
     }
 
     /// The field `key` as written.

@@ -81,8 +81,8 @@ pub fn repair(
     // Validate the shape first so that a bad entry is an error, not a guess.
     ArtifactIndex::from_value(&doc)
         .map_err(|m| CommitError::Invalid(format!("{label}/artifact_index.json: {m}")))?;
-    let state = match dir.read_json(&["run_status.json"]) {
-        Ok(v) => RunStatus::from_value(v).ok().and_then(|s| s.state),
+    let state = match dir.read_json_text(&["run_status.json"]) {
+        Ok(t) => RunStatus::from_text(t).ok().and_then(|s| s.state),
         Err(_) => None,
     };
     let repo_prefix: Option<Vec<String>> = repo_root.and_then(|r| {

@@ -948,14 +948,14 @@ pub fn verify_run_at(
     if let (Ok(d), Some(top)) = (&mut dir, listing.as_mut().and_then(|l| l.top.take())) {
         d.keep_listing(top);
     }
-    let read_json = |name: &str| match &dir {
-        Ok(d) => d.read_json(&[name]),
+    // run_status.json, kept as its text (a status of a million fields is 18 MB of
+    // text, not a map of a million values).
+    let status = match &dir {
+        Ok(d) => d.read_json_text(&["run_status.json"]),
         Err(e) => Err(JsonReadError::Io(e.to_string())),
     };
-
-    // run_status.json
-    match read_json("run_status.json") {
-        Ok(v) => match RunStatus::from_value(v) {
+    match status {
+        Ok(t) => match RunStatus::from_text(t) {
             Ok(st) => {
                 match st.state.as_deref() {
                     Some(s) if STATES.contains(&s) => {}
