@@ -1284,3 +1284,43 @@ fn more_roots_than_open_files_are_all_read() {
         assert_eq!(root["runs"][0]["run_id"], format!("run-{i:03}"), "{root}");
     }
 }
+
+/// A `run_status.json` of a million fields (within the budget of values lith reads
+/// from one file), written out of order and with a key repeated, is read as its
+/// text without building a value: the build stays under 140 MiB (175 MiB when it
+/// was parsed into a `Value`), and `report.json` keeps every field, in key order,
+/// the last of the repeated key kept, as a `Value` would have.
+#[test]
+fn a_run_status_of_a_million_fields_is_read_in_bounded_memory() {
+    const FIELDS: usize = 1_000_000;
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    let mut status = String::from(r#"{"state":"failed","run_id":"r1""#);
+    for i in (0..FIELDS).rev() {
+        status.push_str(&format!(",\"k{i:07}\":{i}"));
+    }
+    status.push_str(r#","state":"complete"}"#);
+    ws.write("out/r1/run_status.json", &status);
+    let (r, peak) = ws.lith_peak_mib(&["build", "--json"]);
+    assert!(r.stdout.contains("\"bundles\""), "{r:?}");
+    assert!(peak < 140, "the build peaked at {peak} MiB");
+    let rep = report(&ws, "site");
+    let run = run_by_id(&rep, "r1");
+    assert_eq!(
+        run["run_status"]["state"], "complete",
+        "the last `state` is kept"
+    );
+    let fields = run["run_status"].as_object().unwrap();
+    assert_eq!(fields.len(), FIELDS + 2);
+    let text = serde_json::to_string(&run["run_status"]).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(text, serde_json::to_string(&want).unwrap());
+    assert!(text.starts_with(r#"{"k0000000":0,"k0000001":1,"#), "in key order");
+    assert!(
+        ws.read("site/runs/r1/index.html")
+            .contains(&format!("… {} more fields are not shown", FIELDS + 2 - 100))
+    );
+}
