@@ -1017,6 +1017,32 @@ fn hostile_inputs(o: &Opts) {
         page as f64 / 1e3
     );
 
+    // A run_status.json of objects written out of order 126 deep around a 60 MB
+    // string: each object is put in order once, not copied again at every depth.
+    let ws = hostile_workspace(
+        o,
+        "hostile-status-deep",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    std::fs::create_dir_all(ws.join("out/r1")).unwrap();
+    let deep = format!(
+        "{{\"run_id\":\"r1\",\"state\":\"complete\",\"x\":{}\"{}\"{}}}",
+        "{\"b\":".repeat(126),
+        "y".repeat(60_000_000),
+        ",\"a\":0}".repeat(126)
+    );
+    std::fs::write(ws.join("out/r1/run_status.json"), &deep).unwrap();
+    let started = Instant::now();
+    let (rss_build, c_build, _) = build_and_report(&ws);
+    let took = started.elapsed();
+    trash(o, &ws);
+    println!(
+        "  a run_status.json of objects out of order 126 deep around a 60 MB string ({:.1} MB): lith build {} MiB, {:.2} s (exit {c_build})",
+        deep.len() as f64 / 1e6,
+        rss_build / 1024,
+        took.as_secs_f64()
+    );
+
     // A report.json read back whole (`lith render`) with as many values as lith
     // reads from one, nearly all in values the site only shows: a run's gating
     // input, a field of its run_status.json.

@@ -266,7 +266,7 @@ impl Dir {
         &self,
         rel: &[&str],
     ) -> Result<crate::json_text::JsonText, crate::fsutil::JsonReadError> {
-        crate::fsutil::parse_json_text(&self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
+        crate::fsutil::parse_json_text(self.read(rel, crate::fsutil::MAX_JSON_BYTES)?)
     }
 
     /// Whether `rel` is a regular file beneath the base reached without any symbolic

@@ -211,9 +211,14 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonReadError> {
 }
 
 /// Reads a JSON document as its compact text ([`crate::json_text::JsonText::read`]),
-/// refused as [`parse_json`] refuses it.
-pub fn parse_json_text(bytes: &[u8]) -> Result<crate::json_text::JsonText, JsonReadError> {
-    parse_json_with(bytes, crate::json_text::JsonText::read)
+/// refused as [`parse_json`] refuses it. The document is let go before its objects
+/// are put in order, so that no more than two copies of its text are held at once.
+pub fn parse_json_text(bytes: Vec<u8>) -> Result<crate::json_text::JsonText, JsonReadError> {
+    let written = parse_json_with(&bytes, crate::json_text::Written::of)?;
+    drop(bytes);
+    written
+        .finish()
+        .map_err(|e| JsonReadError::Io(e.to_string()))
 }
 
 /// Reads the JSON document `bytes` with `parse`, which reads it under the budget of

@@ -32,7 +32,7 @@ pub fn sexpr(data: &[u8]) {
 /// read as its text (as a run status is) and read as a value.
 pub fn bundle_json(data: &[u8]) {
     let streamed = index::ArtifactIndex::read_from(data);
-    let as_text = crate::fsutil::parse_json_text(data);
+    let as_text = crate::fsutil::parse_json_text(data.to_vec());
     let v = match crate::fsutil::parse_json(data) {
         Ok(v) => v,
         Err(e) => {

@@ -45,20 +45,7 @@ impl JsonText {
     /// refused alike, without building the value: memory follows the text (and the
     /// members of an object written out of order), not the number of values.
     pub fn read(bytes: &[u8]) -> serde_json::Result<JsonText> {
-        use serde::de::DeserializeSeed;
-        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
-        // Its compact text is seldom longer than the document (pages not written to
-        // are not memory).
-        let mut out = Vec::with_capacity(bytes.len() + 16);
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        Canonical {
-            out: &mut out,
-            left: &left,
-        }
-        .deserialize(&mut de)?;
-        de.end()?;
-        let text = String::from_utf8(out).map_err(serde::de::Error::custom)?;
-        RawValue::from_string(text).map(JsonText)
+        Written::of(bytes).and_then(Written::finish)
     }
 
     pub fn raw(&self) -> &RawValue {
@@ -174,11 +161,90 @@ impl Serialize for Transcoded<'_> {
     }
 }
 
-/// Writes the value it reads into `out` in [`JsonText::read`]'s form, counting each
-/// value against `left`.
+/// A document read by [`JsonText::read`], its objects written out of order not yet
+/// put in order: what is left once the document itself may be let go.
+pub struct Written {
+    text: Vec<u8>,
+    moves: Vec<Reorder>,
+}
+
+impl Written {
+    /// Reads the JSON document `bytes` (see [`JsonText::read`]).
+    pub fn of(bytes: &[u8]) -> serde_json::Result<Written> {
+        use serde::de::DeserializeSeed;
+        let left = std::cell::Cell::new(crate::json_budget::MAX_VALUES);
+        // Its compact text is seldom longer than the document (pages not written to
+        // are not memory).
+        let mut text = Vec::with_capacity(bytes.len() + 16);
+        let mut moves = Vec::new();
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        Canonical {
+            out: &mut text,
+            left: &left,
+            moves: &mut moves,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(Written { text, moves })
+    }
+
+    /// The document's text, each object's members in order: each byte is copied
+    /// once, whatever the depth of the objects put in order.
+    pub fn finish(self) -> serde_json::Result<JsonText> {
+        let Written {
+            mut text,
+            mut moves,
+        } = self;
+        if !moves.is_empty() {
+            moves.sort_unstable_by_key(|m| m.start);
+            let mut ordered = Vec::with_capacity(text.len());
+            put_in_order(&text, &moves, 0..text.len(), &mut ordered);
+            text = ordered;
+        }
+        let text = String::from_utf8(text).map_err(serde::de::Error::custom)?;
+        RawValue::from_string(text).map(JsonText)
+    }
+}
+
+/// Writes the value it reads into `out` in [`JsonText::read`]'s form, but for the
+/// members of objects written out of order, which stay where they were written:
+/// each such object is noted in `moves`, to be put in order once the whole text is
+/// written ([`put_in_order`]). Counts each value against `left`.
 struct Canonical<'o> {
     out: &'o mut Vec<u8>,
     left: &'o std::cell::Cell<usize>,
+    moves: &'o mut Vec<Reorder>,
+}
+
+/// An object whose members were written out of order: between `start` and `end`
+/// (its braces excluded), the members to keep, in order, each from where its key
+/// starts to where its value ends.
+struct Reorder {
+    start: u32,
+    end: u32,
+    members: Box<[(u32, u32)]>,
+}
+
+/// Copies `text[range]` to `to`, each object of `moves` that begins after its start
+/// (`moves` sorted by where they begin; two either nest or lie apart) with its
+/// members in order.
+fn put_in_order(text: &[u8], moves: &[Reorder], range: std::ops::Range<usize>, to: &mut Vec<u8>) {
+    // A member begins where the object it is in begins; what moves inside it
+    // begins after its key.
+    let mut at = range.start;
+    let mut next = moves.partition_point(|m| m.start as usize <= range.start);
+    while let Some(m) = moves.get(next).filter(|m| (m.start as usize) < range.end) {
+        to.extend_from_slice(&text[at..m.start as usize]);
+        for (n, &(from, until)) in m.members.iter().enumerate() {
+            if n > 0 {
+                to.push(b',');
+            }
+            put_in_order(text, moves, from as usize..until as usize, to);
+        }
+        at = m.end as usize;
+        next = moves.partition_point(|o| o.start < m.end);
+    }
+    to.extend_from_slice(&text[at..range.end]);
 }
 
 impl Canonical<'_> {
@@ -195,6 +261,7 @@ impl Canonical<'_> {
         Canonical {
             out: self.out,
             left: self.left,
+            moves: self.moves,
         }
     }
 }
@@ -279,13 +346,12 @@ impl<'de> serde::de::Visitor<'de> for Canonical<'_> {
             last_key = Some(key);
         }
         if !in_order {
-            let written = self.out.split_off(body);
-            let span = |from: u32, to: u32| from as usize - body..to as usize - body;
+            let text = &self.out[..];
             let key_of = |&(start, value, _): &(u32, u32, u32)| -> Cow<'_, str> {
-                let text = &written[span(start, value - 1)];
-                serde_json::from_slice::<&str>(text)
+                let key = &text[start as usize..value as usize - 1];
+                serde_json::from_slice::<&str>(key)
                     .map(Cow::Borrowed)
-                    .or_else(|_| serde_json::from_slice::<String>(text).map(Cow::Owned))
+                    .or_else(|_| serde_json::from_slice::<String>(key).map(Cow::Owned))
                     .expect("a key lith wrote reads back")
             };
             let mut order: Vec<(Cow<'_, str>, usize)> = members
@@ -296,18 +362,18 @@ impl<'de> serde::de::Visitor<'de> for Canonical<'_> {
             // By key, and among members of one key in the order written: the last
             // is kept.
             order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-            let mut first = true;
-            for (n, (key, i)) in order.iter().enumerate() {
-                if order.get(n + 1).is_some_and(|next| next.0 == *key) {
-                    continue;
-                }
-                if !first {
-                    self.out.push(b',');
-                }
-                first = false;
-                let (start, _, end) = members[*i];
-                self.out.extend_from_slice(&written[span(start, end)]);
-            }
+            let kept = order
+                .iter()
+                .enumerate()
+                .filter(|(n, (key, _))| order.get(n + 1).is_none_or(|next| next.0 != *key))
+                .map(|(_, &(_, i))| (members[i].0, members[i].2))
+                .collect();
+            let end = at(self.out.len())?;
+            self.moves.push(Reorder {
+                start: at(body)?,
+                end,
+                members: kept,
+            });
         }
         self.out.push(b'}');
         Ok(())
@@ -408,6 +474,14 @@ pub(crate) mod tests {
                 .get(),
             r#"{"a":{"y":1,"z":2},"b":{"c":3,"d":0}}"#
         );
+        // Objects out of order inside objects out of order, 40 deep (120 levels
+        // with the lists between), and a repeated key at each.
+        let deep = format!(
+            "{}\"x\"{}",
+            "{\"b\":[{\"d\":1,\"c\":".repeat(40),
+            "}],\"a\":0,\"b\":2}".repeat(40)
+        );
+        assert_eq!(JsonText::read(deep.as_bytes()).unwrap(), as_value(&deep));
         let max = crate::json_budget::MAX_VALUES;
         let over = format!("[{}0]", "0,".repeat(max));
         let want = crate::json_budget::from_slice(over.as_bytes()).unwrap_err();

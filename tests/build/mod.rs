@@ -1318,7 +1318,10 @@ fn a_run_status_of_a_million_fields_is_read_in_bounded_memory() {
     let text = serde_json::to_string(&run["run_status"]).unwrap();
     let want: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(text, serde_json::to_string(&want).unwrap());
-    assert!(text.starts_with(r#"{"k0000000":0,"k0000001":1,"#), "in key order");
+    assert!(
+        text.starts_with(r#"{"k0000000":0,"k0000001":1,"#),
+        "in key order"
+    );
     assert!(
         ws.read("site/runs/r1/index.html")
             .contains(&format!("… {} more fields are not shown", FIELDS + 2 - 100))
