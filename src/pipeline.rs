@@ -231,9 +231,20 @@ fn gather(
 
     // Each root is listed and scanned in turn through one handle of it, held only
     // while it is scanned: the runs read are the runs listed, and a workspace of
-    // many roots holds one root's descriptor at a time. The bar grows as roots are
-    // listed.
-    let progress = crate::progress::growing("verifying", opts.quiet);
+    // many roots holds one root's descriptor at a time. A bar's length is counted
+    // first from the folders in each root (to draw it, nothing judged or read),
+    // and set right as each root is listed.
+    let mut guessed = vec![0u64; roots.len()];
+    let progress = if crate::progress::allowed(opts.quiet) {
+        for (g, r) in guessed.iter_mut().zip(&roots) {
+            *g = layout::count_folders(&workspace.join(r), |name| {
+                partition.is_none_or(|p| p.owns(r, name))
+            });
+        }
+        crate::progress::bar(guessed.iter().sum(), "verifying", opts.quiet)
+    } else {
+        None
+    };
     let verify = VerifyOptions {
         mode: opts.mode,
         repo_root: None,
@@ -245,7 +256,7 @@ fn gather(
     };
     let mut positions = Vec::with_capacity(roots.len());
     let mut scans: Vec<RootScan> = Vec::with_capacity(roots.len());
-    for r in &roots {
+    for (r, guessed) in roots.iter().zip(guessed) {
         let mut listing = layout::list_root(&workspace.join(r));
         // The root was found inside the workspace by its path; what is read is the
         // folder its handle holds, which must be inside too.
@@ -278,9 +289,11 @@ fn gather(
             } else {
                 mine.positions = (0..mine.listed).collect();
             }
-            if let Some(pb) = &progress {
-                pb.inc_length(l.run_dirs.len() as u64);
-            }
+        }
+        if let Some(pb) = &progress {
+            let listed = listing.as_ref().map_or(0, |l| l.run_dirs.len() as u64);
+            let length = pb.length().unwrap_or(0) + listed;
+            pb.set_length(length.saturating_sub(guessed));
         }
         positions.push(mine);
         scans.push(layout::scan_root(workspace, r, listing, &verify));

@@ -13,20 +13,7 @@ pub fn allowed(quiet: bool) -> bool {
 
 /// A bar over `len` items with a message, or `None` when bars are not allowed.
 pub fn bar(len: u64, what: &str, quiet: bool) -> Option<ProgressBar> {
-    if len < 2 {
-        return None;
-    }
-    styled(len, what, quiet)
-}
-
-/// A bar whose length grows as work is found ([`ProgressBar::inc_length`]), or
-/// `None` when bars are not allowed.
-pub fn growing(what: &str, quiet: bool) -> Option<ProgressBar> {
-    styled(0, what, quiet)
-}
-
-fn styled(len: u64, what: &str, quiet: bool) -> Option<ProgressBar> {
-    if !allowed(quiet) {
+    if !allowed(quiet) || len < 2 {
         return None;
     }
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());

@@ -258,6 +258,18 @@ pub struct RootListing {
     pub real: std::path::PathBuf,
 }
 
+/// How many entries of the folder `root` are folders whose name `keep` takes: the
+/// runs a root may hold, counted to draw a progress bar before it is listed.
+pub fn count_folders(root: &Path, keep: impl Fn(&std::ffi::OsStr) -> bool) -> u64 {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && keep(&e.file_name()))
+        .count() as u64
+}
+
 /// Opens the bundle root at `root` (following links to it) and lists it through
 /// that handle.
 pub fn list_root(root: &Path) -> std::io::Result<RootListing> {
