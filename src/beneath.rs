@@ -232,22 +232,9 @@ impl Dir {
         name: &[u8],
         limit: u64,
     ) -> Result<Vec<u8>, crate::fsutil::JsonReadError> {
-        use crate::fsutil::JsonReadError as E;
-        one_name(name).map_err(|e| E::Io(e.to_string()))?;
-        let fd = match openat(self.fd.as_raw_fd(), name, READ_FLAGS | libc::O_NOFOLLOW) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(E::NotRegularFile("symbolic link".into()));
-            }
-            Err(e) => return Err(classify(e).into()),
-        };
-        let file = File::from(fd);
-        let meta = file.metadata().map_err(|e| E::Io(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(E::NotRegularFile(
-                crate::fsutil::kind_of(meta.file_type()).into(),
-            ));
-        }
+        one_name(name).map_err(|e| crate::fsutil::JsonReadError::Io(e.to_string()))?;
+        let opened = openat(self.fd.as_raw_fd(), name, READ_FLAGS | libc::O_NOFOLLOW);
+        let (file, meta) = crate::fsutil::regular(opened.map(File::from))?;
         crate::fsutil::read_bounded(file, meta.len(), limit)
     }
 

@@ -159,7 +159,14 @@ pub fn kind_of_mode(mode: libc::mode_t) -> &'static str {
 /// component, never blocking on a named pipe, and judged by `fstat` on the handle
 /// opened (so a file swapped after a check is still refused).
 pub fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), JsonReadError> {
-    let file = match open_nofollow(path) {
+    regular(open_nofollow(path))
+}
+
+/// Judges a file opened without following a symlink in its last component (by
+/// path, or by name beneath a folder's handle): a link in its place, a missing file
+/// and anything but a regular file are refused, by `fstat` on the handle opened.
+pub fn regular(opened: std::io::Result<File>) -> Result<(File, std::fs::Metadata), JsonReadError> {
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(JsonReadError::NotFound),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {

@@ -212,11 +212,7 @@ fn gather(
     roots.sort();
     roots.dedup();
     for rel in &roots {
-        let dir = workspace.join(rel);
-        if ["run_status.json", "artifact_index.json"]
-            .iter()
-            .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
-        {
+        if layout::is_run_dir(&workspace.join(rel)) {
             findings.push(
                 Finding::new(
                     Code::BundlesRootIsRun,

@@ -114,9 +114,12 @@ fn join(workspace: &Path, parts: &[String]) -> PathBuf {
     parts.iter().fold(workspace.to_path_buf(), |p, c| p.join(c))
 }
 
+/// The files whose presence makes a folder a run.
+const RUN_FILES: [&str; 2] = ["run_status.json", "artifact_index.json"];
+
 /// True when a folder holds `run_status.json` or `artifact_index.json`.
 pub fn is_run_dir(dir: &Path) -> bool {
-    ["run_status.json", "artifact_index.json"]
+    RUN_FILES
         .iter()
         .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
 }
@@ -136,7 +139,7 @@ pub struct Latest {
 /// True when the folder `name` of `root` (not a link) holds `run_status.json` or
 /// `artifact_index.json`, each looked up without following a link.
 fn holds_a_run(root: &Dir, name: &[u8]) -> bool {
-    ["run_status.json", "artifact_index.json"]
+    RUN_FILES
         .iter()
         .any(|f| root.stat_no_links([name, f.as_bytes()]).is_ok())
 }
