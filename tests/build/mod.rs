@@ -1327,3 +1327,44 @@ fn a_run_status_of_a_million_fields_is_read_in_bounded_memory() {
             .contains(&format!("… {} more fields are not shown", FIELDS + 2 - 100))
     );
 }
+
+/// `LATEST` is read beneath the root's handle without following a link in its
+/// place: a link to a file naming a committed run, inside the root or outside the
+/// workspace, makes `LATEST` invalid, never the run it points at.
+#[test]
+fn a_latest_that_is_a_link_is_invalid_wherever_it_points() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("LATEST"), "r1\n").unwrap();
+    for target in [
+        std::path::PathBuf::from("named"),
+        outside.path().join("LATEST"),
+    ] {
+        let ws = Workspace::new();
+        ws.write(
+            "manifest.lith",
+            "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+        );
+        ws.committed_run("out/r1", "complete", &[("x.json", "{}")]);
+        ws.write("out/named", "r1\n");
+        std::os::unix::fs::symlink(&target, ws.join("out/LATEST")).unwrap();
+        let r = ws.lith(&["build", "--json"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        let root = &report(&ws, "site")["bundles"]["roots"][0];
+        assert_eq!(root["latest"]["valid"], false, "{target:?}: {root}");
+        assert!(
+            root["latest"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("symbolic link"),
+            "{root}"
+        );
+        assert!(
+            root["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "latest_invalid"),
+            "{root}"
+        );
+    }
+}
