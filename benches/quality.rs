@@ -908,12 +908,28 @@ fn hostile_inputs(o: &Opts) {
     );
     let out = o.dir.join(format!("hostile-site-{}", std::process::id()));
     let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &out));
+    // SPEC §11's page bar names this case: a run of 600,000 artifacts pages its table.
+    let run_pages: Vec<(String, u64)> = site_files(&out.join("runs/r1"))
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".html"))
+        .map(|(p, f)| (p, f.1))
+        .collect();
+    let (largest_page, largest) = run_pages
+        .iter()
+        .max_by_key(|x| x.1)
+        .cloned()
+        .unwrap_or_default();
     trash(o, &out);
     println!(
         "  an index of {entries} entries ({:.1} MB): lith verify {} MiB (exit {c_verify}), lith build {} MiB (exit {c_build})",
         size as f64 / 1e6,
         rss_verify / 1024,
         rss_build / 1024
+    );
+    println!(
+        "    its run's table on {} pages, the largest {largest_page} ({} KiB, bar: < 1024)",
+        run_pages.len(),
+        largest / 1024
     );
 
     // The demo workspace with a 200 MB feed line (over the line cap: refused), and

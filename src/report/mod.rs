@@ -268,8 +268,16 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
             let page = format!("runs/{slug}/");
             run.url = base_url.map(|b| join_url(b, &page));
             if let Some(url) = &run.url {
-                for a in run.artifacts.iter_mut() {
-                    a.set_url(Some(&format!("{url}#{}", a.anchor())));
+                // A row links to the page of the run's artifact table that lists it.
+                let order = crate::site::artifact_display_order(&run.artifacts);
+                for (row, i) in order.into_iter().enumerate() {
+                    let page_no = row / crate::site::ARTIFACT_ROWS_PER_PAGE + 1;
+                    let file = match page_no {
+                        1 => String::new(),
+                        n => crate::site::artifact_page_file(n),
+                    };
+                    let a = &mut run.artifacts[i];
+                    a.set_url(Some(&format!("{url}{file}#{}", a.anchor())));
                 }
             }
             run.page = Some(page);

@@ -34,6 +34,37 @@ pub use sink::{Sink, Stats};
 pub const RUNS_PER_PAGE: usize = 500;
 /// Findings listed on the overview before "N more".
 const OVERVIEW_FINDINGS: usize = 200;
+/// Rows of a run's artifact table on one page. A run page lists up to
+/// `MAX_LISTED_ARTIFACTS` rows; past this many the table goes on over pages beside
+/// the run's own ([`artifact_page_file`]). A row shows at most [`MAX_ROW_CHARS`]
+/// characters of its path and of its detail, so that even a page of rows of
+/// escaped characters and marked digests (about 2.8 KB each) stays under 1 MB.
+pub const ARTIFACT_ROWS_PER_PAGE: usize = 250;
+/// Characters of an artifact's path, or of a row's detail, shown in its row (the
+/// anchor is made from the whole path; `report.json` has it whole).
+const MAX_ROW_CHARS: usize = 200;
+/// Items a run page shows of its other lists (unindexed files, entries the index
+/// lists as missing, path witnesses), each cut at [`MAX_ROW_CHARS`]; `report.json`
+/// (or the run's `path_witnesses.json`) has the rest.
+const MAX_PAGE_LIST: usize = 100;
+
+/// The order a run's page lists its artifacts: failing rows first, each group in
+/// the report's order (as indexes into `artifacts`).
+pub fn artifact_display_order(artifacts: &[crate::bundle::verify::ArtifactCheck]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..artifacts.len()).collect();
+    order.sort_by_key(|&i| artifacts[i].status == ArtifactStatus::Ok);
+    order
+}
+
+/// The file, in a run's folder, holding page `n` of its artifact table:
+/// `index.html` (the run's page), then `artifacts-2.html`, ….
+pub fn artifact_page_file(n: usize) -> String {
+    if n == 1 {
+        "index.html".to_string()
+    } else {
+        format!("artifacts-{n}.html")
+    }
+}
 
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");
@@ -549,8 +580,10 @@ pub struct ArtifactRow<'a> {
     pub anchor: String,
     pub status: &'static str,
     pub status_class: &'static str,
-    pub path: &'a str,
-    pub detail: &'a str,
+    /// At most [`MAX_ROW_CHARS`] of the path.
+    pub path: std::borrow::Cow<'a, str>,
+    /// At most [`MAX_ROW_CHARS`] of the detail.
+    pub detail: std::borrow::Cow<'a, str>,
     pub mismatch: bool,
     pub expected_size: u64,
     pub actual_size: String,
@@ -595,24 +628,121 @@ pub struct RunPage<'a> {
     pub index_text: String,
     pub ok: usize,
     pub total: usize,
-    pub unindexed: &'a [String],
+    /// The unindexed files the report lists, and the first of them shown.
+    pub unindexed_count: usize,
+    pub unindexed: ShownList<'a>,
     pub mode_text: &'static str,
     pub url: Option<&'a str>,
     pub findings: Vec<FindingRow>,
     pub artifacts: Vec<ArtifactRow<'a>>,
+    /// Where this page's rows sit in the run's artifact table.
+    pub pager: ArtifactPager,
     /// Entries counted but not listed (see `MAX_LISTED_ARTIFACTS`).
     pub artifacts_unlisted: usize,
     pub max_listed: usize,
     pub committed: bool,
-    pub index_missing: &'a [String],
+    pub index_missing: ShownList<'a>,
     pub status_fields: Vec<(String, String)>,
     /// Fields of run_status.json past the first [`MAX_STATUS_FIELDS_SHOWN`].
     pub status_more: usize,
     pub has_witnesses: bool,
     pub witnesses: Vec<(String, String, String, String)>,
+    /// Witness records past the first [`MAX_PAGE_LIST`].
+    pub witnesses_more: usize,
     pub summary_html: Option<String>,
     pub promotion: Option<PromotionView>,
     pub attestation: Option<AttestationView<'a>>,
+}
+
+/// Page `page_no` of a run's artifact table, of `page_count`
+/// ([`ARTIFACT_ROWS_PER_PAGE`] rows a page; [`artifact_page_file`] names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArtifactPager {
+    pub page_no: usize,
+    pub page_count: usize,
+    /// Rows the run's pages list in all.
+    pub listed: usize,
+    /// The first and last row of this page, counted from 1 (both 0 when none).
+    pub first: usize,
+    pub last: usize,
+}
+
+impl ArtifactPager {
+    /// Page `page_no` of a table of `listed` rows (the first when there are none).
+    pub fn new(page_no: usize, listed: usize) -> ArtifactPager {
+        let page_count = listed.div_ceil(ARTIFACT_ROWS_PER_PAGE).max(1);
+        let page_no = page_no.clamp(1, page_count);
+        ArtifactPager {
+            page_no,
+            page_count,
+            listed,
+            first: ((page_no - 1) * ARTIFACT_ROWS_PER_PAGE + 1).min(listed),
+            last: Self::last_row(page_no, listed),
+        }
+    }
+
+    fn last_row(page_no: usize, listed: usize) -> usize {
+        (page_no * ARTIFACT_ROWS_PER_PAGE).min(listed)
+    }
+
+    /// The last row of page `n`.
+    pub fn last_of(&self, n: usize) -> usize {
+        Self::last_row(n, self.listed)
+    }
+
+    pub fn numbers(&self) -> std::ops::RangeInclusive<usize> {
+        1..=self.page_count
+    }
+
+    /// The link from one page of the table to page `n` (they share a folder).
+    pub fn href(&self, n: impl std::borrow::Borrow<usize>) -> String {
+        artifact_page_file(*n.borrow())
+    }
+}
+
+/// Page 2 and on of a run's artifact table, beside the run's page.
+#[derive(Template)]
+#[template(path = "run_artifacts.html")]
+pub struct RunArtifactsPage<'a> {
+    pub shell: Shell,
+    pub run_id: &'a str,
+    pub root: &'a str,
+    pub verification: &'static str,
+    pub verification_class: &'static str,
+    pub ok: usize,
+    pub total: usize,
+    pub artifacts_unlisted: usize,
+    pub max_listed: usize,
+    pub pager: ArtifactPager,
+    pub artifacts: Vec<ArtifactRow<'a>>,
+}
+
+impl<'a> RunPage<'a> {
+    /// Keeps the first page of the artifact table on the run's page and returns the
+    /// others, each to be written as [`artifact_page_file`] in the run's folder.
+    pub fn split_artifact_pages(&mut self, shell: impl Fn() -> Shell) -> Vec<RunArtifactsPage<'a>> {
+        let listed = self.artifacts.len();
+        self.pager = ArtifactPager::new(1, listed);
+        let mut rest = self
+            .artifacts
+            .split_off(ARTIFACT_ROWS_PER_PAGE.min(listed))
+            .into_iter();
+        (2..=self.pager.page_count)
+            .map(|n| RunArtifactsPage {
+                shell: shell(),
+                run_id: self.run_id,
+                root: self.root,
+                verification: self.verification,
+                verification_class: self.verification_class,
+                ok: self.ok,
+                total: self.total,
+                artifacts_unlisted: self.artifacts_unlisted,
+                max_listed: self.max_listed,
+                pager: ArtifactPager::new(n, listed),
+                artifacts: rest.by_ref().take(ARTIFACT_ROWS_PER_PAGE).collect(),
+            })
+            .collect()
+    }
 }
 
 /// The run's attestation on its page: what it says and whether its files are in
@@ -754,6 +884,39 @@ fn status_class(s: ArtifactStatus) -> &'static str {
         ArtifactStatus::Ok => "ok",
         ArtifactStatus::Unreadable => "error",
         _ => "partial",
+    }
+}
+
+/// The first [`MAX_PAGE_LIST`] items of a list a run page shows (each cut at
+/// [`MAX_ROW_CHARS`]), and how many more the report holds.
+pub struct ShownList<'a> {
+    pub items: Vec<std::borrow::Cow<'a, str>>,
+    pub more: usize,
+}
+
+impl ShownList<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+fn shown_list(all: &[String]) -> ShownList<'_> {
+    ShownList {
+        items: all
+            .iter()
+            .take(MAX_PAGE_LIST)
+            .map(|s| cut_row_text(s))
+            .collect(),
+        more: all.len().saturating_sub(MAX_PAGE_LIST),
+    }
+}
+
+/// `text` cut at [`MAX_ROW_CHARS`] characters for an artifact row.
+fn cut_row_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ROW_CHARS {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(crate::bundle::index::truncate(text, MAX_ROW_CHARS))
     }
 }
 
@@ -932,6 +1095,10 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
                     linked: copy_attestation(out, page, a)?,
                     r: a,
                 });
+            }
+            for more in view.split_artifact_pages(|| shell("../../", "runs")) {
+                let file = artifact_page_file(more.pager.page_no);
+                out.page(&format!("{page}{file}"), &more)?;
             }
             out.page(&format!("{page}index.html"), &view)
         })?;
@@ -1176,10 +1343,11 @@ fn run_page<'a>(
     shell: Shell,
     flaky: &BTreeMap<String, (usize, String)>,
 ) -> RunPage<'a> {
-    let artifacts = run
-        .artifacts
-        .iter()
-        .map(|a| {
+    // Failing rows first, each group in the report's order.
+    let artifacts: Vec<ArtifactRow> = artifact_display_order(&run.artifacts)
+        .into_iter()
+        .map(|i| {
+            let a = &run.artifacts[i];
             let mismatch = matches!(
                 a.status,
                 ArtifactStatus::SizeMismatch | ArtifactStatus::DigestMismatch
@@ -1188,8 +1356,8 @@ fn run_page<'a>(
                 anchor: a.anchor(),
                 status: a.status.as_str(),
                 status_class: status_class(a.status),
-                path: &a.path,
-                detail: a.detail().unwrap_or_default(),
+                path: cut_row_text(&a.path),
+                detail: cut_row_text(a.detail().unwrap_or_default()),
                 mismatch,
                 expected_size: a.expected_size,
                 // Only a failing row shows what was found.
@@ -1214,9 +1382,6 @@ fn run_page<'a>(
             }
         })
         .collect::<Vec<_>>();
-    // Failing rows first, each group in the report's order.
-    let mut artifacts = artifacts;
-    artifacts.sort_by_key(|a| a.status == "ok");
     // run_status.json's fields, unless it says nothing the facts above do not: its
     // run_id is the folder's and its state the one shown. At most
     // MAX_STATUS_FIELDS_SHOWN, each name and value cut at 500 characters;
@@ -1251,15 +1416,20 @@ fn run_page<'a>(
         status_fields.clear();
         status_more = 0;
     }
+    let mut witnesses_more = 0;
     let witnesses = run
         .extra()
         .witnesses
         .as_ref()
         .map(|w| {
+            witnesses_more = w.records.len().saturating_sub(MAX_PAGE_LIST);
             w.records
                 .iter()
+                .take(MAX_PAGE_LIST)
                 .map(|r| {
-                    let t = |s: &Option<String>| s.clone().unwrap_or_default();
+                    let t = |s: &Option<String>| {
+                        cut_row_text(s.as_deref().unwrap_or_default()).into_owned()
+                    };
                     (
                         t(&r.requested_path),
                         t(&r.observed_path),
@@ -1294,9 +1464,11 @@ fn run_page<'a>(
             }),
         ok: run.counts.ok,
         total: run.counts.total,
+        pager: ArtifactPager::new(1, artifacts.len()),
         artifacts_unlisted: run.extra().artifacts_unlisted,
         max_listed: crate::bundle::verify::MAX_LISTED_ARTIFACTS,
-        unindexed: &run.extra().unindexed,
+        unindexed_count: run.extra().unindexed.len(),
+        unindexed: shown_list(&run.extra().unindexed),
         mode_text: match run.mode {
             Mode::Full => "sizes and sha256 digests",
             Mode::Fast => "sizes only (--fast)",
@@ -1309,11 +1481,12 @@ fn run_page<'a>(
             .collect(),
         artifacts,
         committed: run.committed,
-        index_missing: run.index.as_ref().map_or(&[][..], |i| &i.missing[..]),
+        index_missing: shown_list(run.index.as_ref().map_or(&[][..], |i| &i.missing[..])),
         status_fields,
         status_more,
         has_witnesses: run.extra().witnesses.is_some(),
         witnesses,
+        witnesses_more,
         summary_html: run.extra().summary_md.as_deref().map(markdown::render),
         attestation: None,
         promotion: run.promotability.as_ref().map(|p| {
@@ -1510,5 +1683,84 @@ mod palette {
     fn the_contrast_formula_matches_known_values() {
         assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 1e-9);
         assert!((contrast("#777777", "#ffffff") - 4.48).abs() < 0.01);
+    }
+}
+
+#[cfg(test)]
+mod artifact_pager_tests {
+    use super::{ARTIFACT_ROWS_PER_PAGE as N, ArtifactPager, Shell};
+
+    fn shell() -> Shell {
+        Shell {
+            root: "../../",
+            site_title: "lith evidence report".into(),
+            generator: "lith".into(),
+            generated_at: "2026-01-01T00:00:00Z".into(),
+            css: "assets/style.css".into(),
+            js: "assets/app.js".into(),
+            section: "runs",
+            changes: false,
+        }
+    }
+
+    #[test]
+    fn a_table_is_cut_into_pages_of_rows_counted_from_one() {
+        let p = ArtifactPager::new(1, 0);
+        assert_eq!(
+            (p.page_count, p.first, p.last),
+            (1, 0, 0),
+            "no rows: one page"
+        );
+        let p = ArtifactPager::new(1, N);
+        assert_eq!((p.page_count, p.first, p.last), (1, 1, N));
+        let p = ArtifactPager::new(2, N + 1);
+        assert_eq!((p.page_count, p.first, p.last), (2, N + 1, N + 1));
+        let p = ArtifactPager::new(3, 10_000);
+        assert_eq!((p.page_count, p.first, p.last), (40, 2 * N + 1, 3 * N));
+        assert_eq!(p.last_of(40), 10_000);
+        assert_eq!(p.href(1), "index.html");
+        assert_eq!(p.href(40), "artifacts-40.html");
+    }
+
+    /// The worst rows a page can hold keep it under 1 MB: a path and a detail of
+    /// characters escaped at five bytes each, cut at MAX_ROW_CHARS, and digests
+    /// differing at every other character; its other lists as long as a report
+    /// holds them, of the same characters.
+    #[test]
+    fn a_page_of_the_largest_rows_stays_under_a_megabyte() {
+        use crate::bundle::verify::{ArtifactCheck, ArtifactStatus, Sha256Digest};
+        let quotes = "\"".repeat(5_000);
+        let mut a = ArtifactCheck::plain(quotes.as_str(), 1, Sha256Digest([0; 32]));
+        a.set_rel(Some(&quotes));
+        a.set_actual(Some(2), Some(Sha256Digest([0x0f; 32])));
+        a.set_detail(Some(&quotes));
+        a.set_status(ArtifactStatus::DigestMismatch);
+        let mut run = crate::bundle::verify::RunReport::new(
+            "r".into(),
+            "out/r".into(),
+            crate::bundle::verify::Mode::Full,
+        );
+        run.artifacts = vec![a; N];
+        // The page's other lists at their largest too: the report's 10,000
+        // unindexed files, and an index listing 100,000 entries as missing.
+        run.extra_mut().unindexed = vec![quotes.clone(); 10_000];
+        run.index = Some(Box::new(crate::bundle::verify::IndexSummary {
+            schema_version: None,
+            run_id: None,
+            world_id: None,
+            status: crate::bundle::index::IndexStatus::Ok,
+            missing: vec![quotes.clone(); 100_000],
+            entries: N,
+        }));
+        let mut page = super::run_page(&run, "out", shell(), &Default::default());
+        let rest = page.split_artifact_pages(shell);
+        assert!(rest.is_empty());
+        let html = askama::Template::render(&page).unwrap();
+        assert!(html.len() < 1 << 20, "{} bytes", html.len());
+        assert!(
+            html.len() > 500_000,
+            "the rows are the large ones: {} bytes",
+            html.len()
+        );
     }
 }

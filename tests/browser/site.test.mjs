@@ -445,12 +445,75 @@ test("bidirectional controls in input values are isolated where they are shown",
   assert.ok(seen >= 5, `only ${seen} values with bidirectional controls were shown`);
 });
 
+// A run of 600 artifacts (ten missing, ten tampered, and one missing entry with a
+// hostile 1,000-character path): its artifact table runs over three pages.
+function pagedWorkspace() {
+  const ws = path.join(tmp, "paged");
+  if (fs.existsSync(path.join(ws, "site/runs/r1/artifacts-3.html"))) return ws;
+  const run = path.join(ws, "out", "r1");
+  fs.mkdirSync(run, { recursive: true });
+  const artifacts = [];
+  for (let i = 0; i < 600; i++) {
+    const name = `f${String(i).padStart(3, "0")}.txt`;
+    const body = `body ${i}`;
+    artifacts.push({ path: name, file_size: body.length, sha256: sha256(body) });
+    if (i >= 100 && i < 110) continue;
+    fs.writeFileSync(path.join(run, name), i >= 500 && i < 510 ? body.toUpperCase() : body);
+  }
+  artifacts.push({ path: "<script>window.__pwned=1</script>" + "x".repeat(1000), file_size: 1, sha256: "0".repeat(64) });
+  fs.writeFileSync(path.join(run, "run_status.json"), JSON.stringify({ run_id: "r1", state: "complete" }));
+  fs.writeFileSync(path.join(run, "artifact_index.json"), JSON.stringify({ run_id: "r1", status: "ok", missing: [], artifacts }));
+  fs.writeFileSync(path.join(ws, "manifest.lith"), '(manifest (v "promethean.manifest/v1") (site (base-url "https://ci.example/e/")) (bundles (roots ["out"])))');
+  const r = lith(ws, ["build", "--quiet"]);
+  assert.equal(r.status, 2, r.stderr);
+  return ws;
+}
+
+test("a run of 600 artifacts pages its table, and a row's link from report.json lands on its row", async () => {
+  const ws = pagedWorkspace();
+  const site = path.join(ws, "site");
+  const files = ["index.html", "artifacts-2.html", "artifacts-3.html"].map((f) => path.join(site, "runs/r1", f));
+  for (const scheme of ["light", "dark"]) {
+    for (const file of files) {
+      const { page, context, problems } = await open(file, { colorScheme: scheme });
+      assert.deepEqual(problems, [], `${file} (${scheme})`);
+      assert.deepEqual(await axe(page), [], `${file} (${scheme})`);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined);
+      await context.close();
+    }
+  }
+  const { page, context, problems } = await open(files[0], { viewport: { width: 390, height: 844 } });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 392, "the pager fits a phone");
+  const rows = page.locator("table.artifacts tbody tr");
+  assert.equal(await rows.count(), 250);
+  // Failing rows first: the 21 that fail, then ok ones.
+  const statuses = await page.locator("table.artifacts tbody tr td:first-child").allTextContents();
+  assert.equal(statuses.filter((t) => t !== "ok").length, 21);
+  assert.ok(statuses.slice(0, 21).every((t) => t !== "ok"), statuses.slice(0, 22).join(","));
+  await page.getByRole("navigation", { name: "Pages of artifacts" }).getByRole("link", { name: "3", exact: true }).click();
+  await page.waitForURL(/artifacts-3\.html$/);
+  assert.equal(await rows.count(), 101);
+  assert.equal(await page.locator("h1").textContent(), "Run r1: artifacts 501–601");
+  // report.json's link to a row on page 2, opened from file://, shows that row.
+  const report = JSON.parse(fs.readFileSync(path.join(site, "report.json"), "utf8"));
+  const links = report.bundles.roots[0].runs[0].artifacts.map((a) => a.url);
+  const second = links.filter((u) => u.includes("/artifacts-2.html#"));
+  assert.equal(second.length, 250);
+  const [file, id] = second[17].replace("https://ci.example/e/", "").split("#");
+  await page.goto(`${pathToFileURL(path.join(site, file)).href}#${id}`);
+  assert.equal(await page.evaluate(() => document.querySelector(":target")?.id), id);
+  assert.ok(await page.locator(`tr#${id}`).isVisible());
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("the Nu HTML Checker reports no errors on either site", () => {
   const jar = require.resolve("vnu-jar/build/dist/vnu.jar");
   // The paged runs list and the overview of the 10,000-run site.
   const ws = manyWorkspace();
   const many = [path.join(ws, "site/runs/index.html"), path.join(ws, "site/index.html"), path.join(ws, "site/runs/run-00007/index.html")];
-  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile, ...many];
+  const paged = ["index.html", "artifacts-2.html"].map((f) => path.join(pagedWorkspace(), "site/runs/r1", f));
+  const files = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile, ...many, ...paged];
   const r = spawnSync("java", ["-jar", jar, "--errors-only", ...files], { encoding: "utf8" });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, r.stderr + r.stdout);
@@ -476,6 +539,7 @@ test("screenshots of every page type, light, dark and phone", async () => {
     drift: path.join(demoSite, "drift/index.html"),
     single: singleFile,
     "runs-10000": path.join(manyWorkspace(), "site/runs/index.html"),
+    "run-artifacts-page": path.join(pagedWorkspace(), "site/runs/r1/artifacts-2.html"),
   };
   const looks = {
     light: { options: { colorScheme: "light" }, background: "rgb(255, 255, 255)" },

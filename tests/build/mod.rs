@@ -218,6 +218,169 @@ fn a_clean_workspace_exits_0() {
     );
 }
 
+/// The row ids (`a-…`) of an artifact table page, in order.
+fn row_ids(html: &str) -> Vec<String> {
+    html.match_indices("<tr id=\"a-")
+        .map(|(i, _)| html[i + 8..i + 22].to_string())
+        .collect()
+}
+
+/// SPEC §11: no page passes 1 MB, and a run of many artifacts pages its table. A
+/// run page listed every row it kept (up to 10,000, some 2 MB of rows); the table
+/// now goes on over `artifacts-N.html` beside the run's page, 250 rows a page,
+/// failing rows first, and each row's link in report.json names the page holding
+/// it. A rebuild with fewer rows removes the pages no longer needed.
+#[test]
+fn a_run_of_many_artifacts_pages_its_table_and_links_each_row_to_its_page() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (site (base-url \"https://ci.example/e/\")) (bundles (roots [\"out\"])))",
+    );
+    let names: Vec<String> = (0..600).map(|i| format!("f{i:03}.txt")).collect();
+    let bodies: Vec<String> = (0..600).map(|i| format!("body {i:03}")).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&bodies)
+        .map(|(n, b)| (n.as_str(), b.as_str()))
+        .collect();
+    ws.committed_run("out/r1", "complete", &files);
+    // Ten missing, ten tampered (same size), and a missing entry whose path is
+    // 1,000 characters long: 21 failing rows, listed first.
+    for i in 100..110 {
+        std::fs::remove_file(ws.join(&format!("out/r1/f{i:03}.txt"))).unwrap();
+    }
+    for i in 500..510 {
+        ws.write(&format!("out/r1/f{i:03}.txt"), format!("BODY {i:03}"));
+    }
+    let long = "d".repeat(1000);
+    let mut index: Value = serde_json::from_str(&ws.read("out/r1/artifact_index.json")).unwrap();
+    index["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+            {"path": long, "file_size": 1, "sha256": "0".repeat(64)}
+        ));
+    ws.index("out/r1", index);
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 2, "{r:?}");
+
+    let pages: Vec<(String, String)> = ["index.html", "artifacts-2.html", "artifacts-3.html"]
+        .iter()
+        .map(|f| (f.to_string(), ws.read(&format!("site/runs/r1/{f}"))))
+        .collect();
+    assert!(!ws.join("site/runs/r1/artifacts-4.html").exists());
+    let ids: Vec<Vec<String>> = pages.iter().map(|(_, html)| row_ids(html)).collect();
+    assert_eq!(
+        ids.iter().map(Vec::len).collect::<Vec<_>>(),
+        [250, 250, 101]
+    );
+    let anchor = |p: &str| format!("a-{}", &crate::support::sha256_hex(p.as_bytes())[..12]);
+    let failing: Vec<String> = (100..110)
+        .chain(500..510)
+        .map(|i| anchor(&format!("f{i:03}.txt")))
+        .chain([anchor(&long)])
+        .collect();
+    assert_eq!(
+        ids[0][..21],
+        failing[..],
+        "failing rows lead the first page"
+    );
+    let mut all: Vec<&String> = ids.iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 601, "every row is on exactly one page");
+    // Each page links to the others and marks itself.
+    for (n, (file, html)) in pages.iter().enumerate() {
+        assert!(
+            html.contains(&format!(
+                "<a href=\"{file}\" aria-current=\"page\">{}</a>",
+                n + 1
+            )),
+            "{file}"
+        );
+        for other in ["index.html", "artifacts-2.html", "artifacts-3.html"] {
+            assert!(
+                html.contains(&format!("href=\"{other}\"")),
+                "{file} links {other}"
+            );
+        }
+    }
+    assert!(
+        pages[1]
+            .1
+            .contains("<h1>Run <code class=\"wrap\">r1</code>: artifacts 251–500</h1>")
+    );
+    // The long path is shown cut; its anchor is made from the whole of it.
+    let first = &pages[0].1;
+    assert!(first.contains(&format!("<code>{}…</code>", "d".repeat(200))));
+    assert!(!first.contains(&"d".repeat(201)));
+    // A row's link names the page that holds its id.
+    let rep = report(&ws, "site");
+    let rows = run_by_id(&rep, "r1")["artifacts"].as_array().unwrap();
+    assert_eq!(rows.len(), 601);
+    let mut on_page = [0usize; 3];
+    for a in rows {
+        let url = a["url"].as_str().unwrap();
+        let (page, id) = url
+            .strip_prefix("https://ci.example/e/runs/r1/")
+            .and_then(|rest| rest.split_once('#'))
+            .unwrap_or_else(|| panic!("{url}"));
+        let n = match page {
+            "" => 0,
+            "artifacts-2.html" => 1,
+            "artifacts-3.html" => 2,
+            _ => panic!("{url}"),
+        };
+        assert!(ids[n].iter().any(|i| i == id), "{url} is not on {page}");
+        on_page[n] += 1;
+    }
+    assert_eq!(on_page, [250, 250, 101]);
+
+    // Fewer rows: the third page goes, the second is rewritten.
+    ws.committed_run("out/r1", "complete", &files[..300]);
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(row_ids(&ws.read("site/runs/r1/artifacts-2.html")).len(), 50);
+    assert!(!ws.join("site/runs/r1/artifacts-3.html").exists());
+    assert!(
+        !ws.read("site/runs/r1/index.html")
+            .contains("artifacts-3.html")
+    );
+}
+
+/// A run page shows the first 100 of its unindexed files and of the entries its
+/// index lists as missing, and counts the rest, which report.json lists (the page
+/// listed all 10,000 a report may hold).
+#[test]
+fn a_run_page_shows_a_hundred_of_its_other_lists_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    for i in 0..150 {
+        ws.write(&format!("out/r1/stray-{i:03}.txt"), "x");
+    }
+    let mut index: Value = serde_json::from_str(&ws.read("out/r1/artifact_index.json")).unwrap();
+    index["missing"] = (0..130).map(|i| format!("gone-{i:03}.json")).collect();
+    ws.index("out/r1", index);
+    ws.lith(&["build", "-q"]);
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.contains("<div><dt>Unindexed files</dt><dd>150</dd></div>"));
+    assert!(page.contains("<code class=\"wrap\">stray-099.txt</code>"));
+    assert!(!page.contains("stray-100.txt"));
+    assert!(page.contains("… 50 more; <code>report.json</code> lists them."));
+    assert!(page.contains("<code class=\"wrap\">gone-099.json</code>"));
+    assert!(!page.contains("gone-100.json"));
+    assert!(page.contains("… 30 more; <code>report.json</code> lists them."));
+    let rep = report(&ws, "site");
+    let r1 = run_by_id(&rep, "r1");
+    assert_eq!(r1["unindexed"].as_array().unwrap().len(), 150);
+    assert_eq!(r1["index"]["missing"].as_array().unwrap().len(), 130);
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
@@ -750,10 +913,22 @@ fn a_huge_index_is_verified_and_built_in_bounded_memory() {
     let (r, peak) = ws.lith_peak_mib(&["build", "-q", "--jobs", "3"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(peak < 256, "build peaked at {peak} MiB");
-    let page = std::fs::metadata(ws.join("site/runs/r1/index.html"))
+    // 10,000 rows of 250 a page, each page under 1 MB (SPEC §11).
+    let pages: Vec<(String, u64)> = std::fs::read_dir(ws.join("site/runs/r1"))
         .unwrap()
-        .len();
-    assert!(page < 8 << 20, "the run page is {page} bytes");
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".html"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(pages.len(), 40, "{pages:?}");
+    for (name, len) in &pages {
+        assert!(*len < 1 << 20, "{name} is {len} bytes");
+    }
     assert!(
         ws.read("site/runs/r1/index.html")
             .contains("<p>Listing 10000 of 550000 artifacts, failing ones first"),
