@@ -336,6 +336,16 @@ fn a_run_of_many_artifacts_pages_its_table_and_links_each_row_to_its_page() {
         on_page[n] += 1;
     }
     assert_eq!(on_page, [250, 250, 101]);
+    // The pages are the report's: rendered again from it, byte for byte.
+    let r = ws.lith(&["render", "site/report.json", "--out", "rendered", "-q"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for (file, html) in &pages {
+        assert_eq!(
+            &ws.read(&format!("rendered/runs/r1/{file}")),
+            html,
+            "{file}"
+        );
+    }
 
     // Fewer rows: the third page goes, the second is rewritten.
     ws.committed_run("out/r1", "complete", &files[..300]);
