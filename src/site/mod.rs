@@ -700,47 +700,24 @@ impl ArtifactPager {
     }
 }
 
-/// Page 2 and on of a run's artifact table, beside the run's page.
+/// Page 2 and on of a run's artifact table, beside the run's page (whose facts it
+/// repeats at its top).
 #[derive(Template)]
 #[template(path = "run_artifacts.html")]
-pub struct RunArtifactsPage<'a> {
+pub struct RunArtifactsPage<'p, 'a> {
     pub shell: Shell,
-    pub run_id: &'a str,
-    pub root: &'a str,
-    pub verification: &'static str,
-    pub verification_class: &'static str,
-    pub ok: usize,
-    pub total: usize,
-    pub artifacts_unlisted: usize,
-    pub max_listed: usize,
+    pub run: &'p RunPage<'a>,
     pub pager: ArtifactPager,
     pub artifacts: Vec<ArtifactRow<'a>>,
 }
 
 impl<'a> RunPage<'a> {
     /// Keeps the first page of the artifact table on the run's page and returns the
-    /// others, each to be written as [`artifact_page_file`] in the run's folder.
-    pub fn split_artifact_pages(&mut self, shell: impl Fn() -> Shell) -> Vec<RunArtifactsPage<'a>> {
-        let listed = self.artifacts.len();
-        self.pager = ArtifactPager::new(1, listed);
-        let mut rest = self
-            .artifacts
-            .split_off(ARTIFACT_ROWS_PER_PAGE.min(listed))
-            .into_iter();
+    /// rows of the others, in order: page 2 first.
+    pub fn split_artifact_pages(&mut self) -> Vec<Vec<ArtifactRow<'a>>> {
+        let mut rest = self.artifacts.split_off(self.pager.last).into_iter();
         (2..=self.pager.page_count)
-            .map(|n| RunArtifactsPage {
-                shell: shell(),
-                run_id: self.run_id,
-                root: self.root,
-                verification: self.verification,
-                verification_class: self.verification_class,
-                ok: self.ok,
-                total: self.total,
-                artifacts_unlisted: self.artifacts_unlisted,
-                max_listed: self.max_listed,
-                pager: ArtifactPager::new(n, listed),
-                artifacts: rest.by_ref().take(ARTIFACT_ROWS_PER_PAGE).collect(),
-            })
+            .map(|_| rest.by_ref().take(ARTIFACT_ROWS_PER_PAGE).collect())
             .collect()
     }
 }
@@ -911,7 +888,7 @@ fn shown_list(all: &[String]) -> ShownList<'_> {
     }
 }
 
-/// `text` cut at [`MAX_ROW_CHARS`] characters for an artifact row.
+/// `text` cut at [`MAX_ROW_CHARS`] characters, for a row or an item of a run page.
 fn cut_row_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= MAX_ROW_CHARS {
         std::borrow::Cow::Borrowed(text)
@@ -1096,7 +1073,13 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
                     r: a,
                 });
             }
-            for more in view.split_artifact_pages(|| shell("../../", "runs")) {
+            for (k, artifacts) in view.split_artifact_pages().into_iter().enumerate() {
+                let more = RunArtifactsPage {
+                    shell: shell("../../", "runs"),
+                    run: &view,
+                    pager: ArtifactPager::new(k + 2, view.pager.listed),
+                    artifacts,
+                };
                 let file = artifact_page_file(more.pager.page_no);
                 out.page(&format!("{page}{file}"), &more)?;
             }
@@ -1753,7 +1736,7 @@ mod artifact_pager_tests {
             entries: N,
         }));
         let mut page = super::run_page(&run, "out", shell(), &Default::default());
-        let rest = page.split_artifact_pages(shell);
+        let rest = page.split_artifact_pages();
         assert!(rest.is_empty());
         let html = askama::Template::render(&page).unwrap();
         assert!(html.len() < 1 << 20, "{} bytes", html.len());
