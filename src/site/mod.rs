@@ -1073,7 +1073,10 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
                     r: a,
                 });
             }
-            for (k, artifacts) in view.split_artifact_pages().into_iter().enumerate() {
+            // The table's last page first and the run's page last: when the table
+            // grows, a page the site already links never links one not yet written.
+            let more_pages = view.split_artifact_pages();
+            for (k, artifacts) in more_pages.into_iter().enumerate().rev() {
                 let more = RunArtifactsPage {
                     shell: shell("../../", "runs"),
                     run: &view,
@@ -1241,7 +1244,10 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
     if page_count > 1 {
         out.put("runs/index.js", runs_index(&all))?;
     }
-    for page_no in 1..=page_count {
+    // The last page first, so that a page already linked from the site (an earlier
+    // one, or the list's index.html, written last) never links one not yet written
+    // when the list grows.
+    for page_no in (1..=page_count).rev() {
         let rows = all
             .iter()
             .skip((page_no - 1) * RUNS_PER_PAGE)

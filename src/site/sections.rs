@@ -449,7 +449,8 @@ pub fn write_receipts(
             )
         })
         .collect();
-    for page_no in 1..=page_count {
+    // The last page first (see the runs list in `write_site`).
+    for page_no in (1..=page_count).rev() {
         let rows = s
             .rows
             .iter()
