@@ -247,7 +247,10 @@ impl ArtifactIndex {
                 .iter()
                 .enumerate()
                 .map(|(i, m)| match m {
-                    Value::String(s) => Ok(s.clone()),
+                    Value::String(s) => match check_path_len(s) {
+                        Ok(()) => Ok(s.clone()),
+                        Err(why) => Err(format!("missing[{i}]: {why}")),
+                    },
                     other => Err(format!(
                         "missing[{i}] must be a string, found {}",
                         json_kind(other)
@@ -277,16 +280,25 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         return Err(format!("expected an object, found {}", json_kind(v)));
     };
     let path: Box<str> = match o.get("path") {
-        Some(Value::String(s)) => s.as_str().into(),
+        Some(Value::String(s)) => {
+            check_path_len(s)?;
+            s.as_str().into()
+        }
         _ => return Err("`path` must be a string".into()),
     };
+    // Messages show the start of a path, never all of it.
+    let shown = || truncate(&path, SHOWN_PATH_CHARS);
     let file_size = match o.get("file_size") {
         Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
-            format!("`file_size` of {path:?} must be a non-negative integer, found {n}")
+            format!(
+                "`file_size` of {:?} must be a non-negative integer, found {n}",
+                shown()
+            )
         })?,
         _ => {
             return Err(format!(
-                "`file_size` of {path:?} must be a non-negative integer"
+                "`file_size` of {:?} must be a non-negative integer",
+                shown()
             ));
         }
     };
@@ -294,13 +306,15 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         Some(Value::String(s)) if let Some(d) = digest_of(s) => d,
         Some(Value::String(s)) => {
             return Err(format!(
-                "`sha256` of {path:?} is {:?}; expected 64 hex digits",
+                "`sha256` of {:?} is {:?}; expected 64 hex digits",
+                shown(),
                 truncate(s, 80)
             ));
         }
         _ => {
             return Err(format!(
-                "`sha256` of {path:?} must be a string of 64 hex digits"
+                "`sha256` of {:?} must be a string of 64 hex digits",
+                shown()
             ));
         }
     };
@@ -314,6 +328,27 @@ fn entry(v: &Value) -> Result<IndexEntry, String> {
         sha256,
         schema_version,
     })
+}
+
+/// The longest path an index may name, in bytes: Linux's `PATH_MAX`, past which no
+/// file can be opened by its path. A longer one is refused with the index, so that
+/// every copy of a path lith makes (a row, a finding's message and place, a page)
+/// stays small: two entries of a 30 MB path made a build of 302 MiB and a 30 MB
+/// run page.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// The most characters of a path an error message shows.
+const SHOWN_PATH_CHARS: usize = 200;
+
+fn check_path_len(path: &str) -> Result<(), String> {
+    if path.len() <= MAX_PATH_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the path {:?} is {} bytes long, longer than the {MAX_PATH_BYTES} bytes a path can be; the job that wrote the index named something no file can be",
+        truncate(path, SHOWN_PATH_CHARS),
+        path.len()
+    ))
 }
 
 /// 64 hex digits (either case) as bytes.
@@ -560,5 +595,41 @@ mod tests {
             let err = ArtifactIndex::from_value(&v).unwrap_err();
             assert!(err.contains(want), "{v}: {err}");
         }
+    }
+
+    #[test]
+    fn a_path_longer_than_a_path_can_be_is_refused_and_shown_short() {
+        let entry = |path: &str, size: i64| json!({"path": path, "file_size": size, "sha256": "0".repeat(64)});
+        let longest = "p".repeat(MAX_PATH_BYTES);
+        let too_long = "p".repeat(MAX_PATH_BYTES + 1);
+        let index = |artifacts: Vec<Value>, missing: Vec<&str>| {
+            let v = json!({"status": "ok", "artifacts": artifacts, "missing": missing});
+            let whole = ArtifactIndex::from_value(&v);
+            // Read entry by entry, the same answer.
+            let read = ArtifactIndex::read_from(v.to_string().as_bytes()).map_err(|e| match e {
+                JsonReadError::Shape(m) => m,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(whole, read);
+            whole
+        };
+        let ok = index(vec![entry(&longest, 1)], vec![&longest]).unwrap();
+        assert_eq!(ok.artifacts[0].path.len(), MAX_PATH_BYTES);
+        let err = index(vec![entry("a", 1), entry(&too_long, 1)], vec![]).unwrap_err();
+        assert!(
+            err.starts_with("artifacts[1]: the path \"ppp")
+                && err.contains("…\" is 4097 bytes long, longer than the 4096 bytes a path can be"),
+            "{err}"
+        );
+        assert!(err.len() < 500, "the message shows the path's start: {err}");
+        let err = index(vec![], vec!["a", &too_long]).unwrap_err();
+        assert!(err.starts_with("missing[1]: the path \"ppp"), "{err}");
+        assert!(err.len() < 500, "{err}");
+        // Other messages about an entry show the start of its path too.
+        let err = index(vec![entry(&longest, -1)], vec![]).unwrap_err();
+        assert!(
+            err.contains("non-negative integer") && err.len() < 500,
+            "{err}"
+        );
     }
 }

@@ -234,6 +234,78 @@ fn duplicate_entries_fail_only_when_they_disagree() {
 }
 
 #[test]
+fn repeated_entries_are_listed_up_to_a_hundred_of_each_kind_and_counted() {
+    let ws = Workspace::new();
+    ws.committed_run(R, "complete", &[("a.txt", "a")]);
+    let a = json!({"path": "a.txt", "file_size": 1, "sha256": sha256_hex(b"a")});
+    let differing = |n: u64| json!({"path": "a.txt", "file_size": n, "sha256": sha256_hex(b"a")});
+    let findings = |artifacts: Vec<Value>| {
+        ws.index(
+            R,
+            json!({"run_id": "run-1", "status": "ok", "artifacts": artifacts}),
+        );
+        let r = ws.lith(&["verify", R, "--json"]);
+        let v = r.json();
+        let f: Vec<(String, String)> = v["run"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == "duplicate_entry")
+            .map(|f| {
+                (
+                    f["severity"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (r.code, f)
+    };
+    let of = |f: &[(String, String)], severity: &str, says: &str| {
+        f.iter()
+            .filter(|(s, m)| s == severity && m.contains(says))
+            .count()
+    };
+    // 150 repeats of the same entry: 100 listed and one that counts them all; a
+    // warning, so the run still passes.
+    let (code, f) = findings(std::iter::repeat_n(a.clone(), 151).collect());
+    assert_eq!(code, 0, "{f:?}");
+    assert_eq!(of(&f, "warning", "is indexed more than once"), 100);
+    assert_eq!(f.len(), 101, "{f:?}");
+    let count = |f: &[(String, String)]| {
+        let counts: Vec<&(String, String)> = f
+            .iter()
+            .filter(|(_, m)| m.contains("entries repeat a path"))
+            .collect();
+        assert_eq!(counts.len(), 1, "{f:?}");
+        counts[0].clone()
+    };
+    let (severity, says) = count(&f);
+    assert_eq!(severity, "warning");
+    assert!(
+        says.starts_with("150 entries repeat a path indexed before, 0 of them"),
+        "{says}"
+    );
+    // 150 repeats and 250 that differ: 100 of each listed, and the count, which
+    // fails the run whichever are listed.
+    let mut list = vec![a.clone()];
+    list.extend(std::iter::repeat_n(a, 150));
+    list.extend((2..252).map(differing));
+    let (code, f) = findings(list);
+    assert_eq!(code, 2, "{f:?}");
+    assert_eq!(of(&f, "warning", "is indexed more than once"), 100);
+    assert_eq!(of(&f, "partial", "with different sizes or digests"), 100);
+    assert_eq!(f.len(), 201, "{f:?}");
+    let (severity, says) = count(&f);
+    assert_eq!(severity, "partial");
+    assert!(
+        says.starts_with(
+            "400 entries repeat a path indexed before, 250 of them with a different size or digest"
+        ),
+        "{says}"
+    );
+}
+
+#[test]
 fn repository_relative_paths_resolve_from_any_working_directory() {
     let ws = Workspace::new();
     let dir = "book/experiments/x/out/run-1";
