@@ -10,6 +10,7 @@ mod error;
 pub(crate) mod markdown;
 mod phases;
 mod publish;
+mod room;
 mod sections;
 mod single;
 mod sink;
@@ -96,8 +97,11 @@ impl FindingRow {
         FindingRow {
             severity: f.severity.as_str(),
             code: f.code.as_str(),
-            place: f.place().unwrap_or_default(),
-            message: f.message.clone(),
+            place: f
+                .place()
+                .map(|p| crate::bundle::index::truncate(&p, MAX_FACT_CHARS))
+                .unwrap_or_default(),
+            message: crate::bundle::index::truncate(&f.message, MAX_FACT_CHARS),
             href,
         }
     }
@@ -634,6 +638,8 @@ pub struct RunPage<'a> {
     pub mode_text: &'static str,
     pub url: Option<&'a str>,
     pub findings: Vec<FindingRow>,
+    /// Findings left out for want of room ([`room`]).
+    pub findings_more: usize,
     pub artifacts: Vec<ArtifactRow<'a>>,
     /// Where this page's rows sit in the run's artifact table.
     pub pager: ArtifactPager,
@@ -650,6 +656,8 @@ pub struct RunPage<'a> {
     /// Witness records past the first [`MAX_PAGE_LIST`].
     pub witnesses_more: usize,
     pub summary_html: Option<String>,
+    /// Bytes of `summary.md` left out for want of room ([`room`]).
+    pub summary_cut: Option<usize>,
     pub promotion: Option<PromotionView>,
     pub attestation: Option<AttestationView<'a>>,
 }
@@ -768,6 +776,8 @@ pub struct PromotionView {
     pub packet_json: PreText,
     /// How many bytes of the packet the page leaves out, when it is cut.
     pub packet_cut: Option<u64>,
+    /// The page had no room for some of what [`MAX_PACKET_SHOWN`] allows ([`room`]).
+    pub packet_no_room: bool,
 }
 
 /// The most of a promotion packet a run page shows, in bytes and in lines (a usual
@@ -872,8 +882,9 @@ pub struct ShownList<'a> {
 }
 
 impl ShownList<'_> {
+    /// Nothing to show and nothing left out.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.more == 0
     }
 }
 
@@ -1086,7 +1097,14 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
                 let file = artifact_page_file(more.pager.page_no);
                 out.page(&format!("{page}{file}"), &more)?;
             }
-            out.page(&format!("{page}index.html"), &view)
+            let html =
+                room::render(&mut view, run.extra().summary_md.as_deref()).map_err(|source| {
+                    Error::Render {
+                        rel: format!("{page}index.html"),
+                        source,
+                    }
+                })?;
+            out.put(&format!("{page}index.html"), html)
         })?;
 
     // Overview.
@@ -1468,6 +1486,7 @@ fn run_page<'a>(
             .iter()
             .map(|f| FindingRow::from(f, None))
             .collect(),
+        findings_more: 0,
         artifacts,
         committed: run.committed,
         index_missing: shown_list(run.index.as_ref().map_or(&[][..], |i| &i.missing[..])),
@@ -1477,6 +1496,7 @@ fn run_page<'a>(
         witnesses,
         witnesses_more,
         summary_html: run.extra().summary_md.as_deref().map(markdown::render),
+        summary_cut: None,
         attestation: None,
         promotion: run.promotability.as_ref().map(|p| {
             let (packet_json, packet_cut) = packet_text(&crate::bundle::promotion::packet(
@@ -1493,6 +1513,7 @@ fn run_page<'a>(
                 sandbox_check_self: compact_value(p.gating_inputs.sandbox_check_self.raw()),
                 packet_json: PreText(packet_json),
                 packet_cut,
+                packet_no_room: false,
             }
         }),
     }

@@ -391,6 +391,136 @@ fn a_run_page_shows_a_hundred_of_its_other_lists_and_counts_the_rest() {
     assert_eq!(r1["index"]["missing"].as_array().unwrap().len(), 130);
 }
 
+/// SPEC §11: a page under 1 MB, whatever a run holds. Every section of this run's
+/// page is as large as its own caps allow, of characters escaped at five bytes
+/// (together some 3.5 MB): the page keeps its facts and table, fills the rest in
+/// order, and says what it leaves out.
+#[test]
+fn a_run_whose_every_section_is_hostile_keeps_its_page_under_a_megabyte() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let esc = |c: &str, n: usize| c.repeat(n);
+    // 150 status fields of 600-character names and values (100 shown, cut at 500).
+    let mut status = serde_json::Map::new();
+    status.insert("run_id".into(), "r1".into());
+    status.insert("state".into(), "complete".into());
+    for i in 0..150 {
+        status.insert(format!("{i:03}{}", esc("'", 600)), esc("\"", 600).into());
+    }
+    ws.write("out/r1/run_status.json", Value::Object(status).to_string());
+    // A gating input of 100,000 `<`: the packet is cut at 32 KiB.
+    ws.write(
+        "out/r1/run_manifest.json",
+        serde_json::json!({"channel": esc("<", 100_000)}).to_string(),
+    );
+    // 150 unindexed files of 250-character names (100 shown, cut at 200).
+    for i in 0..150 {
+        ws.write(&format!("out/r1/{i:03}{}", esc("'", 247)), "x");
+    }
+    // 150 witness records of four 300-character paths (100 shown, each cut at 200).
+    let record = serde_json::json!({
+        "requested_path": esc(">", 300), "observed_path": esc("<", 300),
+        "observed_path_nofirmlink": esc("&", 300), "normalized_path": esc("\"", 300),
+    });
+    ws.write(
+        "out/r1/path_witnesses.json",
+        serde_json::json!({"records": vec![record; 150]}).to_string(),
+    );
+    // summary.md at its 256 KiB cap, every character escaped when rendered.
+    let line = format!("{}\n\n", esc("&<", 200));
+    ws.write("out/r1/summary.md", line.repeat(256 * 1024 / line.len()));
+    // 250 rows of 4,000-character paths (cut at 200), the last 200 repeating one
+    // path with sizes that differ: 201 findings of that path (cut at 500 on the
+    // page); and 150 entries the index lists as missing (100 shown, cut at 200).
+    let long = esc("&", 4_000);
+    let entry = |p: &str, size: usize| serde_json::json!({"path": p, "file_size": size, "sha256": "ab".repeat(32)});
+    let mut artifacts: Vec<Value> = (0..50)
+        .map(|i| entry(&format!("{i:03}{}", esc("\"", 4_000)), 1))
+        .collect();
+    artifacts.extend((0..200).map(|i| entry(&long, i)));
+    ws.index(
+        "out/r1",
+        serde_json::json!({"run_id": "r1", "status": "ok", "artifacts": artifacts,
+            "missing": vec![esc("<", 4_000); 150]}),
+    );
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.len() <= 1_000_000, "{} bytes", page.len());
+    assert!(
+        page.len() > 900_000,
+        "the room is used: {} bytes",
+        page.len()
+    );
+    // Its facts and whole table are there, and every finding (the first to fill).
+    assert!(page.contains("<div><dt>Artifacts ok</dt><dd>0/250</dd></div>"));
+    assert_eq!(page.matches("<tr id=\"a-").count(), 250);
+    let rep = report(&ws, "site");
+    let run = &rep["bundles"]["roots"][0]["runs"][0];
+    assert_eq!(
+        page.matches("<li class=\"sev-").count(),
+        run["findings"].as_array().unwrap().len()
+    );
+    assert!(page.contains("<code>duplicate_entry</code>: <bdi>&#38;&#38;"));
+    // Then what the index lists as missing, all 100 a page lists.
+    let section = |id: &str| {
+        let at = page.find(&format!("<h2 id=\"{id}\"")).unwrap();
+        let end = page[at..].find("</section>").unwrap();
+        &page[at..at + end]
+    };
+    assert_eq!(
+        section("h-artifacts")
+            .matches("<li><code class=\"wrap\">&#60;")
+            .count(),
+        100
+    );
+    // Then as many of the rest as fit, each section counting what it leaves out.
+    let more = |text: &str, says: &str| -> usize {
+        let at = text
+            .find(says)
+            .unwrap_or_else(|| panic!("no {says:?} in {}", &text[..200]));
+        let start = text[..at].rfind(['…', ' ']).unwrap();
+        let start = start + text[start..].chars().next().unwrap().len_utf8();
+        text[start..at].trim().parse().unwrap()
+    };
+    let unindexed = section("h-unindexed");
+    assert_eq!(
+        unindexed.matches("<li>").count() + more(unindexed, " more; <code>report.json</code>"),
+        run["unindexed"].as_array().unwrap().len()
+    );
+    let status = section("h-status");
+    assert_eq!(
+        status.matches("<tr>").count() + more(status, " more fields are not shown"),
+        152
+    );
+    assert!(unindexed.matches("<li>").count() > 0 && status.matches("<tr>").count() > 0);
+    assert!(
+        section("h-witnesses").contains(
+            "None of its 150 records is shown: this page has no room for them; the run's"
+        )
+    );
+    // The packet, already cut before its long line, fits in what the witnesses
+    // left.
+    assert!(page.contains(
+        "more bytes of the packet are not shown: its gating inputs are large. <code>lith promote</code> writes it whole."
+    ));
+    let summary = section("h-summary");
+    assert!(
+        summary.contains(
+            "bytes) is not shown: this page has no room for it. The run's folder has the file."
+        ),
+        "{summary}"
+    );
+    // The same page, rendered again from report.json.
+    let r = ws.lith(&["render", "site/report.json", "--out", "again"]);
+    assert!(r.code == 0 || r.code == 2, "{r:?}");
+    assert_eq!(ws.read("again/runs/r1/index.html"), page);
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
