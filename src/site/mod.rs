@@ -33,8 +33,14 @@ pub use sink::{Sink, Stats};
 
 /// Runs per page of the runs list.
 pub const RUNS_PER_PAGE: usize = 500;
-/// Findings listed on the overview before "N more".
+/// Findings listed on the overview before "N more", at most, and the bytes they
+/// may take (SPEC §11: the overview under 100 KB; 300 findings naming runs of long
+/// names made one of 568 KB).
 const OVERVIEW_FINDINGS: usize = 200;
+const OVERVIEW_FINDINGS_ROOM: usize = 60_000;
+/// The bytes the overview's flaky items may take: a nightly where a thousand runs
+/// flapped would list them all, 50 marks each.
+const OVERVIEW_FLAKY_ROOM: usize = 20_000;
 /// Rows of a run's artifact table on one page. A run page lists up to
 /// `MAX_LISTED_ARTIFACTS` rows; past this many the table goes on over pages beside
 /// the run's own ([`artifact_page_file`]). A row shows at most [`MAX_ROW_CHARS`]
@@ -144,7 +150,9 @@ pub struct OverviewPage<'a> {
     pub changes: Option<&'a crate::report::changes::Changes>,
     /// Trend charts over the kept history (two builds or more).
     pub trends: Vec<TrendChart>,
+    /// The first flaky items that fit in [`OVERVIEW_FLAKY_ROOM`], of `flaky_total`.
     pub flaky: Vec<FlakyRow>,
+    pub flaky_total: usize,
     /// What is worst in each section that fell short, one line each.
     pub banner: Vec<BannerLine>,
     pub history_len: usize,
@@ -1149,6 +1157,8 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
         .collect();
     let mut findings: Vec<FindingRow> = Vec::new();
     let mut more = 0usize;
+    // The first OVERVIEW_FINDINGS that fit in OVERVIEW_FINDINGS_ROOM, in order.
+    let mut findings_room = OVERVIEW_FINDINGS_ROOM;
     let mut groups = FindingGroups::default();
     // A run's finding is named by its run id in the groups, not by its message.
     let mut push = |f: &Finding, href: Option<String>, name: Option<&str>| {
@@ -1156,9 +1166,17 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
             return;
         }
         groups.add(f, href.as_deref(), name);
-        crate::wire::push_capped(&mut findings, &mut more, OVERVIEW_FINDINGS, || {
-            FindingRow::from(f, href)
-        });
+        if more == 0 && findings.len() < OVERVIEW_FINDINGS {
+            let row = FindingRow::from(f, href);
+            let cost = room::html_len(&row.message)
+                + room::html_len(&row.place)
+                + row.href.as_deref().map_or(0, room::html_len);
+            if room::take(&mut findings_room, cost) {
+                findings.push(row);
+                return;
+            }
+        }
+        more += 1;
     };
     for f in &report.findings {
         push(f, None, None);
@@ -1192,12 +1210,19 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
         .map(|k| format!("{} {k}", counts.get(*k).copied().unwrap_or(0)))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut flaky_room = OVERVIEW_FLAKY_ROOM;
     let overview = OverviewPage {
         groups: groups.sorted(),
         split: verdict_split(&report.bundles.totals),
         changes: report.changes.as_ref(),
         trends: report.history.as_ref().map(trends).unwrap_or_default(),
-        flaky: flaky_rows(report),
+        flaky_total: report.history.as_ref().map_or(0, |h| h.flaky.len()),
+        flaky: room::keep_within(flaky_rows(report), &mut flaky_room, |f| {
+            // Each state is a mark of about 50 bytes.
+            room::html_len(&f.item)
+                + f.href.as_deref().map_or(0, room::html_len)
+                + 50 * f.states.len()
+        }),
         banner: banner(report),
         history_len: report.history.as_ref().map_or(0, |h| h.entries.len()),
         shell: shell("", "overview"),

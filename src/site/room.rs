@@ -15,6 +15,11 @@ use super::{FindingRow, RunPage};
 /// The most bytes of a run page.
 pub const RUN_PAGE_BYTES: usize = 1_000_000;
 
+/// The bytes the lists of a section's page (the queue's findings, pending tasks and
+/// cross-check, …) share, leaving the rest of [`RUN_PAGE_BYTES`] to what the page
+/// shows besides them.
+pub const LISTS_ROOM: usize = 900_000;
+
 /// Markup around one item of a list a run page shows, at most (its tags, a badge,
 /// a severity and a code), besides the escaped text of its values.
 const ITEM_MARKUP: usize = 256;
@@ -122,15 +127,7 @@ impl<'s> Held<'s> {
             room: &mut usize,
             cost: impl Fn(&T) -> usize,
         ) -> Vec<T> {
-            let mut kept = Vec::new();
-            for item in items {
-                let c = cost(&item) + ITEM_MARKUP;
-                if c > *room {
-                    break;
-                }
-                *room -= c;
-                kept.push(item);
-            }
+            let kept = keep_within(items, room, cost);
             *more -= kept.len();
             kept
         }
@@ -169,6 +166,34 @@ impl<'s> Held<'s> {
             view.summary_html = html;
             view.summary_cut = (shown < md.len()).then_some(md.len() - shown);
         }
+    }
+}
+
+/// The longest start of `items` whose costs (each with [`ITEM_MARKUP`]) fit in
+/// `room`, taken from it. Items after the first that does not fit are never made.
+pub(super) fn keep_within<T>(
+    items: impl IntoIterator<Item = T>,
+    room: &mut usize,
+    cost: impl Fn(&T) -> usize,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for item in items {
+        if !take(room, cost(&item)) {
+            break;
+        }
+        kept.push(item);
+    }
+    kept
+}
+
+/// Takes an item of `cost` bytes and its [`ITEM_MARKUP`] from `room`, if they fit.
+pub(super) fn take(room: &mut usize, cost: usize) -> bool {
+    match room.checked_sub(cost + ITEM_MARKUP) {
+        Some(left) => {
+            *room = left;
+            true
+        }
+        None => false,
     }
 }
 

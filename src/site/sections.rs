@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use serde_json::Value;
 
+use super::room::{html_len, keep_within};
 use super::{FindingRow, Shell, page_file};
 use crate::bundle::index::truncate;
 use crate::receipts::FindingKind;
@@ -244,6 +245,8 @@ pub struct QueuePage {
     pub log: String,
     pub state_sha256: Option<String>,
     pub findings: Vec<FindingRow>,
+    /// Findings left out for want of room.
+    pub findings_more: usize,
     pub counters: Vec<(&'static str, usize)>,
     pub pending: Vec<TaskRow>,
     /// Every pending task, listed or not.
@@ -317,16 +320,91 @@ fn text(v: Option<&Value>) -> String {
 pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
     let q = &report.queue;
     let r = q.replay.as_ref();
+    // The lists share one room, so that a log of long fields keeps the page under
+    // 1 MB; each counts what it leaves out.
+    let mut room = super::room::LISTS_ROOM;
+    let findings = keep_within(
+        q.findings.iter().map(|f| FindingRow::from(f, None)),
+        &mut room,
+        |f| html_len(&f.message),
+    );
+    let pending = r
+        .map(|r| {
+            let rows = r.pending.iter().take(QUEUE_LIST_SHOWN).map(|raw| {
+                // A report's task is small, or a stand-in for a large one.
+                let t: serde_json::Map<String, Value> =
+                    serde_json::from_str(raw.get()).unwrap_or_default();
+                TaskRow {
+                    id: text(t.get("id")),
+                    kind: text(t.get("kind")),
+                    owner: text(t.get("owner")),
+                    dedupe_key: text(t.get("dedupe_key")),
+                    created_at: text(t.get("created_at")),
+                    payload: match t.get("omitted") {
+                        Some(o) => omitted(o),
+                        None => text(t.get("payload")),
+                    },
+                }
+            });
+            keep_within(rows, &mut room, |t| {
+                [
+                    &t.id,
+                    &t.kind,
+                    &t.owner,
+                    &t.dedupe_key,
+                    &t.created_at,
+                    &t.payload,
+                ]
+                .into_iter()
+                .map(|s| html_len(s))
+                .sum()
+            })
+        })
+        .unwrap_or_default();
+    let pending_total = r.map_or(0, |r| r.pending_count());
+    let cross = q.cross_check.as_ref().map(|c| {
+        let cost = |o: &(usize, String, String)| html_len(&o.1) + html_len(&o.2);
+        let missing = keep_within(
+            c.receipt_missing
+                .iter()
+                .take(QUEUE_LIST_SHOWN)
+                .map(|o| (o.line, o.op.to_string(), truncate(&o.task_id, CELL))),
+            &mut room,
+            cost,
+        );
+        let orphans = keep_within(
+            c.receipts_without_op
+                .iter()
+                .take(QUEUE_LIST_SHOWN)
+                .map(|o| {
+                    (
+                        o.line,
+                        truncate(&o.op, CELL),
+                        o.task_id
+                            .as_deref()
+                            .map_or_else(|| "(no task ref)".into(), |t| truncate(t, CELL)),
+                    )
+                }),
+            &mut room,
+            cost,
+        );
+        CrossView {
+            ops: c.ops,
+            queue_receipts: c.queue_receipts,
+            missing_more: c.missing_count() - missing.len(),
+            missing,
+            orphans_more: c.orphan_count() - orphans.len(),
+            orphans,
+            listed: crate::queue::crosscheck::MAX_LISTED,
+        }
+    });
     let page = QueuePage {
         shell,
         configured: q.configured,
         log: q.log.clone().unwrap_or_default(),
         state_sha256: r.map(|r| r.state_sha256.clone()),
-        findings: q
-            .findings
-            .iter()
-            .map(|f| FindingRow::from(f, None))
-            .collect(),
+        findings_more: q.findings.len() - findings.len(),
+        findings,
         counters: r
             .map(|r| {
                 let c = &r.counters;
@@ -342,57 +420,10 @@ pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
                 ]
             })
             .unwrap_or_default(),
-        pending: r
-            .map(|r| {
-                r.pending
-                    .iter()
-                    .take(QUEUE_LIST_SHOWN)
-                    .map(|raw| {
-                        // A report's task is small, or a stand-in for a large one.
-                        let t: serde_json::Map<String, Value> =
-                            serde_json::from_str(raw.get()).unwrap_or_default();
-                        TaskRow {
-                            id: text(t.get("id")),
-                            kind: text(t.get("kind")),
-                            owner: text(t.get("owner")),
-                            dedupe_key: text(t.get("dedupe_key")),
-                            created_at: text(t.get("created_at")),
-                            payload: match t.get("omitted") {
-                                Some(o) => omitted(o),
-                                None => text(t.get("payload")),
-                            },
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        pending_total: r.map_or(0, |r| r.pending_count()),
-        pending_more: r.map_or(0, |r| r.pending_count().saturating_sub(QUEUE_LIST_SHOWN)),
-        cross: q.cross_check.as_ref().map(|c| CrossView {
-            ops: c.ops,
-            queue_receipts: c.queue_receipts,
-            missing: c
-                .receipt_missing
-                .iter()
-                .take(QUEUE_LIST_SHOWN)
-                .map(|o| (o.line, o.op.to_string(), o.task_id.clone()))
-                .collect(),
-            missing_more: c.missing_count().saturating_sub(QUEUE_LIST_SHOWN),
-            orphans_more: c.orphan_count().saturating_sub(QUEUE_LIST_SHOWN),
-            listed: crate::queue::crosscheck::MAX_LISTED,
-            orphans: c
-                .receipts_without_op
-                .iter()
-                .take(QUEUE_LIST_SHOWN)
-                .map(|o| {
-                    (
-                        o.line,
-                        o.op.clone(),
-                        o.task_id.clone().unwrap_or_else(|| "(no task ref)".into()),
-                    )
-                })
-                .collect(),
-        }),
+        pending_more: pending_total - pending.len(),
+        pending,
+        pending_total,
+        cross,
     };
     out.page("queue/index.html", &page)?;
     Ok(())

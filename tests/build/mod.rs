@@ -521,6 +521,135 @@ fn a_run_whose_every_section_is_hostile_keeps_its_page_under_a_megabyte() {
     assert_eq!(ws.read("again/runs/r1/index.html"), page);
 }
 
+/// The number `says` counts in `text` ("… 12 more …", "12 more …").
+fn count_before(text: &str, says: &str) -> usize {
+    let at = text
+        .find(says)
+        .unwrap_or_else(|| panic!("no {says:?} on the page"));
+    let digits = text[..at].trim_end();
+    let start = digits
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    digits[start..].parse().unwrap()
+}
+
+/// SPEC §11: the overview under 100 KB. 300 runs of long names, each with two
+/// findings naming it, listed 200 findings of some 2.8 KB: an overview of 568 KB.
+/// A thousand items flipping in the history listed a thousand rows of marks.
+#[test]
+fn the_overview_lists_what_fits_in_100_kb_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    for i in 0..300 {
+        let run = format!("out/{i:03}{}", "'".repeat(240));
+        ws.write(
+            &format!("{run}/run_status.json"),
+            serde_json::json!({"run_id": format!("{}{}", "x".repeat(100), "\"".repeat(100)), "state": "complete"}).to_string(),
+        );
+        ws.index(
+            &run,
+            serde_json::json!({"run_id": "y", "status": "ok", "artifacts": []}),
+        );
+    }
+    // A history in which 1,000 items failed and passed by turns.
+    let items: Vec<String> = (0..1000)
+        .map(|i| format!("gate:g{i:04}{}", "<".repeat(40)))
+        .collect();
+    ws.lith(&["build", "-q", "--out", "first"]);
+    let first: Value = serde_json::from_str(ws.read("first/history.jsonl").trim()).unwrap();
+    let line = |failing: bool| {
+        let (f, p) = if failing {
+            (&items[..], &[][..])
+        } else {
+            (&[][..], &items[..])
+        };
+        let mut l = first.clone();
+        l["failing"] = serde_json::json!(f);
+        l["passing"] = serde_json::json!(p);
+        l.to_string()
+    };
+    let history: Vec<String> = [true, false, true, false]
+        .iter()
+        .map(|f| line(*f))
+        .collect();
+    ws.write("old/history.jsonl", history.join("\n") + "\n");
+    let r = ws.lith(&["build", "-q", "--history", "old"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let page = ws.read("site/index.html");
+    assert!(page.len() < 100_000, "{} bytes", page.len());
+    let rep = report(&ws, "site");
+    let at_warning = rep["bundles"]["roots"][0]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|run| run["findings"].as_array().unwrap())
+        .chain(rep["findings"].as_array().unwrap())
+        .filter(|f| f["severity"] != "info")
+        .count();
+    assert!(at_warning > 600, "{at_warning}");
+    let findings = page.find("<h2 id=\"h-findings\"").unwrap();
+    let shown = page[findings..].matches("<li class=\"sev-").count();
+    assert!(shown > 10, "{shown}");
+    assert_eq!(
+        shown
+            + count_before(
+                &page[findings..],
+                "more not shown; see <a href=\"report.json\">report.json</a>."
+            ),
+        at_warning
+    );
+    assert_eq!(rep["history"]["flaky"].as_array().unwrap().len(), 1000);
+    assert!(page.contains("Flaky: 1000 item(s) flipped between pass and fail"));
+    let flaky = page.find("<h2 id=\"h-flaky\"").unwrap();
+    let listed = page[flaky..findings].matches("<li>").count();
+    assert!(listed > 10, "{listed}");
+    assert_eq!(
+        listed + count_before(&page[flaky..findings], "more not shown; see the history"),
+        1000
+    );
+}
+
+/// SPEC §11: a page under 1 MB. 1,200 pending tasks of 300-character fields made a
+/// queue page of 8.4 MB.
+#[test]
+fn the_queue_page_lists_what_fits_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"queue.jsonl\")))",
+    );
+    let q = "\"".repeat(300);
+    let log: String = (0..1200)
+        .map(|i| {
+            let task = serde_json::json!({"created_at": q, "dedupe_key": format!("{i:04}{q}"),
+                "id": format!("{i:04}{q}"), "kind": q, "owner": q, "payload": {"x": q}, "status": "pending"});
+            serde_json::json!({"op": "enqueue", "task": task, "ts": "2026-11-20T01:00:00Z",
+                "v": "eta-mu.task-queue/v1"})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    ws.write("queue.jsonl", log);
+    ws.lith(&["build", "-q"]);
+    let page = ws.read("site/queue/index.html");
+    assert!(page.len() <= 1_000_000, "{} bytes", page.len());
+    assert!(
+        page.len() > 800_000,
+        "the room is used: {} bytes",
+        page.len()
+    );
+    let pending = page.find("<h2 id=\"h-pending\"").unwrap();
+    let rows = page[pending..].matches("<tr><td>").count();
+    assert!(rows > 50, "{rows}");
+    assert_eq!(
+        rows + count_before(&page[pending..], "more pending task(s) not shown"),
+        1200
+    );
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
