@@ -3,7 +3,9 @@
 
 use askama::Template;
 
+use super::room::{html_len, keep_within};
 use super::{FindingRow, Shell};
+use crate::bundle::index::truncate;
 use crate::bundle::paths::is_safe_file_name;
 use crate::bundle::verify::hex;
 use crate::dod::Verdict;
@@ -52,11 +54,18 @@ pub struct PhasePage {
     pub meta_commit: String,
     pub meta_sot: String,
     pub missing: Vec<String>,
+    pub missing_more: usize,
     pub timeline: Vec<StepView>,
     /// The phase's earlier events the timeline leaves out.
     pub timeline_omitted: usize,
     pub document_html: Option<String>,
+    /// Bytes of the document left out for want of room.
+    pub document_cut: Option<usize>,
 }
+
+/// The most characters of a timeline step's action, emit mode, run id or tool
+/// shown (the feed keeps 4,096).
+const STEP_CHARS: usize = 240;
 
 #[derive(Template)]
 #[template(path = "drift.html")]
@@ -158,6 +167,42 @@ pub fn write(
     for p in d.phases.values() {
         let ch = &p.checks.activity_chain;
         let in_triple = |line: usize| ch.triple.iter().any(|s| s.line == line);
+        // What is missing, the timeline (the judged steps, then the latest) and the
+        // document share one room: each may be megabytes (1,000 events of 4,096
+        // characters, a 1 MiB document).
+        let mut room = super::room::LISTS_ROOM;
+        let missing = keep_within(p.missing.iter().cloned(), &mut room, |m| html_len(m));
+        let step = |s: &crate::activity::chain::Step| StepView {
+            ts: iso(s.ts_ms),
+            action: truncate(&s.action, STEP_CHARS),
+            emit_mode: truncate(s.emit_mode.as_deref().unwrap_or("no emit_mode"), STEP_CHARS),
+            run_id: truncate(s.run_id.as_deref().unwrap_or("none"), STEP_CHARS),
+            tool: truncate(s.tool.as_deref().unwrap_or("no tool"), STEP_CHARS),
+            line: s.line,
+            in_triple: in_triple(s.line),
+        };
+        let cost = |v: &StepView| {
+            [&v.action, &v.emit_mode, &v.run_id, &v.tool]
+                .into_iter()
+                .map(|s| html_len(s))
+                .sum()
+        };
+        let (judged, rest): (Vec<_>, Vec<_>) = ch.timeline.iter().partition(|s| in_triple(s.line));
+        let mut timeline = keep_within(judged.into_iter().map(step), &mut room, cost);
+        timeline.extend(keep_within(
+            rest.into_iter().rev().map(step),
+            &mut room,
+            cost,
+        ));
+        timeline.sort_by_key(|v| v.line);
+        let (document_html, document_cut) = match d.documents.get(&p.phase_id) {
+            Some(doc) => {
+                let (html, shown) =
+                    super::room::markdown_within(super::markdown::render(doc), doc, room);
+                (html, (shown < doc.len()).then_some(doc.len() - shown))
+            }
+            None => (None, None),
+        };
         let page = PhasePage {
             shell: shell("../../", "phases"),
             id: p.phase_id.clone(),
@@ -169,25 +214,12 @@ pub fn write(
             meta_gate: p.meta.gate.clone().unwrap_or_else(|| "missing".into()),
             meta_commit: p.meta.commit_sha.clone().unwrap_or_else(|| "none".into()),
             meta_sot: p.meta.sot_section.clone().unwrap_or_else(|| "none".into()),
-            missing: p.missing.clone(),
-            timeline: ch
-                .timeline
-                .iter()
-                .map(|s| StepView {
-                    ts: iso(s.ts_ms),
-                    action: s.action.clone(),
-                    emit_mode: s.emit_mode.clone().unwrap_or_else(|| "no emit_mode".into()),
-                    run_id: s.run_id.clone().unwrap_or_else(|| "none".into()),
-                    tool: s.tool.clone().unwrap_or_else(|| "no tool".into()),
-                    line: s.line,
-                    in_triple: in_triple(s.line),
-                })
-                .collect(),
-            timeline_omitted: ch.timeline_omitted,
-            document_html: d
-                .documents
-                .get(&p.phase_id)
-                .map(|doc| super::markdown::render(doc)),
+            missing_more: p.missing.len() - missing.len(),
+            missing,
+            timeline_omitted: ch.timeline_omitted + ch.timeline.len() - timeline.len(),
+            timeline,
+            document_html,
+            document_cut,
         };
         out.page(&format!("phases/{}/index.html", slug(&p.phase_id)), &page)?;
     }

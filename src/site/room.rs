@@ -162,7 +162,7 @@ impl<'s> Held<'s> {
             p.packet_json.0 = kept.to_string();
         }
         if let Some((html, md)) = self.summary {
-            let (html, shown) = summary_within(html, md, *room);
+            let (html, shown) = markdown_within(html, md, *room);
             view.summary_html = html;
             view.summary_cut = (shown < md.len()).then_some(md.len() - shown);
         }
@@ -212,10 +212,11 @@ fn lines_within(text: &str, room: usize) -> &str {
     &text[..end]
 }
 
-/// `summary.md` rendered whole (`html`) or, when that is larger than `room`, a
-/// start of it cut at a line's end and rendered again; with the bytes of `md` it
-/// shows. None when not even a start of it fits.
-fn summary_within(html: String, md: &str, room: usize) -> (Option<String>, usize) {
+/// Markdown (`md`: a run's `summary.md`, a DoD document) rendered whole (`html`)
+/// or, when that is larger than `room`, a start of it cut at a line's end and
+/// rendered again; with the bytes of `md` it shows. None when not even a start of
+/// it fits.
+pub(super) fn markdown_within(html: String, md: &str, room: usize) -> (Option<String>, usize) {
     if html.len() <= room {
         return (Some(html), md.len());
     }
@@ -278,14 +279,14 @@ mod tests {
             .map(|i| format!("* item {i} & <more>\n"))
             .collect();
         let html = crate::site::markdown::render(&md);
-        let (whole, shown) = summary_within(html.clone(), &md, html.len());
+        let (whole, shown) = markdown_within(html.clone(), &md, html.len());
         assert_eq!((whole.as_deref(), shown), (Some(html.as_str()), md.len()));
-        let (part, shown) = summary_within(html.clone(), &md, html.len() / 3);
+        let (part, shown) = markdown_within(html.clone(), &md, html.len() / 3);
         let part = part.unwrap();
         assert!(part.len() <= html.len() / 3, "{} bytes", part.len());
         assert!(shown > md.len() / 5 && shown < md.len() / 2, "{shown}");
         assert!(md[..shown].ends_with('\n'));
         assert_eq!(part, crate::site::markdown::render(&md[..shown]));
-        assert_eq!(summary_within(html, &md, 10), (None, 0));
+        assert_eq!(markdown_within(html, &md, 10), (None, 0));
     }
 }

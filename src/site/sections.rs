@@ -11,15 +11,78 @@ use crate::bundle::index::truncate;
 use crate::receipts::FindingKind;
 use crate::report::Report;
 
-/// Receipts per page of the receipts list.
+/// Receipts per page of the receipts list, at most.
 pub const RECEIPTS_PER_PAGE: usize = 500;
+/// The bytes of rows a receipts page holds, at most: 500 receipts of long fields
+/// made pages of 3.3 MB. A page with fewer rows links the next as usual.
+const RECEIPT_ROWS_ROOM: usize = 600_000;
+/// The markup of a receipt's row besides its cells' text (its attributes and
+/// labels), at most.
+const RECEIPT_ROW_MARKUP: usize = 512;
+
+/// A receipt's row, its cells cut.
+fn receipt_row(
+    r: &crate::receipts::Receipt,
+    by_line: &BTreeMap<usize, Vec<(FindingKind, &str)>>,
+) -> ReceiptRow {
+    let refs = r.refs();
+    ReceiptRow {
+        line: r.line,
+        ts: truncate(r.get("ts").unwrap_or(""), KEY_CHARS),
+        kind: truncate(r.get("kind").unwrap_or(""), KEY_CHARS),
+        origin: truncate(r.get("origin").unwrap_or(""), KEY_CHARS),
+        owner: truncate(r.get("owner").unwrap_or(""), KEY_CHARS),
+        dod: truncate(r.get("dod").unwrap_or(""), CELL),
+        refs: refs.iter().take(4).map(|x| truncate(x, 80)).collect(),
+        refs_more: refs.len().saturating_sub(4),
+        findings: by_line
+            .get(&r.line)
+            .map(|ks| {
+                ks.iter()
+                    .map(|(k, message)| {
+                        (
+                            if *k == FindingKind::UnknownKind {
+                                "warning"
+                            } else {
+                                "partial"
+                            },
+                            k.as_str(),
+                            truncate(message, CELL),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The bytes a receipt's row takes on its page, at most: kind, origin and owner
+/// are also its filter attributes.
+fn receipt_row_cost(r: &ReceiptRow) -> usize {
+    html_len(&r.ts)
+        + 2 * (html_len(&r.kind) + html_len(&r.origin) + html_len(&r.owner))
+        + html_len(&r.dod)
+        + r.refs.iter().map(|x| html_len(x) + 16).sum::<usize>()
+        + r.findings
+            .iter()
+            .map(|f| html_len(&f.2) + 128)
+            .sum::<usize>()
+        + RECEIPT_ROW_MARKUP
+}
+
+/// Characters of a receipt's ts, kind, origin and owner shown, and of a filter's
+/// option (the same, so that an option matches its rows).
+const KEY_CHARS: usize = 60;
+/// Lines with findings listed on every receipts page, at most, and their bytes.
+const LINE_FINDINGS_LISTED: usize = 200;
+const LINE_FINDINGS_ROOM: usize = 100_000;
 /// Items the queue page shows of each of its lists (pending tasks, operations
 /// without a receipt, receipts without an operation).
 const QUEUE_LIST_SHOWN: usize = 1000;
 /// Values longer than this are shortened on the pages (report.json has them whole).
 const CELL: usize = 240;
 /// Options offered per filter.
-const OPTIONS: usize = 200;
+const OPTIONS: usize = 100;
 
 /// Entries listed on the Changes page per table (report.json has them all).
 const CHANGES_SHOWN: usize = 1000;
@@ -172,7 +235,9 @@ pub struct GatesPage<'a> {
     pub resolved_more: usize,
 }
 
-/// The open questions of each kind the gates page lists.
+/// The open questions of each kind the gates page lists, at most (and as many as
+/// fit in [`super::room::LISTS_ROOM`]: 1,200 questions of 1,000 `<` made a page of
+/// 5.3 MB).
 pub const QUESTIONS_SHOWN: usize = 1000;
 
 pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
@@ -180,13 +245,16 @@ pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
     let questions = gate
         .and_then(|g| g.open_questions.as_ref())
         .map_or(&[][..], |o| &o.questions[..]);
-    let shown = |resolved: bool| {
-        let all: Vec<_> = questions
-            .iter()
-            .filter(|q| q.resolved == resolved)
-            .collect();
-        let more = all.len().saturating_sub(QUESTIONS_SHOWN);
-        (all.into_iter().take(QUESTIONS_SHOWN).collect(), more)
+    // Both lists share one room (a question's text is the packet's, whole).
+    let mut room = super::room::LISTS_ROOM;
+    let mut shown = |resolved: bool| {
+        let all = questions.iter().filter(|q| q.resolved == resolved);
+        let total = all.clone().count();
+        let kept: Vec<_> = keep_within(all.take(QUESTIONS_SHOWN), &mut room, |q| {
+            html_len(&q.id) + html_len(&q.text) + 8 * q.resolved_by.len()
+        });
+        let more = total - kept.len();
+        (kept, more)
     };
     let (unresolved, unresolved_more) = shown(false);
     let (resolved, resolved_more) = shown(true);
@@ -433,13 +501,15 @@ fn top_keys(m: Option<&BTreeMap<String, usize>>) -> Vec<String> {
     let Some(m) = m else { return Vec::new() };
     let mut v: Vec<(&String, &usize)> = m.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let mut keys: Vec<String> = v
-        .into_iter()
-        .take(OPTIONS)
-        .map(|(k, _)| k.clone())
-        .collect();
-    keys.sort();
-    keys
+    // Cut as the rows' cells are, so that an option matches the rows it names.
+    let mut keys = std::collections::BTreeSet::new();
+    for (k, _) in v {
+        if keys.len() == OPTIONS {
+            break;
+        }
+        keys.insert(truncate(k, KEY_CHARS));
+    }
+    keys.into_iter().collect()
 }
 
 pub fn write_receipts(
@@ -458,67 +528,46 @@ pub fn write_receipts(
         }
     }
     let total = s.rows.len() + s.rows_omitted;
-    let page_count = s.rows.len().div_ceil(RECEIPTS_PER_PAGE).max(1);
+    // Pages of at most RECEIPTS_PER_PAGE rows and RECEIPT_ROWS_ROOM bytes of them.
+    let mut rows: Vec<ReceiptRow> = s.rows.iter().map(|r| receipt_row(r, &by_line)).collect();
+    let mut starts = vec![0];
+    let mut used = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let cost = receipt_row_cost(row);
+        let start = starts.last().copied().unwrap_or(0);
+        // A page's first row is on it whatever its size (its cells are cut).
+        if i > start && (i - start == RECEIPTS_PER_PAGE || used + cost > RECEIPT_ROWS_ROOM) {
+            starts.push(i);
+            used = 0;
+        }
+        used += cost;
+    }
+    let page_count = starts.len();
+    let page_of = |idx: usize| starts.partition_point(|&s| s <= idx);
     let first_listed = s.rows.first().map_or(usize::MAX, |r| r.line);
-    const LISTED: usize = 200;
     let all_findings = s.check.as_ref().map_or(&[][..], |c| &c.findings[..]);
-    let listed: Vec<(usize, usize, &'static str, String)> = all_findings
-        .iter()
-        .take(LISTED)
-        .map(|f| {
+    let mut findings_room = LINE_FINDINGS_ROOM;
+    let listed: Vec<(usize, usize, &'static str, String)> = keep_within(
+        all_findings.iter().take(LINE_FINDINGS_LISTED).map(|f| {
             let idx = s.rows.partition_point(|r| r.line < f.line);
             (
                 // Page 0: a line older than the receipts the pages list.
                 if f.line < first_listed {
                     0
                 } else {
-                    idx / RECEIPTS_PER_PAGE + 1
+                    page_of(idx)
                 },
                 f.line,
                 f.kind.as_str(),
-                f.message.clone(),
+                truncate(&f.message, CELL),
             )
-        })
-        .collect();
+        }),
+        &mut findings_room,
+        |f| html_len(&f.3),
+    );
     // The last page first (see the runs list in `write_site`).
     for page_no in (1..=page_count).rev() {
-        let rows = s
-            .rows
-            .iter()
-            .skip((page_no - 1) * RECEIPTS_PER_PAGE)
-            .take(RECEIPTS_PER_PAGE)
-            .map(|r| {
-                let refs = r.refs();
-                ReceiptRow {
-                    line: r.line,
-                    ts: truncate(r.get("ts").unwrap_or(""), 60),
-                    kind: truncate(r.get("kind").unwrap_or(""), 60),
-                    origin: truncate(r.get("origin").unwrap_or(""), 60),
-                    owner: truncate(r.get("owner").unwrap_or(""), 60),
-                    dod: truncate(r.get("dod").unwrap_or(""), CELL),
-                    refs: refs.iter().take(4).map(|x| truncate(x, 80)).collect(),
-                    refs_more: refs.len().saturating_sub(4),
-                    findings: by_line
-                        .get(&r.line)
-                        .map(|ks| {
-                            ks.iter()
-                                .map(|(k, message)| {
-                                    (
-                                        if *k == FindingKind::UnknownKind {
-                                            "warning"
-                                        } else {
-                                            "partial"
-                                        },
-                                        k.as_str(),
-                                        truncate(message, CELL),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-            })
-            .collect();
+        let rows = rows.split_off(starts[page_no - 1]);
         let page = ReceiptsPage {
             shell: shell(),
             configured: s.configured,
@@ -550,7 +599,7 @@ pub fn write_receipts(
                     (href, *line, *kind, msg.clone())
                 })
                 .collect(),
-            line_findings_more: all_findings.len().saturating_sub(LISTED)
+            line_findings_more: all_findings.len() - listed.len()
                 + s.check.as_ref().map_or(0, |c| c.findings_omitted),
             page_no,
             page_count,

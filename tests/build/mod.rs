@@ -650,6 +650,111 @@ fn the_queue_page_lists_what_fits_and_counts_the_rest() {
     );
 }
 
+/// SPEC §11: every page under 1 MB. The demo with 1,200 receipts of 300-character
+/// fields (pages of 3.3 MB), 2,000 feed events of a phase with such fields (its
+/// page 4.7 MB) and 1,200 open questions of 1,000 `<` (the gates page 5.3 MB).
+#[test]
+fn section_pages_of_hostile_inputs_stay_under_a_megabyte_and_count_the_rest() {
+    let ws = Workspace::demo();
+    let q = "\"".repeat(300);
+    let demo = "tests/fixtures/demo";
+    let mut receipts = ws.read(&format!("{demo}/receipts.log"));
+    for i in 0..1200 {
+        receipts.push_str(&format!(
+            "ts={q} | kind=:{q} | origin={q} | owner={q} | dod={q} | pi={q} | host={q} | manifest={q} | refs={q},{q},{q},{q},{q} | x{i}={q}{}\n",
+            // Every hundredth with a finding, to be linked from every page.
+            if i % 100 == 0 { " | no equals sign" } else { "" }
+        ));
+    }
+    ws.write(&format!("{demo}/receipts.log"), receipts);
+    let mut feed = ws.read(&format!("{demo}/activity/activity_feed.jsonl"));
+    for i in 0..2000u64 {
+        feed.push_str(
+            &(serde_json::json!({"action": "started", "emit_mode": q, "phase_id": "PHASE_NIGHTLY",
+                "run_id": format!("{q}{i}"), "tool": q, "ts_epoch_ms": 1795308098128u64 + i,
+                "ts_utc": q, "verifier_mode": q})
+            .to_string()
+                + "\n"),
+        );
+    }
+    ws.write(&format!("{demo}/activity/activity_feed.jsonl"), feed);
+    let packet = format!("{demo}/promptdb/diagrams/release_gate.packet.lisp");
+    let questions: String = (0..1200)
+        .map(|i| format!("      (q (id q.x{i:04}) (text \"{}\"))\n", "<".repeat(1000)))
+        .collect();
+    ws.write(
+        &packet,
+        ws.read(&packet).replace(
+            "      (q (id q.retention)",
+            &format!("{questions}      (q (id q.retention)"),
+        ),
+    );
+    ws.lith(&["build", "-q"]);
+    let site = ws.join("site");
+    for f in files_below(&site).iter().filter(|f| f.ends_with(".html")) {
+        let len = std::fs::metadata(site.join(f)).unwrap().len();
+        assert!(len <= 1_000_000, "{f}: {len} bytes");
+    }
+    let rep = report(&ws, "site");
+    // Receipts: pages of fewer rows, every row on one of them, and a finding's link
+    // names the page that holds its line.
+    let pages: Vec<String> = files_below(&site.join("receipts"))
+        .into_iter()
+        .filter(|f| f.ends_with(".html"))
+        .collect();
+    assert!(pages.len() > 3, "{pages:?}");
+    let mut lines = Vec::new();
+    for p in &pages {
+        let html = ws.read(&format!("site/receipts/{p}"));
+        lines.extend(
+            html.match_indices("<tr id=\"line-")
+                .map(|(i, _)| html[i + 13..].split('"').next().unwrap().to_string()),
+        );
+    }
+    lines.sort();
+    lines.dedup();
+    assert_eq!(
+        lines.len(),
+        rep["receipts"]["rows"].as_array().unwrap().len()
+    );
+    let mut checked = 0;
+    for p in &pages {
+        let html = ws.read(&format!("site/receipts/{p}"));
+        let summary = html.find("<summary>Jump to a line").unwrap();
+        for (i, _) in html[summary..].match_indices("<li><a href=\"") {
+            let href = html[summary + i + 13..].split('"').next().unwrap();
+            let (file, anchor) = href.split_once('#').unwrap();
+            let target = if file.is_empty() { p.as_str() } else { file };
+            assert!(
+                ws.read(&format!("site/receipts/{target}"))
+                    .contains(&format!("<tr id=\"{anchor}\"")),
+                "{p}: {href}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+    // The gate's questions: those shown and those counted make all.
+    let gates = ws.read("site/gates/index.html");
+    let shown = gates.matches("<li><code>q.x").count();
+    assert!(shown > 100, "{shown}");
+    assert_eq!(
+        shown + count_before(&gates, "more unresolved question(s) not shown"),
+        1202
+    );
+    // The phase: the steps proof was judged on, then the latest.
+    let phase = ws.read("site/phases/PHASE_NIGHTLY/index.html");
+    let chain = &rep["dod"]["phases"]["PHASE_NIGHTLY"]["checks"]["activity_chain"];
+    assert_eq!(
+        phase.matches("<span class=\"tag\">judged</span>").count(),
+        chain["triple"].as_array().unwrap().len()
+    );
+    let listed =
+        phase.matches("<li><time").count() + phase.matches("<li class=\"in-triple\"><time").count();
+    assert!(listed > 100, "{listed}");
+    assert!(phase.contains("earlier event(s) of this phase not shown"));
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
