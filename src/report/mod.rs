@@ -270,14 +270,15 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
             if let Some(url) = &run.url {
                 // A row links to the page of the run's artifact table that lists it.
                 let order = crate::site::artifact_display_order(&run.artifacts);
-                for (row, i) in order.into_iter().enumerate() {
+                let anchors = crate::site::artifact_anchors(&run.artifacts, &order);
+                for (row, (i, anchor)) in order.into_iter().zip(anchors).enumerate() {
                     let page_no = row / crate::site::ARTIFACT_ROWS_PER_PAGE + 1;
                     let file = match page_no {
                         1 => String::new(),
                         n => crate::site::artifact_page_file(n),
                     };
                     let a = &mut run.artifacts[i];
-                    a.set_url(Some(&format!("{url}{file}#{}", a.anchor())));
+                    a.set_url(Some(&format!("{url}{file}#{anchor}")));
                 }
             }
             run.page = Some(page);

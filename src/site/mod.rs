@@ -63,6 +63,31 @@ pub fn artifact_display_order(artifacts: &[crate::bundle::verify::ArtifactCheck]
     order
 }
 
+/// The anchors of a run's rows in `order`: each row's [`ArtifactCheck::anchor`],
+/// and for a path the index repeats, `-2`, `-3`, … after it on its later rows, so
+/// that no two rows of a page share an id.
+///
+/// [`ArtifactCheck::anchor`]: crate::bundle::verify::ArtifactCheck::anchor
+pub fn artifact_anchors(
+    artifacts: &[crate::bundle::verify::ArtifactCheck],
+    order: &[usize],
+) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(order.len());
+    order
+        .iter()
+        .map(|&i| {
+            let anchor = artifacts[i].anchor();
+            let n = seen.entry(anchor.clone()).or_insert(0);
+            *n += 1;
+            match *n {
+                1 => anchor,
+                n => format!("{anchor}-{n}"),
+            }
+        })
+        .collect()
+}
+
 /// The file, in a run's folder, holding page `n` of its artifact table:
 /// `index.html` (the run's page), then `artifacts-2.html`, ….
 pub fn artifact_page_file(n: usize) -> String {
@@ -1376,16 +1401,19 @@ fn run_page<'a>(
     flaky: &BTreeMap<String, (usize, String)>,
 ) -> RunPage<'a> {
     // Failing rows first, each group in the report's order.
-    let artifacts: Vec<ArtifactRow> = artifact_display_order(&run.artifacts)
+    let order = artifact_display_order(&run.artifacts);
+    let anchors = artifact_anchors(&run.artifacts, &order);
+    let artifacts: Vec<ArtifactRow> = order
         .into_iter()
-        .map(|i| {
+        .zip(anchors)
+        .map(|(i, anchor)| {
             let a = &run.artifacts[i];
             let mismatch = matches!(
                 a.status,
                 ArtifactStatus::SizeMismatch | ArtifactStatus::DigestMismatch
             );
             ArtifactRow {
-                anchor: a.anchor(),
+                anchor,
                 status: a.status.as_str(),
                 status_class: status_class(a.status),
                 path: cut_row_text(&a.path),

@@ -459,6 +459,11 @@ fn a_run_whose_every_section_is_hostile_keeps_its_page_under_a_megabyte() {
     // Its facts and whole table are there, and every finding (the first to fill).
     assert!(page.contains("<div><dt>Artifacts ok</dt><dd>0/250</dd></div>"));
     assert_eq!(page.matches("<tr id=\"a-").count(), 250);
+    let ids: std::collections::BTreeSet<&str> = page
+        .match_indices("<tr id=\"")
+        .map(|(i, _)| page[i + 8..].split('"').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 250, "every row has an id of its own");
     let rep = report(&ws, "site");
     let run = &rep["bundles"]["roots"][0]["runs"][0];
     assert_eq!(
@@ -753,6 +758,45 @@ fn section_pages_of_hostile_inputs_stay_under_a_megabyte_and_count_the_rest() {
         phase.matches("<li><time").count() + phase.matches("<li class=\"in-triple\"><time").count();
     assert!(listed > 100, "{listed}");
     assert!(phase.contains("earlier event(s) of this phase not shown"));
+}
+
+/// A path the index names three times is three rows: each has an id of its own
+/// (the page was invalid HTML, three rows of one id), and report.json links each.
+#[test]
+fn rows_of_a_path_the_index_repeats_have_ids_of_their_own() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (site (base-url \"https://ci.example/e/\")) (bundles (roots [\"out\"])))",
+    );
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    let a = serde_json::json!({"path": "a.txt", "file_size": 1,
+        "sha256": crate::support::sha256_hex(b"a")});
+    ws.index(
+        "out/r1",
+        serde_json::json!({"run_id": "r1", "status": "ok", "artifacts": [a, a, a]}),
+    );
+    assert_eq!(ws.lith(&["build", "-q"]).code, 0);
+    let page = ws.read("site/runs/r1/index.html");
+    let ids: Vec<&str> = page
+        .match_indices("<tr id=\"")
+        .map(|(i, _)| page[i + 8..].split('"').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[1], format!("{}-2", ids[0]));
+    assert_eq!(ids[2], format!("{}-3", ids[0]));
+    let rep = report(&ws, "site");
+    let urls: Vec<String> = run_by_id(&rep, "r1")["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["url"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = ids
+        .iter()
+        .map(|id| format!("https://ci.example/e/runs/r1/#{id}"))
+        .collect();
+    assert_eq!(urls, want);
 }
 
 #[test]
