@@ -932,6 +932,56 @@ fn hostile_inputs(o: &Opts) {
         largest / 1024
     );
 
+    // One path repeated with sizes that differ (every repeat a finding once), and
+    // a path of 30 MB (refused with the index).
+    for (name, what, n, path_len) in [
+        (
+            "hostile-repeats",
+            "an index of 300,000 entries of one 100-character path with differing sizes",
+            300_000,
+            100,
+        ),
+        (
+            "hostile-long-path",
+            "an index of two entries of a 30 MB path",
+            2,
+            30_000_000,
+        ),
+    ] {
+        let ws = o.dir.join(name);
+        if !ws.join(".complete").exists() {
+            let _ = std::fs::remove_dir_all(&ws);
+            std::fs::create_dir_all(&ws).unwrap();
+            std::fs::write(
+                ws.join("manifest.lith"),
+                "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+            )
+            .unwrap();
+            hostile::repeated_index(&ws.join("out/r1"), n, path_len);
+            std::fs::write(ws.join(".complete"), "").unwrap();
+        }
+        let size = std::fs::metadata(ws.join("out/r1/artifact_index.json"))
+            .unwrap()
+            .len();
+        let out = o.dir.join(format!("{name}-site-{}", std::process::id()));
+        let (_, rss, code) = measure(&mut lith_build(&ws, &[], &out));
+        let largest = site_files(&out)
+            .into_iter()
+            .filter(|(p, _)| p.ends_with(".html"))
+            .map(|(_, f)| f.1)
+            .max()
+            .unwrap_or(0);
+        let report = std::fs::metadata(out.join("report.json")).map_or(0, |m| m.len());
+        trash(o, &out);
+        println!(
+            "  {what} ({:.1} MB): lith build {} MiB (exit {code}), report.json {:.1} MB, largest page {} KiB",
+            size as f64 / 1e6,
+            rss / 1024,
+            report as f64 / 1e6,
+            largest / 1024
+        );
+    }
+
     // The demo workspace with a 200 MB feed line (over the line cap: refused), and
     // with a 60 MiB one of 31 M values (within the cap: read).
     let feeds: [FeedCase; 3] = [

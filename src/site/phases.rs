@@ -17,8 +17,13 @@ pub struct PhaseRow {
     pub verdict: &'static str,
     pub class: &'static str,
     pub proof: &'static str,
+    /// The first [`MISSING_PER_ROW`] missing items, and how many more there are.
     pub missing: Vec<String>,
+    pub missing_more: usize,
 }
+
+/// Missing items a row of the phases list names.
+const MISSING_PER_ROW: usize = 5;
 
 #[derive(Template)]
 #[template(path = "phases.html")]
@@ -28,6 +33,8 @@ pub struct PhasesPage {
     pub operational: bool,
     pub git_head: Option<String>,
     pub rows: Vec<PhaseRow>,
+    /// Phases the list leaves out for want of room (their pages are written).
+    pub rows_more: usize,
 }
 
 pub struct StepView {
@@ -144,24 +151,39 @@ pub fn write(
     shell: impl Fn(&'static str, &'static str) -> Shell,
 ) -> Result<(), super::Error> {
     let d = &report.dod;
-    let rows = d
-        .phases
-        .values()
-        .map(|p| PhaseRow {
-            id: p.phase_id.clone(),
+    // A row names its first few missing items (its page has the rest), and the
+    // rows fill a room: a registry may name tens of thousands of phases.
+    let mut room = super::room::LISTS_ROOM;
+    let rows: Vec<PhaseRow> = keep_within(
+        d.phases.values().map(|p| PhaseRow {
+            id: truncate(&p.phase_id, STEP_CHARS),
             href: format!("{}/index.html", slug(&p.phase_id)),
             verdict: p.verdict.as_str(),
             class: class(p.verdict),
             proof: p.checks.activity_chain.proof_mode.as_str(),
-            missing: p.missing.clone(),
-        })
-        .collect();
+            missing: p
+                .missing
+                .iter()
+                .take(MISSING_PER_ROW)
+                .map(|m| truncate(m, STEP_CHARS))
+                .collect(),
+            missing_more: p.missing.len().saturating_sub(MISSING_PER_ROW),
+        }),
+        &mut room,
+        |r| {
+            html_len(&r.id)
+                + r.href.len()
+                + r.missing.iter().map(|m| html_len(m) + 32).sum::<usize>()
+        },
+    );
+    let rows_more = d.phases.len() - rows.len();
     let page = PhasesPage {
         shell: shell("../", "phases"),
         configured: d.configured,
         operational: d.operational_proof_required,
         git_head: d.git_head.clone(),
         rows,
+        rows_more,
     };
     out.page("phases/index.html", &page)?;
     for p in d.phases.values() {

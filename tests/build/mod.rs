@@ -799,6 +799,62 @@ fn rows_of_a_path_the_index_repeats_have_ids_of_their_own() {
     assert_eq!(urls, want);
 }
 
+/// SPEC §11: a page under 1 MB. 300 DoD documents naming 50 absent evidence files
+/// of long names each made a phases list of 24 MB: a row now names five and links
+/// its page for the rest, and the rows fill a room.
+#[test]
+fn the_phases_list_names_a_few_missing_items_a_row_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (activity (feed \"feed.jsonl\")) (dod (docs \"docs/dod\")))",
+    );
+    ws.write("feed.jsonl", "");
+    for i in 0..1500 {
+        let id = format!("PHASE_{i:04}");
+        let evidence: String = (0..10)
+            .map(|j| {
+                format!(
+                    "- file: `e/{j:03}{}` sha256:{}\n",
+                    "<".repeat(150),
+                    "0".repeat(64)
+                )
+            })
+            .collect();
+        ws.write(
+            &format!("docs/dod/DOD__{id}.md"),
+            format!("# DoD — {id}\n\n## 0. Metadata\n- **Phase / Task ID**: {id}\n- **Gate**: G1\n\n## Evidence\n{evidence}"),
+        );
+    }
+    ws.lith(&["build", "-q"]);
+    let page = ws.read("site/phases/index.html");
+    assert!(page.len() <= 1_000_000, "{} bytes", page.len());
+    let rows = page.matches("<tr><td><a href=\"PHASE_").count();
+    assert!(rows > 100, "{rows}");
+    assert_eq!(
+        rows + count_before(
+            &page,
+            "more phase(s) not listed: this page has no room for them"
+        ),
+        1500
+    );
+    let first = &page[page
+        .find("<tr><td><a href=\"PHASE_0000/index.html\"")
+        .unwrap()..];
+    let first = &first[..first.find("</tr>").unwrap()];
+    assert_eq!(first.matches("<code class=\"wrap\">").count(), 5, "{first}");
+    let missing = report(&ws, "site")["dod"]["phases"]["PHASE_0000"]["missing"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(first.contains(&format!(
+        " and <a href=\"PHASE_0000/index.html\">{} more</a>",
+        missing - 5
+    )));
+    // The phases the list leaves out still have their pages.
+    assert!(ws.join("site/phases/PHASE_1499/index.html").exists());
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();

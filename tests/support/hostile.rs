@@ -36,6 +36,38 @@ pub fn huge_index(run: &Path, n: usize) {
     f.into_inner().unwrap().sync_all().unwrap();
 }
 
+/// A committed-looking run at `run` whose index lists `n` entries naming one path
+/// of `path_len` characters, each with a size of its own (every one after the
+/// first differs from it).
+pub fn repeated_index(run: &Path, n: usize, path_len: usize) {
+    let id = run.file_name().unwrap().to_str().unwrap();
+    std::fs::create_dir_all(run).unwrap();
+    std::fs::write(
+        run.join("run_status.json"),
+        format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
+    )
+    .unwrap();
+    let sha = "ab".repeat(32);
+    let path = "x".repeat(path_len);
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(run.join("artifact_index.json")).unwrap());
+    write!(
+        f,
+        r#"{{"run_id":"{id}","status":"ok","missing":[],"artifacts":["#
+    )
+    .unwrap();
+    for i in 0..n {
+        let sep = if i > 0 { "," } else { "" };
+        write!(
+            f,
+            r#"{sep}{{"path":"{path}","file_size":{i},"sha256":"{sha}"}}"#
+        )
+        .unwrap();
+    }
+    f.write_all(b"]}").unwrap();
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
 /// Appends to the activity feed `feed` one event whose line is `mib` MiB long.
 pub fn append_huge_line(feed: &Path, mib: usize) {
     let mut f = std::fs::OpenOptions::new().append(true).open(feed).unwrap();
