@@ -90,6 +90,8 @@ const CHANGES_SHOWN: usize = 1000;
 /// nightly that rebuilt every artifact made a page of 4 MB with all 13 of each run.
 const DIGESTS_SHOWN_PER_ROW: usize = 3;
 const DIGESTS_SHOWN: usize = 1000;
+/// The markup of a row of the Changes page besides its values' text, at most.
+const CHANGE_ROW_MARKUP: usize = 768;
 
 pub struct ChangeRow {
     pub kind: &'static str,
@@ -118,6 +120,7 @@ pub struct ChangesPage<'a> {
     pub rows: Vec<ChangeRow>,
     pub items: Vec<ChangeRow>,
     pub rows_more: usize,
+    pub items_more: usize,
 }
 
 fn kind_class(k: crate::report::changes::ChangeKind) -> &'static str {
@@ -138,7 +141,21 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
     };
     let prev_base = c.previous.base_url.as_deref();
     let mut digests_left = DIGESTS_SHOWN;
-    let rows = c
+    // Runs, then phases and gates, fill one room (a run's id and root, a phase's id
+    // may be long; a registry may name tens of thousands of phases).
+    let mut room = super::room::LISTS_ROOM;
+    let cost = |r: &ChangeRow| {
+        html_len(&r.id)
+            + html_len(&r.root)
+            + r.href.as_deref().map_or(0, html_len)
+            + r.previous_href.as_deref().map_or(0, html_len)
+            + r.digests
+                .iter()
+                .map(|d| html_len(&d.0) + 2 * 64 + 96)
+                .sum::<usize>()
+            + CHANGE_ROW_MARKUP
+    };
+    let runs = c
         .runs
         .iter()
         .take(CHANGES_SHOWN)
@@ -178,8 +195,8 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
             previous_href: prev_base
                 .zip(r.previous_page.as_ref())
                 .map(|(b, p)| format!("{}/{p}index.html", b.trim_end_matches('/'))),
-        })
-        .collect();
+        });
+    let rows = keep_within(runs, &mut room, cost);
     let label_class = |v: Option<&str>| match v {
         Some("PROVEN" | "clear") => "ok",
         Some("PARTIAL" | "blocked") => "partial",
@@ -210,14 +227,15 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
                 }
             }),
             previous_href: None,
-        })
-        .collect();
+        });
+    let items = keep_within(items, &mut room, cost);
     let page = ChangesPage {
         shell,
         changes: c,
+        rows_more: c.runs.len() - rows.len(),
         rows,
+        items_more: c.phases.len() + c.gates.len() - items.len(),
         items,
-        rows_more: c.runs.len().saturating_sub(CHANGES_SHOWN),
     };
     out.page("changes/index.html", &page)
 }

@@ -855,6 +855,40 @@ fn the_phases_list_names_a_few_missing_items_a_row_and_counts_the_rest() {
     assert!(ws.join("site/phases/PHASE_1499/index.html").exists());
 }
 
+/// SPEC §11: a page under 1 MB. 1,200 runs of 255-character names failing since the
+/// previous build made a Changes page of 2.0 MB.
+#[test]
+fn the_changes_page_lists_what_fits_and_counts_the_rest() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    for i in 0..1200 {
+        ws.committed_run(
+            &format!("out/{i:04}{}", "\"".repeat(251)),
+            "complete",
+            &[("a.txt", "a")],
+        );
+    }
+    assert_eq!(ws.lith(&["build", "-q", "--out", "before"]).code, 0);
+    for i in 0..1200 {
+        ws.write(&format!("out/{i:04}{}/a.txt", "\"".repeat(251)), "b");
+    }
+    assert_eq!(ws.lith(&["build", "-q", "--previous", "before"]).code, 2);
+    let page = ws.read("site/changes/index.html");
+    assert!(page.len() <= 1_000_000, "{} bytes", page.len());
+    let rows = page.matches("<tr class=\"ch-newly_failing\">").count();
+    assert!(rows > 100, "{rows}");
+    assert_eq!(
+        rows + count_before(
+            &page,
+            "more not shown; <a href=\"../report.json\">report.json</a> lists every one"
+        ),
+        1200
+    );
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
