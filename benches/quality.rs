@@ -880,13 +880,11 @@ fn feed_case(o: &Opts, name: &str, append: impl Fn(&Path)) -> (i64, i32, i64, i3
     (rss_build, c_build, rss_dod, c_dod)
 }
 
-/// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
-/// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
-fn hostile_inputs(o: &Opts) {
-    println!("hostile inputs (bar: peak RSS < 256 MiB each)");
-    let ws = o.dir.join("hostile-index");
+/// A workspace `name` of one bundle root holding the run `out/r1` that `make`
+/// writes, generated once into the bench folder.
+fn index_workspace(o: &Opts, name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let ws = o.dir.join(name);
     let marker = ws.join(".complete");
-    let entries = 550_000;
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&ws);
         std::fs::create_dir_all(&ws).unwrap();
@@ -895,9 +893,18 @@ fn hostile_inputs(o: &Opts) {
             "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
         )
         .unwrap();
-        hostile::huge_index(&ws.join("out/r1"), entries);
+        make(&ws.join("out/r1"));
         std::fs::write(&marker, "").unwrap();
     }
+    ws
+}
+
+/// SPEC §11's hostile inputs: one input file — an index of 550,000 entries (63 MB),
+/// an activity feed with a 200 MB line — must keep peak RSS under 256 MB.
+fn hostile_inputs(o: &Opts) {
+    println!("hostile inputs (bar: peak RSS < 256 MiB each)");
+    let entries = 550_000;
+    let ws = index_workspace(o, "hostile-index", |run| hostile::huge_index(run, entries));
     let size = std::fs::metadata(ws.join("out/r1/artifact_index.json"))
         .unwrap()
         .len();
@@ -948,18 +955,7 @@ fn hostile_inputs(o: &Opts) {
             30_000_000,
         ),
     ] {
-        let ws = o.dir.join(name);
-        if !ws.join(".complete").exists() {
-            let _ = std::fs::remove_dir_all(&ws);
-            std::fs::create_dir_all(&ws).unwrap();
-            std::fs::write(
-                ws.join("manifest.lith"),
-                "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
-            )
-            .unwrap();
-            hostile::repeated_index(&ws.join("out/r1"), n, path_len);
-            std::fs::write(ws.join(".complete"), "").unwrap();
-        }
+        let ws = index_workspace(o, name, |run| hostile::repeated_index(run, n, path_len));
         let size = std::fs::metadata(ws.join("out/r1/artifact_index.json"))
             .unwrap()
             .len();

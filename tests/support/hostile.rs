@@ -9,6 +9,22 @@ use std::path::Path;
 /// entries, none of whose files exist: about 116 bytes an entry (550,000 entries
 /// make 63.8 MB).
 pub fn huge_index(run: &Path, n: usize) {
+    let sha = "ab".repeat(32);
+    write_index(run, n, |f, i| {
+        write!(
+            f,
+            r#"{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
+        )
+    });
+}
+
+/// Writes a complete run's `run_status.json` at `run` and an index of `n` entries,
+/// entry `i` written by `entry`.
+fn write_index(
+    run: &Path,
+    n: usize,
+    entry: impl Fn(&mut std::io::BufWriter<std::fs::File>, usize) -> std::io::Result<()>,
+) {
     let id = run.file_name().unwrap().to_str().unwrap();
     std::fs::create_dir_all(run).unwrap();
     std::fs::write(
@@ -16,7 +32,6 @@ pub fn huge_index(run: &Path, n: usize) {
         format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
     )
     .unwrap();
-    let sha = "ab".repeat(32);
     let mut f =
         std::io::BufWriter::new(std::fs::File::create(run.join("artifact_index.json")).unwrap());
     write!(
@@ -25,12 +40,10 @@ pub fn huge_index(run: &Path, n: usize) {
     )
     .unwrap();
     for i in 0..n {
-        let sep = if i > 0 { "," } else { "" };
-        write!(
-            f,
-            r#"{sep}{{"path":"a/f{i:07}.txt","file_size":1,"sha256":"{sha}"}}"#
-        )
-        .unwrap();
+        if i > 0 {
+            f.write_all(b",").unwrap();
+        }
+        entry(&mut f, i).unwrap();
     }
     f.write_all(b"]}").unwrap();
     f.into_inner().unwrap().sync_all().unwrap();
@@ -40,32 +53,11 @@ pub fn huge_index(run: &Path, n: usize) {
 /// of `path_len` characters, each with a size of its own (every one after the
 /// first differs from it).
 pub fn repeated_index(run: &Path, n: usize, path_len: usize) {
-    let id = run.file_name().unwrap().to_str().unwrap();
-    std::fs::create_dir_all(run).unwrap();
-    std::fs::write(
-        run.join("run_status.json"),
-        format!(r#"{{"run_id":"{id}","state":"complete"}}"#),
-    )
-    .unwrap();
     let sha = "ab".repeat(32);
     let path = "x".repeat(path_len);
-    let mut f =
-        std::io::BufWriter::new(std::fs::File::create(run.join("artifact_index.json")).unwrap());
-    write!(
-        f,
-        r#"{{"run_id":"{id}","status":"ok","missing":[],"artifacts":["#
-    )
-    .unwrap();
-    for i in 0..n {
-        let sep = if i > 0 { "," } else { "" };
-        write!(
-            f,
-            r#"{sep}{{"path":"{path}","file_size":{i},"sha256":"{sha}"}}"#
-        )
-        .unwrap();
-    }
-    f.write_all(b"]}").unwrap();
-    f.into_inner().unwrap().sync_all().unwrap();
+    write_index(run, n, |f, i| {
+        write!(f, r#"{{"path":"{path}","file_size":{i},"sha256":"{sha}"}}"#)
+    });
 }
 
 /// Appends to the activity feed `feed` one event whose line is `mib` MiB long.
