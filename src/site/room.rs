@@ -1,12 +1,14 @@
-//! A run page's room: SPEC §11 wants every page of the site under 1 MB.
+//! Each page's room: SPEC §11 wants every page of the site under 1 MB and the
+//! overview under 100 KB, whatever the inputs hold.
 //!
-//! Each section of a run page has caps of its own (rows, 100 items a list, 500
-//! characters a field, 32 KiB of packet, 256 KiB of `summary.md`), and a usual page
-//! is a few KB. A run whose every section is hostile could still add up to
-//! megabytes. Such a page is measured and fitted: what every run page shows (its
-//! facts, its promotion's facts and its table of artifacts, whose rows are bounded
-//! on their own) is kept, and the findings, lists and texts fill what is left in
-//! the order a reviewer needs them, each counting what it leaves out.
+//! Each list and text a page shows has caps of its own (items, characters), and a
+//! usual page is a few KB; but nothing bounded their sum, and every character a
+//! page shows may escape to five bytes. So the lists fill a budget of bytes,
+//! measured as escaped ([`html_len`]), in the order a reviewer needs them, and each
+//! counts what it leaves out ([`keep_within`]). A run page's facts, promotion facts
+//! and table of artifacts (whose rows are bounded on their own) are kept whole: a
+//! run page larger than [`RUN_PAGE_BYTES`] is measured without the rest, which then
+//! fills what is left ([`render`]).
 
 use askama::Template;
 
