@@ -31,8 +31,12 @@ pub use publish::{publish, stamps_path, while_locked};
 pub use single::render as single_file;
 pub use sink::{Sink, Stats};
 
-/// Runs per page of the runs list.
+/// Runs per page of the runs list, at most, and the bytes of their rows: a page of
+/// 500 runs whose names and root's path are long made 2.7 MB.
 pub const RUNS_PER_PAGE: usize = 500;
+const RUNS_ROWS_ROOM: usize = 800_000;
+/// The markup of a row of the runs list besides its values' text, at most.
+const RUN_ROW_MARKUP: usize = 768;
 /// Findings listed on the overview before "N more", at most, and the bytes they
 /// may take (SPEC §11: the overview under 100 KB; 300 findings naming runs of long
 /// names made one of 568 KB).
@@ -609,6 +613,8 @@ pub struct RunsPage {
     pub page_no: usize,
     pub page_count: usize,
     pub per_page: usize,
+    /// Some page holds fewer than `per_page` runs for want of room.
+    pub by_bytes: bool,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
 }
@@ -1308,7 +1314,30 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
     // newest first.
     let mut all = all;
     list_order(&mut all);
-    let page_count = all.len().div_ceil(RUNS_PER_PAGE).max(1);
+    // Pages of at most RUNS_PER_PAGE runs and RUNS_ROWS_ROOM bytes of rows: a row
+    // shows its root's path and its run's name, each up to some kilobytes escaped.
+    let mut starts = vec![0];
+    let mut used = 0;
+    for (i, (root, run)) in all.iter().enumerate() {
+        let cost = room::html_len(root)
+            + 2 * room::html_len(&run.run_id)
+            + run
+                .promotability
+                .as_ref()
+                .map_or(0, |p| 40 * p.reasons.len())
+            + RUN_ROW_MARKUP;
+        let start = starts.last().copied().unwrap_or(0);
+        if i > start && (i - start == RUNS_PER_PAGE || used + cost > RUNS_ROWS_ROOM) {
+            starts.push(i);
+            used = 0;
+        }
+        used += cost;
+    }
+    let by_bytes = starts
+        .iter()
+        .enumerate()
+        .any(|(k, &s)| s != k * RUNS_PER_PAGE);
+    let page_count = starts.len();
     if page_count > 1 {
         out.put("runs/index.js", runs_index(&all))?;
     }
@@ -1316,10 +1345,9 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
     // one, or the list's index.html, written last) never links one not yet written
     // when the list grows.
     for page_no in (1..=page_count).rev() {
-        let rows = all
+        let end = starts.get(page_no).copied().unwrap_or(all.len());
+        let rows = all[starts[page_no - 1]..end]
             .iter()
-            .skip((page_no - 1) * RUNS_PER_PAGE)
-            .take(RUNS_PER_PAGE)
             .map(|(root, run)| RunRow {
                 root: root.to_string(),
                 run_id: run.run_id.clone(),
@@ -1358,6 +1386,7 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
             page_no,
             page_count,
             per_page: RUNS_PER_PAGE,
+            by_bytes,
             prev_href: (page_no > 1).then(|| page_file(page_no - 1)),
             next_href: (page_no < page_count).then(|| page_file(page_no + 1)),
         };

@@ -889,6 +889,40 @@ fn the_changes_page_lists_what_fits_and_counts_the_rest() {
     );
 }
 
+/// SPEC §11: a page under 1 MB. 600 runs of 255-character names under a root
+/// whose path is 754 such characters made a runs page of 2.7 MB: pages hold 500
+/// runs or 800 KB of rows, whichever comes first.
+#[test]
+fn the_runs_list_is_paged_by_bytes_as_well_as_by_count() {
+    let ws = Workspace::new();
+    let root = format!("out/{0}/{0}/{0}", "'".repeat(250));
+    ws.write(
+        "manifest.lith",
+        format!("(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"{root}\"])))"),
+    );
+    for i in 0..600 {
+        ws.committed_run(
+            &format!("{root}/{i:03}{}", "\"".repeat(252)),
+            "complete",
+            &[("a.txt", "a")],
+        );
+    }
+    assert_eq!(ws.lith(&["build", "-q"]).code, 0);
+    let pages: Vec<String> = files_below(&ws.join("site/runs"))
+        .into_iter()
+        .filter(|f| !f.contains('/') && f.ends_with(".html"))
+        .collect();
+    assert!(pages.len() > 2, "{pages:?}");
+    let mut listed = 0;
+    for p in &pages {
+        let page = ws.read(&format!("site/runs/{p}"));
+        assert!(page.len() <= 1_000_000, "{p}: {} bytes", page.len());
+        assert!(page.contains("at most 500 runs per page"), "{p}");
+        listed += page.matches("<tr data-status=").count();
+    }
+    assert_eq!(listed, 600, "every run is on one page");
+}
+
 #[test]
 fn no_bundles_section_means_not_configured_and_nothing_checked_is_not_green() {
     let ws = Workspace::new();
