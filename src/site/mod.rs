@@ -1316,23 +1316,15 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
     list_order(&mut all);
     // Pages of at most RUNS_PER_PAGE runs and RUNS_ROWS_ROOM bytes of rows: a row
     // shows its root's path and its run's name, each up to some kilobytes escaped.
-    let mut starts = vec![0];
-    let mut used = 0;
-    for (i, (root, run)) in all.iter().enumerate() {
-        let cost = room::html_len(root)
+    let starts = room::page_starts(&all, RUNS_PER_PAGE, RUNS_ROWS_ROOM, |(root, run)| {
+        room::html_len(root)
             + 2 * room::html_len(&run.run_id)
             + run
                 .promotability
                 .as_ref()
                 .map_or(0, |p| 40 * p.reasons.len())
-            + RUN_ROW_MARKUP;
-        let start = starts.last().copied().unwrap_or(0);
-        if i > start && (i - start == RUNS_PER_PAGE || used + cost > RUNS_ROWS_ROOM) {
-            starts.push(i);
-            used = 0;
-        }
-        used += cost;
-    }
+            + RUN_ROW_MARKUP
+    });
     let by_bytes = starts
         .iter()
         .enumerate()

@@ -188,6 +188,29 @@ pub(super) fn keep_within<T>(
     kept
 }
 
+/// Where each page of a paged list starts: a page holds at most `per_page` items,
+/// and past its first item no more than `room` bytes of their costs.
+pub(super) fn page_starts<T>(
+    items: &[T],
+    per_page: usize,
+    room: usize,
+    cost: impl Fn(&T) -> usize,
+) -> Vec<usize> {
+    let mut starts = vec![0];
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        let c = cost(item);
+        let start = starts.last().copied().unwrap_or(0);
+        // A page's first item is on it whatever its size.
+        if i > start && (i - start == per_page || used + c > room) {
+            starts.push(i);
+            used = 0;
+        }
+        used += c;
+    }
+    starts
+}
+
 /// Takes an item of `cost` bytes and its [`ITEM_MARKUP`] from `room`, if they fit.
 pub(super) fn take(room: &mut usize, cost: usize) -> bool {
     match room.checked_sub(cost + ITEM_MARKUP) {
@@ -263,6 +286,17 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn pages_start_at_the_count_or_the_room_whichever_comes_first() {
+        let sizes = [10, 10, 10, 10, 10];
+        assert_eq!(page_starts(&sizes, 2, 1_000, |s| *s), [0, 2, 4]);
+        assert_eq!(page_starts(&sizes, 10, 25, |s| *s), [0, 2, 4]);
+        assert_eq!(page_starts(&sizes, 10, 1_000, |s| *s), [0]);
+        // An item larger than the room is a page of its own.
+        assert_eq!(page_starts(&[5, 100, 5], 10, 20, |s| *s), [0, 1, 2]);
+        assert_eq!(page_starts(&[] as &[usize], 10, 20, |s| *s), [0]);
     }
 
     #[test]

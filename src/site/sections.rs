@@ -548,18 +548,12 @@ pub fn write_receipts(
     let total = s.rows.len() + s.rows_omitted;
     // Pages of at most RECEIPTS_PER_PAGE rows and RECEIPT_ROWS_ROOM bytes of them.
     let mut rows: Vec<ReceiptRow> = s.rows.iter().map(|r| receipt_row(r, &by_line)).collect();
-    let mut starts = vec![0];
-    let mut used = 0;
-    for (i, row) in rows.iter().enumerate() {
-        let cost = receipt_row_cost(row);
-        let start = starts.last().copied().unwrap_or(0);
-        // A page's first row is on it whatever its size (its cells are cut).
-        if i > start && (i - start == RECEIPTS_PER_PAGE || used + cost > RECEIPT_ROWS_ROOM) {
-            starts.push(i);
-            used = 0;
-        }
-        used += cost;
-    }
+    let starts = super::room::page_starts(
+        &rows,
+        RECEIPTS_PER_PAGE,
+        RECEIPT_ROWS_ROOM,
+        receipt_row_cost,
+    );
     let page_count = starts.len();
     let page_of = |idx: usize| starts.partition_point(|&s| s <= idx);
     let first_listed = s.rows.first().map_or(usize::MAX, |r| r.line);
