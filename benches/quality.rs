@@ -865,19 +865,30 @@ fn queue_replay(log: &Path, json: bool) -> (Duration, i64, i32) {
 type FeedCase = (&'static str, &'static str, fn(&Path));
 
 /// `lith build` and `lith dod --all` of a copy of the demo workspace whose activity
-/// feed `append` has grown: their peak RSS and exit codes.
-fn feed_case(o: &Opts, name: &str, append: impl Fn(&Path)) -> (i64, i32, i64, i32) {
+/// feed `append` has grown: their peak RSS and exit codes, and the largest page.
+fn feed_case(o: &Opts, name: &str, append: impl Fn(&Path)) -> (i64, i32, i64, i32, u64) {
     let ws = o.dir.join(format!("{name}-{}", std::process::id()));
     tree::copy_demo(&ws);
     append(&ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"));
     let (_, rss_build, c_build) = measure(&mut lith_build(&ws, &[], &ws.join("site")));
+    let largest = largest_page(&ws.join("site"));
     let (_, rss_dod, c_dod) = measure(
         Command::new(lith())
             .args(["dod", "--all", "--quiet"])
             .current_dir(&ws),
     );
     trash(o, &ws);
-    (rss_build, c_build, rss_dod, c_dod)
+    (rss_build, c_build, rss_dod, c_dod, largest)
+}
+
+/// The bytes of the largest page of the site in `site`.
+fn largest_page(site: &Path) -> u64 {
+    site_files(site)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".html"))
+        .map(|(_, f)| f.1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// A workspace `name` of one bundle root holding the run `out/r1` that `make`
@@ -921,7 +932,7 @@ fn hostile_inputs(o: &Opts) {
         .filter(|(p, _)| p.ends_with(".html"))
         .map(|(p, f)| (p, f.1))
         .collect();
-    let (largest_page, largest) = run_pages
+    let (largest_run_page, largest) = run_pages
         .iter()
         .max_by_key(|x| x.1)
         .cloned()
@@ -934,7 +945,7 @@ fn hostile_inputs(o: &Opts) {
         rss_build / 1024
     );
     println!(
-        "    its run's table on {} pages, the largest {largest_page} ({} KiB, bar: < 1024)",
+        "    its run's table on {} pages, the largest {largest_run_page} ({} KiB, bar: < 1024)",
         run_pages.len(),
         largest / 1024
     );
@@ -961,12 +972,7 @@ fn hostile_inputs(o: &Opts) {
             .len();
         let out = o.dir.join(format!("{name}-site-{}", std::process::id()));
         let (_, rss, code) = measure(&mut lith_build(&ws, &[], &out));
-        let largest = site_files(&out)
-            .into_iter()
-            .filter(|(p, _)| p.ends_with(".html"))
-            .map(|(_, f)| f.1)
-            .max()
-            .unwrap_or(0);
+        let largest = largest_page(&out);
         let report = std::fs::metadata(out.join("report.json")).map_or(0, |m| m.len());
         trash(o, &out);
         println!(
@@ -980,7 +986,7 @@ fn hostile_inputs(o: &Opts) {
 
     // The demo workspace with a 200 MB feed line (over the line cap: refused), and
     // with a 60 MiB one of 31 M values (within the cap: read).
-    let feeds: [FeedCase; 3] = [
+    let feeds: [FeedCase; 5] = [
         ("hostile-feed", "a feed line of 200 MiB", |f| {
             hostile::append_huge_line(f, 200)
         }),
@@ -994,18 +1000,29 @@ fn hostile_inputs(o: &Opts) {
             "a feed of 3 M small events (about 700 MB; 2 M of phases no document names, 1 M of one that is)",
             |f| hostile::append_many_events(f, 2_000_000, "PHASE_NIGHTLY", 1_000_000),
         ),
+        (
+            "hostile-evidence-line",
+            "a feed line of 63 MiB of evidence paths (16,000 of 4,010 characters, all `<`)",
+            |f| hostile::append_evidence_lines(f, 1, 63),
+        ),
+        (
+            "hostile-evidence-lines",
+            "a feed of 40 lines of 4 MiB of such paths each (160 MB)",
+            |f| hostile::append_evidence_lines(f, 40, 4),
+        ),
     ];
     for (name, what, append) in feeds {
-        let (rss_build, c_build, rss_dod, c_dod) = feed_case(o, name, append);
+        let (rss_build, c_build, rss_dod, c_dod, largest) = feed_case(o, name, append);
         println!(
-            "  {what}: lith build {} MiB (exit {c_build}{}), lith dod --all {} MiB (exit {c_dod})",
+            "  {what}: lith build {} MiB (exit {c_build}{}), lith dod --all {} MiB (exit {c_dod}), largest page {} KiB",
             rss_build / 1024,
             if c_build == 4 {
                 ": the feed is refused"
             } else {
                 ""
             },
-            rss_dod / 1024
+            rss_dod / 1024,
+            largest / 1024
         );
     }
 
@@ -1077,6 +1094,38 @@ fn hostile_inputs(o: &Opts) {
         status.len() as f64 / 1e6,
         rss_build / 1024,
         page as f64 / 1e3
+    );
+
+    // A run's words of 20 MB each: its state, and its index's run_id, world_id and
+    // schema_version (all `<`, what escaping grows most).
+    let ws = hostile_workspace(
+        o,
+        "hostile-words",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    let word = "<".repeat(20 << 20);
+    std::fs::create_dir_all(ws.join("out/r1")).unwrap();
+    std::fs::write(ws.join("out/r1/a.txt"), "hi\n").unwrap();
+    std::fs::write(
+        ws.join("out/r1/run_status.json"),
+        serde_json::json!({"run_id": "r1", "state": word}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("out/r1/artifact_index.json"),
+        serde_json::json!({"run_id": word, "world_id": word, "schema_version": word,
+            "status": "ok", "missing": [], "artifacts": [{"path": "a.txt", "file_size": 3,
+            "sha256": hex(&Sha256::digest(b"hi\n"))}]})
+        .to_string(),
+    )
+    .unwrap();
+    let (rss_build, c_build, _) = build_and_report(&ws);
+    let largest = largest_page(&ws.join("site"));
+    trash(o, &ws);
+    println!(
+        "  a run whose state, and whose index's run_id, world_id and schema_version, are 20 MiB each: lith build {} MiB (exit {c_build}), largest page {} KiB",
+        rss_build / 1024,
+        largest / 1024
     );
 
     // A run_status.json of objects written out of order 126 deep around a 60 MB

@@ -57,8 +57,9 @@ pub struct Chain {
     /// under enforcement a phase without it gets `taxonomy.incomplete_event`.
     pub taxonomy_complete: bool,
     /// Evidence paths and hash claims of the phase's events, at most
-    /// [`MAX_CHAIN_EVIDENCE`] of each (past that, `activity.evidence_omitted`: the
-    /// phase is never proven on part of its evidence).
+    /// [`MAX_CHAIN_EVIDENCE`] of each (past that, or when an event's were cut as it
+    /// was read, `activity.evidence_omitted`: the phase is never proven on part of
+    /// its evidence).
     pub evidence: Vec<String>,
     pub hashes: Vec<(String, String)>,
 }
@@ -184,7 +185,10 @@ pub fn chain(phase: &str, events: &[Event]) -> Chain {
         mine.iter().flat_map(|e| e.hashes.iter().cloned()).collect();
     hashes.sort();
     hashes.dedup();
-    if evidence.len() > MAX_CHAIN_EVIDENCE || hashes.len() > MAX_CHAIN_EVIDENCE {
+    if evidence.len() > MAX_CHAIN_EVIDENCE
+        || hashes.len() > MAX_CHAIN_EVIDENCE
+        || mine.iter().any(|e| e.evidence_cut)
+    {
         evidence.truncate(MAX_CHAIN_EVIDENCE);
         hashes.truncate(MAX_CHAIN_EVIDENCE);
         missing.push("activity.evidence_omitted".into());
@@ -283,6 +287,36 @@ mod tests {
 
     fn judge(lines: &[String]) -> Chain {
         chain("P", &parse_feed(lines.concat().as_bytes()).events)
+    }
+
+    #[test]
+    fn an_event_whose_evidence_was_cut_leaves_its_chain_unproven() {
+        let triple = [
+            ev("started", 1, "r", ""),
+            ev("completed", 2, "r", ",\"evidence\":[\"a\"]"),
+            ev("verified", 3, "r", ""),
+        ];
+        assert!(judge(&triple).missing.is_empty());
+        // A later event names more than one event keeps: some 600 paths, each
+        // twice, of which those after the first 4 MiB are not kept (one of them
+        // could be missing), while those kept are fewer than a chain checks.
+        let many: Vec<String> = (0..1_200)
+            .map(|i| format!("\"{:04}{}\"", i % 600, "x".repeat(4_000)))
+            .collect();
+        let mut lines = triple.to_vec();
+        lines.push(ev(
+            "dispatch_x",
+            4,
+            "r",
+            &format!(",\"evidence\":[{}]", many.join(",")),
+        ));
+        let c = judge(&lines);
+        assert!(
+            c.evidence.len() < MAX_CHAIN_EVIDENCE,
+            "{}",
+            c.evidence.len()
+        );
+        assert_eq!(c.missing, ["activity.evidence_omitted"]);
     }
 
     #[test]

@@ -41,13 +41,22 @@ const KEPT: [&str; 16] = [
 ];
 
 /// The most strings kept from one `evidence` list, and values from one `hashes`
-/// object. A line over it is refused (a bad line), never read in part: a path left
-/// out could hide a missing artifact.
+/// object. Past it the rest is read and not kept, and the event says its evidence
+/// was cut: its phase is never proven on part of it (`activity.evidence_omitted`),
+/// as a path left out could hide a missing artifact.
 pub const MAX_ITEMS: usize = 65_536;
 
-/// The members of an event line that [`super::event`] reads, or why the line is a
-/// bad one (the message a bad line carries).
-pub fn read(raw: &[u8]) -> Result<Map<String, Value>, String> {
+/// The most bytes of text kept from one `evidence` list, and from one `hashes`
+/// object (keys and values), cut as past [`MAX_ITEMS`]: a thousand paths of 4 KiB,
+/// what a phase's chain checks at most ([`super::chain::MAX_CHAIN_EVIDENCE`]).
+/// Without it a line within the line cap makes every copy of an event's evidence
+/// (the feed's, the chain's, drift's latest) 64 MiB.
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+
+/// The members of an event line that [`super::event`] reads, and whether its
+/// `evidence` or `hashes` were cut at [`MAX_ITEMS`] or [`MAX_TEXT_BYTES`]; or why the
+/// line is a bad one (the message a bad line carries).
+pub fn read(raw: &[u8]) -> Result<(Map<String, Value>, bool), String> {
     let first = raw.iter().find(|b| !b.is_ascii_whitespace());
     let kept = match first {
         Some(b'{') => serde_json::from_slice::<Kept>(raw),
@@ -60,16 +69,17 @@ pub fn read(raw: &[u8]) -> Result<Map<String, Value>, String> {
     };
     let kept = kept.map_err(|e| format!("not JSON (column {})", e.column()))?;
     let mut o = Map::new();
+    let mut cut = false;
     for (name, raw) in KEPT.iter().zip(kept.0) {
         let Some(raw) = raw else { continue };
         let value = match *name {
-            "evidence" => evidence(raw.get())?,
-            "hashes" => hashes(raw.get())?,
+            "evidence" => evidence(raw.get(), &mut cut)?,
+            "hashes" => hashes(raw.get(), &mut cut)?,
             _ => scalar(raw.get()),
         };
         o.insert(name.to_string(), value);
     }
-    Ok(o)
+    Ok((o, cut))
 }
 
 /// A member read as itself when it is a string, number, boolean or null; a list or
@@ -81,13 +91,16 @@ fn scalar(raw: &str) -> Value {
     }
 }
 
-/// `evidence`: a list keeps its strings (under [`MAX_ITEMS`]); an object keeps its
-/// `file`, `path` and `report`; anything else is read as itself.
-fn evidence(raw: &str) -> Result<Value, String> {
+/// `evidence`: a list keeps its strings; an object keeps its `file`, `path` and
+/// `report`; anything else is read as itself. `cut` is set when the strings pass
+/// what one event keeps.
+fn evidence(raw: &str, cut: &mut bool) -> Result<Value, String> {
     match raw.as_bytes().first() {
         Some(b'[') => {
             let strings = serde_json::Deserializer::from_str(raw)
-                .deserialize_seq(Strings)
+                .deserialize_seq(Strings {
+                    room: Room::new(cut),
+                })
                 .map_err(|e| e.to_string())?;
             Ok(Value::Array(
                 strings.into_iter().map(Value::String).collect(),
@@ -97,6 +110,7 @@ fn evidence(raw: &str) -> Result<Value, String> {
             let pairs = serde_json::Deserializer::from_str(raw)
                 .deserialize_map(StringMembers {
                     only: Some(&["file", "path", "report"]),
+                    room: Room::new(cut),
                 })
                 .map_err(|e| e.to_string())?;
             Ok(Value::Object(pairs))
@@ -105,22 +119,51 @@ fn evidence(raw: &str) -> Result<Value, String> {
     }
 }
 
-/// `hashes`: an object keeps its string values (under [`MAX_ITEMS`]); anything
-/// else stands as `null`.
-fn hashes(raw: &str) -> Result<Value, String> {
+/// `hashes`: an object keeps its string values; anything else stands as `null`.
+/// `cut` is set when they pass what one event keeps.
+fn hashes(raw: &str, cut: &mut bool) -> Result<Value, String> {
     match raw.as_bytes().first() {
         Some(b'{') => serde_json::Deserializer::from_str(raw)
-            .deserialize_map(StringMembers { only: None })
+            .deserialize_map(StringMembers {
+                only: None,
+                room: Room::new(cut),
+            })
             .map(Value::Object)
             .map_err(|e| e.to_string()),
         _ => Ok(Value::Null),
     }
 }
 
-fn too_many<E: serde::de::Error>(what: &str) -> E {
-    E::custom(format!(
-        "{what} has more than {MAX_ITEMS} strings, over what lith reads of one event; the line is skipped"
-    ))
+/// What is left of one member's [`MAX_ITEMS`] and [`MAX_TEXT_BYTES`]; once an item
+/// does not fit, none after it is kept and the event's `cut` is set.
+struct Room<'c> {
+    items: usize,
+    bytes: usize,
+    full: bool,
+    cut: &'c mut bool,
+}
+
+impl<'c> Room<'c> {
+    fn new(cut: &'c mut bool) -> Room<'c> {
+        Room {
+            items: MAX_ITEMS,
+            bytes: MAX_TEXT_BYTES,
+            full: false,
+            cut,
+        }
+    }
+
+    /// Takes one item of `len` bytes, if it fits and none was left out before it.
+    fn take(&mut self, len: usize) -> bool {
+        if !self.full && self.items > 0 && len <= self.bytes {
+            self.items -= 1;
+            self.bytes -= len;
+            return true;
+        }
+        self.full = true;
+        *self.cut = true;
+        false
+    }
 }
 
 /// The kept members of a line, each as its raw JSON (in [`KEPT`] order).
@@ -155,23 +198,24 @@ impl<'de> Visitor<'de> for KeptVisitor {
     }
 }
 
-/// The strings of a list, in order.
-struct Strings;
+/// The strings of a list, in order, as many as fit in its room.
+struct Strings<'c> {
+    room: Room<'c>,
+}
 
-impl<'de> Visitor<'de> for Strings {
+impl<'de> Visitor<'de> for Strings<'_> {
     type Value = Vec<String>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(item) = seq.next_element_seed(StringOrSkip)? {
-            if let Some(s) = item.as_deref().map(super::bounded) {
-                if out.len() == MAX_ITEMS {
-                    return Err(too_many("`evidence`"));
-                }
+            if let Some(s) = item.as_deref().map(super::bounded)
+                && self.room.take(s.len())
+            {
                 out.push(s);
             }
         }
@@ -179,20 +223,21 @@ impl<'de> Visitor<'de> for Strings {
     }
 }
 
-/// The string-valued members of an object (of `only` when given); the last of
-/// duplicate keys wins.
-struct StringMembers {
+/// The string-valued members of an object (of `only` when given), as many as fit
+/// in its room; the last of duplicate keys wins.
+struct StringMembers<'c> {
     only: Option<&'static [&'static str]>,
+    room: Room<'c>,
 }
 
-impl<'de> Visitor<'de> for StringMembers {
+impl<'de> Visitor<'de> for StringMembers<'_> {
     type Value = Map<String, Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(Key)? {
             if self.only.is_some_and(|only| !only.contains(&&*key)) {
@@ -204,11 +249,12 @@ impl<'de> Visitor<'de> for StringMembers {
                 .as_deref()
                 .map(super::bounded)
             {
+                // A key repeated counts again: what is counted bounds what is
+                // held.
                 Some(v) => {
-                    if out.len() == MAX_ITEMS && !out.contains_key(&*key) {
-                        return Err(too_many("`hashes`"));
+                    if self.room.take(key.len() + v.len()) {
+                        out.insert(Cow::into_owned(key), Value::String(v));
                     }
-                    out.insert(Cow::into_owned(key), Value::String(v));
                 }
                 // A later value that is not a string replaces an earlier one.
                 None => {
@@ -233,7 +279,7 @@ mod tests {
     }
 
     fn bounded(raw: &str) -> super::super::Event {
-        super::super::event(7, &read(raw.as_bytes()).unwrap())
+        super::super::event(7, &read(raw.as_bytes()).unwrap().0)
     }
 
     #[test]
@@ -250,7 +296,8 @@ mod tests {
             let Value::Object(o) = serde_json::from_str(raw).unwrap() else {
                 unreachable!()
             };
-            let kept = read(raw.as_bytes()).unwrap();
+            let (kept, cut) = read(raw.as_bytes()).unwrap();
+            assert!(!cut, "{raw}");
             for k in super::super::TAXONOMY.iter().chain(&["phase"]) {
                 assert_eq!(kept.contains_key(*k), o.contains_key(*k), "{k} in {raw}");
             }
@@ -291,18 +338,47 @@ mod tests {
     }
 
     #[test]
-    fn lists_past_the_cap_are_refused_not_cut() {
+    fn lists_past_the_caps_are_cut_and_the_event_says_so() {
+        let read = |raw: &str| {
+            let (o, cut) = read(raw.as_bytes()).unwrap();
+            (super::super::event(7, &o), cut)
+        };
         let list = |n: usize| format!("[{}]", vec!["\"p\""; n].join(","));
-        let ok = format!(r#"{{"evidence":{}}}"#, list(MAX_ITEMS));
-        assert_eq!(bounded(&ok).evidence.len(), MAX_ITEMS);
-        let over = format!(r#"{{"evidence":{}}}"#, list(MAX_ITEMS + 1));
-        let e = read(over.as_bytes()).unwrap_err();
-        assert!(e.contains("`evidence` has more than 65536 strings"), "{e}");
+        let (e, cut) = read(&format!(r#"{{"evidence":{}}}"#, list(MAX_ITEMS)));
+        assert_eq!((e.evidence.len(), cut), (MAX_ITEMS, false));
+        let (e, cut) = read(&format!(
+            r#"{{"evidence":{},"hashes":{{"a":"h"}}}}"#,
+            list(MAX_ITEMS + 1)
+        ));
+        assert_eq!((e.evidence.len(), cut), (MAX_ITEMS, true));
+        // Only the member over its room is cut.
+        assert_eq!(e.hashes, [("a".to_string(), "h".to_string())]);
         // Numbers are skipped, not counted.
         let zeros = format!(r#"{{"evidence":[{}"p"]}}"#, "0,".repeat(MAX_ITEMS + 1));
+        assert_eq!(read(&zeros), (bounded(&zeros), false));
         assert_eq!(bounded(&zeros).evidence, ["p"]);
         let map: Vec<String> = (0..=MAX_ITEMS).map(|i| format!("\"k{i}\":\"v\"")).collect();
-        let over = format!(r#"{{"hashes":{{{}}}}}"#, map.join(","));
-        assert!(read(over.as_bytes()).unwrap_err().contains("`hashes`"));
+        let (e, cut) = read(&format!(r#"{{"hashes":{{{}}}}}"#, map.join(",")));
+        assert_eq!((e.hashes.len(), cut), (MAX_ITEMS, true));
+        // Text: whole strings up to 4 MiB, none after the first that does not fit.
+        let long = "x".repeat(super::super::MAX_FIELD_CHARS);
+        let n = MAX_TEXT_BYTES / long.len();
+        let items: Vec<String> = (0..n + 2)
+            .map(|i| {
+                if i == n + 1 {
+                    "\"p\"".into()
+                } else {
+                    format!("\"{long}\"")
+                }
+            })
+            .collect();
+        let (e, cut) = read(&format!(r#"{{"evidence":[{}]}}"#, items.join(",")));
+        assert_eq!((e.evidence.len(), cut), (n, true));
+        let (e, cut) = read(&format!(r#"{{"hashes":{{"{long}":"{long}"}}}}"#));
+        assert_eq!((e.hashes.len(), cut), (1, false));
+        // A key's whole length counts, not only what the event keeps of it.
+        let key = "k".repeat(MAX_TEXT_BYTES);
+        let (e, cut) = read(&format!(r#"{{"hashes":{{"{key}":"h"}}}}"#));
+        assert_eq!((e.hashes.len(), cut), (0, true));
     }
 }

@@ -61,9 +61,44 @@ pub struct Event {
     /// Which taxonomy keys are present, one bit each in [`TAXONOMY`] order.
     #[serde(skip)]
     pub keys: u8,
+    /// The line's `evidence` or `hashes` held more than one event keeps
+    /// ([`fields::MAX_ITEMS`], [`fields::MAX_TEXT_BYTES`]): its phase is never proven
+    /// on the part kept (`activity.evidence_omitted`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evidence_cut: bool,
 }
 
 impl Event {
+    /// The bytes this event holds, counted as [`MAX_KEPT_BYTES`] counts them: the
+    /// struct and the text of its fields, lists and pairs.
+    pub fn held_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Event>()
+            + [
+                &self.phase_id,
+                &self.task_id,
+                &self.action,
+                &self.emit_mode,
+                &self.verifier_mode,
+                &self.tool,
+                &self.run_id,
+                &self.status,
+            ]
+            .into_iter()
+            .map(text)
+            .sum::<usize>()
+            + self
+                .evidence
+                .iter()
+                .map(|e| std::mem::size_of::<String>() + e.len())
+                .sum::<usize>()
+            + self
+                .hashes
+                .iter()
+                .map(|(p, h)| 2 * std::mem::size_of::<String>() + p.len() + h.len())
+                .sum::<usize>()
+    }
+
     pub fn has(&self, key: &str) -> bool {
         TAXONOMY
             .iter()
@@ -92,7 +127,8 @@ pub struct Feed {
     /// `heartbeat.phase_id_forbidden`: heartbeats that carry a phase (of those kept),
     /// by line, in file order.
     pub forbidden_heartbeats: Vec<usize>,
-    /// Events of the phases asked for that were not kept, past [`MAX_KEPT_EVENTS`].
+    /// Events of the phases asked for that were not kept, past [`MAX_KEPT_EVENTS`]
+    /// or [`MAX_KEPT_BYTES`].
     #[serde(default)]
     pub events_omitted: usize,
     /// The phases those events belong to: their chains are judged on part of them.
@@ -109,11 +145,21 @@ pub struct Feed {
     /// evidence.
     #[serde(default)]
     pub latest_evidence: Option<(i64, usize, Vec<String>)>,
+    /// What the kept events hold, against [`MAX_KEPT_BYTES`].
+    #[serde(skip)]
+    kept_bytes: usize,
 }
 
 /// The events a feed keeps (a few hundred bytes each); the events of the phases asked
 /// for past these are counted, and their phases' chains cannot be proven.
 pub const MAX_KEPT_EVENTS: usize = 100_000;
+
+/// The most bytes the kept events hold ([`Event::held_bytes`]): room for
+/// [`MAX_KEPT_EVENTS`] events of some 600 bytes each. An event's fields are up to
+/// 4,096 characters each and its evidence up to 4 MiB, so events as large as they may
+/// be reach it long before the count; those past it are not kept, as past the
+/// count.
+pub const MAX_KEPT_BYTES: usize = 64 << 20;
 
 /// The lines that are not events a feed lists; the rest are counted.
 pub const MAX_BAD_LINES: usize = 1_000;
@@ -271,6 +317,7 @@ pub fn event(line: usize, o: &Map<String, Value>) -> Event {
             .enumerate()
             .filter(|(_, k)| o.contains_key(**k))
             .fold(0, |bits, (i, _)| bits | 1 << i),
+        evidence_cut: false,
     }
 }
 
@@ -283,7 +330,8 @@ pub fn parse_feed(bytes: &[u8]) -> Feed {
 
 /// Reads a feed line by line, in memory bounded by the line cap (a huge line is
 /// measured and skipped, not held), keeping the events of the `wanted` phases (by
-/// phase id or task id), at most [`MAX_KEPT_EVENTS`].
+/// phase id or task id), at most [`MAX_KEPT_EVENTS`] holding at most
+/// [`MAX_KEPT_BYTES`].
 pub fn read_feed_from(r: impl std::io::Read, wanted: Wanted) -> std::io::Result<Feed> {
     let mut feed = Feed::default();
     let mut lines = crate::jsonl::Lines::new(r, 0);
@@ -303,14 +351,16 @@ pub fn read_feed_from(r: impl std::io::Read, wanted: Wanted) -> std::io::Result<
             continue;
         }
         match fields::read(raw) {
-            Ok(o) => {
-                let e = event(line, &o);
+            Ok((o, cut)) => {
+                let mut e = event(line, &o);
+                e.evidence_cut = cut;
                 feed.note(&e);
                 let phases = [e.phase_id.as_ref(), e.task_id.as_ref()];
                 if wanted.is_some_and(|w| !phases.iter().flatten().any(|p| w.contains(*p))) {
                     continue;
                 }
-                if feed.events.len() == MAX_KEPT_EVENTS {
+                let held = e.held_bytes();
+                if feed.events.len() == MAX_KEPT_EVENTS || feed.kept_bytes + held > MAX_KEPT_BYTES {
                     feed.events_omitted += 1;
                     if let Some(w) = wanted {
                         feed.omitted_phases.extend(
@@ -326,6 +376,7 @@ pub fn read_feed_from(r: impl std::io::Read, wanted: Wanted) -> std::io::Result<
                 if e.heartbeat && (o.contains_key("phase_id") || o.contains_key("phase")) {
                     feed.forbidden_heartbeats.push(line);
                 }
+                feed.kept_bytes += held;
                 feed.events.push(e);
             }
             Err(message) => feed.bad_line(line, message),
@@ -446,6 +497,30 @@ mod tests {
             );
             assert_eq!(f.bad_lines.len(), 1);
         }
+    }
+
+    #[test]
+    fn events_past_the_bytes_kept_are_counted_as_past_the_count() {
+        // Events of 4 MiB of evidence each: the kept ones hold at most
+        // MAX_KEPT_BYTES, the rest are counted and their phase marked.
+        let paths: Vec<String> = (0..1_000)
+            .map(|i| format!("\"{i:04}{}\"", "x".repeat(4_000)))
+            .collect();
+        let line = format!(
+            "{{\"action\":\"started\",\"phase_id\":\"P\",\"evidence\":[{}]}}\n",
+            paths.join(",")
+        );
+        let n = MAX_KEPT_BYTES / (4 << 20) + 3;
+        let feed = line.repeat(n) + "{\"action\":\"started\",\"phase_id\":\"Q\"}\n";
+        let wanted: std::collections::BTreeSet<String> = ["P".into(), "Q".into()].into();
+        let f = read_feed_from(feed.as_bytes(), Some(&wanted)).unwrap();
+        let held: usize = f.events.iter().map(Event::held_bytes).sum();
+        assert!(held <= MAX_KEPT_BYTES, "{held}");
+        assert!(f.events.len() < n, "{}", f.events.len());
+        assert_eq!(f.events_omitted, n + 1 - f.events.len());
+        assert_eq!(f.omitted_phases, ["P".to_string()].into());
+        // A small event after them still fits.
+        assert_eq!(f.events.last().unwrap().phase_id.as_deref(), Some("Q"));
     }
 
     #[test]

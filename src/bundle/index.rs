@@ -81,9 +81,10 @@ impl RunStatus {
                 }),
             }
         };
+        let cut = |t: Option<String>| t.map(|t| truncate(&t, MAX_WORD_CHARS));
         Ok(RunStatus {
-            run_id: text("run_id", run_id)?,
-            state: text("state", state)?,
+            run_id: cut(text("run_id", run_id)?),
+            state: cut(text("state", state)?),
             fields,
         })
     }
@@ -206,7 +207,7 @@ impl ArtifactIndex {
         let opt_text = |k: &str| -> Result<Option<String>, String> {
             match o.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::String(s)) => Ok(Some(truncate(s, MAX_WORD_CHARS))),
                 Some(other) => Err(format!(
                     "`{k}` must be a string, found {}",
                     json_kind(other)
@@ -517,6 +518,13 @@ pub fn json_kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// The most characters kept of a word lith decides on or shows beside a run:
+/// `run_status.json`'s `run_id` and `state`, the index's `run_id`, `world_id` and
+/// `schema_version`. A longer one is cut with `…`, so it still equals no state lith
+/// knows and no folder name (at most 255 bytes), as the whole one would not; and
+/// every copy of it (a runs list row, a run page, the search index) stays small.
+pub const MAX_WORD_CHARS: usize = 4096;
 
 /// Shortens a value for a message, on a character boundary.
 pub fn truncate(s: &str, max: usize) -> String {

@@ -38,13 +38,47 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
             if c.drift.ok { "ok" } else { "STALE" },
             age(c.drift.age_sec),
             c.drift.threshold_sec,
-            if report.evidence.is_empty() {
-                String::new()
-            } else {
-                format!("evidence: {}\n", report.evidence.join(", "))
-            },
+            evidence_line(&report.evidence),
             p.reports
         ))?;
     }
     Ok(code)
+}
+
+/// The most evidence paths the text output names; `--json` lists them all.
+const EVIDENCE_SHOWN: usize = 20;
+
+/// `evidence: a, b, …` for the text output, or nothing when there is none.
+fn evidence_line(evidence: &[String]) -> String {
+    if evidence.is_empty() {
+        return String::new();
+    }
+    let shown = &evidence[..evidence.len().min(EVIDENCE_SHOWN)];
+    let more = evidence.len() - shown.len();
+    format!(
+        "evidence: {}{}\n",
+        shown.join(", "),
+        if more > 0 {
+            format!(", … and {more} more (--json lists them all)")
+        } else {
+            String::new()
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_text_output_names_a_few_evidence_paths_and_counts_the_rest() {
+        assert_eq!(super::evidence_line(&[]), "");
+        let two = ["a".to_string(), "b".to_string()];
+        assert_eq!(super::evidence_line(&two), "evidence: a, b\n");
+        let many: Vec<String> = (0..25).map(|i| format!("p{i}")).collect();
+        let line = super::evidence_line(&many);
+        assert!(line.starts_with("evidence: p0, p1, "), "{line}");
+        assert!(
+            line.ends_with(", p19, … and 5 more (--json lists them all)\n"),
+            "{line}"
+        );
+    }
 }

@@ -1590,6 +1590,116 @@ fn a_feed_line_of_millions_of_values_is_read_in_bounded_memory() {
     assert_eq!(r.json()["phases"], dod_before.json()["phases"]);
 }
 
+/// SPEC §11: a feed line within the cap that names 60 MiB of evidence paths (15,000
+/// of 4,010 characters, all `<`): an event keeps the first 4 MiB of them and says
+/// it was cut, so its phase is never proven, and the drift page shows what fits in
+/// its room. The previous lith held every path in the feed, the chain and drift's
+/// latest evidence, and put all of them on the drift page, escaped: 283 MiB for a
+/// line of 64 MiB, and a drift page of 240 MB for one of 48 MB.
+#[test]
+fn a_feed_line_of_long_evidence_paths_is_cut_in_bounded_memory() {
+    let ws = Workspace::demo();
+    crate::support::hostile::append_evidence_lines(
+        &ws.join("tests/fixtures/demo/activity/activity_feed.jsonl"),
+        1,
+        60,
+    );
+    let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 256, "build peaked at {peak} MiB");
+    for page in ["drift", "phases/PHASE_NIGHTLY"] {
+        let len = std::fs::metadata(ws.join(&format!("site/{page}/index.html")))
+            .unwrap()
+            .len();
+        assert!(len < 1_000_000, "{page}: {len} bytes");
+    }
+    let drift = ws.read("site/drift/index.html");
+    assert!(
+        drift.contains(" more: this page has no room for them"),
+        "drift page"
+    );
+    let rep = report(&ws, "site");
+    let evidence = rep["drift"]["report"]["evidence"].as_array().unwrap();
+    assert!(
+        (1_000..1_100).contains(&evidence.len()),
+        "drift keeps {} paths",
+        evidence.len()
+    );
+    let nightly = &rep["dod"]["phases"]["PHASE_NIGHTLY"];
+    assert_eq!(nightly["verdict"], "PARTIAL");
+    assert!(
+        nightly["missing"]
+            .to_string()
+            .contains("activity.evidence_omitted"),
+        "{}",
+        nightly["missing"]
+    );
+    let (r, peak) = ws.lith_peak_mib(&["dod", "--all", "-q"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(peak < 256, "dod peaked at {peak} MiB");
+}
+
+/// SPEC §11: a run's `state` and an index's `run_id`, `world_id` and
+/// `schema_version` are words, cut at 4,096 characters: a 20 MB `state` of `<` made
+/// the runs list and the run page 157 MB each and the build 625 MiB. Cut, the state
+/// is still no state lith knows (`state_invalid`), and a `run_id` still is not the
+/// folder's (`index_run_id_mismatch`).
+#[test]
+fn words_of_megabytes_in_a_run_are_cut_on_every_page() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["out"])))"#,
+    );
+    let big = "<".repeat(20 << 20);
+    ws.committed_run("out/r1", &big, &[("a.txt", "hi\n")]);
+    ws.committed_run("out/r2", "complete", &[("a.txt", "hi\n")]);
+    let mut index: Value = serde_json::from_str(&ws.read("out/r2/artifact_index.json")).unwrap();
+    for k in ["run_id", "world_id", "schema_version"] {
+        index[k] = Value::String(big.clone());
+    }
+    ws.index("out/r2", index);
+    let (r, peak) = ws.lith_peak_mib(&["build", "-q"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(peak < 256, "build peaked at {peak} MiB");
+    let site = ws.join("site");
+    for f in files_below(&site)
+        .iter()
+        .filter(|f| f.ends_with(".html") || f.ends_with(".js"))
+    {
+        let len = std::fs::metadata(site.join(f)).unwrap().len();
+        assert!(len < 1_000_000, "{f}: {len} bytes");
+    }
+    let rep = report(&ws, "site");
+    let r1 = run_by_id(&rep, "r1");
+    // The report keeps run_status.json as written.
+    assert_eq!(r1["run_status"]["state"].as_str().unwrap().len(), big.len());
+    let codes = |run: &Value| -> Vec<String> {
+        run["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        codes(r1).contains(&"state_invalid".to_string()),
+        "{:?}",
+        codes(r1)
+    );
+    let r2 = run_by_id(&rep, "r2");
+    assert!(
+        codes(r2).contains(&"index_run_id_mismatch".to_string()),
+        "{:?}",
+        codes(r2)
+    );
+    for run in [r1, r2] {
+        assert_eq!(run["verification"], "failed");
+    }
+    let page = ws.read("site/runs/r1/index.html");
+    assert!(page.contains(&format!("<bdi>{}…</bdi>", "&#60;".repeat(4096))));
+}
+
 /// SPEC §10: `--summary` writes the build as Markdown for a CI job page: the verdict,
 /// a table of the sections, the runs and phases that fell short, the findings; and it
 /// appends, as step summaries are written.

@@ -769,3 +769,50 @@ fn registries_and_documents_past_their_caps_are_not_parsed() {
     assert!(!missing.contains("metadata.document_missing"), "{missing}");
     assert_ne!(v["phases"]["PHASE_A"]["verdict"], "PROVEN");
 }
+
+#[test]
+fn an_event_naming_more_evidence_than_lith_keeps_leaves_its_phase_unproven() {
+    let ws = Workspace::demo();
+    let feed = "tests/fixtures/demo/activity/activity_feed.jsonl";
+    let nightly = |ws: &Workspace| {
+        let (_, v) = dod(ws, &["--phase", "PHASE_NIGHTLY"], &[]);
+        v["phases"]["PHASE_NIGHTLY"].clone()
+    };
+    assert_eq!(nightly(&ws)["verdict"], "PROVEN");
+    // A later event of the phase names its one evidence file once more than an
+    // event keeps (65,536 strings). Refused as a bad line, it was skipped by a
+    // lenient read and the phase stayed proven on its other events; kept in part, the
+    // phase is never proven on part of its evidence.
+    let path = "tests/fixtures/demo/evidence/nightly_summary.json";
+    let event = json!({"phase_id": "PHASE_NIGHTLY", "action": "dispatch_check",
+        "emit_mode": "runtime_auto", "ts_epoch_ms": 1_795_308_200_000i64,
+        "evidence": vec![path; 65_537]});
+    ws.write(feed, ws.read(feed) + &event.to_string() + "\n");
+    let phase = nightly(&ws);
+    assert_eq!(phase["verdict"], "PARTIAL", "{}", phase["missing"]);
+    assert!(
+        phase["missing"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("activity.evidence_omitted")),
+        "{}",
+        phase["missing"]
+    );
+    // Drift shows the latest evidence within the page's room and counts the rest
+    // (65,536 paths of 49 bytes in their markup made a page of 5 MB).
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let page = ws.read("site/drift/index.html");
+    assert!(page.len() < 1_000_000, "{} bytes", page.len());
+    let shown = page
+        .matches(&format!("<code class=\"wrap\">{path}</code>"))
+        .count();
+    let more = page
+        .split(" more: this page has no room for them")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no count of those not shown"));
+    assert!(shown > 1_000, "{shown}");
+    assert_eq!(shown + more, 65_536);
+}

@@ -73,6 +73,29 @@ pub fn append_huge_line(feed: &Path, mib: usize) {
     f.sync_all().unwrap();
 }
 
+/// Appends to the activity feed `feed` `lines` runtime events of `PHASE_NIGHTLY`,
+/// each naming about `mib` MiB of evidence paths of 4,000 `<` (4,010 characters,
+/// within what an event keeps of a field, and what escaping grows most).
+pub fn append_evidence_lines(feed: &Path, lines: usize, mib: usize) {
+    let mut f =
+        std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(feed).unwrap());
+    let body = "<".repeat(4_000);
+    for l in 0..lines {
+        write!(
+            f,
+            r#"{{"action":"dispatch_check","phase_id":"PHASE_NIGHTLY","emit_mode":"runtime_auto","ts_epoch_ms":{},"evidence":["#,
+            1_795_308_200_000u64 + l as u64
+        )
+        .unwrap();
+        for i in 0..(mib << 20) / 4_013 {
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, r#"{sep}"{body}{l:04}{i:06}""#).unwrap();
+        }
+        f.write_all(b"]}\n").unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
 /// A task-queue log of `tasks` enqueues, none dequeued, each with a payload of
 /// `mib` MiB: every task stays pending.
 pub fn queue_of_big_tasks(log: &Path, tasks: usize, mib: usize) {
