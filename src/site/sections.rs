@@ -245,12 +245,33 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
 pub struct GatesPage<'a> {
     pub shell: Shell,
     pub gate: Option<&'a crate::gate::GateReport>,
-    /// The open questions shown, unresolved then resolved, each list the first
-    /// [`QUESTIONS_SHOWN`]; `report.json` lists every one.
+    /// The Keeper of Contracts' words, cut at [`GATE_TEXT_CHARS`] (they quote a
+    /// question's text, which may be as long as its packet).
+    pub keeper_text: String,
+    /// The proof schema's refs and hashes (each with the files it was found in),
+    /// the open questions (unresolved then resolved, each list the first
+    /// [`QUESTIONS_SHOWN`]), what to do and the advisories, as many of each as fit
+    /// in one [`super::room::LISTS_ROOM`], in that order; with how many each leaves
+    /// out. `report.json` lists every one.
+    pub refs: Vec<&'a crate::gate::RefCheck>,
+    pub refs_more: usize,
+    pub hashes: Vec<HashRow<'a>>,
+    pub hashes_more: usize,
     pub unresolved: Vec<&'a crate::gate::Question>,
     pub unresolved_more: usize,
     pub resolved: Vec<&'a crate::gate::Question>,
     pub resolved_more: usize,
+    pub needs: Vec<&'a str>,
+    pub needs_more: usize,
+    pub advisories: Vec<&'a str>,
+    pub advisories_more: usize,
+}
+
+/// A hash of the proof schema and the files shown of those it was found in.
+pub struct HashRow<'a> {
+    pub check: &'a crate::gate::HashCheck,
+    pub files: Vec<&'a crate::gate::HashedFile>,
+    pub files_more: usize,
 }
 
 /// The open questions of each kind the gates page lists, at most (and as many as
@@ -258,13 +279,41 @@ pub struct GatesPage<'a> {
 /// 5.3 MB).
 pub const QUESTIONS_SHOWN: usize = 1000;
 
+/// The most characters of the Keeper of Contracts' words shown.
+const GATE_TEXT_CHARS: usize = 500;
+
 pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
     let gate = report.gates.push_truth.as_ref();
+    // Every list shares one room: a manifest of 30,000 proof refs made a page of
+    // 12.9 MB.
+    let mut room = super::room::LISTS_ROOM;
+    let (refs, refs_more) = fill(
+        gate.map_or(&[][..], |g| &g.required_refs[..]),
+        &mut room,
+        |r| html_len(&r.reference),
+    );
+    let all_hashes = gate.map_or(&[][..], |g| &g.required_hashes[..]);
+    let mut hashes = Vec::new();
+    for check in all_hashes {
+        let cost = html_len(&check.spec)
+            + html_len(&check.source)
+            + check.note.as_deref().map_or(0, html_len);
+        if !super::room::take(&mut room, cost) {
+            break;
+        }
+        let (files, files_more) = fill(&check.files, &mut room, |f| {
+            html_len(&f.path) + f.sha256.len()
+        });
+        hashes.push(HashRow {
+            check,
+            files,
+            files_more,
+        });
+    }
+    let hashes_more = all_hashes.len() - hashes.len();
     let questions = gate
         .and_then(|g| g.open_questions.as_ref())
         .map_or(&[][..], |o| &o.questions[..]);
-    // Both lists share one room (a question's text is the packet's, whole).
-    let mut room = super::room::LISTS_ROOM;
     let mut shown = |resolved: bool| {
         let all = questions.iter().filter(|q| q.resolved == resolved);
         let total = all.clone().count();
@@ -276,16 +325,49 @@ pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
     };
     let (unresolved, unresolved_more) = shown(false);
     let (resolved, resolved_more) = shown(true);
+    let (needs, needs_more) = fill(gate.map_or(&[][..], |g| &g.needs[..]), &mut room, |n| {
+        html_len(n)
+    });
+    let (advisories, advisories_more) = fill(
+        gate.map_or(&[][..], |g| &g.advisories[..]),
+        &mut room,
+        |a| html_len(a),
+    );
     let page = GatesPage {
         shell,
         gate,
+        keeper_text: gate
+            .and_then(|g| g.keeper_of_contracts.as_ref())
+            .map_or(String::new(), |k| {
+                truncate(&k.say_intent.text, GATE_TEXT_CHARS)
+            }),
+        refs,
+        refs_more,
+        hashes,
+        hashes_more,
         unresolved,
         unresolved_more,
         resolved,
         resolved_more,
+        needs: needs.into_iter().map(String::as_str).collect(),
+        needs_more,
+        advisories: advisories.into_iter().map(String::as_str).collect(),
+        advisories_more,
     };
     out.page("gates/index.html", &page)?;
     Ok(())
+}
+
+/// The longest start of `items` that fits in `room` ([`keep_within`]), and how many
+/// it leaves out.
+fn fill<'a, T>(
+    items: &'a [T],
+    room: &mut usize,
+    cost: impl Fn(&T) -> usize,
+) -> (Vec<&'a T>, usize) {
+    let kept = keep_within(items, room, |t| cost(t));
+    let more = items.len() - kept.len();
+    (kept, more)
 }
 
 /// Writes `api/catalog.json`, compact: it lists every run (1.9 MB pretty-printed at

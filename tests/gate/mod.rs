@@ -634,3 +634,63 @@ fn an_unreadable_gate_input_blocks_and_exits_4() {
         assert_eq!(rep["gates"]["push_truth"]["blocked"], true, "{what}");
     }
 }
+
+/// SPEC §11: the gates page's lists share one room of bytes, as every page's do:
+/// a manifest of 30,000 proof refs (a megabyte) made a page of 12.9 MB, and the
+/// Keeper of Contracts quoted a question's text whole.
+#[test]
+fn the_gates_page_lists_what_fits_and_counts_the_rest() {
+    let ws = clear_gate();
+    let refs: Vec<String> = (0..30_000)
+        .map(|i| format!("\"{}{i:05}\"", "<".repeat(25)))
+        .collect();
+    let manifest = ws.read("manifest.lith").replace(
+        "\"https://example.org/a\"]",
+        &format!("\"https://example.org/a\" {}]", refs.join(" ")),
+    );
+    ws.write("manifest.lith", manifest);
+    let long = "<".repeat(200_000);
+    ws.write(
+        "questions.packet.lisp",
+        format!("(packet (v \"x\") (id \"q\") (body (open-questions (q (id q.zero) (text \"{long}\")) (q (id q.one) (text \"One?\")) (q (id q.two) (text \"Two?\")))))"),
+    );
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let page = ws.read("site/gates/index.html");
+    assert!(page.len() < 1_000_000, "{} bytes", page.len());
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let gate = &rep["gates"]["push_truth"];
+    let total = |k: &str| gate[k].as_array().unwrap().len();
+    let more = |says: &str| -> usize {
+        let at = page.find(says).unwrap_or_else(|| panic!("no {says:?}"));
+        let digits = page[..at].rsplit(' ').next().unwrap();
+        digits.parse().unwrap()
+    };
+    let refs_shown = page.matches("<tr><td>ref <code").count();
+    assert!(refs_shown > 1_000, "{refs_shown}");
+    assert_eq!(
+        refs_shown + more(" more refs are not shown"),
+        total("required_refs")
+    );
+    assert_eq!(total("required_refs"), 30_004);
+    // What to do: one item a missing ref, those that fit after the refs.
+    let section = &page[page.find("<h3 id=\"h-needs\">").unwrap()..];
+    let needs_shown = section.matches("<li>").count();
+    assert_eq!(
+        needs_shown + more(" more are not shown: this page has no room for them; <code>lith gate"),
+        total("needs")
+    );
+    // The Keeper quotes the start of the question.
+    let keeper = &page[page.find("<h3 id=\"h-keeper\">").unwrap()..];
+    let said = &keeper[keeper.find("<p>").unwrap() + 3..keeper.find("</p>").unwrap()];
+    assert!(
+        said.starts_with("gate unresolved q.zero: &#60;"),
+        "{}",
+        &said[..60]
+    );
+    assert!(said.ends_with("&#60;…"), "{}", &said[said.len() - 60..]);
+    assert_eq!(
+        said.matches("&#60;").count(),
+        500 - "gate unresolved q.zero: ".len()
+    );
+}
