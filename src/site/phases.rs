@@ -71,7 +71,7 @@ pub struct PhasePage {
 }
 
 /// The most characters of a timeline step's action, emit mode, run id or tool
-/// shown (the feed keeps 4,096).
+/// shown (the feed keeps 4,096), and of a DoD document's metadata values.
 const STEP_CHARS: usize = 240;
 
 #[derive(Template)]
@@ -236,10 +236,12 @@ pub fn write(
             class: class(p.verdict),
             proof: ch.proof_mode.as_str(),
             valid: ch.valid,
-            meta_id: p.meta.phase_id.clone().unwrap_or_else(|| "missing".into()),
-            meta_gate: p.meta.gate.clone().unwrap_or_else(|| "missing".into()),
-            meta_commit: p.meta.commit_sha.clone().unwrap_or_else(|| "none".into()),
-            meta_sot: p.meta.sot_section.clone().unwrap_or_else(|| "none".into()),
+            // The document's metadata values, cut as a step's fields are (a 1 MiB
+            // document may make each of them hundreds of KB).
+            meta_id: truncate(p.meta.phase_id.as_deref().unwrap_or("missing"), STEP_CHARS),
+            meta_gate: truncate(p.meta.gate.as_deref().unwrap_or("missing"), STEP_CHARS),
+            meta_commit: truncate(p.meta.commit_sha.as_deref().unwrap_or("none"), STEP_CHARS),
+            meta_sot: truncate(p.meta.sot_section.as_deref().unwrap_or("none"), STEP_CHARS),
             missing_more: p.missing.len() - missing.len(),
             missing,
             timeline_omitted: ch.timeline_omitted + ch.timeline.len() - timeline.len(),

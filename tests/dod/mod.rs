@@ -816,3 +816,32 @@ fn an_event_naming_more_evidence_than_lith_keeps_leaves_its_phase_unproven() {
     assert!(shown > 1_000, "{shown}");
     assert_eq!(shown + more, 65_536);
 }
+
+/// SPEC §11: a phase page shows a DoD document's metadata values cut at 240
+/// characters: a document of two 300 KB values made a page of 1.5 MB.
+#[test]
+fn a_documents_metadata_values_are_cut_on_its_page() {
+    let ws = Workspace::demo();
+    let long = "<".repeat(300_000);
+    ws.write(
+        "tests/fixtures/demo/docs/dod/DOD__PHASE_BIG.md",
+        format!(
+            "# DoD — PHASE_BIG\n\n## 0. Metadata\n- **Phase / Task ID**: PHASE_BIG\n- **Gate**: {long}\n- **Related SOT Section**: {long}\n"
+        ),
+    );
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let page = ws.read("site/phases/PHASE_BIG/index.html");
+    assert!(page.len() < 1_000_000, "{} bytes", page.len());
+    let cut = format!("<bdi>{}…</bdi>", "&#60;".repeat(240));
+    assert_eq!(page.matches(&cut).count(), 2, "both values, cut");
+    let rep: serde_json::Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    assert_eq!(
+        rep["dod"]["phases"]["PHASE_BIG"]["meta"]["gate"]
+            .as_str()
+            .unwrap()
+            .len(),
+        long.len(),
+        "the report keeps them whole"
+    );
+}
