@@ -3,12 +3,19 @@
 //! `javascript:` URLs, no images that would load from the network, and no relative
 //! links that could not resolve inside the site.
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, html};
 
 /// The deepest block quote rendered; deeper `>` markers are shown as text. Nested
 /// quotes make the Markdown parser's work grow with the square of the depth (a
 /// 200 KB document of `>` took minutes), and no report needs more than a few.
 pub const MAX_QUOTE_DEPTH: usize = 16;
+
+/// The most tags of raw HTML a document's Markdown passes on to the sanitizer;
+/// raw HTML past them is shown as text. The HTML parser behind the sanitizer works
+/// in proportion to the depth of open elements for each tag, so tags left open
+/// cost the square of their number: 60,000 `<div>` took 12 s, and a run's
+/// `summary.md` (256 KiB) could hold 50,000 of them. No report needs a thousand.
+pub const MAX_RAW_HTML_TAGS: usize = 1_000;
 
 pub fn render(text: &str) -> String {
     let text = cap_quote_depth(text);
@@ -16,8 +23,18 @@ pub fn render(text: &str) -> String {
         &text,
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
     );
+    let mut tags = 0usize;
+    let events = parser.map(|event| {
+        if let Event::Html(h) | Event::InlineHtml(h) = &event {
+            tags += tags_in(h);
+            if tags > MAX_RAW_HTML_TAGS {
+                return Event::Text(h.clone());
+            }
+        }
+        event
+    });
     let mut raw = String::with_capacity(text.len() * 2);
-    html::push_html(&mut raw, parser);
+    html::push_html(&mut raw, events);
     ammonia::Builder::default()
         .url_relative(ammonia::UrlRelative::Deny)
         .rm_tags(["img"])
@@ -26,6 +43,15 @@ pub fn render(text: &str) -> String {
         .link_rel(None)
         .clean(&raw)
         .to_string()
+}
+
+/// The tags in a piece of raw HTML, counted generously: every `<` before a letter,
+/// `/` or `!`.
+fn tags_in(html: &str) -> usize {
+    html.as_bytes()
+        .windows(2)
+        .filter(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!')))
+        .count()
 }
 
 /// Escapes the `>` markers past [`MAX_QUOTE_DEPTH`] at the start of each line, so
@@ -76,6 +102,23 @@ mod tests {
         assert!(html.contains("deep"));
         // Shallow quotes are untouched.
         assert_eq!(render("> > a\n").matches("<blockquote>").count(), 2);
+    }
+
+    #[test]
+    fn raw_html_past_a_thousand_tags_is_shown_as_text() {
+        use super::MAX_RAW_HTML_TAGS;
+        // 60,000 open `<div>` took the sanitizer 12 s; on one line or on many.
+        for doc in ["<div>".repeat(60_000), "<div>\n".repeat(60_000)] {
+            let html = render(&doc);
+            assert!(
+                html.matches("<div>").count() <= MAX_RAW_HTML_TAGS,
+                "divs kept"
+            );
+            assert!(html.contains("&lt;div&gt;"), "the rest is text");
+        }
+        // A document with a few tags keeps them.
+        let few = render("<details><summary>More</summary>\n\nText\n\n</details>\n");
+        assert!(few.contains("<details><summary>More</summary>"), "{few}");
     }
 
     #[test]
