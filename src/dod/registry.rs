@@ -118,6 +118,54 @@ fn is_fixture(e: &Value) -> bool {
     }
 }
 
+/// Refuses a YAML document that expands past the budget of values JSON inputs have
+/// ([`crate::json_budget::MAX_VALUES`]), aliases counted as the nodes they repeat:
+/// the YAML loader copies an anchored node at each alias, so nine levels of ten
+/// aliases (a registry of 629 bytes) expand to a billion values. A document that
+/// does not parse passes, for the loader to name its error.
+fn yaml_within_budget(text: &str) -> Result<(), ReadError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let budget = crate::json_budget::MAX_VALUES as u64;
+    let mut parser = Parser::new_from_str(text);
+    // The nodes of each anchor, and of each collection still open (with its anchor).
+    let mut anchored: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    let mut open: Vec<(usize, u64)> = Vec::new();
+    let mut total: u64 = 0;
+    while let Ok((event, mark)) = parser.next_token() {
+        let done = match event {
+            Event::StreamEnd => break,
+            Event::Scalar(_, _, anchor, _) => Some((anchor, 1)),
+            Event::Alias(id) => Some((0, anchored.get(&id).copied().unwrap_or(1))),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                open.push((anchor, 1));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => open.pop(),
+            _ => None,
+        };
+        let Some((anchor, nodes)) = done else {
+            continue;
+        };
+        if anchor > 0 {
+            anchored.insert(anchor, nodes);
+        }
+        let count = match open.last_mut() {
+            Some((_, n)) => n,
+            None => &mut total,
+        };
+        *count = count.saturating_add(nodes);
+        if *count > budget {
+            return Err(ReadError {
+                reason: format!(
+                    "the YAML expands to more than {budget} values (an alias repeats every value of its anchor); write the registry without aliases"
+                ),
+                position: Some((mark.line() as u64, mark.col() as u64 + 1)),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The largest phase registry lith reads (2 MiB): a file people write, and a YAML
 /// document's parsed form costs up to fifty times its text.
 pub const MAX_REGISTRY_BYTES: u64 = 2 * 1024 * 1024;
@@ -147,6 +195,7 @@ impl Registry {
                 position: (e.line() > 0).then(|| (e.line() as u64, e.column() as u64)),
             })?
         } else {
+            yaml_within_budget(text_in)?;
             let docs = YamlLoader::load_from_str(text_in).map_err(|e| ReadError {
                 reason: format!("invalid YAML: {}", e.info()),
                 // yaml-rust2 counts lines from 1 and columns from 0.
@@ -302,5 +351,34 @@ mod tests {
         let e = Registry::parse("phases: 3\n", false).unwrap_err();
         assert_eq!(e.position, None);
         assert_eq!(e.reason, "`phases` must be a mapping of phase ids");
+    }
+
+    #[test]
+    fn aliases_count_what_they_repeat_and_a_billion_laughs_is_refused() {
+        // Nine levels of ten aliases: 629 bytes that a YAML loader expands to a
+        // billion values (`lith dod` ran for minutes).
+        let mut doc = String::from(
+            "phases:\n  A:\n    requires: []\n    x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        );
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("    x{i}: &a{i} [{refs}]\n"));
+        }
+        let e = Registry::parse(&doc, false).unwrap_err();
+        assert!(
+            e.reason
+                .starts_with("the YAML expands to more than 1048576 values"),
+            "{e:?}"
+        );
+        // Where it passed the budget: `x5` on line 9, whose ten aliases of `x4`
+        // (111,111 values each) make 1,111,111.
+        assert_eq!(e.position.map(|p| p.0), Some(9), "{e:?}");
+        // A few aliases read as written.
+        let r = Registry::parse(
+            "phases:\n  A:\n    requires: &both [B, C]\n  D:\n    requires: *both\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.phases["D"].requires, ["B", "C"]);
     }
 }
