@@ -1640,10 +1640,11 @@ fn a_feed_line_of_long_evidence_paths_is_cut_in_bounded_memory() {
 }
 
 /// SPEC §11: a run's `state` and an index's `run_id`, `world_id` and
-/// `schema_version` are words, cut at 4,096 characters: a 20 MB `state` of `<` made
-/// the runs list and the run page 157 MB each and the build 625 MiB. Cut, the state
-/// is still no state lith knows (`state_invalid`), and a `run_id` still is not the
-/// folder's (`index_run_id_mismatch`).
+/// `schema_version` are words, cut at 4,096 characters: a 20 MiB `state` of `<` made
+/// the runs list and the run page 105 MB each, and with a run whose index words are
+/// as long a build of 461 MiB. Cut, the state is still no state lith knows
+/// (`state_invalid`), and a `run_id` still is not the folder's
+/// (`index_run_id_mismatch`).
 #[test]
 fn words_of_megabytes_in_a_run_are_cut_on_every_page() {
     let ws = Workspace::new();
