@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::room::{html_len, keep_within};
+use super::room::{fill, html_len, keep_within};
 use super::{FindingRow, Shell};
 use crate::bundle::index::truncate;
 use crate::bundle::paths::is_safe_file_name;
@@ -93,7 +93,7 @@ pub struct DriftPage<'a> {
     pub drift_meter: Option<(i64, i64, i64)>,
     /// The latest evidence named in the feed that fits in the page's room (a feed
     /// line may name tens of thousands), and how many more there are.
-    pub evidence: Vec<&'a str>,
+    pub evidence: Vec<&'a String>,
     pub evidence_more: usize,
 }
 
@@ -265,12 +265,10 @@ pub fn write(
 
     let r = report.drift.report.as_ref();
     let age = |a: Option<i64>| a.map_or("never".to_string(), human_age);
-    let all_evidence = r.map_or(&[][..], |r| &r.evidence[..]);
     let mut room = super::room::LISTS_ROOM;
-    let evidence =
-        super::room::keep_within(all_evidence.iter().map(String::as_str), &mut room, |e| {
-            super::room::html_len(e)
-        });
+    let (evidence, evidence_more) = fill(r.map_or(&[][..], |r| &r.evidence[..]), &mut room, |e| {
+        html_len(e)
+    });
     let page = DriftPage {
         shell: shell("../", "drift"),
         configured: report.drift.configured,
@@ -293,8 +291,8 @@ pub fn write(
         drift_meter: r.and_then(|r| meter(r.checks.drift.age_sec, r.checks.drift.threshold_sec)),
         idle_threshold: r.map_or(String::new(), |r| human_age(r.checks.idle.threshold_sec)),
         drift_threshold: r.map_or(String::new(), |r| human_age(r.checks.drift.threshold_sec)),
-        evidence_more: all_evidence.len() - evidence.len(),
         evidence,
+        evidence_more,
     };
     out.page("drift/index.html", &page)?;
     Ok(())

@@ -188,6 +188,18 @@ pub(super) fn keep_within<T>(
     kept
 }
 
+/// The longest start of `items` that fits in `room` ([`keep_within`]), and how many
+/// it leaves out.
+pub(super) fn fill<'a, T>(
+    items: &'a [T],
+    room: &mut usize,
+    cost: impl Fn(&T) -> usize,
+) -> (Vec<&'a T>, usize) {
+    let kept = keep_within(items, room, |t| cost(t));
+    let more = items.len() - kept.len();
+    (kept, more)
+}
+
 /// Where each page of a paged list starts: a page holds at most `per_page` items,
 /// and past its first item no more than `room` bytes of their costs.
 pub(super) fn page_starts<T>(

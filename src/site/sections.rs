@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use serde_json::Value;
 
-use super::room::{html_len, keep_within};
+use super::room::{fill, html_len, keep_within};
 use super::{FindingRow, Shell, page_file};
 use crate::bundle::index::truncate;
 use crate::receipts::FindingKind;
@@ -261,9 +261,9 @@ pub struct GatesPage<'a> {
     pub unresolved_more: usize,
     pub resolved: Vec<&'a crate::gate::Question>,
     pub resolved_more: usize,
-    pub needs: Vec<&'a str>,
+    pub needs: Vec<&'a String>,
     pub needs_more: usize,
-    pub advisories: Vec<&'a str>,
+    pub advisories: Vec<&'a String>,
     pub advisories_more: usize,
 }
 
@@ -349,25 +349,13 @@ pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(
         unresolved_more,
         resolved,
         resolved_more,
-        needs: needs.into_iter().map(String::as_str).collect(),
+        needs,
         needs_more,
-        advisories: advisories.into_iter().map(String::as_str).collect(),
+        advisories,
         advisories_more,
     };
     out.page("gates/index.html", &page)?;
     Ok(())
-}
-
-/// The longest start of `items` that fits in `room` ([`keep_within`]), and how many
-/// it leaves out.
-fn fill<'a, T>(
-    items: &'a [T],
-    room: &mut usize,
-    cost: impl Fn(&T) -> usize,
-) -> (Vec<&'a T>, usize) {
-    let kept = keep_within(items, room, |t| cost(t));
-    let more = items.len() - kept.len();
-    (kept, more)
 }
 
 /// Writes `api/catalog.json`, compact: it lists every run (1.9 MB pretty-printed at
