@@ -1026,6 +1026,54 @@ fn hostile_inputs(o: &Opts) {
         );
     }
 
+    // A history.jsonl given to --history: one item of 250 MiB (a line over the cap:
+    // left out), fifty lines naming the same 100,000 runs (what a red streak at
+    // 100,000 runs writes: shared), and 48 lines of 5 MiB of short names of their
+    // own (past what a history holds: the oldest left out).
+    let histories: [(&str, &str, usize, usize, usize, bool); 3] = [
+        (
+            "hostile-history-item",
+            "one item of 250 MiB",
+            1,
+            1,
+            250 << 20,
+            true,
+        ),
+        (
+            "hostile-history-streak",
+            "50 lines naming the same 100,000 runs (159 MB)",
+            50,
+            100_000,
+            21,
+            true,
+        ),
+        (
+            "hostile-history-distinct",
+            "48 lines of 140,000 runs of their own (235 MB)",
+            48,
+            140_000,
+            24,
+            false,
+        ),
+    ];
+    for (name, what, lines, names, len, shared) in histories {
+        let ws = o.dir.join(format!("{name}-{}", std::process::id()));
+        tree::copy_demo(&ws);
+        let file = ws.join("history.jsonl");
+        hostile::history(&file, lines, names, len, shared);
+        let mut cmd = lith_build(&ws, &["--history", "history.jsonl"], &ws.join("site"));
+        let (took, rss, code) = measure(&mut cmd);
+        let kept = std::fs::read_to_string(ws.join("site/history.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or_default();
+        println!(
+            "  a history of {what}: lith build --history {} MiB, {:.2} s (exit {code}), {kept} line(s) kept",
+            rss / 1024,
+            took.as_secs_f64()
+        );
+        trash(o, &ws);
+    }
+
     // JSON documents within the cap that hold 31 M values: a run_status.json (read
     // under a budget of values, refused) and a JSON artifact that lith commit
     // describes (its schema_version read, the rest skipped).

@@ -32,6 +32,7 @@ str_enum! {
         GateMissingProofRefs = "gate.missing-proof-refs",
         GateOpenQuestionsUnresolved = "gate.open-questions-unresolved",
         GateReceiptsParseFailed = "gate.receipts-parse-failed",
+        HistoryCut = "history.cut",
         HistoryFlaky = "history.flaky",
         IndexCorrupt = "index_corrupt",
         IndexListsMissing = "index_lists_missing",

@@ -143,7 +143,7 @@ fn older(version: &str) -> bool {
 /// this build replaces).
 pub struct Past {
     previous: Option<PreviousReport>,
-    history: Vec<report::history::Entry>,
+    history: report::history::Read,
 }
 
 /// A path given to `--previous` or `--history` that does not exist yet: a warning.
@@ -224,14 +224,14 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
                 &file,
                 "the history starts with this build",
             ) {
-                Vec::new()
+                report::history::Read::default()
             } else {
                 report::history::read(&file, a.history_limit)
                     .map_err(|e| Usage(e.to_string()))
                     .with_context(|| format!("--history {}", crate::fsutil::slash_path(path)))?
             }
         }
-        None => Vec::new(),
+        None => report::history::Read::default(),
     };
     Ok(Past { previous, history })
 }
@@ -245,7 +245,22 @@ pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::R
         let changes = prev.compare(report).with_context(|| previous_flag(given))?;
         report.changes = Some(changes);
     }
-    let mut history = report::history::extend(report, past.history, a.history_limit);
+    let mut history = report::history::extend(report, past.history.entries, a.history_limit);
+    history.cut += past.history.cut;
+    if history.cut > 0 {
+        report.findings.push(Finding::new(
+            Code::HistoryCut,
+            Severity::Warning,
+            format!(
+                "history.jsonl: {} line(s) left out, the oldest or one too large, to keep the \
+                 history within the {} MiB lith holds of it; flaky items are judged over the {} \
+                 kept",
+                history.cut,
+                report::history::MAX_HELD_BYTES >> 20,
+                history.entries.len()
+            ),
+        ));
+    }
     let severity = if a.flaky_is_failure {
         Severity::Partial
     } else {

@@ -1385,7 +1385,9 @@ pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
         out.page(&format!("runs/{}", page_file(page_no)), &page)?;
     }
     if let Some(h) = &report.history {
-        out.put("history.jsonl", crate::report::history::jsonl(h))?;
+        out.stream("history.jsonl", |w| {
+            crate::report::history::write_jsonl(h, w)
+        })?;
     }
     out.page("index.html", &overview)?;
     // Compact: the report is read by programs (and `lith render`), not by people.

@@ -89,17 +89,32 @@ impl Sink {
     }
 
     /// Puts `value` as JSON at `rel`: compact for programs, `pretty` for files
-    /// people read too. Ends with a newline.
-    ///
-    /// Streamed: the JSON goes straight into a temporary file beside `rel` (never
-    /// whole in memory: `report.json` is the largest thing a build writes), which
-    /// replaces `rel` unless the two files hold the same bytes. Returns the sha256
-    /// of those bytes.
+    /// people read too. Ends with a newline. Streamed (see [`Sink::stream`]):
+    /// `report.json` is the largest thing a build writes. Returns the sha256 of
+    /// its bytes.
     pub fn json(
         &self,
         rel: &str,
         value: &impl serde::Serialize,
         pretty: bool,
+    ) -> Result<[u8; 32], Error> {
+        self.stream(rel, |w| {
+            if pretty {
+                serde_json::to_writer_pretty(&mut *w, value)?;
+            } else {
+                crate::wire::compact(|| serde_json::to_writer(&mut *w, value))?;
+            }
+            w.write_all(b"\n").map_err(serde_json::Error::io)
+        })
+    }
+
+    /// Puts at `rel` the bytes `write` writes, never whole in memory: they go
+    /// straight into a temporary file beside `rel`, which replaces `rel` unless
+    /// the two files hold the same bytes. Returns the sha256 of those bytes.
+    pub fn stream(
+        &self,
+        rel: &str,
+        write: impl FnOnce(&mut dyn Write) -> Result<(), serde_json::Error>,
     ) -> Result<[u8; 32], Error> {
         let write_err = |source| Error::Write {
             rel: rel.to_string(),
@@ -118,12 +133,7 @@ impl Sink {
                     sha256: Sha256::new(),
                 },
             );
-            if pretty {
-                serde_json::to_writer_pretty(&mut w, value)?;
-            } else {
-                crate::wire::compact(|| serde_json::to_writer(&mut w, value))?;
-            }
-            w.write_all(b"\n").map_err(serde_json::Error::io)?;
+            write(&mut w)?;
             let done = w
                 .into_inner()
                 .map_err(|e| serde_json::Error::io(e.into_error()))?;

@@ -718,6 +718,68 @@ fn a_long_history_is_read_keeping_the_newest_lines() {
     assert!(times[1].starts_with(&format!("{:07}-", n - 1)), "{times:?}");
 }
 
+/// SPEC §11: any single input file keeps peak RSS under 256 MB. The previous lith
+/// held a history line whole, then its items again: a line naming one item of
+/// 250 MB took 760 MiB, and 50 lines naming the same 100,000 runs 638 MiB. A line
+/// longer than 64 MiB is now left out with the lines before it, and the kept lines
+/// share their names within 96 MiB, leaving out the oldest past it (`history.cut`).
+#[test]
+fn a_history_of_more_than_lith_holds_keeps_its_newest_lines_in_bounded_memory() {
+    let ws = out_workspace();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
+    let line = ws.read("site/history.jsonl");
+    let at = |i: usize| {
+        line.replacen(
+            "\"generated_at\":\"",
+            &format!("\"generated_at\":\"{i}-"),
+            1,
+        )
+    };
+    let mut text = at(0).replacen(
+        "\"failing\":[",
+        &format!("\"failing\":[\"run:{}\"", "x".repeat(100 << 20)),
+        1,
+    );
+    text.push_str(&at(1));
+    text.push_str(&at(2));
+    ws.write("big-history.jsonl", &text);
+    drop(text);
+    let (r, peak) = ws.lith_peak_mib(&[
+        "build",
+        "-q",
+        "--out",
+        "site",
+        "--history",
+        "big-history.jsonl",
+    ]);
+    assert_eq!(r.code, 0, "a warning: {r:?}");
+    // The line is read up to the 64 MiB cap, never held whole.
+    assert!(peak < 128, "the build held {peak} MiB");
+    let times: Vec<String> = history_lines(&ws, "site")
+        .iter()
+        .map(|l| l["generated_at"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert!(
+        times[0].starts_with("1-") && times[1].starts_with("2-"),
+        "{times:?}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let cut: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "history.cut")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(
+        cut[0].starts_with("history.jsonl: 1 line(s) left out"),
+        "{cut:?}"
+    );
+}
+
 #[test]
 fn a_history_line_lith_cannot_read_is_refused_naming_it() {
     let ws = out_workspace();

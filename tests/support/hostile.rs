@@ -250,3 +250,27 @@ pub fn append_wide_line(feed: &Path, mib: usize) {
     f.write_all(b"\"the/one/path\"]}\n").unwrap();
     f.sync_all().unwrap();
 }
+
+/// Writes a history.jsonl of `lines` lines, each naming as failing `names` runs
+/// whose keys are `len` characters long: the same runs on every line when `shared`
+/// (a long red streak), else runs of their own. `names` of 1 and `len` in MiB
+/// make one item longer than a line lith reads.
+pub fn history(path: &Path, lines: usize, names: usize, len: usize, shared: bool) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for l in 0..lines {
+        write!(
+            f,
+            r#"{{"v":"lith.history/v1","generated_at":"2026-12-01T00:{:02}:{:02}Z","verdict":"partial","counts":{{"runs":{names},"verified":0,"not_verified":{names},"artifacts":0,"artifacts_ok":0,"promotable":0,"phases_proven":0,"phases_short":0}},"failing":["#,
+            l / 60 % 60,
+            l % 60
+        )
+        .unwrap();
+        for i in 0..names {
+            let sep = if i == 0 { "" } else { "," };
+            let id = if shared { i } else { l * names + i };
+            write!(f, r#"{sep}"run:out/{id:0>len$}""#).unwrap();
+        }
+        f.write_all(b"]}\n").unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
