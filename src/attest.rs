@@ -422,9 +422,176 @@ impl Out {
     }
 }
 
+/// What `lith attest verify` reads of a statement.
+#[derive(Debug, Default)]
+pub struct ReadStatement {
+    /// `_type`, when a string.
+    pub kind: Option<String>,
+    /// Each subject's `name` and `digest.sha256` (lowercase), `""` when not a
+    /// string.
+    pub subjects: Vec<(String, String)>,
+    pub predicate: Option<serde_json::Value>,
+}
+
+/// Reads a statement's payload. Its subjects (a run may have hundreds of thousands)
+/// are read as pairs of strings, not as JSON objects, which take some 650 bytes
+/// each; their number is bounded as [`crate::json_budget::MAX_VALUES`] bounds a
+/// document's values, and the predicate is read under a budget of its own.
+pub fn read_statement(payload: &[u8]) -> serde_json::Result<ReadStatement> {
+    use crate::json_budget::{MAX_VALUES, StringOrSkip, ValueSeed};
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::cell::Cell;
+
+    struct Statement;
+    struct Subjects;
+    struct Subject;
+    struct Digest;
+
+    impl<'de> Visitor<'de> for Statement {
+        type Value = ReadStatement;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an in-toto statement (a JSON object)")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReadStatement, A::Error> {
+            let mut out = ReadStatement::default();
+            // Later keys win, as in a `Value`.
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "_type" => out.kind = map.next_value_seed(StringOrSkip)?,
+                    "subject" => out.subjects = map.next_value_seed(Subjects)?,
+                    "predicate" => {
+                        let left = Cell::new(MAX_VALUES);
+                        out.predicate = Some(map.next_value_seed(ValueSeed::new(&left))?);
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Subjects {
+        type Value = Vec<(String, String)>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Subjects {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of subjects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element_seed(Subject)? {
+                out.push(s);
+            }
+            out.shrink_to_fit();
+            Ok(out)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Subject {
+        type Value = (String, String);
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Subject {
+        type Value = (String, String);
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a subject (an object with a name and a digest)")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut name, mut sha256) = (None, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "name" => name = map.next_value_seed(StringOrSkip)?,
+                    "digest" => sha256 = map.next_value_seed(Digest)?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok((
+                name.unwrap_or_default(),
+                sha256.unwrap_or_default().to_ascii_lowercase(),
+            ))
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Digest {
+        type Value = Option<String>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Digest {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a digest (an object of algorithm names)")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut sha256 = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "sha256" {
+                    sha256 = map.next_value_seed(StringOrSkip)?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(sha256)
+        }
+    }
+
+    // A subject is a pair of strings (48 bytes and their text): counting the
+    // document's values first bounds how many there are.
+    crate::json_budget::count_values(payload, &Cell::new(MAX_VALUES), MAX_VALUES)?;
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let out = serde::Deserializer::deserialize_map(&mut de, Statement)?;
+    de.end()?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A statement of a run of 200,000 artifacts is 400,000 small objects: read as
+    /// `Value`s they would take some 260 MB, and the budget of values refuses
+    /// them. Its subjects are read as pairs of strings.
+    #[test]
+    fn a_statement_of_many_subjects_is_read_as_pairs_of_strings() {
+        let subject = |i: usize| {
+            format!(r#"{{"name":"out/r1/f{i:06}","digest":{{"sha256":"AB{i:062}","md5":"x"}}}}"#)
+        };
+        let doc = |subjects: &[String]| {
+            format!(
+                r#"{{"_type":"{STATEMENT_TYPE}","subject":[{}],"predicate":{{"verificationResult":"PASSED"}}}}"#,
+                subjects.join(",")
+            )
+        };
+        let many: Vec<String> = (0..200_000).map(subject).collect();
+        let payload = doc(&many);
+        assert!(crate::fsutil::parse_json(payload.as_bytes()).is_err());
+        let read = read_statement(payload.as_bytes()).unwrap();
+        assert_eq!(read.kind.as_deref(), Some(STATEMENT_TYPE));
+        assert_eq!(read.subjects.len(), 200_000);
+        assert_eq!(
+            read.subjects[7],
+            ("out/r1/f000007".to_string(), format!("ab{:062}", 7))
+        );
+        assert_eq!(read.predicate.unwrap()["verificationResult"], "PASSED");
+        // A name or digest that is not a string reads as "", as the lookups of a
+        // `Value` did; a subject that is not an object is refused.
+        let odd = doc(&[r#"{"name":1,"digest":{"sha256":null}}"#.to_string()]);
+        let read = read_statement(odd.as_bytes()).unwrap();
+        assert_eq!(read.subjects, [(String::new(), String::new())]);
+        assert!(read_statement(doc(&["3".to_string()]).as_bytes()).is_err());
+        // The number of subjects is bounded by the budget of values.
+        let empty = vec!["{}".to_string(); crate::json_budget::MAX_VALUES];
+        let e = read_statement(doc(&empty).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("JSON values"), "{e}");
+    }
 
     #[test]
     fn pae_is_the_dsse_encoding() {

@@ -16,6 +16,14 @@ use serde_json::{Map, Value};
 /// The most values (scalars, lists and objects) read from one document.
 pub const MAX_VALUES: usize = 1 << 20;
 
+/// What a [`ValueSeed`] counts beyond the value itself for an object's first
+/// member: a B-tree node of eleven members (about 630 bytes, what 20 values take).
+/// `[{"a":0},…]` of a 4 MB document would otherwise hold 360 MiB. Later members
+/// fill the node (an object of a million members holds about 100 bytes a member).
+const FIRST_MEMBER_VALUES: usize = 19;
+/// … and for a list's first element, which takes room for four.
+const FIRST_ELEMENT_VALUES: usize = 3;
+
 /// Reads one value, counting it and everything in it against `left`.
 #[derive(Clone, Copy)]
 pub struct ValueSeed<'a> {
@@ -36,12 +44,29 @@ impl<'a> ValueSeed<'a> {
 
 /// Counts one value against `left`, which started at `limit`.
 pub(crate) fn take<E: serde::de::Error>(left: &Cell<usize>, limit: usize) -> Result<(), E> {
-    match left.get() {
-        0 => Err(E::custom(format!(
-            "the document holds more than {limit} JSON values, more than lith reads from one file"
+    take_n(left, 1, limit)
+}
+
+/// Counts against `left` what an object's first member takes beyond its value, as
+/// [`ValueSeed`] counts it: after its key, before its value.
+pub(crate) fn take_first_member<E: serde::de::Error>(left: &Cell<usize>) -> Result<(), E> {
+    take_n(left, FIRST_MEMBER_VALUES, MAX_VALUES)
+}
+
+/// Counts against `left` what a list's first element takes beyond its value, once
+/// it is read.
+pub(crate) fn take_first_element<E: serde::de::Error>(left: &Cell<usize>) -> Result<(), E> {
+    take_n(left, FIRST_ELEMENT_VALUES, MAX_VALUES)
+}
+
+/// Counts `n` values against `left`, which started at `limit`.
+fn take_n<E: serde::de::Error>(left: &Cell<usize>, n: usize, limit: usize) -> Result<(), E> {
+    match left.get().checked_sub(n) {
+        None => Err(E::custom(format!(
+            "the document holds more than {limit} JSON values (counting what its objects and lists take to hold), more than lith reads from one file"
         ))),
-        n => {
-            left.set(n - 1);
+        Some(rest) => {
+            left.set(rest);
             Ok(())
         }
     }
@@ -166,6 +191,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         self.take()?;
         let mut items = Vec::new();
         while let Some(v) = seq.next_element_seed(self)? {
+            if items.is_empty() {
+                take_first_element(self.left)?;
+            }
             items.push(v);
         }
         Ok(Value::Array(items))
@@ -174,6 +202,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         self.take()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            if out.is_empty() {
+                take_first_member(self.left)?;
+            }
             // Later keys win, as in a `Value` read by serde_json.
             let v = map.next_value_seed(self)?;
             out.insert(key, v);
@@ -311,6 +342,35 @@ mod tests {
         }
     }
 
+    /// An object of one member takes a B-tree node of eleven (about 630 bytes): a
+    /// document of 520,000 of them (4 MB) took 360 MiB when each counted as two
+    /// values. Each now counts as 21, a list's first element as 4.
+    #[test]
+    fn small_objects_and_lists_count_what_they_take_to_hold() {
+        let doc = |n: usize, item: &str| format!("[{}]", vec![item; n].join(","));
+        let per_object = 1 + FIRST_MEMBER_VALUES + 1;
+        let fits = MAX_VALUES / per_object - 1;
+        assert!(from_slice(doc(fits, r#"{"a":0}"#).as_bytes()).is_ok());
+        let e = from_slice(doc(fits + 2, r#"{"a":0}"#).as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("more than 1048576 JSON values"),
+            "{e}"
+        );
+        // Later members count only their value, and an empty object only itself.
+        let wide = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":0")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        assert!(from_slice(wide(MAX_VALUES - 20).as_bytes()).is_ok());
+        assert!(from_slice(wide(MAX_VALUES - 19).as_bytes()).is_err());
+        // The outer list, its room for four, and the empty objects.
+        assert!(from_slice(doc(MAX_VALUES - 4, "{}").as_bytes()).is_ok());
+        // [[0],[0],…]: the inner list, its room for four and its element.
+        let per_list = 1 + FIRST_ELEMENT_VALUES + 1;
+        assert!(from_slice(doc(MAX_VALUES / per_list - 1, "[0]").as_bytes()).is_ok());
+        assert!(from_slice(doc(MAX_VALUES / per_list + 1, "[0]").as_bytes()).is_err());
+    }
+
     #[test]
     fn values_are_counted_without_being_built_and_refused_past_the_limit() {
         let doc = br#"{"a": [1, "two", null, {"b": [true, 2.5]}], "c": {}}"#;
@@ -338,14 +398,15 @@ mod tests {
     #[test]
     fn stops_past_the_budget_with_a_position() {
         let at = |n: usize| format!("[{}0]", "0,".repeat(n - 2));
-        // The list itself and its elements: MAX_VALUES values in all.
-        assert!(from_slice(at(MAX_VALUES).as_bytes()).is_ok());
-        let e = from_slice(at(MAX_VALUES + 1).as_bytes()).unwrap_err();
+        // The list itself, the room for four its first element takes, and its
+        // elements: MAX_VALUES values in all.
+        assert!(from_slice(at(MAX_VALUES - 3).as_bytes()).is_ok());
+        let e = from_slice(at(MAX_VALUES - 2).as_bytes()).unwrap_err();
         assert!(
             e.to_string().contains("more than 1048576 JSON values"),
             "{e}"
         );
         assert_eq!(e.line(), 1);
-        assert!(e.column() > 2 * MAX_VALUES - 8, "{}", e.column());
+        assert!(e.column() > 2 * MAX_VALUES - 14, "{}", e.column());
     }
 }

@@ -195,9 +195,18 @@ fn verify(g: &GlobalArgs, a: &AttestVerifyArgs) -> anyhow::Result<i32> {
     } else {
         "invalid"
     };
-    let statement = crate::fsutil::parse_json(&payload)
-        .map_err(|e| unreadable(&a.envelope, format!("the payload is not JSON: {e}")))?;
-    if statement.get("_type").and_then(Value::as_str) != Some(attest::STATEMENT_TYPE) {
+    let statement = attest::read_statement(&payload).map_err(|e| {
+        unreadable(
+            &a.envelope,
+            format!(
+                "the payload is not an in-toto statement lith reads: {}:{}: {}",
+                e.line(),
+                e.column(),
+                crate::fsutil::strip_position(&e.to_string())
+            ),
+        )
+    })?;
+    if statement.kind.as_deref() != Some(attest::STATEMENT_TYPE) {
         anyhow::bail!(unreadable(
             &a.envelope,
             format!(
@@ -206,27 +215,8 @@ fn verify(g: &GlobalArgs, a: &AttestVerifyArgs) -> anyhow::Result<i32> {
             )
         ));
     }
-    let subjects: Vec<(String, String)> = statement
-        .get("subject")
-        .and_then(Value::as_array)
-        .map(|s| {
-            s.iter()
-                .map(|x| {
-                    (
-                        x.get("name")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        x.pointer("/digest/sha256")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_ascii_lowercase(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let predicate = statement.get("predicate");
+    let subjects = statement.subjects;
+    let predicate = statement.predicate.as_ref();
     let result = predicate
         .and_then(|p| p.get("verificationResult"))
         .and_then(Value::as_str)

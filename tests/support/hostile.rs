@@ -267,8 +267,16 @@ pub fn history(path: &Path, lines: usize, names: usize, len: usize, shared: bool
         .unwrap();
         for i in 0..names {
             let sep = if i == 0 { "" } else { "," };
-            let id = if shared { i } else { l * names + i };
-            write!(f, r#"{sep}"run:out/{id:0>len$}""#).unwrap();
+            let id = (if shared { i } else { l * names + i }).to_string();
+            write!(f, r#"{sep}"run:out/"#).unwrap();
+            let zeros = vec![b'0'; len.saturating_sub(id.len()).min(1 << 20)];
+            let mut pad = len.saturating_sub(id.len());
+            while pad > 0 {
+                let n = pad.min(zeros.len());
+                f.write_all(&zeros[..n]).unwrap();
+                pad -= n;
+            }
+            write!(f, r#"{id}""#).unwrap();
         }
         f.write_all(b"]}\n").unwrap();
     }
