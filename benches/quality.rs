@@ -949,6 +949,23 @@ fn hostile_inputs(o: &Opts) {
         run_pages.len(),
         largest / 1024
     );
+    // Repair rewrites the index: on a copy, every entry's file absent.
+    let copy = o.dir.join(format!("hostile-repair-{}", std::process::id()));
+    std::fs::create_dir_all(copy.join("out/r1")).unwrap();
+    for f in ["artifact_index.json", "run_status.json"] {
+        std::fs::copy(ws.join("out/r1").join(f), copy.join("out/r1").join(f)).unwrap();
+    }
+    let (took, rss_repair, c_repair) = measure(
+        Command::new(lith())
+            .args(["reindex", "out/r1", "--repair"])
+            .current_dir(&copy),
+    );
+    trash(o, &copy);
+    println!(
+        "    lith reindex --repair of it: {} MiB, {:.2} s (exit {c_repair})",
+        rss_repair / 1024,
+        took.as_secs_f64()
+    );
 
     // One path repeated with sizes that differ (every repeat a finding once), and
     // a path of 30 MB (refused with the index).
