@@ -526,7 +526,7 @@ fn repair_lists_each_vanished_path_once() {
     listed.push(entries[0].clone()); // a.txt twice
     idx["artifacts"] = Value::Array(listed);
     idx["missing"] = json!(["b.txt", "elsewhere.txt"]);
-    ws.write("out/r1/artifact_index.json", &idx.to_string());
+    ws.write("out/r1/artifact_index.json", idx.to_string());
     for f in ["a.txt", "b.txt"] {
         std::fs::remove_file(ws.join("out/r1").join(f)).unwrap();
     }
