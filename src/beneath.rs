@@ -319,11 +319,26 @@ impl Dir {
     /// handle was opened cannot redirect the write. The file's mode is `0666` less
     /// the umask.
     pub fn write_atomic(&self, name: impl AsRef<[u8]>, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic_with(name, |w| w.write_all(bytes))
+    }
+
+    /// [`Dir::write_atomic`] of the bytes `write` writes, streamed into the
+    /// temporary file rather than held whole.
+    pub fn write_atomic_with(
+        &self,
+        name: impl AsRef<[u8]>,
+        write: impl FnOnce(&mut dyn std::io::Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         use std::io::Write;
         let name = name.as_ref();
         one_name(name)?;
         let (tmp, file) = self.create_temp(name)?;
-        let written = (&file).write_all(bytes).and_then(|()| file.sync_all());
+        let written = (|| {
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, &file);
+            write(&mut w)?;
+            w.flush()
+        })()
+        .and_then(|()| file.sync_all());
         drop(file);
         let renamed = written.and_then(|()| {
             let (from, to) = (cstr(&tmp)?, cstr(name)?);

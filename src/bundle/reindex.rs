@@ -9,7 +9,10 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +24,7 @@ use super::verify::{describe_open, hex};
 use crate::beneath::{Dir, Refusal};
 use crate::clock::Clock;
 use crate::fsutil;
+use crate::json_text::{self, JsonText};
 
 pub const REPAIR_LOG_SCHEMA: &str = "lith.repair_log.v1";
 
@@ -71,16 +75,33 @@ pub fn repair(
     let old_bytes = dir
         .read(&["artifact_index.json"], fsutil::MAX_JSON_BYTES)
         .map_err(|e| CommitError::Invalid(format!("{label}/artifact_index.json: {e}; nothing to repair from (repair never invents artifacts)")))?;
-    let mut doc: Value = serde_json::from_slice(&old_bytes).map_err(|e| {
-        CommitError::Invalid(format!(
-            "{label}/artifact_index.json: {}:{}: invalid JSON; repair cannot read it",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    // Validate the shape first so that a bad entry is an error, not a guess.
-    ArtifactIndex::from_value(&doc)
-        .map_err(|m| CommitError::Invalid(format!("{label}/artifact_index.json: {m}")))?;
+    // Checked first, entry by entry as verification reads it, so that a bad entry
+    // is an error, not a guess. The document is then rewritten from its text: each
+    // entry is held as its compact text (a `Value` of 550,000 entries took 595 MiB).
+    let invalid =
+        |what: String| CommitError::Invalid(format!("{label}/artifact_index.json: {what}"));
+    match ArtifactIndex::read_from(&old_bytes[..]) {
+        Ok(_) => {}
+        Err(fsutil::JsonReadError::Syntax { line, column, .. }) => {
+            return Err(invalid(format!(
+                "{line}:{column}: invalid JSON; repair cannot read it"
+            )));
+        }
+        Err(e) => return Err(invalid(e.to_string())),
+    }
+    let previous_index_sha256 = hex(&Sha256::digest(&old_bytes));
+    let members: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(&old_bytes).map_err(|e| invalid(e.to_string()))?;
+    let canonical = |raw: &RawValue| JsonText::read(raw.get().as_bytes());
+    let value = |raw: &RawValue| crate::json_budget::from_slice(raw.get().as_bytes());
+    let list = |key: &str| -> Result<Vec<&RawValue>, CommitError> {
+        match members.get(key) {
+            Some(raw) if raw.get().starts_with('[') => {
+                serde_json::from_str(raw.get()).map_err(|e| invalid(e.to_string()))
+            }
+            _ => Ok(Vec::new()),
+        }
+    };
     let state = match dir.read_json_text(&["run_status.json"]) {
         Ok(t) => RunStatus::from_text(t).ok().and_then(|s| s.state),
         Err(_) => None,
@@ -98,13 +119,12 @@ pub fn repair(
     let mut moved = Vec::new();
     let mut skipped = Vec::new();
     // Taken out of the document, not copied: an index may list 600,000 entries.
-    let entries = match doc.get_mut("artifacts").map(Value::take) {
-        Some(Value::Array(entries)) => entries,
-        _ => Vec::new(),
-    };
-    let mut kept = Vec::new();
-    for mut entry in entries {
-        let path = entry["path"].as_str().unwrap_or_default().to_string();
+    let mut kept: Vec<JsonText> = Vec::new();
+    for raw in list("artifacts")? {
+        let entry = canonical(raw).map_err(|e| invalid(e.to_string()))?;
+        let path = json_text::member(entry.raw(), "path")
+            .and_then(json_text::string_of)
+            .unwrap_or_default();
         let parts = match paths::lexical_components(&path) {
             Ok(p) => p,
             Err(why) => {
@@ -131,12 +151,21 @@ pub fn repair(
             Ok((f, meta)) => match describe_open(f, &meta, rel.last().copied().unwrap_or("")) {
                 Ok((size, sha, schema)) => {
                     let schema = schema.map_or(Value::Null, Value::String);
+                    // The entry's members, in key order (it was read in order).
+                    let mut fields: BTreeMap<String, Box<RawValue>> = BTreeMap::new();
+                    json_text::each_member(entry.raw(), |k, v| {
+                        fields.insert(k.into_owned(), v.to_owned());
+                    })
+                    .map_err(|e| invalid(e.to_string()))?;
                     for (field, new) in [
                         ("file_size", json!(size)),
                         ("sha256", json!(sha)),
                         ("schema_version", schema),
                     ] {
-                        let old = entry.get(field).cloned().unwrap_or(Value::Null);
+                        let old = match fields.get(field) {
+                            Some(raw) => value(raw).map_err(|e| invalid(e.to_string()))?,
+                            None => Value::Null,
+                        };
                         let same = match (field, &old) {
                             ("sha256", Value::String(o)) => {
                                 o.eq_ignore_ascii_case(new.as_str().unwrap_or(""))
@@ -151,33 +180,41 @@ pub fn repair(
                                 new: new.clone(),
                             });
                         }
-                        entry[field] = new;
+                        let raw = serde_json::value::to_raw_value(&new)
+                            .map_err(|e| invalid(e.to_string()))?;
+                        fields.insert(field.to_string(), raw);
                     }
+                    let text =
+                        serde_json::to_string(&fields).map_err(|e| invalid(e.to_string()))?;
+                    kept.push(JsonText::read(text.as_bytes()).map_err(|e| invalid(e.to_string()))?);
+                    continue;
                 }
                 Err(e) => skipped.push(format!("{path} (unreadable: {e})")),
             },
         }
         kept.push(entry);
     }
-    doc["artifacts"] = Value::Array(kept);
-    let mut missing = match doc.get_mut("missing").map(Value::take) {
-        Some(Value::Array(missing)) => missing,
-        _ => Vec::new(),
-    };
+    let mut missing: Vec<JsonText> = Vec::new();
+    for raw in list("missing")? {
+        missing.push(canonical(raw).map_err(|e| invalid(e.to_string()))?);
+    }
     // Each path moved once, found among those listed by lookup (a scan per path took
     // 8 minutes for 550,000).
     let listed: std::collections::HashSet<String> = missing
         .iter()
-        .filter_map(|x| x.as_str().map(str::to_string))
+        .filter_map(|x| json_text::string_of(x.raw()))
         .collect();
     let mut added = std::collections::HashSet::new();
     for m in &moved {
         if !listed.contains(m.as_str()) && added.insert(m.as_str()) {
-            missing.push(Value::String(m.clone()));
+            missing.push(JsonText::of(&Value::String(m.clone())));
         }
     }
     drop(listed);
-    let old_status = doc["status"].clone();
+    let old_status = match members.get("status") {
+        Some(raw) => value(raw).map_err(|e| invalid(e.to_string()))?,
+        None => Value::Null,
+    };
     let new_status = if state.as_deref() == Some("failed") {
         "failed"
     } else if !missing.is_empty() {
@@ -193,8 +230,24 @@ pub fn repair(
             new: json!(new_status),
         });
     }
-    doc["missing"] = Value::Array(missing);
-    doc["status"] = json!(new_status);
+    // The document as it will be written: its other members as read, in key order.
+    let mut doc: BTreeMap<String, Member> = BTreeMap::new();
+    for (k, raw) in &members {
+        if !matches!(k.as_str(), "artifacts" | "missing" | "status") {
+            doc.insert(
+                k.clone(),
+                Member::One(canonical(raw).map_err(|e| invalid(e.to_string()))?),
+            );
+        }
+    }
+    drop(members);
+    drop(old_bytes);
+    doc.insert("artifacts".into(), Member::List(kept));
+    doc.insert("missing".into(), Member::List(missing));
+    doc.insert(
+        "status".into(),
+        Member::One(JsonText::of(&json!(new_status))),
+    );
 
     let log = RepairLog {
         schema_version: REPAIR_LOG_SCHEMA,
@@ -203,26 +256,43 @@ pub fn repair(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         repaired_at: clock.now_rfc3339(),
-        previous_index_sha256: hex(&Sha256::digest(&old_bytes)),
+        previous_index_sha256,
         changes,
         moved_to_missing: moved,
         skipped,
     };
     // The log first: a crash between the two writes leaves the old index with a log
     // whose previous_index_sha256 still matches it, which says the repair did not land.
-    let mut log_bytes =
-        serde_json::to_vec_pretty(&log).map_err(|e| CommitError::Invalid(e.to_string()))?;
-    log_bytes.push(b'\n');
-    dir.write_atomic("repair_log.json", &log_bytes)
+    // Both streamed into their files: at 200,000 entries each is tens of MB.
+    dir.write_atomic_with("repair_log.json", |w| pretty_into(&log, w))
         .map_err(fsutil::io_context(format!(
             "{label}/repair_log.json: cannot write"
         )))?;
-    let mut bytes =
-        serde_json::to_vec_pretty(&doc).map_err(|e| CommitError::Invalid(e.to_string()))?;
-    bytes.push(b'\n');
-    dir.write_atomic("artifact_index.json", &bytes)
+    dir.write_atomic_with("artifact_index.json", |w| pretty_into(&doc, w))
         .map_err(fsutil::io_context(format!(
             "{label}/artifact_index.json: cannot write"
         )))?;
     Ok(log)
+}
+
+/// A member of the index as repair writes it: a value, or a list of values (each
+/// held as its compact text, written pretty as a `Value` would be).
+enum Member {
+    One(JsonText),
+    List(Vec<JsonText>),
+}
+
+impl Serialize for Member {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Member::One(t) => t.serialize(s),
+            Member::List(l) => l.serialize(s),
+        }
+    }
+}
+
+/// `value` as pretty JSON and a newline.
+fn pretty_into(value: &impl Serialize, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")
 }
