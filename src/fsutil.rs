@@ -231,7 +231,7 @@ pub fn parse_json_text(bytes: Vec<u8>) -> Result<crate::json_text::JsonText, Jso
 /// Reads the JSON document `bytes` with `parse`, which reads it under the budget of
 /// values: what it refuses is a syntax error or a document too large to read, with
 /// the line and column.
-fn parse_json_with<T>(
+pub(crate) fn parse_json_with<T>(
     bytes: &[u8],
     parse: impl FnOnce(&[u8]) -> serde_json::Result<T>,
 ) -> Result<T, JsonReadError> {

@@ -33,9 +33,13 @@ pub fn sexpr(data: &[u8]) {
 pub fn bundle_json(data: &[u8]) {
     let streamed = index::ArtifactIndex::read_from(data);
     let as_text = crate::fsutil::parse_json_text(data.to_vec());
+    let witnesses = witness::read(data);
     let v = match crate::fsutil::parse_json(data) {
         Ok(v) => v,
         Err(e) => {
+            if matches!(e, crate::fsutil::JsonReadError::Syntax { .. }) {
+                assert!(witnesses.is_err(), "witnesses read from what is not JSON");
+            }
             assert!(
                 streamed.is_err(),
                 "the streaming reader accepted invalid JSON"
@@ -54,7 +58,10 @@ pub fn bundle_json(data: &[u8]) {
         (Err(_), Err(_)) => {}
         (whole, streamed) => panic!("the two readers disagree: {whole:?} / {streamed:?}"),
     }
-    let _ = witness::parse(&v);
+    assert!(
+        witnesses.is_ok(),
+        "a document read as a value is unreadable as witnesses"
+    );
     // A document read as its text is the text of the value read from it.
     let text = as_text.expect("read as a value, so as text");
     assert_eq!(

@@ -120,9 +120,33 @@ impl<'de> Visitor<'de> for CountSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         take(self.left, self.limit)?;
-        while map.next_key::<IgnoredAny>()?.is_some() {
+        // Keys read as strings (not skipped), so a key a `Value` refuses, such as
+        // one with a lone surrogate escape, is refused here too.
+        while map.next_key_seed(KeySeed)?.is_some() {
             map.next_value_seed(self)?;
         }
+        Ok(())
+    }
+}
+
+/// An object's key, read as a string and let go.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
 }

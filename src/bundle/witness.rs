@@ -5,11 +5,12 @@
 //! finding; an empty list is fine.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::beneath::Dir;
 use crate::finding::{Code, Finding, Severity};
 use crate::fsutil::{self, JsonReadError};
+use crate::json_text;
 
 /// The most records kept for display.
 pub const MAX_RECORDS: usize = 5_000;
@@ -47,11 +48,11 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
                 )),
                 other => other,
             })
-            .and_then(|b| fsutil::parse_json(&b)),
+            .and_then(|b| read(&b)),
         None => Err(JsonReadError::Io("the run folder could not be opened".into())),
     };
-    let v = match read {
-        Ok(v) => v,
+    let parsed = match read {
+        Ok(parsed) => parsed,
         Err(JsonReadError::NotFound) => return (None, Vec::new()),
         Err(e) => {
             return (
@@ -67,7 +68,7 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
             );
         }
     };
-    match parse(&v) {
+    match parsed {
         Ok(w) => {
             let without = w
                 .records
@@ -102,38 +103,64 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
     }
 }
 
-pub fn parse(v: &Value) -> Result<Witnesses, String> {
-    let text = |o: &serde_json::Map<String, Value>, k: &str| {
-        o.get(k).and_then(Value::as_str).map(str::to_string)
-    };
-    let (meta, list) = match v {
-        Value::Array(items) => (None, items),
-        Value::Object(o) => match o.get("records").or_else(|| o.get("witnesses")) {
-            Some(Value::Array(items)) => (Some(o), items),
-            _ => return Err("expected `records` or `witnesses` to be a list".into()),
-        },
-        _ => return Err("expected an object or a list".into()),
-    };
-    let mut records = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let Value::Object(o) = item else {
-            return Err(format!("record {i} is not an object"));
-        };
-        if records.len() < MAX_RECORDS {
-            records.push(WitnessRecord {
-                requested_path: text(o, "requested_path"),
-                observed_path: text(o, "observed_path"),
-                observed_path_nofirmlink: text(o, "observed_path_nofirmlink"),
-                normalized_path: text(o, "normalized_path"),
-            });
-        }
+/// Reads `path_witnesses.json` from its bytes without building the document: every
+/// record is checked and counted, the first [`MAX_RECORDS`] kept. A document that
+/// is not JSON is an error as every JSON input's; one of another shape is
+/// `Ok(Err(why))`.
+pub fn read(bytes: &[u8]) -> Result<Result<Witnesses, String>, JsonReadError> {
+    use std::collections::BTreeMap;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(fsutil::parse_json(&bytes[..3]).unwrap_err());
     }
-    Ok(Witnesses {
-        schema_version: meta.and_then(|o| text(o, "schema_version")),
-        run_id: meta.and_then(|o| text(o, "run_id")),
-        plan_id: meta.and_then(|o| text(o, "plan_id")),
-        total: list.len(),
-        records,
+    fsutil::parse_json_with(bytes, |bytes| {
+        // Checked as a `Value` would be read (numbers out of range, escapes), with
+        // no budget: nothing is built.
+        crate::json_budget::count_values(bytes, &std::cell::Cell::new(usize::MAX), usize::MAX)?;
+        let top: &RawValue = serde_json::from_slice(bytes)?;
+        let text = |raw: Option<&&RawValue>| raw.and_then(|r| json_text::string_of(r));
+        let (meta, list) = match top.get().as_bytes().first() {
+            Some(b'[') => (None, top),
+            Some(b'{') => {
+                // Later keys win, as in a `Value`.
+                let o: BTreeMap<String, &RawValue> = serde_json::from_str(top.get())?;
+                match o.get("records").or_else(|| o.get("witnesses")) {
+                    Some(list) if list.get().starts_with('[') => {
+                        let list = *list;
+                        (Some(o), list)
+                    }
+                    _ => {
+                        return Ok(Err(
+                            "expected `records` or `witnesses` to be a list".to_string()
+                        ));
+                    }
+                }
+            }
+            _ => return Ok(Err("expected an object or a list".into())),
+        };
+        let items: Vec<&RawValue> = serde_json::from_str(list.get())?;
+        let mut records = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if !item.get().starts_with('{') {
+                return Ok(Err(format!("record {i} is not an object")));
+            }
+            if records.len() < MAX_RECORDS {
+                let o: BTreeMap<String, &RawValue> = serde_json::from_str(item.get())?;
+                records.push(WitnessRecord {
+                    requested_path: text(o.get("requested_path")),
+                    observed_path: text(o.get("observed_path")),
+                    observed_path_nofirmlink: text(o.get("observed_path_nofirmlink")),
+                    normalized_path: text(o.get("normalized_path")),
+                });
+            }
+        }
+        let meta = meta.as_ref();
+        Ok(Ok(Witnesses {
+            schema_version: text(meta.and_then(|o| o.get("schema_version"))),
+            run_id: text(meta.and_then(|o| o.get("run_id"))),
+            plan_id: text(meta.and_then(|o| o.get("plan_id"))),
+            total: items.len(),
+            records,
+        }))
     })
 }
 
@@ -150,11 +177,42 @@ mod tests {
             json!([rec.clone()]),
             json!({"witnesses": [rec.clone()]}),
         ] {
-            let w = parse(&v).unwrap();
+            let w = read(v.to_string().as_bytes()).unwrap().unwrap();
             assert_eq!(w.total, 1);
             assert_eq!(w.records[0].normalized_path.as_deref(), Some("/a"));
         }
-        assert!(parse(&json!({"records": "no"})).is_err());
-        assert!(parse(&json!([1])).is_err());
+        let shape = |v: serde_json::Value| read(v.to_string().as_bytes()).unwrap().unwrap_err();
+        assert_eq!(
+            shape(json!({"records": "no"})),
+            "expected `records` or `witnesses` to be a list"
+        );
+        assert_eq!(shape(json!([{}, 1])), "record 1 is not an object");
+        assert_eq!(shape(json!(3)), "expected an object or a list");
+        // Refused as a `Value` is, where the raw text alone would pass.
+        for bad in [
+            &b"[{}"[..],
+            b"[1e400]",
+            b"[\"\\ud800\"]",
+            b"{\"\\ud800\":1}",
+        ] {
+            let want = fsutil::parse_json(bad).unwrap_err().to_string();
+            assert_eq!(read(bad).unwrap_err().to_string(), want);
+        }
+    }
+
+    /// Read as a `Value`, 400,000 records of four paths (46 MB of objects for an 8
+    /// MiB file) are past the budget of values; read record by record they are
+    /// counted, the first 5,000 kept. Later keys win, as in a `Value`.
+    #[test]
+    fn many_records_are_counted_and_the_first_kept() {
+        let doc = format!(
+            r#"{{"run_id":"a","records":[],"run_id":"r1","records":[{}]}}"#,
+            vec![r#"{"normalized_path":"/p","x":{"y":[1]}}"#; 400_000].join(",")
+        );
+        assert!(fsutil::parse_json(doc.as_bytes()).is_err());
+        let w = read(doc.as_bytes()).unwrap().unwrap();
+        assert_eq!((w.total, w.records.len()), (400_000, MAX_RECORDS));
+        assert_eq!(w.run_id.as_deref(), Some("r1"));
+        assert_eq!(w.records[4_999].normalized_path.as_deref(), Some("/p"));
     }
 }
