@@ -7,9 +7,8 @@
 //! and never follows an unsafe path: such entries are kept as they are and listed in
 //! the log. Fields it does not own (unknown keys included) are preserved.
 
-use std::path::Path;
-
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -118,7 +117,7 @@ pub fn repair(
     let mut changes = Vec::new();
     let mut moved = Vec::new();
     let mut skipped = Vec::new();
-    // Taken out of the document, not copied: an index may list 600,000 entries.
+    // Each entry kept as its compact text: an index may list 600,000 entries.
     let mut kept: Vec<JsonText> = Vec::new();
     for raw in list("artifacts")? {
         let entry = canonical(raw).map_err(|e| invalid(e.to_string()))?;
