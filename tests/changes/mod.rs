@@ -562,6 +562,22 @@ fn history_lines(ws: &Workspace, site: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A line of history.jsonl told apart by its time, which starts with `tag-`.
+fn line_at(line: &str, tag: impl std::fmt::Display) -> String {
+    line.replacen(
+        "\"generated_at\":\"",
+        &format!("\"generated_at\":\"{tag}-"),
+        1,
+    )
+}
+
+/// `lith build -q --out site --history FILE` and `more`, with its peak memory.
+fn build_with_history(ws: &Workspace, file: &str, more: &[&str]) -> (crate::support::Run, u64) {
+    let mut args = vec!["build", "-q", "--out", "site", "--history", file];
+    args.extend_from_slice(more);
+    ws.lith_peak_mib(&args)
+}
+
 #[test]
 fn history_is_carried_truncated_to_the_newest_lines_and_marks_flaky_runs() {
     let ws = out_workspace();
@@ -687,25 +703,11 @@ fn a_long_history_is_read_keeping_the_newest_lines() {
     let n = (100 << 20) / line.len();
     let mut long = String::with_capacity(n * line.len() + 200);
     for i in 0..n {
-        // Each line told apart by its time.
-        long.push_str(&line.replacen(
-            "\"generated_at\":\"",
-            &format!("\"generated_at\":\"{i:07}-"),
-            1,
-        ));
+        long.push_str(&line_at(&line, format_args!("{i:07}")));
     }
     ws.write("long-history.jsonl", &long);
     drop(long);
-    let (r, peak) = ws.lith_peak_mib(&[
-        "build",
-        "-q",
-        "--out",
-        "site",
-        "--history",
-        "long-history.jsonl",
-        "--history-limit",
-        "3",
-    ]);
+    let (r, peak) = build_with_history(&ws, "long-history.jsonl", &["--history-limit", "3"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(peak < 64, "the build held {peak} MiB");
     let lines = history_lines(&ws, "site");
@@ -729,13 +731,7 @@ fn a_history_of_more_than_lith_holds_keeps_its_newest_lines_in_bounded_memory() 
     ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
     assert_eq!(ws.lith(&["build", "-q", "--out", "site"]).code, 0);
     let line = ws.read("site/history.jsonl");
-    let at = |i: usize| {
-        line.replacen(
-            "\"generated_at\":\"",
-            &format!("\"generated_at\":\"{i}-"),
-            1,
-        )
-    };
+    let at = |i: usize| line_at(&line, i);
     let mut text = at(0).replacen(
         "\"failing\":[",
         &format!("\"failing\":[\"run:{}\"", "x".repeat(100 << 20)),
@@ -745,14 +741,7 @@ fn a_history_of_more_than_lith_holds_keeps_its_newest_lines_in_bounded_memory() 
     text.push_str(&at(2));
     ws.write("big-history.jsonl", &text);
     drop(text);
-    let (r, peak) = ws.lith_peak_mib(&[
-        "build",
-        "-q",
-        "--out",
-        "site",
-        "--history",
-        "big-history.jsonl",
-    ]);
+    let (r, peak) = build_with_history(&ws, "big-history.jsonl", &[]);
     assert_eq!(r.code, 0, "a warning: {r:?}");
     // The line is read up to the 64 MiB cap, never held whole.
     assert!(peak < 128, "the build held {peak} MiB");
