@@ -584,7 +584,8 @@ pub struct PreviousArg {
     /// history starts with this build); a line lith cannot read is an error.
     #[arg(long, value_name = "HISTORY|SITE")]
     pub history: Option<PathBuf>,
-    /// How many builds history.jsonl keeps, this one included.
+    /// How many builds history.jsonl keeps, this one included: fewer when their
+    /// lines would hold more than 96 MiB (a history.cut warning says so).
     #[arg(long, value_name = "N", default_value_t = crate::report::history::DEFAULT_LIMIT,
           value_parser = clap::builder::TypedValueParser::map(
               clap::value_parser!(u16).range(1..), usize::from))]
