@@ -152,12 +152,17 @@ impl ArtifactIndex {
             // The usual index: read at once and parsed from memory, several times
             // faster than through a reader (and no 256 KiB buffer per run).
             let bytes = crate::fsutil::read_bounded(file, len, MAX_JSON_BYTES)?;
-            if bytes.starts_with(b"\xEF\xBB\xBF") {
-                return Err(crate::fsutil::parse_json(&bytes[..3]).unwrap_err());
-            }
-            return ArtifactIndex::parse(serde_json::Deserializer::from_slice(&bytes));
+            return ArtifactIndex::from_bytes(&bytes);
         }
         ArtifactIndex::read_from(file)
+    }
+
+    /// [`ArtifactIndex::read`] of an index already in memory.
+    pub fn from_bytes(bytes: &[u8]) -> Result<ArtifactIndex, JsonReadError> {
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            return Err(crate::fsutil::parse_json(&bytes[..3]).unwrap_err());
+        }
+        ArtifactIndex::parse(serde_json::Deserializer::from_slice(bytes))
     }
 
     /// [`ArtifactIndex::read`] from any reader (at most [`MAX_JSON_BYTES`] are read).

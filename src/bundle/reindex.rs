@@ -79,7 +79,7 @@ pub fn repair(
     // entry is held as its compact text (a `Value` of 550,000 entries took 595 MiB).
     let invalid =
         |what: String| CommitError::Invalid(format!("{label}/artifact_index.json: {what}"));
-    match ArtifactIndex::read_from(&old_bytes[..]) {
+    match ArtifactIndex::from_bytes(&old_bytes) {
         Ok(_) => {}
         Err(fsutil::JsonReadError::Syntax { line, column, .. }) => {
             return Err(invalid(format!(
