@@ -403,15 +403,24 @@ impl Kept {
     /// the budget is passed; `None` (and `over`) when it is passed with none left.
     fn mention(&mut self, name: &str) -> Option<Arc<str>> {
         let n = self.share(name);
+        if !self.fit(0) {
+            self.over = true;
+            return None;
+        }
+        Some(n)
+    }
+
+    /// Leaves out the oldest lines while the budget is passed, keeping at least
+    /// `lines` of them: whether what is held now fits.
+    fn fit(&mut self, lines: usize) -> bool {
         while self.holds() > self.budget {
-            if self.lines.is_empty() {
-                self.over = true;
-                return None;
+            if self.lines.len() <= lines {
+                return false;
             }
             self.pop_oldest();
             self.cut += 1;
         }
-        Some(n)
+        true
     }
 
     /// What the kept lines hold, their names' table included.
@@ -636,10 +645,8 @@ pub fn extend(r: &Report, previous: Vec<Entry>, limit: usize) -> History {
     for e in entries {
         kept.adopt(e);
     }
-    while kept.holds() > kept.budget && kept.lines.len() > 1 {
-        kept.pop_oldest();
-        kept.cut += 1;
-    }
+    // This build's line is kept, whatever it holds.
+    kept.fit(1);
     let entries: Vec<Entry> = kept.lines.into();
     let flaky = flaky(&entries);
     History {
