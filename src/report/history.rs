@@ -106,10 +106,46 @@ impl Serialize for Items {
     }
 }
 
+/// Items read back from a report share their names through the report's interner
+/// ([`crate::bundle::verify::PathInterner::reading`]), as `--history` shares them
+/// through [`Kept`].
 impl<'de> serde::Deserialize<'de> for Items {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Items, D::Error> {
-        let names: Vec<String> = serde::Deserialize::deserialize(d)?;
-        Ok(Items::of(names.into_iter().map(Arc::from).collect()))
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = Items;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of item names")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element_seed(SharedName)? {
+                    names.push(name);
+                }
+                Ok(Items::of(names))
+            }
+        }
+        d.deserialize_seq(Names)
+    }
+}
+
+/// An item name, shared through the report's interner if one is set.
+struct SharedName;
+
+impl<'de> DeserializeSeed<'de> for SharedName {
+    type Value = Arc<str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Arc<str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SharedName {
+    type Value = Arc<str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an item name")
+    }
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Arc<str>, E> {
+        Ok(crate::bundle::verify::read_shared(name))
     }
 }
 

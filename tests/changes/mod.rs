@@ -770,6 +770,28 @@ fn a_history_of_more_than_lith_holds_keeps_its_newest_lines_in_bounded_memory() 
 }
 
 #[test]
+fn a_report_whose_history_names_the_same_items_on_every_line_is_read_back_sharing_them() {
+    let ws = out_workspace();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    // Twenty builds naming the same 10,000 failing runs (a red streak): 80 MB.
+    crate::support::hostile::history(&ws.path().join("red.jsonl"), 20, 10_000, 400, true);
+    let (r, _) = build_with_history(&ws, "red.jsonl", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (r, peak) = ws.lith_peak_mib(&["render", "-q", "site/report.json", "--out", "again"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // 200,000 mentions of 400-byte names held apart take over 90 MiB; shared, each
+    // name is held once and a mention is a pointer.
+    assert!(peak < 64, "render held {peak} MiB");
+    let lines = history_lines(&ws, "again");
+    assert_eq!(lines.len(), 21);
+    assert_eq!(lines[0]["failing"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        ws.read("again/history.jsonl"),
+        ws.read("site/history.jsonl")
+    );
+}
+
+#[test]
 fn a_history_line_lith_cannot_read_is_refused_naming_it() {
     let ws = out_workspace();
     ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
