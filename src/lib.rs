@@ -23,6 +23,7 @@ pub mod finding;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod gate;
+pub mod held;
 pub mod http;
 pub mod json_budget;
 pub mod json_text;
@@ -35,3 +36,8 @@ pub mod receipts;
 pub mod report;
 pub mod site;
 pub mod wire;
+
+/// The system allocator, counting what a thread holds while it reads a document
+/// back ([`held`]).
+#[global_allocator]
+static ALLOCATOR: held::Counting = held::Counting;

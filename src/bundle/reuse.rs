@@ -276,7 +276,7 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = crate::cmd::merge::MAX_REPORT_BYTES;
-    use crate::cmd::merge::MAX_REPORT_VALUES;
+    use crate::cmd::merge::{MAX_REPORT_HELD, MAX_REPORT_VALUES};
     if meta.len() > limit {
         return Err(at(&format_args!(
             "{} bytes is more than the {limit} bytes lith reads back",
@@ -291,7 +291,9 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         }
         let left = std::cell::Cell::new(MAX_REPORT_VALUES);
         crate::json_budget::count_values(&bytes, &left, MAX_REPORT_VALUES).map_err(|e| at(&e))?;
-        serde_json::from_slice(&bytes).map_err(|e| at(&e))?
+        // Its text is held beside what it holds.
+        let held = MAX_REPORT_HELD.saturating_sub(bytes.len());
+        crate::held::read_json(&bytes[..], held).map_err(|e| at(&e))?
     } else {
         // One pass digests the text and counts its values; the next reads it.
         let mut hashed = Hashed {
@@ -308,8 +310,7 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         }
         counted.map_err(|e| at(&e))?;
         file.rewind().map_err(|e| at(&e))?;
-        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 20, file.take(limit)))
-            .map_err(|e| at(&e))?
+        crate::held::read_json(file.take(limit), MAX_REPORT_HELD).map_err(|e| at(&e))?
     };
     if report.schema_version != crate::report::SCHEMA_VERSION {
         return Err(at(&"another schema version"));

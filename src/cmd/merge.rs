@@ -20,6 +20,11 @@ pub const MAX_REPORT_BYTES: u64 = 1024 * 1024 * 1024;
 /// takes follows the values more than the bytes, and `[0,0,…]` or `["","",…]` costs
 /// 8 to 16 times its text.
 pub const MAX_REPORT_VALUES: usize = 1 << 24;
+/// The most a report read whole may hold in memory, as lith's allocator counts it
+/// ([`crate::held`]): a report of 100,000 runs of 13 artifacts holds 197 MiB. Its
+/// text alone does not bound it: ten million short names in one run's `unindexed`
+/// (a 110 MB report) took `lith render` to 868 MiB, and one 200 MB name to 419 MiB.
+pub const MAX_REPORT_HELD: usize = 224 << 20;
 
 pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     let mut parts = Vec::with_capacity(a.parts.len());
@@ -329,16 +334,15 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
 }
 
 /// Reads a JSON document lith wrote: a regular file, at most [`MAX_REPORT_BYTES`],
-/// with line and column on a syntax error. Its artifact rows share one copy of each
-/// path, as the rows a build verifies do (a report of 100,000 runs of the same 13
-/// files would otherwise hold 1.3 million copies).
+/// holding at most [`MAX_REPORT_HELD`], with line and column on a syntax error. Its
+/// artifact rows share one copy of each path, as the rows a build verifies do (a
+/// report of 100,000 runs of the same 13 files would otherwise hold 1.3 million
+/// copies).
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let file = open_counted(path, what)?;
-    let mut de = serde_json::Deserializer::from_reader(reader(&file));
-    let value = crate::bundle::verify::PathInterner::default()
-        .reading(|| T::deserialize(&mut de).and_then(|v| de.end().map(|()| v)))
-        .map_err(|e| not(path, what, e))?;
-    Ok(value)
+    crate::bundle::verify::PathInterner::default()
+        .reading(|| crate::held::read_json((&file).take(MAX_REPORT_BYTES), MAX_REPORT_HELD))
+        .map_err(|e| not(path, what, e))
 }
 
 /// Opens a JSON document lith wrote and counts its values through the handle, which

@@ -871,6 +871,94 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     assert!(peak < 128, "the rebuild held {peak} MiB");
 }
 
+/// A report's text does not bound what it holds: six million short names in one
+/// run's `unindexed` are a 66 MB report within the values lith counts, which the
+/// lith before held as `String`s, over 400 MiB. Read back whole, a report is
+/// refused once it holds more than `MAX_REPORT_HELD`, as lith's allocator counts
+/// it, by `render` and `merge` alike, and a rebuild that meets it beside its stamps
+/// reuses nothing and goes on.
+#[test]
+fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
+    let ws = Workspace::demo();
+    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let report = ws.read("whole/report.json");
+    let at = report
+        .find("\"unindexed\":[")
+        .expect("a run with unindexed files")
+        + 13;
+    let mut hostile = String::with_capacity(report.len() + 66_000_000);
+    hostile.push_str(&report[..at]);
+    for i in 0..6_000_000 {
+        hostile.push_str(&format!("\"f{i:07}\","));
+    }
+    hostile.push_str(&report[at..]);
+    ws.write("hostile.json", &hostile);
+    drop(hostile);
+    let (r, peak) = ws.lith_peak_mib(&["render", "hostile.json", "--out", "site"]);
+    assert_eq!(r.code, 64, "{r:?}");
+    let why = format!(
+        "it holds more than the {} MiB lith holds of one file it reads back",
+        lith::cmd::merge::MAX_REPORT_HELD >> 20
+    );
+    assert!(r.stderr.contains(&why), "{}", r.stderr);
+    assert!(r.stderr.contains("hostile.json:1:"), "{}", r.stderr);
+    assert!(peak < 256, "render held {peak} MiB");
+    assert!(!ws.join("site").exists());
+    // The same rows as a partial report for `lith merge`.
+    let r = ws.lith_env(
+        &["build", "-q", "--partition", "1/1", "--out", "part.json"],
+        &[EPOCH],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let part = ws.read("part.json");
+    let at = part
+        .find("\"unindexed\":[")
+        .expect("a run with unindexed files")
+        + 13;
+    let mut hostile = String::with_capacity(part.len() + 66_000_000);
+    hostile.push_str(&part[..at]);
+    for i in 0..6_000_000 {
+        hostile.push_str(&format!("\"f{i:07}\","));
+    }
+    hostile.push_str(&part[at..]);
+    ws.write("part.json", &hostile);
+    drop(hostile);
+    let (r, peak) = ws.lith_peak_mib(&["merge", "part.json", "--out", "merged"]);
+    assert_eq!(r.code, 64, "{r:?}");
+    assert!(r.stderr.contains(&why), "{}", r.stderr);
+    assert!(peak < 256, "merge held {peak} MiB");
+    // Planted beside stamps that name its digest, the rebuild reuses nothing.
+    use sha2::{Digest, Sha256};
+    let hostile = std::fs::read(ws.join("hostile.json")).unwrap();
+    let stamps = ws.read(".whole.lith-verified");
+    let (header, rest) = stamps.split_once('\n').unwrap();
+    let mut header: Vec<&str> = header.split(' ').collect();
+    let digest = format!("{:x}", Sha256::digest(&hostile));
+    header[2] = &digest;
+    ws.write(
+        ".whole.lith-verified",
+        format!("{}\n{rest}", header.join(" ")),
+    );
+    std::fs::write(ws.join("whole/report.json"), &hostile).unwrap();
+    drop(hostile);
+    let (r, peak) = ws.lith_peak_mib(&["build", "--out", "whole"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    // Less its text, which the rebuild holds beside it.
+    assert!(
+        r.stderr
+            .contains("MiB lith holds of one file it reads back at line 1 column"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("every run is read and hashed again"),
+        "{}",
+        r.stderr
+    );
+    assert!(peak < 256, "the rebuild held {peak} MiB");
+}
+
 /// A report of as many values as lith reads back, all of them in values the model
 /// only shows (a run's gating inputs, a field of its `run_status.json`), is read
 /// back and rendered in far less than SPEC §11's 256 MB for one input file: those
