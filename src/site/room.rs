@@ -5,7 +5,9 @@
 //! usual page is a few KB; but nothing bounded their sum, and every character a
 //! page shows may escape to five bytes. So the lists fill a budget of bytes,
 //! measured as escaped ([`html_len`]), in the order a reviewer needs them, and each
-//! counts what it leaves out ([`keep_within`]). A run page's facts, promotion facts
+//! counts what it leaves out ([`keep_within`]). Where several lists share a page,
+//! each has its share of the room ([`Shares`]), so one long list never hides the
+//! others. A run page's facts, promotion facts
 //! and table of artifacts (whose rows are bounded on their own) are kept whole: a
 //! run page larger than [`RUN_PAGE_BYTES`] is measured without the rest, which then
 //! fills what is left ([`render`]).
@@ -24,7 +26,7 @@ pub const LISTS_ROOM: usize = 900_000;
 
 /// Markup around one item of a list a run page shows, at most (its tags, a badge,
 /// a severity and a code), besides the escaped text of its values.
-const ITEM_MARKUP: usize = 256;
+pub(super) const ITEM_MARKUP: usize = 256;
 
 /// Room kept for what a fitted page has and its bare form has not: the tags around
 /// a list, a `<pre>` or a Markdown block, and notes longer than the bare page's.
@@ -200,6 +202,50 @@ pub(super) fn fill<'a, T>(
     (kept, more)
 }
 
+/// What the items of a list take from a room, each with its [`ITEM_MARKUP`].
+pub(super) fn wanted<T>(items: impl IntoIterator<Item = T>, cost: impl Fn(&T) -> usize) -> usize {
+    items
+        .into_iter()
+        .fold(0, |sum, item| sum.saturating_add(cost(&item) + ITEM_MARKUP))
+}
+
+/// One room shared by the lists of a page, so that no list crowds out those after
+/// it: each gets what it wants when all fit, else an equal share (a list that wants
+/// less keeps all it wants, and the others share the rest), and the room a list
+/// leaves unused goes to the lists after it, in page order.
+pub(super) struct Shares {
+    shares: std::vec::IntoIter<usize>,
+    spare: usize,
+}
+
+impl Shares {
+    /// Shares of `room` for lists wanting `wants` bytes each, in page order.
+    pub(super) fn new(wants: &[usize], room: usize) -> Shares {
+        let mut order: Vec<usize> = (0..wants.len()).collect();
+        order.sort_by_key(|&i| wants[i]);
+        let mut shares = vec![0; wants.len()];
+        let mut left = room;
+        for (k, &i) in order.iter().enumerate() {
+            let even = left / (wants.len() - k);
+            shares[i] = wants[i].min(even);
+            left -= shares[i];
+        }
+        Shares {
+            shares: shares.into_iter(),
+            spare: left,
+        }
+    }
+
+    /// Fills the next list through `f`, which takes what it uses from the room it
+    /// is given; what is left goes on to the next list.
+    pub(super) fn next<R>(&mut self, f: impl FnOnce(&mut usize) -> R) -> R {
+        let mut room = self.shares.next().unwrap_or(0) + self.spare;
+        let r = f(&mut room);
+        self.spare = room;
+        r
+    }
+}
+
 /// Where each page of a paged list starts: a page holds at most `per_page` items,
 /// and past its first item no more than `room` bytes of their costs.
 pub(super) fn page_starts<T>(
@@ -298,6 +344,25 @@ mod tests {
                 "{s:?}"
             );
         }
+    }
+
+    #[test]
+    fn lists_share_a_room_evenly_and_pass_on_what_they_leave() {
+        // All fit: each gets what it wants, and the rest is spare.
+        let mut s = Shares::new(&[100, 200], 1000);
+        assert_eq!(s.next(|r| *r), 800);
+        // A list wanting less than an even share keeps it all; the others split the
+        // rest, whatever their order on the page.
+        let mut s = Shares::new(&[5000, 100, 5000], 1000);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(s.next(std::mem::take));
+        }
+        assert_eq!(got, [450, 100, 450]);
+        // What a list leaves of its room goes to the next.
+        let mut s = Shares::new(&[5000, 5000], 1000);
+        s.next(|r| *r -= 300);
+        assert_eq!(s.next(|r| *r), 700);
     }
 
     #[test]

@@ -283,56 +283,82 @@ pub const QUESTIONS_SHOWN: usize = 1000;
 const GATE_TEXT_CHARS: usize = 500;
 
 pub fn write_gates(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
+    use super::room::{ITEM_MARKUP, Shares, wanted};
     let gate = report.gates.push_truth.as_ref();
-    // Every list shares one room: a manifest of 30,000 proof refs made a page of
-    // 12.9 MB.
-    let mut room = super::room::LISTS_ROOM;
-    let (refs, refs_more) = fill(
-        gate.map_or(&[][..], |g| &g.required_refs[..]),
-        &mut room,
-        |r| html_len(&r.reference),
-    );
-    let all_hashes = gate.map_or(&[][..], |g| &g.required_hashes[..]);
-    let mut hashes = Vec::new();
-    for check in all_hashes {
-        let cost = html_len(&check.spec)
-            + html_len(&check.source)
-            + check.note.as_deref().map_or(0, html_len);
-        if !super::room::take(&mut room, cost) {
-            break;
-        }
-        let (files, files_more) = fill(&check.files, &mut room, |f| {
-            html_len(&f.path) + f.sha256.len()
-        });
-        hashes.push(HashRow {
-            check,
-            files,
-            files_more,
-        });
-    }
-    let hashes_more = all_hashes.len() - hashes.len();
+    // What blocks the gate comes first: missing refs and hashes before those found.
+    let mut all_refs: Vec<&crate::gate::RefCheck> = gate
+        .map_or(&[][..], |g| &g.required_refs[..])
+        .iter()
+        .collect();
+    all_refs.sort_by_key(|r| r.satisfied);
+    let mut all_hashes: Vec<&crate::gate::HashCheck> = gate
+        .map_or(&[][..], |g| &g.required_hashes[..])
+        .iter()
+        .collect();
+    all_hashes.sort_by_key(|h| h.available);
     let questions = gate
         .and_then(|g| g.open_questions.as_ref())
         .map_or(&[][..], |o| &o.questions[..]);
+    let asked = |resolved: bool| {
+        questions
+            .iter()
+            .filter(move |q| q.resolved == resolved)
+            .take(QUESTIONS_SHOWN)
+    };
+    let needs_all = gate.map_or(&[][..], |g| &g.needs[..]);
+    let advisories_all = gate.map_or(&[][..], |g| &g.advisories[..]);
+    let ref_cost = |r: &&crate::gate::RefCheck| html_len(&r.reference);
+    let hash_cost = |h: &crate::gate::HashCheck| {
+        html_len(&h.spec) + html_len(&h.source) + h.note.as_deref().map_or(0, html_len)
+    };
+    let file_cost = |f: &crate::gate::HashedFile| html_len(&f.path) + f.sha256.len();
+    let question_cost =
+        |q: &&crate::gate::Question| html_len(&q.id) + html_len(&q.text) + 8 * q.resolved_by.len();
+    // Every list shares one room (a manifest of 30,000 proof refs made a page of
+    // 12.9 MB), each its share of it: a list of many refs no longer hides the
+    // hashes, the questions and what to do.
+    let mut room = Shares::new(
+        &[
+            wanted(all_refs.iter().copied(), ref_cost),
+            wanted(all_hashes.iter().copied(), |h| {
+                hash_cost(h) + ITEM_MARKUP + wanted(&h.files, |f| file_cost(f))
+            }),
+            wanted(asked(false), question_cost),
+            wanted(asked(true), question_cost),
+            wanted(needs_all, |n| html_len(n)),
+            wanted(advisories_all, |a| html_len(a)),
+        ],
+        super::room::LISTS_ROOM,
+    );
+    let refs = room.next(|room| keep_within(all_refs.iter().copied(), room, ref_cost));
+    let refs_more = all_refs.len() - refs.len();
+    let hashes = room.next(|room| {
+        let mut hashes = Vec::new();
+        for check in all_hashes.iter().copied() {
+            if !super::room::take(room, hash_cost(check)) {
+                break;
+            }
+            let (files, files_more) = fill(&check.files, room, file_cost);
+            hashes.push(HashRow {
+                check,
+                files,
+                files_more,
+            });
+        }
+        hashes
+    });
+    let hashes_more = all_hashes.len() - hashes.len();
     let mut shown = |resolved: bool| {
-        let all = questions.iter().filter(|q| q.resolved == resolved);
-        let total = all.clone().count();
-        let kept: Vec<_> = keep_within(all.take(QUESTIONS_SHOWN), &mut room, |q| {
-            html_len(&q.id) + html_len(&q.text) + 8 * q.resolved_by.len()
-        });
+        let kept: Vec<_> = room.next(|room| keep_within(asked(resolved), room, question_cost));
+        let total = questions.iter().filter(|q| q.resolved == resolved).count();
         let more = total - kept.len();
         (kept, more)
     };
     let (unresolved, unresolved_more) = shown(false);
     let (resolved, resolved_more) = shown(true);
-    let (needs, needs_more) = fill(gate.map_or(&[][..], |g| &g.needs[..]), &mut room, |n| {
-        html_len(n)
-    });
-    let (advisories, advisories_more) = fill(
-        gate.map_or(&[][..], |g| &g.advisories[..]),
-        &mut room,
-        |a| html_len(a),
-    );
+    let (needs, needs_more) = room.next(|room| fill(needs_all, room, |n| html_len(n)));
+    let (advisories, advisories_more) =
+        room.next(|room| fill(advisories_all, room, |a| html_len(a)));
     let page = GatesPage {
         shell,
         gate,
@@ -476,83 +502,96 @@ fn text(v: Option<&Value>) -> String {
 pub fn write_queue(report: &Report, out: &super::Sink, shell: Shell) -> Result<(), super::Error> {
     let q = &report.queue;
     let r = q.replay.as_ref();
-    // The lists share one room, so that a log of long fields keeps the page under
-    // 1 MB; each counts what it leaves out.
-    let mut room = super::room::LISTS_ROOM;
-    let findings = keep_within(
-        q.findings.iter().map(|f| FindingRow::from(f, None)),
-        &mut room,
-        |f| html_len(&f.message),
-    );
-    let pending = r
+    let findings: Vec<FindingRow> = q
+        .findings
+        .iter()
+        .map(|f| FindingRow::from(f, None))
+        .collect();
+    let pending: Vec<TaskRow> = r
         .map(|r| {
-            let rows = r.pending.iter().take(QUEUE_LIST_SHOWN).map(|raw| {
-                // A report's task is small, or a stand-in for a large one.
-                let t: serde_json::Map<String, Value> =
-                    serde_json::from_str(raw.get()).unwrap_or_default();
-                TaskRow {
-                    id: text(t.get("id")),
-                    kind: text(t.get("kind")),
-                    owner: text(t.get("owner")),
-                    dedupe_key: text(t.get("dedupe_key")),
-                    created_at: text(t.get("created_at")),
-                    payload: match t.get("omitted") {
-                        Some(o) => omitted(o),
-                        None => text(t.get("payload")),
-                    },
-                }
-            });
-            keep_within(rows, &mut room, |t| {
-                [
-                    &t.id,
-                    &t.kind,
-                    &t.owner,
-                    &t.dedupe_key,
-                    &t.created_at,
-                    &t.payload,
-                ]
-                .into_iter()
-                .map(|s| html_len(s))
-                .sum()
-            })
+            r.pending
+                .iter()
+                .take(QUEUE_LIST_SHOWN)
+                .map(|raw| {
+                    // A report's task is small, or a stand-in for a large one.
+                    let t: serde_json::Map<String, Value> =
+                        serde_json::from_str(raw.get()).unwrap_or_default();
+                    TaskRow {
+                        id: text(t.get("id")),
+                        kind: text(t.get("kind")),
+                        owner: text(t.get("owner")),
+                        dedupe_key: text(t.get("dedupe_key")),
+                        created_at: text(t.get("created_at")),
+                        payload: match t.get("omitted") {
+                            Some(o) => omitted(o),
+                            None => text(t.get("payload")),
+                        },
+                    }
+                })
+                .collect()
         })
         .unwrap_or_default();
     let pending_total = r.map_or(0, |r| r.pending_count());
-    let cross = q.cross_check.as_ref().map(|c| {
-        let cost = |o: &(usize, String, String)| html_len(&o.1) + html_len(&o.2);
-        let missing = keep_within(
-            c.receipt_missing
-                .iter()
-                .take(QUEUE_LIST_SHOWN)
-                .map(|o| (o.line, o.op.to_string(), truncate(&o.task_id, CELL))),
-            &mut room,
-            cost,
-        );
-        let orphans = keep_within(
-            c.receipts_without_op
-                .iter()
-                .take(QUEUE_LIST_SHOWN)
-                .map(|o| {
-                    (
-                        o.line,
-                        truncate(&o.op, CELL),
-                        o.task_id
-                            .as_deref()
-                            .map_or_else(|| "(no task ref)".into(), |t| truncate(t, CELL)),
-                    )
-                }),
-            &mut room,
-            cost,
-        );
-        CrossView {
-            ops: c.ops,
-            queue_receipts: c.queue_receipts,
-            missing_more: c.missing_count() - missing.len(),
-            missing,
-            orphans_more: c.orphan_count() - orphans.len(),
-            orphans,
-            listed: crate::queue::crosscheck::MAX_LISTED,
-        }
+    let missing: Vec<(usize, String, String)> = q.cross_check.as_ref().map_or(Vec::new(), |c| {
+        c.receipt_missing
+            .iter()
+            .take(QUEUE_LIST_SHOWN)
+            .map(|o| (o.line, o.op.to_string(), truncate(&o.task_id, CELL)))
+            .collect()
+    });
+    let orphans: Vec<(usize, String, String)> = q.cross_check.as_ref().map_or(Vec::new(), |c| {
+        c.receipts_without_op
+            .iter()
+            .take(QUEUE_LIST_SHOWN)
+            .map(|o| {
+                (
+                    o.line,
+                    truncate(&o.op, CELL),
+                    o.task_id
+                        .as_deref()
+                        .map_or_else(|| "(no task ref)".into(), |t| truncate(t, CELL)),
+                )
+            })
+            .collect()
+    });
+    let finding_cost = |f: &FindingRow| html_len(&f.message);
+    let task_cost = |t: &TaskRow| {
+        [
+            &t.id,
+            &t.kind,
+            &t.owner,
+            &t.dedupe_key,
+            &t.created_at,
+            &t.payload,
+        ]
+        .into_iter()
+        .map(|s| html_len(s))
+        .sum()
+    };
+    let cross_cost = |o: &(usize, String, String)| html_len(&o.1) + html_len(&o.2);
+    // The lists share one room, so that a log of long fields keeps the page under
+    // 1 MB, each its share of it; each counts what it leaves out.
+    let mut room = super::room::Shares::new(
+        &[
+            super::room::wanted(&findings, |f| finding_cost(f)),
+            super::room::wanted(&pending, |t| task_cost(t)),
+            super::room::wanted(&missing, |o| cross_cost(o)),
+            super::room::wanted(&orphans, |o| cross_cost(o)),
+        ],
+        super::room::LISTS_ROOM,
+    );
+    let findings = room.next(|room| keep_within(findings, room, finding_cost));
+    let pending = room.next(|room| keep_within(pending, room, task_cost));
+    let missing = room.next(|room| keep_within(missing, room, cross_cost));
+    let orphans = room.next(|room| keep_within(orphans, room, cross_cost));
+    let cross = q.cross_check.as_ref().map(|c| CrossView {
+        ops: c.ops,
+        queue_receipts: c.queue_receipts,
+        missing_more: c.missing_count() - missing.len(),
+        missing,
+        orphans_more: c.orphan_count() - orphans.len(),
+        orphans,
+        listed: crate::queue::crosscheck::MAX_LISTED,
     });
     let page = QueuePage {
         shell,

@@ -653,6 +653,33 @@ fn the_queue_page_lists_what_fits_and_counts_the_rest() {
         rows + count_before(&page[pending..], "more pending task(s) not shown"),
         1200
     );
+    // Cross-checked against receipts, none of the 1,200 has one: the pending tasks,
+    // first on the page, left no room to list an operation without a receipt.
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (queue (log \"queue.jsonl\")) (receipts (log \"receipts.log\")))",
+    );
+    ws.write("receipts.log", "");
+    ws.lith(&["build", "-q"]);
+    let page = ws.read("site/queue/index.html");
+    assert!(page.len() <= 1_000_000, "{} bytes", page.len());
+    let pending = page.find("<h2 id=\"h-pending\"").unwrap();
+    let cross = page.find("<h2 id=\"h-cross\"").unwrap();
+    let rows = page[pending..cross].matches("<tr><td>").count();
+    let missing = page[cross..].matches("<li>line ").count();
+    assert!(rows > 20, "{rows} pending tasks shown");
+    assert!(
+        missing > 100,
+        "{missing} operations without a receipt shown"
+    );
+    assert_eq!(
+        missing
+            + count_before(
+                &page[cross..],
+                "more operation(s) without a receipt not shown"
+            ),
+        1200
+    );
 }
 
 /// SPEC §11: every page under 1 MB. The demo with 1,200 receipts of 300-character
