@@ -1257,6 +1257,60 @@ fn hostile_inputs(o: &Opts) {
             rss / 1024
         );
     }
+    // Reports whose text does not bound what they hold: names held as strings, and
+    // a history of a red streak, whose names lith shares.
+    let names = |n: usize| -> String { (0..n).map(|i| format!("\"f{i:07}\",")).collect() };
+    let mut history: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let line = history["history"]["entries"][0].clone();
+    let failing: Vec<String> = (0..100_000)
+        .map(|i| format!("run:book/exp{}/out/run-{i:06}", i % 50))
+        .collect();
+    history["history"]["entries"] = (0..50)
+        .map(|k| {
+            let mut l = line.clone();
+            l["failing"] = serde_json::json!(failing);
+            l["generated_at"] = format!("2026-11-{:02}T00:00:00Z", k % 28 + 1).into();
+            l
+        })
+        .collect();
+    let unindexed = "\"unindexed\":[";
+    let at = report
+        .find(unindexed)
+        .expect("the demo's report has unindexed files")
+        + unindexed.len();
+    for (what, hostile) in [
+        (
+            "ten million short names in a run's unindexed",
+            format!("{}{}{}", &report[..at], names(10_000_000), &report[at..]),
+        ),
+        (
+            "one unindexed name of 200 MB",
+            format!(
+                "{}\"{}\",{}",
+                &report[..at],
+                "f".repeat(200 << 20),
+                &report[at..]
+            ),
+        ),
+        (
+            "a history of 50 lines naming the same 100,000 failing runs",
+            history.to_string(),
+        ),
+    ] {
+        std::fs::write(ws.join("hostile.json"), &hostile).unwrap();
+        let (took, rss, code) = measure(
+            Command::new(lith())
+                .args(["render", "--quiet", "hostile.json", "--out", "rendered"])
+                .current_dir(&ws),
+        );
+        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        println!(
+            "  a report.json of {:.0} MB with {what}: lith render {} MiB, {:.2} s (exit {code})",
+            hostile.len() as f64 / 1e6,
+            rss / 1024,
+            took.as_secs_f64()
+        );
+    }
     trash(o, &ws);
 
     // The demo workspace with 1.5 million receipts (a 352 MB log).

@@ -557,7 +557,7 @@ pub struct Counts {
 }
 
 /// Everything known about one run folder.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     /// The run folder's name.
     pub run_id: String,
@@ -591,16 +591,83 @@ pub struct RunReport {
     /// of the run itself. A run's record is held twice while a rebuild moves it
     /// from the previous report into the new one: these 120 bytes inline would be
     /// 24 MB at 100,000 runs.
-    #[serde(
-        flatten,
-        serialize_with = "extra_or_empty",
-        deserialize_with = "extra_unless_empty"
-    )]
+    #[serde(flatten, serialize_with = "extra_or_empty")]
     extra: Option<Box<RunExtra>>,
 }
 
+/// How a [`RunReport`] is read: its fields and [`RunExtra`]'s side by side, each
+/// read straight into place. Read as a flattened field, the extra fields were
+/// buffered as serde's own tree of values first, so a run listing millions of
+/// unindexed files held each name twice.
+#[derive(serde::Deserialize)]
+struct RunWire {
+    run_id: String,
+    dir: String,
+    #[serde(default)]
+    latest: bool,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    mode: Mode,
+    verification: Verification,
+    committed: bool,
+    run_status: Option<Box<RunStatus>>,
+    index: Option<Box<IndexSummary>>,
+    counts: Counts,
+    artifacts: Vec<ArtifactCheck>,
+    #[serde(default)]
+    findings: Vec<Finding>,
+    #[serde(default)]
+    promotability: Option<Box<Promotability>>,
+    #[serde(default)]
+    artifacts_unlisted: usize,
+    #[serde(default)]
+    unindexed: Vec<String>,
+    #[serde(default)]
+    witnesses: Option<Box<Witnesses>>,
+    #[serde(default)]
+    promotion_optional: Vec<String>,
+    #[serde(default)]
+    summary_md: Option<String>,
+    #[serde(default)]
+    attestation: Option<Box<crate::attest::AttestationRef>>,
+}
+
+impl<'de> serde::Deserialize<'de> for RunReport {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunReport, D::Error> {
+        let w = RunWire::deserialize(d)?;
+        let extra = RunExtra {
+            artifacts_unlisted: w.artifacts_unlisted,
+            unindexed: w.unindexed,
+            witnesses: w.witnesses,
+            promotion_optional: w.promotion_optional,
+            summary_md: w.summary_md,
+            attestation: w.attestation,
+            subjects: Vec::new(),
+        };
+        Ok(RunReport {
+            run_id: w.run_id,
+            dir: w.dir,
+            latest: w.latest,
+            page: w.page,
+            url: w.url,
+            mode: w.mode,
+            verification: w.verification,
+            committed: w.committed,
+            run_status: w.run_status,
+            index: w.index,
+            counts: w.counts,
+            artifacts: w.artifacts,
+            findings: w.findings,
+            promotability: w.promotability,
+            extra: (!extra.is_empty()).then(|| Box::new(extra)),
+        })
+    }
+}
+
 /// The fields of a [`RunReport`] that most runs leave empty.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunExtra {
     /// Entries counted in `counts` but not listed in `artifacts`.
     #[serde(default, skip_serializing_if = "crate::wire::zero")]
@@ -657,14 +724,6 @@ fn extra_or_empty<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     extra.as_deref().unwrap_or(&NO_EXTRA).serialize(s)
-}
-
-/// A run's [`RunExtra`], boxed only when it holds something.
-fn extra_unless_empty<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Box<RunExtra>>, D::Error> {
-    let extra = <RunExtra as serde::Deserialize>::deserialize(d)?;
-    Ok((!extra.is_empty()).then(|| Box::new(extra)))
 }
 
 impl RunReport {

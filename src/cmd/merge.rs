@@ -24,14 +24,21 @@ pub const MAX_REPORT_VALUES: usize = 1 << 24;
 /// ([`crate::held`]): a report of 100,000 runs of 13 artifacts holds 197 MiB. Its
 /// text alone does not bound it: ten million short names in one run's `unindexed`
 /// (a 110 MB report) took `lith render` to 868 MiB, and one 200 MB name to 419 MiB.
+/// The parts `lith merge` reads share it.
 pub const MAX_REPORT_HELD: usize = 224 << 20;
 
 pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
-    let mut parts = Vec::with_capacity(a.parts.len());
-    for path in &a.parts {
-        let part: PartialReport = read_json(path, "a partial report of `lith build --partition`")?;
-        parts.push((crate::fsutil::slash_path(path), part));
-    }
+    // The parts are held together, so they share one count: together they hold at
+    // most what one report may.
+    let parts = crate::held::within(|| {
+        let mut parts = Vec::with_capacity(a.parts.len());
+        for path in &a.parts {
+            let part: PartialReport =
+                read_json(path, "a partial report of `lith build --partition`")?;
+            parts.push((crate::fsutil::slash_path(path), part));
+        }
+        anyhow::Ok(parts)
+    })?;
     let past = load_past(g, &a.previous)?;
     let mut report = pipeline::merge(parts)?;
     apply_past(past, &a.previous, &mut report)?;

@@ -875,8 +875,8 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
 /// run's `unindexed` are a 66 MB report within the values lith counts, which the
 /// lith before held as `String`s, over 400 MiB. Read back whole, a report is
 /// refused once it holds more than `MAX_REPORT_HELD`, as lith's allocator counts
-/// it, by `render` and `merge` alike, and a rebuild that meets it beside its stamps
-/// reuses nothing and goes on.
+/// it, by `render` and by `merge`, whose parts share the count, and a rebuild that
+/// meets it beside its stamps reuses nothing and goes on.
 #[test]
 fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     let ws = Workspace::demo();
@@ -905,28 +905,33 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     assert!(r.stderr.contains("hostile.json:1:"), "{}", r.stderr);
     assert!(peak < 256, "render held {peak} MiB");
     assert!(!ws.join("site").exists());
-    // The same rows as a partial report for `lith merge`.
-    let r = ws.lith_env(
-        &["build", "-q", "--partition", "1/1", "--out", "part.json"],
-        &[EPOCH],
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    let part = ws.read("part.json");
-    let at = part
-        .find("\"unindexed\":[")
-        .expect("a run with unindexed files")
-        + 13;
-    let mut hostile = String::with_capacity(part.len() + 66_000_000);
-    hostile.push_str(&part[..at]);
-    for i in 0..6_000_000 {
-        hostile.push_str(&format!("\"f{i:07}\","));
+    // Half as many names in each of two partial reports: `lith merge` holds its
+    // parts together, so they share one count.
+    for k in 1..=2 {
+        let part = format!("part{k}.json");
+        let partition = format!("{k}/2");
+        let r = ws.lith_env(
+            &["build", "-q", "--partition", &partition, "--out", &part],
+            &[EPOCH],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        let text = ws.read(&part);
+        let at = text
+            .find("\"unindexed\":[")
+            .expect("a run with unindexed files")
+            + 13;
+        let mut hostile = String::with_capacity(text.len() + 33_000_000);
+        hostile.push_str(&text[..at]);
+        for i in 0..3_000_000 {
+            hostile.push_str(&format!("\"f{i:07}\","));
+        }
+        hostile.push_str(&text[at..]);
+        ws.write(&part, &hostile);
     }
-    hostile.push_str(&part[at..]);
-    ws.write("part.json", &hostile);
-    drop(hostile);
-    let (r, peak) = ws.lith_peak_mib(&["merge", "part.json", "--out", "merged"]);
+    let (r, peak) = ws.lith_peak_mib(&["merge", "part1.json", "part2.json", "--out", "merged"]);
     assert_eq!(r.code, 64, "{r:?}");
     assert!(r.stderr.contains(&why), "{}", r.stderr);
+    assert!(r.stderr.contains("part2.json:1:"), "{}", r.stderr);
     assert!(peak < 256, "merge held {peak} MiB");
     // Planted beside stamps that name its digest, the rebuild reuses nothing.
     use sha2::{Digest, Sha256};
