@@ -167,23 +167,14 @@ mod tests {
     fn a_metered_parse_stops_once_it_holds_past_its_limit() {
         // 200,000 two-letter strings: 1.2 MB of text held as 10 MB of `String`s.
         let text = format!("[{}\"ab\"]", "\"ab\",".repeat(199_999));
-        let read = within(|| {
-            let r = Metered::new(
-                std::io::BufReader::with_capacity(4096, text.as_bytes()),
-                4 << 20,
-            );
-            serde_json::from_reader::<_, Vec<String>>(r)
-        });
+        let read = read_json::<Vec<String>>(text.as_bytes(), 4 << 20);
         let e = read.unwrap_err().to_string();
         assert!(
             e.starts_with("it holds more than the 4 MiB lith holds of one file it reads back"),
             "{e}"
         );
         // Within a limit it holds, the same text reads whole.
-        let read = within(|| {
-            let r = Metered::new(text.as_bytes(), 64 << 20);
-            serde_json::from_reader::<_, Vec<String>>(r)
-        });
+        let read = read_json::<Vec<String>>(text.as_bytes(), 64 << 20);
         assert_eq!(read.unwrap().len(), 200_000);
     }
 }
