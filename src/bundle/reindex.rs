@@ -27,21 +27,105 @@ use crate::json_text::{self, JsonText};
 
 pub const REPAIR_LOG_SCHEMA: &str = "lith.repair_log.v1";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Change {
     pub path: String,
-    pub field: &'static str,
+    pub field: String,
     pub old: Value,
     pub new: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The changes a repair made, written to an unnamed temporary file as they are
+/// found, one compact JSON object a line, and read back one at a time: an index of
+/// 550,000 entries whose sizes and digests all changed makes 1.1 million, about
+/// 300 bytes each as values.
+#[derive(Debug)]
+pub struct Changes {
+    file: std::fs::File,
+    len: usize,
+}
+
+impl Changes {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Each line of the file, from the start.
+    fn lines(&self) -> std::io::Result<impl Iterator<Item = std::io::Result<String>> + '_> {
+        use std::io::{BufRead, Seek};
+        let mut f = &self.file;
+        f.seek(std::io::SeekFrom::Start(0))?;
+        Ok(std::io::BufReader::with_capacity(1 << 16, f).lines())
+    }
+
+    /// Each change, in the order they were made.
+    pub fn iter(&self) -> std::io::Result<impl Iterator<Item = std::io::Result<Change>> + '_> {
+        Ok(self
+            .lines()?
+            .map(|line| serde_json::from_str(&line?).map_err(std::io::Error::other)))
+    }
+}
+
+/// Written as a list of the changes, each transcoded from its line, so that a
+/// pretty log indents it as it would a [`Change`].
+impl Serialize for Changes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        struct Line<'a>(&'a str);
+        impl Serialize for Line<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serde_transcode::transcode(&mut serde_json::Deserializer::from_str(self.0), s)
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.len))?;
+        for line in self.lines().map_err(S::Error::custom)? {
+            seq.serialize_element(&Line(&line.map_err(S::Error::custom)?))?;
+        }
+        seq.end()
+    }
+}
+
+/// [`Changes`] while a repair finds them.
+struct Spill {
+    out: std::io::BufWriter<std::fs::File>,
+    len: usize,
+}
+
+impl Spill {
+    fn new() -> std::io::Result<Spill> {
+        Ok(Spill {
+            out: std::io::BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, c: &Change) -> std::io::Result<()> {
+        use std::io::Write;
+        serde_json::to_writer(&mut self.out, c)?;
+        self.out.write_all(b"\n")?;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn done(self) -> std::io::Result<Changes> {
+        Ok(Changes {
+            file: self.out.into_inner().map_err(|e| e.into_error())?,
+            len: self.len,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
 pub struct RepairLog {
     pub schema_version: &'static str,
     pub run_id: String,
     pub repaired_at: String,
     pub previous_index_sha256: String,
-    pub changes: Vec<Change>,
+    pub changes: Changes,
     pub moved_to_missing: Vec<String>,
     /// Entries left untouched because they are unsafe or not readable files.
     pub skipped: Vec<String>,
@@ -114,7 +198,10 @@ pub fn repair(
     });
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.clone());
 
-    let mut changes = Vec::new();
+    let spill_error = |e: std::io::Error| {
+        fsutil::io_context(format!("{label}: cannot keep the changes aside"))(e)
+    };
+    let mut changes = Spill::new().map_err(&spill_error)?;
     let mut moved = Vec::new();
     let mut skipped = Vec::new();
     // Each entry kept as its compact text: an index may list 600,000 entries.
@@ -172,12 +259,14 @@ pub fn repair(
                             _ => old == new,
                         };
                         if !same {
-                            changes.push(Change {
-                                path: path.clone(),
-                                field,
-                                old,
-                                new: new.clone(),
-                            });
+                            changes
+                                .push(&Change {
+                                    path: path.clone(),
+                                    field: field.into(),
+                                    old,
+                                    new: new.clone(),
+                                })
+                                .map_err(&spill_error)?;
                         }
                         let raw = serde_json::value::to_raw_value(&new)
                             .map_err(|e| invalid(e.to_string()))?;
@@ -222,13 +311,16 @@ pub fn repair(
         "ok"
     };
     if old_status != json!(new_status) {
-        changes.push(Change {
-            path: String::new(),
-            field: "status",
-            old: old_status,
-            new: json!(new_status),
-        });
+        changes
+            .push(&Change {
+                path: String::new(),
+                field: "status".into(),
+                old: old_status,
+                new: json!(new_status),
+            })
+            .map_err(&spill_error)?;
     }
+    let changes = changes.done().map_err(&spill_error)?;
     // The document as it will be written: its other members as read, in key order.
     let mut doc: BTreeMap<String, Member> = BTreeMap::new();
     for (k, raw) in &members {

@@ -48,6 +48,28 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Prints `lines` on stdout as they come, each with a newline: for output too large
+/// to hold. A reader that went away is not an error; a line that cannot be made is.
+pub fn print_lines(lines: &mut dyn Iterator<Item = std::io::Result<String>>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    for line in lines {
+        let line = line.map_err(|e| anyhow::anyhow!("cannot make the output: {e}"))?;
+        match out
+            .write_all(line.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+        }
+    }
+    match out.flush() {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
 /// Prints a value as pretty JSON on stdout as it is serialized, with a trailing
 /// newline: for output too large to hold. A reader that went away is not an error.
 pub fn print_json_streamed<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

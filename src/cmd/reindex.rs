@@ -48,28 +48,23 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
     match reindex::repair(&run_dir, a.lock.mode(), &clock, repo_root.as_deref()) {
         Ok(log) => {
             if g.json {
-                crate::cmd::print_json(&log)?;
+                crate::cmd::print_json_streamed(&log)?;
             } else if !g.quiet {
-                let mut s = format!(
-                    "repaired {}: {} change(s), {} moved to missing, {} skipped; see repair_log.json\n",
+                // Line by line: a repair may have made a million changes.
+                let mut lines = vec![Ok(format!(
+                    "repaired {}: {} change(s), {} moved to missing, {} skipped; see repair_log.json",
                     slash_path(&run_dir),
                     log.changes.len(),
                     log.moved_to_missing.len(),
                     log.skipped.len()
-                );
-                for c in &log.changes {
-                    s.push_str(&format!(
-                        "  {} {}: {} -> {}\n",
-                        c.path, c.field, c.old, c.new
-                    ));
-                }
-                for m in &log.moved_to_missing {
-                    s.push_str(&format!("  moved to missing: {m}\n"));
-                }
-                for k in &log.skipped {
-                    s.push_str(&format!("  skipped: {k}\n"));
-                }
-                crate::cmd::print_stdout(&s)?;
+                ))]
+                .into_iter()
+                .chain(log.changes.iter()?.map(|c| {
+                    c.map(|c| format!("  {} {}: {} -> {}", c.path, c.field, c.old, c.new))
+                }))
+                .chain(log.moved_to_missing.iter().map(|m| Ok(format!("  moved to missing: {m}"))))
+                .chain(log.skipped.iter().map(|k| Ok(format!("  skipped: {k}"))));
+                crate::cmd::print_lines(&mut lines)?;
             }
             Ok(exit::OK)
         }

@@ -743,7 +743,8 @@ fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
             assert!(
                 log.changes
                     .iter()
-                    .all(|c| c.new != serde_json::json!(outside_sha)),
+                    .unwrap()
+                    .all(|c| c.unwrap().new != serde_json::json!(outside_sha)),
                 "iteration {i}: repair wrote the outside digest"
             );
             // Put the claim back for the next round.
