@@ -966,6 +966,39 @@ fn hostile_inputs(o: &Opts) {
         rss_repair / 1024,
         took.as_secs_f64()
     );
+    // Repair of 200,000 files that are there, each of another size and digest than
+    // its entry says: 400,000 changes, written to the log and printed as JSON.
+    let changed = o
+        .dir
+        .join(format!("hostile-repair-changed-{}", std::process::id()));
+    std::fs::create_dir_all(changed.join("out/r1/d")).unwrap();
+    let mut index = String::from(r#"{"run_id":"r1","status":"ok","missing":[],"artifacts":["#);
+    for i in 0..200_000 {
+        std::fs::write(changed.join(format!("out/r1/d/f{i:06}")), "x").unwrap();
+        let sep = if i == 0 { "" } else { "," };
+        index.push_str(&format!(
+            r#"{sep}{{"path":"d/f{i:06}","file_size":2,"sha256":"{i:064x}"}}"#
+        ));
+    }
+    index.push_str("]}");
+    std::fs::write(changed.join("out/r1/artifact_index.json"), &index).unwrap();
+    std::fs::write(
+        changed.join("out/r1/run_status.json"),
+        r#"{"run_id":"r1","state":"complete"}"#,
+    )
+    .unwrap();
+    let (took, rss_changed, c_changed) = measure(
+        Command::new(lith())
+            .args(["--json", "reindex", "out/r1", "--repair"])
+            .current_dir(&changed),
+    );
+    trash(o, &changed);
+    println!(
+        "    lith --json reindex --repair of 200,000 files of another size and digest ({:.1} MB): {} MiB, {:.2} s (exit {c_changed})",
+        index.len() as f64 / 1e6,
+        rss_changed / 1024,
+        took.as_secs_f64()
+    );
 
     // One path repeated with sizes that differ (every repeat a finding once), and
     // a path of 30 MB (refused with the index).
