@@ -17,6 +17,11 @@ pub const DEFAULT_DECISION_STAGE_ARTIFACTS: [&str; 3] = [
     "expected_matrix.json",
 ];
 
+/// The most items a list of the manifest may hold (refs, hashes, roots, artifacts,
+/// phases): a manifest of a million proof refs (10 MB) took `lith build` to 267 MiB
+/// and `lith gate --json` to 395 MiB.
+pub const MAX_LIST_ITEMS: usize = 65_536;
+
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
     /// The manifest file as given on the command line.
@@ -109,6 +114,49 @@ pub struct PromptDbConfig {
 pub struct ManifestWarning {
     pub pos: Pos,
     pub message: String,
+}
+
+/// The most warnings a manifest keeps; one more says how many were left out after
+/// them. A manifest of 300,000 unknown sections (5 MB) made an overview of 28 MB.
+pub const MAX_WARNINGS: usize = 100;
+
+/// The warnings of a manifest being read: the first [`MAX_WARNINGS`], and how many
+/// more there were from where the first left out stands.
+#[derive(Default)]
+struct Warnings {
+    kept: Vec<ManifestWarning>,
+    more: usize,
+    first_left_out: Pos,
+}
+
+impl Warnings {
+    /// A warning at `pos`, its message made only if it is kept.
+    fn push(&mut self, pos: Pos, message: impl FnOnce() -> String) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(ManifestWarning {
+                pos,
+                message: message(),
+            });
+        } else {
+            if self.more == 0 {
+                self.first_left_out = pos;
+            }
+            self.more += 1;
+        }
+    }
+
+    fn done(mut self) -> Vec<ManifestWarning> {
+        if self.more > 0 {
+            self.kept.push(ManifestWarning {
+                pos: self.first_left_out,
+                message: format!(
+                    "{} more warning(s) from here on are not listed (lith lists {MAX_WARNINGS})",
+                    self.more
+                ),
+            });
+        }
+        self.kept
+    }
 }
 
 /// A manifest that cannot be used. Displays as `file:line:col: reason`.
@@ -212,6 +260,7 @@ impl Manifest {
             ));
         }
         let mut m = Manifest::default();
+        let mut warnings = Warnings::default();
         let mut seen_v = false;
         for section in root.args() {
             let Some(name) = section.head() else {
@@ -239,8 +288,14 @@ impl Manifest {
                     seen_v = true;
                 }
                 "truth-unit" => m.truth_unit = Some(cx.one_text(section)?),
-                "proof-schema" => m.proof_schema = Some(cx.proof_schema(section, &mut m.warnings)?),
+                "proof-schema" => m.proof_schema = Some(cx.proof_schema(section, &mut warnings)?),
                 "hash-sources" => {
+                    if let Some(past) = section.args().get(MAX_LIST_ITEMS) {
+                        return Err(cx.err(
+                            past.pos,
+                            format!("(hash-sources …) binds more than {MAX_LIST_ITEMS} names, more than lith reads of one list"),
+                        ));
+                    }
                     for binding in section.args() {
                         let Some(key) = binding.head() else {
                             return Err(
@@ -252,7 +307,7 @@ impl Manifest {
                     }
                 }
                 "site" => {
-                    for f in cx.fields(section, &["title", "out", "base-url"], &mut m.warnings)? {
+                    for f in cx.fields(section, &["title", "out", "base-url"], &mut warnings)? {
                         match f.head() {
                             Some("title") => m.site.title = Some(cx.one_text(f)?),
                             Some("out") => m.site.out = Some(cx.one_text(f)?),
@@ -287,7 +342,7 @@ impl Manifest {
                     for f in cx.fields(
                         section,
                         &["roots", "decision-stage-artifacts"],
-                        &mut m.warnings,
+                        &mut warnings,
                     )? {
                         match f.head() {
                             Some("roots") => b.roots = cx.text_list(f)?,
@@ -301,7 +356,7 @@ impl Manifest {
                 }
                 "queue" => {
                     let mut log = None;
-                    for f in cx.fields(section, &["log"], &mut m.warnings)? {
+                    for f in cx.fields(section, &["log"], &mut warnings)? {
                         log = Some(cx.one_text(f)?);
                     }
                     let log =
@@ -310,7 +365,7 @@ impl Manifest {
                 }
                 "receipts" => {
                     let (mut log, mut contract) = (None, None);
-                    for f in cx.fields(section, &["log", "contract"], &mut m.warnings)? {
+                    for f in cx.fields(section, &["log", "contract"], &mut warnings)? {
                         match f.head() {
                             Some("log") => log = Some(cx.one_text(f)?),
                             Some("contract") => contract = Some(cx.one_text(f)?),
@@ -331,7 +386,7 @@ impl Manifest {
                         "operational-targets",
                         "reports",
                     ];
-                    for f in cx.fields(section, &known, &mut m.warnings)? {
+                    for f in cx.fields(section, &known, &mut warnings)? {
                         match f.head() {
                             Some("feed") => a.feed = Some(cx.one_text(f)?),
                             Some("heartbeat-file") => a.heartbeat_file = Some(cx.one_text(f)?),
@@ -354,11 +409,9 @@ impl Manifest {
                 }
                 "dod" => {
                     let mut d = DodConfig::default();
-                    for f in cx.fields(
-                        section,
-                        &["docs", "phase-status", "reports"],
-                        &mut m.warnings,
-                    )? {
+                    for f in
+                        cx.fields(section, &["docs", "phase-status", "reports"], &mut warnings)?
+                    {
                         match f.head() {
                             Some("docs") => d.docs = Some(cx.one_text(f)?),
                             Some("phase-status") => d.phase_status = Some(cx.one_text(f)?),
@@ -369,13 +422,11 @@ impl Manifest {
                     m.dod = Some(d);
                 }
                 "gates" => {
-                    for gate in cx.fields(section, &["gate"], &mut m.warnings)? {
+                    for gate in cx.fields(section, &["gate"], &mut warnings)? {
                         let mut g = GateConfig::default();
-                        for f in cx.fields(
-                            gate,
-                            &["id", "open-questions", "intent-ref"],
-                            &mut m.warnings,
-                        )? {
+                        for f in
+                            cx.fields(gate, &["id", "open-questions", "intent-ref"], &mut warnings)?
+                        {
                             match f.head() {
                                 Some("id") => g.id = cx.one_text(f)?,
                                 Some("open-questions") => g.open_questions = Some(cx.one_text(f)?),
@@ -393,7 +444,7 @@ impl Manifest {
                 }
                 "promptdb" => {
                     let mut p = PromptDbConfig::default();
-                    for f in cx.fields(section, &["root", "debounce-ms"], &mut m.warnings)? {
+                    for f in cx.fields(section, &["root", "debounce-ms"], &mut warnings)? {
                         match f.head() {
                             Some("root") => p.root = cx.one_text(f)?,
                             Some("debounce-ms") => p.debounce_ms = Some(cx.one_int(f)?),
@@ -405,12 +456,11 @@ impl Manifest {
                     }
                     m.promptdb = Some(p);
                 }
-                other => m.warnings.push(ManifestWarning {
-                    pos: section.pos,
-                    message: format!(
+                other => warnings.push(section.pos, || {
+                    format!(
                         "unknown section ({other} …) is ignored{}",
                         did_you_mean(other, &SECTIONS)
-                    ),
+                    )
                 }),
             }
         }
@@ -420,6 +470,7 @@ impl Manifest {
                 "the manifest has no (v \"…\") section; add (v \"promethean.manifest/v1\")",
             ));
         }
+        m.warnings = warnings.done();
         Ok(m)
     }
 
@@ -454,19 +505,18 @@ impl Cx<'_> {
         &self,
         section: &'n Node,
         known: &[&str],
-        warnings: &mut Vec<ManifestWarning>,
+        warnings: &mut Warnings,
     ) -> Result<Vec<&'n Node>, ManifestError> {
         let name = section.head().unwrap_or("?");
         let mut out = Vec::new();
         for f in section.args() {
             match f.head() {
                 Some(k) if known.contains(&k) => out.push(f),
-                Some(k) => warnings.push(ManifestWarning {
-                    pos: f.pos,
-                    message: format!(
+                Some(k) => warnings.push(f.pos, || {
+                    format!(
                         "unknown field ({k} …) in ({name} …) is ignored{}",
                         did_you_mean(k, known)
-                    ),
+                    )
                 }),
                 None => {
                     return Err(self.err(
@@ -526,6 +576,15 @@ impl Cx<'_> {
             [v] if matches!(v.value, Value::Vector(_) | Value::List(_)) => v.items().unwrap_or(&[]),
             args => args,
         };
+        if let Some(past) = items.get(MAX_LIST_ITEMS) {
+            return Err(self.err(
+                past.pos,
+                format!(
+                    "({name} …) lists more than {MAX_LIST_ITEMS} items, more than lith reads of one list; \
+                     split the workspace or list fewer"
+                ),
+            ));
+        }
         items
             .iter()
             .map(|v| {
@@ -545,7 +604,7 @@ impl Cx<'_> {
     fn proof_schema(
         &self,
         section: &Node,
-        warnings: &mut Vec<ManifestWarning>,
+        warnings: &mut Warnings,
     ) -> Result<ProofSchema, ManifestError> {
         let mut p = ProofSchema::default();
         for f in self.fields(
@@ -712,5 +771,60 @@ mod tests {
             let e = parse(src).unwrap_err().to_string();
             assert!(e.starts_with(want), "{src}\n got: {e}\nwant: {want}");
         }
+    }
+
+    #[test]
+    fn lists_past_the_cap_are_refused_where_they_pass_it_and_warnings_are_counted() {
+        let refs: Vec<String> = (0..=MAX_LIST_ITEMS).map(|i| format!("r{i}")).collect();
+        let src = format!(
+            "(manifest (v \"promethean.manifest/v1\")\n(proof-schema (required-refs [{}])))",
+            refs.join(" ")
+        );
+        let e = parse(&src).unwrap_err().to_string();
+        // The item past the cap, on line 2.
+        let col = "(proof-schema (required-refs [".len()
+            + refs[..MAX_LIST_ITEMS]
+                .iter()
+                .map(|r| r.len() + 1)
+                .sum::<usize>()
+            + 1;
+        assert!(
+            e.starts_with(&format!(
+                "m.lith:2:{col}: (required-refs …) lists more than {MAX_LIST_ITEMS} items"
+            )),
+            "{e}"
+        );
+        let at_the_cap = format!(
+            "(manifest (v \"promethean.manifest/v1\")\n(proof-schema (required-refs [{}])))",
+            refs[..MAX_LIST_ITEMS].join(" ")
+        );
+        assert_eq!(
+            parse(&at_the_cap)
+                .unwrap()
+                .proof_schema
+                .unwrap()
+                .required_refs
+                .len(),
+            MAX_LIST_ITEMS
+        );
+        // 250 unknown sections: the first hundred named, the rest counted from the
+        // first left out.
+        let unknown: String = (0..250).map(|i| format!("\n(unknown{i})")).collect();
+        let m = parse(&format!(
+            "(manifest (v \"promethean.manifest/v1\"){unknown})"
+        ))
+        .unwrap();
+        assert_eq!(m.warnings.len(), MAX_WARNINGS + 1);
+        assert!(
+            m.warnings[99]
+                .message
+                .starts_with("unknown section (unknown99 …)")
+        );
+        let last = &m.warnings[MAX_WARNINGS];
+        assert_eq!((last.pos.line, last.pos.col), (102, 1));
+        assert_eq!(
+            last.message,
+            "150 more warning(s) from here on are not listed (lith lists 100)"
+        );
     }
 }
