@@ -1261,6 +1261,17 @@ fn hostile_inputs(o: &Opts) {
     assert!(c == 0 || c == 3, "the demo build failed");
     let report = std::fs::read_to_string(ws.join("site/report.json")).unwrap();
     let many = format!("[{}0]", "0,".repeat((1 << 24) - 100_000));
+    // `lith render` of the report `text`.
+    let render = |text: &str| {
+        std::fs::write(ws.join("hostile.json"), text).unwrap();
+        let measured = measure(
+            Command::new(lith())
+                .args(["render", "--quiet", "hostile.json", "--out", "rendered"])
+                .current_dir(&ws),
+        );
+        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        measured
+    };
     for (what, place, with) in [
         (
             "a gating input",
@@ -1277,13 +1288,7 @@ fn hostile_inputs(o: &Opts) {
             .find(place)
             .expect("the demo's report has that value");
         let hostile = format!("{}{with}{}", &report[..at], &report[at + place.len()..]);
-        std::fs::write(ws.join("hostile.json"), &hostile).unwrap();
-        let (_, rss, code) = measure(
-            Command::new(lith())
-                .args(["render", "--quiet", "hostile.json", "--out", "rendered"])
-                .current_dir(&ws),
-        );
-        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        let (_, rss, code) = render(&hostile);
         println!(
             "  a report.json of {:.0} MB with 16.7 M values in {what}: lith render {} MiB (exit {code})",
             hostile.len() as f64 / 1e6,
@@ -1330,13 +1335,7 @@ fn hostile_inputs(o: &Opts) {
             history.to_string(),
         ),
     ] {
-        std::fs::write(ws.join("hostile.json"), &hostile).unwrap();
-        let (took, rss, code) = measure(
-            Command::new(lith())
-                .args(["render", "--quiet", "hostile.json", "--out", "rendered"])
-                .current_dir(&ws),
-        );
-        let _ = std::fs::remove_dir_all(ws.join("rendered"));
+        let (took, rss, code) = render(&hostile);
         println!(
             "  a report.json of {:.0} MB with {what}: lith render {} MiB, {:.2} s (exit {code})",
             hostile.len() as f64 / 1e6,

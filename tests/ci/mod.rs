@@ -799,6 +799,36 @@ fn no_color_is_honoured_and_completions_and_man_pages_come_from_the_cli() {
 /// `0,` in a run's promotion inputs, which the model holds as JSON values) is
 /// refused, naming where lith stopped, in a few MiB. The previous lith read it: 2.1
 /// GB for 30 million.
+/// Plants the report `file` as the site `whole`'s, with the stamps beside it naming
+/// its digest, so that a rebuild into `whole` reads it back.
+fn plant_beside_stamps(ws: &Workspace, file: &str) {
+    use sha2::{Digest, Sha256};
+    let report = std::fs::read(ws.join(file)).unwrap();
+    let stamps = ws.read(".whole.lith-verified");
+    let (header, rest) = stamps.split_once('\n').unwrap();
+    let mut header: Vec<&str> = header.split(' ').collect();
+    let digest = format!("{:x}", Sha256::digest(&report));
+    header[2] = &digest;
+    ws.write(
+        ".whole.lith-verified",
+        format!("{}\n{rest}", header.join(" ")),
+    );
+    std::fs::write(ws.join("whole/report.json"), &report).unwrap();
+}
+
+/// `report` with `n` short names put first in the first run's `unindexed`.
+fn with_unindexed_names(report: &str, n: usize) -> String {
+    let list = "\"unindexed\":[";
+    let at = report.find(list).expect("a run with unindexed files") + list.len();
+    let mut with = String::with_capacity(report.len() + 11 * n);
+    with.push_str(&report[..at]);
+    for i in 0..n {
+        with.push_str(&format!("\"f{i:07}\","));
+    }
+    with.push_str(&report[at..]);
+    with
+}
+
 #[test]
 fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     use lith::cmd::merge::MAX_REPORT_VALUES;
@@ -847,19 +877,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     // A rebuild into the site reads its report back when the stamps beside it name
     // that report's digest: planted with a matching digest, it is counted first too,
     // and the build goes on without reusing anything.
-    use sha2::{Digest, Sha256};
-    let hostile = std::fs::read(ws.join("hostile.json")).unwrap();
-    let stamps = ws.read(".whole.lith-verified");
-    let (header, rest) = stamps.split_once('\n').unwrap();
-    let mut header: Vec<&str> = header.split(' ').collect();
-    let digest = format!("{:x}", Sha256::digest(&hostile));
-    header[2] = &digest;
-    ws.write(
-        ".whole.lith-verified",
-        format!("{}\n{rest}", header.join(" ")),
-    );
-    std::fs::write(ws.join("whole/report.json"), &hostile).unwrap();
-    drop(hostile);
+    plant_beside_stamps(&ws, "hostile.json");
     let (r, peak) = ws.lith_peak_mib(&["build", "--out", "whole"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
@@ -882,19 +900,10 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     let ws = Workspace::demo();
     let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
     assert_eq!(r.code, 3, "{r:?}");
-    let report = ws.read("whole/report.json");
-    let at = report
-        .find("\"unindexed\":[")
-        .expect("a run with unindexed files")
-        + 13;
-    let mut hostile = String::with_capacity(report.len() + 66_000_000);
-    hostile.push_str(&report[..at]);
-    for i in 0..6_000_000 {
-        hostile.push_str(&format!("\"f{i:07}\","));
-    }
-    hostile.push_str(&report[at..]);
-    ws.write("hostile.json", &hostile);
-    drop(hostile);
+    ws.write(
+        "hostile.json",
+        with_unindexed_names(&ws.read("whole/report.json"), 6_000_000),
+    );
     let (r, peak) = ws.lith_peak_mib(&["render", "hostile.json", "--out", "site"]);
     assert_eq!(r.code, 64, "{r:?}");
     let why = format!(
@@ -915,18 +924,7 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
             &[EPOCH],
         );
         assert_eq!(r.code, 0, "{r:?}");
-        let text = ws.read(&part);
-        let at = text
-            .find("\"unindexed\":[")
-            .expect("a run with unindexed files")
-            + 13;
-        let mut hostile = String::with_capacity(text.len() + 33_000_000);
-        hostile.push_str(&text[..at]);
-        for i in 0..3_000_000 {
-            hostile.push_str(&format!("\"f{i:07}\","));
-        }
-        hostile.push_str(&text[at..]);
-        ws.write(&part, &hostile);
+        ws.write(&part, with_unindexed_names(&ws.read(&part), 3_000_000));
     }
     let (r, peak) = ws.lith_peak_mib(&["merge", "part1.json", "part2.json", "--out", "merged"]);
     assert_eq!(r.code, 64, "{r:?}");
@@ -934,19 +932,7 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     assert!(r.stderr.contains("part2.json:1:"), "{}", r.stderr);
     assert!(peak < 256, "merge held {peak} MiB");
     // Planted beside stamps that name its digest, the rebuild reuses nothing.
-    use sha2::{Digest, Sha256};
-    let hostile = std::fs::read(ws.join("hostile.json")).unwrap();
-    let stamps = ws.read(".whole.lith-verified");
-    let (header, rest) = stamps.split_once('\n').unwrap();
-    let mut header: Vec<&str> = header.split(' ').collect();
-    let digest = format!("{:x}", Sha256::digest(&hostile));
-    header[2] = &digest;
-    ws.write(
-        ".whole.lith-verified",
-        format!("{}\n{rest}", header.join(" ")),
-    );
-    std::fs::write(ws.join("whole/report.json"), &hostile).unwrap();
-    drop(hostile);
+    plant_beside_stamps(&ws, "hostile.json");
     let (r, peak) = ws.lith_peak_mib(&["build", "--out", "whole"]);
     assert_eq!(r.code, 3, "{r:?}");
     // Less its text, which the rebuild holds beside it.
