@@ -141,9 +141,9 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
     };
     let prev_base = c.previous.base_url.as_deref();
     let mut digests_left = DIGESTS_SHOWN;
-    // Runs, then phases and gates, fill one room (a run's id and root, a phase's id
-    // may be long; a registry may name tens of thousands of phases).
-    let mut room = super::room::LISTS_ROOM;
+    // Runs, then phases and gates, share one room, each list its share (a run's id
+    // and root, a phase's id may be long; a registry may name tens of thousands of
+    // phases; a thousand changed runs left no room for a gate that closed).
     let cost = |r: &ChangeRow| {
         html_len(&r.id)
             + html_len(&r.root)
@@ -196,7 +196,7 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
                 .zip(r.previous_page.as_ref())
                 .map(|(b, p)| format!("{}/{p}index.html", b.trim_end_matches('/'))),
         });
-    let rows = keep_within(runs, &mut room, cost);
+    let runs: Vec<ChangeRow> = runs.collect();
     let label_class = |v: Option<&str>| match v {
         Some("PROVEN" | "clear") => "ok",
         Some("PARTIAL" | "blocked") => "partial",
@@ -227,8 +227,18 @@ pub fn write_changes(report: &Report, out: &super::Sink, shell: Shell) -> Result
                 }
             }),
             previous_href: None,
-        });
-    let items = keep_within(items, &mut room, cost);
+        })
+        .take(CHANGES_SHOWN)
+        .collect::<Vec<ChangeRow>>();
+    let mut room = super::room::Shares::new(
+        &[
+            super::room::wanted(&runs, |r| cost(r)),
+            super::room::wanted(&items, |r| cost(r)),
+        ],
+        super::room::LISTS_ROOM,
+    );
+    let rows = room.next(|room| keep_within(runs, room, cost));
+    let items = room.next(|room| keep_within(items, room, cost));
     let page = ChangesPage {
         shell,
         changes: c,
