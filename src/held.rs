@@ -99,6 +99,12 @@ pub fn within<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Counts `bytes` held before the open count began as held within it (a document's
+/// text read whole, beside what is read from it).
+pub fn charge(bytes: usize) {
+    note(bytes.min(isize::MAX as usize) as isize);
+}
+
 /// What this thread holds beyond what it held when the open count began (0 with
 /// none open). Memory freed that was held before counts against it.
 pub fn net() -> isize {
@@ -159,6 +165,9 @@ mod tests {
             assert!(net() < 2 << 20, "{}", net());
             drop(kept);
             assert!(net() < 4096, "{}", net());
+            // Bytes held before, charged to the count.
+            charge(3 << 20);
+            assert!(net() >= 3 << 20, "{}", net());
         });
         assert_eq!(net(), 0);
     }

@@ -291,9 +291,12 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         }
         let left = std::cell::Cell::new(MAX_REPORT_VALUES);
         crate::json_budget::count_values(&bytes, &left, MAX_REPORT_VALUES).map_err(|e| at(&e))?;
-        // Its text is held beside what it holds.
-        let held = MAX_REPORT_HELD.saturating_sub(bytes.len());
-        crate::held::read_json(&bytes[..], held).map_err(|e| at(&e))?
+        // Its text is held beside what it holds, and counts with it.
+        crate::held::within(|| {
+            crate::held::charge(bytes.len());
+            crate::held::read_json(&bytes[..], MAX_REPORT_HELD)
+        })
+        .map_err(|e| at(&e))?
     } else {
         // One pass digests the text and counts its values; the next reads it.
         let mut hashed = Hashed {
