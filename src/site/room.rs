@@ -7,10 +7,10 @@
 //! measured as escaped ([`html_len`]), in the order a reviewer needs them, and each
 //! counts what it leaves out ([`keep_within`]). Where several lists share a page,
 //! each has its share of the room ([`Shares`]), so one long list never hides the
-//! others. A run page's facts, promotion facts
-//! and table of artifacts (whose rows are bounded on their own) are kept whole: a
-//! run page larger than [`RUN_PAGE_BYTES`] is measured without the rest, which then
-//! fills what is left ([`render`]).
+//! others. A run page's facts, promotion facts and table of artifacts (whose rows
+//! are bounded on their own) are kept whole: a run page larger than
+//! [`RUN_PAGE_BYTES`] is measured without the rest, which then fills what is left
+//! ([`render`]).
 
 use askama::Template;
 
