@@ -197,10 +197,23 @@ pub const SECTIONS: [&str; 12] = [
     "promptdb",
 ];
 
+/// A name the manifest gives, as a warning shows it: its first 100 characters (a
+/// section named by a 1 MB symbol made a warning, and an overview, of 1 MB).
+fn shown(name: &str) -> String {
+    crate::bundle::index::truncate(name, 100)
+}
+
 /// `; did you mean (x …)?` when a known name is within two edits of `got`.
 fn did_you_mean(got: &str, known: &[&str]) -> String {
     known
         .iter()
+        // Two edits apart is two characters apart in length at most.
+        .filter(|k| {
+            k.chars()
+                .count()
+                .abs_diff(got.chars().take(k.len() + 3).count())
+                <= 2
+        })
         .map(|k| (edit_distance(got, k), *k))
         .filter(|(d, _)| *d <= 2)
         .min()
@@ -458,7 +471,8 @@ impl Manifest {
                 }
                 other => warnings.push(section.pos, || {
                     format!(
-                        "unknown section ({other} …) is ignored{}",
+                        "unknown section ({} …) is ignored{}",
+                        shown(other),
                         did_you_mean(other, &SECTIONS)
                     )
                 }),
@@ -514,7 +528,8 @@ impl Cx<'_> {
                 Some(k) if known.contains(&k) => out.push(f),
                 Some(k) => warnings.push(f.pos, || {
                     format!(
-                        "unknown field ({k} …) in ({name} …) is ignored{}",
+                        "unknown field ({} …) in ({name} …) is ignored{}",
+                        shown(k),
                         did_you_mean(k, known)
                     )
                 }),
@@ -825,6 +840,27 @@ mod tests {
         assert_eq!(
             last.message,
             "150 more warning(s) from here on are not listed (lith lists 100)"
+        );
+        // A name of a megabyte is shown by its start.
+        let long = "x".repeat(1 << 20);
+        let m = parse(&format!(
+            "(manifest (v \"promethean.manifest/v1\") ({long}) (site ({long})))"
+        ))
+        .unwrap();
+        let cut = format!("{}…", "x".repeat(100));
+        assert_eq!(
+            m.warnings[0].message,
+            format!("unknown section ({cut} …) is ignored")
+        );
+        assert_eq!(
+            m.warnings[1].message,
+            format!("unknown field ({cut} …) in (site …) is ignored")
+        );
+        // A near miss is still named.
+        let m = parse("(manifest (v \"promethean.manifest/v1\") (sites))").unwrap();
+        assert_eq!(
+            m.warnings[0].message,
+            "unknown section (sites …) is ignored; did you mean (site …)?"
         );
     }
 }
