@@ -199,7 +199,9 @@ pub fn repair(
     let abs_run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| base.clone());
 
     let spill_error = |e: std::io::Error| {
-        fsutil::io_context(format!("{label}: cannot keep the changes aside"))(e)
+        fsutil::io_context(format!(
+            "{label}: cannot keep the changes aside in a temporary file of TMPDIR"
+        ))(e)
     };
     let mut changes = Spill::new().map_err(&spill_error)?;
     let mut moved = Vec::new();

@@ -592,6 +592,29 @@ fn repair_keeps_its_changes_aside_in_bounded_memory() {
     );
 }
 
+/// With nowhere to keep its changes aside, repair writes nothing and says where it
+/// looked.
+#[test]
+fn repair_without_a_writable_tmpdir_writes_nothing() {
+    let ws = Workspace::new();
+    ws.committed_run("out/r1", "complete", &[("a.txt", "a")]);
+    ws.write("out/r1/a.txt", "b");
+    let before = ws.read("out/r1/artifact_index.json");
+    let r = ws.lith_env(
+        &["reindex", "out/r1", "--repair"],
+        &[("TMPDIR", "/nonexistent/tmp")],
+    );
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("cannot keep the changes aside in a temporary file of TMPDIR"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ws.read("out/r1/artifact_index.json"), before);
+    assert!(!ws.join("out/r1/repair_log.json").exists());
+}
+
 #[test]
 fn repair_with_nothing_to_change_still_logs_and_round_trips_to_verified() {
     let ws = Workspace::new();
