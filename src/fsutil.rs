@@ -207,6 +207,16 @@ pub fn read_bounded(file: File, len: u64, limit: u64) -> Result<Vec<u8>, JsonRea
     Ok(buf)
 }
 
+/// Writes `value` into `w` as pretty JSON and a newline, as it is serialized.
+pub fn write_pretty(
+    w: &mut dyn std::io::Write,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    // `From` keeps an I/O error's kind (a reader gone away is `BrokenPipe`).
+    serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
+}
+
 /// Reads and parses a JSON document from a regular file.
 pub fn read_json(path: &Path) -> Result<serde_json::Value, JsonReadError> {
     parse_json(&read_regular(path, MAX_JSON_BYTES)?)

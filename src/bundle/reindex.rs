@@ -357,11 +357,11 @@ pub fn repair(
     // The log first: a crash between the two writes leaves the old index with a log
     // whose previous_index_sha256 still matches it, which says the repair did not land.
     // Both streamed into their files: at 200,000 entries each is tens of MB.
-    dir.write_atomic_with("repair_log.json", |w| pretty_into(&log, w))
+    dir.write_atomic_with("repair_log.json", |w| fsutil::write_pretty(w, &log))
         .map_err(fsutil::io_context(format!(
             "{label}/repair_log.json: cannot write"
         )))?;
-    dir.write_atomic_with("artifact_index.json", |w| pretty_into(&doc, w))
+    dir.write_atomic_with("artifact_index.json", |w| fsutil::write_pretty(w, &doc))
         .map_err(fsutil::io_context(format!(
             "{label}/artifact_index.json: cannot write"
         )))?;
@@ -382,10 +382,4 @@ impl Serialize for Member {
             Member::List(l) => l.serialize(s),
         }
     }
-}
-
-/// `value` as pretty JSON and a newline.
-fn pretty_into(value: &impl Serialize, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
-    w.write_all(b"\n")
 }

@@ -38,14 +38,20 @@ pub fn bundle_folder(given: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints `text` on stdout. A reader that went away (`| head`) is not an error.
-pub fn print_stdout(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+/// What writing to stdout came to: a reader that went away (`| head`) is not an
+/// error.
+fn written_to_stdout(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
     }
+}
+
+/// Prints `text` on stdout. A reader that went away (`| head`) is not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    written_to_stdout(out.write_all(text.as_bytes()).and_then(|_| out.flush()))
 }
 
 /// Prints `lines` on stdout as they come, each with a newline: for output too large
@@ -54,35 +60,21 @@ pub fn print_lines(lines: &mut dyn Iterator<Item = std::io::Result<String>>) -> 
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
     for line in lines {
         let line = line.map_err(|e| anyhow::anyhow!("cannot make the output: {e}"))?;
-        match out
+        let written = out
             .write_all(line.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+            .and_then(|_| out.write_all(b"\n"));
+        if written.is_err() {
+            return written_to_stdout(written);
         }
     }
-    match out.flush() {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
-    }
+    written_to_stdout(out.flush())
 }
 
 /// Prints a value as pretty JSON on stdout as it is serialized, with a trailing
 /// newline: for output too large to hold. A reader that went away is not an error.
 pub fn print_json_streamed<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, value)
-        .map_err(std::io::Error::from)
-        .and_then(|_| out.write_all(b"\n"))
-        .and_then(|_| out.flush());
-    match written {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
-    }
+    written_to_stdout(crate::fsutil::write_pretty(&mut out, value).and_then(|_| out.flush()))
 }
 
 /// Prints a value as pretty JSON on stdout, with a trailing newline.
