@@ -109,9 +109,6 @@ pub fn load_in(dir: Option<&Dir>, dir_label: &str) -> (Option<Witnesses>, Vec<Fi
 /// `Ok(Err(why))`.
 pub fn read(bytes: &[u8]) -> Result<Result<Witnesses, String>, JsonReadError> {
     use std::collections::BTreeMap;
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err(fsutil::parse_json(&bytes[..3]).unwrap_err());
-    }
     fsutil::parse_json_with(bytes, |bytes| {
         // Checked as a `Value` would be read (numbers out of range, escapes), with
         // no budget: nothing is built.

@@ -207,13 +207,9 @@ fn shown(name: &str) -> String {
 fn did_you_mean(got: &str, known: &[&str]) -> String {
     known
         .iter()
-        // Two edits apart is two characters apart in length at most.
-        .filter(|k| {
-            k.chars()
-                .count()
-                .abs_diff(got.chars().take(k.len() + 3).count())
-                <= 2
-        })
+        // Two edits apart is two characters apart in length at most (the known
+        // names are ASCII).
+        .filter(|k| got.chars().take(k.len() + 3).count().abs_diff(k.len()) <= 2)
         .map(|k| (edit_distance(got, k), *k))
         .filter(|(d, _)| *d <= 2)
         .min()
@@ -303,13 +299,7 @@ impl Manifest {
                 "truth-unit" => m.truth_unit = Some(cx.one_text(section)?),
                 "proof-schema" => m.proof_schema = Some(cx.proof_schema(section, &mut warnings)?),
                 "hash-sources" => {
-                    if let Some(past) = section.args().get(MAX_LIST_ITEMS) {
-                        return Err(cx.err(
-                            past.pos,
-                            format!("(hash-sources …) binds more than {MAX_LIST_ITEMS} names, more than lith reads of one list"),
-                        ));
-                    }
-                    for binding in section.args() {
+                    for binding in cx.capped("hash-sources", section.args())? {
                         let Some(key) = binding.head() else {
                             return Err(
                                 cx.err(binding.pos, "expected (NAME \"glob\") in hash-sources")
@@ -585,22 +575,28 @@ impl Cx<'_> {
     }
 
     /// `(key ["a" "b"])` or `(key "a" "b")`.
+    /// The items of the list `(name …)`, refused at the item past
+    /// [`MAX_LIST_ITEMS`].
+    fn capped<'n>(&self, name: &str, items: &'n [Node]) -> Result<&'n [Node], ManifestError> {
+        match items.get(MAX_LIST_ITEMS) {
+            Some(past) => Err(self.err(
+                past.pos,
+                format!(
+                    "({name} …) lists more than {MAX_LIST_ITEMS} items, more than lith reads of one list; \
+                     split the workspace or list fewer"
+                ),
+            )),
+            None => Ok(items),
+        }
+    }
+
     fn text_list(&self, f: &Node) -> Result<Vec<String>, ManifestError> {
         let name = f.head().unwrap_or("?");
         let items: &[Node] = match f.args() {
             [v] if matches!(v.value, Value::Vector(_) | Value::List(_)) => v.items().unwrap_or(&[]),
             args => args,
         };
-        if let Some(past) = items.get(MAX_LIST_ITEMS) {
-            return Err(self.err(
-                past.pos,
-                format!(
-                    "({name} …) lists more than {MAX_LIST_ITEMS} items, more than lith reads of one list; \
-                     split the workspace or list fewer"
-                ),
-            ));
-        }
-        items
+        self.capped(name, items)?
             .iter()
             .map(|v| {
                 v.as_text().ok_or_else(|| {
