@@ -54,6 +54,52 @@ pub struct JobsArg {
     pub jobs: Option<u16>,
 }
 
+/// `--report-memory`, for the commands that read a report back whole.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportMemoryArg {
+    /// The most memory one report read back whole may hold (render's, merge's
+    /// partial reports together, diff's newer side, the one a rebuild takes unchanged
+    /// runs from), as 512M or 2G [default: 224M, which keeps lith under 256 MB; a
+    /// report of 100,000 runs of 13 artifacts holds 197 MiB]. A report that holds
+    /// more is refused at the line and column where it passed the limit; raising it
+    /// lets a larger report in, and lith use about that much more memory.
+    #[arg(long, value_name = "SIZE", env = "LITH_REPORT_MEMORY", value_parser = parse_size)]
+    pub report_memory: Option<usize>,
+}
+
+impl ReportMemoryArg {
+    /// The limits of a report read back.
+    pub fn limits(&self) -> crate::report::ReadLimits {
+        self.report_memory
+            .map_or_else(Default::default, crate::report::ReadLimits::holding)
+    }
+}
+
+/// A size in bytes: a number, with K, M or G (powers of 1024) and an optional
+/// `iB` or `B` after it; from 1M to 1024G.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let unit_at = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(unit_at);
+    let shift = match unit.trim_start() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{s:?} is not a size: write it as 512M or 2G")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: write it as 512M or 2G"))?;
+    match n.checked_mul(1 << shift) {
+        Some(b) if (1 << 20..=1 << 40).contains(&b) => Ok(b as usize),
+        _ => Err(format!("{s:?} is out of range: from 1M to 1024G")),
+    }
+}
+
 /// What a command's `execute` gets besides its own arguments: the common flags, and
 /// the manifest path of the commands that read one.
 #[derive(Debug, Clone)]
@@ -506,6 +552,8 @@ pub struct BuildCmdArgs {
     pub previous: PreviousArg,
     #[command(flatten)]
     pub outputs: ReportOutputs,
+    #[command(flatten)]
+    pub memory: ReportMemoryArg,
     /// Also attest every run into this folder (outside --out): per run
     /// runs/<page>/statement.json, envelope.dsse.json and SHA256SUMS, and
     /// build.statement.json with build.dsse.json for the whole build. Each run page
@@ -571,6 +619,8 @@ pub struct MergeArgs {
     pub previous: PreviousArg,
     #[command(flatten)]
     pub outputs: ReportOutputs,
+    #[command(flatten)]
+    pub memory: ReportMemoryArg,
 }
 
 /// `--previous` and `--history`: what earlier builds a build is compared with.
@@ -615,6 +665,8 @@ pub struct DiffArgs {
     /// The newer build: a report.json or a site folder.
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
+    #[command(flatten)]
+    pub memory: ReportMemoryArg,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -630,6 +682,8 @@ pub struct RenderArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub outputs: ReportOutputs,
+    #[command(flatten)]
+    pub memory: ReportMemoryArg,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -827,5 +881,45 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             crate::cmd::print_error(&e);
             exit::of_error(&e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_powers_of_1024_within_their_range() {
+        for (given, bytes) in [
+            ("512M", 512 << 20),
+            ("2G", 2 << 30),
+            ("2GiB", 2 << 30),
+            ("300 mb", 300 << 20),
+            ("1048576", 1 << 20),
+            ("4096k", 4 << 20),
+            ("1024G", 1 << 40),
+        ] {
+            assert_eq!(parse_size(given), Ok(bytes), "{given}");
+        }
+        for given in ["", "M", "lots", "1.5G", "-1G", "2T", "2 G B"] {
+            let e = parse_size(given).unwrap_err();
+            assert!(e.contains("512M or 2G"), "{given}: {e}");
+        }
+        for given in ["0", "1K", "1023K", "1025G", "99999999999999999999G"] {
+            let e = parse_size(given).unwrap_err();
+            assert!(
+                e.contains("from 1M to 1024G") || e.contains("512M or 2G"),
+                "{given}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_limits_are_the_ones_lith_always_had() {
+        let d = crate::report::ReadLimits::DEFAULT;
+        assert_eq!((d.held, d.values, d.bytes), (224 << 20, 1 << 24, 1 << 30));
+        let big = crate::report::ReadLimits::holding(2 << 30);
+        assert_eq!((big.values, big.bytes), ((2 << 30) / 14, 8 << 30));
+        assert_eq!(ReportMemoryArg::default().limits(), d);
     }
 }

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::verify::{Mode, PathInterner, RunReport, hex, unhex};
 use crate::beneath::{Dir, EntryKind, TreeEntry, Watch};
+use crate::report::ReadLimits;
 
 /// A run folder's stamp (128 bits of a sha256 over what `fstat` says of its tree).
 pub type Stamp = [u8; 16];
@@ -98,13 +99,14 @@ impl Reuse {
     /// Loads what the previous build into `out` left. Anything amiss (no stamps, a
     /// report that is not the one they were taken with, other options) leaves
     /// nothing to reuse and says why.
-    pub fn load(&mut self, out: &Path) -> Result<usize, String> {
+    /// Its report is read back within `limits`.
+    pub fn load(&mut self, out: &Path, limits: ReadLimits) -> Result<usize, String> {
         let path = crate::site::stamps_path(out).map_err(|e| e.to_string())?;
-        self.load_from(&path, out)
+        self.load_from(&path, out, limits)
             .map_err(|why| format!("{}: {why}", path.display()))
     }
 
-    fn load_from(&mut self, path: &Path, out: &Path) -> Result<usize, String> {
+    fn load_from(&mut self, path: &Path, out: &Path, limits: ReadLimits) -> Result<usize, String> {
         let bytes = match crate::fsutil::read_regular(path, MAX_STAMPS_BYTES) {
             Ok(b) => b,
             Err(crate::fsutil::JsonReadError::NotFound) => return Ok(0),
@@ -140,7 +142,7 @@ impl Reuse {
         });
         let read = self
             .paths
-            .reading(|| read_report(&out.join("report.json"), report_sha));
+            .reading(|| read_report(&out.join("report.json"), report_sha, limits));
         let collected = COLLECTING.with(|c| c.borrow_mut().take());
         read?;
         let previous = collected.map(|c| c.previous).unwrap_or_default();
@@ -272,29 +274,34 @@ impl Reuse {
 /// Reads the report the stamps were taken with: one handle is hashed and then
 /// parsed, so what is parsed is what matched. Only its runs are kept, each as it is
 /// read, and only those with a stamp (into [`COLLECTING`]).
-fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
+fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
-    let limit = crate::cmd::merge::MAX_REPORT_BYTES;
-    use crate::cmd::merge::{MAX_REPORT_HELD, MAX_REPORT_VALUES};
+    let limit = limits.bytes;
+    let raise = crate::cmd::merge::RAISE;
     if meta.len() > limit {
         return Err(at(&format_args!(
-            "{} bytes is more than the {limit} bytes lith reads back",
+            "{} bytes is more than the {limit} bytes lith reads back{raise}",
             meta.len()
         )));
     }
+    // Counting refuses nothing but a document past its values.
+    let past_values = |e: serde_json::Error| {
+        let raise = if e.is_data() { raise } else { "" };
+        at(&format_args!("{e}{raise}"))
+    };
     let report: Runs = if meta.len() <= WHOLE_REPORT_BYTES {
         let bytes = crate::fsutil::read_bounded(file, meta.len(), WHOLE_REPORT_BYTES)
             .map_err(|e| at(&e))?;
         if hex(&Sha256::digest(&bytes)) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
-        let left = std::cell::Cell::new(MAX_REPORT_VALUES);
-        crate::json_budget::count_values(&bytes, &left, MAX_REPORT_VALUES).map_err(|e| at(&e))?;
+        let left = std::cell::Cell::new(limits.values);
+        crate::json_budget::count_values(&bytes, &left, limits.values).map_err(past_values)?;
         // Its text is held beside what it holds, and counts with it.
         crate::held::within(|| {
             crate::held::charge(bytes.len());
-            crate::held::read_json(&bytes[..], MAX_REPORT_HELD)
+            crate::held::read_json(&bytes[..], limits.held)
         })
         .map_err(|e| at(&e))?
     } else {
@@ -305,15 +312,15 @@ fn read_report(path: &Path, want_sha: &str) -> Result<(), String> {
         };
         let counted = crate::json_budget::check_values(
             std::io::BufReader::with_capacity(1 << 20, &mut hashed),
-            MAX_REPORT_VALUES,
+            limits.values,
         );
         std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| at(&e))?;
         if hex(&hashed.sha.finalize()) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
-        counted.map_err(|e| at(&e))?;
+        counted.map_err(past_values)?;
         file.rewind().map_err(|e| at(&e))?;
-        crate::held::read_json(file.take(limit), MAX_REPORT_HELD).map_err(|e| at(&e))?
+        crate::held::read_json(file.take(limit), limits.held).map_err(|e| at(&e))?
     };
     if report.schema_version != crate::report::SCHEMA_VERSION {
         return Err(at(&"another schema version"));
@@ -810,12 +817,12 @@ mod tests {
         )
         .unwrap();
         let mut fast = Reuse::fresh(Mode::Fast, &[]);
-        let err = fast.load(&out).unwrap_err();
+        let err = fast.load(&out, ReadLimits::DEFAULT).unwrap_err();
         assert!(err.contains("other options"), "{err}");
         let mut full = Reuse::fresh(Mode::Full, &[]);
-        let err = full.load(&out).unwrap_err();
+        let err = full.load(&out, ReadLimits::DEFAULT).unwrap_err();
         assert!(err.contains("report.json"), "{err}");
         std::fs::write(crate::site::stamps_path(&out).unwrap(), "garbage\n").unwrap();
-        assert!(full.load(&out).is_err());
+        assert!(full.load(&out, ReadLimits::DEFAULT).is_err());
     }
 }

@@ -55,7 +55,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     // An attestation names the index entries that were verified: those runs are
     // read again.
     if !cmd.rehash && cmd.attest.is_none() {
-        match reuse.load(&out) {
+        match reuse.load(&out, cmd.memory.limits()) {
             Ok(n) if g.verbose > 0 => eprintln!(
                 "lith: the previous build into {} left {n} run(s) to compare",
                 out.display()
@@ -69,7 +69,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     }
     let reuse = std::sync::Arc::new(reuse);
     opts.reuse = Some(reuse.clone());
-    let past = super::merge::load_past(g, &cmd.previous)?;
+    let past = super::merge::load_past(g, &cmd.previous, cmd.memory.limits())?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
     reuse.release();
     if g.verbose > 1 {

@@ -9,37 +9,22 @@ use std::path::Path;
 use crate::cli::{DiffArgs, GlobalArgs, MergeArgs, PreviousArg, RenderArgs};
 use crate::exit::Usage;
 use crate::pipeline::{self, PartialReport};
-use crate::report::{self, Report};
-
-/// Largest report or partial report read back (it is held in memory whole): room
-/// for some 500,000 runs.
-pub const MAX_REPORT_BYTES: u64 = 1024 * 1024 * 1024;
-
-/// The most JSON values in a report or partial report read back, counted before it
-/// is read (100,000 runs of 13 artifacts are some 8.4 million): the memory a read
-/// takes follows the values more than the bytes, and `[0,0,…]` or `["","",…]` costs
-/// 8 to 16 times its text.
-pub const MAX_REPORT_VALUES: usize = 1 << 24;
-/// The most a report read whole may hold in memory, as lith's allocator counts it
-/// ([`crate::held`]): a report of 100,000 runs of 13 artifacts holds 197 MiB. Its
-/// text alone does not bound it: ten million short names in one run's `unindexed`
-/// (a 110 MB report) took `lith render` to 868 MiB, and one 200 MB name to 419 MiB.
-/// The parts `lith merge` reads share it.
-pub const MAX_REPORT_HELD: usize = 224 << 20;
+use crate::report::{self, ReadLimits, Report};
 
 pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
+    let limits = a.memory.limits();
     // The parts are held together, so they share one count: together they hold at
     // most what one report may.
     let parts = crate::held::within(|| {
         let mut parts = Vec::with_capacity(a.parts.len());
         for path in &a.parts {
             let part: PartialReport =
-                read_json(path, "a partial report of `lith build --partition`")?;
+                read_json(path, "a partial report of `lith build --partition`", limits)?;
             parts.push((crate::fsutil::slash_path(path), part));
         }
         anyhow::Ok(parts)
     })?;
-    let past = load_past(g, &a.previous)?;
+    let past = load_past(g, &a.previous, limits)?;
     let mut report = pipeline::merge(parts)?;
     apply_past(past, &a.previous, &mut report)?;
     super::build::publish(g, &report, &a.out, &a.outputs)?;
@@ -64,9 +49,9 @@ fn report_path(path: &Path) -> std::path::PathBuf {
 /// Reads a report.json that lith wrote (or the one in a site folder), refusing
 /// another schema version. Another lith's report (`lith.report/vN`) is named as
 /// such, not by where its shape first differs, with what to do.
-pub fn read_report(path: &Path) -> anyhow::Result<Report> {
+pub fn read_report(path: &Path, limits: ReadLimits) -> anyhow::Result<Report> {
     let path = report_path(path);
-    match read_this_lith_report(&path)? {
+    match read_this_lith_report(&path, limits)? {
         Ok(report) => Ok(report),
         Err(version) => Err(other_schema(&path, &version)),
     }
@@ -77,11 +62,14 @@ const REPORT: &str = "a report.json that lith wrote";
 
 /// The report at `path` (a report.json), or the schema version it has instead of
 /// this lith's ([`this_lith`]).
-fn read_this_lith_report(path: &Path) -> anyhow::Result<Result<Report, String>> {
-    let read = read_json::<Report>(path, REPORT);
+fn read_this_lith_report(
+    path: &Path,
+    limits: ReadLimits,
+) -> anyhow::Result<Result<Report, String>> {
+    let read = read_json::<Report>(path, REPORT, limits);
     let version = match &read {
         Ok(report) => Some(report.schema_version.clone()),
-        Err(_) => schema_of(path),
+        Err(_) => schema_of(path, limits),
     };
     this_lith(path, version, read)
 }
@@ -128,12 +116,12 @@ fn other_schema(path: &Path, version: &str) -> anyhow::Error {
 }
 
 /// The `schema_version` of a JSON document, when it has one.
-fn schema_of(path: &Path) -> Option<String> {
+fn schema_of(path: &Path, limits: ReadLimits) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Version {
         schema_version: String,
     }
-    read_json::<Version>(path, "a report")
+    read_json::<Version>(path, "a report", limits)
         .ok()
         .map(|v| v.schema_version)
 }
@@ -193,7 +181,7 @@ fn previous_flag(path: &Path) -> String {
     format!("--previous {}", crate::fsutil::slash_path(path))
 }
 
-pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
+pub fn load_past(g: &GlobalArgs, a: &PreviousArg, limits: ReadLimits) -> anyhow::Result<Past> {
     let previous = match &a.previous {
         Some(path)
             if !absent(
@@ -206,7 +194,7 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg) -> anyhow::Result<Past> {
         {
             let file = report_path(path);
             let context = || previous_flag(path);
-            match PreviousReport::open(&file).with_context(context)? {
+            match PreviousReport::open(&file, limits).with_context(context)? {
                 Ok(report) => Some(report),
                 // The first night after an upgrade: the report is lith's own, in the
                 // older shape, so there is nothing this build can compare with.
@@ -302,9 +290,10 @@ pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::R
 
 /// `lith diff OLD NEW`.
 pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> anyhow::Result<i32> {
-    let new = read_report(&a.new)?;
+    let limits = a.memory.limits();
+    let new = read_report(&a.new, limits)?;
     let path = report_path(&a.old);
-    let changes = match PreviousReport::open(&path)? {
+    let changes = match PreviousReport::open(&path, limits)? {
         Ok(old) => old.compare(&new)?,
         Err(version) => return Err(other_schema(&path, &version)),
     };
@@ -323,7 +312,7 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> anyhow::Result<i32> {
 
 pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
     let path = report_path(&a.report);
-    let report = read_report(&a.report)?;
+    let report = read_report(&a.report, a.memory.limits())?;
     let me = format!("lith {}", env!("CARGO_PKG_VERSION"));
     if report.generator != me {
         crate::cmd::warn(
@@ -340,60 +329,75 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
     Ok(report.verdict.exit_code)
 }
 
-/// Reads a JSON document lith wrote: a regular file, at most [`MAX_REPORT_BYTES`],
-/// holding at most [`MAX_REPORT_HELD`], with line and column on a syntax error. Its
+/// Reads a JSON document lith wrote: a regular file within `limits` (its bytes, its
+/// values, and what it holds), with line and column on a syntax error. Its
 /// artifact rows share one copy of each path, as the rows a build verifies do (a
 /// report of 100,000 runs of the same 13 files would otherwise hold 1.3 million
 /// copies).
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let file = open_counted(path, what)?;
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    limits: ReadLimits,
+) -> anyhow::Result<T> {
+    let file = open_counted(path, what, limits)?;
     crate::bundle::verify::PathInterner::default()
-        .reading(|| crate::held::read_json((&file).take(MAX_REPORT_BYTES), MAX_REPORT_HELD))
+        .reading(|| crate::held::read_json((&file).take(limits.bytes), limits.held))
         .map_err(|e| not(path, what, e))
 }
 
 /// Opens a JSON document lith wrote and counts its values through the handle, which
-/// is left at the start: a regular file, at most [`MAX_REPORT_BYTES`], at most
-/// [`MAX_REPORT_VALUES`] values, its syntax checked. What is read through the handle
-/// next is the file counted, even if lith has since replaced it (lith writes by
-/// renaming).
-fn open_counted(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
-    let file = open_sized(path, what)?;
-    crate::json_budget::check_values(reader(&file), MAX_REPORT_VALUES)
-        .map_err(|e| not(path, what, e))?;
+/// is left at the start: a regular file, within the bytes and values of `limits`,
+/// its syntax checked. What is read through the handle next is the file counted,
+/// even if lith has since replaced it (lith writes by renaming).
+fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
+    let file = open_sized(path, what, limits)?;
+    crate::json_budget::check_values(reader(&file, limits), limits.values).map_err(|e| {
+        // Counting refuses nothing but a document past its values.
+        let raise = if e.is_data() { RAISE } else { "" };
+        Usage(format!("{}{raise}", not_message(path, what, &e)))
+    })?;
     std::io::Seek::rewind(&mut &file)?;
     Ok(file)
 }
 
-/// Opens a regular file of at most [`MAX_REPORT_BYTES`].
-fn open_sized(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
+/// Opens a regular file of at most `limits.bytes`.
+fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
     let (file, meta) = crate::fsutil::open_regular(path)
         .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
-    if meta.len() > MAX_REPORT_BYTES {
+    if meta.len() > limits.bytes {
         anyhow::bail!(
-            "{}: {} bytes is more than the {MAX_REPORT_BYTES} bytes lith reads back",
+            "{}: {} bytes is more than the {} bytes lith reads back{}",
             path.display(),
-            meta.len()
+            meta.len(),
+            limits.bytes,
+            RAISE
         );
     }
     Ok(file)
 }
 
+/// What a refusal for size says to do.
+pub const RAISE: &str = " (--report-memory raises it)";
+
 /// A buffered reader of a file opened by [`open_counted`], from where its handle is.
-fn reader(file: &std::fs::File) -> impl Read + '_ {
-    std::io::BufReader::with_capacity(1 << 20, file.take(MAX_REPORT_BYTES))
+fn reader(file: &std::fs::File, limits: ReadLimits) -> impl Read + '_ {
+    std::io::BufReader::with_capacity(1 << 20, file.take(limits.bytes))
 }
 
 /// The usage error for a document that is not `what`, at its line and column.
 fn not(path: &Path, what: &str, e: serde_json::Error) -> anyhow::Error {
-    Usage(format!(
+    Usage(not_message(path, what, &e)).into()
+}
+
+/// What [`not`] says.
+fn not_message(path: &Path, what: &str, e: &serde_json::Error) -> String {
+    format!(
         "{}:{}:{}: not {what}: {}",
         path.display(),
         e.line(),
         e.column(),
         crate::fsutil::strip_position(&e.to_string())
-    ))
-    .into()
+    )
 }
 
 /// A report.json to compare with (`--previous`, the older side of `lith diff`). It
@@ -404,27 +408,30 @@ fn not(path: &Path, what: &str, e: serde_json::Error) -> anyhow::Error {
 pub struct PreviousReport {
     file: std::fs::File,
     path: std::path::PathBuf,
+    limits: ReadLimits,
 }
 
 impl PreviousReport {
     /// The report at `path` (a report.json), or the schema version it has instead
     /// of this lith's: any version when the rest of it reads, only another lith's
     /// (`lith.report/vN`) when it does not.
-    fn open(path: &Path) -> anyhow::Result<Result<PreviousReport, String>> {
-        let file = open_sized(path, REPORT)?;
-        let (version, read) = report::changes::check(reader(&file));
+    fn open(path: &Path, limits: ReadLimits) -> anyhow::Result<Result<PreviousReport, String>> {
+        let file = open_sized(path, REPORT, limits)?;
+        let (version, read) = report::changes::check(reader(&file, limits));
         std::io::Seek::rewind(&mut &file)?;
         let read = read.map_err(|e| not(path, REPORT, e));
         Ok(this_lith(path, version, read)?.map(|()| PreviousReport {
             file,
             path: path.to_path_buf(),
+            limits,
         }))
     }
 
     /// What changed from this report to `new`.
     fn compare(&self, new: &Report) -> anyhow::Result<report::changes::Changes> {
         std::io::Seek::rewind(&mut &self.file)?;
-        report::changes::compare(reader(&self.file), new).map_err(|e| not(&self.path, REPORT, e))
+        report::changes::compare(reader(&self.file, self.limits), new)
+            .map_err(|e| not(&self.path, REPORT, e))
     }
 }
 
@@ -443,7 +450,7 @@ mod tests {
             format!(r#"[["a.txt", 1, "{sha}"], ["b.txt", 2, "{sha}"], ["a.txt", 3, "{sha}"]]"#),
         )
         .unwrap();
-        let rows: Vec<ArtifactCheck> = read_json(&file, "rows").unwrap();
+        let rows: Vec<ArtifactCheck> = read_json(&file, "rows", ReadLimits::DEFAULT).unwrap();
         assert!(std::sync::Arc::ptr_eq(&rows[0].path, &rows[2].path));
         assert!(!std::sync::Arc::ptr_eq(&rows[0].path, &rows[1].path));
         assert_eq!((&*rows[2].path, rows[2].expected_size), ("a.txt", 3));

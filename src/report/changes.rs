@@ -447,7 +447,7 @@ struct Comparison<'n> {
 pub const MAX_LISTED_DIGEST_CHANGES: usize = 10_000;
 
 /// The most runs read from a previous report: five times the largest one lith
-/// reads back whole ([`crate::cmd::merge::MAX_REPORT_VALUES`] has room for some
+/// reads back whole ([`crate::report::ReadLimits::DEFAULT`] has values for some
 /// 200,000), so that what the changes keep of a report that is not lith's stays
 /// bounded (each run it has and this build lacks is one change).
 pub const MAX_PREVIOUS_RUNS: usize = 1 << 20;

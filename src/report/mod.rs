@@ -23,6 +23,48 @@ use crate::finding::{Finding, Severity};
 
 pub const SCHEMA_VERSION: &str = "lith.report/v2";
 
+/// What lith allows one report it reads back whole (`render`, `merge`'s partial
+/// reports together, the newer side of `diff`, a rebuild's reuse) to take, all three
+/// following the memory it may hold (`--report-memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The most it may hold in memory, as lith's allocator counts it
+    /// ([`crate::held`]): a report of 100,000 runs of 13 artifacts holds 197 MiB.
+    /// Its text alone does not bound it: ten million short names in one run's
+    /// `unindexed` (a 110 MB report) took `lith render` to 868 MiB, and one 200 MB
+    /// name to 419 MiB.
+    pub held: usize,
+    /// The most JSON values it may have, counted before it is read (100,000 runs of
+    /// 13 artifacts are some 8.4 million): one per 14 bytes it may hold, as a
+    /// document of `0,` or `"",` costs 8 to 16 times its text.
+    pub values: usize,
+    /// The largest file read back (a report compared with, which is not held, too):
+    /// 1 GiB, or four times what may be held when that is more.
+    pub bytes: u64,
+}
+
+impl ReadLimits {
+    /// The default: 224 MiB held, so that a legitimate report of 100,000 runs reads
+    /// and any one report keeps lith under SPEC's 256 MB.
+    pub const DEFAULT: ReadLimits = ReadLimits::holding(224 << 20);
+
+    /// The limits of a report that may hold `held` bytes.
+    pub const fn holding(held: usize) -> ReadLimits {
+        let bytes = (held as u64).saturating_mul(4);
+        ReadLimits {
+            held,
+            values: held / 14,
+            bytes: if bytes > 1 << 30 { bytes } else { 1 << 30 },
+        }
+    }
+}
+
+impl Default for ReadLimits {
+    fn default() -> ReadLimits {
+        ReadLimits::DEFAULT
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
     pub schema_version: String,

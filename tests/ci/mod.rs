@@ -794,11 +794,6 @@ fn no_color_is_honoured_and_completions_and_man_pages_come_from_the_cli() {
     assert!(ws.read("man/lith-build.1").contains("partition"));
 }
 
-/// A report read back (`render`, `diff`, `merge`, `--previous`, a rebuild's stamps)
-/// has its values counted before it is read: one of some 17 million values (34 MB of
-/// `0,` in a run's promotion inputs, which the model holds as JSON values) is
-/// refused, naming where lith stopped, in a few MiB. The previous lith read it: 2.1
-/// GB for 30 million.
 /// Plants the report `file` as the site `whole`'s, with the stamps beside it naming
 /// its digest, so that a rebuild into `whole` reads it back.
 fn plant_beside_stamps(ws: &Workspace, file: &str) {
@@ -829,9 +824,14 @@ fn with_unindexed_names(report: &str, n: usize) -> String {
     with
 }
 
+/// A report read back (`render`, `diff`, `merge`, `--previous`, a rebuild's stamps)
+/// has its values counted before it is read: one of some 17 million values (34 MB of
+/// `0,` in a run's promotion inputs, which the model holds as JSON values) is
+/// refused, naming where lith stopped, in a few MiB. The previous lith read it: 2.1
+/// GB for 30 million.
 #[test]
 fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
-    use lith::cmd::merge::MAX_REPORT_VALUES;
+    let max_report_values = lith::report::ReadLimits::DEFAULT.values;
     let ws = sharded_workspace();
     let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
     assert_eq!(r.code, 3, "{r:?}");
@@ -839,7 +839,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     let at = report
         .find("\"sandbox_check_self\":null")
         .expect("a run with promotion inputs");
-    let values = MAX_REPORT_VALUES + 1;
+    let values = max_report_values + 1;
     let mut hostile = String::with_capacity(report.len() + 2 * values);
     hostile.push_str(&report[..at]);
     hostile.push_str("\"sandbox_check_self\":[");
@@ -852,7 +852,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     assert_eq!(r.code, 64, "{r:?}");
     assert!(
         r.stderr
-            .contains(&format!("more than {} JSON values", MAX_REPORT_VALUES)),
+            .contains(&format!("more than {} JSON values", max_report_values)),
         "{}",
         r.stderr
     );
@@ -882,7 +882,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
     assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.stderr
-            .contains(&format!("more than {MAX_REPORT_VALUES} JSON values")),
+            .contains(&format!("more than {max_report_values} JSON values")),
         "{}",
         r.stderr
     );
@@ -892,7 +892,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
 /// A report's text does not bound what it holds: six million short names in one
 /// run's `unindexed` are a 66 MB report within the values lith counts, which the
 /// lith before held as `String`s, over 400 MiB. Read back whole, a report is
-/// refused once it holds more than `MAX_REPORT_HELD`, as lith's allocator counts
+/// refused once it holds more than `ReadLimits::DEFAULT.held`, as lith's allocator counts
 /// it, by `render` and by `merge`, whose parts share the count, and a rebuild that
 /// meets it beside its stamps reuses nothing and goes on.
 #[test]
@@ -908,7 +908,7 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     assert_eq!(r.code, 64, "{r:?}");
     let why = format!(
         "it holds more than the {} MiB lith holds of one file it reads back",
-        lith::cmd::merge::MAX_REPORT_HELD >> 20
+        lith::report::ReadLimits::DEFAULT.held >> 20
     );
     assert!(r.stderr.contains(&why), "{}", r.stderr);
     assert!(r.stderr.contains("hostile.json:1:"), "{}", r.stderr);
@@ -945,6 +945,83 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
     assert!(peak < 256, "the rebuild held {peak} MiB");
 }
 
+/// What lith holds of a report it reads back follows `--report-memory` (or
+/// `LITH_REPORT_MEMORY`): a report of 1.3 million names, which the default reads,
+/// is refused within 32 MiB where it passes them, and within 16 MiB before it is
+/// read, for its values; each refusal says what raises the limit, and a rebuild
+/// given the lower limit reuses nothing and goes on.
+#[test]
+fn the_memory_a_report_read_back_may_hold_is_the_users_to_set() {
+    let ws = Workspace::demo();
+    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    ws.write(
+        "big.json",
+        with_unindexed_names(&ws.read("whole/report.json"), 1_300_000),
+    );
+    let r = ws.lith(&["render", "-q", "big.json", "--out", "site"]);
+    assert_eq!(r.code, 3, "the default reads it: {r:?}");
+    let held = "it holds more than the 32 MiB lith holds of one file it reads back \
+                (--report-memory raises it)";
+    let values = format!(
+        "more than {} JSON values",
+        lith::report::ReadLimits::holding(16 << 20).values
+    );
+    for (limit, why) in [("32M", held), ("16MiB", values.as_str())] {
+        for args in [
+            &[
+                "render",
+                "big.json",
+                "--out",
+                "low",
+                "--report-memory",
+                limit,
+            ][..],
+            &[
+                "diff",
+                "whole/report.json",
+                "big.json",
+                "--report-memory",
+                limit,
+            ],
+        ] {
+            let r = ws.lith(args);
+            assert_eq!(r.code, 64, "{args:?}: {r:?}");
+            assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains("raises it"), "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains("big.json:1:"), "{args:?}: {}", r.stderr);
+        }
+        let r = ws.lith_env(
+            &["render", "big.json", "--out", "low"],
+            &[("LITH_REPORT_MEMORY", limit)],
+        );
+        assert_eq!(r.code, 64, "{r:?}");
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        assert!(!ws.join("low").exists());
+    }
+    // A rebuild that meets the report beside its stamps reads it within the limit
+    // it was given.
+    plant_beside_stamps(&ws, "big.json");
+    let r = ws.lith(&["build", "--out", "whole", "--report-memory", "32M"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains(held), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("every run is read and hashed again"),
+        "{}",
+        r.stderr
+    );
+    // A size lith cannot read is a usage error that says how to write one.
+    for bad in ["lots", "512T", "0", "1K"] {
+        let r = ws.lith(&["render", "big.json", "--out", "low", "--report-memory", bad]);
+        assert_eq!(r.code, 64, "{bad}: {r:?}");
+        assert!(
+            r.stderr.contains("512M or 2G") || r.stderr.contains("from 1M to 1024G"),
+            "{bad}: {}",
+            r.stderr
+        );
+    }
+}
+
 /// A report of as many values as lith reads back, all of them in values the model
 /// only shows (a run's gating inputs, a field of its `run_status.json`), is read
 /// back and rendered in far less than SPEC §11's 256 MB for one input file: those
@@ -952,7 +1029,7 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
 /// and 540 MB for 16 million.
 #[test]
 fn a_report_whose_shown_values_are_millions_renders_in_bounded_memory() {
-    use lith::cmd::merge::MAX_REPORT_VALUES;
+    let max_report_values = lith::report::ReadLimits::DEFAULT.values;
     fn count(v: &serde_json::Value) -> usize {
         1 + match v {
             serde_json::Value::Array(a) => a.iter().map(count).sum(),
@@ -966,7 +1043,7 @@ fn a_report_whose_shown_values_are_millions_renders_in_bounded_memory() {
     let report = ws.read("whole/report.json");
     // As many as the cap allows beside the report's own values.
     let own = count(&serde_json::from_str(&report).unwrap());
-    let values = MAX_REPORT_VALUES - own - 2;
+    let values = max_report_values - own - 2;
     let many = format!("[{}0]", "0,".repeat(values - 1));
     let gating = "\"sandbox_check_self\":{\"sandboxed\":false}";
     let status = "\"run_status\":{\"channel\"";
