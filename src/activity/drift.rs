@@ -51,6 +51,11 @@ pub struct DriftReport {
     pub missing: Vec<String>,
     /// The artifact the latest heartbeat or runtime_auto event produced or touched.
     pub evidence: Vec<String>,
+    /// True when that event listed more evidence than lith keeps of one event
+    /// (`activity::fields`): `evidence` is its first part. Written only when true,
+    /// so a drift report is otherwise the reference's shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evidence_cut: bool,
 }
 
 impl DriftReport {
@@ -101,23 +106,23 @@ pub fn evaluate(
 ) -> DriftReport {
     let last_activity = feed.last_activity_ms;
     let mut last_heartbeat = feed.last_heartbeat_ms;
-    let mut evidence_candidates: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut evidence_candidates: Vec<(i64, Vec<String>, bool)> = Vec::new();
     if let Some((label, path)) = heartbeat_file
         && let Ok(serde_json::Value::Object(o)) = crate::fsutil::read_json(path)
     {
         let e = super::event(0, &o);
         if let Some(ts) = e.ts_ms {
             last_heartbeat = Some(last_heartbeat.map_or(ts, |h| h.max(ts)));
-            evidence_candidates.push((ts, vec![label.to_string()]));
+            evidence_candidates.push((ts, vec![label.to_string()], false));
         }
     }
-    if let Some((ts, _, evidence)) = &feed.latest_evidence {
-        evidence_candidates.push((*ts, evidence.clone()));
+    if let Some((ts, _, evidence, cut)) = &feed.latest_evidence {
+        evidence_candidates.push((*ts, evidence.clone(), *cut));
     }
-    let evidence = evidence_candidates
+    let (evidence, evidence_cut) = evidence_candidates
         .into_iter()
-        .max_by_key(|(ts, _)| *ts)
-        .map(|(_, e)| e)
+        .max_by_key(|(ts, ..)| *ts)
+        .map(|(_, e, cut)| (e, cut))
         .unwrap_or_default();
     let age = |ts: Option<i64>| ts.map(|t| (now_ms - t).max(0) / 1000);
     let idle_ok = age(last_activity).is_some_and(|a| a <= p.idle_sec);
@@ -151,6 +156,7 @@ pub fn evaluate(
         },
         missing,
         evidence,
+        evidence_cut,
     }
 }
 

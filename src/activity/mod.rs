@@ -142,9 +142,9 @@ pub struct Feed {
     #[serde(default)]
     pub last_heartbeat_ms: Option<i64>,
     /// …and the latest `runtime_auto` event with evidence: its time, line and
-    /// evidence.
+    /// evidence, and whether that was cut ([`Event::evidence_cut`]).
     #[serde(default)]
-    pub latest_evidence: Option<(i64, usize, Vec<String>)>,
+    pub latest_evidence: Option<(i64, usize, Vec<String>, bool)>,
     /// What the kept events hold, against [`MAX_KEPT_BYTES`].
     #[serde(skip)]
     kept_bytes: usize,
@@ -186,9 +186,9 @@ impl Feed {
             && self
                 .latest_evidence
                 .as_ref()
-                .is_none_or(|(t, l, _)| (ts, e.line) > (*t, *l))
+                .is_none_or(|(t, l, ..)| (ts, e.line) > (*t, *l))
         {
-            self.latest_evidence = Some((ts, e.line, e.evidence.clone()));
+            self.latest_evidence = Some((ts, e.line, e.evidence.clone(), e.evidence_cut));
         }
     }
 }
@@ -493,7 +493,7 @@ mod tests {
             assert_eq!(f.last_heartbeat_ms, Some(3000));
             assert_eq!(
                 f.latest_evidence,
-                Some((2000, 2, vec!["q.json".to_string()]))
+                Some((2000, 2, vec!["q.json".to_string()], false))
             );
             assert_eq!(f.bad_lines.len(), 1);
         }

@@ -38,7 +38,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
             if c.drift.ok { "ok" } else { "STALE" },
             age(c.drift.age_sec),
             c.drift.threshold_sec,
-            evidence_line(&report.evidence),
+            evidence_line(&report.evidence, report.evidence_cut),
             p.reports
         ))?;
     }
@@ -48,36 +48,50 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
 /// The most evidence paths the text output names; `--json` lists them all.
 const EVIDENCE_SHOWN: usize = 20;
 
-/// `evidence: a, b, …` for the text output, or nothing when there is none.
-fn evidence_line(evidence: &[String]) -> String {
+/// What the text output says of the event's evidence having been cut.
+const CUT: &str = "the event listed more than lith keeps of one event";
+
+/// `evidence: a, b, …` for the text output, or nothing when there is none; `cut`
+/// when the event listed more than lith kept of it.
+fn evidence_line(evidence: &[String], cut: bool) -> String {
     if evidence.is_empty() {
         return String::new();
     }
     let shown = &evidence[..evidence.len().min(EVIDENCE_SHOWN)];
     let more = evidence.len() - shown.len();
-    format!(
-        "evidence: {}{}\n",
-        shown.join(", "),
-        if more > 0 {
-            format!(", … and {more} more (--json lists them all)")
-        } else {
-            String::new()
-        }
-    )
+    let rest = match (more, cut) {
+        (0, false) => String::new(),
+        (0, true) => format!(", … ({CUT})"),
+        (_, false) => format!(", … and {more} more (--json lists them all)"),
+        (_, true) => format!(", … and {more} more (--json lists them; {CUT})"),
+    };
+    format!("evidence: {}{rest}\n", shown.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_text_output_names_a_few_evidence_paths_and_counts_the_rest() {
-        assert_eq!(super::evidence_line(&[]), "");
+        use super::evidence_line;
+        assert_eq!(evidence_line(&[], false), "");
         let two = ["a".to_string(), "b".to_string()];
-        assert_eq!(super::evidence_line(&two), "evidence: a, b\n");
+        assert_eq!(evidence_line(&two, false), "evidence: a, b\n");
+        assert_eq!(
+            evidence_line(&two, true),
+            "evidence: a, b, … (the event listed more than lith keeps of one event)\n"
+        );
         let many: Vec<String> = (0..25).map(|i| format!("p{i}")).collect();
-        let line = super::evidence_line(&many);
+        let line = evidence_line(&many, false);
         assert!(line.starts_with("evidence: p0, p1, "), "{line}");
         assert!(
             line.ends_with(", p19, … and 5 more (--json lists them all)\n"),
+            "{line}"
+        );
+        let line = evidence_line(&many, true);
+        assert!(
+            line.ends_with(
+                ", p19, … and 5 more (--json lists them; the event listed more than lith keeps of one event)\n"
+            ),
             "{line}"
         );
     }

@@ -815,6 +815,36 @@ fn an_event_naming_more_evidence_than_lith_keeps_leaves_its_phase_unproven() {
         .unwrap_or_else(|| panic!("no count of those not shown"));
     assert!(shown > 1_000, "{shown}");
     assert_eq!(shown + more, 65_536);
+    // …and says that the event listed more than the 65,536 lith kept of it, where
+    // it used to say that the report lists them all.
+    assert!(
+        page.contains("The event listed more evidence than lith keeps of one event"),
+        "{page}"
+    );
+    assert!(!page.contains("list them all"));
+    let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
+    let drift = &rep["drift"]["report"];
+    assert_eq!(drift["evidence_cut"], true, "{}", drift["evidence_cut"]);
+    assert_eq!(drift["evidence"].as_array().unwrap().len(), 65_536);
+    let r = ws.lith(&["drift", "--json"]);
+    assert_eq!(r.json()["evidence_cut"], true);
+    let r = ws.lith(&["drift"]);
+    assert!(
+        r.stdout
+            .contains("(--json lists them; the event listed more than lith keeps of one event)"),
+        "{}",
+        r.stdout
+    );
+    // An event within what lith keeps says nothing of the kind, in any output.
+    let event = json!({"phase_id": "PHASE_NIGHTLY", "action": "dispatch_check",
+        "emit_mode": "runtime_auto", "ts_epoch_ms": 1_795_308_300_000i64,
+        "evidence": [path]});
+    ws.write(feed, ws.read(feed) + &event.to_string() + "\n");
+    let r = ws.lith(&["drift", "--json"]);
+    assert!(r.json().get("evidence_cut").is_none(), "{}", r.stdout);
+    let r = ws.lith(&["build", "-q"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(!ws.read("site/drift/index.html").contains("than lith keeps"));
 }
 
 /// SPEC §11: a phase page shows a DoD document's metadata values cut at 240
