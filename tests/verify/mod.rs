@@ -564,11 +564,6 @@ fn a_bundle_that_does_not_exist_is_a_runtime_error() {
     );
 }
 
-/// SPEC §3.4, race-free reads: while another thread keeps swapping a folder of the
-/// run for a symlink to a folder outside it, verification never hashes the outside
-/// file (whose digest the index claims), its listing of unindexed files never names
-/// what is outside, and `reindex --repair` never writes that digest into the index.
-/// The swap runs a bounded number of times.
 /// SPEC §3.4: `lith commit` and `lith reindex --repair` write the index, the repair
 /// log and `LATEST` beneath the handles they read through. Written by name (as they
 /// were), the run folder swapped for a link to another folder while the run was
@@ -597,7 +592,10 @@ fn swapping_the_run_folder_for_a_symlink_never_makes_a_writer_write_outside_it()
     );
     std::os::unix::fs::symlink(ws.join("victim"), ws.join("out/link")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = crate::support::swap_folder_and_link(ws.join("out"), stop.clone());
+    // On a busy machine most rounds find the folder mid-swap: the swaps and the
+    // rounds are bounded high enough for the ones that land to add up.
+    const ROUNDS: u32 = 1_000_000;
+    let swapper = crate::support::swap_folder_and_link_up_to(ws.join("out"), stop.clone(), ROUNDS);
     let opts = CommitOptions {
         expect: Vec::new(),
         repo_root: None,
@@ -607,7 +605,7 @@ fn swapping_the_run_folder_for_a_symlink_never_makes_a_writer_write_outside_it()
     let clock = lith::clock::Clock::from_env().unwrap();
     // Most rounds find the folder mid-swap and give up; enough of them land.
     let (mut committed, mut repaired) = (0, 0);
-    for i in 0..200_000 {
+    for i in 0..ROUNDS {
         if committed >= 40 && repaired >= 10 {
             break;
         }
@@ -689,6 +687,11 @@ fn swapping_a_folder_for_a_symlink_never_puts_an_outside_name_in_a_commit() {
     );
 }
 
+/// SPEC §3.4, race-free reads: while another thread keeps swapping a folder of the
+/// run for a symlink to a folder outside it, verification never hashes the outside
+/// file (whose digest the index claims), its listing of unindexed files never names
+/// what is outside, and `reindex --repair` never writes that digest into the index.
+/// The swap runs a bounded number of times.
 #[test]
 fn swapping_a_parent_folder_for_a_symlink_never_reads_outside() {
     use std::sync::Arc;
