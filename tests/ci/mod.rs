@@ -811,6 +811,16 @@ fn plant_beside_stamps(ws: &Workspace, file: &str) {
     std::fs::write(ws.join("whole/report.json"), &report).unwrap();
 }
 
+/// The demo built into `whole`, and its report with `n` short names in a run's
+/// `unindexed` written to `file`.
+fn demo_with_names(file: &str, n: usize) -> Workspace {
+    let ws = Workspace::demo();
+    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
+    assert_eq!(r.code, 3, "{r:?}");
+    ws.write(file, with_unindexed_names(&ws.read("whole/report.json"), n));
+    ws
+}
+
 /// `report` with `n` short names put first in the first run's `unindexed`.
 fn with_unindexed_names(report: &str, n: usize) -> String {
     let list = "\"unindexed\":[";
@@ -897,13 +907,7 @@ fn a_report_of_millions_of_values_is_refused_or_read_without_holding_them() {
 /// meets it beside its stamps reuses nothing and goes on.
 #[test]
 fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
-    let ws = Workspace::demo();
-    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
-    assert_eq!(r.code, 3, "{r:?}");
-    ws.write(
-        "hostile.json",
-        with_unindexed_names(&ws.read("whole/report.json"), 6_000_000),
-    );
+    let ws = demo_with_names("hostile.json", 6_000_000);
     let (r, peak) = ws.lith_peak_mib(&["render", "hostile.json", "--out", "site"]);
     assert_eq!(r.code, 64, "{r:?}");
     let why = format!(
@@ -952,13 +956,7 @@ fn a_report_that_holds_more_than_its_text_says_is_refused_in_bounded_memory() {
 /// given the lower limit reuses nothing and goes on.
 #[test]
 fn the_memory_a_report_read_back_may_hold_is_the_users_to_set() {
-    let ws = Workspace::demo();
-    let r = ws.lith_env(&["build", "-q", "--out", "whole"], &[EPOCH]);
-    assert_eq!(r.code, 3, "{r:?}");
-    ws.write(
-        "big.json",
-        with_unindexed_names(&ws.read("whole/report.json"), 1_300_000),
-    );
+    let ws = demo_with_names("big.json", 1_300_000);
     let r = ws.lith(&["render", "-q", "big.json", "--out", "site"]);
     assert_eq!(r.code, 3, "the default reads it: {r:?}");
     let held = "it holds more than the 32 MiB lith holds of one file it reads back \
