@@ -815,13 +815,16 @@ fn an_event_naming_more_evidence_than_lith_keeps_leaves_its_phase_unproven() {
         .unwrap_or_else(|| panic!("no count of those not shown"));
     assert!(shown > 1_000, "{shown}");
     assert_eq!(shown + more, 65_536);
-    // …and says that the event listed more than the 65,536 lith kept of it, where
-    // it used to say that the report lists them all.
+    // …and says, before the list, that the event listed more than the 65,536 lith
+    // kept of it, where it used to say after it that the report lists them all.
     assert!(
-        page.contains("The event listed more evidence than lith keeps of one event"),
+        page.contains(
+            "The event that names the latest evidence listed more than lith keeps of one event"
+        ),
         "{page}"
     );
     assert!(!page.contains("list them all"));
+    assert!(page.find("than lith keeps") < page.find("Evidence: "));
     let rep: Value = serde_json::from_str(&ws.read("site/report.json")).unwrap();
     let drift = &rep["drift"]["report"];
     assert_eq!(drift["evidence_cut"], true, "{}", drift["evidence_cut"]);
