@@ -130,16 +130,13 @@ pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
             ..sink.sweep(&KEPT)?
         });
     }
+    // A published site is meant to be read: the folder gets `0777` less the umask,
+    // as `mkdir` gives any other.
     let tmp = tempfile::Builder::new()
         .prefix(&beside.new_prefix)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .tempdir_in(&parent)
         .map_err(Error::publish("creating a temporary folder in", &parent))?;
-    {
-        // tempfile makes private folders; a published site is meant to be read.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(Error::publish("making readable", tmp.path()))?;
-    }
     let sink = super::Sink::fresh(tmp.path());
     let report_sha256 = super::write_site(report, &sink)?;
     sink.put(MARKER, MARKER_TEXT)?;

@@ -356,17 +356,16 @@ impl Write for Hashing {
     }
 }
 
-/// Creates a new file, mode 0644 (never through a symlink, never over an existing
-/// name).
+/// Creates a new file, mode `0666` less the umask as any tool's (never through a
+/// symlink, never over an existing name).
 fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::PermissionsExt;
-    let f = std::fs::OpenOptions::new()
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o666)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    Ok(f)
+        .open(path)
 }
 
 /// Creates a new file holding `bytes` (see [`create_file`]).

@@ -663,6 +663,42 @@ fn outputs_get_the_usual_mode() {
     }
 }
 
+/// The site's files and folders get the mode any tool's get: `0666` and `0777` less
+/// the umask. lith gave its pages `0644` and the site's folder `0755` whatever the
+/// umask, so a build under `umask 077` published a site others could read.
+#[test]
+fn site_files_get_the_usual_mode_under_any_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let ws = Workspace::demo();
+    for (umask, out) in [(0o077, "private"), (0o002, "shared")] {
+        let mut cmd = ws.command(&["build", "-q", "--out", out]);
+        // SAFETY: umask is async-signal-safe and touches nothing but the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            });
+        }
+        let code = cmd.status().unwrap().code();
+        assert_eq!(code, Some(3), "umask {umask:o}");
+        let mut modes = std::collections::BTreeSet::new();
+        for e in walkdir::WalkDir::new(ws.join(out)) {
+            let e = e.unwrap();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            let want = if e.file_type().is_dir() { 0o777 } else { 0o666 } & !umask;
+            assert_eq!(
+                mode,
+                want,
+                "umask {umask:o}: {}: {mode:o}",
+                e.path().display()
+            );
+            modes.insert(mode);
+        }
+        assert_eq!(modes.len(), 2, "files and folders: {modes:?}");
+    }
+}
+
 #[test]
 fn a_planted_runtime_lock_symlink_is_refused_by_commit() {
     let ws = Workspace::new();
