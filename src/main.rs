@@ -8,15 +8,27 @@ fn main() {
     // process kept 50 MB more than it used (302 against 253 MB peak RSS). With one
     // arena for all threads, the two threads of a 2-core machine waited on its lock
     // in a fifth of a rebuild's samples: two arenas made a warm rebuild of 10,000
-    // runs 0.87 → 0.58 s and a cold build of 100,000 runs 7.1 → 5.5 s of user time,
-    // for 10 MiB more at its peak (226 → 237 MiB). MALLOC_ARENA_MAX, when set, is
-    // glibc's to apply.
+    // runs 0.87 → 0.58 s and a cold build of 100,000 runs 7.1 → 5.5 s of user time.
+    // Blocks of 128 KiB and more are mapped from the system and given back when
+    // freed, whatever was freed before (glibc raises that threshold as large blocks
+    // are freed, keeping the next ones in an arena): with two arenas, what one
+    // kept of a 63 MB index was not there for the next index another thread read,
+    // and a build of three such indexes peaked at 256 MiB instead of 231 (now 230).
+    // MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_, when set, are glibc's to apply.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let arenas = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-        // SAFETY: mallopt only sets a tunable, before any thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas as libc::c_int);
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            let arenas = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+            // SAFETY: mallopt only sets a tunable, before any thread exists.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, arenas as libc::c_int);
+            }
+        }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+            }
         }
     }
     // A panic is a bug in lith, never a verdict: report it as a runtime error (4).
