@@ -129,9 +129,9 @@ impl<R: std::io::Read> std::io::Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if net() > self.limit as isize {
             return Err(std::io::Error::other(format!(
-                "it holds more than the {} MiB lith holds of one file it reads back \
-                 (--report-memory raises it)",
-                self.limit >> 20
+                "it holds more than the {} MiB lith holds of one file it reads back{}",
+                self.limit >> 20,
+                crate::report::ReadLimits::RAISE
             )));
         }
         self.inner.read(buf)

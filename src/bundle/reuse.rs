@@ -278,7 +278,7 @@ fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), St
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = limits.bytes;
-    let raise = crate::cmd::merge::RAISE;
+    let raise = ReadLimits::RAISE;
     if meta.len() > limit {
         return Err(at(&format_args!(
             "{} bytes is more than the {limit} bytes lith reads back{raise}",

@@ -353,7 +353,7 @@ fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<s
     let file = open_sized(path, what, limits)?;
     crate::json_budget::check_values(reader(&file, limits), limits.values).map_err(|e| {
         // Counting refuses nothing but a document past its values.
-        let raise = if e.is_data() { RAISE } else { "" };
+        let raise = if e.is_data() { ReadLimits::RAISE } else { "" };
         Usage(format!("{}{raise}", not_message(path, what, &e)))
     })?;
     std::io::Seek::rewind(&mut &file)?;
@@ -370,14 +370,11 @@ fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std
             path.display(),
             meta.len(),
             limits.bytes,
-            RAISE
+            ReadLimits::RAISE
         );
     }
     Ok(file)
 }
-
-/// What a refusal for size says to do.
-pub const RAISE: &str = " (--report-memory raises it)";
 
 /// A buffered reader of a file opened by [`open_counted`], from where its handle is.
 fn reader(file: &std::fs::File, limits: ReadLimits) -> impl Read + '_ {

@@ -48,6 +48,9 @@ impl ReadLimits {
     /// and any one report keeps lith under SPEC's 256 MB.
     pub const DEFAULT: ReadLimits = ReadLimits::holding(224 << 20);
 
+    /// What a refusal for size adds, to say what to do.
+    pub const RAISE: &str = " (--report-memory raises it)";
+
     /// The limits of a report that may hold `held` bytes.
     pub const fn holding(held: usize) -> ReadLimits {
         let bytes = (held as u64).saturating_mul(4);
