@@ -17,19 +17,22 @@ fn main() {
     // MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_, when set, are glibc's to apply.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-            let arenas = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-            // SAFETY: mallopt only sets a tunable, before any thread exists.
-            unsafe {
-                libc::mallopt(libc::M_ARENA_MAX, arenas as libc::c_int);
+        // Sets a malloc tunable unless the environment variable glibc reads for it is
+        // set.
+        fn tune(env: &str, param: libc::c_int, value: impl FnOnce() -> usize) {
+            if std::env::var_os(env).is_none() {
+                // SAFETY: mallopt only sets a tunable, before any thread exists.
+                unsafe {
+                    libc::mallopt(param, value() as libc::c_int);
+                }
             }
         }
-        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-            // SAFETY: as above.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
-            }
-        }
+        tune("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, || {
+            std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+        });
+        tune("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, || {
+            128 << 10
+        });
     }
     // A panic is a bug in lith, never a verdict: report it as a runtime error (4).
     let code = std::panic::catch_unwind(|| lith::cli::run(std::env::args_os())).unwrap_or_else(|_| {

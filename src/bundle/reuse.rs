@@ -285,11 +285,8 @@ fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), St
             meta.len()
         )));
     }
-    // Counting refuses nothing but a document past its values.
-    let past_values = |e: serde_json::Error| {
-        let raise = if e.is_data() { raise } else { "" };
-        at(&format_args!("{e}{raise}"))
-    };
+    let past_values =
+        |e: serde_json::Error| at(&format_args!("{e}{}", ReadLimits::raise_past_values(&e)));
     let report: Runs = if meta.len() <= WHOLE_REPORT_BYTES {
         let bytes = crate::fsutil::read_bounded(file, meta.len(), WHOLE_REPORT_BYTES)
             .map_err(|e| at(&e))?;

@@ -352,8 +352,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
 fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
     let file = open_sized(path, what, limits)?;
     crate::json_budget::check_values(reader(&file, limits), limits.values).map_err(|e| {
-        // Counting refuses nothing but a document past its values.
-        let raise = if e.is_data() { ReadLimits::RAISE } else { "" };
+        let raise = ReadLimits::raise_past_values(&e);
         Usage(format!("{}{raise}", not_message(path, what, &e)))
     })?;
     std::io::Seek::rewind(&mut &file)?;
