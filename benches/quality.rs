@@ -160,6 +160,19 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The processor's model name, as `/proc/cpuinfo` gives it: figures from two runs
+/// compare only on the same processor.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown processor".to_string())
+}
+
 fn write_index(run: &Path, entries: &[(String, Vec<u8>)]) {
     let artifacts: Vec<serde_json::Value> = entries
         .iter()
@@ -1500,8 +1513,9 @@ fn main() {
     let o = opts();
     std::fs::create_dir_all(&o.dir).unwrap();
     println!(
-        "lith quality bars — {} cores, trees in {}",
+        "lith quality bars — {} cores ({}), trees in {}",
         cores(),
+        cpu_model(),
         o.dir.display()
     );
     if !o.skip_big {
