@@ -914,6 +914,113 @@ mod tests {
         }
     }
 
+    /// The README's usage block, a line per command: a stranger reads the flags
+    /// there first, so it names every flag each command takes and no other.
+    #[test]
+    fn the_readme_usage_names_every_flag_of_every_command() {
+        use clap::CommandFactory;
+        use std::collections::{BTreeMap, BTreeSet};
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split_once("## Usage\n\n```\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .expect("README.md has a usage block")
+            .0;
+        // Each command's path (`attest verify`) and the long flags its lines name.
+        let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in block.lines() {
+            let words: Vec<&str> = line
+                .strip_prefix("lith ")
+                .expect("every line of the usage block is a lith command")
+                .split_whitespace()
+                .collect();
+            let path = words
+                .iter()
+                .take_while(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+                .filter(|w| !w.starts_with('-'))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let flags = documented.entry(path).or_default();
+            // `--name` wherever it stands in a word (`[--out`, `-o|--output`); a
+            // bare `--` (before a command to run) names no flag.
+            for (_, after) in line.match_indices("--").map(|(i, _)| line.split_at(i + 2)) {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+                    .unwrap_or(after.len());
+                if end > 0 {
+                    flags.insert(after[..end].to_string());
+                }
+            }
+        }
+        // What clap accepts: each command's own long flags, and whether it runs on
+        // its own (not only as the group of `queue enqueue`, …); the global flags
+        // (`--json`, `--quiet`, `--verbose`) may be named anywhere.
+        fn walk(
+            c: &clap::Command,
+            path: &str,
+            out: &mut BTreeMap<String, (BTreeSet<String>, bool)>,
+        ) {
+            let own: BTreeSet<String> = c
+                .get_arguments()
+                .filter(|a| !a.is_global_set() && !a.is_hide_set())
+                .filter_map(|a| a.get_long().map(str::to_string))
+                .filter(|l| l != "help" && l != "version")
+                .collect();
+            let leaf = c.get_subcommands().next().is_none();
+            if !path.is_empty() {
+                out.insert(
+                    path.to_string(),
+                    (own, leaf || c.get_positionals().next().is_some()),
+                );
+            }
+            for s in c.get_subcommands().filter(|s| s.get_name() != "help") {
+                let p = if path.is_empty() {
+                    s.get_name().to_string()
+                } else {
+                    format!("{path} {}", s.get_name())
+                };
+                walk(s, &p, out);
+            }
+        }
+        let mut accepted = BTreeMap::new();
+        walk(&Cli::command(), "", &mut accepted);
+        let globals: BTreeSet<String> = Cli::command()
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        let mut wrong = Vec::new();
+        for (path, flags) in &documented {
+            let Some((own, _)) = accepted.get(path) else {
+                wrong.push(format!("`lith {path}` is not a command"));
+                continue;
+            };
+            for f in flags
+                .iter()
+                .filter(|f| !own.contains(*f) && !globals.contains(*f))
+            {
+                wrong.push(format!("`lith {path}` takes no --{f}"));
+            }
+        }
+        for (path, (own, runs_alone)) in &accepted {
+            match documented.get(path) {
+                None if *runs_alone => wrong.push(format!("`lith {path}` has no line")),
+                None => {}
+                Some(flags) => {
+                    for f in own.iter().filter(|f| !flags.contains(*f)) {
+                        wrong.push(format!("`lith {path}`'s line does not name --{f}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "README.md's usage block:\n{}",
+            wrong.join("\n")
+        );
+    }
+
     #[test]
     fn the_default_limits_are_the_ones_lith_always_had() {
         let d = crate::report::ReadLimits::DEFAULT;
