@@ -52,24 +52,35 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     }
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
     let mut reuse = Reuse::fresh(opts.mode, &pipeline::decision_stage(&manifest));
-    // An attestation names the index entries that were verified: those runs are
-    // read again.
-    if !cmd.rehash && cmd.attest.is_none() {
-        match reuse.load(&out, cmd.memory.limits()) {
-            Ok(n) if g.verbose > 0 => eprintln!(
-                "lith: the previous build into {} left {n} run(s) to compare",
-                out.display()
-            ),
-            Ok(_) => {}
-            Err(why) => crate::cmd::warn(
-                g.quiet,
-                &format!("{why}; every run is read and hashed again"),
-            ),
-        }
+    // What the previous build left is read on this thread while another reads
+    // what `--previous` and `--history` name: in the README's nightly both are
+    // the site this build replaces, read through once each, and neither waits for
+    // the other. Its warnings come first, then this one's.
+    let (loaded, past) = std::thread::scope(|s| {
+        let past = s.spawn(|| super::merge::load_past(g, &cmd.previous, cmd.memory.limits()));
+        // An attestation names the index entries that were verified: those runs
+        // are read again.
+        let loaded =
+            (!cmd.rehash && cmd.attest.is_none()).then(|| reuse.load(&out, cmd.memory.limits()));
+        let past = past
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (loaded, past)
+    });
+    let past = past?;
+    match loaded {
+        Some(Ok(n)) if g.verbose > 0 => eprintln!(
+            "lith: the previous build into {} left {n} run(s) to compare",
+            out.display()
+        ),
+        Some(Err(why)) => crate::cmd::warn(
+            g.quiet,
+            &format!("{why}; every run is read and hashed again"),
+        ),
+        _ => {}
     }
     let reuse = std::sync::Arc::new(reuse);
     opts.reuse = Some(reuse.clone());
-    let past = super::merge::load_past(g, &cmd.previous, cmd.memory.limits())?;
     let mut report = pipeline::evaluate(&manifest, &clock, &opts)?;
     reuse.release();
     if g.verbose > 1 {
