@@ -413,6 +413,19 @@ impl Dir {
         })
     }
 
+    /// Removes the entry `name` (one component) of the base: a file or a link
+    /// itself (never what it points to), or with `folder` an empty folder.
+    pub fn remove(&self, name: &[u8], folder: bool) -> io::Result<()> {
+        one_name(name)?;
+        let c = cstr(name)?;
+        let flags = if folder { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: a valid C string, and a descriptor this `Dir` owns.
+        if unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), flags) } < 0 {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
     /// The base folder's entries (not `.` and `..`), sorted by name, each with its
     /// type as the folder lists it (a link is a link, never what it points to) and
     /// its inode number.

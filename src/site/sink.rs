@@ -274,46 +274,91 @@ impl Sink {
     }
 
     fn sweep_io(&self, keep: &[&str]) -> std::io::Result<Stats> {
+        use crate::beneath::{Dir, EntryKind, Met, Unwalked};
+        use std::ops::ControlFlow;
         let put = self.put.lock().unwrap();
         let mut removed = 0;
-        // Deepest first, so folders are empty when their turn comes; one entry at a
-        // time (a site of 100,000 runs has 200,000), each looked at after whatever
-        // was in it.
-        let walk = walkdir::WalkDir::new(&self.dir)
-            .min_depth(1)
-            .contents_first(true);
-        for e in walk {
-            let e = e.map_err(std::io::Error::other)?;
-            let rel = e.path().strip_prefix(&self.dir).unwrap_or(e.path());
-            let top = rel
-                .components()
-                .next()
-                .map(|c| c.as_os_str().to_string_lossy());
-            if top.is_some_and(|t| keep.contains(&t.as_ref())) {
-                continue;
-            }
-            let rel_s = rel.to_string_lossy().replace('\\', "/");
-            if e.file_type().is_dir() {
-                // A folder is kept while anything put lives beneath it.
-                let prefix = format!("{rel_s}/");
-                let used = put
-                    .range(prefix.clone()..)
-                    .next()
-                    .is_some_and(|p| p.starts_with(&prefix));
-                if !used {
-                    std::fs::remove_dir(e.path())?;
-                    removed += 1;
+        // Each folder is listed through its own handle, opened from its parent's
+        // without following a link, and what is not kept is removed beneath the
+        // handle of the folder that listed it: a folder swapped for a link mid-sweep
+        // is refused, never walked into, so nothing outside the site is removed. A
+        // folder nothing put lives beneath goes whole; a kept one is walked for
+        // what it holds besides.
+        let site = Dir::open(&self.dir)?;
+        let walked = site.walk_tree(&mut |met| match met {
+            Met::Unwalked(rel, why) => ControlFlow::Break(std::io::Error::other(format!(
+                "{rel}: {}",
+                match why {
+                    Unwalked::Open(e) | Unwalked::List(e) => e.to_string(),
+                    Unwalked::TooDeep => "nested too deep".to_string(),
                 }
-            } else if !put.contains(&rel_s) {
-                std::fs::remove_file(e.path())?;
-                removed += 1;
+            ))),
+            Met::Entry(e) => {
+                if e.depth == 1 && keep.iter().any(|k| k.as_bytes() == e.name) {
+                    return ControlFlow::Continue(false);
+                }
+                // A name that is not UTF-8 was never put.
+                let rel = std::str::from_utf8(e.raw_rel).ok();
+                let gone = if e.kind == EntryKind::Folder {
+                    let used = rel.is_some_and(|rel| {
+                        let prefix = format!("{rel}/");
+                        put.range(prefix.clone()..)
+                            .next()
+                            .is_some_and(|p| p.starts_with(&prefix))
+                    });
+                    if used {
+                        return ControlFlow::Continue(true);
+                    }
+                    remove_tree(e.dir, e.name, e.depth)
+                } else if rel.is_some_and(|rel| put.contains(rel)) {
+                    return ControlFlow::Continue(false);
+                } else {
+                    e.dir.remove(e.name, false).map(|()| 1)
+                };
+                match gone {
+                    Ok(n) => {
+                        removed += n;
+                        ControlFlow::Continue(false)
+                    }
+                    Err(err) => ControlFlow::Break(std::io::Error::new(
+                        err.kind(),
+                        format!("{}: {err}", e.rel),
+                    )),
+                }
             }
+        });
+        if let ControlFlow::Break(e) = walked {
+            return Err(e);
         }
         Ok(Stats {
             removed,
             ..self.stats()
         })
     }
+}
+
+/// Removes the folder `name` of `parent` and everything in it, each entry beneath
+/// the handle of the folder that holds it (a link is removed, never followed), at
+/// most [`crate::beneath::MAX_TREE_DEPTH`] below the site. Returns how many
+/// entries were removed.
+fn remove_tree(parent: &crate::beneath::Dir, name: &[u8], depth: usize) -> std::io::Result<usize> {
+    use crate::beneath::EntryKind;
+    if depth > crate::beneath::MAX_TREE_DEPTH {
+        return Err(std::io::Error::other("nested too deep"));
+    }
+    let dir = parent.folder(name)?;
+    let mut removed = 0;
+    for (entry, kind, _) in dir.entries()? {
+        removed += if kind == EntryKind::Folder {
+            remove_tree(&dir, &entry, depth + 1)?
+        } else {
+            dir.remove(&entry, false)?;
+            1
+        };
+    }
+    drop(dir);
+    parent.remove(name, true)?;
+    Ok(removed + 1)
 }
 
 /// True when `path` is a regular file (not a symlink) holding exactly `bytes`.

@@ -978,3 +978,82 @@ fn a_root_swapped_for_a_link_outside_after_it_was_found_is_not_read() {
         "swaps {swaps}, builds that read the root {read}, that refused it when opened {refused}"
     );
 }
+
+/// A rebuild into a previous site removes what the new site no longer has. It did
+/// so by path: a folder of the site listed as a folder and swapped for a link
+/// before its files were removed had the link's target lose files of the same
+/// names. Each folder is now listed, and its files removed, beneath its own handle.
+#[test]
+fn swapping_a_site_folder_for_a_symlink_never_makes_the_sweep_remove_outside_it() {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    let names: Vec<String> = (0..20).map(|i| format!("f{i:02}.html")).collect();
+    for n in &names {
+        ws.write(&format!("victim/{n}"), "outside");
+        ws.write(&format!("site/sub/{n}"), "stray");
+    }
+    let (site, victim) = (ws.join("site"), ws.join("victim"));
+    // The folder's own handle: its files are put back through it each round,
+    // wherever it is named then, never through the link.
+    let real = std::fs::File::open(site.join("sub")).unwrap();
+    let real = std::path::PathBuf::from(format!("/proc/self/fd/{}", real.as_raw_fd()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (site, victim, stop) = (site.clone(), victim.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u32;
+            while !stop.load(Ordering::Relaxed) && swaps < 5_000_000 {
+                // sub (a folder) → sub.real, a link to the victim → sub, then back.
+                let _ = std::fs::rename(site.join("sub"), site.join("sub.real"));
+                let _ = std::os::unix::fs::symlink(&victim, site.join("sub"));
+                let _ = std::fs::remove_file(site.join("sub"));
+                if std::fs::rename(site.join("sub.real"), site.join("sub")).is_err() {
+                    // A put made a new `sub` while the folder was away: the
+                    // folder takes its name back.
+                    let _ = std::fs::remove_dir_all(site.join("sub"));
+                    let _ = std::fs::rename(site.join("sub.real"), site.join("sub"));
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let (mut swept, mut refused, mut rounds) = (0, 0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for i in 0.. {
+        rounds = i;
+        if (swept >= 200 && refused >= 5) || std::time::Instant::now() > deadline {
+            break;
+        }
+        for n in &names {
+            let _ = std::fs::write(real.join(n), "stray");
+        }
+        let sink = lith::site::Sink::update(&site);
+        // `sub` holds something the new site has, so it is walked, not removed
+        // whole (a put that met the link instead is refused, and the round skipped).
+        if sink.put("sub/index.html", "kept").is_err() {
+            continue;
+        }
+        match sink.sweep(&["sub.real"]) {
+            Ok(stats) if stats.removed > 0 => swept += 1,
+            Ok(_) => {}
+            Err(_) => refused += 1,
+        }
+        for n in &names {
+            assert!(
+                victim.join(n).exists(),
+                "round {i}: the sweep removed {n} outside the site"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    // Sweeps went on while the folder was swapped: some met the link and refused.
+    assert!(
+        swaps > 100 && swept >= 50 && refused >= 1,
+        "swaps {swaps}, sweeps that removed strays {swept}, refused {refused}, rounds {rounds}"
+    );
+}
