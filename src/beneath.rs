@@ -413,6 +413,61 @@ impl Dir {
         })
     }
 
+    /// Makes the folder `name` (one component) in the base, mode `0777` less the
+    /// umask; `mkdirat` never follows a link in the last place.
+    pub fn make_folder(&self, name: &[u8]) -> io::Result<()> {
+        one_name(name)?;
+        let c = cstr(name)?;
+        // SAFETY: a valid C string, and a descriptor this `Dir` owns.
+        if unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o777) } < 0 {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Creates the file `name` (one component) in the base for writing, mode
+    /// `0666` less the umask: never over an existing name, never through a link.
+    pub fn create_file(&self, name: &[u8]) -> io::Result<File> {
+        one_name(name)?;
+        let c = cstr(name)?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        // SAFETY: a valid C string; the returned fd, if any, is owned by us.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                0o666 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(last_error());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Opens the entry `name` (one component) of the base for reading, refusing a
+    /// link in its place; what it is (a file or not) is for the caller to ask.
+    pub fn open_entry(&self, name: &[u8]) -> io::Result<File> {
+        one_name(name)?;
+        openat(self.fd.as_raw_fd(), name, READ_FLAGS | libc::O_NOFOLLOW).map(File::from)
+    }
+
+    /// Renames the entry `from` of the base to `to`, in the base, replacing what
+    /// `to` names (a link there is replaced, never followed).
+    pub fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        one_name(from)?;
+        one_name(to)?;
+        let (a, b) = (cstr(from)?, cstr(to)?);
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: valid C strings, and a descriptor this `Dir` owns.
+        if unsafe { libc::renameat(fd, a.as_ptr(), fd, b.as_ptr()) } < 0 {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
     /// Removes the entry `name` (one component) of the base: a file or a link
     /// itself (never what it points to), or with `folder` an empty folder.
     pub fn remove(&self, name: &[u8], folder: bool) -> io::Result<()> {

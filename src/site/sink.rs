@@ -13,12 +13,12 @@
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::Error;
+use crate::beneath::Dir;
 
 /// Temporary files of an update start with this (and are swept when a build that
 /// wrote them was killed).
@@ -27,13 +27,18 @@ const TMP_PREFIX: &str = ".lith-tmp-";
 pub struct Sink {
     dir: PathBuf,
     update: bool,
+    /// The site folder's handle, opened once: every folder and file of the site is
+    /// made, looked at, replaced and removed beneath it, one name at a time from
+    /// the handle of the folder that holds it, so a folder swapped for a link
+    /// after it was looked at is refused rather than written through.
+    root: std::sync::OnceLock<Arc<Dir>>,
     /// Every file put, relative to `dir` (what [`Sink::sweep`] keeps). Only an
     /// update sweeps, so only an update remembers.
     put: Mutex<BTreeSet<String>>,
-    /// The site folder and the folders directly in it, once known to exist. A
-    /// deeper folder (a run page's) is asked about once per file put in it, so
-    /// remembering the 100,000 of a large site would only cost memory.
-    dirs: Mutex<std::collections::HashSet<PathBuf>>,
+    /// The handles of the folders directly in the site, once opened. A deeper
+    /// folder (a run page's) is opened once per file put in it, so keeping the
+    /// 100,000 of a large site would only cost descriptors.
+    dirs: Mutex<std::collections::HashMap<String, Arc<Dir>>>,
     written: AtomicUsize,
     unchanged: AtomicUsize,
 }
@@ -63,8 +68,9 @@ impl Sink {
         Sink {
             dir: dir.to_path_buf(),
             update,
+            root: std::sync::OnceLock::new(),
             put: Mutex::new(BTreeSet::new()),
-            dirs: Mutex::new(std::collections::HashSet::from([dir.to_path_buf()])),
+            dirs: Mutex::new(std::collections::HashMap::new()),
             written: AtomicUsize::new(0),
             unchanged: AtomicUsize::new(0),
         }
@@ -120,16 +126,14 @@ impl Sink {
             rel: rel.to_string(),
             source,
         };
-        let path = self.dir.join(rel);
-        let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
-        self.ensure_dir(&parent).map_err(write_err)?;
+        let (dir, name) = self.parent_of(rel).map_err(write_err)?;
         self.remember(rel);
-        let tmp = self.temp_beside(&path);
+        let tmp = temp_name(name);
         let encoded = (|| {
             let mut w = std::io::BufWriter::with_capacity(
                 256 * 1024,
                 Hashing {
-                    file: create_file(&tmp).map_err(serde_json::Error::io)?,
+                    file: dir.create_file(&tmp).map_err(serde_json::Error::io)?,
                     sha256: Sha256::new(),
                 },
             );
@@ -142,7 +146,7 @@ impl Sink {
         let sha256 = match encoded {
             Ok(sha256) => sha256,
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = dir.remove(&tmp, false);
                 return Err(match e.io_error_kind() {
                     Some(kind) => write_err(std::io::Error::new(kind, e)),
                     None => Error::Encode {
@@ -152,48 +156,37 @@ impl Sink {
                 });
             }
         };
-        if self.update && same_files(&path, &tmp) {
-            let _ = std::fs::remove_file(&tmp);
+        if self.update && same_files(&dir, name.as_bytes(), &tmp) {
+            let _ = dir.remove(&tmp, false);
             self.unchanged.fetch_add(1, Ordering::Relaxed);
             return Ok(sha256);
         }
         self.written.fetch_add(1, Ordering::Relaxed);
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        dir.rename(&tmp, name.as_bytes()).map_err(|e| {
+            let _ = dir.remove(&tmp, false);
             write_err(e)
         })?;
         Ok(sha256)
     }
 
-    /// A fresh temporary name beside `path` (swept if the build is killed).
-    fn temp_beside(&self, path: &Path) -> PathBuf {
-        let parent = path.parent().unwrap_or(&self.dir);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        parent.join(format!(
-            "{TMP_PREFIX}{}-{}",
-            name.unwrap_or_default(),
-            uuid::Uuid::new_v4().simple()
-        ))
-    }
-
     fn put_bytes(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.dir.join(rel);
-        let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
-        self.ensure_dir(&parent)?;
+        let (dir, name) = self.parent_of(rel)?;
         self.remember(rel);
-        if self.update && same_bytes(&path, bytes) {
+        if self.update && same_bytes(&dir, name.as_bytes(), bytes) {
             self.unchanged.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         self.written.fetch_add(1, Ordering::Relaxed);
         if !self.update {
-            return create_new(&path, bytes);
+            return dir.create_file(name.as_bytes())?.write_all(bytes);
         }
-        let tmp = self.temp_beside(&path);
-        create_new(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+        let tmp = temp_name(name);
+        let written = dir.create_file(&tmp)?.write_all(bytes);
+        written
+            .and_then(|()| dir.rename(&tmp, name.as_bytes()))
+            .inspect_err(|_| {
+                let _ = dir.remove(&tmp, false);
+            })
     }
 
     /// Notes a file put, for the sweep of an update.
@@ -203,50 +196,74 @@ impl Sink {
         }
     }
 
-    /// Creates `dir` and its parents beneath the site folder, refusing anything
-    /// that is not a real folder.
-    fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
-        if self.dirs.lock().unwrap().contains(dir) {
-            return Ok(());
+    /// The site folder's handle.
+    fn root(&self) -> std::io::Result<Arc<Dir>> {
+        if let Some(root) = self.root.get() {
+            return Ok(root.clone());
         }
-        if let Some(parent) = dir.parent()
-            && dir != self.dir
-        {
-            self.ensure_dir(parent)?;
+        let opened = Arc::new(Dir::open(&self.dir)?);
+        Ok(self.root.get_or_init(|| opened).clone())
+    }
+
+    /// The handle of the folder that holds `rel`, its folders made where missing
+    /// and refused where anything but a folder stands (never followed), and the
+    /// name of `rel` in it.
+    fn parent_of<'r>(&self, rel: &'r str) -> std::io::Result<(Arc<Dir>, &'r str)> {
+        let (folders, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let mut dir = self.root()?;
+        if folders.is_empty() {
+            return Ok((dir, name));
         }
-        use std::io::ErrorKind::{AlreadyExists, NotFound};
-        let create = || match std::fs::create_dir(dir) {
-            Ok(()) => Ok(true),
-            // There already (or made meanwhile): judged by what it is, never
-            // followed.
-            Err(e) if e.kind() == AlreadyExists => Ok(std::fs::symlink_metadata(dir)?.is_dir()),
-            Err(e) => Err(e),
-        };
-        let is_dir = if self.update {
-            // A rebuild: most folders are there already.
-            match std::fs::symlink_metadata(dir) {
-                Ok(m) => m.is_dir(),
-                Err(e) if e.kind() == NotFound => create()?,
-                Err(e) => return Err(e),
+        let mut end = 0;
+        for (depth, folder) in folders.split('/').enumerate() {
+            // `at` is this folder's path in the site.
+            end += folder.len() + usize::from(depth > 0);
+            if depth == 0 {
+                let cached = self.dirs.lock().unwrap().get(folder).cloned();
+                if let Some(top) = cached {
+                    dir = top;
+                    continue;
+                }
             }
-        } else {
-            // A first build into a fresh folder: nothing is there yet, so one
-            // mkdir per folder (mkdir never follows a symlink in the last place).
-            create()?
-        };
-        if !is_dir {
-            return Err(std::io::Error::other(format!(
+            dir = Arc::new(self.folder_in(&dir, folder, &rel[..end])?);
+            if depth == 0 {
+                self.dirs
+                    .lock()
+                    .unwrap()
+                    .insert(folder.to_string(), dir.clone());
+            }
+        }
+        Ok((dir, name))
+    }
+
+    /// The folder `name` of `parent` (`at` in the site), made when missing.
+    fn folder_in(&self, parent: &Dir, name: &str, at: &str) -> std::io::Result<Dir> {
+        let name = name.as_bytes();
+        let not_a_folder = || {
+            std::io::Error::other(format!(
                 "{} is in the site but is not a folder (a symlink or a file); remove it and build again",
-                dir.display()
-            )));
+                self.dir.join(at).display()
+            ))
+        };
+        let refused = |e: std::io::Error| match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) => not_a_folder(),
+            _ => e,
+        };
+        // A rebuild: most folders are there already. A first build into a fresh
+        // folder: nothing is there yet.
+        if self.update {
+            match parent.folder(name) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                opened => return opened.map_err(refused),
+            }
         }
-        if dir
-            .strip_prefix(&self.dir)
-            .is_ok_and(|rel| rel.components().count() <= 1)
-        {
-            self.dirs.lock().unwrap().insert(dir.to_path_buf());
+        match parent.make_folder(name) {
+            Ok(()) => {}
+            // There already (or made meanwhile): judged by what it is when opened.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
-        Ok(())
+        parent.folder(name).map_err(refused)
     }
 
     /// What was put so far (nothing removed).
@@ -274,7 +291,7 @@ impl Sink {
     }
 
     fn sweep_io(&self, keep: &[&str]) -> std::io::Result<Stats> {
-        use crate::beneath::{Dir, EntryKind, Met, Unwalked};
+        use crate::beneath::{EntryKind, Met, Unwalked};
         use std::ops::ControlFlow;
         let put = self.put.lock().unwrap();
         let mut removed = 0;
@@ -284,7 +301,7 @@ impl Sink {
         // is refused, never walked into, so nothing outside the site is removed. A
         // folder nothing put lives beneath goes whole; a kept one is walked for
         // what it holds besides.
-        let site = Dir::open(&self.dir)?;
+        let site = self.root()?;
         let walked = site.walk_tree(&mut |met| match met {
             Met::Unwalked(rel, why) => ControlFlow::Break(std::io::Error::other(format!(
                 "{rel}: {}",
@@ -361,21 +378,16 @@ fn remove_tree(parent: &crate::beneath::Dir, name: &[u8], depth: usize) -> std::
     Ok(removed + 1)
 }
 
-/// True when `path` is a regular file (not a symlink) holding exactly `bytes`.
-fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+/// True when the entry `name` of `dir` is a regular file (not a symlink) holding
+/// exactly `bytes`.
+fn same_bytes(dir: &Dir, name: &[u8], bytes: &[u8]) -> bool {
+    let Ok(mut f) = dir.open_entry(name) else {
         return false;
     };
-    if !meta.is_file() || meta.len() != bytes.len() as u64 {
-        return false;
+    match f.metadata() {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
     }
-    let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    else {
-        return false;
-    };
     let mut old = Vec::with_capacity(bytes.len());
     Read::by_ref(&mut f)
         .take(bytes.len() as u64 + 1)
@@ -401,32 +413,15 @@ impl Write for Hashing {
     }
 }
 
-/// Creates a new file, mode `0666` less the umask as any tool's (never through a
-/// symlink, never over an existing name).
-fn create_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o666)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+/// A fresh temporary name beside `name` (swept if the build is killed).
+fn temp_name(name: &str) -> Vec<u8> {
+    format!("{TMP_PREFIX}{name}-{}", uuid::Uuid::new_v4().simple()).into_bytes()
 }
 
-/// Creates a new file holding `bytes` (see [`create_file`]).
-fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    create_file(path)?.write_all(bytes)
-}
-
-/// True when `old` is a regular file (not a symlink) with the same bytes as `new`,
-/// compared a block at a time.
-fn same_files(old: &Path, new: &Path) -> bool {
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(p)
-    };
+/// True when the entry `old` of `dir` is a regular file (not a symlink) with the
+/// same bytes as its entry `new`, compared a block at a time.
+fn same_files(dir: &Dir, old: &[u8], new: &[u8]) -> bool {
+    let open = |name: &[u8]| dir.open_entry(name);
     let (Ok(a), Ok(b)) = (open(old), open(new)) else {
         return false;
     };

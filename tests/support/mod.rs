@@ -268,6 +268,32 @@ pub fn swap_folder_and_link_up_to(
     })
 }
 
+/// Swaps the folder `base/sub` for a new link to `target` and back, up to `most`
+/// times or until `stop`, for tests of writers that may make `sub` themselves
+/// while it is away: the folder then takes its name back from what they made.
+pub fn swap_folder_for_new_links(
+    base: PathBuf,
+    target: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    most: u32,
+) -> std::thread::JoinHandle<u32> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut swaps = 0u32;
+        while !stop.load(Ordering::Relaxed) && swaps < most {
+            let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
+            let _ = std::os::unix::fs::symlink(&target, base.join("sub"));
+            let _ = std::fs::remove_file(base.join("sub"));
+            if std::fs::rename(base.join("sub.real"), base.join("sub")).is_err() {
+                let _ = std::fs::remove_dir_all(base.join("sub"));
+                let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
+            }
+            swaps += 1;
+        }
+        swaps
+    })
+}
+
 /// The promotion packet a run page shows (`<pre class="packet">`), HTML-unescaped
 /// and parsed.
 pub fn packet_on_page(html: &str) -> serde_json::Value {

@@ -1001,26 +1001,12 @@ fn swapping_a_site_folder_for_a_symlink_never_makes_the_sweep_remove_outside_it(
     let real = std::fs::File::open(site.join("sub")).unwrap();
     let real = std::path::PathBuf::from(format!("/proc/self/fd/{}", real.as_raw_fd()));
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (site, victim, stop) = (site.clone(), victim.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut swaps = 0u32;
-            while !stop.load(Ordering::Relaxed) && swaps < 5_000_000 {
-                // sub (a folder) → sub.real, a link to the victim → sub, then back.
-                let _ = std::fs::rename(site.join("sub"), site.join("sub.real"));
-                let _ = std::os::unix::fs::symlink(&victim, site.join("sub"));
-                let _ = std::fs::remove_file(site.join("sub"));
-                if std::fs::rename(site.join("sub.real"), site.join("sub")).is_err() {
-                    // A put made a new `sub` while the folder was away: the
-                    // folder takes its name back.
-                    let _ = std::fs::remove_dir_all(site.join("sub"));
-                    let _ = std::fs::rename(site.join("sub.real"), site.join("sub"));
-                }
-                swaps += 1;
-            }
-            swaps
-        })
-    };
+    let swapper = crate::support::swap_folder_for_new_links(
+        site.clone(),
+        victim.clone(),
+        stop.clone(),
+        5_000_000,
+    );
     let (mut swept, mut refused, mut rounds) = (0, 0, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     for i in 0.. {
@@ -1055,5 +1041,56 @@ fn swapping_a_site_folder_for_a_symlink_never_makes_the_sweep_remove_outside_it(
     assert!(
         swaps > 100 && swept >= 50 && refused >= 1,
         "swaps {swaps}, sweeps that removed strays {swept}, refused {refused}, rounds {rounds}"
+    );
+}
+
+/// A rebuild into a previous site writes each changed file to a temporary name
+/// in its folder and renames it in. It did so by path, after looking at the
+/// folder: a folder swapped for a link after that look had the file written, and
+/// renamed, into the link's target. Each folder is now opened from its parent's
+/// handle without following a link, and files are made and renamed beneath it.
+#[test]
+fn swapping_a_site_folder_for_a_symlink_never_makes_a_rebuild_write_outside_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let ws = Workspace::new();
+    ws.write("site/sub/page.html", "old");
+    ws.write("victim/keep.txt", "outside");
+    let (site, victim) = (ws.join("site"), ws.join("victim"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = crate::support::swap_folder_for_new_links(
+        site.clone(),
+        victim.clone(),
+        stop.clone(),
+        5_000_000,
+    );
+    let (mut written, mut refused) = (0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for i in 0u32.. {
+        if (written >= 200 && refused >= 5) || std::time::Instant::now() > deadline {
+            break;
+        }
+        let sink = lith::site::Sink::update(&site);
+        match sink.put("sub/page.html", format!("round {i}")) {
+            Ok(()) => written += 1,
+            Err(_) => refused += 1,
+        }
+        let outside: Vec<String> = std::fs::read_dir(&victim)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "keep.txt")
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "round {i}: the rebuild wrote {outside:?} outside the site"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    // Puts went on while the folder was swapped: some met the link and refused.
+    assert!(
+        swaps > 100 && written >= 50 && refused >= 1,
+        "swaps {swaps}, pages written {written}, refused {refused}"
     );
 }
