@@ -437,10 +437,7 @@ fn small_files(o: &Opts) -> (Duration, Duration) {
         let (t, rss, c) = build();
         assert_eq!(c, 0, "warm lith build failed");
         let after = site_files(&out);
-        let rewritten = after
-            .iter()
-            .filter(|(p, f)| before.get(*p).is_none_or(|b| b.0 != f.0))
-            .count();
+        let rewritten = rewritten(&before, &after);
         let removed = before.keys().filter(|p| !after.contains_key(*p)).count();
         warm.push((t, rss, rewritten, removed, after.len()));
     }
@@ -574,10 +571,7 @@ fn growth(o: &Opts) {
         let (t_again, rss_again, c) = measure(&mut lith_build(&root, &nightly, &last));
         assert_eq!(c, 0, "second nightly lith build of growth-{runs} failed");
         let after = site_files(&last);
-        let rewritten = after
-            .iter()
-            .filter(|(p, f)| before.get(*p).is_none_or(|b| b.0 != f.0))
-            .count();
+        let rewritten = rewritten(&before, &after);
         // What reads a report back whole: `render` of the nightly's report, `diff`
         // of the first cold build's and the nightly's, and the sharded workflow's
         // `merge` of two partial reports.
@@ -772,6 +766,19 @@ fn allure(o: &Opts, t_lith: Duration) {
 }
 
 /// Every file of a site: path → (inode, size).
+/// How many files of `after` were written since `before` ([`site_files`] of the
+/// same site): new ones, and those whose inode changed (a file replaced by a
+/// rename), whatever lith says of itself.
+fn rewritten(
+    before: &std::collections::BTreeMap<String, (u64, u64)>,
+    after: &std::collections::BTreeMap<String, (u64, u64)>,
+) -> usize {
+    after
+        .iter()
+        .filter(|(p, f)| before.get(*p).is_none_or(|b| b.0 != f.0))
+        .count()
+}
+
 fn site_files(dir: &Path) -> std::collections::BTreeMap<String, (u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     walkdir::WalkDir::new(dir)

@@ -105,9 +105,15 @@ fn last_error() -> io::Error {
 }
 
 fn openat(dir: RawFd, name: &[u8], flags: i32) -> io::Result<OwnedFd> {
+    openat_mode(dir, name, flags, 0)
+}
+
+/// [`openat`] with the mode a file it creates gets (less the umask).
+fn openat_mode(dir: RawFd, name: &[u8], flags: i32, mode: libc::c_uint) -> io::Result<OwnedFd> {
     let c = cstr(name)?;
-    // SAFETY: `c` is a valid C string; the returned fd, if any, is owned by us.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC, 0) };
+    // SAFETY: `c` is a valid C string; the mode is passed as open(2) asks; the
+    // returned fd, if any, is owned by us.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC, mode) };
     if fd < 0 {
         Err(last_error())
     } else {
@@ -374,24 +380,10 @@ impl Dir {
             let mut tmp = b".".to_vec();
             tmp.extend_from_slice(name);
             tmp.extend_from_slice(format!(".{:016x}.tmp", h.finish()).as_bytes());
-            let c = cstr(&tmp)?;
-            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-            // SAFETY: a valid descriptor and C string; the mode is passed as open(2) asks.
-            let fd = unsafe {
-                libc::openat(
-                    self.fd.as_raw_fd(),
-                    c.as_ptr(),
-                    flags | libc::O_CLOEXEC,
-                    0o666 as libc::c_uint,
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: a fresh descriptor that nothing else owns.
-                return Ok((tmp, unsafe { File::from_raw_fd(fd) }));
-            }
-            last = last_error();
-            if last.raw_os_error() != Some(libc::EEXIST) {
-                break;
+            match self.create_file(&tmp) {
+                Ok(file) => return Ok((tmp, file)),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
@@ -429,22 +421,8 @@ impl Dir {
     /// `0666` less the umask: never over an existing name, never through a link.
     pub fn create_file(&self, name: &[u8]) -> io::Result<File> {
         one_name(name)?;
-        let c = cstr(name)?;
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-        // SAFETY: a valid C string; the returned fd, if any, is owned by us.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                c.as_ptr(),
-                flags | libc::O_CLOEXEC,
-                0o666 as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            return Err(last_error());
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+        openat_mode(self.fd.as_raw_fd(), name, flags, 0o666).map(File::from)
     }
 
     /// Opens the entry `name` (one component) of the base for reading, refusing a
