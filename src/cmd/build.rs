@@ -53,9 +53,9 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     let out = a.out.clone().unwrap_or_else(|| default_out(&manifest));
     let mut reuse = Reuse::fresh(opts.mode, &pipeline::decision_stage(&manifest));
     // What the previous build left is read on this thread while another reads
-    // what `--previous` and `--history` name: in the README's nightly both are
-    // the site this build replaces, read through once each, and neither waits for
-    // the other. Its warnings come first, then this one's.
+    // what `--previous` and `--history` name (in the README's nightly, the very
+    // site this build replaces), so neither read waits for the other. The other
+    // thread's warnings come first, then the reuse's.
     let (loaded, past) = std::thread::scope(|s| {
         let past = s.spawn(|| super::merge::load_past(g, &cmd.previous, cmd.memory.limits()));
         // An attestation names the index entries that were verified: those runs
