@@ -268,10 +268,47 @@ pub fn swap_folder_and_link_up_to(
     })
 }
 
+/// Runs `round` (given its number) over and over while another thread swaps the
+/// folder `base/sub` for a new link to `target` and back, until 200 rounds did
+/// their work (`Ok(true)`) and 5 were refused (`Err`), or 30 s pass; `Ok(false)` is
+/// a round that counts for neither. Then asserts that rounds met the link (at least
+/// one refused) and did their work in between (at least 50), so the race was run.
+pub fn race_with_new_links<E>(
+    base: &Path,
+    target: &Path,
+    mut round: impl FnMut(u32) -> Result<bool, E>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = swap_folder_for_new_links(
+        base.to_path_buf(),
+        target.to_path_buf(),
+        stop.clone(),
+        5_000_000,
+    );
+    let (mut done, mut refused, mut rounds) = (0, 0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (done < 200 || refused < 5) && std::time::Instant::now() <= deadline {
+        match round(rounds) {
+            Ok(true) => done += 1,
+            Ok(false) => {}
+            Err(_) => refused += 1,
+        }
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(
+        swaps > 100 && done >= 50 && refused >= 1,
+        "swaps {swaps}, rounds that did their work {done}, refused {refused}, rounds {rounds}"
+    );
+}
+
 /// Swaps the folder `base/sub` for a new link to `target` and back, up to `most`
 /// times or until `stop`, for tests of writers that may make `sub` themselves
 /// while it is away: the folder then takes its name back from what they made.
-pub fn swap_folder_for_new_links(
+fn swap_folder_for_new_links(
     base: PathBuf,
     target: PathBuf,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
