@@ -511,6 +511,16 @@ impl Dir {
         walk_folder(self, &mut String::new(), &mut Vec::new(), 1, visit)
     }
 
+    /// [`Dir::walk_tree`] with the folders of each folder walked in parallel (a
+    /// folder's own entries are still met in name order, before its folders are
+    /// walked). The walk ends, at the first break, with one of the breaks met.
+    pub fn walk_tree_par<S: Send>(
+        &self,
+        visit: &(dyn Fn(Met<'_>) -> ControlFlow<S, bool> + Sync),
+    ) -> ControlFlow<S> {
+        walk_folder_par(self, String::new(), Vec::new(), 1, visit)
+    }
+
     fn open_beneath(&self, rel: &[&str]) -> Result<OwnedFd, Refusal> {
         if rel.is_empty() || !lexically_beneath(rel) {
             return Err(Refusal::Outside);
@@ -661,6 +671,74 @@ fn walk_folder<S>(
     depth: usize,
     visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
 ) -> ControlFlow<S> {
+    let mut descend =
+        |name: &[u8],
+         rel: &mut String,
+         raw: &mut Vec<u8>,
+         visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>| {
+            match dir.folder(name) {
+                Ok(sub) => walk_folder(&sub, rel, raw, depth + 1, visit),
+                Err(e) => visit(Met::Unwalked(rel, Unwalked::Open(e))).map_continue(|_| ()),
+            }
+        };
+    visit_entries(dir, rel, raw, depth, visit, &mut descend)
+}
+
+/// [`Dir::walk_tree_par`] in the folder `dir`, whose path below the base is `rel`
+/// (as shown) and `raw` (as listed): its entries are met in name order, then the
+/// folders to walk into are walked in parallel.
+fn walk_folder_par<S: Send>(
+    dir: &Dir,
+    mut rel: String,
+    mut raw: Vec<u8>,
+    depth: usize,
+    visit: &(dyn Fn(Met<'_>) -> ControlFlow<S, bool> + Sync),
+) -> ControlFlow<S> {
+    use rayon::prelude::*;
+    let mut into: Vec<(Vec<u8>, String, Vec<u8>)> = Vec::new();
+    visit_entries(
+        dir,
+        &mut rel,
+        &mut raw,
+        depth,
+        &mut |met| visit(met),
+        &mut |name, rel, raw, _| {
+            into.push((name.to_vec(), rel.clone(), raw.clone()));
+            ControlFlow::Continue(())
+        },
+    )?;
+    let walked = into.into_par_iter().try_for_each(|(name, rel, raw)| {
+        match dir.folder(&name) {
+            Ok(sub) => walk_folder_par(&sub, rel, raw, depth + 1, visit),
+            Err(e) => visit(Met::Unwalked(&rel, Unwalked::Open(e))).map_continue(|_| ()),
+        }
+        .break_value()
+        .map_or(Ok(()), Err)
+    });
+    match walked {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(s) => ControlFlow::Break(s),
+    }
+}
+
+/// Meets each entry of `dir` in name order, and hands each folder `visit` asks to
+/// walk into to `descend` (with its path in `rel` and `raw`), or meets it as
+/// [`Unwalked::TooDeep`] past [`MAX_TREE_DEPTH`]. `rel` and `raw` are restored
+/// before it returns.
+#[allow(clippy::type_complexity)]
+fn visit_entries<S>(
+    dir: &Dir,
+    rel: &mut String,
+    raw: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
+    descend: &mut dyn FnMut(
+        &[u8],
+        &mut String,
+        &mut Vec<u8>,
+        &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
+    ) -> ControlFlow<S>,
+) -> ControlFlow<S> {
     let entries = match dir.entries() {
         Ok(e) => e,
         Err(e) => {
@@ -685,17 +763,12 @@ fn walk_folder<S>(
             ino,
             depth,
         };
-        let descend = visit(Met::Entry(&entry))?;
-        if kind == EntryKind::Folder && descend {
+        let walk_into = visit(Met::Entry(&entry))?;
+        if kind == EntryKind::Folder && walk_into {
             if depth >= MAX_TREE_DEPTH {
                 visit(Met::Unwalked(rel, Unwalked::TooDeep))?;
             } else {
-                match dir.folder(&name) {
-                    Ok(sub) => walk_folder(&sub, rel, raw, depth + 1, visit)?,
-                    Err(e) => {
-                        visit(Met::Unwalked(rel, Unwalked::Open(e)))?;
-                    }
-                }
+                descend(&name, rel, raw, visit)?;
             }
         }
         rel.truncate(rel_len);
@@ -983,6 +1056,66 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
+    }
+
+    /// The parallel walk meets what the walk meets, each folder's own entries in
+    /// name order, and ends with the break it met.
+    #[test]
+    fn a_parallel_walk_meets_what_the_walk_meets() {
+        let (_t, base) = tree();
+        std::fs::create_dir_all(base.join("skip/inner")).unwrap();
+        let mut deep = base.join("many");
+        for i in 0..40 {
+            std::fs::create_dir_all(deep.join(format!("f{i:02}"))).unwrap();
+            std::fs::write(deep.join(format!("f{i:02}/page")), b"").unwrap();
+        }
+        for _ in 0..MAX_TREE_DEPTH {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let d = Dir::open(&base).unwrap();
+        let walked_par = |d: &Dir| {
+            let met = std::sync::Mutex::new(Vec::new());
+            let flow = d.walk_tree_par(&|m| {
+                let line = match m {
+                    Met::Entry(e) => {
+                        assert_eq!(e.rel, String::from_utf8_lossy(e.raw_rel));
+                        assert!(e.dir.stat_at(e.name).is_ok(), "{} is in its folder", e.rel);
+                        format!("{} {:?} {}", e.rel, e.kind, e.depth)
+                    }
+                    Met::Unwalked(rel, ref why) => format!("{rel} unwalked {why:?}"),
+                };
+                met.lock().unwrap().push(line);
+                match m {
+                    Met::Entry(e) if e.name == b"stop" => ControlFlow::Break(e.rel.to_string()),
+                    Met::Entry(e) => ControlFlow::Continue(e.name != b"skip"),
+                    Met::Unwalked(..) => ControlFlow::Continue(false),
+                }
+            });
+            (met.into_inner().unwrap(), flow)
+        };
+        let (mut want, flow) = walked(&d);
+        assert_eq!(flow, ControlFlow::Continue(()));
+        let (mut met, flow) = walked_par(&d);
+        assert_eq!(flow, ControlFlow::Continue(()));
+        // A folder's own entries come in name order, whatever is walked beside them.
+        let of_many: Vec<&String> = met
+            .iter()
+            .filter(|m| m.starts_with("many/f") && m.ends_with("Folder 2"))
+            .collect();
+        assert!(of_many.is_sorted() && of_many.len() == 40, "{of_many:?}");
+        assert!(
+            met.iter().any(|m| m.ends_with("unwalked TooDeep")),
+            "{met:?}"
+        );
+        want.sort();
+        met.sort();
+        assert_eq!(met, want);
+
+        // A break ends the walk with it.
+        std::fs::write(base.join("many/f17/stop"), b"").unwrap();
+        let (_, flow) = walked_par(&d);
+        assert_eq!(flow, ControlFlow::Break("many/f17/stop".to_string()));
     }
 
     #[test]

@@ -53,6 +53,50 @@ pub struct Stats {
     pub report_sha256: Option<[u8; 32]>,
 }
 
+/// A file written beside where it belongs ([`Sink::stream_aside`]), not yet in
+/// its place.
+pub struct Aside<'s> {
+    sink: &'s Sink,
+    dir: Arc<Dir>,
+    /// The temporary name, until the file is placed.
+    tmp: Option<Vec<u8>>,
+    rel: String,
+    sha256: [u8; 32],
+}
+
+impl Aside<'_> {
+    /// Moves the file into its place, unless the file there holds the same bytes
+    /// (then the one aside is removed and the old one left untouched). Returns the
+    /// sha256 of its bytes.
+    pub fn place(mut self) -> Result<[u8; 32], Error> {
+        let tmp = self.tmp.take().expect("an aside file is placed once");
+        let sink = self.sink;
+        let name = self.rel.rsplit('/').next().unwrap_or(&self.rel);
+        if sink.update && same_files(&self.dir, name.as_bytes(), &tmp) {
+            let _ = self.dir.remove(&tmp, false);
+            sink.unchanged.fetch_add(1, Ordering::Relaxed);
+            return Ok(self.sha256);
+        }
+        sink.written.fetch_add(1, Ordering::Relaxed);
+        self.dir.rename(&tmp, name.as_bytes()).map_err(|source| {
+            let _ = self.dir.remove(&tmp, false);
+            Error::Write {
+                rel: self.rel.clone(),
+                source,
+            }
+        })?;
+        Ok(self.sha256)
+    }
+}
+
+impl Drop for Aside<'_> {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = self.dir.remove(tmp, false);
+        }
+    }
+}
+
 impl Sink {
     /// Writes into `dir`, an empty folder.
     pub fn fresh(dir: &Path) -> Sink {
@@ -104,7 +148,18 @@ impl Sink {
         value: &impl serde::Serialize,
         pretty: bool,
     ) -> Result<[u8; 32], Error> {
-        self.stream(rel, |w| {
+        self.json_aside(rel, value, pretty)?.place()
+    }
+
+    /// [`Sink::json`] written beside its place, to be placed later
+    /// ([`Sink::stream_aside`]).
+    pub fn json_aside(
+        &self,
+        rel: &str,
+        value: &impl serde::Serialize,
+        pretty: bool,
+    ) -> Result<Aside<'_>, Error> {
+        self.stream_aside(rel, |w| {
             if pretty {
                 serde_json::to_writer_pretty(&mut *w, value)?;
             } else {
@@ -122,6 +177,18 @@ impl Sink {
         rel: &str,
         write: impl FnOnce(&mut dyn Write) -> Result<(), serde_json::Error>,
     ) -> Result<[u8; 32], Error> {
+        self.stream_aside(rel, write)?.place()
+    }
+
+    /// Writes what [`Sink::stream`] puts at `rel` into its temporary file beside
+    /// `rel`, and leaves it there until [`Aside::place`]: a large file can be
+    /// written while other pages are, and still take its place after them. An
+    /// `Aside` dropped unplaced removes its file.
+    pub fn stream_aside(
+        &self,
+        rel: &str,
+        write: impl FnOnce(&mut dyn Write) -> Result<(), serde_json::Error>,
+    ) -> Result<Aside<'_>, Error> {
         let write_err = |source| Error::Write {
             rel: rel.to_string(),
             source,
@@ -156,17 +223,13 @@ impl Sink {
                 });
             }
         };
-        if self.update && same_files(&dir, name.as_bytes(), &tmp) {
-            let _ = dir.remove(&tmp, false);
-            self.unchanged.fetch_add(1, Ordering::Relaxed);
-            return Ok(sha256);
-        }
-        self.written.fetch_add(1, Ordering::Relaxed);
-        dir.rename(&tmp, name.as_bytes()).map_err(|e| {
-            let _ = dir.remove(&tmp, false);
-            write_err(e)
-        })?;
-        Ok(sha256)
+        Ok(Aside {
+            sink: self,
+            dir,
+            tmp: Some(tmp),
+            rel: rel.to_string(),
+            sha256,
+        })
     }
 
     fn put_bytes(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -294,15 +357,16 @@ impl Sink {
         use crate::beneath::{EntryKind, Met, Unwalked};
         use std::ops::ControlFlow;
         let put = self.put.lock().unwrap();
-        let mut removed = 0;
+        let removed = AtomicUsize::new(0);
         // Each folder is listed through its own handle, opened from its parent's
         // without following a link, and what is not kept is removed beneath the
         // handle of the folder that listed it: a folder swapped for a link mid-sweep
         // is refused, never walked into, so nothing outside the site is removed. A
         // folder nothing put lives beneath goes whole; a kept one is walked for
-        // what it holds besides.
+        // what it holds besides. The folders of a folder are swept in parallel (a
+        // rebuild of 100,000 runs lists 100,000 of them).
         let site = self.root()?;
-        let walked = site.walk_tree(&mut |met| match met {
+        let walked = site.walk_tree_par(&|met| match met {
             Met::Unwalked(rel, why) => ControlFlow::Break(std::io::Error::other(format!(
                 "{rel}: {}",
                 match why {
@@ -334,7 +398,7 @@ impl Sink {
                 };
                 match gone {
                     Ok(n) => {
-                        removed += n;
+                        removed.fetch_add(n, Ordering::Relaxed);
                         ControlFlow::Continue(false)
                     }
                     Err(err) => ControlFlow::Break(std::io::Error::new(
@@ -348,7 +412,7 @@ impl Sink {
             return Err(e);
         }
         Ok(Stats {
-            removed,
+            removed: removed.into_inner(),
             ..self.stats()
         })
     }
@@ -567,6 +631,53 @@ mod tests {
             !names.iter().any(|n| n.starts_with(TMP_PREFIX)),
             "{names:?}"
         );
+    }
+
+    /// A file written aside stays out of its place until placed: the old file
+    /// is whole until then; one dropped unplaced (its build failed) leaves
+    /// nothing behind.
+    #[test]
+    fn a_file_written_aside_takes_its_place_only_when_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("report.json"), "old\n").unwrap();
+        let temps = || -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(TMP_PREFIX))
+                .collect()
+        };
+        let u = Sink::update(d);
+        let aside = u.json_aside("report.json", &[1, 2], false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.join("report.json")).unwrap(),
+            "old\n"
+        );
+        assert_eq!(temps().len(), 1);
+        drop(aside);
+        assert_eq!(
+            std::fs::read_to_string(d.join("report.json")).unwrap(),
+            "old\n"
+        );
+        assert_eq!(temps(), Vec::<String>::new());
+        assert_eq!(u.stats().written, 0);
+
+        let aside = u.json_aside("report.json", &[1, 2], false).unwrap();
+        u.put("index.html", "page").unwrap();
+        let sha256 = aside.place().unwrap();
+        let bytes = std::fs::read(d.join("report.json")).unwrap();
+        assert_eq!(bytes, b"[1,2]\n");
+        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        assert_eq!(temps(), Vec::<String>::new());
+        assert_eq!(u.stats().written, 2);
+        // Placed again with the same bytes: the file is left as it is.
+        u.json_aside("report.json", &[1, 2], false)
+            .unwrap()
+            .place()
+            .unwrap();
+        assert_eq!(u.stats().unchanged, 1);
+        assert_eq!(temps(), Vec::<String>::new());
     }
 
     #[test]
