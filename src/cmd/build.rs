@@ -147,11 +147,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
             started.elapsed().as_millis()
         );
     }
-    let code = report.verdict.exit_code;
-    // The process ends with this command: freeing the model row by row took a
-    // quarter of a second on one core at 100,000 runs, for nothing.
-    std::mem::forget(report);
-    Ok(code)
+    Ok(super::exit_with(report))
 }
 
 /// `--attest DIR`: a statement and envelope per run, then one for the build whose

@@ -28,7 +28,7 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     let mut report = pipeline::merge(parts)?;
     apply_past(past, &a.previous, &mut report)?;
     super::build::publish(g, &report, &a.out, &a.outputs)?;
-    Ok(report.verdict.exit_code)
+    Ok(super::exit_with(report))
 }
 
 /// The file `name` of the site folder `path`, or `path` itself when it is a file
@@ -326,7 +326,7 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
         );
     }
     super::build::publish(g, &report, &a.out, &a.outputs)?;
-    Ok(report.verdict.exit_code)
+    Ok(super::exit_with(report))
 }
 
 /// Reads a JSON document lith wrote: a regular file within `limits` (its bytes, its
