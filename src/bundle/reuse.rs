@@ -275,6 +275,16 @@ impl Reuse {
 /// parsed, so what is parsed is what matched. Only its runs are kept, each as it is
 /// read, and only those with a stamp (into [`COLLECTING`]).
 fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), String> {
+    read_report_whole_up_to(path, want_sha, limits, WHOLE_REPORT_BYTES)
+}
+
+/// [`read_report`], reading a report of at most `whole` bytes into memory first.
+fn read_report_whole_up_to(
+    path: &Path,
+    want_sha: &str,
+    limits: ReadLimits,
+    whole: u64,
+) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = limits.bytes;
@@ -287,9 +297,8 @@ fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), St
     }
     let past_values =
         |e: serde_json::Error| at(&format_args!("{e}{}", ReadLimits::raise_past_values(&e)));
-    let report: Runs = if meta.len() <= WHOLE_REPORT_BYTES {
-        let bytes = crate::fsutil::read_bounded(file, meta.len(), WHOLE_REPORT_BYTES)
-            .map_err(|e| at(&e))?;
+    let report: Runs = if meta.len() <= whole {
+        let bytes = crate::fsutil::read_bounded(file, meta.len(), whole).map_err(|e| at(&e))?;
         if hex(&Sha256::digest(&bytes)) != want_sha {
             return Err(at(&"not the report the stamps were taken with"));
         }
@@ -649,6 +658,53 @@ mod tests {
         let mut r = Reuse::fresh(Mode::Full, &[]);
         r.racy_after_ns = i128::MAX;
         r
+    }
+
+    /// A report read back is taken only when its text is the one the stamps were
+    /// taken with and within the count of values, whether it is read whole or
+    /// through a buffer (a report larger than `WHOLE_REPORT_BYTES`).
+    #[test]
+    fn a_report_read_back_is_taken_only_when_it_is_the_one_stamped() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("report.json");
+        let pad: Vec<u32> = (0..5000).collect();
+        let text = serde_json::to_vec(&serde_json::json!({
+            "schema_version": crate::report::SCHEMA_VERSION,
+            "bundles": {"roots": [{"runs": []}]},
+            "pad": pad,
+        }))
+        .unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let sha = hex(&Sha256::digest(&text));
+        let few = ReadLimits {
+            values: 1000,
+            ..ReadLimits::DEFAULT
+        };
+        for whole in [WHOLE_REPORT_BYTES, 0] {
+            let read = |sha: &str, limits| read_report_whole_up_to(&path, sha, limits, whole);
+            assert_eq!(
+                read(&sha, ReadLimits::DEFAULT),
+                Ok(()),
+                "whole up to {whole}"
+            );
+            let e = read(&"0".repeat(64), ReadLimits::DEFAULT).unwrap_err();
+            assert!(
+                e.contains("not the report the stamps were taken with"),
+                "{e}"
+            );
+            let e = read(&sha, few).unwrap_err();
+            assert!(e.contains("more than 1000 JSON values"), "{e}");
+            assert!(e.contains(ReadLimits::RAISE), "{e}");
+        }
+        // Not JSON after its first value: refused, at the count.
+        let mut bad = text.clone();
+        bad.extend_from_slice(b" ]");
+        std::fs::write(&path, &bad).unwrap();
+        let sha = hex(&Sha256::digest(&bad));
+        for whole in [WHOLE_REPORT_BYTES, 0] {
+            let e = read_report_whole_up_to(&path, &sha, ReadLimits::DEFAULT, whole).unwrap_err();
+            assert!(e.contains("trailing characters"), "{e}");
+        }
     }
 
     #[test]
