@@ -662,6 +662,14 @@ pub struct TreeEntry<'a> {
     pub depth: usize,
 }
 
+/// What a walk calls with each entry it meets (see [`Dir::walk_tree`]).
+type Visit<'v, S> = dyn FnMut(Met<'_>) -> ControlFlow<S, bool> + 'v;
+
+/// What walks into a folder a walk met, given its name, its path (shown and as
+/// listed) and what to call with each entry.
+type Descend<'d, S> =
+    dyn FnMut(&[u8], &mut String, &mut Vec<u8>, &mut Visit<'_, S>) -> ControlFlow<S> + 'd;
+
 /// [`Dir::walk_tree`] in the folder `dir`, whose path below the base is `rel` (as
 /// shown) and `raw` (as listed); both are restored before it returns.
 fn walk_folder<S>(
@@ -669,18 +677,15 @@ fn walk_folder<S>(
     rel: &mut String,
     raw: &mut Vec<u8>,
     depth: usize,
-    visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
+    visit: &mut Visit<'_, S>,
 ) -> ControlFlow<S> {
-    let mut descend =
-        |name: &[u8],
-         rel: &mut String,
-         raw: &mut Vec<u8>,
-         visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>| {
-            match dir.folder(name) {
-                Ok(sub) => walk_folder(&sub, rel, raw, depth + 1, visit),
-                Err(e) => visit(Met::Unwalked(rel, Unwalked::Open(e))).map_continue(|_| ()),
-            }
-        };
+    let mut descend = |name: &[u8],
+                       rel: &mut String,
+                       raw: &mut Vec<u8>,
+                       visit: &mut Visit<'_, S>| match dir.folder(name) {
+        Ok(sub) => walk_folder(&sub, rel, raw, depth + 1, visit),
+        Err(e) => visit(Met::Unwalked(rel, Unwalked::Open(e))).map_continue(|_| ()),
+    };
     visit_entries(dir, rel, raw, depth, visit, &mut descend)
 }
 
@@ -725,19 +730,13 @@ fn walk_folder_par<S: Send>(
 /// walk into to `descend` (with its path in `rel` and `raw`), or meets it as
 /// [`Unwalked::TooDeep`] past [`MAX_TREE_DEPTH`]. `rel` and `raw` are restored
 /// before it returns.
-#[allow(clippy::type_complexity)]
 fn visit_entries<S>(
     dir: &Dir,
     rel: &mut String,
     raw: &mut Vec<u8>,
     depth: usize,
-    visit: &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
-    descend: &mut dyn FnMut(
-        &[u8],
-        &mut String,
-        &mut Vec<u8>,
-        &mut dyn FnMut(Met<'_>) -> ControlFlow<S, bool>,
-    ) -> ControlFlow<S>,
+    visit: &mut Visit<'_, S>,
+    descend: &mut Descend<'_, S>,
 ) -> ControlFlow<S> {
     let entries = match dir.entries() {
         Ok(e) => e,

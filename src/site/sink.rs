@@ -55,7 +55,7 @@ pub struct Stats {
 
 /// A file written beside where it belongs ([`Sink::stream_aside`]), not yet in
 /// its place.
-pub struct Aside<'s> {
+pub(crate) struct Aside<'s> {
     sink: &'s Sink,
     dir: Arc<Dir>,
     /// The temporary name, until the file is placed.
@@ -68,7 +68,7 @@ impl Aside<'_> {
     /// Moves the file into its place, unless the file there holds the same bytes
     /// (then the one aside is removed and the old one left untouched). Returns the
     /// sha256 of its bytes.
-    pub fn place(mut self) -> Result<[u8; 32], Error> {
+    pub(crate) fn place(mut self) -> Result<[u8; 32], Error> {
         let tmp = self.tmp.take().expect("an aside file is placed once");
         let sink = self.sink;
         let name = self.rel.rsplit('/').next().unwrap_or(&self.rel);
@@ -153,7 +153,7 @@ impl Sink {
 
     /// [`Sink::json`] written beside its place, to be placed later
     /// ([`Sink::stream_aside`]).
-    pub fn json_aside(
+    pub(crate) fn json_aside(
         &self,
         rel: &str,
         value: &impl serde::Serialize,
@@ -184,7 +184,7 @@ impl Sink {
     /// `rel`, and leaves it there until [`Aside::place`]: a large file can be
     /// written while other pages are, and still take its place after them. An
     /// `Aside` dropped unplaced removes its file.
-    pub fn stream_aside(
+    pub(crate) fn stream_aside(
         &self,
         rel: &str,
         write: impl FnOnce(&mut dyn Write) -> Result<(), serde_json::Error>,
