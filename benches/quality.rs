@@ -765,7 +765,6 @@ fn allure(o: &Opts, t_lith: Duration) {
     );
 }
 
-/// Every file of a site: path → (inode, size).
 /// How many files of `after` were written since `before` ([`site_files`] of the
 /// same site): new ones, and those whose inode changed (a file replaced by a
 /// rename), whatever lith says of itself.
@@ -779,6 +778,7 @@ fn rewritten(
         .count()
 }
 
+/// Every file of a site: path → (inode, size).
 fn site_files(dir: &Path) -> std::collections::BTreeMap<String, (u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     walkdir::WalkDir::new(dir)

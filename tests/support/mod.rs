@@ -253,15 +253,27 @@ pub fn swap_folder_and_link_up_to(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     most: u32,
 ) -> std::thread::JoinHandle<u32> {
+    swapping(stop, most, move || {
+        // sub (folder) → sub.real, link → sub, then back.
+        let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
+        let _ = std::fs::rename(base.join("link"), base.join("sub"));
+        let _ = std::fs::rename(base.join("sub"), base.join("link"));
+        let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
+    })
+}
+
+/// A thread that runs `swap` over and over until `stop` is set or it ran `most`
+/// times; it returns how many times it ran.
+fn swapping(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    most: u32,
+    mut swap: impl FnMut() + Send + 'static,
+) -> std::thread::JoinHandle<u32> {
     use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
         let mut swaps = 0u32;
         while !stop.load(Ordering::Relaxed) && swaps < most {
-            // sub (folder) → sub.real, link → sub, then back.
-            let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
-            let _ = std::fs::rename(base.join("link"), base.join("sub"));
-            let _ = std::fs::rename(base.join("sub"), base.join("link"));
-            let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
+            swap();
             swaps += 1;
         }
         swaps
@@ -271,9 +283,9 @@ pub fn swap_folder_and_link_up_to(
 /// Runs `round` (given its number) over and over while another thread swaps the
 /// folder `base/sub` for a new link to `target` and back, until 200 rounds did
 /// their work (`Ok(true)`) and 5 were refused (`Err`), or 120 s pass (a loaded
-/// machine leaves the swapper waiting for a core); `Ok(false)` is
-/// a round that counts for neither. Then asserts that rounds met the link (at least
-/// one refused) and did their work in between (at least 50), so the race was run.
+/// machine leaves the swapper waiting for a core); `Ok(false)` is a round that
+/// counts for neither. Then asserts that rounds met the link (at least one
+/// refused) and did their work in between (at least 50), so the race was run.
 pub fn race_with_new_links<E>(
     base: &Path,
     target: &Path,
@@ -315,20 +327,14 @@ fn swap_folder_for_new_links(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     most: u32,
 ) -> std::thread::JoinHandle<u32> {
-    use std::sync::atomic::Ordering;
-    std::thread::spawn(move || {
-        let mut swaps = 0u32;
-        while !stop.load(Ordering::Relaxed) && swaps < most {
-            let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
-            let _ = std::os::unix::fs::symlink(&target, base.join("sub"));
-            let _ = std::fs::remove_file(base.join("sub"));
-            if std::fs::rename(base.join("sub.real"), base.join("sub")).is_err() {
-                let _ = std::fs::remove_dir_all(base.join("sub"));
-                let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
-            }
-            swaps += 1;
+    swapping(stop, most, move || {
+        let _ = std::fs::rename(base.join("sub"), base.join("sub.real"));
+        let _ = std::os::unix::fs::symlink(&target, base.join("sub"));
+        let _ = std::fs::remove_file(base.join("sub"));
+        if std::fs::rename(base.join("sub.real"), base.join("sub")).is_err() {
+            let _ = std::fs::remove_dir_all(base.join("sub"));
+            let _ = std::fs::rename(base.join("sub.real"), base.join("sub"));
         }
-        swaps
     })
 }
 
