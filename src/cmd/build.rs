@@ -111,7 +111,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
-    super::merge::apply_past(past, &cmd.previous, &mut report)?;
+    let changes = super::merge::apply_past(past, &cmd.previous, &mut report);
     if let Some(dir) = &cmd.attest {
         attest_build(
             &mut report,
@@ -122,7 +122,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
             cmd.key.as_deref(),
         )?;
     }
-    let site = publish(g, &report, &out, &cmd.outputs)?;
+    let site = publish(g, &mut report, &out, &cmd.outputs, changes)?;
     if let Some(sha256) = &site.report_sha256
         && let Err(e) = reuse.save(&out, sha256)
     {
@@ -300,12 +300,16 @@ fn partition(
 /// annotations), then prints the summary. Shared by `build`, `merge` and `render`.
 pub fn publish(
     g: &GlobalArgs,
-    report: &Report,
+    report: &mut Report,
     out: &Path,
     outputs: &ReportOutputs,
+    changes: crate::site::Changes<'_>,
 ) -> anyhow::Result<crate::site::Stats> {
-    let site = crate::site::publish(report, out)
-        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    let site = match crate::site::publish(report, out, changes) {
+        Err(crate::site::Error::Changes(e)) => return Err(e),
+        site => site.with_context(|| format!("cannot write the site to {}", out.display()))?,
+    };
+    let report = &*report;
     if let Some(path) = &outputs.summary {
         let text = report::step_summary::markdown(report, report::step_summary::MAX_BYTES);
         append(path, text.as_bytes())

@@ -26,8 +26,8 @@ pub fn execute(g: &GlobalArgs, a: &MergeArgs) -> anyhow::Result<i32> {
     })?;
     let past = load_past(g, &a.previous, limits)?;
     let mut report = pipeline::merge(parts)?;
-    apply_past(past, &a.previous, &mut report)?;
-    super::build::publish(g, &report, &a.out, &a.outputs)?;
+    let changes = apply_past(past, &a.previous, &mut report);
+    super::build::publish(g, &mut report, &a.out, &a.outputs, changes)?;
     Ok(super::exit_with(report))
 }
 
@@ -236,15 +236,17 @@ pub fn load_past(g: &GlobalArgs, a: &PreviousArg, limits: ReadLimits) -> anyhow:
     Ok(Past { previous, history })
 }
 
-/// Adds to a settled report what the past says: the changes since `--previous`,
-/// the history with this build last, and a finding per flaky item (a warning, or
-/// partial with `--flaky-is-failure`), then settles the verdict again.
-pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::Result<()> {
+/// Adds to a settled report what the past says: the history with this build last,
+/// and a finding per flaky item (a warning, or partial with `--flaky-is-failure`),
+/// then settles the verdict again. Returns the comparison with `--previous`, which
+/// the site makes while it writes the run pages ([`crate::site::Changes`]): the
+/// changes move no verdict.
+pub fn apply_past(
+    past: Past,
+    a: &PreviousArg,
+    report: &mut Report,
+) -> crate::site::Changes<'static> {
     use crate::finding::{Code, Finding, Severity};
-    if let (Some(prev), Some(given)) = (&past.previous, &a.previous) {
-        let changes = prev.compare(report).with_context(|| previous_flag(given))?;
-        report.changes = Some(changes);
-    }
     let mut history = report::history::extend(report, past.history.entries, a.history_limit);
     history.cut += past.history.cut;
     if history.cut > 0 {
@@ -285,7 +287,10 @@ pub fn apply_past(past: Past, a: &PreviousArg, report: &mut Report) -> anyhow::R
         line.verdict = report.verdict.label;
     }
     report.history = Some(history);
-    Ok(())
+    let (prev, given) = (past.previous?, a.previous.clone()?);
+    Some(Box::new(move |report: &Report| {
+        prev.compare(report).with_context(|| previous_flag(&given))
+    }))
 }
 
 /// `lith diff OLD NEW`.
@@ -312,7 +317,7 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> anyhow::Result<i32> {
 
 pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
     let path = report_path(&a.report);
-    let report = read_report(&a.report, a.memory.limits())?;
+    let mut report = read_report(&a.report, a.memory.limits())?;
     let me = format!("lith {}", env!("CARGO_PKG_VERSION"));
     if report.generator != me {
         crate::cmd::warn(
@@ -325,7 +330,7 @@ pub fn render(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<i32> {
             ),
         );
     }
-    super::build::publish(g, &report, &a.out, &a.outputs)?;
+    super::build::publish(g, &mut report, &a.out, &a.outputs, None)?;
     Ok(super::exit_with(report))
 }
 

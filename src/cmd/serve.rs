@@ -135,7 +135,7 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
     if let Some(db) = &report.promptdb {
         st.catalog = Catalog::of(&report, db);
     }
-    crate::site::publish(&report, &st.out)?;
+    crate::site::publish(&mut report, &st.out, None)?;
     if !quiet {
         eprintln!(
             "lith serve: rebuilt ({}, exit code {})",

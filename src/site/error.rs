@@ -37,6 +37,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The changes since a previous build, compared while the run pages were
+    /// written, could not be read (the error says where).
+    #[error(transparent)]
+    Changes(anyhow::Error),
     /// Another build holds the output's lock for longer than a build waits.
     #[error("cannot take the lock of the site")]
     Lock(#[source] crate::bundle::lock::LockError),

@@ -1089,51 +1089,92 @@ impl std::io::Write for Capped {
 
 /// Puts every page and asset of the site into `out`. Pages go before the pages that
 /// link to them (run pages, then the lists, the overview and `report.json` last), so
-/// a site updated in place has no broken link at any instant.
-/// Writes every file of the site; returns the sha256 of its `report.json`.
-pub fn write_site(report: &Report, out: &Sink) -> Result<[u8; 32], Error> {
+/// a site updated in place has no broken link at any instant. The changes still to
+/// be compared, if any, are compared while the run pages are written and put in the
+/// report before anything that shows them. Returns the sha256 of `report.json`.
+pub fn write_site(
+    report: &mut Report,
+    out: &Sink,
+    changes: Changes<'_>,
+) -> Result<[u8; 32], Error> {
     let css = asset_name("style", "css", STYLE_CSS);
     let js = asset_name("app", "js", APP_JS);
     out.put(&css, STYLE_CSS)?;
     out.put(&js, APP_JS)?;
+    let (site_title, generator, generated_at) = (
+        report.site.title.clone(),
+        report.generator.clone(),
+        report.generated_at.clone(),
+    );
+    let has_changes = report.changes.is_some() || changes.is_some();
     let shell = |root: &'static str, section: &'static str| Shell {
         root,
-        site_title: report.site.title.clone(),
-        generator: report.generator.clone(),
-        generated_at: report.generated_at.clone(),
+        site_title: site_title.clone(),
+        generator: generator.clone(),
+        generated_at: generated_at.clone(),
         css: css.clone(),
         js: js.clone(),
         section,
-        changes: report.changes.is_some(),
+        changes: has_changes,
     };
+    let flaky_runs = flaky_by_item(report);
 
     // One page per run, rendered and written in parallel, before anything links to
-    // them.
-    let all: Vec<(&str, &RunReport)> = report
+    // them. A run page only links the changes, so they are compared meanwhile on
+    // a thread of their own: at 100,000 runs that took a second on one core.
+    let compared = {
+        let report = &*report;
+        let all = all_runs(report);
+        std::thread::scope(|s| {
+            let side = changes.map(|compare| s.spawn(move || compare(report)));
+            let pages = run_pages(out, &all, &shell, &flaky_runs);
+            let compared = side.map(|side| {
+                side.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    .map_err(Error::Changes)
+            });
+            pages.and(compared.transpose())
+        })?
+    };
+    if compared.is_some() {
+        report.changes = compared;
+    }
+    let report = &*report;
+    // Then, while another thread writes `report.json` (the largest file) beside
+    // its place, the pages that show the changes or link the run pages. The report
+    // takes its place last, after the pages it links.
+    let report_json = std::thread::scope(|s| {
+        let side = s.spawn(|| out.json_aside("report.json", report, false));
+        let rest = write_rest(
+            report,
+            out,
+            shell,
+            RunsList::of(all_runs(report)),
+            &flaky_runs,
+        );
+        let side = side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        rest.and(side)
+    })?;
+    // Compact: the report is read by programs (and `lith render`), not by people.
+    report_json.place()
+}
+
+/// What a build adds to its report while the site's run pages are written: the
+/// changes since `--previous`, compared with the settled report. Nothing written
+/// before them shows them; a run page only links their page.
+pub type Changes<'a> =
+    Option<Box<dyn FnOnce(&Report) -> anyhow::Result<crate::report::changes::Changes> + Send + 'a>>;
+
+/// Every run of the report with its bundle root's path, in the report's order.
+fn all_runs(report: &Report) -> Vec<(&str, &RunReport)> {
+    report
         .bundles
         .roots
         .iter()
         .flat_map(|r| r.runs.iter().map(move |run| (r.path.as_str(), run)))
-        .collect();
-    let flaky_runs = flaky_by_item(report);
-    // While the run pages are written, another thread puts the runs in the list's
-    // order, makes the index the list's search reads, and writes `report.json`,
-    // the largest file, beside its place: at 100,000 runs those took a second on
-    // one core after the pages. Both take their places after the pages they link.
-    let (listed, report_json) = std::thread::scope(|s| {
-        let side = s.spawn(|| -> Result<_, Error> {
-            let listed = RunsList::of(all.clone());
-            Ok((listed, out.json_aside("report.json", report, false)?))
-        });
-        let pages = run_pages(out, &all, &shell, &flaky_runs);
-        let side = side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        pages.and(side)
-    })?;
-    write_rest(report, out, shell, listed, &flaky_runs)?;
-    // Compact: the report is read by programs (and `lith render`), not by people.
-    report_json.place()
+        .collect()
 }
 
 /// One page per run (and its artifact table's further pages), rendered and written

@@ -111,7 +111,11 @@ pub fn while_locked<T>(out: &Path, f: impl FnOnce() -> T) -> Result<T, Error> {
 /// updates it in place ([`super::Sink`]): unchanged files are not touched, each
 /// changed file is swapped in by a rename, pages before the pages that link to
 /// them, and files the new site no longer has go last.
-pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
+pub fn publish(
+    report: &mut Report,
+    out: &Path,
+    changes: super::Changes<'_>,
+) -> Result<super::Stats, Error> {
     let parent = parent_dir(out);
     std::fs::create_dir_all(&parent).map_err(Error::publish("creating", &parent))?;
     let beside = Beside::of(out)?;
@@ -123,7 +127,7 @@ pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
     check_replaceable(out)?;
     if std::fs::symlink_metadata(out).is_ok() {
         let sink = super::Sink::update(out);
-        let report_sha256 = super::write_site(report, &sink)?;
+        let report_sha256 = super::write_site(report, &sink, changes)?;
         sink.put(MARKER, MARKER_TEXT)?;
         return Ok(super::Stats {
             report_sha256: Some(report_sha256),
@@ -138,7 +142,7 @@ pub fn publish(report: &Report, out: &Path) -> Result<super::Stats, Error> {
         .tempdir_in(&parent)
         .map_err(Error::publish("creating a temporary folder in", &parent))?;
     let sink = super::Sink::fresh(tmp.path());
-    let report_sha256 = super::write_site(report, &sink)?;
+    let report_sha256 = super::write_site(report, &sink, changes)?;
     sink.put(MARKER, MARKER_TEXT)?;
     let stats = super::Stats {
         report_sha256: Some(report_sha256),
@@ -311,6 +315,78 @@ mod tests {
         );
         assert!(!old.exists() && !half.exists() && !stamps_temp.exists());
         assert!(other.exists() && elsewhere.path().exists());
+    }
+
+    /// The demo workspace's report, as `lith build` settles it.
+    fn demo_report() -> Report {
+        let manifest = crate::lith::manifest::Manifest::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest.lith"),
+        )
+        .unwrap();
+        let clock = crate::clock::Clock::fixed_at(time::OffsetDateTime::UNIX_EPOCH);
+        let opts = crate::pipeline::Options {
+            mode: crate::bundle::verify::Mode::Full,
+            quiet: true,
+            attest: false,
+            reuse: None,
+        };
+        crate::pipeline::evaluate(&manifest, &clock, &opts).unwrap()
+    }
+
+    /// The changes are compared while the run pages are written. When that fails,
+    /// the build stops with the compare's own error and publishes nothing that
+    /// shows changes: a first site is never moved in, and a previous site keeps
+    /// its `report.json` and overview, with no file left beside them.
+    #[test]
+    fn changes_that_cannot_be_compared_publish_nothing_that_shows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        let failing = || -> super::super::Changes<'static> {
+            Some(Box::new(|_| {
+                Err(anyhow::anyhow!("report.json changed while it was compared"))
+            }))
+        };
+        let mut report = demo_report();
+        let e = publish(&mut report, &out, failing()).unwrap_err();
+        assert!(matches!(e, Error::Changes(_)), "{e:?}");
+        assert_eq!(e.to_string(), "report.json changed while it was compared");
+        assert!(!out.exists());
+        assert!(report.changes.is_none());
+        let leftovers = |d: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(leftovers(dir.path()), [".site.lith-lock"]);
+
+        publish(&mut report, &out, None).unwrap();
+        let before = |name: &str| std::fs::read(out.join(name)).unwrap();
+        let (json, overview) = (before("report.json"), before("index.html"));
+        let site_files = leftovers(&out);
+        let e = publish(&mut report, &out, failing()).unwrap_err();
+        assert!(matches!(e, Error::Changes(_)), "{e:?}");
+        assert_eq!(before("report.json"), json);
+        assert_eq!(before("index.html"), overview);
+        assert_eq!(leftovers(&out), site_files);
+        // The same compare succeeding puts its changes in the report and the site.
+        let mut compared = report.clone();
+        let previous = report.clone();
+        publish(
+            &mut compared,
+            &out,
+            Some(Box::new(move |new: &Report| {
+                let text = serde_json::to_vec(&previous)?;
+                Ok(crate::report::changes::compare(&text[..], new)?)
+            })),
+        )
+        .unwrap();
+        assert!(compared.changes.is_some());
+        let written: serde_json::Value = serde_json::from_slice(&before("report.json")).unwrap();
+        assert!(written["changes"].is_object(), "{written}");
+        assert!(out.join("changes/index.html").exists());
     }
 
     #[test]
