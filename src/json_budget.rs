@@ -169,6 +169,129 @@ pub fn count_values(bytes: &[u8], left: &Cell<usize>, limit: usize) -> serde_jso
     de.end()
 }
 
+/// A reader that counts the JSON values in the text read through it, as
+/// [`CountSeed`] counts them (every scalar, list and object; an object's keys are
+/// not values), and fails once there are more than `limit`: the count of
+/// [`check_values`] taken in the same pass as the read it guards, at the speed of
+/// a scan rather than of a second parse. It only counts: what is not JSON is for
+/// the parser reading through it to refuse, and past [`MAX_COUNTED_DEPTH`] levels
+/// (deeper than serde_json reads) it stops counting.
+pub struct CountingReader<R> {
+    inner: R,
+    limit: usize,
+    counted: usize,
+    read: u64,
+    scan: Scan,
+}
+
+/// Nesting past which [`CountingReader`] stops counting: serde_json refuses a
+/// document nested deeper than 128 levels before it gets there.
+pub const MAX_COUNTED_DEPTH: usize = 256;
+
+#[derive(Default)]
+struct Scan {
+    /// One entry per open list (`false`) or object (`true`).
+    open: Vec<bool>,
+    /// The next string in an object is a key.
+    key_next: bool,
+    in_string: bool,
+    escaped: bool,
+    /// Inside a number, `true`, `false` or `null`.
+    in_word: bool,
+    /// Nesting passed [`MAX_COUNTED_DEPTH`].
+    gave_up: bool,
+}
+
+impl Scan {
+    /// The values that begin in `bytes`.
+    fn count(&mut self, bytes: &[u8]) -> usize {
+        let mut n = 0;
+        let mut at = 0;
+        while at < bytes.len() && !self.gave_up {
+            if self.in_string {
+                // Most of a report's text is in strings: skip to what may end one.
+                if self.escaped {
+                    self.escaped = false;
+                    at += 1;
+                } else if let Some(k) = memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+                    self.escaped = bytes[at + k] == b'\\';
+                    self.in_string = self.escaped;
+                    at += k + 1;
+                } else {
+                    at = bytes.len();
+                }
+                continue;
+            }
+            let b = bytes[at];
+            at += 1;
+            if self.in_word {
+                if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
+                    continue;
+                }
+                self.in_word = false;
+            }
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    if self.key_next && self.open.last() == Some(&true) {
+                        self.key_next = false;
+                    } else {
+                        n += 1;
+                    }
+                }
+                b'{' | b'[' => {
+                    n += 1;
+                    self.gave_up = self.open.len() >= MAX_COUNTED_DEPTH;
+                    self.open.push(b == b'{');
+                    self.key_next = b == b'{';
+                }
+                b'}' | b']' => {
+                    self.open.pop();
+                    self.key_next = false;
+                }
+                b',' => self.key_next = self.open.last() == Some(&true),
+                b':' => self.key_next = false,
+                b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                    n += 1;
+                    self.in_word = true;
+                }
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
+impl<R> CountingReader<R> {
+    pub fn new(inner: R, limit: usize) -> CountingReader<R> {
+        CountingReader {
+            inner,
+            limit,
+            counted: 0,
+            read: 0,
+            scan: Scan::default(),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counted = self.counted.saturating_add(self.scan.count(&buf[..n]));
+        self.read += n as u64;
+        if self.counted > self.limit {
+            return Err(std::io::Error::other(format!(
+                "the document holds more than {} JSON values within its first {} bytes, more \
+                 than lith reads from one file{}",
+                self.limit,
+                self.read,
+                crate::report::ReadLimits::RAISE
+            )));
+        }
+        Ok(n)
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
 
@@ -323,6 +446,82 @@ impl<'de> Visitor<'de> for StringOrSkip {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scan counts what the parse counts, whatever the text is cut into, and
+    /// refuses the value past its limit.
+    #[test]
+    fn a_counting_reader_counts_what_the_count_seed_counts() {
+        let report = serde_json::to_vec(&crate::pipeline::demo_report()).unwrap();
+        let docs: Vec<Vec<u8>> = [
+            r#"{"b":1,"a":[1.5,"é",null,true,{"z":{},"y":[]}],"c":-3,"d":1e2,"e":18446744073709551616,"b":2}"#,
+            "[]",
+            "0",
+            "  -12.5e+3 ",
+            "\"s\\n\"",
+            r#"{"k\"ey":"v\\","q\\":"\"{[",",":[",",":"]}"#,
+            r#"[{"a":{"b":{"c":[true,false,null,"x",{"":""}]}}},[[],[{}]],"\u00e9"]"#,
+        ]
+        .iter()
+        .map(|d| d.as_bytes().to_vec())
+        .chain([report])
+        .collect();
+        for doc in &docs {
+            let counted = |limit| {
+                let left = Cell::new(limit);
+                count_values(doc, &left, limit).map(|()| limit - left.get())
+            };
+            let want = counted(usize::MAX).unwrap();
+            for piece in [1, 7, 4096] {
+                let mut scan = Scan::default();
+                let got: usize = doc.chunks(piece).map(|c| scan.count(c)).sum();
+                assert_eq!(
+                    got,
+                    want,
+                    "{} in pieces of {piece}",
+                    String::from_utf8_lossy(doc)
+                );
+            }
+            let through = |limit| {
+                let mut r = CountingReader::new(&doc[..], limit);
+                std::io::copy(
+                    &mut std::io::BufReader::with_capacity(3, &mut r),
+                    &mut std::io::sink(),
+                )
+            };
+            assert!(through(want).is_ok());
+            let e = through(want - 1).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "the document holds more than {} JSON values",
+                    want - 1
+                )),
+                "{e}"
+            );
+            assert!(e.ends_with(crate::report::ReadLimits::RAISE), "{e}");
+        }
+        // Nested past what serde_json reads, the scan stops counting.
+        let deep = "[".repeat(MAX_COUNTED_DEPTH + 10);
+        assert_eq!(
+            Scan::default().count(deep.as_bytes()),
+            MAX_COUNTED_DEPTH + 1
+        );
+    }
+
+    proptest::proptest! {
+        /// Any document, in any layout, cut anywhere, is counted as the count seed
+        /// counts it.
+        #[test]
+        fn any_document_is_scanned_to_the_count_of_its_values(
+            raw in crate::json_text::tests::json_strategy(),
+            piece in 1usize..64,
+        ) {
+            let left = Cell::new(usize::MAX);
+            count_values(raw.as_bytes(), &left, usize::MAX).unwrap();
+            let mut scan = Scan::default();
+            let got: usize = raw.as_bytes().chunks(piece).map(|c| scan.count(c)).sum();
+            proptest::prop_assert_eq!(got, usize::MAX - left.get());
+        }
+    }
 
     #[test]
     fn reads_what_serde_json_reads() {

@@ -23,7 +23,7 @@
 //! never part of the site, which stays byte-identical whatever was reused.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,10 +43,6 @@ const MAGIC: &str = "lith-verified/v2";
 
 /// The largest stamps file read (about 50 bytes a run: a million runs fit).
 const MAX_STAMPS_BYTES: u64 = 64 << 20;
-
-/// The largest `report.json` read back into memory at once; a larger one is read
-/// through a buffer.
-const WHOLE_REPORT_BYTES: u64 = 64 << 20;
 
 /// What a build knows about earlier verifications, and the stamps it takes.
 pub struct Reuse {
@@ -271,63 +267,34 @@ impl Reuse {
     }
 }
 
-/// Reads the report the stamps were taken with: one handle is hashed and then
-/// parsed, so what is parsed is what matched. Only its runs are kept, each as it is
-/// read, and only those with a stamp (into [`COLLECTING`]).
+/// Reads the report the stamps were taken with, in one pass that digests the text
+/// and counts its values as it parses it: what was parsed is kept only when the
+/// digest is the one stamped. Only its runs are kept, each as it is read, and only
+/// those with a stamp (into [`COLLECTING`]). A report of more than `limits.values`
+/// values, or that holds more than `limits.held` ([`crate::held`]), is refused
+/// as soon as it does, and what a refused or unmatched report held is let go with
+/// it.
 fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), String> {
-    read_report_whole_up_to(path, want_sha, limits, WHOLE_REPORT_BYTES)
-}
-
-/// [`read_report`], reading a report of at most `whole` bytes into memory first.
-fn read_report_whole_up_to(
-    path: &Path,
-    want_sha: &str,
-    limits: ReadLimits,
-    whole: u64,
-) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let (mut file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
+    let (file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = limits.bytes;
-    let raise = ReadLimits::RAISE;
     if meta.len() > limit {
         return Err(at(&format_args!(
-            "{} bytes is more than the {limit} bytes lith reads back{raise}",
-            meta.len()
+            "{} bytes is more than the {limit} bytes lith reads back{}",
+            meta.len(),
+            ReadLimits::RAISE
         )));
     }
-    let past_values =
-        |e: serde_json::Error| at(&format_args!("{e}{}", ReadLimits::raise_past_values(&e)));
-    let report: Runs = if meta.len() <= whole {
-        let bytes = crate::fsutil::read_bounded(file, meta.len(), whole).map_err(|e| at(&e))?;
-        if hex(&Sha256::digest(&bytes)) != want_sha {
-            return Err(at(&"not the report the stamps were taken with"));
-        }
-        let left = std::cell::Cell::new(limits.values);
-        crate::json_budget::count_values(&bytes, &left, limits.values).map_err(past_values)?;
-        // Its text is held beside what it holds, and counts with it.
-        crate::held::within(|| {
-            crate::held::charge(bytes.len());
-            crate::held::read_json(&bytes[..], limits.held)
-        })
-        .map_err(|e| at(&e))?
-    } else {
-        // One pass digests the text and counts its values; the next reads it.
-        let mut hashed = Hashed {
-            inner: (&file).take(limit),
-            sha: Sha256::new(),
-        };
-        let counted = crate::json_budget::check_values(
-            std::io::BufReader::with_capacity(1 << 20, &mut hashed),
-            limits.values,
-        );
-        std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| at(&e))?;
-        if hex(&hashed.sha.finalize()) != want_sha {
-            return Err(at(&"not the report the stamps were taken with"));
-        }
-        counted.map_err(past_values)?;
-        file.rewind().map_err(|e| at(&e))?;
-        crate::held::read_json(file.take(limit), limits.held).map_err(|e| at(&e))?
+    let mut hashed = Hashed {
+        inner: crate::json_budget::CountingReader::new(file.take(limit), limits.values),
+        sha: Sha256::new(),
     };
+    // The parse reads to the end of the text (serde_json checks that nothing
+    // follows the report), so the digest is of all of it.
+    let report: Runs = crate::held::read_json(&mut hashed, limits.held).map_err(|e| at(&e))?;
+    if hex(&hashed.sha.finalize()) != want_sha {
+        return Err(at(&"not the report the stamps were taken with"));
+    }
     if report.schema_version != crate::report::SCHEMA_VERSION {
         return Err(at(&"another schema version"));
     }
@@ -661,50 +628,88 @@ mod tests {
     }
 
     /// A report read back is taken only when its text is the one the stamps were
-    /// taken with and within the count of values, whether it is read whole or
-    /// through a buffer (a report larger than `WHOLE_REPORT_BYTES`).
+    /// taken with, whole, and while it holds and counts no more than it may.
     #[test]
     fn a_report_read_back_is_taken_only_when_it_is_the_one_stamped() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("report.json");
-        let pad: Vec<u32> = (0..5000).collect();
+        // A stamped run of 40,000 artifacts (5 MB of text), and one not stamped.
+        let sha = "ab".repeat(32);
+        let rows: Vec<_> = (0..40_000)
+            .map(|i| serde_json::json!([format!("artifact_{i:05}.json"), i, sha]))
+            .collect();
+        let run = |dir: &str, artifacts: &[serde_json::Value]| {
+            serde_json::json!({
+                "run_id": "r", "dir": dir, "latest": false, "mode": "full",
+                "verification": "verified", "state": null, "committed": true,
+                "run_status": null, "index": null,
+                "counts": {"total": artifacts.len(), "ok": artifacts.len(), "by_status": {}},
+                "artifacts": artifacts, "unindexed": [], "witnesses": null, "findings": []
+            })
+        };
         let text = serde_json::to_vec(&serde_json::json!({
             "schema_version": crate::report::SCHEMA_VERSION,
-            "bundles": {"roots": [{"runs": []}]},
-            "pad": pad,
+            "bundles": {"roots": [{"runs": [run("out/r", &rows), run("out/s", &[])]}]},
         }))
         .unwrap();
         std::fs::write(&path, &text).unwrap();
-        let sha = hex(&Sha256::digest(&text));
+        let digest = hex(&Sha256::digest(&text));
+        let read = |sha: &str, limits| {
+            COLLECTING.with(|c| {
+                *c.borrow_mut() = Some(Collector {
+                    stamps: HashMap::from([("out/r".to_string(), [7; 16])]),
+                    previous: Previous::default(),
+                })
+            });
+            let read = read_report(&path, sha, limits);
+            let kept = COLLECTING.with(|c| c.borrow_mut().take()).unwrap().previous;
+            read.map(|()| {
+                kept.runs
+                    .iter()
+                    .flatten()
+                    .map(|r| (r.dir.clone(), r.artifacts.len()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            read(&digest, ReadLimits::DEFAULT),
+            Ok(vec![("out/r".to_string(), 40_000)])
+        );
+        let e = read(&"0".repeat(64), ReadLimits::DEFAULT).unwrap_err();
+        assert!(
+            e.contains("not the report the stamps were taken with"),
+            "{e}"
+        );
+        let e = read(&digest, ReadLimits::holding(2 << 20)).unwrap_err();
+        assert!(
+            e.contains("it holds more than the 2 MiB lith holds of one file it reads back"),
+            "{e}"
+        );
+        assert!(e.contains(ReadLimits::RAISE), "{e}");
         let few = ReadLimits {
             values: 1000,
             ..ReadLimits::DEFAULT
         };
-        for whole in [WHOLE_REPORT_BYTES, 0] {
-            let read = |sha: &str, limits| read_report_whole_up_to(&path, sha, limits, whole);
-            assert_eq!(
-                read(&sha, ReadLimits::DEFAULT),
-                Ok(()),
-                "whole up to {whole}"
-            );
-            let e = read(&"0".repeat(64), ReadLimits::DEFAULT).unwrap_err();
-            assert!(
-                e.contains("not the report the stamps were taken with"),
-                "{e}"
-            );
-            let e = read(&sha, few).unwrap_err();
-            assert!(e.contains("more than 1000 JSON values"), "{e}");
-            assert!(e.contains(ReadLimits::RAISE), "{e}");
-        }
-        // Not JSON after its first value: refused, at the count.
+        let e = read(&digest, few).unwrap_err();
+        assert!(e.contains("more than 1000 JSON values"), "{e}");
+        assert!(e.contains(ReadLimits::RAISE), "{e}");
+        // The same limit takes a report whose stamped run is smaller.
+        let small = serde_json::to_vec(&serde_json::json!({
+            "schema_version": crate::report::SCHEMA_VERSION,
+            "bundles": {"roots": [{"runs": [run("out/r", &rows[..100])]}]},
+        }))
+        .unwrap();
+        std::fs::write(&path, &small).unwrap();
+        assert_eq!(
+            read(&hex(&Sha256::digest(&small)), ReadLimits::holding(2 << 20)),
+            Ok(vec![("out/r".to_string(), 100)])
+        );
+        // Not JSON after its first value: refused.
         let mut bad = text.clone();
         bad.extend_from_slice(b" ]");
         std::fs::write(&path, &bad).unwrap();
-        let sha = hex(&Sha256::digest(&bad));
-        for whole in [WHOLE_REPORT_BYTES, 0] {
-            let e = read_report_whole_up_to(&path, &sha, ReadLimits::DEFAULT, whole).unwrap_err();
-            assert!(e.contains("trailing characters"), "{e}");
-        }
+        let e = read(&hex(&Sha256::digest(&bad)), ReadLimits::DEFAULT).unwrap_err();
+        assert!(e.contains("trailing characters"), "{e}");
     }
 
     #[test]

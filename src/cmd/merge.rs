@@ -355,7 +355,7 @@ fn read_json<T: serde::de::DeserializeOwned>(
 /// its syntax checked. What is read through the handle next is the file counted,
 /// even if lith has since replaced it (lith writes by renaming).
 fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
-    let file = open_sized(path, what, limits)?;
+    let (file, _) = open_sized(path, what, limits)?;
     crate::json_budget::check_values(reader(&file, limits), limits.values).map_err(|e| {
         let raise = ReadLimits::raise_past_values(&e);
         Usage(format!("{}{raise}", not_message(path, what, &e)))
@@ -365,7 +365,7 @@ fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<s
 }
 
 /// Opens a regular file of at most `limits.bytes`.
-fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
+fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<(std::fs::File, u64)> {
     let (file, meta) = crate::fsutil::open_regular(path)
         .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
     if meta.len() > limits.bytes {
@@ -377,7 +377,7 @@ fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std
             ReadLimits::RAISE
         );
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 /// A buffered reader of a file opened by [`open_counted`], from where its handle is.
@@ -405,11 +405,16 @@ fn not_message(path: &Path, what: &str, e: &serde_json::Error) -> String {
 /// is read through when it is opened, before anything is built or written, and
 /// read again through the same handle to compare once the new build is known, run
 /// by run: it is never held whole ([`report::changes::compare`]), so its values are
-/// not counted first; what the changes keep of it is capped instead.
+/// not counted first; what the changes keep of it is capped instead. Each read
+/// takes a text of at most [`report::READ_WHOLE_BYTES`] into memory first, and lets
+/// it go when it is done.
 pub struct PreviousReport {
     file: std::fs::File,
+    len: u64,
     path: std::path::PathBuf,
     limits: ReadLimits,
+    /// The largest text read whole ([`report::READ_WHOLE_BYTES`]).
+    whole_up_to: u64,
 }
 
 impl PreviousReport {
@@ -417,22 +422,49 @@ impl PreviousReport {
     /// of this lith's: any version when the rest of it reads, only another lith's
     /// (`lith.report/vN`) when it does not.
     fn open(path: &Path, limits: ReadLimits) -> anyhow::Result<Result<PreviousReport, String>> {
-        let file = open_sized(path, REPORT, limits)?;
-        let (version, read) = report::changes::check(reader(&file, limits));
-        std::io::Seek::rewind(&mut &file)?;
-        let read = read.map_err(|e| not(path, REPORT, e));
-        Ok(this_lith(path, version, read)?.map(|()| PreviousReport {
+        PreviousReport::open_whole_up_to(path, limits, report::READ_WHOLE_BYTES)
+    }
+
+    /// [`PreviousReport::open`], reading a text of at most `whole_up_to` bytes whole.
+    fn open_whole_up_to(
+        path: &Path,
+        limits: ReadLimits,
+        whole_up_to: u64,
+    ) -> anyhow::Result<Result<PreviousReport, String>> {
+        let (file, len) = open_sized(path, REPORT, limits)?;
+        let this = PreviousReport {
             file,
+            len,
             path: path.to_path_buf(),
             limits,
-        }))
+            whole_up_to,
+        };
+        let (version, read) = match this.whole()? {
+            Some(text) => report::changes::check_text(&text),
+            None => report::changes::check(reader(&this.file, limits)),
+        };
+        let read = read.map_err(|e| not(path, REPORT, e));
+        Ok(this_lith(path, version, read)?.map(|()| this))
     }
 
     /// What changed from this report to `new`.
     fn compare(&self, new: &Report) -> anyhow::Result<report::changes::Changes> {
+        match self.whole()? {
+            Some(text) => report::changes::compare_text(&text, new),
+            None => report::changes::compare(reader(&self.file, self.limits), new),
+        }
+        .map_err(|e| not(&self.path, REPORT, e))
+    }
+
+    /// The handle rewound, and its text when it is small enough to be read whole.
+    fn whole(&self) -> std::io::Result<Option<Vec<u8>>> {
         std::io::Seek::rewind(&mut &self.file)?;
-        report::changes::compare(reader(&self.file, self.limits), new)
-            .map_err(|e| not(&self.path, REPORT, e))
+        if self.len > self.whole_up_to {
+            return Ok(None);
+        }
+        let mut text = Vec::with_capacity(self.len as usize);
+        (&self.file).take(self.whole_up_to).read_to_end(&mut text)?;
+        Ok(Some(text))
     }
 }
 
@@ -440,6 +472,51 @@ impl PreviousReport {
 mod tests {
     use super::*;
     use crate::bundle::verify::ArtifactCheck;
+
+    /// A previous report is read whole up to a size and through a buffer past it:
+    /// both give the same changes, and refuse what is not a report at the same
+    /// line and column.
+    #[test]
+    fn a_previous_report_compares_alike_read_whole_or_through_a_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let new = crate::pipeline::demo_report();
+        let mut old = new.clone();
+        let run = &mut old.bundles.roots[0].runs[0];
+        run.verification = crate::bundle::verify::Verification::Failed;
+        let moved = run.run_id.clone();
+        std::fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+        let changes = |whole_up_to| {
+            let previous =
+                PreviousReport::open_whole_up_to(&path, ReadLimits::DEFAULT, whole_up_to)
+                    .unwrap()
+                    .unwrap();
+            // Read twice through the one handle, as `lith build` does.
+            let first = serde_json::to_value(previous.compare(&new).unwrap()).unwrap();
+            assert_eq!(
+                serde_json::to_value(previous.compare(&new).unwrap()).unwrap(),
+                first
+            );
+            first
+        };
+        let whole = changes(report::READ_WHOLE_BYTES);
+        assert_eq!(changes(0), whole);
+        assert!(whole["runs"].to_string().contains(&moved), "{whole}");
+        // A run whose verification is not one lith writes, on its line.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let bad = text.replacen("\"verification\": \"", "\"verification\": \"x", 1);
+        std::fs::write(&path, &bad).unwrap();
+        let line = bad[..bad.find("\"x").unwrap()].lines().count();
+        let refused = |whole_up_to| {
+            PreviousReport::open_whole_up_to(&path, ReadLimits::DEFAULT, whole_up_to)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let e = refused(report::READ_WHOLE_BYTES);
+        assert_eq!(refused(0), e);
+        assert!(e.contains(&format!("report.json:{line}:")), "{e}");
+    }
 
     #[test]
     fn rows_read_back_share_one_copy_of_each_path() {

@@ -23,6 +23,12 @@ use crate::finding::{Finding, Severity};
 
 pub const SCHEMA_VERSION: &str = "lith.report/v2";
 
+/// The largest report whose text lith reads into memory before reading it (a report
+/// compared with, or read back for the runs it can reuse): serde_json reads a slice
+/// several times faster than through a reader. A larger one is read through a
+/// buffer, so its text is never held.
+pub const READ_WHOLE_BYTES: u64 = 64 << 20;
+
 /// What lith allows one report it reads back whole (`render`, `merge`'s partial
 /// reports together, the newer side of `diff`, a rebuild's reuse) to take, all three
 /// following the memory it may hold (`--report-memory`).

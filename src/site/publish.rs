@@ -317,22 +317,6 @@ mod tests {
         assert!(other.exists() && elsewhere.path().exists());
     }
 
-    /// The demo workspace's report, as `lith build` settles it.
-    fn demo_report() -> Report {
-        let manifest = crate::lith::manifest::Manifest::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest.lith"),
-        )
-        .unwrap();
-        let clock = crate::clock::Clock::fixed_at(time::OffsetDateTime::UNIX_EPOCH);
-        let opts = crate::pipeline::Options {
-            mode: crate::bundle::verify::Mode::Full,
-            quiet: true,
-            attest: false,
-            reuse: None,
-        };
-        crate::pipeline::evaluate(&manifest, &clock, &opts).unwrap()
-    }
-
     /// The changes are compared while the run pages are written. When that fails,
     /// the build stops with the compare's own error and publishes nothing that
     /// shows changes: a first site is never moved in, and a previous site keeps
@@ -346,7 +330,7 @@ mod tests {
                 Err(anyhow::anyhow!("report.json changed while it was compared"))
             }))
         };
-        let mut report = demo_report();
+        let mut report = crate::pipeline::demo_report();
         let e = publish(&mut report, &out, failing()).unwrap_err();
         assert!(matches!(e, Error::Changes(_)), "{e:?}");
         assert_eq!(e.to_string(), "report.json changed while it was compared");
