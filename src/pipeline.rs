@@ -733,6 +733,22 @@ fn feed_finding(code: Code, e: &crate::activity::FeedError) -> Finding {
     }
 }
 
+/// The demo workspace's report (the repository's `manifest.lith`), evaluated as
+/// `lith build` does at the Unix epoch, before its past is applied.
+#[cfg(test)]
+pub(crate) fn demo_report() -> Report {
+    let manifest =
+        Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest.lith")).unwrap();
+    let clock = Clock::fixed_at(time::OffsetDateTime::UNIX_EPOCH);
+    let opts = Options {
+        mode: Mode::Full,
+        quiet: true,
+        attest: false,
+        reuse: None,
+    };
+    evaluate(&manifest, &clock, &opts).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,20 +774,4 @@ mod tests {
         // A hash split is balanced enough for a CI matrix.
         assert!(per.iter().all(|&c| (60..=140).contains(&c)), "{per:?}");
     }
-}
-
-/// The demo workspace's report (the repository's `manifest.lith`), evaluated as
-/// `lith build` does at the Unix epoch, before its past is applied.
-#[cfg(test)]
-pub(crate) fn demo_report() -> Report {
-    let manifest =
-        Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest.lith")).unwrap();
-    let clock = Clock::fixed_at(time::OffsetDateTime::UNIX_EPOCH);
-    let opts = Options {
-        mode: Mode::Full,
-        quiet: true,
-        attest: false,
-        reuse: None,
-    };
-    evaluate(&manifest, &clock, &opts).unwrap()
 }
