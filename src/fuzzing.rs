@@ -140,17 +140,49 @@ pub fn dod_documents(data: &[u8]) {
     let _ = crate::dod::registry::Registry::parse(text, true);
 }
 
+/// Reports read back: a previous report (`--previous`, the older side of `lith
+/// diff`) is checked alike from memory and through a reader (the same documents
+/// taken, the same schema version read, the same kind of refusal), and the scan that
+/// counts a report's values as a rebuild reads it back counts what the count seed
+/// counts, on every JSON document.
+pub fn reports(data: &[u8]) {
+    let (version, whole) = crate::report::changes::check_text(data);
+    let (streamed_version, streamed) = crate::report::changes::check(data);
+    assert_eq!(version, streamed_version, "the schema version read differs");
+    match (whole, streamed) {
+        (Ok(()), Ok(())) => {}
+        // The same kind of refusal. Where: serde_json's two readers may place it a
+        // character apart (the reader has taken the character after a number, or a
+        // control character, line breaks included, when it refuses).
+        (Err(a), Err(b)) => assert_eq!(
+            a.classify(),
+            b.classify(),
+            "refused from memory as {a}, through a reader as {b}"
+        ),
+        (a, b) => panic!("from memory {a:?}, through a reader {b:?}"),
+    }
+    let left = std::cell::Cell::new(usize::MAX);
+    if crate::json_budget::count_values(data, &left, usize::MAX).is_ok() {
+        assert_eq!(
+            crate::json_budget::scanned_values(data),
+            usize::MAX - left.get(),
+            "the scan counts other values than the count seed"
+        );
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, as `fuzz/` and `fuzz/regressions/` name them.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("sexpr", sexpr),
     ("bundle_json", bundle_json),
     ("queue_log", queue_log),
     ("receipts", receipts),
     ("activity_feed", activity_feed),
     ("dod_documents", dod_documents),
+    ("reports", reports),
 ];
 
 #[cfg(test)]
@@ -199,7 +231,7 @@ mod tests {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             let targets: &[(&str, Target)] = match name.rsplit_once('.').map(|(_, x)| x) {
-                Some("json") => &[("bundle_json", bundle_json)],
+                Some("json") => &[("bundle_json", bundle_json), ("reports", reports)],
                 Some("jsonl") => &[("queue_log", queue_log), ("activity_feed", activity_feed)],
                 Some("lisp" | "lith") => &[("sexpr", sexpr)],
                 Some("md" | "yaml") => &[("dod_documents", dod_documents)],

@@ -262,6 +262,12 @@ impl Scan {
     }
 }
 
+/// The values [`CountingReader`] counts in `bytes` (for the fuzz target that
+/// checks its count against [`CountSeed`]'s).
+pub fn scanned_values(bytes: &[u8]) -> usize {
+    Scan::default().count(bytes)
+}
+
 impl<R> CountingReader<R> {
     pub fn new(inner: R, limit: usize) -> CountingReader<R> {
         CountingReader {
