@@ -174,8 +174,9 @@ pub fn count_values(bytes: &[u8], left: &Cell<usize>, limit: usize) -> serde_jso
 /// not values), and fails once there are more than `limit`: the count of
 /// [`check_values`] taken in the same pass as the read it guards, at the speed of
 /// a scan rather than of a second parse. It only counts: what is not JSON is for
-/// the parser reading through it to refuse, and past [`MAX_COUNTED_DEPTH`] levels
-/// (deeper than serde_json reads) it stops counting.
+/// the parser reading through it to refuse. Past [`MAX_COUNTED_DEPTH`] levels it
+/// counts an object's keys as values too (serde_json refuses to read a value that
+/// deep into what it keeps, and skips one unheld).
 pub struct CountingReader<R> {
     inner: R,
     limit: usize,
@@ -184,22 +185,23 @@ pub struct CountingReader<R> {
     scan: Scan,
 }
 
-/// Nesting past which [`CountingReader`] stops counting: serde_json refuses a
-/// document nested deeper than 128 levels before it gets there.
+/// Nesting past which [`CountingReader`] no longer tells keys from values: what
+/// serde_json reads into a typed value it refuses past 128 levels.
 pub const MAX_COUNTED_DEPTH: usize = 256;
 
 #[derive(Default)]
 struct Scan {
-    /// One entry per open list (`false`) or object (`true`).
+    /// One entry per open list (`false`) or object (`true`), up to
+    /// [`MAX_COUNTED_DEPTH`]...
     open: Vec<bool>,
+    /// ... and how many are open past that.
+    deep: usize,
     /// The next string in an object is a key.
     key_next: bool,
     in_string: bool,
     escaped: bool,
     /// Inside a number, `true`, `false` or `null`.
     in_word: bool,
-    /// Nesting passed [`MAX_COUNTED_DEPTH`].
-    gave_up: bool,
 }
 
 impl Scan {
@@ -207,7 +209,7 @@ impl Scan {
     fn count(&mut self, bytes: &[u8]) -> usize {
         let mut n = 0;
         let mut at = 0;
-        while at < bytes.len() && !self.gave_up {
+        while at < bytes.len() {
             if self.in_string {
                 // Most of a report's text is in strings: skip to what may end one.
                 if self.escaped {
@@ -233,7 +235,7 @@ impl Scan {
             match b {
                 b'"' => {
                     self.in_string = true;
-                    if self.key_next && self.open.last() == Some(&true) {
+                    if self.key_next {
                         self.key_next = false;
                     } else {
                         n += 1;
@@ -241,15 +243,23 @@ impl Scan {
                 }
                 b'{' | b'[' => {
                     n += 1;
-                    self.gave_up = self.open.len() >= MAX_COUNTED_DEPTH;
-                    self.open.push(b == b'{');
-                    self.key_next = b == b'{';
+                    if self.open.len() < MAX_COUNTED_DEPTH {
+                        self.open.push(b == b'{');
+                        self.key_next = b == b'{';
+                    } else {
+                        self.deep += 1;
+                        self.key_next = false;
+                    }
                 }
                 b'}' | b']' => {
-                    self.open.pop();
+                    if self.deep > 0 {
+                        self.deep -= 1;
+                    } else {
+                        self.open.pop();
+                    }
                     self.key_next = false;
                 }
-                b',' => self.key_next = self.open.last() == Some(&true),
+                b',' => self.key_next = self.deep == 0 && self.open.last() == Some(&true),
                 b':' => self.key_next = false,
                 b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
                     n += 1;
@@ -264,7 +274,7 @@ impl Scan {
 
 /// The values [`CountingReader`] counts in `bytes` (for the fuzz target that
 /// checks its count against [`CountSeed`]'s).
-pub fn scanned_values(bytes: &[u8]) -> usize {
+pub(crate) fn scanned_values(bytes: &[u8]) -> usize {
     Scan::default().count(bytes)
 }
 
@@ -505,12 +515,18 @@ mod tests {
             );
             assert!(e.ends_with(crate::report::ReadLimits::RAISE), "{e}");
         }
-        // Nested past what serde_json reads, the scan stops counting.
-        let deep = "[".repeat(MAX_COUNTED_DEPTH + 10);
-        assert_eq!(
-            Scan::default().count(deep.as_bytes()),
-            MAX_COUNTED_DEPTH + 1
+        // Nested past what serde_json reads into a value (which it may skip
+        // unheld), the scan goes on counting, and after it as before.
+        let deep = MAX_COUNTED_DEPTH + 44;
+        let doc = format!(
+            "[{}{},1,\"a\",{{\"k\":2}}]",
+            "[".repeat(deep),
+            "]".repeat(deep)
         );
+        assert_eq!(scanned_values(doc.as_bytes()), 1 + deep + 4);
+        // Keys that deep count as values: more, never fewer.
+        let doc = format!("{}0{}", "{\"k\":".repeat(deep), "}".repeat(deep));
+        assert!(scanned_values(doc.as_bytes()) > deep + 1);
     }
 
     proptest::proptest! {
