@@ -193,7 +193,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, JsonReadError> {
 
 /// Reads an opened file of `len` bytes (what `fstat` said) to its end, refusing
 /// more than `limit` bytes even when it grows while being read.
-pub fn read_bounded(file: File, len: u64, limit: u64) -> Result<Vec<u8>, JsonReadError> {
+pub fn read_bounded(file: impl Read, len: u64, limit: u64) -> Result<Vec<u8>, JsonReadError> {
     if len > limit {
         return Err(JsonReadError::TooLarge(len, limit));
     }

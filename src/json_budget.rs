@@ -463,6 +463,12 @@ impl<'de> Visitor<'de> for StringOrSkip {
 mod tests {
     use super::*;
 
+    /// What one scan counts in `doc` fed to it `piece` bytes at a time.
+    fn scanned_in_pieces(doc: &[u8], piece: usize) -> usize {
+        let mut scan = Scan::default();
+        doc.chunks(piece).map(|c| scan.count(c)).sum()
+    }
+
     /// The scan counts what the parse counts, whatever the text is cut into, and
     /// refuses the value past its limit.
     #[test]
@@ -488,10 +494,8 @@ mod tests {
             };
             let want = counted(usize::MAX).unwrap();
             for piece in [1, 7, 4096] {
-                let mut scan = Scan::default();
-                let got: usize = doc.chunks(piece).map(|c| scan.count(c)).sum();
                 assert_eq!(
-                    got,
+                    scanned_in_pieces(doc, piece),
                     want,
                     "{} in pieces of {piece}",
                     String::from_utf8_lossy(doc)
@@ -539,9 +543,10 @@ mod tests {
         ) {
             let left = Cell::new(usize::MAX);
             count_values(raw.as_bytes(), &left, usize::MAX).unwrap();
-            let mut scan = Scan::default();
-            let got: usize = raw.as_bytes().chunks(piece).map(|c| scan.count(c)).sum();
-            proptest::prop_assert_eq!(got, usize::MAX - left.get());
+            proptest::prop_assert_eq!(
+                scanned_in_pieces(raw.as_bytes(), piece),
+                usize::MAX - left.get()
+            );
         }
     }
 

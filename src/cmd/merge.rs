@@ -456,15 +456,17 @@ impl PreviousReport {
         .map_err(|e| not(&self.path, REPORT, e))
     }
 
-    /// The handle rewound, and its text when it is small enough to be read whole.
-    fn whole(&self) -> std::io::Result<Option<Vec<u8>>> {
-        std::io::Seek::rewind(&mut &self.file)?;
+    /// The handle rewound, and its text when it is small enough to be read whole
+    /// (refused if it has grown past that since it was opened).
+    fn whole(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let at = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", self.path.display());
+        std::io::Seek::rewind(&mut &self.file).map_err(|e| at(&e))?;
         if self.len > self.whole_up_to {
             return Ok(None);
         }
-        let mut text = Vec::with_capacity(self.len as usize);
-        (&self.file).take(self.whole_up_to).read_to_end(&mut text)?;
-        Ok(Some(text))
+        crate::fsutil::read_bounded(&self.file, self.len, self.whole_up_to)
+            .map(Some)
+            .map_err(|e| at(&e))
     }
 }
 
