@@ -10,7 +10,10 @@
 //! * the request head is read with a deadline (not a per-read timeout a slow client
 //!   can renew byte by byte) and at most [`Limits::head_bytes`] of it: more is `431`;
 //! * writes time out, so a client that pipelines requests and never reads releases
-//!   its worker;
+//!   its worker, and a response has a deadline of its own
+//!   ([`Limits::write_timeout`] plus its length at [`Limits::min_rate`]), so a
+//!   client that reads a little before each write times out cannot hold a worker
+//!   for the hours a large file would take at its pace;
 //! * files are streamed from their handle, not read into memory.
 //!
 //! Request heads are parsed by `httparse`; routing is the caller's [`Handler`].
@@ -38,6 +41,9 @@ pub struct Limits {
     pub head_timeout: Duration,
     /// The time a client has to take each part of the response.
     pub write_timeout: Duration,
+    /// The slowest pace, in bytes a second, a client may read a response at: its
+    /// deadline is `write_timeout` plus its length at this rate.
+    pub min_rate: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +55,8 @@ impl Default for Limits {
             headers: 64,
             head_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
+            // A 17.8 MB `report.json` (10,000 runs) then has five minutes.
+            min_rate: 64 * 1024,
         }
     }
 }
@@ -176,7 +184,6 @@ pub fn serve(listener: TcpListener, limits: Limits, stop: &AtomicBool, handler: 
                     Err(TrySendError::Full(mut stream)) => {
                         // A 503 is small enough to fit the socket's buffer: the
                         // write does not wait for the client.
-                        let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
                         let _ = stream.set_nonblocking(true);
                         let _ = stream.read(&mut [0u8; 4096]);
                         let _ = stream.set_nonblocking(false);
@@ -184,6 +191,10 @@ pub fn serve(listener: TcpListener, limits: Limits, stop: &AtomicBool, handler: 
                             &mut stream,
                             Response::text(503, "busy, try again").with_header("Retry-After", "1"),
                             false,
+                            &Limits {
+                                write_timeout: Duration::from_millis(200),
+                                ..limits.clone()
+                            },
                         );
                     }
                     Err(TrySendError::Disconnected(_)) => break,
@@ -277,7 +288,6 @@ fn read_head(stream: &mut TcpStream, limits: &Limits) -> Head {
 }
 
 fn connection(mut stream: TcpStream, limits: &Limits, handler: &dyn Fn(&Request) -> Response) {
-    let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let (resp, head_only) = match read_head(&mut stream, limits) {
         Head::Gone => return,
         Head::Refuse(status, why) => (Response::text(status, why), false),
@@ -295,7 +305,7 @@ fn connection(mut stream: TcpStream, limits: &Limits, handler: &dyn Fn(&Request)
             (resp, head_only)
         }
     };
-    let _ = write_response(&mut stream, resp, head_only);
+    let _ = write_response(&mut stream, resp, head_only, limits);
     linger(stream);
 }
 
@@ -319,7 +329,12 @@ fn linger(mut stream: TcpStream) {
     }
 }
 
-fn write_response(stream: &mut TcpStream, resp: Response, head_only: bool) -> io::Result<()> {
+fn write_response(
+    stream: &mut TcpStream,
+    resp: Response,
+    head_only: bool,
+    limits: &Limits,
+) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n",
         resp.status,
@@ -333,16 +348,62 @@ fn write_response(stream: &mut TcpStream, resp: Response, head_only: bool) -> io
         }
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
+    let body_len = if head_only { 0 } else { resp.len() };
+    let mut out = Deadlined::new(stream, limits, head.len() as u64 + body_len);
+    out.write_all(head.as_bytes())?;
     if !head_only {
         match resp.body {
-            Body::Bytes(b) => stream.write_all(&b)?,
+            Body::Bytes(b) => out.write_all(&b)?,
             Body::File(f, n) => {
-                io::copy(&mut f.take(n), stream)?;
+                io::copy(&mut f.take(n), &mut out)?;
             }
         }
     }
-    stream.flush()
+    out.flush()
+}
+
+/// A socket written under the response's deadline: each write may wait at most
+/// `write_timeout`, and none once the deadline has passed.
+struct Deadlined<'a> {
+    stream: &'a mut TcpStream,
+    per_write: Duration,
+    deadline: Instant,
+    /// The write timeout the socket has, to set it only when it changes.
+    set: Option<Duration>,
+}
+
+impl<'a> Deadlined<'a> {
+    fn new(stream: &'a mut TcpStream, limits: &Limits, len: u64) -> Deadlined<'a> {
+        let at_min_rate = Duration::from_secs_f64(len as f64 / limits.min_rate.max(1) as f64);
+        Deadlined {
+            stream,
+            per_write: limits.write_timeout,
+            deadline: Instant::now() + limits.write_timeout + at_min_rate,
+            set: None,
+        }
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read the response too slowly",
+            ));
+        }
+        let timeout = left.min(self.per_write);
+        if self.set != Some(timeout) {
+            self.stream.set_write_timeout(Some(timeout))?;
+            self.set = Some(timeout);
+        }
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +456,64 @@ mod tests {
         assert!(
             r.contains("Content-Length: 8\r\n") && r.ends_with("\r\n\r\n"),
             "{r}"
+        );
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_client_that_reads_slowly_releases_its_worker_at_the_response_deadline() {
+        // 32 MiB at no less than 16 MiB/s: the response has 3 s + 2 s.
+        const BODY: usize = 32 << 20;
+        let limits = Limits {
+            workers: 1,
+            queue: 1,
+            write_timeout: Duration::from_secs(3),
+            min_rate: 16 << 20,
+            ..Limits::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let handler: Handler =
+            Arc::new(|_: &Request| Response::bytes(200, "text/plain", vec![b'x'; BODY]));
+        let t = std::thread::spawn(move || serve(listener, limits, &s, handler));
+        let start = Instant::now();
+        // The slow client reads 128 KiB every 100 ms: each write finds room well
+        // within its own timeout, and the whole body would take some 25 s.
+        let slow = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"GET /big HTTP/1.1\r\n\r\n").unwrap();
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 128 << 10];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (got, start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        // The only worker is the slow client's; this one waits in the queue.
+        let waiting = exchange(port, b"GET /next HTTP/1.1\r\n\r\n");
+        let answered = start.elapsed();
+        let (got, cut) = slow.join().unwrap();
+        assert!(
+            waiting.starts_with("HTTP/1.1 200 "),
+            "{:?}",
+            waiting.lines().next()
+        );
+        assert!(
+            waiting.len() > BODY,
+            "the waiting client got its whole answer"
+        );
+        assert!(got < BODY, "the slow client was cut off ({got} bytes)");
+        assert!(
+            cut < Duration::from_secs(15) && answered < Duration::from_secs(15),
+            "the worker was held {cut:?}; the next client answered after {answered:?}"
         );
         stop.store(true, Ordering::SeqCst);
         t.join().unwrap();
