@@ -254,6 +254,6 @@ mod tests {
             TARGETS.len(),
             "every target has a demo seed: {seeded:?}"
         );
-        eprintln!("{replayed} regression input(s) replayed");
+        crate::term::eprint(&format!("{replayed} regression input(s) replayed"));
     }
 }

@@ -205,7 +205,7 @@ pub fn serve(listener: TcpListener, limits: Limits, stop: &AtomicBool, handler: 
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                eprintln!("lith serve: accept: {e}");
+                crate::term::eprint(&format!("lith serve: accept: {e}"));
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

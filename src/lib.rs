@@ -35,6 +35,7 @@ pub mod queue;
 pub mod receipts;
 pub mod report;
 pub mod site;
+pub mod term;
 pub mod wire;
 
 /// The system allocator, counting what a thread holds while it reads a document

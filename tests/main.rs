@@ -1,4 +1,6 @@
 //! Integration tests: each runs the real `lith` binary in a temporary workspace.
+// Tests print what they measured or found with the standard macros.
+#![allow(clippy::disallowed_macros)]
 
 mod attest;
 mod build;

@@ -80,10 +80,10 @@ impl Emitter {
         if let Err(e) = append_locked(&self.feed, &Value::Object(fields.clone()).to_string())
             && !self.warned.swap(true, Ordering::SeqCst)
         {
-            eprintln!(
+            crate::term::eprint(&format!(
                 "warning: cannot write the activity feed {}: {e} (the command's result is unaffected)",
                 self.feed.display()
-            );
+            ));
         }
         fields
     }
@@ -167,10 +167,10 @@ pub fn run(opts: &RunOptions, cmd: &[String]) -> std::io::Result<i32> {
                     }
                     let body = serde_json::to_vec_pretty(&Value::Object(ev)).unwrap_or_default();
                     if let Err(e) = crate::fsutil::write_atomic(f, &body) {
-                        eprintln!(
+                        crate::term::eprint(&format!(
                             "warning: cannot write the heartbeat file {}: {e}",
                             f.display()
-                        );
+                        ));
                     }
                 }
             }
@@ -214,7 +214,9 @@ pub fn run(opts: &RunOptions, cmd: &[String]) -> std::io::Result<i32> {
             v.insert("status".into(), json!("verified"));
             emitter.emit(v);
         } else {
-            eprintln!("warning: evidence is missing or changed; no `verified` event was written");
+            crate::term::eprint(
+                "warning: evidence is missing or changed; no `verified` event was written",
+            );
         }
     } else {
         completed.insert("status".into(), json!("failed"));

@@ -50,10 +50,10 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
         BundleTarget::Refused {
             reason, message, ..
         } => {
-            eprintln!(
+            crate::term::eprint(&format!(
                 "{}: refused ({reason}): {message}; nothing attested",
                 slash_path(given)
-            );
+            ));
             return Ok(exit::PARTIAL);
         }
     };
@@ -71,10 +71,10 @@ fn attest_run(g: &GlobalArgs, a: &AttestArgs) -> anyhow::Result<i32> {
     let (code, _) = super::verify::strict_outcome(run.verification);
     let out = slash_path(&a.out);
     let Some(files) = attest::run_files(&run, &cx, signer.as_ref(), &out) else {
-        eprintln!(
+        crate::term::eprint(&format!(
             "{label}: no indexed artifact with a safe path ({}); an in-toto statement needs at least one subject, so nothing was attested",
             run.verification.as_str()
-        );
+        ));
         return Ok(if code == exit::OK {
             exit::PARTIAL
         } else {

@@ -69,10 +69,10 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     });
     let past = past?;
     match loaded {
-        Some(Ok(n)) if g.verbose > 0 => eprintln!(
+        Some(Ok(n)) if g.verbose > 0 => crate::term::eprint(&format!(
             "lith: the previous build into {} left {n} run(s) to compare",
             out.display()
-        ),
+        )),
         Some(Err(why)) => crate::cmd::warn(
             g.quiet,
             &format!("{why}; every run is read and hashed again"),
@@ -85,7 +85,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     reuse.release();
     if g.verbose > 1 {
         for root in &report.bundles.roots {
-            eprintln!(
+            crate::term::eprint(&format!(
                 "lith: {}: {} run(s), {} skipped entr(ies), LATEST {}",
                 root.path,
                 root.runs.len(),
@@ -95,18 +95,18 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
                 } else {
                     "invalid"
                 })
-            );
+            ));
         }
     }
     if g.verbose > 0 {
         let t = &report.bundles.totals;
-        eprintln!(
+        crate::term::eprint(&format!(
             "lith: {} root(s), {} run(s), {} artifact(s) evaluated in {} ms",
             t.roots,
             t.runs,
             t.artifacts,
             started.elapsed().as_millis()
-        );
+        ));
     }
     if !clock.is_fixed() {
         report.duration_ms = Some(started.elapsed().as_millis() as u64);
@@ -132,20 +132,20 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
         );
     }
     if g.verbose > 0 {
-        eprintln!(
+        crate::term::eprint(&format!(
             "lith: {} of {} run(s) unchanged since the previous build, taken from its report",
             reuse.reused(),
             report.bundles.totals.runs
-        );
+        ));
     }
     if g.verbose > 0 {
-        eprintln!(
+        crate::term::eprint(&format!(
             "lith: site written ({} file(s) written, {} unchanged, {} removed), {} ms in all",
             site.written,
             site.unchanged,
             site.removed,
             started.elapsed().as_millis()
-        );
+        ));
     }
     Ok(super::exit_with(report))
 }
@@ -327,7 +327,7 @@ pub fn publish(
         })?;
     }
     if outputs.annotations {
-        crate::cmd::print_stdout(&report::annotations::workflow_commands(
+        crate::cmd::print_commands(&report::annotations::workflow_commands(
             report,
             report::annotations::MAX_ANNOTATIONS,
         ))?;

@@ -47,7 +47,7 @@ pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::term::eprint(&format!("error: {e}"));
             Ok(crate::cmd::writer_exit(&e))
         }
     }

@@ -22,10 +22,10 @@ pub fn execute(g: &GlobalArgs, a: &DodArgs) -> anyhow::Result<i32> {
     if report.phases.is_empty() {
         // Never green on nothing.
         let docs = docs_rel(&m);
-        eprintln!(
+        crate::term::eprint(&format!(
             "error: dod.input_missing: no DOD__<PHASE>.md document in {docs}; nothing was checked \
              (set (dod (docs \"…\")) in the manifest, or pass --phase ID)"
-        );
+        ));
         if g.json {
             crate::cmd::print_json(&serde_json::json!({"error": "dod.input_missing"}))?;
         }
@@ -85,13 +85,13 @@ pub fn execute(g: &GlobalArgs, a: &DodArgs) -> anyhow::Result<i32> {
         for p in shown {
             s.push_str(&format!(
                 "{:<22} {:<9} proof {:<11}{}\n",
-                p.phase_id,
+                crate::term::one_line(&p.phase_id),
                 p.verdict.as_str(),
                 p.checks.activity_chain.proof_mode,
                 if p.missing.is_empty() {
                     String::new()
                 } else {
-                    format!(" missing: {}", p.missing.join(", "))
+                    format!(" missing: {}", crate::term::one_line(&p.missing.join(", ")))
                 }
             ));
         }

@@ -13,7 +13,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
     let report = match drift::run(&m, &clock) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::term::eprint(&format!("error: {e}"));
             return Ok(crate::exit::RUNTIME_ERROR);
         }
     };

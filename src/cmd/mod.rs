@@ -48,9 +48,19 @@ fn written_to_stdout(written: std::io::Result<()>) -> anyhow::Result<()> {
     }
 }
 
-/// Prints `text` on stdout. A reader that went away (`| head`) is not an error.
+/// Prints lith's own `text` on stdout, through [`crate::term::for_log`]. A reader
+/// that went away (`| head`) is not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
+    let text = crate::term::for_log(text);
+    written_to_stdout(out.write_all(text.as_bytes()).and_then(|_| out.flush()))
+}
+
+/// Prints the workflow commands lith means to print (`--annotations`) on stdout,
+/// through [`crate::term::commands`].
+pub fn print_commands(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let text = crate::term::commands(text);
     written_to_stdout(out.write_all(text.as_bytes()).and_then(|_| out.flush()))
 }
 
@@ -61,7 +71,7 @@ pub fn print_lines(lines: &mut dyn Iterator<Item = std::io::Result<String>>) -> 
     for line in lines {
         let line = line.map_err(|e| anyhow::anyhow!("cannot make the output: {e}"))?;
         let written = out
-            .write_all(line.as_bytes())
+            .write_all(crate::term::for_log(&line).as_bytes())
             .and_then(|_| out.write_all(b"\n"));
         if written.is_err() {
             return written_to_stdout(written);
@@ -72,16 +82,29 @@ pub fn print_lines(lines: &mut dyn Iterator<Item = std::io::Result<String>>) -> 
 
 /// Prints a value as pretty JSON on stdout as it is serialized, with a trailing
 /// newline: for output too large to hold. A reader that went away is not an error.
+/// What could be read as a command is escaped ([`crate::term::JsonLog`]).
 pub fn print_json_streamed<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-    written_to_stdout(crate::fsutil::write_pretty(&mut out, value).and_then(|_| out.flush()))
+    let mut out = std::io::BufWriter::with_capacity(
+        256 * 1024,
+        crate::term::JsonLog::new(std::io::stdout().lock()),
+    );
+    written_to_stdout(
+        crate::fsutil::write_pretty(&mut out, value)
+            .and_then(|_| out.into_inner().map_err(|e| e.into_error()))
+            .and_then(|log| log.finish().map(drop)),
+    )
 }
 
-/// Prints a value as pretty JSON on stdout, with a trailing newline.
+/// Prints a value as pretty JSON on stdout, with a trailing newline; what could be
+/// read as a command is escaped ([`crate::term::JsonLog`]).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut s = serde_json::to_string_pretty(value)?;
     s.push('\n');
-    print_stdout(&s)
+    let mut out = crate::term::JsonLog::new(std::io::stdout().lock());
+    written_to_stdout(
+        out.write_all(s.as_bytes())
+            .and_then(|_| out.finish().map(drop)),
+    )
 }
 
 /// Prints an error and its causes on stderr.
@@ -90,7 +113,7 @@ pub fn print_error(e: &anyhow::Error) {
     for cause in e.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
     }
-    eprintln!("{msg}");
+    crate::term::eprint(&msg);
 }
 
 /// The exit code of a settled report, at the end of a command that ends the
@@ -105,7 +128,7 @@ pub fn exit_with(report: crate::report::Report) -> i32 {
 /// Prints a warning on stderr unless quiet.
 pub fn warn(quiet: bool, msg: &str) {
     if !quiet {
-        eprintln!("warning: {msg}");
+        crate::term::eprint(&format!("warning: {msg}"));
     }
 }
 

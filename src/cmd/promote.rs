@@ -26,7 +26,10 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         BundleTarget::Refused {
             reason, message, ..
         } => {
-            eprintln!("{}: refused ({reason}): {message}", slash_path(&a.bundle));
+            crate::term::eprint(&format!(
+                "{}: refused ({reason}): {message}",
+                slash_path(&a.bundle)
+            ));
             return Ok(exit::PARTIAL);
         }
     };
@@ -54,11 +57,11 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
     let packet = promotion::packet(&prefix, promotability, &promotion::optional_inputs(&dir));
     let p = &packet.promotability;
     if a.require_promotable && !p.promotable_decision_stage {
-        eprintln!(
+        crate::term::eprint(&format!(
             "{}: not promotable: {}; no packet written",
             slash_path(&run_dir),
             p.reasons.join(", ")
-        );
+        ));
         if g.json {
             crate::cmd::print_json(&packet)?;
         }

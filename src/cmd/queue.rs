@@ -60,7 +60,7 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
                     ("enqueue", _) => "enqueued",
                     _ => "dequeued",
                 };
-                let mut s = format!("{id}: {what}\n");
+                let mut s = format!("{}: {what}\n", crate::term::one_line(&id));
                 if let Some(n) = out.torn_tail_moved {
                     s.push_str(&format!("  a torn tail of {n} bytes left by a crashed writer was moved to the .torn file\n"));
                 }
@@ -72,7 +72,7 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
             if g.json && matches!(e, writer::WriteError::EmptyQueue(_)) {
                 crate::cmd::print_json(&serde_json::json!({"error": "empty_queue"}))?;
             }
-            eprintln!("error: {e}");
+            crate::term::eprint(&format!("error: {e}"));
             Ok(e.exit_code())
         }
     }
@@ -83,10 +83,10 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
     if let Err(e) = std::fs::symlink_metadata(&a.log)
         && e.kind() == std::io::ErrorKind::NotFound
     {
-        eprintln!(
+        crate::term::eprint(&format!(
             "error: {}: queue.input_missing: the queue log does not exist; check the path (nothing was replayed)",
             crate::fsutil::slash_path(&a.log)
-        );
+        ));
         if g.json {
             crate::cmd::print_json(&serde_json::json!({"error": "queue.input_missing"}))?;
         }
@@ -115,7 +115,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             )
         })
     {
-        eprintln!(
+        crate::term::eprint(&format!(
             "error: {}:{}: {}: {}",
             a.log.display(),
             first.line,
@@ -125,7 +125,7 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
                 _ => "corrupt_line",
             },
             first.message
-        );
+        ));
         return Ok(exit::RUNTIME_ERROR);
     }
     let cross = state
@@ -184,7 +184,11 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             c.torn_tail
         );
         for f in state.findings.iter().take(SHOWN) {
-            s.push_str(&format!("  line {}: {}\n", f.line, f.message));
+            s.push_str(&format!(
+                "  line {}: {}\n",
+                f.line,
+                crate::term::one_line(&f.message)
+            ));
         }
         more(
             &mut s,
@@ -202,7 +206,9 @@ fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<i32> {
             for m in c.receipt_missing.iter().take(SHOWN) {
                 s.push_str(&format!(
                     "  receipt_missing: line {} {} {}\n",
-                    m.line, m.op, m.task_id
+                    m.line,
+                    m.op,
+                    crate::term::one_line(&m.task_id)
                 ));
             }
             more(&mut s, c.missing_count(), "op(s) without a receipt");

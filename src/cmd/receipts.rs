@@ -45,7 +45,7 @@ pub fn execute(g: &GlobalArgs, a: &ReceiptsCheckArgs) -> anyhow::Result<i32> {
                 "  line {}: {}: {}\n",
                 f.line,
                 f.kind.as_str(),
-                f.message
+                crate::term::one_line(&f.message)
             ));
         }
         if check.findings.len() > SHOWN {

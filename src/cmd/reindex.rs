@@ -23,7 +23,10 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
         BundleTarget::Refused {
             reason, message, ..
         } => {
-            eprintln!("{}: refused ({reason}): {message}", slash_path(&a.bundle));
+            crate::term::eprint(&format!(
+                "{}: refused ({reason}): {message}",
+                slash_path(&a.bundle)
+            ));
             return Ok(exit::PARTIAL);
         }
     };
@@ -69,7 +72,7 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::term::eprint(&format!("error: {e}"));
             Ok(crate::cmd::writer_exit(&e))
         }
     }

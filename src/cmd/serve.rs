@@ -137,10 +137,10 @@ fn rebuild(st: &mut State, quiet: bool) -> anyhow::Result<()> {
     }
     crate::site::publish(&mut report, &st.out, None)?;
     if !quiet {
-        eprintln!(
+        crate::term::eprint(&format!(
             "lith serve: rebuilt ({}, exit code {})",
             report.verdict.label, report.verdict.exit_code
-        );
+        ));
     }
     Ok(())
 }
@@ -178,7 +178,9 @@ fn check(st: &mut State, quiet: bool) {
                 RefreshDecision::Refreshed
             };
             if let Err(e) = rebuild(st, quiet) {
-                eprintln!("lith serve: rebuild failed, serving the previous site: {e:#}");
+                crate::term::eprint(&format!(
+                    "lith serve: rebuild failed, serving the previous site: {e:#}"
+                ));
             }
         }
     }
@@ -230,10 +232,10 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
     let listener = std::net::TcpListener::bind((a.bind.as_str(), a.port))
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", a.bind, a.port))?;
     let addr = listener.local_addr()?;
-    eprintln!(
+    crate::term::eprint(&format!(
         "lith serve: http://{addr}/ (serving {}; Ctrl-C to stop)",
         crate::fsutil::slash_path(&st.out)
-    );
+    ));
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
@@ -262,7 +264,7 @@ pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
     http::serve(listener, http::Limits::default(), &STOP, handler);
     let _ = poller.join();
     if !g.quiet {
-        eprintln!("lith serve: stopped");
+        crate::term::eprint("lith serve: stopped");
     }
     Ok(crate::exit::OK)
 }

@@ -78,11 +78,11 @@ pub fn execute(g: &GlobalArgs, a: &VerifyArgs) -> anyhow::Result<i32> {
         label.clone()
     };
     if g.verbose > 0 {
-        eprintln!(
+        crate::term::eprint(&format!(
             "lith: verifying {} ({:?} mode)",
             run_dir.display(),
             opts.mode
-        );
+        ));
     }
     let run = verify_run(&run_dir, &run_label, &opts);
 
@@ -191,11 +191,15 @@ fn unverified(
 
 /// A short, one-screen text view of a verified run.
 pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str>) -> String {
+    use crate::term::one_line;
     let mut s = String::new();
     if latest.is_some() {
-        s.push_str(&format!("{} (resolved through LATEST)\n", run.dir));
+        s.push_str(&format!(
+            "{} (resolved through LATEST)\n",
+            one_line(&run.dir)
+        ));
     } else {
-        s.push_str(&format!("{}\n", run.dir));
+        s.push_str(&format!("{}\n", one_line(&run.dir)));
     }
     let index = run
         .index
@@ -207,7 +211,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
     };
     s.push_str(&format!(
         "  state {} · {index} · {}/{} artifacts ok · {} unindexed · {mode}\n",
-        run.state().unwrap_or("unknown"),
+        one_line(run.state().unwrap_or("unknown")),
         run.counts.ok,
         run.counts.total,
         run.extra().unindexed.len(),
@@ -217,7 +221,11 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
         .iter()
         .filter(|c| c.status != ArtifactStatus::Ok)
     {
-        s.push_str(&format!("  {:<16} {}", c.status.as_str(), c.path));
+        s.push_str(&format!(
+            "  {:<16} {}",
+            c.status.as_str(),
+            one_line(&c.path)
+        ));
         match c.status {
             ArtifactStatus::SizeMismatch | ArtifactStatus::DigestMismatch => {
                 s.push_str(&format!(
@@ -231,7 +239,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
             }
             _ => {
                 if let Some(d) = c.detail() {
-                    s.push_str(&format!(" ({d})"));
+                    s.push_str(&format!(" ({})", one_line(d)));
                 }
             }
         }
@@ -259,7 +267,7 @@ pub fn render_text(run: &RunReport, latest: Option<&Latest>, reason: Option<&str
             "  {}: {}: {}\n",
             f.severity.as_str(),
             f.code,
-            f.message
+            one_line(&f.message)
         ));
     }
     let verdict = match reason {

@@ -913,11 +913,14 @@ fn items<'a>(
 }
 
 /// The changes as plain text, for `lith diff` and the build's summary.
+/// The changes as text lines; values from the reports are escaped to stay within
+/// their line ([`crate::term::one_line`]).
 pub fn text(c: &Changes, limit: usize) -> String {
+    use crate::term::one_line;
     let n = &c.counts;
     let mut s = format!(
         "changes since the build of {} ({}): {}\n",
-        c.previous.generated_at,
+        one_line(&c.previous.generated_at),
         c.previous.verdict,
         n.sentence(", ", "; ")
     );
@@ -926,8 +929,8 @@ pub fn text(c: &Changes, limit: usize) -> String {
         let mut line = format!(
             "  {:<14} run {}/{}: {}",
             r.kind.as_str(),
-            r.root,
-            r.run_id,
+            one_line(&r.root),
+            one_line(&r.run_id),
             r.transition()
         );
         if let Some(f) = r.promotable {
@@ -941,7 +944,7 @@ pub fn text(c: &Changes, limit: usize) -> String {
             line.push_str(&format!(
                 "; {} digest(s) changed, e.g. {} {} → {}",
                 r.digests_changed(),
-                first.path,
+                one_line(&first.path),
                 short(first.before.as_deref()),
                 short(first.after.as_deref())
             ));
@@ -955,7 +958,7 @@ pub fn text(c: &Changes, limit: usize) -> String {
             lines.push(format!(
                 "  {:<14} {what} {}: {}",
                 i.kind.as_str(),
-                i.id,
+                one_line(&i.id),
                 i.transition()
             ));
         }

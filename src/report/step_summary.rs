@@ -13,20 +13,36 @@ use crate::finding::{Finding, Severity};
 /// GitHub refuses step summaries over 1 MiB; stay well below it.
 pub const MAX_BYTES: usize = 1000 * 1024;
 
-/// A value made safe for a Markdown table cell: no line breaks, no cell
-/// separators, no HTML.
+/// A value from the inputs as Markdown text (a table cell, a list item): one line
+/// ([`crate::term::one_line`]: line breaks, control and invisible characters
+/// written as escapes), no cell separators, no HTML, no link, image or code span:
+/// the characters that make them are escaped and show as themselves. (Emphasis is
+/// left alone: it changes no meaning, and escaping every `_` would make the
+/// summary's source hard to read.)
 fn cell(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\n' | '\r' => " ".to_string(),
-            '|' => "\\|".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '&' => "&amp;".to_string(),
-            '`' => "'".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in crate::term::one_line(s).chars() {
+        match c {
+            '\\' | '|' | '[' | ']' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value from the inputs within a code span (`` `…` ``), where Markdown reads
+/// nothing but the span's end and, in a table, the cell separator: one line, no
+/// backtick, the separator escaped.
+fn code(s: &str) -> String {
+    crate::term::one_line(s)
+        .replace('`', "'")
+        .replace('|', "\\|")
 }
 
 /// Collects rows under a byte budget and remembers how many did not fit.
@@ -114,8 +130,8 @@ fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize)
         rows.push(format!(
             "| {} | run `{}` in `{}` | {what} | {links} |\n",
             r.kind.as_str(),
-            cell(&r.run_id),
-            cell(&r.root)
+            code(&r.run_id),
+            code(&r.root)
         ));
     }
     for (what, list) in [("phase", &c.phases), ("gate", &c.gates)] {
@@ -126,7 +142,7 @@ fn changes_markdown(report: &Report, c: &super::changes::Changes, budget: usize)
             rows.push(format!(
                 "| {} | {what} `{}` | {} | |\n",
                 i.kind.as_str(),
-                cell(&i.id),
+                code(&i.id),
                 cell(&i.transition())
             ));
         }
@@ -229,12 +245,12 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         {
             failing_runs += 1;
             let id = match &run.url {
-                Some(url) => format!("[`{}`]({})", cell(&run.run_id), cell(url)),
-                None => format!("`{}`", cell(&run.run_id)),
+                Some(url) => format!("[`{}`]({})", code(&run.run_id), cell(url)),
+                None => format!("`{}`", code(&run.run_id)),
             };
             runs.push(format!(
                 "| {id} | `{}` | {} | {} |\n",
-                cell(&root.path),
+                code(&root.path),
                 run.verification.as_str(),
                 cell(super::text::first_problem(run))
             ));
@@ -253,7 +269,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         short_phases += 1;
         phases.push(format!(
             "| `{}` | {} | {} |\n",
-            cell(id),
+            code(id),
             p.verdict.as_str(),
             cell(&p.missing.join(", "))
         ));
@@ -268,7 +284,7 @@ pub fn markdown(report: &Report, cap: usize) -> String {
         findings.push(format!(
             "- **{}** `{}` {}: {}\n",
             f.severity.as_str(),
-            cell(f.code.as_str()),
+            code(f.code.as_str()),
             cell(&f.place().unwrap_or_else(|| place.to_string())),
             cell(&f.message)
         ));

@@ -3,6 +3,7 @@
 use super::Report;
 use crate::bundle::verify::Verification;
 use crate::finding::Severity;
+use crate::term::one_line;
 
 /// The most problem runs listed before "N more".
 const MAX_LISTED: usize = 12;
@@ -97,8 +98,8 @@ pub fn summary(report: &Report, out_label: &str) -> String {
     {
         if f.severity >= Severity::Warning {
             problems.push(match f.place() {
-                Some(p) => format!("{p}: {}: {}", f.code, f.message),
-                _ => format!("{}: {}", f.code, f.message),
+                Some(p) => format!("{}: {}: {}", one_line(&p), f.code, one_line(&f.message)),
+                _ => format!("{}: {}", f.code, one_line(&f.message)),
             });
         }
     }
@@ -108,7 +109,12 @@ pub fn summary(report: &Report, out_label: &str) -> String {
             .iter()
             .filter(|f| f.severity >= Severity::Partial)
         {
-            problems.push(format!("{}: {}: {}", root.path, f.code, f.message));
+            problems.push(format!(
+                "{}: {}: {}",
+                one_line(&root.path),
+                f.code,
+                one_line(&f.message)
+            ));
         }
         for run in &root.runs {
             if run.verification == Verification::Verified {
@@ -116,9 +122,9 @@ pub fn summary(report: &Report, out_label: &str) -> String {
             }
             problems.push(format!(
                 "{}: {}: {}",
-                run.dir,
+                one_line(&run.dir),
                 run.verification.as_str(),
-                first_problem(run)
+                one_line(first_problem(run))
             ));
         }
     }

@@ -1062,6 +1062,106 @@ fn a_new_users_mistakes_are_findings_not_green_builds() {
     assert!(!r.stderr.contains(":0:0"), "{r:?}");
 }
 
+/// What a CI runner or a terminal would act on in `text`: a line that starts a
+/// workflow command (`::`, after blanks) unless lith made it (an annotation of a
+/// run below `out/`, when `annotations`), `##[` anywhere, and characters but line
+/// breaks and tabs that are control or invisible ones.
+fn acted_on(text: &str, annotations: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let start = line.trim_start();
+        let ours = annotations
+            && [
+                "::error file=out/",
+                "::warning file=out/",
+                "::notice file=out/",
+            ]
+            .iter()
+            .any(|p| start.starts_with(p));
+        if start.starts_with("::") && !ours {
+            found.push(format!("a command: {line:?}"));
+        }
+        if line.contains("##[") {
+            found.push(format!("##[: {line:?}"));
+        }
+        if let Some(c) = line.chars().find(|&c| {
+            (c.is_control() && c != '\t')
+                || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        }) {
+            found.push(format!("{c:?}: {line:?}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn nothing_lith_prints_is_a_workflow_command_or_an_escape_sequence() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    // A run folder and an artifact named to give the CI runner orders if printed
+    // as they are: a line of their own starting with `::`, the older `##[` form
+    // anywhere in a line (also with a soft hyphen inside, which the runner's search
+    // skips), and a terminal's escape sequences (retitle the window, clear it).
+    // The step summary is Markdown: a link and HTML must show as text there.
+    let id = "0evil\n::error file=x::injected ##[set-output name=verdict;]passed \u{1b}]0;title\u{7} \u{9b}2J #\u{ad}#[add-mask]z\u{202e} [click](evil.example) <b>x";
+    let artifact = "r\r\n::warning::spoofed ##[group]x.txt";
+    ws.committed_run(&format!("out/{id}"), "complete", &[(artifact, "before")]);
+    ws.write(&format!("out/{id}/{artifact}"), "after!");
+    let verify = format!("out/{id}");
+    // Each command, whether it prints annotations, and what it names.
+    let runs: [(&[&str], bool, &[&str]); 5] = [
+        (&["build", "--summary", "summary.md"], false, &["0evil"]),
+        (
+            &["build", "--annotations", "--out", "site2"],
+            true,
+            &["0evil"],
+        ),
+        (&["build", "--json", "--out", "site3"], false, &[]),
+        (&["verify", &verify], false, &["0evil", "spoofed"]),
+        (&["verify", "--json", &verify], false, &["0evil", "spoofed"]),
+    ];
+    for (args, annotations, names) in runs {
+        let r = ws.lith(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        for name in names {
+            assert!(r.stdout.contains(name), "{args:?} names {name}: {r:?}");
+        }
+        let found = [acted_on(&r.stdout, annotations), acted_on(&r.stderr, false)].concat();
+        assert!(found.is_empty(), "{args:?}: {found:#?}");
+    }
+    // The summary names the run in a code span, and in its findings as text whose
+    // link and HTML are escaped.
+    let md = ws.read("summary.md");
+    assert_eq!(acted_on(&md, false), Vec::<String>::new());
+    let text: String = md.replace("\\`", "").split('`').step_by(2).collect();
+    assert!(md.contains("0evil") && text.contains("0evil"), "{md}");
+    for markup in ["[click](", "<b>"] {
+        assert!(!text.contains(markup), "{markup} in {md}");
+    }
+    // JSON is escaped with JSON's escapes: the document still says what it said.
+    let doc: Value = serde_json::from_str(&ws.lith(&["verify", "--json", &verify]).stdout).unwrap();
+    let said = doc.to_string();
+    for name in [id, artifact] {
+        assert!(
+            said.contains(&Value::from(name).to_string()),
+            "{name:?} in {said}"
+        );
+    }
+    // The text summary keeps the run on one line, its line break written `\n`.
+    let r = ws.lith(&["build"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("  - out/0evil\\n\u{3a}:error")
+                || l.starts_with("  - out/0evil\\n::error")),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn hostile_names_and_markdown_are_escaped() {
     let ws = Workspace::new();
