@@ -30,6 +30,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
 }
 
 pub fn render(r: &GateReport) -> String {
+    use crate::term::one_line;
     let mut s = if r.blocked {
         format!(
             "{}: BLOCKED ({})\n",
@@ -63,16 +64,20 @@ pub fn render(r: &GateReport) -> String {
                 "    {state:<8} {} ← {}\n",
                 h.spec,
                 if h.source.is_empty() {
-                    "(unbound)"
+                    "(unbound)".into()
                 } else {
-                    &h.source
+                    one_line(&h.source)
                 }
             ));
             for f in &h.files {
-                s.push_str(&format!("             {} sha256 {}\n", f.path, f.sha256));
+                s.push_str(&format!(
+                    "             {} sha256 {}\n",
+                    one_line(&f.path),
+                    f.sha256
+                ));
             }
             if let Some(n) = &h.note {
-                s.push_str(&format!("             {n}\n"));
+                s.push_str(&format!("             {}\n", one_line(n)));
             }
         }
     }
@@ -104,12 +109,12 @@ pub fn render(r: &GateReport) -> String {
             s.push_str(&format!(
                 "    {:<10} {}  {}\n",
                 if q.resolved { "resolved" } else { "open" },
-                q.id,
-                q.text
+                one_line(&q.id),
+                one_line(&q.text)
             ));
         }
         if let Some(e) = &oq.error {
-            s.push_str(&format!("    error: {e}\n"));
+            s.push_str(&format!("    error: {}\n", one_line(e)));
         }
     }
     for a in &r.advisories {
