@@ -16,13 +16,15 @@
 //!
 //! * [`for_log`]: lith's own text, line by line. Control characters but line breaks
 //!   and tabs, and invisible and line-separating characters, are written as
-//!   `\u{…}`; `##[` is written `#\u{23}[`; a line that would start with `::` starts
-//!   with `\u{3a}:`.
+//!   `\u{…}`; the `[` of `##[` is written `\u{5b}`; a line that would start with
+//!   `::` starts with `\u{3a}:`. Both rules read only the ASCII characters (what
+//!   lies between them does not count), so no character the runner's search skips
+//!   can put a command together, whether or not it is one of those escaped.
 //! * [`one_line`]: a value from the inputs placed within a line: as `for_log`, and its
 //!   line breaks and tabs are written `\n`, `\r`, `\t`, so it cannot start a line of
 //!   its own.
 //! * [`JsonLog`]: JSON printed as it is serialized: the same characters written as
-//!   JSON escapes (`\u00ad`, `#\u0023[`), so the document means what it meant.
+//!   JSON escapes (`\u00ad`, `##\u005b`), so the document means what it meant.
 //! * [`commands`]: the workflow commands of `--annotations`, whose values are
 //!   already percent-encoded: as `for_log`, but its lines start with `::`.
 
@@ -68,9 +70,32 @@ fn plain(line: &str, how: Line) -> bool {
         && (how != Line::Text || !line.trim_start().starts_with("::"))
 }
 
+/// Counts the `#` of the ASCII characters written since the last other ASCII
+/// character: a `[` after two of them is escaped. Characters beyond ASCII do not
+/// count either way, so no character the runner's search may skip (whatever its
+/// tables say) can join `#`, `#` and `[` into `##[`.
+#[derive(Default, Clone, Copy)]
+struct Hashes(usize);
+
+impl Hashes {
+    /// Whether `c`, written next, must be escaped.
+    fn escape(&mut self, c: char) -> bool {
+        if !c.is_ascii() {
+            return false;
+        }
+        let opens = c == '[' && self.0 >= 2;
+        self.0 = if c == '#' { self.0 + 1 } else { 0 };
+        if opens {
+            // What is written instead starts with `\`: no `#` before the next.
+            self.0 = 0;
+        }
+        opens
+    }
+}
+
 fn push_line(out: &mut String, line: &str, how: Line) {
     let start = out.len();
-    let mut hashes = 0usize;
+    let mut hashes = Hashes::default();
     for c in line.chars() {
         if escaped(c, how) {
             match c {
@@ -81,22 +106,23 @@ fn push_line(out: &mut String, line: &str, how: Line) {
                     let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
                 }
             }
-            hashes = 0;
+            hashes.escape('\\');
             continue;
         }
-        if c == '[' && hashes >= 2 {
-            // `##[`: the second `#` becomes an escape.
-            out.pop();
-            out.push_str("\\u{23}");
+        if hashes.escape(c) {
+            out.push_str("\\u{5b}");
+        } else {
+            out.push(c);
         }
-        hashes = if c == '#' { hashes + 1 } else { 0 };
-        out.push(c);
     }
     if how == Line::Text {
-        let written = &out[start..];
-        let blanks = written.len() - written.trim_start().len();
-        if written[blanks..].starts_with("::") {
-            out.replace_range(start + blanks..start + blanks + 1, "\\u{3a}");
+        // A line whose first ASCII characters but blanks are `::` starts with
+        // `\u{3a}:` instead (characters beyond ASCII skipped, as above).
+        let mut ascii = out[start..]
+            .char_indices()
+            .filter(|(_, c)| c.is_ascii() && !c.is_ascii_whitespace());
+        if let (Some((i, ':')), Some((_, ':'))) = (ascii.next(), ascii.next()) {
+            out.replace_range(start + i..start + i + 1, "\\u{3a}");
         }
     }
 }
@@ -144,13 +170,13 @@ pub fn eprint(text: &str) {
         .and_then(|_| err.write_all(b"\n"));
 }
 
-/// The bytes of JSON text [`JsonLog`] looks at: `#`, and all but line breaks and
-/// printable ASCII.
+/// The bytes of JSON text [`JsonLog`] looks at: `#`, `[`, and all but line
+/// breaks and printable ASCII.
 static LOOK_AT: [bool; 256] = {
     let mut t = [true; 256];
     let mut b = 0x20;
     while b < 0x7f {
-        t[b] = b == b'#' as usize;
+        t[b] = b == b'#' as usize || b == b'[' as usize;
         b += 1;
     }
     t[b'\n' as usize] = false;
@@ -159,13 +185,14 @@ static LOOK_AT: [bool; 256] = {
 
 /// A writer of JSON text that escapes, as JSON escapes, what [`for_log`] would:
 /// control characters (serde_json leaves DEL and the C1 controls as they are),
-/// invisible characters, and the `#` that would make `##[`. They can only be
-/// within strings, so the document keeps its meaning. Text is held back only while
-/// it could be the start of what is escaped (a `#`, or part of a character).
+/// invisible characters, and the `[` that would make `##[` (`\u005b`). They can
+/// only be within strings, so the document keeps its meaning. Only the bytes of a
+/// character cut between two writes are held back.
 pub struct JsonLog<W: Write> {
     inner: W,
     held: Vec<u8>,
     out: Vec<u8>,
+    hashes: Hashes,
 }
 
 impl<W: Write> JsonLog<W> {
@@ -174,6 +201,7 @@ impl<W: Write> JsonLog<W> {
             inner,
             held: Vec::new(),
             out: Vec::new(),
+            hashes: Hashes::default(),
         }
     }
 
@@ -184,45 +212,32 @@ impl<W: Write> JsonLog<W> {
         Ok(self.inner)
     }
 
-    /// Escapes and writes what is held, but (unless `all`) a tail that could still
-    /// become `##[` or is part of a character.
+    /// Escapes and writes what is held, but (unless `all`) a character cut short.
     fn pass(&mut self, all: bool) -> io::Result<()> {
         let mut end = self.held.len();
-        if !all {
-            // Part of a character: keep the bytes from its lead byte on.
-            if let Some(lead) = self.held.iter().rposition(|&b| b & 0xc0 != 0x80)
-                && self.held[lead] >= 0xc0
-                && std::str::from_utf8(&self.held[lead..]).is_err()
-            {
-                end = lead;
-            }
-            while end > 0 && self.held[end - 1] == b'#' && self.held.len() - (end - 1) <= 2 {
-                end -= 1;
-            }
+        if !all
+            && let Some(lead) = self.held.iter().rposition(|&b| b & 0xc0 != 0x80)
+            && self.held[lead] >= 0xc0
+            && std::str::from_utf8(&self.held[lead..]).is_err()
+        {
+            end = lead;
         }
         let bytes = &self.held[..end];
         self.out.clear();
         let mut i = 0;
         while i < bytes.len() {
-            // Runs of printable ASCII but `#` are copied as they are.
+            // Runs of printable ASCII but `#` and `[` are copied as they are.
             let run = bytes[i..]
                 .iter()
                 .position(|&b| LOOK_AT[usize::from(b)])
                 .map_or(bytes.len(), |p| i + p);
-            self.out.extend_from_slice(&bytes[i..run]);
-            i = run;
+            if run > i {
+                self.out.extend_from_slice(&bytes[i..run]);
+                self.hashes = Hashes::default();
+                i = run;
+            }
             if i == bytes.len() {
                 break;
-            }
-            if bytes[i] == b'#' {
-                if bytes[i..].starts_with(b"##[") {
-                    self.out.extend_from_slice(b"#\\u0023[");
-                    i += 3;
-                } else {
-                    self.out.push(b'#');
-                    i += 1;
-                }
-                continue;
             }
             let width = match bytes[i] {
                 b if b < 0x80 => 1,
@@ -231,21 +246,26 @@ impl<W: Write> JsonLog<W> {
                 _ => 2,
             };
             let piece = &bytes[i..(i + width).min(bytes.len())];
-            match std::str::from_utf8(piece)
+            i += piece.len();
+            let Some(c) = std::str::from_utf8(piece)
                 .ok()
                 .and_then(|t| t.chars().next())
-            {
-                Some(c) if c.is_control() || invisible(c) => {
-                    let mut units = [0u16; 2];
-                    for u in c.encode_utf16(&mut units) {
-                        let _ = write!(self.out, "\\u{u:04x}");
-                    }
+            else {
+                // Not UTF-8 (serde_json writes none): as it is.
+                self.out.extend_from_slice(piece);
+                continue;
+            };
+            if c.is_control() || invisible(c) {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = write!(self.out, "\\u{u:04x}");
                 }
-                // Other characters, and bytes that are not UTF-8 (serde_json writes
-                // none), as they are.
-                _ => self.out.extend_from_slice(piece),
+                self.hashes.escape('\\');
+            } else if self.hashes.escape(c) {
+                self.out.extend_from_slice(b"\\u005b");
+            } else {
+                self.out.extend_from_slice(piece);
             }
-            i += piece.len().max(1);
         }
         self.inner.write_all(&self.out)?;
         self.held.drain(..end);
@@ -283,9 +303,15 @@ mod tests {
             ),
             (
                 "a ##[set-output name=v;]passed",
-                "a #\\u{23}[set-output name=v;]passed",
+                "a ##\\u{5b}set-output name=v;]passed",
             ),
-            ("###[x] ##[", "##\\u{23}[x] #\\u{23}["),
+            ("###[x] ##[", "###\\u{5b}x] ##\\u{5b}"),
+            // What lies beyond ASCII does not count: whatever the runner skips.
+            (
+                "#é#[ #\u{1f600}\u{301}#[",
+                "#é#\\u{5b} #\u{1f600}\u{301}#\\u{5b}",
+            ),
+            ("é ::x", "é \\u{3a}:x"),
             ("#\u{ad}#[", "#\\u{ad}#["),
             ("\u{200b}::x", "\\u{200b}::x"),
             (
@@ -313,14 +339,14 @@ mod tests {
         // lith's own commands keep their `::`; what they carry is still escaped.
         assert_eq!(
             commands("::error file=a%0Ab::x ##[y] \u{1b}"),
-            "::error file=a%0Ab::x #\\u{23}[y] \\u{1b}"
+            "::error file=a%0Ab::x ##\\u{5b}y] \\u{1b}"
         );
     }
 
     #[test]
     fn json_keeps_its_meaning_through_any_cut() {
         let value = serde_json::json!({
-            "run": "evil\n::error::x ##[set-output name=v;]passed #\u{ad}#[ \u{1b}[2J \u{9b} \u{85}",
+            "run": "evil\n::error::x ##[set-output name=v;]passed #\u{ad}#[ #é#[ \u{1b}[2J \u{9b} \u{85}",
             "ok": ["plain", "é ❤\u{fe0f} 𝄞", "\u{e0041}tag", "trailing ##"],
             "##": "#",
         });
@@ -336,7 +362,8 @@ mod tests {
             let out = String::from_utf8(w.finish().unwrap()).unwrap();
             let back: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(back, value, "pieces of {piece}");
-            assert!(!out.contains("##["), "{out}");
+            let ascii: String = out.chars().filter(char::is_ascii).collect();
+            assert!(!ascii.contains("##["), "{out}");
             assert!(
                 !out.chars()
                     .any(|c| (c.is_control() && c != '\n') || invisible(c)),

@@ -1065,11 +1065,14 @@ fn a_new_users_mistakes_are_findings_not_green_builds() {
 /// What a CI runner or a terminal would act on in `text`: a line that starts a
 /// workflow command (`::`, after blanks) unless lith made it (an annotation of a
 /// run below `out/`, when `annotations`), `##[` anywhere, and characters but line
-/// breaks and tabs that are control or invisible ones.
+/// breaks and tabs that are control or invisible ones. Commands are looked for in
+/// a line's ASCII characters alone, as the runner's search skips characters it
+/// ignores.
 fn acted_on(text: &str, annotations: bool) -> Vec<String> {
     let mut found = Vec::new();
     for line in text.lines() {
-        let start = line.trim_start();
+        let ascii: String = line.chars().filter(char::is_ascii).collect();
+        let start = ascii.trim_start();
         let ours = annotations
             && [
                 "::error file=out/",
@@ -1081,7 +1084,7 @@ fn acted_on(text: &str, annotations: bool) -> Vec<String> {
         if start.starts_with("::") && !ours {
             found.push(format!("a command: {line:?}"));
         }
-        if line.contains("##[") {
+        if ascii.contains("##[") {
             found.push(format!("##[: {line:?}"));
         }
         if let Some(c) = line.chars().find(|&c| {
@@ -1106,7 +1109,7 @@ fn nothing_lith_prints_is_a_workflow_command_or_an_escape_sequence() {
     // anywhere in a line (also with a soft hyphen inside, which the runner's search
     // skips), and a terminal's escape sequences (retitle the window, clear it).
     // The step summary is Markdown: a link and HTML must show as text there.
-    let id = "0evil\n::error file=x::injected ##[set-output name=verdict;]passed \u{1b}]0;title\u{7} \u{9b}2J #\u{ad}#[add-mask]z\u{202e} [click](evil.example) <b>x";
+    let id = "0evil\n::error file=x::injected ##[set-output name=verdict;]passed \u{1b}]0;title\u{7} \u{9b}2J #\u{ad}#[add-mask]z #é#[x \u{202e} [click](evil.example) <b>x";
     let artifact = "r\r\n::warning::spoofed ##[group]x.txt";
     ws.committed_run(&format!("out/{id}"), "complete", &[(artifact, "before")]);
     ws.write(&format!("out/{id}/{artifact}"), "after!");
