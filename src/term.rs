@@ -343,6 +343,80 @@ mod tests {
         );
     }
 
+    /// Characters that make commands and escapes, and others around them.
+    fn text_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        let pieces = [
+            "#",
+            "[",
+            ":",
+            " ",
+            "\t",
+            "\n",
+            "\r",
+            "a",
+            "é",
+            "\u{ad}",
+            "\u{1b}",
+            "\u{85}",
+            "\u{9b}",
+            "\u{7f}",
+            "\u{202e}",
+            "\u{200b}",
+            "\u{1f600}",
+            "\u{301}",
+            "\u{3000}",
+            "\u{e0041}",
+            "\\",
+            "\"",
+            "%",
+        ];
+        proptest::collection::vec(proptest::sample::select(pieces.to_vec()), 0..40)
+            .prop_map(|v| v.concat())
+    }
+
+    /// What a runner or a terminal would act on in a printed line.
+    fn acted_on(line: &str, commands_allowed: bool) -> bool {
+        let ascii: String = line.chars().filter(char::is_ascii).collect();
+        (!commands_allowed && ascii.trim_start().starts_with("::"))
+            || ascii.contains("##[")
+            || line
+                .chars()
+                .any(|c| (c.is_control() && c != '\t') || invisible(c))
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_prints_as_a_command_or_an_escape(
+            text in text_strategy(),
+            piece in 1usize..16,
+        ) {
+            for line in for_log(&text).split('\n') {
+                proptest::prop_assert!(!acted_on(line, false), "{line:?}");
+            }
+            proptest::prop_assert_eq!(for_log(&text).matches('\n').count(), text.matches('\n').count());
+            let value = one_line(&text);
+            proptest::prop_assert!(!value.contains(['\n', '\t']));
+            proptest::prop_assert!(!acted_on(&value, true), "{value:?}");
+            for line in commands(&text).split('\n') {
+                proptest::prop_assert!(!acted_on(line, true), "{line:?}");
+            }
+            // As a JSON string, cut anywhere: the same value, nothing acted on.
+            let json = serde_json::to_string_pretty(&serde_json::json!({ "v": [&text] })).unwrap();
+            let mut w = JsonLog::new(Vec::new());
+            for chunk in json.as_bytes().chunks(piece) {
+                w.write_all(chunk).unwrap();
+            }
+            let out = String::from_utf8(w.finish().unwrap()).unwrap();
+            let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(&back["v"][0], &serde_json::Value::from(text.as_str()));
+            for line in out.split('\n') {
+                proptest::prop_assert!(!acted_on(line, false), "{line:?}");
+            }
+        }
+    }
+
     #[test]
     fn json_keeps_its_meaning_through_any_cut() {
         let value = serde_json::json!({
