@@ -117,7 +117,9 @@ async function open(file, options = {}) {
 }
 
 async function axe(page) {
-  await page.addScriptTag({ content: axeSource });
+  // Evaluated rather than added as a script element: the pages' Content-Security-
+  // Policy refuses inline scripts, and axe is the test's, not the page's.
+  await page.evaluate(axeSource);
   const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
   return result.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
@@ -412,6 +414,27 @@ test("hostile names and documents never execute", async () => {
     await page.waitForTimeout(100);
     assert.equal(await page.evaluate(() => window.__pwned), undefined, file);
     assert.deepEqual(problems, [], file);
+    await context.close();
+  }
+});
+
+test("a script slipped into any page does not run: every page carries a Content-Security-Policy", async () => {
+  const pages = [...htmlFiles(demoSite), ...htmlFiles(path.join(hostileDir, "site")), singleFile];
+  for (const file of pages) {
+    const { page, context, problems } = await open(file);
+    // The page's own script, style and search index load under its policy.
+    assert.deepEqual(problems, [], file);
+    const policy = await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content);
+    assert.match(policy ?? "", /default-src 'none'/, file);
+    const ran = await page.evaluate(async () => {
+      const refused = new Promise((done) => document.addEventListener("securitypolicyviolation", (e) => done(e.violatedDirective), { once: true }));
+      const s = document.createElement("script");
+      s.textContent = "window.__slipped = 1";
+      document.body.append(s);
+      return { ran: window.__slipped, refused: await refused };
+    });
+    assert.equal(ran.ran, undefined, `${file}: an inline script ran`);
+    assert.match(ran.refused, /^script-src/, file);
     await context.close();
   }
 });
