@@ -86,15 +86,18 @@ pub fn acquire(path: &Path, mode: LockMode) -> Result<LockGuard, LockError> {
     })
 }
 
+/// The holder's note, as one line: the lock file sits beside untrusted data, and
+/// whoever can write there can write its note.
 fn holder_of(file: &mut File) -> String {
-    let mut s = String::new();
+    let mut bytes = Vec::new();
     let _ = file.seek(SeekFrom::Start(0));
-    let _ = file.take(512).read_to_string(&mut s);
+    let _ = file.take(512).read_to_end(&mut bytes);
+    let s = String::from_utf8_lossy(&bytes);
     let s = s.trim();
     if s.is_empty() {
         "holder unknown".to_string()
     } else {
-        s.to_string()
+        crate::term::one_line(s).into_owned()
     }
 }
 
@@ -124,6 +127,14 @@ mod tests {
         );
         match acquire(&p, LockMode::Fail) {
             Err(LockError::Held { holder, .. }) => assert!(holder.contains("pid="), "{holder}"),
+            other => panic!("{other:?}"),
+        }
+        // A note planted by whoever can write beside the data stays on its line.
+        std::fs::write(&p, "pid=1\n::error::spoofed \u{1b}[2J").unwrap();
+        match acquire(&p, LockMode::Fail) {
+            Err(LockError::Held { holder, .. }) => {
+                assert_eq!(holder, "pid=1\\n::error::spoofed \\u{1b}[2J")
+            }
             other => panic!("{other:?}"),
         }
         let t = Instant::now();
