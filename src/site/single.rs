@@ -56,10 +56,10 @@ pub struct Detail {
     pub findings: Vec<String>,
 }
 
-/// The single file's Content-Security-Policy, as the site's pages have it (no
-/// script, style or image but the page's own, nothing fetched, no form, no base),
-/// its own script and style being the elements inside it, allowed by their
-/// sha256 digests.
+/// The single file's Content-Security-Policy: as the site's pages have it (no
+/// script or style but its own, nothing fetched, no form, no base), but with no
+/// image at all, and its own script and style being the elements inside it,
+/// allowed by their sha256 digests.
 fn single_file_policy() -> String {
     use base64ct::Encoding as _;
     use sha2::Digest as _;

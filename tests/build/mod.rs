@@ -1126,9 +1126,13 @@ fn nothing_lith_prints_is_a_workflow_command_or_an_escape_sequence() {
         (&["verify", &verify], false, &["0evil", "spoofed"]),
         (&["verify", "--json", &verify], false, &["0evil", "spoofed"]),
     ];
+    let mut text_summary = String::new();
     for (args, annotations, names) in runs {
         let r = ws.lith(args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        if args[0] == "build" && text_summary.is_empty() {
+            text_summary = r.stdout.clone();
+        }
         for name in names {
             assert!(r.stdout.contains(name), "{args:?} names {name}: {r:?}");
         }
@@ -1154,14 +1158,11 @@ fn nothing_lith_prints_is_a_workflow_command_or_an_escape_sequence() {
         );
     }
     // The text summary keeps the run on one line, its line break written `\n`.
-    let r = ws.lith(&["build"]);
     assert!(
-        r.stdout
+        text_summary
             .lines()
-            .any(|l| l.starts_with("  - out/0evil\\n\u{3a}:error")
-                || l.starts_with("  - out/0evil\\n::error")),
-        "{}",
-        r.stdout
+            .any(|l| l.starts_with("  - out/0evil\\n::error")),
+        "{text_summary}"
     );
 }
 
