@@ -33,6 +33,9 @@ pub struct Lines<R> {
     cap: usize,
     /// Bytes consumed so far.
     pos: u64,
+    /// Bytes of the reader's buffer that the line last returned still borrows:
+    /// consumed at the next call.
+    lent: usize,
 }
 
 impl<R: Read> Lines<R> {
@@ -48,12 +51,28 @@ impl<R: Read> Lines<R> {
             number: first_line,
             cap,
             pos: 0,
+            lent: 0,
         }
     }
 
     /// The next line and its bytes (without the newline; empty when too long), or
     /// `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<(Line, &[u8])>> {
+        self.reader.consume(std::mem::take(&mut self.lent));
+        // The common line lies whole in the reader's buffer: it is lent from there,
+        // not copied.
+        let newline = loop {
+            match self.reader.fill_buf() {
+                Ok(chunk) => break memchr::memchr(b'\n', chunk),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(i) = newline.filter(|&i| i <= self.cap) {
+            self.lent = i + 1;
+            let line = self.next_number(true, i as u64, true);
+            return Ok(Some((line, &self.reader.buffer()[..i])));
+        }
         self.buf.clear();
         let mut len: u64 = 0;
         let mut kept = true;
@@ -69,7 +88,7 @@ impl<R: Read> Lines<R> {
                 }
                 return Ok(Some(self.finish(false, len, kept)));
             }
-            let (take, done) = match memchr_newline(chunk) {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
@@ -90,6 +109,12 @@ impl<R: Read> Lines<R> {
     }
 
     fn finish(&mut self, terminated: bool, len: u64, kept: bool) -> (Line, &[u8]) {
+        let line = self.next_number(terminated, len, kept);
+        (line, &self.buf)
+    }
+
+    /// Numbers the line of `len` bytes that starts at the current position.
+    fn next_number(&mut self, terminated: bool, len: u64, kept: bool) -> Line {
         self.number += 1;
         let line = Line {
             number: self.number,
@@ -98,12 +123,8 @@ impl<R: Read> Lines<R> {
             offset: self.pos,
         };
         self.pos += len + u64::from(terminated);
-        (line, &self.buf)
+        line
     }
-}
-
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 /// "longer than the 64 MiB cap" for messages.
@@ -114,6 +135,64 @@ pub fn cap_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Hands out its bytes at most `step` at a time, as a pipe or a slow disk may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    proptest! {
+        /// Lines lent from the reader's buffer and lines gathered across its refills
+        /// read alike: each is the text between two newlines, numbered and placed.
+        #[test]
+        fn lines_read_alike_however_the_reader_hands_them_out(
+            input in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'x'), any::<u8>()], 0..600),
+            step in 1usize..40,
+            buffer in 1usize..64,
+            cap in 0usize..24,
+        ) {
+            let mut lines = Lines::with_cap(Trickle { bytes: &input, step }, 7, cap);
+            lines.reader = BufReader::with_capacity(buffer, Trickle { bytes: &input, step });
+            let mut got = Vec::new();
+            while let Some((l, b)) = lines.next_line().unwrap() {
+                got.push((l, b.to_vec()));
+            }
+            let mut want = Vec::new();
+            let mut offset = 0u64;
+            let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+            let last = parts.pop().unwrap_or_default();
+            let terminated = parts.len();
+            for (i, text) in parts.into_iter().chain([last]).enumerate() {
+                let terminated = i < terminated;
+                if !terminated && text.is_empty() {
+                    break;
+                }
+                let kept = text.len() <= cap;
+                want.push((
+                    Line {
+                        number: 8 + i,
+                        terminated,
+                        too_long: (!kept).then_some(text.len() as u64),
+                        offset,
+                    },
+                    if kept { text.to_vec() } else { Vec::new() },
+                ));
+                offset += text.len() as u64 + u64::from(terminated);
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
 
     fn all(input: &[u8], cap: usize) -> Vec<(Line, Vec<u8>)> {
         let mut lines = Lines::with_cap(input, 0, cap);
