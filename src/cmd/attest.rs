@@ -16,6 +16,7 @@ use crate::cli::{AttestArgs, AttestCmd, AttestCommand, AttestVerifyArgs, GlobalA
 use crate::clock::Clock;
 use crate::exit;
 use crate::fsutil::slash_path;
+use crate::term::one_line;
 
 pub fn execute(g: &GlobalArgs, a: &AttestCmd) -> anyhow::Result<i32> {
     match &a.verify {
@@ -304,7 +305,7 @@ fn verify(g: &GlobalArgs, a: &AttestVerifyArgs) -> anyhow::Result<i32> {
 fn verify_text(o: &VerifyOutput, payload_sha256: String) -> String {
     let mut s = format!(
         "{}: signature {} (key {}); statement sha256 {payload_sha256}\n  {} subject(s); verificationResult {}; promotable {}\n",
-        o.envelope,
+        one_line(&o.envelope),
         match o.signature {
             "verified" => "verified",
             "unsigned" => "missing: the envelope is unsigned",
@@ -312,7 +313,7 @@ fn verify_text(o: &VerifyOutput, payload_sha256: String) -> String {
         },
         o.keyid,
         o.subjects,
-        o.verification_result.as_deref().unwrap_or("absent"),
+        one_line(o.verification_result.as_deref().unwrap_or("absent")),
         o.promotable.map_or("n/a", |p| if p { "yes" } else { "no" }),
     );
     if let Some(b) = &o.bundle {
@@ -327,7 +328,11 @@ fn verify_text(o: &VerifyOutput, payload_sha256: String) -> String {
             }
         ));
         for m in o.mismatches.iter().take(20) {
-            s.push_str(&format!("    {}: {}\n", m.name, m.reason));
+            s.push_str(&format!(
+                "    {}: {}\n",
+                one_line(&m.name),
+                one_line(&m.reason)
+            ));
         }
         if o.mismatches.len() > 20 {
             s.push_str(&format!(

@@ -24,11 +24,7 @@ pub fn execute(g: &GlobalArgs, cmd: &BuildCmdArgs) -> anyhow::Result<i32> {
     let a = &cmd.build;
     let started = Instant::now();
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
-    let manifest = Manifest::load(&g.manifest).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\n  (the manifest is configuration lith cannot do without; fix it and run again)"
-        )
-    })?;
+    let manifest = Manifest::load(&g.manifest).map_err(crate::cmd::Unusable)?;
     for w in &manifest.warnings {
         crate::cmd::warn(
             g.quiet,

@@ -5,6 +5,7 @@ use anyhow::Context;
 use crate::bundle::commit::{CommitOptions, commit};
 use crate::cli::{CommitArgs, GlobalArgs};
 use crate::exit;
+use crate::term::one_line;
 
 pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
     super::bundle_folder(&a.run_dir)?;
@@ -27,7 +28,7 @@ pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
             } else if !g.quiet {
                 let mut s = format!(
                     "committed {}: {} artifact(s), status {}{}\n",
-                    out.run_id,
+                    one_line(&out.run_id),
                     out.artifacts,
                     out.status,
                     if out.latest_updated {
@@ -37,17 +38,17 @@ pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
                     }
                 );
                 for m in &out.missing {
-                    s.push_str(&format!("  missing  {m}\n"));
+                    s.push_str(&format!("  missing  {}\n", one_line(m)));
                 }
                 for k in &out.skipped {
-                    s.push_str(&format!("  skipped  {k}\n"));
+                    s.push_str(&format!("  skipped  {}\n", one_line(k)));
                 }
                 crate::cmd::print_stdout(&s)?;
             }
             Ok(exit::OK)
         }
         Err(e) => {
-            crate::term::eprint(&format!("error: {e}"));
+            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
             Ok(crate::cmd::writer_exit(&e))
         }
     }

@@ -13,7 +13,7 @@ use crate::lith::Manifest;
 
 pub fn execute(g: &GlobalArgs, a: &DodArgs) -> anyhow::Result<i32> {
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
-    let m = Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = Manifest::load(&g.manifest)?;
     let require = operational_required(a.require_operational_proof);
     let phases = if a.all { Vec::new() } else { a.phase.clone() };
     let dod::Evaluation {

@@ -9,11 +9,11 @@ use crate::lith::Manifest;
 
 pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
     let clock = Clock::from_env().map_err(anyhow::Error::msg)?;
-    let m = Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = Manifest::load(&g.manifest)?;
     let report = match drift::run(&m, &clock) {
         Ok(r) => r,
         Err(e) => {
-            crate::term::eprint(&format!("error: {e}"));
+            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
             return Ok(crate::exit::RUNTIME_ERROR);
         }
     };
@@ -65,7 +65,10 @@ fn evidence_line(evidence: &[String], cut: bool) -> String {
         (_, false) => format!(", … and {more} more (--json lists them all)"),
         (_, true) => format!(", … and {more} more (--json lists them; {CUT})"),
     };
-    format!("evidence: {}{rest}\n", shown.join(", "))
+    format!(
+        "evidence: {}{rest}\n",
+        crate::term::one_line(&shown.join(", "))
+    )
 }
 
 #[cfg(test)]

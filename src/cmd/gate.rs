@@ -6,7 +6,7 @@ use crate::gate::{self, GateReport};
 use crate::lith::Manifest;
 
 pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
-    let manifest = Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let manifest = Manifest::load(&g.manifest)?;
     let Some(report) = gate::push_truth(&manifest) else {
         anyhow::bail!(
             "{}: no (proof-schema …) and no (gates (gate (id push-truth) …)): the push-truth gate is not configured",

@@ -16,6 +16,7 @@ pub mod run;
 pub mod serve;
 pub mod verify;
 
+use crate::lith::manifest::ManifestError;
 use std::io::Write;
 
 /// Checks that a BUNDLE argument is a folder: absent is an input error (4), a file
@@ -109,12 +110,47 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Prints an error and its causes on stderr.
 pub fn print_error(e: &anyhow::Error) {
-    let mut msg = format!("error: {e}");
+    let mut msg = format!("error: {}", log_text(e.as_ref()));
     for cause in e.chain().skip(1) {
-        msg.push_str(&format!("\n  caused by: {cause}"));
+        msg.push_str(&format!("\n  caused by: {}", log_text(cause)));
     }
     crate::term::eprint(&msg);
 }
+
+/// An error as a line of the log: the text of an error quotes paths and values
+/// from the inputs, which are kept on its line (line breaks written `\n`). The
+/// errors lith writes on several lines keep their own line breaks and put each
+/// value on its line themselves.
+pub fn log_text(e: &(dyn std::error::Error + 'static)) -> String {
+    use crate::lith::sexpr::ReadError;
+    if let Some(Unusable(m)) = e.downcast_ref::<Unusable>() {
+        return format!("{}\n  {}", log_text(m), Unusable::WHY);
+    }
+    if let Some(ManifestError::Syntax(r)) = e.downcast_ref::<ManifestError>() {
+        return r.for_log();
+    }
+    if let Some(r) = e.downcast_ref::<ReadError>() {
+        return r.for_log();
+    }
+    crate::term::one_line(&e.to_string()).into_owned()
+}
+
+/// A manifest a build cannot do without could not be used.
+#[derive(Debug)]
+pub struct Unusable(pub ManifestError);
+
+impl Unusable {
+    const WHY: &str =
+        "(the manifest is configuration lith cannot do without; fix it and run again)";
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n  {}", self.0, Self::WHY)
+    }
+}
+
+impl std::error::Error for Unusable {}
 
 /// The exit code of a settled report, at the end of a command that ends the
 /// process: the report is left for the process's end to free (freeing a model of

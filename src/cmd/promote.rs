@@ -87,8 +87,8 @@ pub fn execute(g: &GlobalArgs, a: &PromoteArgs) -> anyhow::Result<i32> {
         };
         crate::cmd::print_stdout(&format!(
             "{}: {verdict}\n  wrote {}\n",
-            slash_path(&run_dir),
-            slash_path(&out)
+            crate::term::one_line(&slash_path(&run_dir)),
+            crate::term::one_line(&slash_path(&out))
         ))?;
     }
     Ok(exit::OK)

@@ -9,6 +9,7 @@ use crate::cli::{GlobalArgs, ReindexArgs};
 use crate::clock::Clock;
 use crate::exit;
 use crate::fsutil::slash_path;
+use crate::term::one_line;
 
 pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
     super::bundle_folder(&a.bundle)?;
@@ -56,23 +57,26 @@ pub fn execute(g: &GlobalArgs, a: &ReindexArgs) -> anyhow::Result<i32> {
                 // Line by line: a repair may have made a million changes.
                 let mut lines = vec![Ok(format!(
                     "repaired {}: {} change(s), {} moved to missing, {} skipped; see repair_log.json",
-                    slash_path(&run_dir),
+                    one_line(&slash_path(&run_dir)),
                     log.changes.len(),
                     log.moved_to_missing.len(),
                     log.skipped.len()
                 ))]
                 .into_iter()
                 .chain(log.changes.iter()?.map(|c| {
-                    c.map(|c| format!("  {} {}: {} -> {}", c.path, c.field, c.old, c.new))
+                    c.map(|c| {
+                        let (path, field) = (one_line(&c.path), one_line(&c.field));
+                        format!("  {path} {field}: {} -> {}", c.old, c.new)
+                    })
                 }))
-                .chain(log.moved_to_missing.iter().map(|m| Ok(format!("  moved to missing: {m}"))))
-                .chain(log.skipped.iter().map(|k| Ok(format!("  skipped: {k}"))));
+                .chain(log.moved_to_missing.iter().map(|m| Ok(format!("  moved to missing: {}", one_line(m)))))
+                .chain(log.skipped.iter().map(|k| Ok(format!("  skipped: {}", one_line(k)))));
                 crate::cmd::print_lines(&mut lines)?;
             }
             Ok(exit::OK)
         }
         Err(e) => {
-            crate::term::eprint(&format!("error: {e}"));
+            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
             Ok(crate::cmd::writer_exit(&e))
         }
     }

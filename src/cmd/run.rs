@@ -6,7 +6,7 @@ use crate::lith::Manifest;
 
 pub fn execute(g: &GlobalArgs, a: &RunArgs) -> anyhow::Result<i32> {
     let manifest = if g.manifest.exists() {
-        Some(Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?)
+        Some(Manifest::load(&g.manifest)?)
     } else {
         None
     };

@@ -188,7 +188,7 @@ fn check(st: &mut State, quiet: bool) {
 }
 
 pub fn execute(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
-    let manifest = Manifest::load(&g.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let manifest = Manifest::load(&g.manifest)?;
     let out = a
         .build
         .out

@@ -137,7 +137,11 @@ fn refuse(
             run: None,
         })?;
     } else {
-        crate::cmd::print_stdout(&format!("{label}: refused ({reason}): {why}\n"))?;
+        crate::cmd::print_stdout(&format!(
+            "{}: refused ({reason}): {}\n",
+            crate::term::one_line(label),
+            crate::term::one_line(why)
+        ))?;
     }
     Ok(exit::PARTIAL)
 }
@@ -182,7 +186,7 @@ fn unverified(
             run,
         })?;
     } else {
-        let mut s = format!("{}\n{UNVERIFIED_NOTE}\n", run.dir);
+        let mut s = format!("{}\n{UNVERIFIED_NOTE}\n", crate::term::one_line(&run.dir));
         s.push_str(&render_text(run, latest, None));
         crate::cmd::print_stdout(&s)?;
     }

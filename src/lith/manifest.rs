@@ -168,7 +168,7 @@ pub enum ManifestError {
         dir.display()
     )]
     Missing { file: PathBuf, dir: PathBuf },
-    #[error("{0}")]
+    #[error(transparent)]
     Syntax(#[from] ReadError),
     #[error("{file}:{}:{}: {reason}", pos.line, pos.col)]
     Meaning {

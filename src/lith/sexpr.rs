@@ -125,19 +125,22 @@ impl ReadError {
     }
 }
 
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ReadError {
+    /// The error as lith prints it: written on three lines (the file's line and a
+    /// caret under the column), with the file's name and the reason, which may
+    /// quote the file, each kept on its own line.
+    pub fn for_log(&self) -> String {
+        use crate::term::one_line;
+        let file = self.file.display().to_string();
+        let (file, reason) = (one_line(&file), one_line(&self.reason));
+        self.render(&file, &reason)
+    }
+
+    fn render(&self, file: &str, reason: &str) -> String {
         if self.position().is_none() {
-            return write!(f, "{}: {}", self.file.display(), self.reason);
+            return format!("{file}: {reason}");
         }
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.pos.line,
-            self.pos.col,
-            self.reason
-        )?;
+        let mut s = format!("{file}:{}:{}: {reason}", self.pos.line, self.pos.col);
         if !self.line_text.is_empty() {
             // Keep tabs so that the caret lines up in a terminal.
             let pad: String = self
@@ -146,9 +149,15 @@ impl fmt::Display for ReadError {
                 .take(self.caret_col.saturating_sub(1) as usize)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(f, "\n    {}\n    {}^", self.line_text, pad)?;
+            s.push_str(&format!("\n    {}\n    {}^", self.line_text, pad));
         }
-        Ok(())
+        s
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&self.file.display().to_string(), &self.reason))
     }
 }
 

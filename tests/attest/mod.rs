@@ -249,6 +249,46 @@ fn tampering_is_refused_with_exit_2_and_unreadable_input_is_exit_4() {
 }
 
 #[test]
+fn a_statements_values_stay_on_their_lines_when_printed() {
+    let ws = run_ws();
+    keys(&ws, 9);
+    let r = ws.lith(&["attest", "out/r1", "--key", "key.pem", "--out", "att"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A statement, whoever signed it, is data: its values could pass for lines of
+    // lith's own if a line break in them started one.
+    let (good, mut statement) = envelope(&ws, "att/envelope.dsse.json");
+    statement["predicate"]["verificationResult"] = json!("PASSED\nFORGED result");
+    statement["subject"][0]["name"] = json!("out/r1/a.txt\nFORGED subject");
+    let mut bad = good.clone();
+    bad["payload"] = json!(Base64::encode_string(
+        &serde_json::to_vec(&statement).unwrap()
+    ));
+    ws.write("bad.json", serde_json::to_vec(&bad).unwrap());
+    let r = ws.lith(&[
+        "attest",
+        "verify",
+        "bad.json",
+        "--pubkey",
+        "key.pub.pem",
+        "--bundle",
+        "out/r1",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for said in [
+        "verificationResult PASSED\\nFORGED result",
+        "out/r1/a.txt\\nFORGED subject: ",
+    ] {
+        assert!(r.stdout.contains(said), "{said}: {r:?}");
+    }
+    let forged: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("FORGED"))
+        .collect();
+    assert!(forged.is_empty(), "{forged:?}");
+}
+
+#[test]
 fn failing_and_uncommitted_runs() {
     let ws = run_ws();
     ws.write("out/r1/a.txt", "tampered");

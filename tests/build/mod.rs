@@ -1166,6 +1166,87 @@ fn nothing_lith_prints_is_a_workflow_command_or_an_escape_sequence() {
     );
 }
 
+/// The lines of `text` that a value from the inputs started: each value below
+/// carries a line break followed by `FORGED`, which could pass for a line of
+/// lith's own if it started one.
+fn forged_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("FORGED"))
+        .collect()
+}
+
+#[test]
+fn a_value_from_the_inputs_never_starts_a_line_of_its_own() {
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        "(manifest (v \"promethean.manifest/v1\") (bundles (roots [\"out\"])))",
+    );
+    // A folder that is not a run, refused by name.
+    std::fs::create_dir_all(ws.join("out/none\nFORGED verified")).unwrap();
+    // A run committed by its writer: its folder, a link it skips, and an expected
+    // file that is missing.
+    ws.write("out/c\nFORGED committed/a.txt", "a");
+    ws.write(
+        "out/c\nFORGED committed/run_status.json",
+        r#"{"run_id": "c", "state": "complete"}"#,
+    );
+    std::os::unix::fs::symlink(
+        "a.txt",
+        ws.join("out/c\nFORGED committed/l\nFORGED skipped"),
+    )
+    .unwrap();
+    // A run whose index a repair changes.
+    ws.committed_run("out/q", "complete", &[("b\nFORGED changed", "before")]);
+    ws.write("out/q/b\nFORGED changed", "after!");
+    let runs: [(&[&str], i32, &str); 3] = [
+        (&["verify", "out/none\nFORGED verified"], 2, "refused"),
+        (
+            &[
+                "commit",
+                "out/c\nFORGED committed",
+                "--expect",
+                "m\nFORGED missing",
+            ],
+            0,
+            "skipped  l\\nFORGED skipped",
+        ),
+        (&["reindex", "out/q", "--repair"], 0, "sha256: "),
+    ];
+    for (args, code, says) in runs {
+        let r = ws.lith(args);
+        assert_eq!(r.code, code, "{args:?}: {r:?}");
+        assert!(r.stdout.contains(says), "{args:?}: {r:?}");
+        let found = [forged_lines(&r.stdout), forged_lines(&r.stderr)].concat();
+        assert!(found.is_empty(), "{args:?}: {found:#?}\n{r:?}");
+    }
+    // Committed again: refused, with the folder in the error.
+    let r = ws.lith(&["commit", "out/c\nFORGED committed"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("already committed"), "{r:?}");
+    assert_eq!(forged_lines(&r.stderr), Vec::<&str>::new());
+
+    // The drift report's evidence, from the activity feed.
+    let ws = Workspace::demo();
+    let feed = ws.join("tests/fixtures/demo/activity/activity_feed.jsonl");
+    let mut text = std::fs::read_to_string(&feed).unwrap();
+    text.push_str(&format!(
+        "{}\n",
+        serde_json::json!({"ts_epoch_ms": 1795308199000u64, "phase_id": "PHASE_SHARDING", "action": "heartbeat", "emit_mode": "runtime_auto", "verifier_mode": "operational_proof", "tool": "t", "run_id": "s-2", "evidence": ["e\nFORGED evidence"]})
+    ));
+    std::fs::write(&feed, text).unwrap();
+    let r = ws.lith(&["drift"]);
+    assert!(r.stdout.contains("evidence: e\\nFORGED evidence"), "{r:?}");
+    assert_eq!(forged_lines(&r.stdout), Vec::<&str>::new());
+
+    // A syntax error quotes the reason it found in the file on its line.
+    ws.write("bad.lith", "(manifest (v \"x\\\nFORGED reason\"))");
+    let r = ws.lith(&["build", "--manifest", "bad.lith"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("unknown escape"), "{r:?}");
+    assert_eq!(forged_lines(&r.stderr), Vec::<&str>::new());
+}
+
 #[test]
 fn hostile_names_and_markdown_are_escaped() {
     let ws = Workspace::new();
