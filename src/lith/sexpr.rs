@@ -123,9 +123,7 @@ impl ReadError {
     pub fn position(&self) -> Option<Pos> {
         (self.pos.line > 0).then_some(self.pos)
     }
-}
 
-impl ReadError {
     /// The error as lith prints it: written on three lines (the file's line and a
     /// caret under the column), with the file's name and the reason, which may
     /// quote the file, each kept on its own line.

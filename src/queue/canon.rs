@@ -36,6 +36,11 @@ struct Budget {
     /// The limit that stopped the writing: the reader's own error, which follows
     /// when a value is left half read, would not say why.
     exceeded: Cell<Option<&'static str>>,
+    /// Whether the serializer is serde_json's own, which writes a raw value as it
+    /// is: a member that is a string without escapes, `true`, `false` or `null` is
+    /// then written from its text, which is already its canonical form, instead of
+    /// being read again.
+    verbatim: bool,
 }
 
 impl Budget {
@@ -59,7 +64,16 @@ pub struct Canon<'a> {
 /// Writes the canonical form of `raw`, without the top-level keys in `skip`, to a
 /// serializer.
 pub fn serialize<S: Serializer>(raw: &str, skip: &[&str], s: S) -> Result<S::Ok, S::Error> {
-    let budget = Budget::default();
+    serialize_in(raw, skip, s, Budget::default())
+}
+
+/// [`serialize`] within `budget`.
+fn serialize_in<S: Serializer>(
+    raw: &str,
+    skip: &[&str],
+    s: S,
+    budget: Budget,
+) -> Result<S::Ok, S::Error> {
     let written = Canon {
         raw,
         skip,
@@ -88,7 +102,22 @@ impl Serialize for Canonical<'_> {
 /// Writes the compact canonical form of `raw` to `w`.
 pub fn write(raw: &str, skip: &[&str], w: impl std::io::Write) -> serde_json::Result<()> {
     let mut ser = serde_json::Serializer::new(w);
-    serialize(raw, skip, &mut ser)
+    let budget = Budget {
+        verbatim: true,
+        ..Budget::default()
+    };
+    serialize_in(raw, skip, &mut ser, budget)
+}
+
+/// Whether a value's text is its own canonical form whatever it holds: a string
+/// without escapes (it has no `"`, `\` or control character left to escape), or
+/// one of the three words. Numbers are written anew (`1E2` is `100.0`).
+fn plain(raw: &str) -> bool {
+    match raw.as_bytes() {
+        [b'"', ..] => !raw.contains('\\'),
+        b"true" | b"false" | b"null" => true,
+        _ => false,
+    }
 }
 
 /// The compact canonical form of `raw` as a JSON text of its own.
@@ -217,6 +246,10 @@ impl<'de, S: Serializer> Visitor<'de> for Write<'_, S> {
         let result = (|| {
             let mut out = s.serialize_map(Some(kept.len()))?;
             for (key, value) in kept {
+                if budget.verbatim && plain(value.get()) {
+                    out.serialize_entry(key, value)?;
+                    continue;
+                }
                 out.serialize_entry(
                     key,
                     &Canon {
@@ -335,6 +368,7 @@ mod tests {
             r#"{"k":1,"k":2,"a":{"x":[{"q":1,"p":2}],"x":0}}"#,
             r#" [ 1 , { "b" : "\u0041\n" , "a\"" : 0 } , [ ] , "" ] "#,
             r#"{"\u00e9":1,"e":2,"é":3}"#,
+            "{\"s\" : \"plain é \u{7f}\" ,\"t\":true,\"n\" : null,\"f\":false,\"q\":\"a\\\"b\",\"u\":\"\\u00e9\",\"x\":-0,\"y\":1.50}",
             "0",
             "\"s\"",
         ] {
