@@ -7,7 +7,9 @@
 //! without a newline is reported as unterminated whatever its length: for a log that
 //! is the trace of a crashed writer.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
+
+use crate::fsutil::PageBufReader;
 
 /// The longest line read into memory (64 MiB).
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
@@ -27,7 +29,7 @@ pub struct Line {
 
 /// Reads lines of at most `cap` bytes from a reader.
 pub struct Lines<R> {
-    reader: BufReader<R>,
+    reader: PageBufReader<R>,
     buf: Vec<u8>,
     number: usize,
     cap: usize,
@@ -46,7 +48,7 @@ impl<R: Read> Lines<R> {
 
     pub fn with_cap(r: R, first_line: usize, cap: usize) -> Lines<R> {
         Lines {
-            reader: BufReader::with_capacity(256 * 1024, r),
+            reader: PageBufReader::with_capacity(256 * 1024, r),
             buf: Vec::new(),
             number: first_line,
             cap,
@@ -163,7 +165,7 @@ mod tests {
             cap in 0usize..24,
         ) {
             let mut lines = Lines::with_cap(Trickle { bytes: &input, step }, 7, cap);
-            lines.reader = BufReader::with_capacity(buffer, Trickle { bytes: &input, step });
+            lines.reader = PageBufReader::with_capacity(buffer, Trickle { bytes: &input, step });
             let mut got = Vec::new();
             while let Some((l, b)) = lines.next_line().unwrap() {
                 got.push((l, b.to_vec()));

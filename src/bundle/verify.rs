@@ -824,7 +824,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 thread_local! {
-    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 256 * 1024]);
+    static BUF: RefCell<fsutil::ReadBuf> = RefCell::new(fsutil::ReadBuf::new(256 * 1024));
 }
 
 /// Streams a file through sha256. Returns the number of bytes read and the digest.
@@ -838,10 +838,11 @@ pub fn hash_reader(r: impl Read) -> std::io::Result<(u64, String)> {
 fn hash_reader_sized(mut r: impl Read, size: Option<u64>) -> std::io::Result<(u64, [u8; 32])> {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
+        let buf = buf.get_mut();
         let mut h = Sha256::new();
         let mut n = 0u64;
         loop {
-            let k = match r.read(&mut buf) {
+            let k = match r.read(buf) {
                 Ok(0) => break,
                 Ok(k) => k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
