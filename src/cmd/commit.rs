@@ -48,7 +48,7 @@ pub fn execute(g: &GlobalArgs, a: &CommitArgs) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Err(e) => {
-            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
+            crate::cmd::print_error_alone(&e);
             Ok(crate::cmd::writer_exit(&e))
         }
     }

@@ -13,7 +13,7 @@ pub fn execute(g: &GlobalArgs) -> anyhow::Result<i32> {
     let report = match drift::run(&m, &clock) {
         Ok(r) => r,
         Err(e) => {
-            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
+            crate::cmd::print_error_alone(&e);
             return Ok(crate::exit::RUNTIME_ERROR);
         }
     };

@@ -117,6 +117,12 @@ pub fn print_error(e: &anyhow::Error) {
     crate::term::eprint(&msg);
 }
 
+/// Prints an error on stderr without its causes, for the writers' errors, whose
+/// text already says them.
+pub fn print_error_alone(e: &(dyn std::error::Error + 'static)) {
+    crate::term::eprint(&format!("error: {}", log_text(e)));
+}
+
 /// An error as a line of the log: the text of an error quotes paths and values
 /// from the inputs, which are kept on its line (line breaks written `\n`). The
 /// errors lith writes on several lines keep their own line breaks and put each

@@ -72,7 +72,7 @@ pub fn execute(g: &GlobalArgs, q: &QueueCommand) -> anyhow::Result<i32> {
             if g.json && matches!(e, writer::WriteError::EmptyQueue(_)) {
                 crate::cmd::print_json(&serde_json::json!({"error": "empty_queue"}))?;
             }
-            crate::term::eprint(&format!("error: {}", crate::term::one_line(&e.to_string())));
+            crate::cmd::print_error_alone(&e);
             Ok(e.exit_code())
         }
     }
