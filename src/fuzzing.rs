@@ -4,7 +4,8 @@
 //! input a fuzzer ever found (`fuzz/regressions/`), and a fuzz target is one line.
 //! Each body feeds bytes to a parser and checks what must hold whatever the input:
 //! no panic, and where the format has one, a property (a queue log replayed in two
-//! parts equals the whole; what a reader accepts, its writer reproduces).
+//! parts, or a few bytes at a time, equals the whole; what a reader accepts, its
+//! writer reproduces).
 
 use std::path::Path;
 
@@ -88,6 +89,32 @@ pub fn queue_log(data: &[u8]) {
             "replay in two parts"
         );
         assert_eq!(parts.counters, whole.counters, "counters in two parts");
+    }
+    // Read a few bytes at a time: every line is gathered across the reader's refills
+    // instead of being lent whole from its buffer, and reads the same.
+    let step = data.len() % 7 + 1;
+    let mut pieces = Replay::new();
+    queue::replay_reader(Pieces { bytes: data, step }, &mut pieces).expect("reading memory");
+    assert_eq!(
+        pieces.state_sha256().expect("tasks in memory"),
+        digest,
+        "replay read {step} bytes at a time"
+    );
+    assert_eq!(pieces.counters, whole.counters, "counters read in pieces");
+}
+
+/// A reader that hands out at most `step` bytes a call.
+struct Pieces<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(out.len()).min(self.bytes.len());
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
     }
 }
 

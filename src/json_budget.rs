@@ -151,16 +151,6 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// Checks that the one JSON document `r` holds has at most `limit` values, reading
-/// it to its end without keeping it: an error (with line and column) past the
-/// limit or when it is not one JSON document.
-pub fn check_values(r: impl std::io::Read, limit: usize) -> serde_json::Result<()> {
-    let left = Cell::new(limit);
-    let mut de = serde_json::Deserializer::from_reader(r);
-    CountSeed { left: &left, limit }.deserialize(&mut de)?;
-    de.end()
-}
-
 /// Counts the values of the JSON document `bytes` against `left`, which started at
 /// `limit` (one budget over several documents, such as the lines of a file).
 pub fn count_values(bytes: &[u8], left: &Cell<usize>, limit: usize) -> serde_json::Result<()> {
@@ -172,7 +162,7 @@ pub fn count_values(bytes: &[u8], left: &Cell<usize>, limit: usize) -> serde_jso
 /// A reader that counts the JSON values in the text read through it, as
 /// [`CountSeed`] counts them (every scalar, list and object; an object's keys are
 /// not values), and fails once there are more than `limit`: the count of
-/// [`check_values`] taken in the same pass as the read it guards, at the speed of
+/// [`CountSeed`] taken in the same pass as the read it guards, at the speed of
 /// a scan rather than of a second parse. It only counts: what is not JSON is for
 /// the parser reading through it to refuse. Past [`MAX_COUNTED_DEPTH`] levels it
 /// counts an object's keys as values too (serde_json refuses to read a value that
@@ -207,8 +197,27 @@ struct Scan {
 impl Scan {
     /// The values that begin in `bytes`.
     fn count(&mut self, bytes: &[u8]) -> usize {
-        let mut n = 0;
+        match self.count_within(bytes, usize::MAX) {
+            Ok(n) => n,
+            // A slice holds fewer than `usize::MAX` values.
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// The values that begin in `bytes`, or, when more than `room` do, the place in
+    /// `bytes` of the first value past `room` (the scan then stops there).
+    fn count_within(&mut self, bytes: &[u8], room: usize) -> Result<usize, usize> {
+        let mut n = 0usize;
         let mut at = 0;
+        // A value begins at `at - 1`: counted, unless it is one past `room`.
+        macro_rules! begins {
+            () => {
+                if n == room {
+                    return Err(at - 1);
+                }
+                n += 1;
+            };
+        }
         while at < bytes.len() {
             if self.in_string {
                 // Most of a report's text is in strings: skip to what may end one.
@@ -234,15 +243,15 @@ impl Scan {
             }
             match b {
                 b'"' => {
-                    self.in_string = true;
                     if self.key_next {
                         self.key_next = false;
                     } else {
-                        n += 1;
+                        begins!();
                     }
+                    self.in_string = true;
                 }
                 b'{' | b'[' => {
-                    n += 1;
+                    begins!();
                     if self.open.len() < MAX_COUNTED_DEPTH {
                         self.open.push(b == b'{');
                         self.key_next = b == b'{';
@@ -262,13 +271,68 @@ impl Scan {
                 b',' => self.key_next = self.deep == 0 && self.open.last() == Some(&true),
                 b':' => self.key_next = false,
                 b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
-                    n += 1;
+                    begins!();
                     self.in_word = true;
                 }
                 _ => {}
             }
         }
-        n
+        Ok(n)
+    }
+}
+
+/// Where [`scan_values`] found a document's values past its limit: the line and
+/// column (1-based, the column in bytes) where the first value past it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastLimit {
+    pub line: u64,
+    pub column: u64,
+}
+
+/// Reads the text `r` yields to its end and counts the JSON values in it as
+/// [`CountingReader`] does (as [`CountSeed`] would, at the speed of a scan): the
+/// check before a typed read of a document read back whole, without parsing it
+/// twice. `Ok(Err(place))` when more than `limit` values begin in it. Like the
+/// counting reader it only counts: what is not JSON is for the parser that reads
+/// it next to refuse, and a prefix of the text that parser accepts holds no more
+/// values than the scan counted in it.
+pub fn scan_values(
+    mut r: impl std::io::Read,
+    limit: usize,
+) -> std::io::Result<Result<(), PastLimit>> {
+    let mut buf = crate::fsutil::ReadBuf::new(1 << 20);
+    let mut scan = Scan::default();
+    let mut counted = 0usize;
+    // The line the next chunk starts on, and the bytes before it on that line.
+    let (mut line, mut column) = (1u64, 0u64);
+    fn advance(bytes: &[u8], line: &mut u64, column: &mut u64) {
+        match memchr::memrchr(b'\n', bytes) {
+            Some(last) => {
+                *line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+                *column = (bytes.len() - last - 1) as u64;
+            }
+            None => *column += bytes.len() as u64,
+        }
+    }
+    loop {
+        let n = match r.read(buf.get_mut()) {
+            Ok(0) => return Ok(Ok(())),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf.get()[..n];
+        match scan.count_within(chunk, limit - counted) {
+            Ok(k) => counted += k,
+            Err(at) => {
+                advance(&chunk[..at], &mut line, &mut column);
+                return Ok(Err(PastLimit {
+                    line,
+                    column: column + 1,
+                }));
+            }
+        }
+        advance(chunk, &mut line, &mut column);
     }
 }
 
@@ -626,16 +690,21 @@ mod tests {
         let doc = br#"{"a": [1, "two", null, {"b": [true, 2.5]}], "c": {}}"#;
         // The object, a's list, 1, "two", null, the inner object, its list, true,
         // 2.5, c's object: 10 values (keys are not values).
-        assert!(check_values(&doc[..], 10).is_ok());
-        let e = check_values(&doc[..], 9).unwrap_err();
+        let left = Cell::new(10);
+        count_values(doc, &left, 10).unwrap();
+        assert_eq!(left.get(), 0);
+        let e = count_values(doc, &Cell::new(9), 9).unwrap_err();
         assert!(e.to_string().contains("more than 9 JSON values"), "{e}");
         assert_eq!(
             (e.line(), e.column()),
             (1, 51),
             "at c's object, the tenth value"
         );
-        assert!(check_values(&b"[1] [2]"[..], 10).is_err(), "one document");
-        assert!(check_values(&b"[1,"[..], 10).is_err());
+        assert!(
+            count_values(b"[1] [2]", &Cell::new(10), 10).is_err(),
+            "one document"
+        );
+        assert!(count_values(b"[1,", &Cell::new(10), 10).is_err());
         let left = Cell::new(5);
         count_values(b"[1,2]", &left, 5).unwrap();
         assert_eq!(left.get(), 2);
@@ -643,6 +712,68 @@ mod tests {
             count_values(b"[1,2]", &left, 5).is_err(),
             "one budget for both"
         );
+    }
+
+    /// A reader that hands out at most `step` bytes a call.
+    struct Pieces<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Pieces<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_scan_counts_what_the_count_seed_counts_and_names_where_it_passed_the_limit() {
+        let doc = br#"{"a": [1, "two", null, {"b": [true, 2.5]}], "c": {}}"#;
+        assert_eq!(scan_values(&doc[..], 10).unwrap(), Ok(()));
+        assert_eq!(
+            scan_values(&doc[..], 9).unwrap(),
+            Err(PastLimit {
+                line: 1,
+                column: 50
+            }),
+            "where c's object, the tenth value, begins"
+        );
+        // Over lines, keys with escaped quotes, and read a few bytes at a time: the
+        // same count, and the same place, wherever the reads end.
+        let doc =
+            "{\"k\\\"ey\": [1,\n  \"x\\\"y\", -2.5e3,\n  {\"z\": [null, false]}],\n \"w\": \"\"}\n";
+        let values = scanned_values(doc.as_bytes());
+        let left = Cell::new(usize::MAX);
+        count_values(doc.as_bytes(), &left, usize::MAX).unwrap();
+        assert_eq!(values, usize::MAX - left.get());
+        assert_eq!(values, 10);
+        for step in 1..=doc.len() {
+            let read = |limit| {
+                scan_values(
+                    Pieces {
+                        bytes: doc.as_bytes(),
+                        step,
+                    },
+                    limit,
+                )
+                .unwrap()
+            };
+            assert_eq!(read(values), Ok(()), "{step}");
+            // The tenth value, "w"'s empty string, begins on line 4, column 7; the
+            // ninth, `false`, on line 3, column 16.
+            assert_eq!(read(9), Err(PastLimit { line: 4, column: 7 }), "{step}");
+            assert_eq!(
+                read(8),
+                Err(PastLimit {
+                    line: 3,
+                    column: 16
+                }),
+                "{step}"
+            );
+        }
     }
 
     #[test]

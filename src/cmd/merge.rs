@@ -351,15 +351,27 @@ fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Opens a JSON document lith wrote and counts its values through the handle, which
-/// is left at the start: a regular file, within the bytes and values of `limits`,
-/// its syntax checked. What is read through the handle next is the file counted,
-/// even if lith has since replaced it (lith writes by renaming).
+/// is left at the start: a regular file, within the bytes and values of `limits`.
+/// The count is a scan ([`crate::json_budget::scan_values`]), not a parse: the
+/// typed read that follows checks the syntax, and holds no more values than the
+/// scan counted in what it accepts. What is read through the handle next is the
+/// file counted, even if lith has since replaced it (lith writes by renaming).
 fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<std::fs::File> {
     let (file, _) = open_sized(path, what, limits)?;
-    crate::json_budget::check_values(reader(&file, limits), limits.values).map_err(|e| {
-        let raise = ReadLimits::raise_past_values(&e);
-        Usage(format!("{}{raise}", not_message(path, what, &e)))
-    })?;
+    let scanned = crate::json_budget::scan_values((&file).take(limits.bytes), limits.values)
+        .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
+    if let Err(past) = scanned {
+        return Err(Usage(format!(
+            "{}:{}:{}: not {what}: the document holds more than {} JSON values (counting what its \
+             objects and lists take to hold), more than lith reads from one file{}",
+            path.display(),
+            past.line,
+            past.column,
+            limits.values,
+            ReadLimits::RAISE
+        ))
+        .into());
+    }
     std::io::Seek::rewind(&mut &file)?;
     Ok(file)
 }

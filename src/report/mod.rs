@@ -58,13 +58,6 @@ impl ReadLimits {
     /// What a refusal for size adds, to say what to do.
     pub const RAISE: &str = " (--report-memory raises it)";
 
-    /// What the error of counting a report's values adds: [`ReadLimits::RAISE`]
-    /// when it refused the report for its values (counting refuses nothing else
-    /// but its syntax), nothing when the text is not JSON.
-    pub fn raise_past_values(e: &serde_json::Error) -> &'static str {
-        if e.is_data() { ReadLimits::RAISE } else { "" }
-    }
-
     /// The limits of a report that may hold `held` bytes.
     pub const fn holding(held: usize) -> ReadLimits {
         let bytes = (held as u64).saturating_mul(4);
