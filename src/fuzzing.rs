@@ -103,10 +103,11 @@ pub fn queue_log(data: &[u8]) {
     assert_eq!(pieces.counters, whole.counters, "counters read in pieces");
 }
 
-/// A reader that hands out at most `step` bytes a call.
-struct Pieces<'a> {
-    bytes: &'a [u8],
-    step: usize,
+/// A reader that hands out its bytes at most `step` at a time, as a pipe or a slow
+/// disk may (the fuzz targets' and the tests' way to read across refills).
+pub struct Pieces<'a> {
+    pub bytes: &'a [u8],
+    pub step: usize,
 }
 
 impl std::io::Read for Pieces<'_> {

@@ -714,23 +714,9 @@ mod tests {
         );
     }
 
-    /// A reader that hands out at most `step` bytes a call.
-    struct Pieces<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl std::io::Read for Pieces<'_> {
-        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.step.min(out.len()).min(self.bytes.len());
-            out[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
-    }
-
     #[test]
     fn a_scan_counts_what_the_count_seed_counts_and_names_where_it_passed_the_limit() {
+        use crate::fuzzing::Pieces;
         let doc = br#"{"a": [1, "two", null, {"b": [true, 2.5]}], "c": {}}"#;
         assert_eq!(scan_values(&doc[..], 10).unwrap(), Ok(()));
         assert_eq!(

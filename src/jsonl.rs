@@ -137,22 +137,8 @@ pub fn cap_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzzing::Pieces;
     use proptest::prelude::*;
-
-    /// Hands out its bytes at most `step` at a time, as a pipe or a slow disk may.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(out.len()).min(self.bytes.len());
-            out[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
-    }
 
     proptest! {
         /// Lines lent from the reader's buffer and lines gathered across its refills
@@ -164,8 +150,8 @@ mod tests {
             buffer in 1usize..64,
             cap in 0usize..24,
         ) {
-            let mut lines = Lines::with_cap(Trickle { bytes: &input, step }, 7, cap);
-            lines.reader = PageBufReader::with_capacity(buffer, Trickle { bytes: &input, step });
+            let mut lines = Lines::with_cap(Pieces { bytes: &input, step }, 7, cap);
+            lines.reader = PageBufReader::with_capacity(buffer, Pieces { bytes: &input, step });
             let mut got = Vec::new();
             while let Some((l, b)) = lines.next_line().unwrap() {
                 got.push((l, b.to_vec()));
