@@ -62,14 +62,19 @@ pub(crate) fn take_first_element<E: serde::de::Error>(left: &Cell<usize>) -> Res
 /// Counts `n` values against `left`, which started at `limit`.
 fn take_n<E: serde::de::Error>(left: &Cell<usize>, n: usize, limit: usize) -> Result<(), E> {
     match left.get().checked_sub(n) {
-        None => Err(E::custom(format!(
-            "the document holds more than {limit} JSON values (counting what its objects and lists take to hold), more than lith reads from one file"
-        ))),
+        None => Err(E::custom(too_many_values(limit))),
         Some(rest) => {
             left.set(rest);
             Ok(())
         }
     }
+}
+
+/// Why a document of more than `limit` values is refused, whoever counted them.
+pub fn too_many_values(limit: usize) -> String {
+    format!(
+        "the document holds more than {limit} JSON values (counting what its objects and lists take to hold), more than lith reads from one file"
+    )
 }
 
 /// Counts the values of a document against a budget without building any of them

@@ -361,16 +361,8 @@ fn open_counted(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<s
     let scanned = crate::json_budget::scan_values((&file).take(limits.bytes), limits.values)
         .map_err(|e| Usage(format!("{}: cannot read {what}: {e}", path.display())))?;
     if let Err(past) = scanned {
-        return Err(Usage(format!(
-            "{}:{}:{}: not {what}: the document holds more than {} JSON values (counting what its \
-             objects and lists take to hold), more than lith reads from one file{}",
-            path.display(),
-            past.line,
-            past.column,
-            limits.values,
-            ReadLimits::RAISE
-        ))
-        .into());
+        let why = crate::json_budget::too_many_values(limits.values) + ReadLimits::RAISE;
+        return Err(Usage(not_at(path, what, past.line, past.column, &why)).into());
     }
     std::io::Seek::rewind(&mut &file)?;
     Ok(file)
@@ -404,13 +396,13 @@ fn not(path: &Path, what: &str, e: serde_json::Error) -> anyhow::Error {
 
 /// What [`not`] says.
 fn not_message(path: &Path, what: &str, e: &serde_json::Error) -> String {
-    format!(
-        "{}:{}:{}: not {what}: {}",
-        path.display(),
-        e.line(),
-        e.column(),
-        crate::fsutil::strip_position(&e.to_string())
-    )
+    let why = crate::fsutil::strip_position(&e.to_string());
+    not_at(path, what, e.line() as u64, e.column() as u64, &why)
+}
+
+/// A document that is not `what`, for `why`, at its line and column.
+fn not_at(path: &Path, what: &str, line: u64, column: u64, why: &str) -> String {
+    format!("{}:{line}:{column}: not {what}: {why}", path.display())
 }
 
 /// A report.json to compare with (`--previous`, the older side of `lith diff`). It

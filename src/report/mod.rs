@@ -304,14 +304,22 @@ pub fn assign_pages(scans: &mut [RootScan], base_url: Option<&str>) {
         for (_, run) in runs() {
             *uses.entry(run.run_id.as_str()).or_default() += 1;
         }
-        let plain = |id: &str| is_safe_file_name(id) && !is_reserved_page_name(id) && uses[id] == 1;
+        // Whether each run keeps its id, decided once.
+        let plain: Vec<bool> = runs()
+            .map(|(_, r)| {
+                let id = r.run_id.as_str();
+                is_safe_file_name(id) && !is_reserved_page_name(id) && uses[id] == 1
+            })
+            .collect();
         let mut taken: HashSet<Cow<'_, str>> = runs()
-            .filter(|(_, r)| plain(&r.run_id))
-            .map(|(_, r)| Cow::Borrowed(r.run_id.as_str()))
+            .zip(&plain)
+            .filter(|(_, plain)| **plain)
+            .map(|((_, r), _)| Cow::Borrowed(r.run_id.as_str()))
             .collect();
         runs()
-            .map(|(root, run)| {
-                if plain(&run.run_id) {
+            .zip(&plain)
+            .map(|((root, run), plain)| {
+                if *plain {
                     return None;
                 }
                 let mut n = 10;
