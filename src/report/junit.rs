@@ -7,6 +7,7 @@
 //! not read is an `<error>`; only warnings and information pass. Deterministic: no
 //! timestamp, no host name, and a time only when the report has a duration.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
@@ -68,13 +69,13 @@ pub fn xml(report: &Report) -> Result<String, Error> {
         for root in &report.bundles.roots {
             if !root.findings.is_empty() {
                 suite.add_test_case(case(
-                    &format!("root {}", root.path),
-                    &root.path,
+                    &format!("root {}", name(&root.path)),
+                    &name(&root.path),
                     root.findings.iter(),
                 ));
             }
             for run in &root.runs {
-                let mut c = case(&run.run_id, &root.path, run.findings.iter());
+                let mut c = case(&name(&run.run_id), &name(&root.path), run.findings.iter());
                 if run.verification != Verification::Verified && is_success(&c) {
                     // A run that is not verified never passes, even without a finding
                     // of its own (an uncommitted run's reason is its state).
@@ -156,11 +157,16 @@ pub fn xml(report: &Report) -> Result<String, Error> {
                 v => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_type(v.as_str());
-                    s.set_message(format!("{id} is {}: {}", v.as_str(), p.missing.join(", ")));
+                    s.set_message(format!(
+                        "{} is {}: {}",
+                        name(id),
+                        v.as_str(),
+                        p.missing.join(", ")
+                    ));
                     s
                 }
             };
-            let mut c = TestCase::new(id.as_str(), status);
+            let mut c = TestCase::new(name(id).as_ref(), status);
             c.set_classname("dod");
             if let Some(change) = phase_changes.get(id.as_str()) {
                 c.set_system_out(change.as_str());
@@ -194,6 +200,43 @@ pub fn xml(report: &Report) -> Result<String, Error> {
         xml.push('\n');
     }
     Ok(xml)
+}
+
+/// A name or classname as a CI test tab can show it and tell apart from every other:
+/// ids come from folder names and documents, where a line break, a control character
+/// or a bidirectional control is allowed, and XML attributes drop or fold the first
+/// two (`two\nlines` would be listed as `twolines`, beside a run of that name). Such
+/// characters are written as Rust writes them in a string (`\n`, `\u{1}`,
+/// `\u{202e}`), and a backslash as `\\`, so that two ids never share a name. A name
+/// without any of them, the common case, is kept as it is.
+fn name(id: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c == '\\' || c.is_control() || is_bidi_control(c) || is_nonchar(c);
+    if !id.chars().any(escaped) {
+        return Cow::Borrowed(id);
+    }
+    let mut out = String::with_capacity(id.len() + 8);
+    for c in id.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if escaped(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The explicit bidirectional formatting characters (Unicode's Bidi_Control), which
+/// reorder what a reader sees around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The two characters of the Basic Multilingual Plane that XML 1.0 does not allow.
+fn is_nonchar(c: char) -> bool {
+    matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 /// A testcase judged by its findings: an `error` for an unreadable input, a

@@ -409,6 +409,56 @@ fn junit_has_a_testcase_per_run_phase_and_gate_and_is_valid() {
 }
 
 #[test]
+fn junit_names_keep_runs_apart_whose_ids_differ_only_in_characters_xml_drops() {
+    // Run ids are folder names: a line break, a control character or a bidirectional
+    // control is allowed there, and an XML attribute drops or folds them. Each pair
+    // below would share one testcase name if they were written as they are.
+    let ws = Workspace::new();
+    ws.write(
+        "manifest.lith",
+        r#"(manifest (v "promethean.manifest/v1") (bundles (roots ["r/*"])))"#,
+    );
+    let ids = [
+        ("two\nlines", "two\\nlines"),
+        ("twolines", "twolines"),
+        ("bad\u{1}ctl", "bad\\u{1}ctl"),
+        ("badctl", "badctl"),
+        ("tab\there", "tab\\there"),
+        ("tab\\there", "tab\\\\there"),
+        ("\u{202e}lmth.exe", "\\u{202e}lmth.exe"),
+        ("lmth.exe", "lmth.exe"),
+        ("caf\u{e9}", "caf\u{e9}"),
+    ];
+    for (id, _) in ids {
+        ws.committed_run(&format!("r/main/{id}"), "complete", &[("a", "a")]);
+    }
+    // A bundle root's path is the testcase's classname, escaped the same way.
+    ws.committed_run("r/del\u{7f}/plain", "complete", &[("a", "a")]);
+    let r = ws.lith(&["build", "-q", "--junit", "j.xml"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    validate_junit(&ws.join("j.xml"));
+    let xml = ws.read("j.xml");
+    let cases = junit_cases(&xml);
+    for (id, shown) in ids {
+        assert_eq!(
+            cases
+                .get(&("bundles".to_string(), shown.to_string()))
+                .map(String::as_str),
+            Some("pass"),
+            "{id:?} should be listed as {shown:?}: {cases:#?}"
+        );
+    }
+    // Every run, and the workspace's own testcase.
+    assert_eq!(cases.len(), ids.len() + 2, "{cases:#?}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let plain = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("plain"))
+        .unwrap();
+    assert_eq!(plain.attribute("classname"), Some("r/del\\u{7f}"));
+}
+
+#[test]
 fn annotations_point_at_files_are_capped_and_cannot_forge_commands() {
     let ws = Workspace::new();
     ws.write(
