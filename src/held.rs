@@ -128,14 +128,19 @@ impl<R> Metered<R> {
 impl<R: std::io::Read> std::io::Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if net() > self.limit as isize {
-            return Err(std::io::Error::other(format!(
-                "it holds more than the {} MiB lith holds of one file it reads back{}",
-                self.limit >> 20,
-                crate::report::ReadLimits::RAISE
-            )));
+            return Err(std::io::Error::other(holds_too_much(self.limit)));
         }
         self.inner.read(buf)
     }
+}
+
+/// Why a document that holds more than `limit` bytes is refused.
+pub fn holds_too_much(limit: usize) -> String {
+    format!(
+        "it holds more than the {} MiB lith holds of one file it reads back{}",
+        limit >> 20,
+        crate::report::ReadLimits::RAISE
+    )
 }
 
 /// The one JSON document `r` holds, read [`within`] a count through a buffered

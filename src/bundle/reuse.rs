@@ -136,9 +136,14 @@ impl Reuse {
                 previous: Previous::default(),
             })
         });
-        let read = self
-            .paths
-            .reading(|| read_report(&out.join("report.json"), report_sha, limits));
+        let read = self.paths.reading(|| {
+            read_report(
+                &out.join("report.json"),
+                report_sha,
+                limits,
+                crate::report::READ_WHOLE_BYTES,
+            )
+        });
         let collected = COLLECTING.with(|c| c.borrow_mut().take());
         read?;
         let previous = collected.map(|c| c.previous).unwrap_or_default();
@@ -267,14 +272,22 @@ impl Reuse {
     }
 }
 
-/// Reads the report the stamps were taken with, in one pass that digests the text
-/// and counts its values as it parses it: what was parsed is kept only when the
-/// digest is the one stamped. Only its runs are kept, each as it is read, and only
-/// those with a stamp (into [`COLLECTING`]). A report of more than `limits.values`
-/// values, or that holds more than `limits.held` ([`crate::held`]), is refused
-/// as soon as it does, and what a refused or unmatched report held is let go with
-/// it.
-fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), String> {
+/// Reads the report the stamps were taken with, and keeps of it only its runs, each
+/// as it is read, and only those with a stamp (into [`COLLECTING`]). A report of
+/// more than `limits.values` values, or that holds more than `limits.held`
+/// ([`crate::held`]), is refused as soon as it does, and what a refused or
+/// unmatched report held is let go with it.
+///
+/// A text of at most `whole_up_to` bytes ([`crate::report::READ_WHOLE_BYTES`]) is
+/// read whole ([`read_whole`]), which serde_json parses several times faster than
+/// through a reader; a longer one is read as a stream, digested and counted as it
+/// is parsed.
+fn read_report(
+    path: &Path,
+    want_sha: &str,
+    limits: ReadLimits,
+    whole_up_to: u64,
+) -> Result<(), String> {
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = limits.bytes;
@@ -284,6 +297,9 @@ fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), St
             meta.len(),
             ReadLimits::RAISE
         )));
+    }
+    if meta.len() <= whole_up_to {
+        return read_whole(path, &file, meta.len(), want_sha, limits);
     }
     let mut hashed = Hashed {
         inner: crate::json_budget::CountingReader::new(file.take(limit), limits.values),
@@ -295,10 +311,84 @@ fn read_report(path: &Path, want_sha: &str, limits: ReadLimits) -> Result<(), St
     if hex(&hashed.sha.finalize()) != want_sha {
         return Err(at(&"not the report the stamps were taken with"));
     }
+    check_version(&report).map_err(|e| at(&e))
+}
+
+/// [`read_report`] of a text read whole. It is digested before it is parsed (a
+/// report the stamps were not taken with is not parsed at all), its values are
+/// counted by a scan, and it is held within the count of what the read may hold,
+/// so that the text and what is parsed of it share `limits.held`. Each run is
+/// checked whole by serde_json before it is parsed into its record, from the text
+/// when that is short ([`FAST_RUN_BYTES`]) and through a metered reader when it is
+/// not, and the count is checked after each: a run of millions of short names is
+/// refused as it is read, as the stream refuses it.
+fn read_whole(
+    path: &Path,
+    file: &std::fs::File,
+    len: u64,
+    want_sha: &str,
+    limits: ReadLimits,
+) -> Result<(), String> {
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    crate::held::within(|| {
+        // A file that grew since it was looked at is refused, not read on.
+        let text = crate::fsutil::read_bounded(file, len, len).map_err(|e| at(&e))?;
+        if crate::held::net() > limits.held as isize {
+            return Err(at(&crate::held::holds_too_much(limits.held)));
+        }
+        if hex(&Sha256::digest(&text)) != want_sha {
+            return Err(at(&"not the report the stamps were taken with"));
+        }
+        if let Err(p) =
+            crate::json_budget::scan_values(&text[..], limits.values).map_err(|e| at(&e))?
+        {
+            return Err(format!(
+                "{}:{}:{}: {}{}",
+                path.display(),
+                p.line,
+                p.column,
+                crate::json_budget::too_many_values(limits.values),
+                ReadLimits::RAISE
+            ));
+        }
+        let _whole = Whole::begin(limits.held);
+        let report: Runs = serde_json::from_slice(&text).map_err(|e| at(&e))?;
+        check_version(&report).map_err(|e| at(&e))
+    })
+}
+
+fn check_version(report: &Runs) -> Result<(), String> {
     if report.schema_version != crate::report::SCHEMA_VERSION {
-        return Err(at(&"another schema version"));
+        return Err("another schema version".to_string());
     }
     Ok(())
+}
+
+/// The longest run text parsed straight from the text it is in, 1 MiB: what it
+/// holds before the count is checked again is bounded as it is between two reads
+/// of the stream.
+const FAST_RUN_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// While a text read whole is parsed, the most it may hold: its runs are then
+    /// taken whole from the text ([`Collected`]).
+    static WHOLE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`WHOLE`] set until dropped.
+struct Whole;
+
+impl Whole {
+    fn begin(held: usize) -> Whole {
+        WHOLE.with(|w| w.set(Some(held)));
+        Whole
+    }
+}
+
+impl Drop for Whole {
+    fn drop(&mut self) {
+        WHOLE.with(|w| w.set(None));
+    }
 }
 
 /// A reader that digests what it reads.
@@ -378,7 +468,20 @@ impl<'de> serde::Deserialize<'de> for Collected {
                 self,
                 mut a: A,
             ) -> Result<Collected, A::Error> {
-                while let Some(mut run) = a.next_element::<RunReport>()? {
+                let whole = WHOLE.with(std::cell::Cell::get);
+                loop {
+                    let run = match whole {
+                        None => a.next_element::<RunReport>()?,
+                        Some(held) => match a.next_element::<&'de serde_json::value::RawValue>()? {
+                            Some(raw) => {
+                                Some(run_of(raw.get(), held).map_err(serde::de::Error::custom)?)
+                            }
+                            None => None,
+                        },
+                    };
+                    let Some(mut run) = run else {
+                        break;
+                    };
                     COLLECTING.with(|c| {
                         if let Some(c) = c.borrow_mut().as_mut()
                             && let Some(stamp) = c.stamps.remove(&run.dir)
@@ -389,11 +492,25 @@ impl<'de> serde::Deserialize<'de> for Collected {
                             c.previous.runs.push(Some(run));
                         }
                     });
+                    if let Some(held) = whole
+                        && crate::held::net() > held as isize
+                    {
+                        return Err(serde::de::Error::custom(crate::held::holds_too_much(held)));
+                    }
                 }
                 Ok(Collected)
             }
         }
         d.deserialize_seq(Seq)
+    }
+}
+
+/// A run's record from its text, which serde_json has checked is one JSON value.
+fn run_of(text: &str, held: usize) -> serde_json::Result<RunReport> {
+    if text.len() <= FAST_RUN_BYTES {
+        serde_json::from_str(text)
+    } else {
+        crate::held::read_json(text.as_bytes(), held)
     }
 }
 
@@ -627,10 +744,61 @@ mod tests {
         r
     }
 
+    /// A run of the previous report, as lith writes it.
+    fn run_record(
+        dir: &str,
+        artifacts: &[serde_json::Value],
+        unindexed: &[&str],
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": "r", "dir": dir, "latest": false, "mode": "full",
+            "verification": "verified", "state": null, "committed": true,
+            "run_status": null, "index": null,
+            "counts": {"total": artifacts.len(), "ok": artifacts.len(), "by_status": {}},
+            "artifacts": artifacts, "unindexed": unindexed, "witnesses": null, "findings": []
+        })
+    }
+
+    /// [`read_report`] of `path` with the stamps of `stamped`, read whole when it is
+    /// at most `whole_up_to` bytes: the folders and artifact counts of the runs kept.
+    fn read_stamped(
+        path: &Path,
+        stamped: &[&str],
+        sha: &str,
+        limits: ReadLimits,
+        whole_up_to: u64,
+    ) -> Result<Vec<(String, usize)>, String> {
+        COLLECTING.with(|c| {
+            *c.borrow_mut() = Some(Collector {
+                stamps: stamped.iter().map(|d| (d.to_string(), [7; 16])).collect(),
+                previous: Previous::default(),
+            })
+        });
+        let read = read_report(path, sha, limits, whole_up_to);
+        let kept = COLLECTING.with(|c| c.borrow_mut().take()).unwrap().previous;
+        read.map(|()| {
+            kept.runs
+                .iter()
+                .flatten()
+                .map(|r| (r.dir.clone(), r.artifacts.len()))
+                .collect()
+        })
+    }
+
+    /// Both ways a report is read back: whole, and as a stream.
+    const BOTH_WAYS: [u64; 2] = [crate::report::READ_WHOLE_BYTES, 0];
+
     /// A report read back is taken only when its text is the one the stamps were
-    /// taken with, whole, and while it holds and counts no more than it may.
+    /// taken with, whole, and while it holds and counts no more than it may, read
+    /// whole or as a stream.
     #[test]
     fn a_report_read_back_is_taken_only_when_it_is_the_one_stamped() {
+        for whole_up_to in BOTH_WAYS {
+            taken_only_when_stamped(whole_up_to);
+        }
+    }
+
+    fn taken_only_when_stamped(whole_up_to: u64) {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("report.json");
         // A stamped run of 40,000 artifacts (5 MB of text), and one not stamped.
@@ -638,15 +806,7 @@ mod tests {
         let rows: Vec<_> = (0..40_000)
             .map(|i| serde_json::json!([format!("artifact_{i:05}.json"), i, sha]))
             .collect();
-        let run = |dir: &str, artifacts: &[serde_json::Value]| {
-            serde_json::json!({
-                "run_id": "r", "dir": dir, "latest": false, "mode": "full",
-                "verification": "verified", "state": null, "committed": true,
-                "run_status": null, "index": null,
-                "counts": {"total": artifacts.len(), "ok": artifacts.len(), "by_status": {}},
-                "artifacts": artifacts, "unindexed": [], "witnesses": null, "findings": []
-            })
-        };
+        let run = |dir: &str, artifacts: &[serde_json::Value]| run_record(dir, artifacts, &[]);
         let text = serde_json::to_vec(&serde_json::json!({
             "schema_version": crate::report::SCHEMA_VERSION,
             "bundles": {"roots": [{"runs": [run("out/r", &rows), run("out/s", &[])]}]},
@@ -654,23 +814,7 @@ mod tests {
         .unwrap();
         std::fs::write(&path, &text).unwrap();
         let digest = hex(&Sha256::digest(&text));
-        let read = |sha: &str, limits| {
-            COLLECTING.with(|c| {
-                *c.borrow_mut() = Some(Collector {
-                    stamps: HashMap::from([("out/r".to_string(), [7; 16])]),
-                    previous: Previous::default(),
-                })
-            });
-            let read = read_report(&path, sha, limits);
-            let kept = COLLECTING.with(|c| c.borrow_mut().take()).unwrap().previous;
-            read.map(|()| {
-                kept.runs
-                    .iter()
-                    .flatten()
-                    .map(|r| (r.dir.clone(), r.artifacts.len()))
-                    .collect::<Vec<_>>()
-            })
-        };
+        let read = |sha: &str, limits| read_stamped(&path, &["out/r"], sha, limits, whole_up_to);
         assert_eq!(
             read(&digest, ReadLimits::DEFAULT),
             Ok(vec![("out/r".to_string(), 40_000)])
@@ -710,6 +854,51 @@ mod tests {
         std::fs::write(&path, &bad).unwrap();
         let e = read(&hex(&Sha256::digest(&bad)), ReadLimits::DEFAULT).unwrap_err();
         assert!(e.contains("trailing characters"), "{e}");
+    }
+
+    /// Runs that each hold little, and all of them together more than the report may
+    /// hold, are refused as they are read, read whole or as a stream; the same runs
+    /// within the limit are all kept.
+    #[test]
+    fn runs_that_together_hold_too_much_are_refused_as_they_are_read() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("report.json");
+        // 100 stamped runs of 5,000 two-letter names each: 2.5 MB of text, held as
+        // some 28 MB of `String`s.
+        let names = vec!["ab"; 5_000];
+        let dirs: Vec<String> = (0..100).map(|i| format!("out/r{i:03}")).collect();
+        let runs: Vec<_> = dirs.iter().map(|d| run_record(d, &[], &names)).collect();
+        let text = serde_json::to_vec(&serde_json::json!({
+            "schema_version": crate::report::SCHEMA_VERSION,
+            "bundles": {"roots": [{"runs": runs}]},
+        }))
+        .unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let sha = hex(&Sha256::digest(&text));
+        let stamped: Vec<&str> = dirs.iter().map(String::as_str).collect();
+        for whole_up_to in BOTH_WAYS {
+            let e = read_stamped(
+                &path,
+                &stamped,
+                &sha,
+                ReadLimits::holding(16 << 20),
+                whole_up_to,
+            )
+            .unwrap_err();
+            assert!(
+                e.contains("it holds more than the 16 MiB lith holds of one file it reads back"),
+                "{whole_up_to}: {e}"
+            );
+            let kept = read_stamped(
+                &path,
+                &stamped,
+                &sha,
+                ReadLimits::holding(64 << 20),
+                whole_up_to,
+            )
+            .unwrap();
+            assert_eq!(kept.len(), 100, "{whole_up_to}");
+        }
     }
 
     #[test]
