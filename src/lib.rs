@@ -27,6 +27,7 @@ pub mod held;
 pub mod http;
 pub mod json_budget;
 pub mod json_text;
+pub mod json_walk;
 pub mod jsonl;
 pub mod lith;
 pub mod pipeline;

@@ -130,23 +130,14 @@ impl Reuse {
                 serde_json::from_str(dir).map_err(|e| format!("a stamp's folder: {e}"))?;
             stamps.insert(dir, stamp);
         }
-        COLLECTING.with(|c| {
-            *c.borrow_mut() = Some(Collector {
-                stamps,
-                previous: Previous::default(),
-            })
-        });
-        let read = self.paths.reading(|| {
-            read_report(
-                &out.join("report.json"),
-                report_sha,
-                limits,
-                crate::report::READ_WHOLE_BYTES,
-            )
-        });
-        let collected = COLLECTING.with(|c| c.borrow_mut().take());
-        read?;
-        let previous = collected.map(|c| c.previous).unwrap_or_default();
+        let mut collector = Collector {
+            stamps,
+            previous: Previous::default(),
+        };
+        self.paths.reading(|| {
+            read_report(&out.join("report.json"), report_sha, limits, &mut collector)
+        })?;
+        let previous = collector.previous;
         let n = previous.runs.len();
         *self.previous.get_mut().unwrap_or_else(|p| p.into_inner()) = previous;
         Ok(n)
@@ -272,22 +263,21 @@ impl Reuse {
     }
 }
 
-/// Reads the report the stamps were taken with, and keeps of it only its runs, each
-/// as it is read, and only those with a stamp (into [`COLLECTING`]). A report of
-/// more than `limits.values` values, or that holds more than `limits.held`
+/// Reads the report the stamps were taken with, in one pass that digests the text
+/// and counts its values as it walks it ([`crate::json_walk`]): what was read is
+/// kept only when the digest is the one stamped. Only its runs are kept, each as it
+/// is read, and only those with a stamp (into `into`). A report of more than
+/// `limits.values` values, or that holds more than `limits.held`
 /// ([`crate::held`]), is refused as soon as it does, and what a refused or
 /// unmatched report held is let go with it.
-///
-/// A text of at most `whole_up_to` bytes ([`crate::report::READ_WHOLE_BYTES`]) is
-/// read whole ([`read_whole`]), which serde_json parses several times faster than
-/// through a reader; a longer one is read as a stream, digested and counted as it
-/// is parsed.
 fn read_report(
     path: &Path,
     want_sha: &str,
     limits: ReadLimits,
-    whole_up_to: u64,
+    into: &mut Collector,
 ) -> Result<(), String> {
+    use crate::json_walk::Place;
+    use serde::de::Error as _;
     let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (file, meta) = crate::fsutil::open_regular(path).map_err(|e| at(&e))?;
     let limit = limits.bytes;
@@ -298,96 +288,59 @@ fn read_report(
             ReadLimits::RAISE
         )));
     }
-    if meta.len() <= whole_up_to {
-        return read_whole(path, &file, meta.len(), want_sha, limits);
-    }
     let mut hashed = Hashed {
         inner: crate::json_budget::CountingReader::new(file.take(limit), limits.values),
         sha: Sha256::new(),
     };
-    // The parse reads to the end of the text (serde_json checks that nothing
-    // follows the report), so the digest is of all of it.
-    let report: Runs = crate::held::read_json(&mut hashed, limits.held).map_err(|e| at(&e))?;
+    let mut version = None;
+    let walked = crate::held::within(|| {
+        let text = crate::held::Metered::new(&mut hashed, limits.held);
+        crate::json_walk::walk(text, |place, value| match place {
+            Place::Top("schema_version") => {
+                let v: String = crate::json_walk::parse(value)?;
+                if v != crate::report::SCHEMA_VERSION {
+                    return Err(serde_json::Error::custom("another schema version"));
+                }
+                version = Some(v);
+                Ok(true)
+            }
+            Place::Run => {
+                into.keep(run_of(value, limits.held)?);
+                if crate::held::net() > limits.held as isize {
+                    return Err(serde_json::Error::custom(crate::held::holds_too_much(
+                        limits.held,
+                    )));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    });
+    walked.map_err(|e| at(&e))?;
+    // The walk reads to the end of the text (it checks that nothing follows the
+    // report), so the digest is of all of it.
     if hex(&hashed.sha.finalize()) != want_sha {
         return Err(at(&"not the report the stamps were taken with"));
     }
-    check_version(&report).map_err(|e| at(&e))
-}
-
-/// [`read_report`] of a text read whole. It is digested before it is parsed (a
-/// report the stamps were not taken with is not parsed at all), its values are
-/// counted by a scan, and it is held within the count of what the read may hold,
-/// so that the text and what is parsed of it share `limits.held`. Each run is
-/// checked whole by serde_json before it is parsed into its record, from the text
-/// when that is short ([`FAST_RUN_BYTES`]) and through a metered reader when it is
-/// not, and the count is checked after each: a run of millions of short names is
-/// refused as it is read, as the stream refuses it.
-fn read_whole(
-    path: &Path,
-    file: &std::fs::File,
-    len: u64,
-    want_sha: &str,
-    limits: ReadLimits,
-) -> Result<(), String> {
-    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    crate::held::within(|| {
-        // A file that grew since it was looked at is refused, not read on.
-        let text = crate::fsutil::read_bounded(file, len, len).map_err(|e| at(&e))?;
-        if crate::held::net() > limits.held as isize {
-            return Err(at(&crate::held::holds_too_much(limits.held)));
-        }
-        if hex(&Sha256::digest(&text)) != want_sha {
-            return Err(at(&"not the report the stamps were taken with"));
-        }
-        if let Err(p) =
-            crate::json_budget::scan_values(&text[..], limits.values).map_err(|e| at(&e))?
-        {
-            return Err(format!(
-                "{}:{}:{}: {}{}",
-                path.display(),
-                p.line,
-                p.column,
-                crate::json_budget::too_many_values(limits.values),
-                ReadLimits::RAISE
-            ));
-        }
-        let _whole = Whole::begin(limits.held);
-        let report: Runs = serde_json::from_slice(&text).map_err(|e| at(&e))?;
-        check_version(&report).map_err(|e| at(&e))
-    })
-}
-
-fn check_version(report: &Runs) -> Result<(), String> {
-    if report.schema_version != crate::report::SCHEMA_VERSION {
-        return Err("another schema version".to_string());
+    if version.is_none() {
+        return Err(at(&"no schema_version"));
     }
     Ok(())
 }
 
-/// The longest run text parsed straight from the text it is in, 1 MiB: what it
-/// holds before the count is checked again is bounded as it is between two reads
-/// of the stream.
+/// The longest run text parsed straight from memory, 1 MiB: what it holds before
+/// the count is checked again is bounded as it is between two reads of the text.
+/// A longer one is parsed through the metered reader.
 const FAST_RUN_BYTES: usize = 1 << 20;
 
-thread_local! {
-    /// While a text read whole is parsed, the most it may hold: its runs are then
-    /// taken whole from the text ([`Collected`]).
-    static WHOLE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// [`WHOLE`] set until dropped.
-struct Whole;
-
-impl Whole {
-    fn begin(held: usize) -> Whole {
-        WHOLE.with(|w| w.set(Some(held)));
-        Whole
-    }
-}
-
-impl Drop for Whole {
-    fn drop(&mut self) {
-        WHOLE.with(|w| w.set(None));
+/// A run's record from its text, or from the text read on (through the metered
+/// reader the walk reads through).
+fn run_of(value: crate::json_walk::Value<'_>, held: usize) -> serde_json::Result<RunReport> {
+    use crate::json_walk::Value;
+    match value {
+        Value::Text(text) if text.len() <= FAST_RUN_BYTES => serde_json::from_slice(text),
+        Value::Text(text) => crate::held::read_json(text, held),
+        stream @ Value::Stream(_) => crate::json_walk::parse(stream),
     }
 }
 
@@ -411,6 +364,18 @@ struct Collector {
     previous: Previous,
 }
 
+impl Collector {
+    /// Keeps `run` (trimmed) when it has a stamp.
+    fn keep(&mut self, mut run: RunReport) {
+        if let Some(stamp) = self.stamps.remove(&run.dir) {
+            run.artifacts.shrink_to_fit();
+            let at = (stamp, self.previous.runs.len());
+            self.previous.at.insert(folder_key(&run.dir), at);
+            self.previous.runs.push(Some(run));
+        }
+    }
+}
+
 /// The previous build's stamped runs: in one list (one block of memory, returned
 /// whole once the build is done with it rather than left as holes between the
 /// records of the new report), found by a hash of their folder (checked against
@@ -424,94 +389,6 @@ struct Previous {
 fn folder_key(dir: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0).hash_one(dir)
-}
-
-thread_local! {
-    static COLLECTING: std::cell::RefCell<Option<Collector>> = const { std::cell::RefCell::new(None) };
-}
-
-/// What of a `report.json` the stamps need: its schema version and its runs (the
-/// rest is skipped as it is read).
-#[derive(serde::Deserialize)]
-struct Runs {
-    schema_version: String,
-    #[serde(rename = "bundles")]
-    _bundles: RunsOfBundles,
-}
-
-#[derive(serde::Deserialize)]
-struct RunsOfBundles {
-    #[serde(default, rename = "roots")]
-    _roots: Vec<RunsOfRoot>,
-}
-
-#[derive(serde::Deserialize)]
-struct RunsOfRoot {
-    #[serde(default, rename = "runs")]
-    _runs: Collected,
-}
-
-/// A root's runs, each kept (trimmed) as soon as it is read when it has a stamp,
-/// else dropped: the report is never held whole.
-#[derive(Default)]
-struct Collected;
-
-impl<'de> serde::Deserialize<'de> for Collected {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Collected, D::Error> {
-        struct Seq;
-        impl<'de> serde::de::Visitor<'de> for Seq {
-            type Value = Collected;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of runs")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<Collected, A::Error> {
-                let whole = WHOLE.with(std::cell::Cell::get);
-                loop {
-                    let run = match whole {
-                        None => a.next_element::<RunReport>()?,
-                        Some(held) => match a.next_element::<&'de serde_json::value::RawValue>()? {
-                            Some(raw) => {
-                                Some(run_of(raw.get(), held).map_err(serde::de::Error::custom)?)
-                            }
-                            None => None,
-                        },
-                    };
-                    let Some(mut run) = run else {
-                        break;
-                    };
-                    COLLECTING.with(|c| {
-                        if let Some(c) = c.borrow_mut().as_mut()
-                            && let Some(stamp) = c.stamps.remove(&run.dir)
-                        {
-                            run.artifacts.shrink_to_fit();
-                            let at = (stamp, c.previous.runs.len());
-                            c.previous.at.insert(folder_key(&run.dir), at);
-                            c.previous.runs.push(Some(run));
-                        }
-                    });
-                    if let Some(held) = whole
-                        && crate::held::net() > held as isize
-                    {
-                        return Err(serde::de::Error::custom(crate::held::holds_too_much(held)));
-                    }
-                }
-                Ok(Collected)
-            }
-        }
-        d.deserialize_seq(Seq)
-    }
-}
-
-/// A run's record from its text, which serde_json has checked is one JSON value.
-fn run_of(text: &str, held: usize) -> serde_json::Result<RunReport> {
-    if text.len() <= FAST_RUN_BYTES {
-        serde_json::from_str(text)
-    } else {
-        crate::held::read_json(text.as_bytes(), held)
-    }
 }
 
 /// The most regular files of a run whose stat waits for the handle they are read
@@ -759,46 +636,31 @@ mod tests {
         })
     }
 
-    /// [`read_report`] of `path` with the stamps of `stamped`, read whole when it is
-    /// at most `whole_up_to` bytes: the folders and artifact counts of the runs kept.
+    /// [`read_report`] of `path` with the stamps of `stamped`: the folders and
+    /// artifact counts of the runs kept.
     fn read_stamped(
         path: &Path,
         stamped: &[&str],
         sha: &str,
         limits: ReadLimits,
-        whole_up_to: u64,
     ) -> Result<Vec<(String, usize)>, String> {
-        COLLECTING.with(|c| {
-            *c.borrow_mut() = Some(Collector {
-                stamps: stamped.iter().map(|d| (d.to_string(), [7; 16])).collect(),
-                previous: Previous::default(),
-            })
-        });
-        let read = read_report(path, sha, limits, whole_up_to);
-        let kept = COLLECTING.with(|c| c.borrow_mut().take()).unwrap().previous;
-        read.map(|()| {
-            kept.runs
-                .iter()
-                .flatten()
-                .map(|r| (r.dir.clone(), r.artifacts.len()))
-                .collect()
-        })
+        let mut c = Collector {
+            stamps: stamped.iter().map(|d| (d.to_string(), [7; 16])).collect(),
+            previous: Previous::default(),
+        };
+        read_report(path, sha, limits, &mut c)?;
+        Ok(c.previous
+            .runs
+            .iter()
+            .flatten()
+            .map(|r| (r.dir.clone(), r.artifacts.len()))
+            .collect())
     }
-
-    /// Both ways a report is read back: whole, and as a stream.
-    const BOTH_WAYS: [u64; 2] = [crate::report::READ_WHOLE_BYTES, 0];
 
     /// A report read back is taken only when its text is the one the stamps were
-    /// taken with, whole, and while it holds and counts no more than it may, read
-    /// whole or as a stream.
+    /// taken with, whole, and while it holds and counts no more than it may.
     #[test]
     fn a_report_read_back_is_taken_only_when_it_is_the_one_stamped() {
-        for whole_up_to in BOTH_WAYS {
-            taken_only_when_stamped(whole_up_to);
-        }
-    }
-
-    fn taken_only_when_stamped(whole_up_to: u64) {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("report.json");
         // A stamped run of 40,000 artifacts (5 MB of text), and one not stamped.
@@ -814,7 +676,7 @@ mod tests {
         .unwrap();
         std::fs::write(&path, &text).unwrap();
         let digest = hex(&Sha256::digest(&text));
-        let read = |sha: &str, limits| read_stamped(&path, &["out/r"], sha, limits, whole_up_to);
+        let read = |sha: &str, limits| read_stamped(&path, &["out/r"], sha, limits);
         assert_eq!(
             read(&digest, ReadLimits::DEFAULT),
             Ok(vec![("out/r".to_string(), 40_000)])
@@ -857,14 +719,14 @@ mod tests {
     }
 
     /// Runs that each hold little, and all of them together more than the report may
-    /// hold, are refused as they are read, read whole or as a stream; the same runs
-    /// within the limit are all kept.
+    /// hold, are refused as they are read; the same runs within the limit are all
+    /// kept.
     #[test]
     fn runs_that_together_hold_too_much_are_refused_as_they_are_read() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("report.json");
         // 100 stamped runs of 5,000 two-letter names each: 2.5 MB of text, held as
-        // some 28 MB of `String`s.
+        // some 28 MB of `String`s, and read in three reads.
         let names = vec!["ab"; 5_000];
         let dirs: Vec<String> = (0..100).map(|i| format!("out/r{i:03}")).collect();
         let runs: Vec<_> = dirs.iter().map(|d| run_record(d, &[], &names)).collect();
@@ -876,29 +738,29 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let sha = hex(&Sha256::digest(&text));
         let stamped: Vec<&str> = dirs.iter().map(String::as_str).collect();
-        for whole_up_to in BOTH_WAYS {
-            let e = read_stamped(
-                &path,
-                &stamped,
-                &sha,
-                ReadLimits::holding(16 << 20),
-                whole_up_to,
-            )
-            .unwrap_err();
-            assert!(
-                e.contains("it holds more than the 16 MiB lith holds of one file it reads back"),
-                "{whole_up_to}: {e}"
-            );
-            let kept = read_stamped(
-                &path,
-                &stamped,
-                &sha,
-                ReadLimits::holding(64 << 20),
-                whole_up_to,
-            )
+        let e = read_stamped(&path, &stamped, &sha, ReadLimits::holding(16 << 20)).unwrap_err();
+        assert!(
+            e.contains("it holds more than the 16 MiB lith holds of one file it reads back"),
+            "{e}"
+        );
+        // Refused at the run that passed the limit, well before the end.
+        let column: usize = e
+            .rsplit_once("at line 1 column ")
+            .unwrap()
+            .1
+            .parse()
             .unwrap();
-            assert_eq!(kept.len(), 100, "{whole_up_to}");
-        }
+        assert!(column < text.len() * 3 / 4, "{e}");
+        let kept = read_stamped(&path, &stamped, &sha, ReadLimits::holding(64 << 20)).unwrap();
+        assert_eq!(kept.len(), 100);
+        // A report of another schema version is not read on.
+        let other = String::from_utf8(text)
+            .unwrap()
+            .replace(crate::report::SCHEMA_VERSION, "lith.report/v1");
+        std::fs::write(&path, &other).unwrap();
+        let sha = hex(&Sha256::digest(other.as_bytes()));
+        let e = read_stamped(&path, &stamped, &sha, ReadLimits::DEFAULT).unwrap_err();
+        assert!(e.contains("another schema version"), "{e}");
     }
 
     #[test]

@@ -384,11 +384,6 @@ fn open_sized(path: &Path, what: &str, limits: ReadLimits) -> anyhow::Result<(st
     Ok((file, meta.len()))
 }
 
-/// A buffered reader of a file opened by [`open_counted`], from where its handle is.
-fn reader(file: &std::fs::File, limits: ReadLimits) -> impl Read + '_ {
-    std::io::BufReader::with_capacity(1 << 20, file.take(limits.bytes))
-}
-
 /// The usage error for a document that is not `what`, at its line and column.
 fn not(path: &Path, what: &str, e: serde_json::Error) -> anyhow::Error {
     Usage(not_message(path, what, &e)).into()
@@ -409,16 +404,11 @@ fn not_at(path: &Path, what: &str, line: u64, column: u64, why: &str) -> String 
 /// is read through when it is opened, before anything is built or written, and
 /// read again through the same handle to compare once the new build is known, run
 /// by run: it is never held whole ([`report::changes::compare`]), so its values are
-/// not counted first; what the changes keep of it is capped instead. Each read
-/// takes a text of at most [`report::READ_WHOLE_BYTES`] into memory first, and lets
-/// it go when it is done.
+/// not counted first; what the changes keep of it is capped instead.
 pub struct PreviousReport {
     file: std::fs::File,
-    len: u64,
     path: std::path::PathBuf,
     limits: ReadLimits,
-    /// The largest text read whole ([`report::READ_WHOLE_BYTES`]).
-    whole_up_to: u64,
 }
 
 impl PreviousReport {
@@ -426,52 +416,34 @@ impl PreviousReport {
     /// of this lith's: any version when the rest of it reads, only another lith's
     /// (`lith.report/vN`) when it does not.
     fn open(path: &Path, limits: ReadLimits) -> anyhow::Result<Result<PreviousReport, String>> {
-        PreviousReport::open_whole_up_to(path, limits, report::READ_WHOLE_BYTES)
-    }
-
-    /// [`PreviousReport::open`], reading a text of at most `whole_up_to` bytes whole.
-    fn open_whole_up_to(
-        path: &Path,
-        limits: ReadLimits,
-        whole_up_to: u64,
-    ) -> anyhow::Result<Result<PreviousReport, String>> {
-        let (file, len) = open_sized(path, REPORT, limits)?;
+        let (file, _) = open_sized(path, REPORT, limits)?;
         let this = PreviousReport {
             file,
-            len,
             path: path.to_path_buf(),
             limits,
-            whole_up_to,
         };
-        let (version, read) = match this.whole()? {
-            Some(text) => report::changes::check_text(&text),
-            None => report::changes::check(reader(&this.file, limits)),
-        };
-        let read = read.map_err(|e| not(path, REPORT, e));
+        let (version, read) = report::changes::check(this.rewound()?);
+        let read = read.map_err(|e| walk_not(path, REPORT, &e));
         Ok(this_lith(path, version, read)?.map(|()| this))
     }
 
     /// What changed from this report to `new`.
     fn compare(&self, new: &Report) -> anyhow::Result<report::changes::Changes> {
-        match self.whole()? {
-            Some(text) => report::changes::compare_text(&text, new),
-            None => report::changes::compare(reader(&self.file, self.limits), new),
-        }
-        .map_err(|e| not(&self.path, REPORT, e))
+        report::changes::compare(self.rewound()?, new).map_err(|e| walk_not(&self.path, REPORT, &e))
     }
 
-    /// The handle rewound, and its text when it is small enough to be read whole
-    /// (refused if it has grown past that since it was opened).
-    fn whole(&self) -> anyhow::Result<Option<Vec<u8>>> {
-        let at = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", self.path.display());
-        std::io::Seek::rewind(&mut &self.file).map_err(|e| at(&e))?;
-        if self.len > self.whole_up_to {
-            return Ok(None);
-        }
-        crate::fsutil::read_bounded(&self.file, self.len, self.whole_up_to)
-            .map(Some)
-            .map_err(|e| at(&e))
+    /// The report's text from its start, through the handle it was opened by.
+    fn rewound(&self) -> anyhow::Result<impl Read + '_> {
+        std::io::Seek::rewind(&mut &self.file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
+        Ok((&self.file).take(self.limits.bytes))
     }
+}
+
+/// The usage error for a document walked ([`crate::json_walk`]) that is not
+/// `what`, at its line and column.
+fn walk_not(path: &Path, what: &str, e: &crate::json_walk::Error) -> anyhow::Error {
+    Usage(not_at(path, what, e.line, e.column, &e.message)).into()
 }
 
 #[cfg(test)]
@@ -479,11 +451,10 @@ mod tests {
     use super::*;
     use crate::bundle::verify::ArtifactCheck;
 
-    /// A previous report is read whole up to a size and through a buffer past it:
-    /// both give the same changes, and refuse what is not a report at the same
-    /// line and column.
+    /// A previous report gives the same changes each time it is read through its
+    /// handle, and what is not a report is refused at its line and column.
     #[test]
-    fn a_previous_report_compares_alike_read_whole_or_through_a_buffer() {
+    fn a_previous_report_compares_alike_each_time_and_is_refused_where_it_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");
         let new = crate::pipeline::demo_report();
@@ -492,36 +463,28 @@ mod tests {
         run.verification = crate::bundle::verify::Verification::Failed;
         let moved = run.run_id.clone();
         std::fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
-        let changes = |whole_up_to| {
-            let previous =
-                PreviousReport::open_whole_up_to(&path, ReadLimits::DEFAULT, whole_up_to)
-                    .unwrap()
-                    .unwrap();
-            // Read twice through the one handle, as `lith build` does.
-            let first = serde_json::to_value(previous.compare(&new).unwrap()).unwrap();
-            assert_eq!(
-                serde_json::to_value(previous.compare(&new).unwrap()).unwrap(),
-                first
-            );
+        let previous = PreviousReport::open(&path, ReadLimits::DEFAULT)
+            .unwrap()
+            .unwrap();
+        // Read twice through the one handle, as `lith build` does.
+        let first = serde_json::to_value(previous.compare(&new).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_value(previous.compare(&new).unwrap()).unwrap(),
             first
-        };
-        let whole = changes(report::READ_WHOLE_BYTES);
-        assert_eq!(changes(0), whole);
-        assert!(whole["runs"].to_string().contains(&moved), "{whole}");
-        // A run whose verification is not one lith writes, on its line.
+        );
+        assert!(first["runs"].to_string().contains(&moved), "{first}");
+        // A run whose verification is not one lith writes, on its line and at the
+        // column serde_json gives reading the whole text.
         let text = std::fs::read_to_string(&path).unwrap();
         let bad = text.replacen("\"verification\": \"", "\"verification\": \"x", 1);
         std::fs::write(&path, &bad).unwrap();
         let line = bad[..bad.find("\"x").unwrap()].lines().count();
-        let refused = |whole_up_to| {
-            PreviousReport::open_whole_up_to(&path, ReadLimits::DEFAULT, whole_up_to)
-                .err()
-                .unwrap()
-                .to_string()
-        };
-        let e = refused(report::READ_WHOLE_BYTES);
-        assert_eq!(refused(0), e);
+        let e = PreviousReport::open(&path, ReadLimits::DEFAULT)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains(&format!("report.json:{line}:")), "{e}");
+        assert!(e.contains("unknown variant `xfailed`"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::{Report, VerdictLabel};
 use crate::bundle::verify::{
     ArtifactCheck, ArtifactStatus, MAX_LISTED_ARTIFACTS, RunReport, Sha256Digest, Verification,
 };
+use crate::json_walk::{self, Place};
 
 str_enum! {
     /// How an item's pass/fail standing moved between the two builds.
@@ -314,19 +315,7 @@ fn blocked_standing(blocked: bool) -> (&'static str, bool) {
 /// its `schema_version` when it has one as a string (a report of another version
 /// may fail to read), and whether the changes can be read from it. Each run is
 /// dropped as it is read.
-pub fn check(old: impl std::io::Read) -> (Option<String>, serde_json::Result<()>) {
-    check_in(serde_json::Deserializer::from_reader(old))
-}
-
-/// [`check`] of a report's text held whole, which serde_json reads several times
-/// faster than through a reader.
-pub fn check_text(old: &[u8]) -> (Option<String>, serde_json::Result<()>) {
-    check_in(serde_json::Deserializer::from_slice(old))
-}
-
-fn check_in<'de, R: serde_json::de::Read<'de>>(
-    old: serde_json::Deserializer<R>,
-) -> (Option<String>, serde_json::Result<()>) {
+pub fn check(old: impl std::io::Read) -> (Option<String>, Result<(), json_walk::Error>) {
     let mut version = None;
     let read = read_previous(old, &mut Comparison::checking(), &mut version);
     (version, read.map(drop))
@@ -337,19 +326,7 @@ fn check_in<'de, R: serde_json::de::Read<'de>>(
 /// then dropped, so the previous report is never held: a nightly build of 100,000
 /// runs compares with the last one in the memory of the changes alone. What is not
 /// a report lith wrote is an error at its line and column.
-pub fn compare(old: impl std::io::Read, new: &Report) -> serde_json::Result<Changes> {
-    compare_in(serde_json::Deserializer::from_reader(old), new)
-}
-
-/// [`compare`] with a report's text held whole.
-pub fn compare_text(old: &[u8], new: &Report) -> serde_json::Result<Changes> {
-    compare_in(serde_json::Deserializer::from_slice(old), new)
-}
-
-fn compare_in<'de, R: serde_json::de::Read<'de>>(
-    old: serde_json::Deserializer<R>,
-    new: &Report,
-) -> serde_json::Result<Changes> {
+pub fn compare(old: impl std::io::Read, new: &Report) -> Result<Changes, json_walk::Error> {
     let mut runs = Comparison::new(new);
     let past = read_previous(old, &mut runs, &mut None)?;
     let mut counts = ChangeCounts::default();
@@ -388,14 +365,93 @@ fn compare_in<'de, R: serde_json::de::Read<'de>>(
     })
 }
 
-fn read_previous<'de, R: serde_json::de::Read<'de>>(
-    mut de: serde_json::Deserializer<R>,
+/// Reads a previous report as it is walked ([`json_walk`]), each run handed to
+/// `runs` as it is read, and what the changes need of the rest; the rest is only
+/// checked.
+fn read_previous(
+    old: impl std::io::Read,
     runs: &mut Comparison<'_>,
     version: &mut Option<String>,
-) -> serde_json::Result<Past> {
-    let past = serde::de::DeserializeSeed::deserialize(Previous { runs, version }, &mut de)?;
-    de.end()?;
-    Ok(past)
+) -> Result<Past, json_walk::Error> {
+    use json_walk::parse;
+    use serde::de::Error;
+    let (mut generator, mut generated_at, mut verdict, mut site) = (None, None, None, None);
+    let (mut bundles, mut dod, mut gates) = (false, None, None);
+    let mut past = None;
+    // The root being read: its path, once read.
+    let mut root: Option<String> = None;
+    let wrong = |what: &str| Err(serde_json::Error::custom(what));
+    json_walk::walk(old, |place, value| {
+        match place {
+            Place::Top("schema_version") => *version = Some(parse(value)?),
+            Place::Top("generator") => generator = Some(parse::<String>(value)?),
+            Place::Top("generated_at") => generated_at = Some(parse::<String>(value)?),
+            Place::Top("verdict") => verdict = Some(parse::<PastVerdict>(value)?),
+            Place::Top("site") => site = Some(parse::<PastSite>(value)?),
+            Place::Top("dod") => dod = Some(parse::<PastDod>(value)?),
+            Place::Top("gates") => gates = Some(parse::<PastGates>(value)?),
+            Place::Top("bundles") => return wrong("the bundles section is not an object"),
+            Place::BundlesEnd => bundles = true,
+            Place::Bundles("roots") => return wrong("the bundle roots are not a list"),
+            Place::RootValue => return wrong("a bundle root is not an object"),
+            Place::Root("path") => root = Some(parse(value)?),
+            Place::Root("runs") => return wrong("a bundle root's runs are not a list"),
+            Place::Run => {
+                // lith writes a root's path before its runs, so that they can be
+                // compared as they are read.
+                let Some(root) = root.as_deref() else {
+                    return wrong(
+                        "a bundle root's runs come before its path; a report lith wrote names the root first",
+                    );
+                };
+                runs.previous(root, parse::<PastRun>(value)?)
+                    .map_err(serde_json::Error::custom)?;
+            }
+            Place::RootEnd => {
+                if root.take().is_none() {
+                    return Err(serde_json::Error::missing_field("path"));
+                }
+            }
+            Place::End => {
+                let (
+                    Some(generator),
+                    Some(generated_at),
+                    Some(verdict),
+                    Some(site),
+                    true,
+                    Some(dod),
+                    Some(gates),
+                ) = (
+                    generator.take(),
+                    generated_at.take(),
+                    verdict.take(),
+                    site.take(),
+                    bundles,
+                    dod.take(),
+                    gates.take(),
+                )
+                else {
+                    return wrong(
+                        "it lacks one of generator, generated_at, verdict, site, bundles, dod and gates",
+                    );
+                };
+                past = Some(Past {
+                    build: PreviousBuild {
+                        generated_at,
+                        generator,
+                        verdict: verdict.label,
+                        base_url: site.base_url,
+                    },
+                    phases: dod.phases,
+                    gate: gates.push_truth,
+                });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    // The walk ends at `Place::End` when it reads a report through.
+    Ok(past.expect("a walk that read the report through ended at its end"))
 }
 
 /// A run of the previous build, as much of it as the changes read (the rest of its
@@ -687,198 +743,6 @@ struct PastGates {
     push_truth: Option<PastGate>,
 }
 
-/// `DeserializeSeed` for a seed that is its own visitor, of what `$how` reads.
-macro_rules! seed {
-    ($seed:ty, $value:ty, $how:ident) => {
-        impl<'de> serde::de::DeserializeSeed<'de> for $seed {
-            type Value = $value;
-            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<$value, D::Error> {
-                d.$how(self)
-            }
-        }
-    };
-}
-
-/// Reads a previous `report.json`, handing each run to a [`Comparison`] as it is
-/// read; the rest of the report is skipped unread.
-struct Previous<'c, 'n> {
-    runs: &'c mut Comparison<'n>,
-    /// The `schema_version`, once read.
-    version: &'c mut Option<String>,
-}
-
-/// Reads `bundles`, handing its roots on.
-struct Bundles<'c, 'n> {
-    runs: &'c mut Comparison<'n>,
-}
-
-/// Reads a root's `runs` (whose `path` came before them).
-struct Runs<'c, 'n, 'r> {
-    runs: &'c mut Comparison<'n>,
-    root: &'r str,
-}
-
-seed!(Previous<'_, '_>, Past, deserialize_map);
-
-impl<'de> serde::de::Visitor<'de> for Previous<'_, '_> {
-    type Value = Past;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a report.json that lith wrote")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Past, A::Error> {
-        use serde::de::Error;
-        let (mut generator, mut generated_at, mut verdict, mut site) = (None, None, None, None);
-        let (mut bundles, mut dod, mut gates) = (false, None, None);
-        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "schema_version" => *self.version = Some(a.next_value::<String>()?),
-                "generator" => generator = Some(a.next_value::<String>()?),
-                "generated_at" => generated_at = Some(a.next_value::<String>()?),
-                "verdict" => verdict = Some(a.next_value::<PastVerdict>()?),
-                "site" => site = Some(a.next_value::<PastSite>()?),
-                "bundles" => {
-                    a.next_value_seed(Bundles {
-                        runs: &mut *self.runs,
-                    })?;
-                    bundles = true;
-                }
-                "dod" => dod = Some(a.next_value::<PastDod>()?),
-                "gates" => gates = Some(a.next_value::<PastGates>()?),
-                _ => {
-                    a.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        let (
-            Some(generator),
-            Some(generated_at),
-            Some(verdict),
-            Some(site),
-            true,
-            Some(dod),
-            Some(gates),
-        ) = (generator, generated_at, verdict, site, bundles, dod, gates)
-        else {
-            return Err(A::Error::custom(
-                "it lacks one of generator, generated_at, verdict, site, bundles, dod and gates",
-            ));
-        };
-        Ok(Past {
-            build: PreviousBuild {
-                generated_at,
-                generator,
-                verdict: verdict.label,
-                base_url: site.base_url,
-            },
-            phases: dod.phases,
-            gate: gates.push_truth,
-        })
-    }
-}
-
-seed!(Bundles<'_, '_>, (), deserialize_map);
-
-impl<'de> serde::de::Visitor<'de> for Bundles<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the bundles section, with its roots")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "roots" {
-                a.next_value_seed(Roots {
-                    runs: &mut *self.runs,
-                })?;
-            } else {
-                a.next_value::<serde::de::IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Reads `bundles.roots`, each root with its runs.
-struct Roots<'c, 'n> {
-    runs: &'c mut Comparison<'n>,
-}
-
-seed!(Roots<'_, '_>, (), deserialize_seq);
-
-impl<'de> serde::de::Visitor<'de> for Roots<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of bundle roots")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        while a
-            .next_element_seed(Root {
-                runs: &mut *self.runs,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
-
-/// Reads one bundle root: its `path`, then its runs.
-struct Root<'c, 'n> {
-    runs: &'c mut Comparison<'n>,
-}
-
-seed!(Root<'_, '_>, (), deserialize_map);
-
-impl<'de> serde::de::Visitor<'de> for Root<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a bundle root")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        use serde::de::Error;
-        let mut path: Option<String> = None;
-        while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "path" => path = Some(a.next_value()?),
-                "runs" => {
-                    // lith writes a root's path before its runs, so that they can be
-                    // compared as they are read.
-                    let Some(root) = path.as_deref() else {
-                        return Err(A::Error::custom(
-                            "a bundle root's runs come before its path; a report lith wrote names the root first",
-                        ));
-                    };
-                    a.next_value_seed(Runs {
-                        runs: &mut *self.runs,
-                        root,
-                    })?;
-                }
-                _ => {
-                    a.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        match path {
-            Some(_) => Ok(()),
-            None => Err(A::Error::missing_field("path")),
-        }
-    }
-}
-
-seed!(Runs<'_, '_, '_>, (), deserialize_seq);
-
-impl<'de> serde::de::Visitor<'de> for Runs<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of runs")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        while let Some(run) = a.next_element::<PastRun>()? {
-            self.runs
-                .previous(self.root, run)
-                .map_err(<A::Error as serde::de::Error>::custom)?;
-        }
-        Ok(())
-    }
-}
 /// Items known by id, each with its label and whether it fails.
 fn items<'a>(
     old: impl IntoIterator<Item = (&'a str, &'a str, bool)>,

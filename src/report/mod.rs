@@ -24,13 +24,6 @@ use crate::finding::{Finding, Severity};
 
 pub const SCHEMA_VERSION: &str = "lith.report/v2";
 
-/// The largest report compared with (`--previous`, the older side of `lith diff`)
-/// whose text lith reads into memory before reading it: serde_json reads a slice
-/// several times faster than through a reader. A larger one is read through a
-/// buffer, so its text is never held. (A rebuild's reuse always reads through a
-/// buffer, digesting and counting in the same pass.)
-pub const READ_WHOLE_BYTES: u64 = 64 << 20;
-
 /// What lith allows one report it reads back whole (`render`, `merge`'s partial
 /// reports together, the newer side of `diff`, a rebuild's reuse) to take, all three
 /// following the memory it may hold (`--report-memory`).
