@@ -310,15 +310,7 @@ pub fn scan_values(
     let mut counted = 0usize;
     // The line the next chunk starts on, and the bytes before it on that line.
     let (mut line, mut column) = (1u64, 0u64);
-    fn advance(bytes: &[u8], line: &mut u64, column: &mut u64) {
-        match memchr::memrchr(b'\n', bytes) {
-            Some(last) => {
-                *line += memchr::memchr_iter(b'\n', bytes).count() as u64;
-                *column = (bytes.len() - last - 1) as u64;
-            }
-            None => *column += bytes.len() as u64,
-        }
-    }
+    use crate::json_walk::advance;
     loop {
         let n = match r.read(buf.get_mut()) {
             Ok(0) => return Ok(Ok(())),

@@ -210,14 +210,11 @@ impl<R: Read> Text<R> {
 
     /// Walks past `n` bytes, keeping the line and column.
     fn skip(&mut self, n: usize) {
-        let bytes = &self.buf[self.pos..self.pos + n];
-        match memchr::memrchr(b'\n', bytes) {
-            Some(last) => {
-                self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
-                self.col = (n - last - 1) as u64;
-            }
-            None => self.col += n as u64,
-        }
+        advance(
+            &self.buf[self.pos..self.pos + n],
+            &mut self.line,
+            &mut self.col,
+        );
         self.pos += n;
     }
 
@@ -478,14 +475,8 @@ impl<R: Read> Text<R> {
 
     /// An error at the end of the text (on its last byte, as serde_json places it).
     fn eof_error(&self, message: &str) -> Error {
-        let rest = &self.buf[self.pos..self.end];
-        let (line, column) = match memchr::memrchr(b'\n', rest) {
-            Some(last) => (
-                self.line + memchr::memchr_iter(b'\n', rest).count() as u64,
-                (rest.len() - last - 1) as u64,
-            ),
-            None => (self.line, self.col + rest.len() as u64),
-        };
+        let (mut line, mut column) = (self.line, self.col);
+        advance(&self.buf[self.pos..self.end], &mut line, &mut column);
         Error {
             message: message.to_string(),
             line,
@@ -506,6 +497,18 @@ impl<R: Read> Text<R> {
             line,
             column,
         }
+    }
+}
+
+/// Moves a place in a text (its line, and the bytes before it on that line) past
+/// `bytes`.
+pub fn advance(bytes: &[u8], line: &mut u64, column: &mut u64) {
+    match memchr::memrchr(b'\n', bytes) {
+        Some(last) => {
+            *line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+            *column = (bytes.len() - last - 1) as u64;
+        }
+        None => *column += bytes.len() as u64,
     }
 }
 
@@ -530,14 +533,7 @@ impl<R: Read> Read for Rest<'_, R> {
             return Ok(n);
         }
         let n = self.r.read(out)?;
-        let got = &out[..n];
-        match memchr::memrchr(b'\n', got) {
-            Some(last) => {
-                self.lines += memchr::memchr_iter(b'\n', got).count() as u64;
-                self.col = (n - last - 1) as u64;
-            }
-            None => self.col += n as u64,
-        }
+        advance(&out[..n], &mut self.lines, &mut self.col);
         self.used += n;
         Ok(n)
     }
