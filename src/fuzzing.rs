@@ -101,6 +101,13 @@ pub fn queue_log(data: &[u8]) {
         "replay read {step} bytes at a time"
     );
     assert_eq!(pieces.counters, whole.counters, "counters read in pieces");
+    // A task's canonical form is the same whichever writer writes it.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let (mut fast, mut serde) = (Vec::new(), Vec::new());
+        let a = queue::canon::write_to(text, &["created_at"], &mut fast).map_err(|e| e.to_string());
+        let b = queue::canon::write(text, &["created_at"], &mut serde).map_err(|e| e.to_string());
+        assert_eq!((a, fast), (b, serde), "the canonical form of a task");
+    }
 }
 
 /// A reader that hands out its bytes at most `step` at a time, as a pipe or a slow

@@ -109,6 +109,247 @@ pub fn write(raw: &str, skip: &[&str], w: impl std::io::Write) -> serde_json::Re
     serialize_in(raw, skip, &mut ser, budget)
 }
 
+/// Writes the compact canonical form of `raw`, without the top-level keys in
+/// `skip`, to the end of `out`: what [`write`] writes, most often without serde.
+///
+/// A task as producers write it (strings without escapes, integers, nested objects
+/// and arrays, keys in any order, any white space) is written by [`Fast`]; one
+/// with anything else (an escape, a fraction or an exponent, a repeated key, a
+/// large integer, deep nesting, many members) goes through [`write`]. Either way
+/// the bytes are the same.
+pub fn write_to(raw: &str, skip: &[&str], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    }
+    let start = out.len();
+    let done = SCRATCH.with_borrow_mut(|scratch| {
+        scratch.members.clear();
+        Fast {
+            text: raw.as_bytes(),
+            at: 0,
+            out: &mut *out,
+            scratch,
+        }
+        .document(skip)
+        .is_some()
+    });
+    if done {
+        return Ok(());
+    }
+    out.truncate(start);
+    write(raw, skip, out)
+}
+
+/// The nesting and members [`Fast`] writes; past them, [`write`] and its limits.
+const FAST_DEPTH: usize = 32;
+const FAST_MEMBERS: usize = 1024;
+
+/// A writer of the canonical form of the JSON texts whose every value is its own
+/// canonical form but for white space and the order of keys. It gives up (`None`)
+/// at anything else, leaving `out` to be cut back by its caller.
+struct Fast<'t, 'o> {
+    text: &'t [u8],
+    at: usize,
+    out: &'o mut Vec<u8>,
+    scratch: &'o mut Scratch,
+}
+
+/// What [`Fast`] holds while it writes, kept from one task to the next.
+#[derive(Default)]
+struct Scratch {
+    /// The members of the objects being read, innermost last.
+    members: Vec<Member>,
+    /// An object's members in order of key, written here and copied back.
+    sorted: Vec<u8>,
+}
+
+/// Where a member's key is in the text, and where its value was written in `out`.
+struct Member {
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+}
+
+impl Fast<'_, '_> {
+    fn document(&mut self, skip: &[&str]) -> Option<()> {
+        self.value(0, skip)?;
+        self.space();
+        (self.at == self.text.len()).then_some(())
+    }
+
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// Reads one value and writes its canonical form; `skip` applies to the keys of
+    /// an object at this depth.
+    fn value(&mut self, depth: usize, skip: &[&str]) -> Option<()> {
+        self.space();
+        match *self.text.get(self.at)? {
+            b'{' => self.object(depth + 1, skip),
+            b'[' => self.array(depth + 1),
+            b'"' => {
+                let s = self.string()?;
+                self.out.extend_from_slice(&self.text[s]);
+                Some(())
+            }
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => self.integer(),
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> Option<()> {
+        self.text[self.at..].starts_with(word).then_some(())?;
+        self.at += word.len();
+        self.out.extend_from_slice(word);
+        Some(())
+    }
+
+    /// A string without escapes or control characters, quotes included: its own
+    /// canonical form (serde_json escapes nothing else).
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.at;
+        // One look at each byte: the strings of a task are short.
+        let len = self.text[start + 1..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = start + 1 + len;
+        if self.text[end] != b'"' {
+            return None;
+        }
+        self.at = end + 1;
+        Some(start..end + 1)
+    }
+
+    /// `0`, or an integer of at most 18 digits without a leading zero, which
+    /// serde_json reads as a `u64` or an `i64` and writes as it is. `-0`, longer
+    /// integers, fractions and exponents are left to serde_json.
+    fn integer(&mut self) -> Option<()> {
+        let start = self.at;
+        let rest = &self.text[start..];
+        let sign = usize::from(rest.first() == Some(&b'-'));
+        let digits = rest[sign..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let canonical = match rest.get(sign) {
+            Some(b'0') => sign == 0 && digits == 1,
+            Some(b'1'..=b'9') => digits <= 18,
+            _ => false,
+        };
+        let end = start + sign + digits;
+        let next = self.text.get(end);
+        if !canonical || matches!(next, Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.out.extend_from_slice(&self.text[start..end]);
+        self.at = end;
+        Some(())
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > FAST_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.out.push(b'[');
+        self.space();
+        if self.text.get(self.at) == Some(&b']') {
+            self.at += 1;
+            self.out.push(b']');
+            return Some(());
+        }
+        loop {
+            self.value(depth, &[])?;
+            self.space();
+            match *self.text.get(self.at)? {
+                b',' => self.out.push(b','),
+                b']' => break,
+                _ => return None,
+            }
+            self.at += 1;
+        }
+        self.at += 1;
+        self.out.push(b']');
+        Some(())
+    }
+
+    /// An object: each member's value written where the object starts, in the
+    /// order read, then the members copied back in the order of their keys.
+    fn object(&mut self, depth: usize, skip: &[&str]) -> Option<()> {
+        if depth > FAST_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        let first = self.scratch.members.len();
+        let start = self.out.len();
+        self.space();
+        if self.text.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            self.out.extend_from_slice(b"{}");
+            return Some(());
+        }
+        loop {
+            self.space();
+            if self.text.get(self.at) != Some(&b'"') {
+                return None;
+            }
+            let quoted = self.string()?;
+            let key = quoted.start + 1..quoted.end - 1;
+            self.space();
+            if self.text.get(self.at) != Some(&b':') {
+                return None;
+            }
+            self.at += 1;
+            let from = self.out.len();
+            self.value(depth, &[])?;
+            if self.scratch.members.len() >= FAST_MEMBERS {
+                return None;
+            }
+            if !skip.iter().any(|s| s.as_bytes() == &self.text[key.clone()]) {
+                let value = from..self.out.len();
+                self.scratch.members.push(Member { key, value });
+            }
+            self.space();
+            match *self.text.get(self.at)? {
+                b',' => self.at += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.at += 1;
+        let text = self.text;
+        let key = |m: &Member| &text[m.key.clone()];
+        let Scratch { members, sorted } = &mut *self.scratch;
+        let members = &mut members[first..];
+        // Keys compare as serde_json's map orders them: by their bytes. A repeated
+        // key (the last one wins) is left to serde_json.
+        members.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        if members.windows(2).any(|w| key(&w[0]) == key(&w[1])) {
+            return None;
+        }
+        sorted.clear();
+        sorted.push(b'{');
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                sorted.push(b',');
+            }
+            sorted.push(b'"');
+            sorted.extend_from_slice(key(m));
+            sorted.extend_from_slice(b"\":");
+            sorted.extend_from_slice(&self.out[m.value.clone()]);
+        }
+        sorted.push(b'}');
+        self.scratch.members.truncate(first);
+        self.out.truncate(start);
+        self.out.extend_from_slice(&self.scratch.sorted);
+        Some(())
+    }
+}
+
 /// Whether a value's text is its own canonical form whatever it holds: a string
 /// without escapes (it has no `"`, `\` or control character left to escape), or
 /// one of the three words. Numbers are written anew (`1E2` is `100.0`).
@@ -123,7 +364,7 @@ fn plain(raw: &str) -> bool {
 /// The compact canonical form of `raw` as a JSON text of its own.
 pub fn to_raw(raw: &str) -> serde_json::Result<Box<RawValue>> {
     let mut out = Vec::with_capacity(raw.len());
-    write(raw, &[], &mut out)?;
+    write_to(raw, &[], &mut out)?;
     RawValue::from_string(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
@@ -423,10 +664,159 @@ mod tests {
         assert!(check(&flood).is_err());
     }
 
+    /// What [`Fast`] writes of `raw`, or `None` where it leaves `raw` to serde_json.
+    fn fast(raw: &str, skip: &[&str]) -> Option<String> {
+        let mut out = b"before".to_vec();
+        Fast {
+            text: raw.as_bytes(),
+            at: 0,
+            out: &mut out,
+            scratch: &mut Scratch::default(),
+        }
+        .document(skip)?;
+        assert_eq!(&out[..6], b"before", "what was in `out` is kept");
+        Some(String::from_utf8(out[6..].to_vec()).unwrap())
+    }
+
+    /// What [`write_to`] and [`write`] write of `raw`, which must be the same.
+    fn both(raw: &str, skip: &[&str]) -> Result<String, String> {
+        let mut serde = Vec::new();
+        let serde = write(raw, skip, &mut serde)
+            .map(|()| String::from_utf8(serde).unwrap())
+            .map_err(|e| e.to_string());
+        let mut out = b",".to_vec();
+        let to = write_to(raw, skip, &mut out)
+            .map(|()| String::from_utf8(out[1..].to_vec()).unwrap())
+            .map_err(|e| e.to_string());
+        assert_eq!(to, serde, "{raw}");
+        serde
+    }
+
+    #[test]
+    fn tasks_as_producers_write_them_are_written_without_serde_and_alike() {
+        for (raw, want) in [
+            (
+                r#"{"id": "task-1", "kind": "build", "payload": {"ref": "main", "n": 7, "tags": ["a", "b"], "x": null, "ok": true, "no": false}, "dedupe_key": "k", "created_at": "2026-02-15T19:32:00+00:00"}"#,
+                r#"{"dedupe_key":"k","id":"task-1","kind":"build","payload":{"n":7,"no":false,"ok":true,"ref":"main","tags":["a","b"],"x":null}}"#,
+            ),
+            (
+                "{\"id\":\"t\",\"payload\":{}}",
+                "{\"id\":\"t\",\"payload\":{}}",
+            ),
+            (
+                " {\r\n\t\"é\" : [ ] , \"e\" : [ 0 , -12 , 123456789012345678 , { } ] , \"\u{7f}\" : \"plain \u{2028} ☃\" } ",
+                "{\"e\":[0,-12,123456789012345678,{}],\"\u{7f}\":\"plain \u{2028} ☃\",\"é\":[]}",
+            ),
+            // Skipped at the top only, and every key but it kept.
+            (
+                r#"{"created_at":1,"b":{"created_at":2},"a":[{"created_at":3}]}"#,
+                r#"{"a":[{"created_at":3}],"b":{"created_at":2}}"#,
+            ),
+            (r#"{"created_at":1}"#, "{}"),
+            ("[1,[2,[3]]]", "[1,[2,[3]]]"),
+            ("\"s\"", "\"s\""),
+            ("-7", "-7"),
+        ] {
+            assert_eq!(fast(raw, &["created_at"]).as_deref(), Some(want), "{raw}");
+            assert_eq!(both(raw, &["created_at"]).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn what_only_serde_json_writes_alike_is_left_to_it() {
+        let deep = |n: usize| format!("{}0{}", "[".repeat(n), "]".repeat(n));
+        let wide = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!("\"{i}\":{i}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        for raw in [
+            // Escapes, in keys and in strings.
+            r#"{"a\u0062":1}"#.to_string(),
+            r#"{"a":"\u00e9"}"#.to_string(),
+            r#"["\n"]"#.to_string(),
+            // Numbers that serde_json writes anew.
+            "[1.5]".into(),
+            "[1e2]".into(),
+            "[1E2]".into(),
+            "[-0]".into(),
+            "[1234567890123456789]".into(),
+            "[18446744073709551616]".into(),
+            "[-9223372036854775809]".into(),
+            // A repeated key: the last one wins.
+            r#"{"k":1,"k":2}"#.into(),
+            r#"{"a":{"k":[1],"k":[2]}}"#.into(),
+            // Past the nesting and the members the fast writer holds.
+            deep(FAST_DEPTH + 1),
+            wide(FAST_MEMBERS + 1),
+            // Not JSON: serde_json's refusal, in its words.
+            "".into(),
+            "{".into(),
+            "[1,]".into(),
+            r#"{"a":1,}"#.into(),
+            r#"{"a" 1}"#.into(),
+            "[01]".into(),
+            "[-]".into(),
+            "[1x]".into(),
+            "[tru]".into(),
+            "[1] 2".into(),
+            "[\"a\u{1}\"]".into(),
+            "{\"a\u{1}\":0}".into(),
+            "[\"open".into(),
+        ] {
+            assert_eq!(fast(&raw, &[]), None, "{raw}");
+            both(&raw, &[]).ok();
+        }
+        // At the limits it holds, the fast writer writes.
+        assert!(fast(&deep(FAST_DEPTH), &[]).is_some());
+        assert!(fast(&wide(FAST_MEMBERS), &[]).is_some());
+        assert_eq!(both(&deep(FAST_DEPTH), &[]), Ok(deep(FAST_DEPTH)));
+        // Escapes stay serde_json's to write (`\u0062` is `b`: the last `ab` wins).
+        assert_eq!(
+            both(r#"{"a\u0062":1,"ab":0}"#, &[]),
+            Ok(r#"{"ab":0}"#.into())
+        );
+        assert_eq!(both("[1.50,1e2,-0]", &[]), Ok("[1.5,100.0,-0.0]".into()));
+    }
+
+    /// JSON whose every value the fast writer takes: keys and strings without
+    /// escapes, integers that fit, members in any order, white space anywhere.
+    fn plain_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            (-999_999_999_999_999_999i64..=999_999_999_999_999_999).prop_map(|n| n.to_string()),
+            "[a-c\u{e9} ]{0,3}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[ {}]", v.join(" ,\n"))),
+                proptest::collection::btree_map("[a-c\u{e9}]{0,2}|created_at", inner, 0..5)
+                    .prop_map(|m| {
+                        let members: Vec<String> = m
+                            .into_iter()
+                            .rev()
+                            .map(|(k, v)| format!("\"{k}\"\t:{v}"))
+                            .collect();
+                        format!("{{ {} }}", members.join(","))
+                    }),
+            ]
+        })
+    }
+
     proptest::proptest! {
         #[test]
         fn any_json_is_written_as_a_value_would_be(raw in crate::json_text::tests::json_strategy()) {
             proptest::prop_assert_eq!(canon(&raw), via_value(&raw));
+            proptest::prop_assert_eq!(both(&raw, &[]), Ok(via_value(&raw)));
+        }
+
+        #[test]
+        fn plain_json_is_written_fast_as_serde_json_writes_it(raw in plain_strategy()) {
+            let written = fast(&raw, &["created_at"]);
+            proptest::prop_assert!(written.is_some(), "{}", raw);
+            proptest::prop_assert_eq!(written.map(Ok), Some(both(&raw, &["created_at"])));
         }
     }
 }

@@ -653,7 +653,7 @@ impl Replay {
                 }
             };
             out.push(b',');
-            canon::write(&text, STATE_SKIP, &mut out).map_err(std::io::Error::other)?;
+            canon::write_to(&text, STATE_SKIP, &mut out).map_err(std::io::Error::other)?;
         }
         pieces.push(Piece::Encoded(out));
         Ok(pieces)
