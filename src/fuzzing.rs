@@ -101,6 +101,8 @@ pub fn queue_log(data: &[u8]) {
         "replay read {step} bytes at a time"
     );
     assert_eq!(pieces.counters, whole.counters, "counters read in pieces");
+    // Each line reads alike whether the common line is read in one pass or not.
+    queue::check_scan(data);
     // A task's canonical form is the same whichever writer writes it.
     if let Ok(text) = std::str::from_utf8(data) {
         let (mut fast, mut serde) = (Vec::new(), Vec::new());

@@ -10,6 +10,7 @@
 
 pub mod canon;
 pub mod crosscheck;
+mod scan;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -213,12 +214,14 @@ struct TaskHead<'a> {
     dedupe_key: Option<Text<'a>>,
 }
 
+const NO_ID: &str = "enqueue whose task has no string `id`";
+
 /// The head of a task's text, which has an id; or why the enqueue is refused.
 fn task_head(text: &str) -> Result<TaskHead<'_>, &'static str> {
     let head: TaskHead = serde_json::from_str(text)
         .map_err(|_| "enqueue whose `task` is not an object with string fields")?;
     if head.id.is_none() {
-        return Err("enqueue whose task has no string `id`");
+        return Err(NO_ID);
     }
     Ok(head)
 }
@@ -987,31 +990,131 @@ impl Span {
     }
 }
 
+/// Checks that [`scan`] reads each line of `data` as serde_json reads it, and that
+/// a replay of `data` line by line folds to the same state either way; panics
+/// where they differ. For the tests and the fuzz targets.
+#[doc(hidden)]
+pub fn check_scan(data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        let Some(ev) = std::str::from_utf8(line).ok().and_then(scan::event) else {
+            continue;
+        };
+        let serde: Envelope = serde_json::from_slice(line).expect("what scan reads, serde reads");
+        let text = |t: Option<Text>| t.map(|t| t.0.into_owned());
+        assert_eq!(
+            (text(serde.v), text(serde.op), text(serde.task_id)),
+            (
+                ev.v.map(str::to_string),
+                ev.op.map(str::to_string),
+                ev.task_id.map(str::to_string)
+            ),
+            "the fields of {:?}",
+            String::from_utf8_lossy(line)
+        );
+        let task = serde.task.map(RawValue::get);
+        assert_eq!(task, ev.task.as_ref().map(|t| t.text), "a task's text");
+        if let Some(t) = ev.task {
+            let head: TaskHead = serde_json::from_str(t.text).expect("a task's head");
+            assert_eq!(
+                (text(head.id), text(head.dedupe_key)),
+                (t.id.map(str::to_string), t.dedupe_key.map(str::to_string)),
+                "a task's head"
+            );
+        }
+    }
+    let replay = |scan: bool| {
+        let mut r = Replay::new();
+        for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+            let mut text = String::new();
+            let parsed = parse_line_as(line, None, &mut text, scan);
+            r.fold(i + 1, parsed, &text);
+        }
+        r
+    };
+    let (scanned, serde) = (replay(true), replay(false));
+    assert_eq!(scanned.counters, serde.counters, "counters");
+    assert_eq!(scanned.findings, serde.findings, "findings");
+    assert_eq!(
+        scanned.state_sha256().ok(),
+        serde.state_sha256().ok(),
+        "state"
+    );
+    assert_eq!(
+        scanned.dedupe_index().ok(),
+        serde.dedupe_index().ok(),
+        "dedupe index"
+    );
+}
+
+/// What replay reads of an event line: its `Envelope`, and the head of its task
+/// when that was read with it.
+struct Head<'a> {
+    v: Option<Cow<'a, str>>,
+    op: Option<Cow<'a, str>>,
+    task_id: Option<Cow<'a, str>>,
+    task: Option<&'a str>,
+    /// The task's `id` and `dedupe_key`.
+    task_head: Option<(Option<&'a str>, Option<&'a str>)>,
+}
+
 /// Parses one line; `at` is its offset in the log file being replayed, if any. The
 /// texts the fold needs are copied to the end of `buf`.
 fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
+    parse_line_as(raw, at, buf, true)
+}
+
+/// [`parse_line`], with the common line read by [`scan`] or, without `scan`, every
+/// line by serde_json (which the tests and the fuzz targets compare).
+fn parse_line_as(raw: &[u8], at: Option<u64>, buf: &mut String, scan: bool) -> Parsed {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Blank;
     }
-    // A line checked as UTF-8 once is parsed without checking each string again;
-    // one that is not reads as before, to the same refusal.
-    let parsed = match std::str::from_utf8(raw) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(raw),
+    let line = std::str::from_utf8(raw);
+    let scanned = match line {
+        Ok(line) if scan => scan::event(line),
+        _ => None,
     };
-    let ev: Envelope = match parsed {
-        Ok(ev) => ev,
-        Err(e) => {
-            let what = if serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
-                "not an event object"
-            } else {
-                "not JSON"
+    let ev = match scanned {
+        Some(ev) => Head {
+            v: ev.v.map(Cow::Borrowed),
+            op: ev.op.map(Cow::Borrowed),
+            task_id: ev.task_id.map(Cow::Borrowed),
+            task: ev.task.as_ref().map(|t| t.text),
+            task_head: ev.task.map(|t| (t.id, t.dedupe_key)),
+        },
+        None => {
+            // A line checked as UTF-8 once is parsed without checking each string
+            // again; one that is not reads as before, to the same refusal.
+            let parsed = match line {
+                Ok(text) => serde_json::from_str(text),
+                Err(_) => serde_json::from_slice(raw),
             };
-            return Parsed::Corrupt(format!(
-                "{what} ({} at column {})",
-                crate::fsutil::strip_position(&e.to_string()),
-                e.column()
-            ));
+            match parsed {
+                Ok(Envelope {
+                    v,
+                    op,
+                    task_id,
+                    task,
+                }) => Head {
+                    v: v.map(|t| t.0),
+                    op: op.map(|t| t.0),
+                    task_id: task_id.map(|t| t.0),
+                    task: task.map(RawValue::get),
+                    task_head: None,
+                },
+                Err(e) => {
+                    let what = if serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
+                        "not an event object"
+                    } else {
+                        "not JSON"
+                    };
+                    return Parsed::Corrupt(format!(
+                        "{what} ({} at column {})",
+                        crate::fsutil::strip_position(&e.to_string()),
+                        e.column()
+                    ));
+                }
+            }
         }
     };
     if let Some(v) = ev.v.as_deref()
@@ -1024,17 +1127,31 @@ fn parse_line(raw: &[u8], at: Option<u64>, buf: &mut String) -> Parsed {
     }
     match ev.op.as_deref() {
         Some("enqueue") => {
-            let Some(raw_task) = ev.task else {
+            let Some(text) = ev.task else {
                 return Parsed::Corrupt("enqueue without a `task` object".into());
             };
-            let text = raw_task.get();
             let offset = at.map(|at| at + (text.as_ptr() as usize - raw.as_ptr() as usize) as u64);
             let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
             if text.len() <= HELD_TASK_BYTES && brackets <= canon::MAX_DEPTH {
-                // The common task: the fold reads its head from the text it holds.
-                return Parsed::EnqueueText {
-                    raw: Span::push(buf, text),
-                    at: offset,
+                return match ev.task_head {
+                    // The common task, whose head was read with its line.
+                    Some((Some(id), key)) => {
+                        let (id, key) = names(Some(id), key);
+                        Parsed::Enqueue {
+                            id: Span::push(buf, &id.expect("an id")),
+                            key: key.map(|k| Span::push(buf, &k)),
+                            body: ParsedBody::Held {
+                                raw: Span::push(buf, text),
+                                at: offset,
+                            },
+                        }
+                    }
+                    Some((None, _)) => Parsed::Corrupt(NO_ID.into()),
+                    // The fold reads its head from the text it holds.
+                    None => Parsed::EnqueueText {
+                        raw: Span::push(buf, text),
+                        at: offset,
+                    },
                 };
             }
             let head = match task_head(text) {
@@ -1843,6 +1960,91 @@ mod tests {
 
     /// Lines are parsed in batches whose ids and task texts share one buffer: a log
     /// of several batches folds as it does line by line, each line with its own.
+    /// An event line as producers write it, and lines around it: fields in any
+    /// order, repeated, null or of another type, escapes, unknown fields holding any
+    /// JSON, and lines cut short or with a byte changed.
+    fn line_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let string = prop_oneof![
+            "[a-c\u{e9} ]{0,4}".prop_map(|s| format!("\"{s}\"")),
+            Just(r#""es\u0063aped\n""#.to_string()),
+            Just("null".to_string()),
+            Just("7".to_string()),
+        ];
+        let head = proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("id"),
+                    Just("dedupe_key"),
+                    Just("kind"),
+                    Just("i\\u0064")
+                ],
+                string.clone(),
+            ),
+            0..4,
+        );
+        let task = (head, crate::json_text::tests::json_strategy()).prop_map(|(head, payload)| {
+            let mut members: Vec<String> =
+                head.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            members.push(format!("\"payload\":{payload}"));
+            format!("{{{}}}", members.join(", "))
+        });
+        let field = prop_oneof![
+            string.clone().prop_map(|v| ("v".to_string(), v)),
+            prop_oneof![
+                Just("\"enqueue\"".to_string()),
+                Just("\"dequeue\"".to_string()),
+                string.clone()
+            ]
+            .prop_map(|v| ("op".to_string(), v)),
+            string.prop_map(|v| ("task_id".to_string(), v)),
+            task.prop_map(|v| ("task".to_string(), v)),
+            crate::json_text::tests::json_strategy().prop_map(|v| ("ts".to_string(), v)),
+        ];
+        let line = proptest::collection::vec(field, 0..6).prop_map(|fields| {
+            let members: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", members.join(","))
+        });
+        (line, any::<u8>(), any::<prop::sample::Index>(), 0..4u8).prop_map(
+            |(line, byte, at, how)| {
+                let mut bytes = line.into_bytes();
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 => bytes.truncate(i),
+                    1 if i < bytes.len() => bytes[i] = byte,
+                    _ => {}
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_line_read_in_one_pass_reads_as_serde_json_reads_it(
+            lines in proptest::collection::vec(line_strategy(), 1..8),
+        ) {
+            let log = lines.join("\n");
+            check_scan(log.as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_common_lines_are_read_in_one_pass_and_fold_alike() {
+        let mut log = String::new();
+        for i in 0..50 {
+            log.push_str(&enq(&format!("t{i}"), &format!("k{}", i % 7)));
+            if i % 3 == 0 {
+                log.push_str(&deq(&format!("t{}", i / 2)));
+            }
+        }
+        log.push_str("{\"op\":\"enqueue\",\"task\":{\"kind\":\"no id\"}}\n");
+        for line in log.lines() {
+            assert!(scan::event(line).is_some(), "{line}");
+        }
+        check_scan(log.as_bytes());
+    }
+
     #[test]
     fn a_log_of_many_batches_folds_as_it_does_line_by_line() {
         let mut log = String::new();
