@@ -125,8 +125,7 @@ pub fn write_to(raw: &str, skip: &[&str], out: &mut Vec<u8>) -> serde_json::Resu
     let done = SCRATCH.with_borrow_mut(|scratch| {
         scratch.members.clear();
         Fast {
-            text: raw.as_bytes(),
-            at: 0,
+            cur: super::scan::Cursor::new(raw),
             out: &mut *out,
             scratch,
         }
@@ -148,8 +147,7 @@ const FAST_MEMBERS: usize = 1024;
 /// canonical form but for white space and the order of keys. It gives up (`None`)
 /// at anything else, leaving `out` to be cut back by its caller.
 struct Fast<'t, 'o> {
-    text: &'t [u8],
-    at: usize,
+    cur: super::scan::Cursor<'t>,
     out: &'o mut Vec<u8>,
     scratch: &'o mut Scratch,
 }
@@ -172,81 +170,42 @@ struct Member {
 impl Fast<'_, '_> {
     fn document(&mut self, skip: &[&str]) -> Option<()> {
         self.value(0, skip)?;
-        self.space();
-        (self.at == self.text.len()).then_some(())
-    }
-
-    fn space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
-            self.at += 1;
-        }
+        self.cur.end()
     }
 
     /// Reads one value and writes its canonical form; `skip` applies to the keys of
     /// an object at this depth.
     fn value(&mut self, depth: usize, skip: &[&str]) -> Option<()> {
-        self.space();
-        match *self.text.get(self.at)? {
-            b'{' => self.object(depth + 1, skip),
-            b'[' => self.array(depth + 1),
+        self.cur.space();
+        let text = match self.cur.peek()? {
+            b'{' => return self.object(depth + 1, skip),
+            b'[' => return self.array(depth + 1),
+            // A string without escapes or control characters is its own canonical
+            // form (serde_json escapes nothing else).
             b'"' => {
-                let s = self.string()?;
-                self.out.extend_from_slice(&self.text[s]);
-                Some(())
+                let s = self.cur.plain_bytes()?;
+                self.out.push(b'"');
+                self.out.extend_from_slice(s);
+                self.out.push(b'"');
+                return Some(());
             }
-            b't' => self.word(b"true"),
-            b'f' => self.word(b"false"),
-            b'n' => self.word(b"null"),
-            _ => self.integer(),
-        }
-    }
-
-    fn word(&mut self, word: &[u8]) -> Option<()> {
-        self.text[self.at..].starts_with(word).then_some(())?;
-        self.at += word.len();
-        self.out.extend_from_slice(word);
-        Some(())
-    }
-
-    /// A string without escapes or control characters, quotes included: its own
-    /// canonical form (serde_json escapes nothing else).
-    fn string(&mut self) -> Option<std::ops::Range<usize>> {
-        let start = self.at;
-        // One look at each byte: the strings of a task are short.
-        let len = self.text[start + 1..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + 1 + len;
-        if self.text[end] != b'"' {
-            return None;
-        }
-        self.at = end + 1;
-        Some(start..end + 1)
-    }
-
-    /// `0`, or an integer of at most 18 digits without a leading zero, which
-    /// serde_json reads as a `u64` or an `i64` and writes as it is. `-0`, longer
-    /// integers, fractions and exponents are left to serde_json.
-    fn integer(&mut self) -> Option<()> {
-        let start = self.at;
-        let rest = &self.text[start..];
-        let sign = usize::from(rest.first() == Some(&b'-'));
-        let digits = rest[sign..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let canonical = match rest.get(sign) {
-            Some(b'0') => sign == 0 && digits == 1,
-            Some(b'1'..=b'9') => digits <= 18,
-            _ => false,
+            b't' => self.cur.word(b"true")?,
+            b'f' => self.cur.word(b"false")?,
+            b'n' => self.cur.word(b"null")?,
+            // `0`, or an integer of at most 18 digits (without a leading zero, as
+            // JSON has it), which serde_json reads as a `u64` or an `i64` and writes
+            // as it is. `-0`, longer integers, fractions and exponents are left to
+            // serde_json.
+            _ => {
+                let n = self.cur.number()?;
+                let digits = n.strip_prefix(b"-").unwrap_or(n);
+                if n == b"-0" || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                n
+            }
         };
-        let end = start + sign + digits;
-        let next = self.text.get(end);
-        if !canonical || matches!(next, Some(b'.' | b'e' | b'E')) {
-            return None;
-        }
-        self.out.extend_from_slice(&self.text[start..end]);
-        self.at = end;
+        self.out.extend_from_slice(text);
         Some(())
     }
 
@@ -254,25 +213,20 @@ impl Fast<'_, '_> {
         if depth > FAST_DEPTH {
             return None;
         }
-        self.at += 1;
+        self.cur.eat(b'[');
         self.out.push(b'[');
-        self.space();
-        if self.text.get(self.at) == Some(&b']') {
-            self.at += 1;
-            self.out.push(b']');
-            return Some(());
-        }
-        loop {
-            self.value(depth, &[])?;
-            self.space();
-            match *self.text.get(self.at)? {
-                b',' => self.out.push(b','),
-                b']' => break,
-                _ => return None,
+        self.cur.space();
+        if !self.cur.eat(b']') {
+            loop {
+                self.value(depth, &[])?;
+                self.cur.space();
+                if self.cur.eat(b']') {
+                    break;
+                }
+                self.cur.eat(b',').then_some(())?;
+                self.out.push(b',');
             }
-            self.at += 1;
         }
-        self.at += 1;
         self.out.push(b']');
         Some(())
     }
@@ -283,45 +237,39 @@ impl Fast<'_, '_> {
         if depth > FAST_DEPTH {
             return None;
         }
-        self.at += 1;
-        let first = self.scratch.members.len();
-        let start = self.out.len();
-        self.space();
-        if self.text.get(self.at) == Some(&b'}') {
-            self.at += 1;
+        self.cur.eat(b'{');
+        self.cur.space();
+        if self.cur.eat(b'}') {
             self.out.extend_from_slice(b"{}");
             return Some(());
         }
+        let first = self.scratch.members.len();
+        let start = self.out.len();
         loop {
-            self.space();
-            if self.text.get(self.at) != Some(&b'"') {
-                return None;
-            }
-            let quoted = self.string()?;
-            let key = quoted.start + 1..quoted.end - 1;
-            self.space();
-            if self.text.get(self.at) != Some(&b':') {
-                return None;
-            }
-            self.at += 1;
+            self.cur.space();
+            let at = self.cur.at + 1;
+            let key = at..at + self.cur.plain_bytes()?.len();
+            self.cur.space();
+            self.cur.eat(b':').then_some(())?;
             let from = self.out.len();
             self.value(depth, &[])?;
             if self.scratch.members.len() >= FAST_MEMBERS {
                 return None;
             }
-            if !skip.iter().any(|s| s.as_bytes() == &self.text[key.clone()]) {
+            if !skip
+                .iter()
+                .any(|s| s.as_bytes() == &self.cur.text()[key.clone()])
+            {
                 let value = from..self.out.len();
                 self.scratch.members.push(Member { key, value });
             }
-            self.space();
-            match *self.text.get(self.at)? {
-                b',' => self.at += 1,
-                b'}' => break,
-                _ => return None,
+            self.cur.space();
+            if self.cur.eat(b'}') {
+                break;
             }
+            self.cur.eat(b',').then_some(())?;
         }
-        self.at += 1;
-        let text = self.text;
+        let text = self.cur.text();
         let key = |m: &Member| &text[m.key.clone()];
         let Scratch { members, sorted } = &mut *self.scratch;
         let members = &mut members[first..];
@@ -668,8 +616,7 @@ mod tests {
     fn fast(raw: &str, skip: &[&str]) -> Option<String> {
         let mut out = b"before".to_vec();
         Fast {
-            text: raw.as_bytes(),
-            at: 0,
+            cur: crate::queue::scan::Cursor::new(raw),
             out: &mut out,
             scratch: &mut Scratch::default(),
         }

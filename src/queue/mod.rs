@@ -942,15 +942,17 @@ impl Serialize for DedupeJson<'_> {
 enum Parsed {
     Blank,
     Corrupt(String),
-    /// An enqueue whose task's head was read with its line: the id as [`held`]
+    /// An enqueue whose task's head was read with its line (by [`scan`], or for a
+    /// task too large or deep to hold as it is, by serde_json): the id as [`held`]
     /// (for findings and the cross-check), the dedupe key as [`names`] holds it.
     Enqueue {
         id: Span,
         key: Option<Span>,
         body: ParsedBody,
     },
-    /// An enqueue of a task held as its text, whose head the fold reads: the
-    /// reading thread has the heavier share of the work.
+    /// An enqueue read by serde_json, of a task held as its text, whose head the
+    /// fold reads: its envelope took the reading thread longer than a line
+    /// [`scan`] reads.
     EnqueueText {
         raw: Span,
         at: Option<u64>,

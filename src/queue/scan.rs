@@ -33,11 +33,7 @@ const DEPTH: usize = 32;
 /// Reads `line` (one event, without its line break), or `None` where serde_json
 /// is to read it.
 pub(super) fn event(line: &str) -> Option<Event<'_>> {
-    let mut s = Scan {
-        line,
-        text: line.as_bytes(),
-        at: 0,
-    };
+    let mut s = Cursor::new(line);
     s.space();
     let mut event = Event {
         v: None,
@@ -65,25 +61,53 @@ pub(super) fn event(line: &str) -> Option<Event<'_>> {
         }
         Some(())
     })?;
-    s.space();
-    (s.at == s.text.len()).then_some(event)
+    s.end()?;
+    Some(event)
 }
 
-struct Scan<'a> {
+/// A place in a JSON text, and the pieces of JSON read from there that this
+/// module and the canonical writer share.
+pub(super) struct Cursor<'a> {
     line: &'a str,
     text: &'a [u8],
-    at: usize,
+    pub(super) at: usize,
 }
 
-impl<'a> Scan<'a> {
-    fn space(&mut self) {
+impl<'a> Cursor<'a> {
+    pub(super) fn new(line: &'a str) -> Cursor<'a> {
+        Cursor {
+            line,
+            text: line.as_bytes(),
+            at: 0,
+        }
+    }
+
+    pub(super) fn space(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
             self.at += 1;
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    /// The whole text.
+    pub(super) fn text(&self) -> &'a [u8] {
+        self.text
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.text.get(self.at).copied()
+    }
+
+    /// Past `byte`, when it is the next one.
+    pub(super) fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.at += usize::from(next);
+        next
+    }
+
+    /// White space, then the end of the text.
+    pub(super) fn end(&mut self) -> Option<()> {
+        self.space();
+        (self.at == self.text.len()).then_some(())
     }
 
     /// The line from `start` to here (both at ASCII bytes).
@@ -126,7 +150,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A string without escapes, at its `"`: what is between the quotes.
-    fn plain_bytes(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn plain_bytes(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -198,18 +222,19 @@ impl<'a> Scan<'a> {
                 }
             }
             b'"' => self.string(),
-            b't' => self.word(b"true"),
-            b'f' => self.word(b"false"),
-            b'n' => self.word(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.word(b"true").map(drop),
+            b'f' => self.word(b"false").map(drop),
+            b'n' => self.word(b"null").map(drop),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
             _ => None,
         }
     }
 
-    fn word(&mut self, word: &[u8]) -> Option<()> {
+    /// `word` (`true`, `false`, `null`).
+    pub(super) fn word(&mut self, word: &'static [u8]) -> Option<&'static [u8]> {
         self.text[self.at..].starts_with(word).then_some(())?;
         self.at += word.len();
-        Some(())
+        Some(word)
     }
 
     /// A string, escapes and all: `\` and one of `"\/bfnrt`, or `\u` and four hex
@@ -242,12 +267,12 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A number by JSON's grammar: `-`, one `0` or digits without a leading zero, a
-    /// fraction of one digit or more, an exponent of one digit or more.
-    fn number(&mut self) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
+    /// A number by JSON's grammar, and its text: `-`, one `0` or digits without a
+    /// leading zero, a fraction of one digit or more, an exponent of one digit or
+    /// more.
+    pub(super) fn number(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        self.eat(b'-');
         match self.peek()? {
             b'0' => {
                 self.at += 1;
@@ -275,7 +300,7 @@ impl<'a> Scan<'a> {
             }
             self.digits();
         }
-        Some(())
+        Some(&self.text[start..self.at])
     }
 
     fn digits(&mut self) {
