@@ -995,8 +995,7 @@ impl Span {
 /// Checks that [`scan`] reads each line of `data` as serde_json reads it, and that
 /// a replay of `data` line by line folds to the same state either way; panics
 /// where they differ. For the tests and the fuzz targets.
-#[doc(hidden)]
-pub fn check_scan(data: &[u8]) {
+pub(crate) fn check_scan(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
         let Some(ev) = std::str::from_utf8(line).ok().and_then(scan::event) else {
             continue;
