@@ -1338,6 +1338,18 @@ mod tests {
     fn deq(id: &str) -> String {
         format!("{{\"v\":\"{VERSION}\",\"ts\":\"t\",\"op\":\"dequeue\",\"task_id\":\"{id}\"}}\n")
     }
+    /// `n` enqueues under seven dedupe keys, with a dequeue of an earlier task after
+    /// every third: dequeued holes among pending tasks.
+    fn enqueues_and_dequeues(n: usize) -> String {
+        let mut log = String::new();
+        for i in 0..n {
+            log.push_str(&enq(&format!("t{i}"), &format!("k{}", i % 7)));
+            if i % 3 == 0 {
+                log.push_str(&deq(&format!("t{}", i / 2)));
+            }
+        }
+        log
+    }
     fn run(log: &str) -> Replay {
         let mut r = Replay::new();
         replay_reader(log.as_bytes(), &mut r).unwrap();
@@ -1592,13 +1604,7 @@ mod tests {
     fn the_state_digest_is_the_digest_of_the_whole_list_across_parallel_parts() {
         // More pending tasks than one encoded part, with dequeued holes in the slots:
         // the digest is of `[t1,t2,…]` written in one piece.
-        let mut log = String::new();
-        for i in 0..9000 {
-            log.push_str(&enq(&format!("t{i}"), &format!("k{}", i % 7)));
-            if i % 3 == 0 {
-                log.push_str(&deq(&format!("t{}", i / 2)));
-            }
-        }
+        let log = enqueues_and_dequeues(9000);
         let r = run(&log);
         let tasks: Vec<Value> = r
             .pending()
@@ -2032,13 +2038,7 @@ mod tests {
 
     #[test]
     fn the_common_lines_are_read_in_one_pass_and_fold_alike() {
-        let mut log = String::new();
-        for i in 0..50 {
-            log.push_str(&enq(&format!("t{i}"), &format!("k{}", i % 7)));
-            if i % 3 == 0 {
-                log.push_str(&deq(&format!("t{}", i / 2)));
-            }
-        }
+        let mut log = enqueues_and_dequeues(50);
         log.push_str("{\"op\":\"enqueue\",\"task\":{\"kind\":\"no id\"}}\n");
         for line in log.lines() {
             assert!(scan::event(line).is_some(), "{line}");

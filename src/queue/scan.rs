@@ -118,34 +118,23 @@ impl<'a> Cursor<'a> {
     /// An object, at `{`: each member's key handed to `member`, which reads its
     /// value.
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        if self.peek()? != b'{' {
-            return None;
-        }
-        self.at += 1;
+        self.eat(b'{').then_some(())?;
         self.space();
-        if self.peek()? == b'}' {
-            self.at += 1;
+        if self.eat(b'}') {
             return Some(());
         }
         loop {
             self.space();
             let key = self.plain_bytes()?;
             self.space();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.at += 1;
+            self.eat(b':').then_some(())?;
             self.space();
             member(self, key)?;
             self.space();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.eat(b'}') {
+                return Some(());
             }
+            self.eat(b',').then_some(())?;
         }
     }
 
@@ -201,24 +190,19 @@ impl<'a> Cursor<'a> {
         match self.peek()? {
             b'{' if depth < DEPTH => self.object(|s, _| s.value(depth + 1)),
             b'[' if depth < DEPTH => {
-                self.at += 1;
+                self.eat(b'[');
                 self.space();
-                if self.peek()? == b']' {
-                    self.at += 1;
+                if self.eat(b']') {
                     return Some(());
                 }
                 loop {
                     self.space();
                     self.value(depth + 1)?;
                     self.space();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.eat(b']') {
+                        return Some(());
                     }
+                    self.eat(b',').then_some(())?;
                 }
             }
             b'"' => self.string(),
