@@ -156,14 +156,14 @@ pub fn receipts(data: &[u8]) {
     let contract = Contract::default();
     let (parsed, _) = receipts::check(data, &contract);
     for r in parsed.iter().take(16) {
-        let fields: Vec<(&str, String)> = r
-            .fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
+        let fields: Vec<(&str, String)> = r.fields().map(|(k, v)| (k, v.to_string())).collect();
         if let Ok(line) = receipts::format_line(&fields) {
             let back = receipts::split_line(&line, " | ");
-            assert_eq!(back, r.fields, "format_line then split_line");
+            let read: Vec<(String, String)> = fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            assert_eq!(back, read, "format_line then split_line");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! finding, never an error. The writer side refuses values that would change how a
 //! line parses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -140,23 +140,64 @@ impl Contract {
     }
 }
 
-/// One parsed receipt line.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+/// One parsed receipt line: the text it was read from, up to its last field kept,
+/// and where each field's key and value lie in it. Two allocations a receipt,
+/// whatever its fields. A report writes it (and reads it back) as its line, its
+/// fields as `[key, value]` pairs, and whether it was decoded lossily.
+#[derive(Debug, Clone)]
 pub struct Receipt {
     /// 1-based line number in the file.
     pub line: usize,
-    /// Fields in line order; a malformed field has an empty key and the raw text.
-    pub fields: Vec<(String, String)>,
+    text: String,
+    fields: Vec<Field>,
     /// True when the line was not valid UTF-8 and was decoded lossily.
     pub lossy: bool,
 }
 
+/// Where a field's key and value lie in a receipt's text: a malformed field has an
+/// empty key, and its value is the field's whole text.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    key: (u32, u32),
+    value: (u32, u32),
+}
+
 impl Receipt {
+    /// A receipt of these fields (a report's, read back).
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(
+        line: usize,
+        fields: impl IntoIterator<Item = (K, V)>,
+        lossy: bool,
+    ) -> Receipt {
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        let mut push = |s: &str| {
+            let at = text.len() as u32;
+            text.push_str(s);
+            (at, text.len() as u32)
+        };
+        for (k, v) in fields {
+            let key = push(k.as_ref());
+            let value = push(v.as_ref());
+            spans.push(Field { key, value });
+        }
+        Receipt {
+            line,
+            text,
+            fields: spans,
+            lossy,
+        }
+    }
+
+    /// Its fields in line order, each a key and a value; a malformed field has an
+    /// empty key and its text as the value.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        let at = |(a, b): (u32, u32)| &self.text[a as usize..b as usize];
+        self.fields.iter().map(move |f| (at(f.key), at(f.value)))
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.fields().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// The comma-separated `refs`, trimmed, empty ones dropped.
@@ -169,6 +210,43 @@ impl Receipt {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+impl PartialEq for Receipt {
+    fn eq(&self, other: &Receipt) -> bool {
+        self.line == other.line && self.lossy == other.lossy && self.fields().eq(other.fields())
+    }
+}
+
+impl Serialize for Receipt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Fields<'r>(&'r Receipt);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.fields())
+            }
+        }
+        let mut st = s.serialize_struct("Receipt", 3)?;
+        st.serialize_field("line", &self.line)?;
+        st.serialize_field("fields", &Fields(self))?;
+        st.serialize_field("lossy", &self.lossy)?;
+        st.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Receipt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Receipt, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename = "Receipt")]
+        struct Wire {
+            line: usize,
+            fields: Vec<(String, String)>,
+            lossy: bool,
+        }
+        let w = Wire::deserialize(d)?;
+        Ok(Receipt::new(w.line, w.fields, w.lossy))
     }
 }
 
@@ -256,11 +334,19 @@ pub const MAX_TALLY: usize = 1_000;
 pub const OTHER: &str = "(other values)";
 
 fn tally(m: &mut BTreeMap<String, usize>, v: &str) {
-    let v = quote(v);
-    if let Some(n) = m.get_mut(&v) {
+    // A value of at most QUOTE bytes is its own quote: looked up as it is, and
+    // copied only when it is new.
+    let quoted;
+    let v = if v.len() <= QUOTE {
+        v
+    } else {
+        quoted = quote(v);
+        &quoted
+    };
+    if let Some(n) = m.get_mut(v) {
         *n += 1;
     } else if m.len() < MAX_TALLY {
-        m.insert(v, 1);
+        m.insert(v.to_string(), 1);
     } else {
         *m.entry(OTHER.to_string()).or_default() += 1;
     }
@@ -277,18 +363,73 @@ fn quote(s: &str) -> String {
 /// fields, keys and values are trimmed of surrounding whitespace (an indented line,
 /// `owner =Err`) and empty fields are skipped.
 pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
-    fields_of(text, delimiter).collect()
+    let delimiter = memchr::memmem::Finder::new(delimiter);
+    fields_of(text, &delimiter)
+        .map(|f| {
+            let at = |(a, b): (u32, u32)| text[a as usize..b as usize].to_string();
+            (at(f.key), at(f.value))
+        })
+        .collect()
 }
 
-/// The fields of a line, one at a time (see [`split_line`]).
-fn fields_of<'a>(text: &'a str, delimiter: &'a str) -> impl Iterator<Item = (String, String)> + 'a {
-    text.split(delimiter)
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-            None => (String::new(), f.to_string()),
+/// The fields of a line, one at a time (see [`split_line`]), as places in it. The
+/// line is cut at each occurrence of the delimiter, left to right, as
+/// [`str::split`] cuts it.
+fn fields_of<'a>(
+    text: &'a str,
+    delimiter: &'a memchr::memmem::Finder<'_>,
+) -> impl Iterator<Item = Field> + 'a {
+    let d = delimiter.needle().len();
+    let ends = delimiter
+        .find_iter(text.as_bytes())
+        .chain(std::iter::once(text.len()));
+    let mut start = 0;
+    ends.filter_map(move |end| {
+        let from = start;
+        start = end + d;
+        let (lead, f) = trimmed(&text[from..end]);
+        if f.is_empty() {
+            return None;
+        }
+        let span = |from: usize, s: &str| {
+            let (lead, s) = trimmed(s);
+            let a = from + lead;
+            (a as u32, (a + s.len()) as u32)
+        };
+        let from = from + lead;
+        Some(match f.split_once('=') {
+            Some((k, v)) => Field {
+                key: span(from, k),
+                value: span(from + k.len() + 1, v),
+            },
+            None => Field {
+                key: (from as u32, from as u32),
+                value: (from as u32, (from + f.len()) as u32),
+            },
         })
+    })
+}
+
+/// `s` trimmed as [`str::trim`] trims it, and how many bytes it lost at the start.
+/// ASCII white space is stepped over byte by byte; a character beyond ASCII at
+/// either end (which may be white space of its own: NEL, no-break space, U+3000…)
+/// leaves the decision to [`str::trim`].
+fn trimmed(s: &str) -> (usize, &str) {
+    let b = s.as_bytes();
+    let space = |c: u8| matches!(c, b'\t'..=b'\r' | b' ');
+    let mut i = 0;
+    while i < b.len() && space(b[i]) {
+        i += 1;
+    }
+    let mut j = b.len();
+    while j > i && space(b[j - 1]) {
+        j -= 1;
+    }
+    if i < j && (b[i] >= 0x80 || b[j - 1] >= 0x80) {
+        let t = s.trim_start();
+        return (s.len() - t.len(), t.trim_end());
+    }
+    (i, &s[i..j])
 }
 
 /// The fields of one line lith reads; a line with more is a `malformed_field`, read
@@ -315,6 +456,7 @@ pub fn check_reader(
         contract: contract.source.clone(),
         ..Check::default()
     };
+    let mut keys = Keys::of(contract);
     let mut lines = crate::jsonl::Lines::new(r, 0);
     let mut findings: Vec<LineFinding> = Vec::new();
     while let Some((l, raw)) = lines.next_line()? {
@@ -338,7 +480,7 @@ pub fn check_reader(
                 });
                 None
             }
-            None => Some(check_line(line, raw, contract, &mut found, &mut out)),
+            None => Some(check_line(line, raw, &mut keys, &mut found, &mut out)),
         };
         if !found.is_empty() {
             out.lines_with_findings += 1;
@@ -378,14 +520,53 @@ pub fn check_reader(
     Ok(out)
 }
 
+/// A contract's keys and kinds, to look each field up once, and which of its keys
+/// the line being checked has had.
+struct Keys<'c> {
+    contract: &'c Contract,
+    delimiter: memchr::memmem::Finder<'c>,
+    /// Each key the contract lists (required or optional), and its place in
+    /// `marks`.
+    listed: HashMap<&'c str, usize, foldhash::fast::RandomState>,
+    kinds: HashSet<&'c str, foldhash::fast::RandomState>,
+    /// For each listed key, the last line (counted by `pass`) that had it.
+    marks: Vec<u64>,
+    pass: u64,
+}
+
+impl<'c> Keys<'c> {
+    fn of(contract: &'c Contract) -> Keys<'c> {
+        let mut listed = HashMap::default();
+        for k in contract.required.iter().chain(&contract.optional) {
+            let next = listed.len();
+            listed.entry(k.as_str()).or_insert(next);
+        }
+        Keys {
+            contract,
+            delimiter: memchr::memmem::Finder::new(&contract.delimiter),
+            marks: vec![0; listed.len()],
+            listed,
+            kinds: contract.kinds.iter().map(String::as_str).collect(),
+            pass: 0,
+        }
+    }
+}
+
+/// The keys outside the contract's lists up to which a repeated one is found by
+/// comparing each with those before it; past them, through a set.
+const FEW_FIELDS: usize = 16;
+
 /// Parses one line and checks it against the contract.
 fn check_line(
     line: usize,
     raw: &[u8],
-    contract: &Contract,
+    keys: &mut Keys,
     findings: &mut Vec<LineFinding>,
     out: &mut Check,
 ) -> Receipt {
+    let contract = keys.contract;
+    keys.pass += 1;
+    let pass = keys.pass;
     let (text, lossy) = match std::str::from_utf8(raw) {
         Ok(t) => (std::borrow::Cow::Borrowed(t), false),
         Err(_) => (String::from_utf8_lossy(raw), true),
@@ -399,10 +580,10 @@ fn check_line(
                 .into(),
         });
     }
-    let mut fields = Vec::new();
+    let mut spans = Vec::with_capacity(FEW_FIELDS);
     let mut more = 0usize;
-    for f in fields_of(&text, &contract.delimiter) {
-        crate::wire::push_capped(&mut fields, &mut more, MAX_FIELDS, || f);
+    for f in fields_of(&text, &keys.delimiter) {
+        crate::wire::push_capped(&mut spans, &mut more, MAX_FIELDS, || f);
     }
     if more > 0 {
         findings.push(LineFinding {
@@ -415,9 +596,14 @@ fn check_line(
             ),
         });
     }
-    // A set: a line may hold a million fields, each looked up once.
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for (k, v) in &fields {
+    let at = |(a, b): (u32, u32)| &text[a as usize..b as usize];
+    // A listed key repeats when its mark is this line's; another key when it is
+    // among the other keys before it (a line may hold MAX_FIELDS of them: past a
+    // few, they are looked up in a set).
+    let mut others: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+    for f in &spans {
+        let (k, v) = (at(f.key), at(f.value));
         if k.is_empty() {
             findings.push(LineFinding {
                 line,
@@ -431,16 +617,32 @@ fn check_line(
             });
             continue;
         }
-        if !seen.insert(k.as_str()) {
+        let repeated = match keys.listed.get(k) {
+            Some(&i) => std::mem::replace(&mut keys.marks[i], pass) == pass,
+            None => {
+                tally(&mut out.extra_keys, k);
+                if others.len() < FEW_FIELDS {
+                    let again = others.contains(&k);
+                    others.push(k);
+                    again
+                } else {
+                    if seen.is_empty() {
+                        seen.extend(others.iter().copied());
+                    }
+                    !seen.insert(k)
+                }
+            }
+        };
+        if repeated {
             findings.push(LineFinding {
                 line,
                 kind: FindingKind::DuplicateKey,
-                key: Some(k.clone()),
+                key: Some(k.to_string()),
                 message: format!("key {k:?} appears more than once"),
             });
         }
-        match k.as_str() {
-            "kind" if !contract.kinds.iter().any(|x| x == v) => findings.push(LineFinding {
+        match k {
+            "kind" if !keys.kinds.contains(v) => findings.push(LineFinding {
                 line,
                 kind: FindingKind::UnknownKind,
                 key: Some("kind".into()),
@@ -456,12 +658,9 @@ fn check_line(
             }
             _ => {}
         }
-        if !contract.required.iter().any(|r| r == k) && !contract.optional.iter().any(|r| r == k) {
-            tally(&mut out.extra_keys, k);
-        }
     }
     for r in &contract.required {
-        if !seen.contains(&r.as_str()) {
+        if keys.marks[keys.listed[r.as_str()]] != pass {
             findings.push(LineFinding {
                 line,
                 kind: FindingKind::MissingKey,
@@ -470,9 +669,20 @@ fn check_line(
             });
         }
     }
+    // The text up to the last field kept: a line of more than MAX_FIELDS fields
+    // keeps no more than it reads.
+    let end = spans.last().map_or(0, |f| f.value.1 as usize);
+    let text = match text {
+        std::borrow::Cow::Borrowed(t) => t[..end].to_string(),
+        std::borrow::Cow::Owned(mut t) => {
+            t.truncate(end);
+            t
+        }
+    };
     Receipt {
         line,
-        fields,
+        text,
+        fields: spans,
         lossy,
     }
 }
@@ -685,5 +895,216 @@ mod tests {
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
             let _ = check(&bytes, &Contract::default());
         }
+
+        /// Lines of keys, values, delimiters, `=` and white space, ASCII and not,
+        /// are cut and trimmed as `str::split` and `str::trim` cut and trim them.
+        #[test]
+        fn lines_split_as_str_split_and_trim_would(
+            parts in proptest::collection::vec(proptest::sample::select(PIECES), 0..40),
+            delimiter in proptest::sample::select(&[" | ", "|", "||", " ", "é|"][..]),
+        ) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(split_line(&text, delimiter), plainly_split(&text, delimiter));
+            let t = trimmed(&text);
+            proptest::prop_assert_eq!((t.0, t.1), (text.len() - text.trim_start().len(), text.trim()));
+        }
+
+        /// Every line is judged as the plain reading of the contract judges it:
+        /// each key looked up in its lists, a repeat among every key before it.
+        #[test]
+        fn lines_are_checked_as_the_plain_reading_checks_them(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(FIELDS), 0..40), 1..6),
+            odd_contract in proptest::bool::ANY,
+        ) {
+            let mut contract = Contract::default();
+            if odd_contract {
+                // A key both required and optional, one required twice, few kinds.
+                contract.required = vec!["ts".into(), "x".into(), "kind".into(), "ts".into()];
+                contract.optional = vec!["x".into(), "note".into()];
+                contract.kinds = vec![":a".into()];
+            }
+            let log: String = lines.iter().map(|l| l.join(" | ") + "\n").collect();
+            let (receipts, got) = check(log.as_bytes(), &contract);
+            let mut want = Vec::new();
+            let mut extra = BTreeMap::new();
+            for (i, l) in lines.iter().enumerate() {
+                let text = l.join(" | ");
+                if text.bytes().all(|b| b.is_ascii_whitespace()) {
+                    continue; // a blank line is no receipt
+                }
+                let fields = plainly_split(&text, " | ");
+                want.extend(plainly_checked(i + 1, &fields, &contract, &mut extra));
+                let r = receipts.iter().find(|r| r.line == i + 1);
+                let read: Vec<(String, String)> = r.map(|r| r.fields().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap_or_default();
+                proptest::prop_assert_eq!(read, fields);
+            }
+            let got: Vec<(usize, FindingKind, Option<String>, String)> =
+                got.findings.iter().map(|f| (f.line, f.kind, f.key.clone(), f.message.clone())).collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(check(log.as_bytes(), &contract).1.extra_keys, extra);
+        }
+    }
+
+    /// What receipt lines are made of in the properties above.
+    const PIECES: &[&str] = &[
+        "a", "kind", "=", "==", " ", "  ", "\t", "\u{b}", "|", " | ", "é", "\u{a0}", "\u{85}",
+        "\u{3000}", "\u{2028}", "x=y", ":build",
+    ];
+
+    /// Fields of the properties above: listed, repeated, extra, malformed, padded.
+    const FIELDS: &[&str] = &[
+        "ts=2026-02-15T19:32:00Z",
+        "ts=yesterday",
+        "kind=:build",
+        "kind=:a",
+        "kind=:nope",
+        "origin=ci",
+        "owner=o",
+        "dod=d",
+        "pi=p",
+        "host=h",
+        "manifest=m",
+        "refs=a,b",
+        "note=n",
+        "x=1",
+        " x = 2 ",
+        "y=1",
+        "z=1",
+        "w=",
+        "=v",
+        "loose",
+        "",
+        " ",
+        "e1=1",
+        "e2=1",
+        "e3=1",
+        "e4=1",
+        "e5=1",
+        "e6=1",
+        "e7=1",
+        "e8=1",
+        "e9=1",
+        "e10=1",
+        "e11=1",
+        "e12=1",
+        "e13=1",
+        "e14=1",
+        "e15=1",
+        "e16=1",
+        "e17=1",
+    ];
+
+    /// The fields of a line as `str::split` and `str::trim` give them.
+    fn plainly_split(text: &str, delimiter: &str) -> Vec<(String, String)> {
+        text.split(delimiter)
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| match f.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+                None => (String::new(), f.to_string()),
+            })
+            .collect()
+    }
+
+    /// A line's findings by the contract read plainly: a set of the keys seen, the
+    /// lists searched one by one.
+    fn plainly_checked(
+        line: usize,
+        fields: &[(String, String)],
+        contract: &Contract,
+        extra: &mut BTreeMap<String, usize>,
+    ) -> Vec<(usize, FindingKind, Option<String>, String)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in fields {
+            if k.is_empty() {
+                let m = format!(
+                    "field {:?} has no `=`; a value that contains {:?} splits the line",
+                    quote(v),
+                    contract.delimiter
+                );
+                out.push((line, FindingKind::MalformedField, None, m));
+                continue;
+            }
+            if !seen.insert(k.as_str()) {
+                out.push((
+                    line,
+                    FindingKind::DuplicateKey,
+                    Some(k.clone()),
+                    format!("key {k:?} appears more than once"),
+                ));
+            }
+            if k == "kind" && !contract.kinds.contains(v) {
+                out.push((
+                    line,
+                    FindingKind::UnknownKind,
+                    Some(k.clone()),
+                    format!("kind {:?} is not one the contract allows", quote(v)),
+                ));
+            }
+            if k == "ts" && OffsetDateTime::parse(v, &Rfc3339).is_err() {
+                out.push((
+                    line,
+                    FindingKind::BadTimestamp,
+                    Some(k.clone()),
+                    format!("ts {:?} is not an RFC 3339 timestamp", quote(v)),
+                ));
+            }
+            if !contract.required.contains(k) && !contract.optional.contains(k) {
+                *extra.entry(k.clone()).or_default() += 1;
+            }
+        }
+        for r in &contract.required {
+            if !seen.contains(r.as_str()) {
+                out.push((
+                    line,
+                    FindingKind::MissingKey,
+                    Some(r.clone()),
+                    format!("required key {r:?} is missing"),
+                ));
+            }
+        }
+        out
+    }
+
+    /// A report writes a receipt as its line, its fields as pairs and its
+    /// lossiness, and reads it back to the same receipt.
+    #[test]
+    fn a_receipt_is_written_as_pairs_and_read_back() {
+        let (r, _) = one(&format!("  {GOOD} | loose | note = a=b "));
+        let json = serde_json::to_value(&r).unwrap();
+        let pairs: Vec<(String, String)> =
+            plainly_split(&format!("{GOOD} | loose | note = a=b"), DELIMITER);
+        assert_eq!(
+            json,
+            serde_json::json!({"line": 1, "fields": pairs, "lossy": false})
+        );
+        let back: Receipt = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.get("note"), Some("a=b"));
+        assert_eq!(back.fields().nth(9), Some(("", "loose")));
+    }
+
+    /// A line of more fields than lith reads keeps no more text than the fields it
+    /// reads.
+    #[test]
+    fn a_receipt_of_too_many_fields_keeps_the_text_of_those_read() {
+        let line: String = (0..MAX_FIELDS + 10).map(|i| format!("k{i}=v | ")).collect();
+        let (r, c) = check(line.as_bytes(), &Contract::default());
+        assert_eq!(r[0].fields().len(), MAX_FIELDS);
+        assert_eq!(
+            r[0].fields().last(),
+            Some((&*format!("k{}", MAX_FIELDS - 1), "v"))
+        );
+        assert_eq!(
+            r[0].text.len(),
+            line.find(&format!(" | k{MAX_FIELDS}=")).unwrap()
+        );
+        assert!(
+            c.findings
+                .iter()
+                .any(|f| f.message.contains("lith reads the first 1024"))
+        );
     }
 }
