@@ -20,7 +20,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{Op, OpKind};
 use crate::receipts::Receipt;
@@ -404,15 +403,14 @@ struct Part {
     ops: BufWriter<File>,
 }
 
-/// An (operation, task) pair by the first 128 bits of its SHA-256.
+/// An (operation, task) pair by its keyed 128-bit digest ([`super::digest16`]),
+/// which replay's pending tasks are told apart by too: no log can be written to
+/// make two pairs meet, and nothing outside the process sees it.
 type Pair = super::Digest16;
 
 fn pair(op: &str, task_id: &str) -> Pair {
-    let mut h = Sha256::new();
-    h.update((op.len() as u64).to_le_bytes());
-    h.update(op.as_bytes());
-    h.update(task_id.as_bytes());
-    h.finalize()[..16].try_into().expect("16 of 32 bytes")
+    let len = (op.len() as u64).to_le_bytes();
+    super::digest16_of(&[&len, op.as_bytes(), task_id.as_bytes()])
 }
 
 /// Counts of one pair in one part.

@@ -136,6 +136,11 @@ type Digest16 = [u8; 16];
 /// on a short id, and replay takes three or four an event. Nothing it gives is
 /// written out: the state digest and every name in a report are SHA-256.
 fn digest16(text: &[u8]) -> Digest16 {
+    digest16_of(&[text])
+}
+
+/// [`digest16`] of texts one after another.
+fn digest16_of(texts: &[&[u8]]) -> Digest16 {
     use siphasher::sip128::Hasher128;
     use std::hash::Hasher;
     static KEY: std::sync::LazyLock<(u64, u64)> = std::sync::LazyLock::new(|| {
@@ -145,7 +150,9 @@ fn digest16(text: &[u8]) -> Digest16 {
         (seed.hash_one(0u8), seed.hash_one(1u8))
     });
     let mut h = siphasher::sip128::SipHasher24::new_with_keys(KEY.0, KEY.1);
-    h.write(text);
+    for text in texts {
+        h.write(text);
+    }
     h.finish128().as_bytes()
 }
 
