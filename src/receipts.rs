@@ -1016,6 +1016,8 @@ mod tests {
         extra: &mut BTreeMap<String, usize>,
     ) -> Vec<(usize, FindingKind, Option<String>, String)> {
         let mut out = Vec::new();
+        let mut find =
+            |kind, key: Option<&String>, m: String| out.push((line, kind, key.cloned(), m));
         let mut seen = std::collections::HashSet::new();
         for (k, v) in fields {
             if k.is_empty() {
@@ -1024,32 +1026,29 @@ mod tests {
                     quote(v),
                     contract.delimiter
                 );
-                out.push((line, FindingKind::MalformedField, None, m));
+                find(FindingKind::MalformedField, None, m);
                 continue;
             }
             if !seen.insert(k.as_str()) {
-                out.push((
-                    line,
+                find(
                     FindingKind::DuplicateKey,
-                    Some(k.clone()),
+                    Some(k),
                     format!("key {k:?} appears more than once"),
-                ));
+                );
             }
             if k == "kind" && !contract.kinds.contains(v) {
-                out.push((
-                    line,
+                find(
                     FindingKind::UnknownKind,
-                    Some(k.clone()),
+                    Some(k),
                     format!("kind {:?} is not one the contract allows", quote(v)),
-                ));
+                );
             }
             if k == "ts" && OffsetDateTime::parse(v, &Rfc3339).is_err() {
-                out.push((
-                    line,
+                find(
                     FindingKind::BadTimestamp,
-                    Some(k.clone()),
+                    Some(k),
                     format!("ts {:?} is not an RFC 3339 timestamp", quote(v)),
-                ));
+                );
             }
             if !contract.required.contains(k) && !contract.optional.contains(k) {
                 *extra.entry(k.clone()).or_default() += 1;
@@ -1057,12 +1056,11 @@ mod tests {
         }
         for r in &contract.required {
             if !seen.contains(r.as_str()) {
-                out.push((
-                    line,
+                find(
                     FindingKind::MissingKey,
-                    Some(r.clone()),
+                    Some(r),
                     format!("required key {r:?} is missing"),
-                ));
+                );
             }
         }
         out
