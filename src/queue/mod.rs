@@ -133,8 +133,9 @@ type Digest16 = [u8; 16];
 /// process: a pseudorandom function whose outputs nobody outside the process sees,
 /// so no log can be written to make two texts meet (by chance, among a million
 /// pending tasks, about once in 2^88 replays). It is a third of the cost of SHA-256
-/// on a short id, and replay takes three or four an event. Nothing it gives is
-/// written out: the state digest and every name in a report are SHA-256.
+/// on a short id, and replay takes three or four an event. Nothing it gives leaves
+/// the process (the receipt cross-check's spilled parts are unnamed temporary files
+/// it reads back itself): the state digest and every name in a report are SHA-256.
 fn digest16(text: &[u8]) -> Digest16 {
     digest16_of(&[text])
 }
