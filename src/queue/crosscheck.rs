@@ -298,15 +298,13 @@ impl Checker {
             spill.finish(&mut out)?;
             return Ok(out);
         }
+        // Only the first place of a pair counts what was taken (every other one
+        // holds 0): the receipts taken are the first that many from there.
         let mut matched = vec![false; receipts.len()];
-        let mut start = 0;
-        while start < order.len() {
-            let k = receipts.key(order[start]);
-            let end = start + order[start..].partition_point(|&i| receipts.key(i) == k);
-            for &i in &order[start..start + taken[start] as usize] {
+        for (start, &n) in taken.iter().enumerate() {
+            for &i in &order[start..start + n as usize] {
                 matched[i as usize] = true;
             }
-            start = end;
         }
         for (i, _) in matched.iter().enumerate().filter(|(_, m)| !**m) {
             crate::wire::push_capped(
