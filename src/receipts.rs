@@ -162,6 +162,14 @@ struct Field {
     value: (u32, u32),
 }
 
+impl Field {
+    /// Its key and value in `text`, the text it was read from.
+    fn of<'t>(&self, text: &'t str) -> (&'t str, &'t str) {
+        let at = |(a, b): (u32, u32)| &text[a as usize..b as usize];
+        (at(self.key), at(self.value))
+    }
+}
+
 impl Receipt {
     /// A receipt of these fields (a report's, read back).
     pub fn new<K: AsRef<str>, V: AsRef<str>>(
@@ -192,8 +200,7 @@ impl Receipt {
     /// Its fields in line order, each a key and a value; a malformed field has an
     /// empty key and its text as the value.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        let at = |(a, b): (u32, u32)| &self.text[a as usize..b as usize];
-        self.fields.iter().map(move |f| (at(f.key), at(f.value)))
+        self.fields.iter().map(|f| f.of(&self.text))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -366,8 +373,8 @@ pub fn split_line(text: &str, delimiter: &str) -> Vec<(String, String)> {
     let delimiter = memchr::memmem::Finder::new(delimiter);
     fields_of(text, &delimiter)
         .map(|f| {
-            let at = |(a, b): (u32, u32)| text[a as usize..b as usize].to_string();
-            (at(f.key), at(f.value))
+            let (k, v) = f.of(text);
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
@@ -596,14 +603,13 @@ fn check_line(
             ),
         });
     }
-    let at = |(a, b): (u32, u32)| &text[a as usize..b as usize];
     // A listed key repeats when its mark is this line's; another key when it is
     // among the other keys before it (a line may hold MAX_FIELDS of them: past a
-    // few, they are looked up in a set).
+    // few, they are looked up in a set, made only then).
     let mut others: Vec<&str> = Vec::new();
-    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+    let mut seen: Option<HashSet<&str, foldhash::fast::RandomState>> = None;
     for f in &spans {
-        let (k, v) = (at(f.key), at(f.value));
+        let (k, v) = f.of(&text);
         if k.is_empty() {
             findings.push(LineFinding {
                 line,
@@ -626,10 +632,9 @@ fn check_line(
                     others.push(k);
                     again
                 } else {
-                    if seen.is_empty() {
-                        seen.extend(others.iter().copied());
-                    }
-                    !seen.insert(k)
+                    !seen
+                        .get_or_insert_with(|| others.iter().copied().collect())
+                        .insert(k)
                 }
             }
         };
