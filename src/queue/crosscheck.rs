@@ -9,8 +9,9 @@
 //!
 //! Past [`HELD_RECEIPTS`] task-queue receipts, memory would follow the receipts
 //! log, so the receipts and then the operations go to unnamed temporary files
-//! instead, split by (operation, task) into [`PARTITIONS`] parts, and the check
-//! runs one part at a time when replay is done. Within a part it is the same
+//! instead, split by (operation, task) into [`PARTITIONS`] parts, and the parts
+//! are counted when replay is done, [`PARTS_AT_ONCE`] at a time (each read back
+//! one record at a time). Within a part it is the same
 //! check by counting: the n-th operation of a pair takes its n-th receipt, so an
 //! operation is missing its receipt when the pair has fewer receipts than that,
 //! and a receipt is without an operation when the pair has fewer operations.
@@ -82,6 +83,11 @@ pub struct QueueReceipts {
     limits: Limits,
 }
 
+/// The parts of a spilled check counted at once, each on a thread of its own: two
+/// cores' worth, and at most twice the memory of one part's pairs whatever the
+/// machine.
+const PARTS_AT_ONCE: usize = 2;
+
 /// Task-queue receipts a check holds in memory (about 50 bytes each); past this
 /// many it spills them, and the operations, to temporary files.
 pub const HELD_RECEIPTS: usize = 1 << 20;
@@ -90,8 +96,9 @@ pub const HELD_RECEIPTS: usize = 1 << 20;
 pub const PARTITIONS: usize = 64;
 
 /// The distinct (operation, task) pairs one part of a spilled check may count in
-/// memory (some 50 bytes each); a receipts log that would put more in one part
-/// (some 64 M task-queue receipts) is refused.
+/// memory (24 bytes each, and the hash table's spare room: some 50 MiB a part at most);
+/// a receipts log that would put more in one part (some 64 M task-queue receipts)
+/// is refused.
 pub const PARTITION_PAIRS: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
@@ -357,13 +364,31 @@ impl<T> Ord for ByLine<T> {
 
 impl<T> Earliest<T> {
     fn offer(&mut self, line: usize, item: impl FnOnce() -> T) {
+        let offered: Result<(), std::convert::Infallible> = self.try_offer(line, || Ok(item()));
+        offered.unwrap_or_else(|never| match never {})
+    }
+
+    /// [`Earliest::offer`] of an item that may fail to be made; it is made only
+    /// when it is listed.
+    fn try_offer<E>(&mut self, line: usize, item: impl FnOnce() -> Result<T, E>) -> Result<(), E> {
         self.offered += 1;
         if self.heap.len() < MAX_LISTED {
-            self.heap.push(ByLine(line, item()));
+            self.heap.push(ByLine(line, item()?));
         } else if self.heap.peek().is_some_and(|last| line < last.0) {
+            let made = item()?;
             self.heap.pop();
-            self.heap.push(ByLine(line, item()));
+            self.heap.push(ByLine(line, made));
         }
+        Ok(())
+    }
+
+    /// Takes in what another was offered, as if it had been offered here.
+    fn absorb(&mut self, other: Earliest<T>) {
+        let offered = self.offered + other.offered;
+        for ByLine(line, item) in other.heap {
+            self.offer(line, || item);
+        }
+        self.offered = offered;
     }
 
     /// The listed items in line order, and how many were left out.
@@ -411,14 +436,15 @@ fn pair(op: &str, task_id: &str) -> Pair {
     super::digest16_of(&[&len, op.as_bytes(), task_id.as_bytes()])
 }
 
-/// Counts of one pair in one part.
+/// Counts of one pair in one part: the receipts it has, then how many of them
+/// operations took, then how many of those are left while its receipts are read
+/// again. 32 bits each keep a pair in 24 bytes with its digest; a pair counted past
+/// them fails the check (some 4 billion receipts of one task).
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
-    receipts: u64,
+    receipts: u32,
     /// Receipts operations took: at most `receipts`.
-    taken: u64,
-    /// Receipts met on the second read.
-    seen: u64,
+    taken: u32,
 }
 
 impl Spill {
@@ -496,59 +522,41 @@ impl Spill {
         self.write(pair(op.as_str(), named), false, line, op.as_str(), task_id);
     }
 
-    /// Counts each part in turn: its receipts per pair, then its operations in log
-    /// order (the n-th of a pair takes a receipt while the pair has n), then its
-    /// receipts again (one is taken while the pair's taken count reaches it).
+    /// Counts the parts, [`PARTS_AT_ONCE`] at a time: each part's receipts per
+    /// pair, then its operations in log order (the n-th of a pair takes a receipt
+    /// while the pair has n), then its receipts again (one is without an operation
+    /// once the pair's taken ones are used up). The earliest mismatches of every
+    /// part are kept, so the lists are the same whatever order the parts end in.
     fn finish(self, out: &mut CrossCheck) -> io::Result<()> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let mut missing = Earliest::default();
-        let mut orphans = self.orphans;
-        for part in self.parts {
-            let mut receipts = read_back(part.receipts)?;
-            let mut counts: hashbrown::HashMap<Pair, Counts, foldhash::fast::RandomState> =
-                hashbrown::HashMap::default();
-            while let Some(r) = Spilled::read(&mut receipts)? {
-                counts.entry(r.pair).or_default().receipts += 1;
-                if counts.len() > self.limits.pairs {
-                    return Err(io::Error::other(format!(
-                        "more than {} distinct task-queue receipts in one of the cross-check's {} parts (some {} in all); lith counts at most that many: split the receipts log",
-                        self.limits.pairs,
-                        self.limits.partitions,
-                        self.limits.pairs * self.limits.partitions
-                    )));
-                }
-            }
-            let mut ops = read_back(part.ops)?;
-            while let Some(o) = Spilled::read(&mut ops)? {
-                match counts.get_mut(&o.pair) {
-                    Some(c) if c.taken < c.receipts => c.taken += 1,
-                    _ => {
-                        let op = OpKind::parse(&o.op).ok_or_else(|| {
-                            io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "a spilled operation changed",
-                            )
-                        })?;
-                        missing.offer(o.line, || Op {
-                            line: o.line,
-                            op,
-                            task_id: o.task_id,
-                        });
-                    }
-                }
-            }
-            receipts.rewind()?;
-            while let Some(r) = Spilled::read(&mut receipts)? {
-                let c = counts.get_mut(&r.pair).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "a spilled receipt changed")
-                })?;
-                c.seen += 1;
-                if c.seen > c.taken {
-                    orphans.offer(r.line, || r.orphan());
-                }
-            }
+        let limits = self.limits;
+        let parts = std::sync::Mutex::new(self.parts.into_iter());
+        let next = || parts.lock().unwrap_or_else(|e| e.into_inner()).next();
+        let counted = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..PARTS_AT_ONCE)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut found = (Earliest::default(), Earliest::default());
+                        while let Some(part) = next() {
+                            let (missing, orphans) = part.count(limits)?;
+                            found.0.absorb(missing);
+                            found.1.absorb(orphans);
+                        }
+                        Ok::<_, io::Error>(found)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<io::Result<Vec<_>>>()
+        })?;
+        let (mut missing, mut orphans) = (Earliest::default(), self.orphans);
+        for (m, o) in counted {
+            missing.absorb(m);
+            orphans.absorb(o);
         }
         (out.receipt_missing, out.receipt_missing_omitted) = missing.listed();
         (out.receipts_without_op, out.receipts_without_op_omitted) = orphans.listed();
@@ -556,25 +564,68 @@ impl Spill {
     }
 }
 
-fn read_back(w: BufWriter<File>) -> io::Result<BufReader<File>> {
-    let mut f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-    f.rewind()?;
-    Ok(BufReader::with_capacity(64 * 1024, f))
+impl Part {
+    /// The mismatches of one part ([`Spill::finish`]).
+    fn count(self, limits: Limits) -> io::Result<(Earliest<Op>, Earliest<OrphanReceipt>)> {
+        let changed = |what| io::Error::new(io::ErrorKind::InvalidData, what);
+        let too_many = || {
+            io::Error::other(format!(
+                "more than {} distinct task-queue receipts in one of the cross-check's {} parts (some {} in all); lith counts at most that many: split the receipts log",
+                limits.pairs,
+                limits.partitions,
+                limits.pairs * limits.partitions
+            ))
+        };
+        let (mut missing, mut orphans) = (Earliest::default(), Earliest::default());
+        let mut counts: hashbrown::HashMap<Pair, Counts, foldhash::fast::RandomState> =
+            hashbrown::HashMap::default();
+        let mut receipts = Records::new(self.receipts)?;
+        while let Some(r) = receipts.next()? {
+            let c = counts.entry(r.pair).or_default();
+            c.receipts = c.receipts.checked_add(1).ok_or_else(too_many)?;
+            if counts.len() > limits.pairs {
+                return Err(too_many());
+            }
+        }
+        let mut ops = Records::new(self.ops)?;
+        while let Some(o) = ops.next()? {
+            match counts.get_mut(&o.pair) {
+                Some(c) if c.taken < c.receipts => c.taken += 1,
+                _ => missing.try_offer(o.line, || {
+                    let (op, task_id) = ops.texts()?;
+                    Ok::<_, io::Error>(Op {
+                        line: o.line,
+                        op: OpKind::parse(op)
+                            .ok_or_else(|| changed("a spilled operation changed"))?,
+                        task_id: task_id.to_string(),
+                    })
+                })?,
+            }
+        }
+        receipts.rewind()?;
+        while let Some(r) = receipts.next()? {
+            let c = counts
+                .get_mut(&r.pair)
+                .ok_or_else(|| changed("a spilled receipt changed"))?;
+            if c.taken > 0 {
+                c.taken -= 1;
+            } else {
+                orphans.try_offer(r.line, || {
+                    let (op, task_id) = receipts.texts()?;
+                    Ok::<_, io::Error>(OrphanReceipt {
+                        line: r.line,
+                        op: op.to_string(),
+                        task_id: Some(task_id.to_string()),
+                    })
+                })?;
+            }
+        }
+        Ok((missing, orphans))
+    }
 }
 
-fn read_text(r: &mut impl Read, len: u32) -> io::Result<String> {
-    let mut buf = vec![0; len as usize];
-    r.read_exact(&mut buf)?;
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-/// A spilled receipt or operation: `pair, line, op length, id length, op, id`.
-struct Spilled {
-    pair: Pair,
-    line: usize,
-    op: String,
-    task_id: String,
-}
+/// A spilled record: `pair, line, op length, id length, op, id`.
+struct Spilled;
 
 impl Spilled {
     fn write(
@@ -591,30 +642,60 @@ impl Spilled {
         out.write_all(op.as_bytes())?;
         out.write_all(task_id.as_bytes())
     }
+}
+
+/// A spilled record's pair and line; its texts stay in [`Records`] until asked for.
+struct Head {
+    pair: Pair,
+    line: usize,
+}
+
+/// The records of a part's file, read back one at a time into one buffer.
+struct Records {
+    r: BufReader<File>,
+    /// The texts of the last record read: its operation, then its task id.
+    text: Vec<u8>,
+    op_len: usize,
+}
+
+impl Records {
+    fn new(w: BufWriter<File>) -> io::Result<Records> {
+        let mut f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+        f.rewind()?;
+        Ok(Records {
+            r: BufReader::with_capacity(64 * 1024, f),
+            text: Vec::new(),
+            op_len: 0,
+        })
+    }
+
+    fn rewind(&mut self) -> io::Result<()> {
+        self.r.rewind()
+    }
 
     /// The next record, `None` at the end.
-    fn read(r: &mut impl BufRead) -> io::Result<Option<Spilled>> {
-        if r.fill_buf()?.is_empty() {
+    fn next(&mut self) -> io::Result<Option<Head>> {
+        if self.r.fill_buf()?.is_empty() {
             return Ok(None);
         }
         let mut head = [0u8; 32];
-        r.read_exact(&mut head)?;
+        self.r.read_exact(&mut head)?;
         let le32 = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4"));
-        let (op_len, id_len) = (le32(24), le32(28));
-        Ok(Some(Spilled {
+        self.op_len = le32(24) as usize;
+        self.text.resize(self.op_len + le32(28) as usize, 0);
+        self.r.read_exact(&mut self.text)?;
+        Ok(Some(Head {
             pair: head[..16].try_into().expect("16"),
             line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
-            op: read_text(r, op_len)?,
-            task_id: read_text(r, id_len)?,
         }))
     }
 
-    fn orphan(self) -> OrphanReceipt {
-        OrphanReceipt {
-            line: self.line,
-            op: self.op,
-            task_id: Some(self.task_id),
-        }
+    /// The operation and task id of the last record read.
+    fn texts(&self) -> io::Result<(&str, &str)> {
+        let text =
+            |b| std::str::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        let (op, id) = self.text.split_at(self.op_len);
+        Ok((text(op)?, text(id)?))
     }
 }
 
