@@ -133,9 +133,21 @@ const NO_TASK: u16 = u16::MAX;
 impl QueueReceipts {
     /// Keeps a receipt when it is a task-queue receipt.
     pub fn add(&mut self, r: &Receipt) {
-        let refs = r.refs();
-        if let Some(op) = refs.iter().find_map(|x| x.strip_prefix("task-queue:")) {
-            let task_id = refs.iter().find_map(|x| x.strip_prefix("task:"));
+        // The first `task-queue:` ref and the first `task:` ref of
+        // [`Receipt::refs`], read in one pass without collecting them.
+        let (mut op, mut task_id) = (None, None);
+        for x in r.get("refs").into_iter().flat_map(|r| r.split(',')) {
+            let x = x.trim();
+            if let Some(o) = x.strip_prefix("task-queue:") {
+                op = op.or(Some(o));
+            } else if let Some(t) = x.strip_prefix("task:") {
+                task_id = task_id.or(Some(t));
+            }
+            if op.is_some() && task_id.is_some() {
+                break;
+            }
+        }
+        if let Some(op) = op {
             self.push(r.line, op, task_id.map(super::receipt_ref).as_deref());
         }
     }
@@ -897,6 +909,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A receipt's operation is its first `task-queue:` ref and its task its
+        /// first `task:` ref, as [`Receipt::refs`] lists them, in any order.
+        #[test]
+        fn a_receipt_is_kept_as_its_first_refs_name_it(
+            parts in proptest::collection::vec(0..10usize, 0..8),
+        ) {
+            const REFS: [&str; 10] = [
+                "task-queue:enqueue", " task-queue:dequeue ", "task:a", "task:b ",
+                "", "  ", "x:y", "task-queue:", "task:", "tasks:c",
+            ];
+            let refs = parts.iter().map(|&i| REFS[i]).collect::<Vec<_>>().join(",");
+            let r = Receipt::new(7, [("kind", ":observation"), ("refs", refs.as_str())], false);
+            let listed = r.refs();
+            let op = listed.iter().find_map(|x| x.strip_prefix("task-queue:"));
+            let task = listed.iter().find_map(|x| x.strip_prefix("task:"));
+            let mut kept = QueueReceipts::default();
+            kept.add(&r);
+            proptest::prop_assert_eq!(kept.len(), usize::from(op.is_some()));
+            if let Some(op) = op {
+                proptest::prop_assert_eq!(kept.key(0), (op, task.unwrap_or("")));
+                proptest::prop_assert_eq!(kept.refs[0].id_len == NO_TASK, task.is_none());
+            }
+        }
+
         #[test]
         fn agrees_with_the_plain_pool_held_or_spilled(
             ops in proptest::collection::vec((0..2u8, 0..4u8), 0..40),
