@@ -5,7 +5,10 @@
 //!
 //! The check runs as replay accepts each operation ([`Checker`]): it keeps the
 //! receipts' references and a cursor per (operation, task), never a record per
-//! event, and lists at most [`MAX_LISTED`] of each kind of mismatch.
+//! event, and lists at most [`MAX_LISTED`] of each kind of mismatch. While each
+//! operation takes the next receipt in line order, as a writer appends them, it
+//! compares one receipt an operation; from the first operation that does not, it
+//! looks receipts up sorted by (operation, task).
 //!
 //! Past [`HELD_RECEIPTS`] task-queue receipts, memory would follow the receipts
 //! log, so the receipts and then the operations go to unnamed temporary files
@@ -238,8 +241,12 @@ impl QueueReceipts {
 #[derive(Debug, Default)]
 pub struct Checker {
     receipts: QueueReceipts,
+    /// While every operation has taken the next receipt in line order: how many
+    /// have (all the receipts before this one). `None` once one did not, and the
+    /// receipts are looked up in `order`.
+    in_step: Option<usize>,
     /// The receipts that name a task, sorted by (operation, task) and, within one,
-    /// by line.
+    /// by line; made when the check first falls out of step.
     order: Vec<u32>,
     /// At the first position of each (operation, task) in `order`: how many of its
     /// receipts operations have taken.
@@ -254,24 +261,35 @@ impl Checker {
             queue_receipts: receipts.len(),
             ..CrossCheck::default()
         };
-        if receipts.spilled() {
-            return Checker {
-                receipts,
-                out,
-                ..Checker::default()
-            };
+        Checker {
+            in_step: (!receipts.spilled()).then_some(0),
+            receipts,
+            out,
+            ..Checker::default()
         }
-        let mut order: Vec<u32> = (0..receipts.len() as u32)
-            .filter(|&i| receipts.refs[i as usize].id_len != NO_TASK)
+    }
+
+    /// Sorts the receipts that name a task by (operation, task), and counts as
+    /// taken the first `in_step` receipts: each the oldest of its pair, as every
+    /// receipt before it was taken too.
+    fn fall_out_of_step(&mut self, in_step: usize) {
+        let r = &self.receipts;
+        let mut order: Vec<u32> = (0..r.len() as u32)
+            .filter(|&i| r.refs[i as usize].id_len != NO_TASK)
             .collect();
         // Stable: the receipts of one (operation, task) stay in line order.
-        order.sort_by(|&a, &b| receipts.key(a).cmp(&receipts.key(b)));
-        Checker {
-            taken: vec![0; order.len()],
-            out,
-            order,
-            receipts,
+        order.sort_by(|&a, &b| r.key(a).cmp(&r.key(b)));
+        let mut taken = vec![0; order.len()];
+        let mut start = 0;
+        for p in 0..order.len() {
+            if p > 0 && r.key(order[p - 1]) != r.key(order[p]) {
+                start = p;
+            }
+            if (order[p] as usize) < in_step {
+                taken[start] += 1;
+            }
         }
+        (self.order, self.taken, self.in_step) = (order, taken, None);
     }
 
     /// One operation that replay accepted, at `line` of the queue log.
@@ -283,6 +301,16 @@ impl Checker {
             return;
         }
         let want = (op.as_str(), &*named);
+        let r = &self.receipts;
+        // A writer appends an operation's receipt after the operation: while each
+        // takes the next receipt, that receipt is the oldest left of its pair.
+        if let Some(next) = self.in_step {
+            if next < r.len() && r.refs[next].id_len != NO_TASK && r.key(next as u32) == want {
+                self.in_step = Some(next + 1);
+                return;
+            }
+            self.fall_out_of_step(next);
+        }
         let r = &self.receipts;
         let start = self.order.partition_point(|&i| r.key(i) < want);
         let next = start + self.taken.get(start).copied().unwrap_or(0) as usize;
@@ -309,6 +337,7 @@ impl Checker {
     pub fn finish(self) -> io::Result<CrossCheck> {
         let Checker {
             mut receipts,
+            in_step,
             order,
             taken,
             mut out,
@@ -317,9 +346,13 @@ impl Checker {
             spill.finish(&mut out)?;
             return Ok(out);
         }
-        // Only the first place of a pair counts what was taken (every other one
-        // holds 0): the receipts taken are the first that many from there.
+        // In step, the receipts taken are those before the next one; else only the
+        // first place of a pair counts what was taken (every other one holds 0):
+        // the receipts taken are the first that many from there.
         let mut matched = vec![false; receipts.len()];
+        if let Some(n) = in_step {
+            matched[..n].fill(true);
+        }
         for (start, &n) in taken.iter().enumerate() {
             for &i in &order[start..start + n as usize] {
                 matched[i as usize] = true;
@@ -931,6 +964,58 @@ mod tests {
                 proptest::prop_assert_eq!(kept.key(0), (op, task.unwrap_or("")));
                 proptest::prop_assert_eq!(kept.refs[0].id_len == NO_TASK, task.is_none());
             }
+        }
+
+        /// Receipts written after their operations, as writers do, then edited
+        /// in a few places (one dropped, one added, two swapped, one naming no
+        /// task): the check in step, falling out of it, agrees with the plain pool.
+        #[test]
+        fn agrees_with_the_plain_pool_when_receipts_follow_their_operations(
+            ops in proptest::collection::vec((0..2u8, 0..5u8), 0..40),
+            edits in proptest::collection::vec(
+                (0..48usize, 0..4u8, 0..3u8, proptest::option::of(0..5u8)),
+                0..4,
+            ),
+            held in 0..64usize,
+            partitions in 1..5usize,
+        ) {
+            const NAMES: [&str; 3] = ["enqueue", "dequeue", "other"];
+            const IDS: [&str; 5] = ["a", "b", "c", "d", ""];
+            let kind = |k: u8| if k == 0 { OpKind::Enqueue } else { OpKind::Dequeue };
+            let mut written: Vec<(&str, Option<&str>)> = ops
+                .iter()
+                .map(|&(k, id)| (kind(k).as_str(), Some(IDS[id as usize])))
+                .collect();
+            let ops: Vec<Op> = ops
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, id))| op(i + 1, kind(k), IDS[id as usize]))
+                .collect();
+            for &(at, edit, name, id) in &edits {
+                let at = at % (written.len() + 1);
+                match edit {
+                    0 if at < written.len() => {
+                        written.remove(at);
+                    }
+                    1 => written.insert(at, (NAMES[name as usize], id.map(|i| IDS[i as usize]))),
+                    2 if at + 1 < written.len() => written.swap(at, at + 1),
+                    3 if at < written.len() => written[at].1 = None,
+                    _ => {}
+                }
+            }
+            let receipts: Vec<ReceiptRef> = written
+                .iter()
+                .enumerate()
+                .map(|(i, &(o, id))| (i + 1, o, id))
+                .collect();
+            let c = cross_check(&ops, &receipts);
+            let (missing, orphans) = model(&ops, &receipts);
+            let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
+            proptest::prop_assert_eq!(got, missing);
+            let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
+            proptest::prop_assert_eq!(got, orphans);
+            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
+            proptest::prop_assert_eq!(spilled, c);
         }
 
         #[test]
