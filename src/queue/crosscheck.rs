@@ -242,11 +242,13 @@ impl QueueReceipts {
 pub struct Checker {
     receipts: QueueReceipts,
     /// While every operation has taken the next receipt in line order: how many
-    /// have (all the receipts before this one). `None` once one did not, and the
-    /// receipts are looked up in `order`.
-    in_step: Option<usize>,
-    /// The receipts that name a task, sorted by (operation, task) and, within one,
-    /// by line; made when the check first falls out of step.
+    /// have (all the receipts before this one). Once one did not, the receipts
+    /// after those are looked up in `order`, and this stays at where it stopped.
+    in_step: usize,
+    /// Whether the check is still in step.
+    stepping: bool,
+    /// The receipts from `in_step` on that name a task, sorted by (operation,
+    /// task) and, within one, by line; made when the check falls out of step.
     order: Vec<u32>,
     /// At the first position of each (operation, task) in `order`: how many of its
     /// receipts operations have taken.
@@ -262,34 +264,28 @@ impl Checker {
             ..CrossCheck::default()
         };
         Checker {
-            in_step: (!receipts.spilled()).then_some(0),
+            stepping: !receipts.spilled(),
             receipts,
             out,
             ..Checker::default()
         }
     }
 
-    /// Sorts the receipts that name a task by (operation, task), and counts as
-    /// taken the first `in_step` receipts: each the oldest of its pair, as every
-    /// receipt before it was taken too.
-    fn fall_out_of_step(&mut self, in_step: usize) {
+    /// Sorts the receipts from `in_step` on that name a task by (operation,
+    /// task). Those before it were all taken, each the oldest of its pair left
+    /// (every receipt before it was taken too), so the operations to come can
+    /// only take receipts from there on, the oldest of their pair first, as the
+    /// check out of step does from the start.
+    fn fall_out_of_step(&mut self) {
         let r = &self.receipts;
-        let mut order: Vec<u32> = (0..r.len() as u32)
+        let mut order: Vec<u32> = (self.in_step as u32..r.len() as u32)
             .filter(|&i| r.refs[i as usize].id_len != NO_TASK)
             .collect();
         // Stable: the receipts of one (operation, task) stay in line order.
         order.sort_by(|&a, &b| r.key(a).cmp(&r.key(b)));
-        let mut taken = vec![0; order.len()];
-        let mut start = 0;
-        for p in 0..order.len() {
-            if p > 0 && r.key(order[p - 1]) != r.key(order[p]) {
-                start = p;
-            }
-            if (order[p] as usize) < in_step {
-                taken[start] += 1;
-            }
-        }
-        (self.order, self.taken, self.in_step) = (order, taken, None);
+        self.taken = vec![0; order.len()];
+        self.order = order;
+        self.stepping = false;
     }
 
     /// One operation that replay accepted, at `line` of the queue log.
@@ -304,12 +300,13 @@ impl Checker {
         let r = &self.receipts;
         // A writer appends an operation's receipt after the operation: while each
         // takes the next receipt, that receipt is the oldest left of its pair.
-        if let Some(next) = self.in_step {
+        if self.stepping {
+            let next = self.in_step;
             if next < r.len() && r.refs[next].id_len != NO_TASK && r.key(next as u32) == want {
-                self.in_step = Some(next + 1);
+                self.in_step += 1;
                 return;
             }
-            self.fall_out_of_step(next);
+            self.fall_out_of_step();
         }
         let r = &self.receipts;
         let start = self.order.partition_point(|&i| r.key(i) < want);
@@ -341,18 +338,17 @@ impl Checker {
             order,
             taken,
             mut out,
+            ..
         } = self;
         if let Some(spill) = receipts.spill.take() {
             spill.finish(&mut out)?;
             return Ok(out);
         }
-        // In step, the receipts taken are those before the next one; else only the
-        // first place of a pair counts what was taken (every other one holds 0):
-        // the receipts taken are the first that many from there.
+        // The receipts taken in step are those before `in_step`. Out of step,
+        // only the first place of a pair counts what was taken (every other one
+        // holds 0): the receipts taken are the first that many from there.
         let mut matched = vec![false; receipts.len()];
-        if let Some(n) = in_step {
-            matched[..n].fill(true);
-        }
+        matched[..in_step].fill(true);
         for (start, &n) in taken.iter().enumerate() {
             for &i in &order[start..start + n as usize] {
                 matched[i as usize] = true;
