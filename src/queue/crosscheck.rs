@@ -5,17 +5,22 @@
 //!
 //! The check runs as replay accepts each operation ([`Checker`]): it keeps the
 //! receipts' references and a cursor per (operation, task), never a record per
-//! event, and lists at most [`MAX_LISTED`] of each kind of mismatch. While each
-//! operation takes the next receipt in line order, as a writer appends them, it
-//! compares one receipt an operation; from the first operation that does not, it
-//! looks receipts up sorted by (operation, task).
+//! event, and lists at most [`MAX_LISTED`] of each kind of mismatch.
+//!
+//! While each operation takes the next receipt in line order, as a writer appends
+//! them (the event, then its receipt), the check is in step: one compare an
+//! operation. From the first operation that does not, every receipt before it was
+//! taken, each the oldest of its pair left, so the operations to come take only
+//! the receipts after those: the check looks them up sorted by (operation, task).
 //!
 //! Past [`HELD_RECEIPTS`] task-queue receipts, memory would follow the receipts
-//! log, so the receipts and then the operations go to unnamed temporary files
-//! instead, split by (operation, task) into [`PARTITIONS`] parts, and the parts
-//! are counted when replay is done, [`PARTS_AT_ONCE`] at a time (each read back
-//! one record at a time). Within a part it is the same
-//! check by counting: the n-th operation of a pair takes its n-th receipt, so an
+//! log, so the receipts go to an unnamed temporary file instead, in line order,
+//! read back one an operation while the check is in step. From the first
+//! operation out of step, the receipts left and then the operations go to
+//! unnamed temporary files split by (operation, task) into [`PARTITIONS`] parts,
+//! and the parts are counted when replay is done, [`PARTS_AT_ONCE`] at a time
+//! (each read back one record at a time). Within a part it is the same check by
+//! counting: the n-th operation of a pair takes its n-th receipt, so an
 //! operation is missing its receipt when the pair has fewer receipts than that,
 //! and a receipt is without an operation when the pair has fewer operations.
 
@@ -454,11 +459,25 @@ struct Spill {
     /// Over the pair's digest with a per-process random seed: crafted ids cannot
     /// pile up in one part.
     seed: foldhash::fast::RandomState,
+    /// Every receipt in line order, while the operations are in step with them.
+    steps: Steps,
+    /// The parts, made when the check falls out of step.
     parts: Vec<Part>,
     /// The first error writing a part; the check then fails.
     error: Option<io::Error>,
     /// Receipts that name no task: never taken.
     orphans: Earliest<OrphanReceipt>,
+}
+
+/// The receipts of a spilled check in line order: written while the receipts log
+/// is read, then read back one receipt an operation while each operation takes
+/// the next receipt; dropped once one does not, the rest going to the parts.
+#[derive(Debug)]
+enum Steps {
+    Writing(BufWriter<File>),
+    /// The receipts read back, and whether the last one read was not taken.
+    Reading(Records, bool),
+    Done,
 }
 
 #[derive(Debug)]
@@ -488,39 +507,34 @@ struct Counts {
     taken: u32,
 }
 
+/// An unnamed file (O_TMPFILE) in the temporary folder: no name to race for.
+fn temporary(limits: Limits) -> io::Result<BufWriter<File>> {
+    tempfile::tempfile().map(BufWriter::new).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create a temporary file in {} for the receipts past the first {} ({e}); set TMPDIR to a writable folder",
+                std::env::temp_dir().display(),
+                limits.held
+            ),
+        )
+    })
+}
+
 impl Spill {
     fn new(limits: Limits) -> Spill {
-        let mut spill = Spill {
+        let (steps, error) = match temporary(limits) {
+            Ok(w) => (Steps::Writing(w), None),
+            Err(e) => (Steps::Done, Some(e)),
+        };
+        Spill {
             limits,
             seed: foldhash::fast::RandomState::default(),
+            steps,
             parts: Vec::new(),
-            error: None,
+            error,
             orphans: Earliest::default(),
-        };
-        // Unnamed files (O_TMPFILE) in the temporary folder: no name to race for.
-        let parts: io::Result<Vec<Part>> = (0..limits.partitions)
-            .map(|_| {
-                Ok(Part {
-                    receipts: BufWriter::new(tempfile::tempfile()?),
-                    ops: BufWriter::new(tempfile::tempfile()?),
-                })
-            })
-            .collect();
-        match parts {
-            Ok(parts) => spill.parts = parts,
-            Err(e) => {
-                let dir = std::env::temp_dir();
-                spill.error = Some(io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot create a temporary file in {} for the receipts past the first {} ({e}); set TMPDIR to a writable folder",
-                        dir.display(),
-                        limits.held
-                    ),
-                ));
-            }
         }
-        spill
     }
 
     fn part(&self, p: &Pair) -> usize {
@@ -528,39 +542,112 @@ impl Spill {
         (self.seed.hash_one(p) % self.limits.partitions as u64) as usize
     }
 
-    /// Writes a receipt (or an operation) of `pair` to its part as a [`Spilled`]
-    /// record.
-    fn write(&mut self, p: Pair, receipt: bool, line: usize, op: &str, task_id: &str) {
+    /// Writes an operation of `pair` to its part as a [`Spilled`] record.
+    fn write_op(&mut self, p: Pair, line: usize, op: &str, task_id: &str) {
         if self.error.is_some() {
             return;
         }
         let i = self.part(&p);
-        let part = &mut self.parts[i];
-        let out = if receipt {
-            &mut part.receipts
-        } else {
-            &mut part.ops
-        };
-        if let Err(e) = Spilled::write(out, p, line, op, task_id) {
+        if let Err(e) = Spilled::write(&mut self.parts[i].ops, p, line, op, Some(task_id)) {
             self.error = Some(e);
         }
     }
 
+    /// A receipt, in line order: written to the receipts in step.
     fn receipt(&mut self, line: usize, op: &str, task_id: Option<&str>) {
-        let Some(id) = task_id else {
-            self.orphans.offer(line, || OrphanReceipt {
-                line,
-                op: op.to_string(),
-                task_id: None,
-            });
-            return;
-        };
-        self.write(pair(op, id), true, line, op, id);
+        if let (Steps::Writing(w), None) = (&mut self.steps, &self.error) {
+            let p = task_id.map_or([0; 16], |id| pair(op, id));
+            if let Err(e) = Spilled::write(w, p, line, op, task_id) {
+                self.error = Some(e);
+            }
+        }
     }
 
-    /// An operation, paired with the task as receipts name it, `named`.
+    /// An operation, paired with the task as receipts name it, `named`: it takes
+    /// the next receipt while it is in step, else goes to its part.
     fn op(&mut self, line: usize, op: OpKind, named: &str, task_id: &str) {
-        self.write(pair(op.as_str(), named), false, line, op.as_str(), task_id);
+        let p = pair(op.as_str(), named);
+        if self.error.is_none() && !matches!(self.steps, Steps::Done) {
+            match self.step(&p) {
+                Ok(true) => return,
+                Ok(false) => self.fall_out_of_step(),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        self.write_op(p, line, op.as_str(), task_id);
+    }
+
+    /// Whether the next receipt names `p`'s operation and task; it is taken when
+    /// it does.
+    fn step(&mut self, p: &Pair) -> io::Result<bool> {
+        if let Steps::Writing(_) = self.steps {
+            let Steps::Writing(w) = std::mem::replace(&mut self.steps, Steps::Done) else {
+                unreachable!("writing")
+            };
+            self.steps = Steps::Reading(Records::new(w)?, false);
+        }
+        let Steps::Reading(records, untaken) = &mut self.steps else {
+            return Ok(false);
+        };
+        let Some(head) = records.next()? else {
+            return Ok(false);
+        };
+        *untaken = !(head.named && head.pair == *p);
+        Ok(!*untaken)
+    }
+
+    /// Makes the parts and writes to them the receipts not taken in step: the
+    /// next one, if read, and those after it. Every receipt before them was taken,
+    /// each the oldest of its pair left, so the operations to come take only
+    /// these.
+    fn fall_out_of_step(&mut self) {
+        let steps = std::mem::replace(&mut self.steps, Steps::Done);
+        let made: io::Result<Vec<Part>> = (0..self.limits.partitions)
+            .map(|_| {
+                Ok(Part {
+                    receipts: temporary(self.limits)?,
+                    ops: temporary(self.limits)?,
+                })
+            })
+            .collect();
+        let rest = made.and_then(|parts| {
+            self.parts = parts;
+            match steps {
+                Steps::Reading(records, held) => self.rest(records, held, false),
+                Steps::Writing(w) => self.rest(Records::new(w)?, false, false),
+                Steps::Done => Ok(()),
+            }
+        });
+        if let Err(e) = rest {
+            self.error = Some(e);
+        }
+    }
+
+    /// The receipts not taken: the last one read when `held`, and those after it,
+    /// each written to its part (`orphans` false) or listed as without an
+    /// operation (`orphans` true). A receipt that names no task is the latter.
+    fn rest(&mut self, mut records: Records, held: bool, orphans: bool) -> io::Result<()> {
+        let mut head = held.then(|| records.head.clone());
+        loop {
+            let Some(h) = head
+                .take()
+                .map_or_else(|| records.next(), |h| Ok(Some(h)))?
+            else {
+                return Ok(());
+            };
+            let (op, task_id) = records.texts()?;
+            match task_id {
+                Some(id) if !orphans => {
+                    let i = self.part(&h.pair);
+                    Spilled::write(&mut self.parts[i].receipts, h.pair, h.line, op, Some(id))?;
+                }
+                _ => self.orphans.offer(h.line, || OrphanReceipt {
+                    line: h.line,
+                    op: op.to_string(),
+                    task_id: task_id.map(str::to_string),
+                }),
+            }
+        }
     }
 
     /// Counts the parts, [`PARTS_AT_ONCE`] at a time: each part's receipts per
@@ -568,9 +655,15 @@ impl Spill {
     /// while the pair has n), then its receipts again (one is without an operation
     /// once the pair's taken ones are used up). The earliest mismatches of every
     /// part are kept, so the lists are the same whatever order the parts end in.
-    fn finish(self, out: &mut CrossCheck) -> io::Result<()> {
-        if let Some(e) = self.error {
+    fn finish(mut self, out: &mut CrossCheck) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
             return Err(e);
+        }
+        // Still in step: every receipt not taken is without an operation.
+        match std::mem::replace(&mut self.steps, Steps::Done) {
+            Steps::Writing(w) => self.rest(Records::new(w)?, false, true)?,
+            Steps::Reading(records, held) => self.rest(records, held, true)?,
+            Steps::Done => {}
         }
         let limits = self.limits;
         let parts = std::sync::Mutex::new(self.parts.into_iter());
@@ -638,7 +731,7 @@ impl Part {
                         line: o.line,
                         op: OpKind::parse(op)
                             .ok_or_else(|| changed("a spilled operation changed"))?,
-                        task_id: task_id.to_string(),
+                        task_id: task_id.unwrap_or_default().to_string(),
                     })
                 })?,
             }
@@ -656,7 +749,7 @@ impl Part {
                     Ok::<_, io::Error>(OrphanReceipt {
                         line: r.line,
                         op: op.to_string(),
-                        task_id: Some(task_id.to_string()),
+                        task_id: task_id.map(str::to_string),
                     })
                 })?;
             }
@@ -665,8 +758,11 @@ impl Part {
     }
 }
 
-/// A spilled record: `pair, line, op length, id length, op, id`.
+/// A spilled record: `pair, line, op length, id length, op, id`; the id length
+/// is [`NO_ID`] for a receipt that names no task.
 struct Spilled;
+
+const NO_ID: u32 = u32::MAX;
 
 impl Spilled {
     fn write(
@@ -674,27 +770,32 @@ impl Spilled {
         p: Pair,
         line: usize,
         op: &str,
-        task_id: &str,
+        task_id: Option<&str>,
     ) -> io::Result<()> {
         out.write_all(&p)?;
         out.write_all(&(line as u64).to_le_bytes())?;
         out.write_all(&(op.len() as u32).to_le_bytes())?;
-        out.write_all(&(task_id.len() as u32).to_le_bytes())?;
+        out.write_all(&task_id.map_or(NO_ID, |id| id.len() as u32).to_le_bytes())?;
         out.write_all(op.as_bytes())?;
-        out.write_all(task_id.as_bytes())
+        out.write_all(task_id.unwrap_or_default().as_bytes())
     }
 }
 
 /// A spilled record's pair and line; its texts stay in [`Records`] until asked for.
+#[derive(Debug, Clone, Default)]
 struct Head {
     pair: Pair,
     line: usize,
+    /// Whether it names a task.
+    named: bool,
 }
 
-/// The records of a part's file, read back one at a time into one buffer.
+/// The records of a file, read back one at a time into one buffer.
+#[derive(Debug)]
 struct Records {
     r: BufReader<File>,
-    /// The texts of the last record read: its operation, then its task id.
+    /// The last record read, and its texts: its operation, then its task id.
+    head: Head,
     text: Vec<u8>,
     op_len: usize,
 }
@@ -705,6 +806,7 @@ impl Records {
         f.rewind()?;
         Ok(Records {
             r: BufReader::with_capacity(64 * 1024, f),
+            head: Head::default(),
             text: Vec::new(),
             op_len: 0,
         })
@@ -722,21 +824,33 @@ impl Records {
         let mut head = [0u8; 32];
         self.r.read_exact(&mut head)?;
         let le32 = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4"));
+        let id_len = le32(28);
         self.op_len = le32(24) as usize;
-        self.text.resize(self.op_len + le32(28) as usize, 0);
+        let named = id_len != NO_ID;
+        self.text
+            .resize(self.op_len + if named { id_len as usize } else { 0 }, 0);
         self.r.read_exact(&mut self.text)?;
-        Ok(Some(Head {
+        self.head = Head {
             pair: head[..16].try_into().expect("16"),
             line: u64::from_le_bytes(head[16..24].try_into().expect("8")) as usize,
-        }))
+            named,
+        };
+        Ok(Some(self.head.clone()))
     }
 
     /// The operation and task id of the last record read.
-    fn texts(&self) -> io::Result<(&str, &str)> {
+    fn texts(&self) -> io::Result<(&str, Option<&str>)> {
         let text =
             |b| std::str::from_utf8(b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
         let (op, id) = self.text.split_at(self.op_len);
-        Ok((text(op)?, text(id)?))
+        Ok((
+            text(op)?,
+            if self.head.named {
+                Some(text(id)?)
+            } else {
+                None
+            },
+        ))
     }
 }
 
@@ -902,11 +1016,47 @@ mod tests {
             partitions: 1,
             pairs: 3,
         };
-        let err = cross_check_within(&[], &refs, limits).unwrap_err();
+        // The first operation names none of them: the check falls out of step,
+        // and its one part counts four pairs.
+        let ops = [op(1, OpKind::Enqueue, "z")];
+        let err = cross_check_within(&ops, &refs, limits).unwrap_err();
         assert!(err.to_string().contains("split the receipts log"), "{err}");
-        let limits = Limits { pairs: 4, ..limits };
-        let c = cross_check_within(&[], &refs, limits).unwrap();
-        assert_eq!(c.orphan_count(), 4);
+        let c = cross_check_within(&ops, &refs, Limits { pairs: 4, ..limits }).unwrap();
+        assert_eq!((c.orphan_count(), c.missing_count()), (4, 1));
+        // In step to the end, nothing is counted: the receipts left are listed.
+        let ops = [op(1, OpKind::Enqueue, "a")];
+        let c = cross_check_within(&ops, &refs, limits).unwrap();
+        assert_eq!((c.orphan_count(), c.missing_count()), (3, 0));
+    }
+
+    /// A spilled check in step takes each receipt as it comes and counts none; out
+    /// of step from its first operation, it counts every one: the same result.
+    #[test]
+    fn a_spilled_check_in_step_or_not_agrees() {
+        let refs: Vec<_> = (0..40)
+            .map(|i| {
+                r(
+                    i + 1,
+                    ["enqueue", "dequeue"][i % 2],
+                    Some(["a", "b", "c"][i / 2 % 3]),
+                )
+            })
+            .collect();
+        let ops: Vec<Op> = refs
+            .iter()
+            .map(|&(line, o, id)| op(line, OpKind::parse(o).unwrap(), id.unwrap()))
+            .collect();
+        for cut in [0, 1, 17, 39, 40] {
+            // A receipt dropped at `cut`: in step up to it.
+            let mut edited = refs.clone();
+            if cut < edited.len() {
+                edited.remove(cut);
+            }
+            let held = cross_check(&ops, &edited);
+            let spilled = cross_check_within(&ops, &edited, spilling(0, 3)).unwrap();
+            assert_eq!(spilled, held, "a receipt dropped at {cut}");
+            assert_eq!(held.missing_count(), usize::from(cut < 40), "{cut}");
+        }
     }
 
     /// A receipt as [`cross_check`] takes it: line, operation, task.
