@@ -97,16 +97,16 @@ pub struct QueueReceipts {
 const PARTS_AT_ONCE: usize = 2;
 
 /// Task-queue receipts a check holds in memory (about 50 bytes each); past this
-/// many it spills them, and the operations, to temporary files.
+/// many it spills them to a temporary file, and out of step the operations too.
 pub const HELD_RECEIPTS: usize = 1 << 20;
 
 /// The parts a spilled check is split into, by a seeded hash of (operation, task).
 pub const PARTITIONS: usize = 64;
 
 /// The distinct (operation, task) pairs one part of a spilled check may count in
-/// memory (24 bytes each, and the hash table's spare room: some 50 MiB a part at most);
-/// a receipts log that would put more in one part (some 64 M task-queue receipts)
-/// is refused.
+/// memory (24 bytes each, and the hash table's spare room: some 50 MiB a part at
+/// most); a receipts log that would put more in one part (some 64 M task-queue
+/// receipts) is refused.
 pub const PARTITION_PAIRS: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy)]
@@ -496,10 +496,10 @@ fn pair(op: &str, task_id: &str) -> Pair {
     super::digest16_of(&[&len, op.as_bytes(), task_id.as_bytes()])
 }
 
-/// Counts of one pair in one part: the receipts it has, then how many of them
-/// operations took, then how many of those are left while its receipts are read
-/// again. 32 bits each keep a pair in 24 bytes with its digest; a pair counted past
-/// them fails the check (some 4 billion receipts of one task).
+/// Counts of one pair in one part: the receipts it has, and how many of them
+/// operations took (counted down again as its receipts are read a second time).
+/// 32 bits each keep a pair in 24 bytes with its digest; a pair counted past them
+/// fails the check (some 4 billion receipts of one task).
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     receipts: u32,
@@ -973,6 +973,25 @@ mod tests {
         (missing, orphans)
     }
 
+    /// The check of `ops` against `receipts` lists what [`model`] finds, and so
+    /// does the check spilled within `limits`.
+    fn agrees_with_the_plain_pool(
+        ops: &[Op],
+        receipts: &[ReceiptRef],
+        limits: Limits,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let c = cross_check(ops, receipts);
+        let (missing, orphans) = model(ops, receipts);
+        let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
+        proptest::prop_assert_eq!(got, missing);
+        let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
+        proptest::prop_assert_eq!(got, orphans);
+        proptest::prop_assert_eq!((c.ops, c.queue_receipts), (ops.len(), receipts.len()));
+        let spilled = cross_check_within(ops, receipts, limits).unwrap();
+        proptest::prop_assert_eq!(spilled, c);
+        Ok(())
+    }
+
     /// Spills past `held` receipts into `partitions` parts.
     fn spilling(held: usize, partitions: usize) -> Limits {
         Limits {
@@ -1154,14 +1173,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(o, id))| (i + 1, o, id))
                 .collect();
-            let c = cross_check(&ops, &receipts);
-            let (missing, orphans) = model(&ops, &receipts);
-            let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
-            proptest::prop_assert_eq!(got, missing);
-            let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
-            proptest::prop_assert_eq!(got, orphans);
-            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
-            proptest::prop_assert_eq!(spilled, c);
+            agrees_with_the_plain_pool(&ops, &receipts, spilling(held, partitions))?;
         }
 
         #[test]
@@ -1172,16 +1184,7 @@ mod tests {
             partitions in 1..5usize,
         ) {
             let (ops, receipts) = generated(&ops, &receipts);
-            let c = cross_check(&ops, &receipts);
-            let (missing, orphans) = model(&ops, &receipts);
-            let got: Vec<usize> = c.receipt_missing.iter().map(|o| o.line).collect();
-            proptest::prop_assert_eq!(got, missing);
-            let got: Vec<usize> = c.receipts_without_op.iter().map(|o| o.line).collect();
-            proptest::prop_assert_eq!(got, orphans);
-            proptest::prop_assert_eq!((c.ops, c.queue_receipts), (ops.len(), receipts.len()));
-            // Spilled past `held` receipts into `partitions` parts: the same check.
-            let spilled = cross_check_within(&ops, &receipts, spilling(held, partitions)).unwrap();
-            proptest::prop_assert_eq!(spilled, c);
+            agrees_with_the_plain_pool(&ops, &receipts, spilling(held, partitions))?;
         }
     }
 }
