@@ -209,14 +209,16 @@ impl Receipt {
 
     /// The comma-separated `refs`, trimmed, empty ones dropped.
     pub fn refs(&self) -> Vec<&str> {
+        self.each_ref().collect()
+    }
+
+    /// [`Receipt::refs`] one at a time, without collecting them.
+    pub fn each_ref(&self) -> impl Iterator<Item = &str> {
         self.get("refs")
-            .map(|r| {
-                r.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|r| r.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 }
 

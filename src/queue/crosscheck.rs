@@ -141,11 +141,9 @@ const NO_TASK: u16 = u16::MAX;
 impl QueueReceipts {
     /// Keeps a receipt when it is a task-queue receipt.
     pub fn add(&mut self, r: &Receipt) {
-        // The first `task-queue:` ref and the first `task:` ref of
-        // [`Receipt::refs`], read in one pass without collecting them.
+        // The first `task-queue:` ref and the first `task:` ref, in one pass.
         let (mut op, mut task_id) = (None, None);
-        for x in r.get("refs").into_iter().flat_map(|r| r.split(',')) {
-            let x = x.trim();
+        for x in r.each_ref() {
             if let Some(o) = x.strip_prefix("task-queue:") {
                 op = op.or(Some(o));
             } else if let Some(t) = x.strip_prefix("task:") {
@@ -480,6 +478,18 @@ enum Steps {
     Done,
 }
 
+impl Steps {
+    /// The receipts not taken yet, read back from the first of them, and whether
+    /// the last one read is among them; none once the check fell out of step.
+    fn left(self) -> io::Result<Option<(Records, bool)>> {
+        Ok(match self {
+            Steps::Writing(w) => Some((Records::new(w)?, false)),
+            Steps::Reading(records, untaken) => Some((records, untaken)),
+            Steps::Done => None,
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Part {
     receipts: BufWriter<File>,
@@ -580,11 +590,11 @@ impl Spill {
     /// Whether the next receipt names `p`'s operation and task; it is taken when
     /// it does.
     fn step(&mut self, p: &Pair) -> io::Result<bool> {
-        if let Steps::Writing(_) = self.steps {
-            let Steps::Writing(w) = std::mem::replace(&mut self.steps, Steps::Done) else {
-                unreachable!("writing")
-            };
-            self.steps = Steps::Reading(Records::new(w)?, false);
+        if let Steps::Writing(_) = self.steps
+            && let Some((records, untaken)) =
+                std::mem::replace(&mut self.steps, Steps::Done).left()?
+        {
+            self.steps = Steps::Reading(records, untaken);
         }
         let Steps::Reading(records, untaken) = &mut self.steps else {
             return Ok(false);
@@ -602,24 +612,24 @@ impl Spill {
     /// these.
     fn fall_out_of_step(&mut self) {
         let steps = std::mem::replace(&mut self.steps, Steps::Done);
-        let made: io::Result<Vec<Part>> = (0..self.limits.partitions)
+        if let Err(e) = self.make_parts(steps) {
+            self.error = Some(e);
+        }
+    }
+
+    /// Makes the parts, and writes to them the receipts `steps` has not taken.
+    fn make_parts(&mut self, steps: Steps) -> io::Result<()> {
+        self.parts = (0..self.limits.partitions)
             .map(|_| {
                 Ok(Part {
                     receipts: temporary(self.limits)?,
                     ops: temporary(self.limits)?,
                 })
             })
-            .collect();
-        let rest = made.and_then(|parts| {
-            self.parts = parts;
-            match steps {
-                Steps::Reading(records, held) => self.rest(records, held, false),
-                Steps::Writing(w) => self.rest(Records::new(w)?, false, false),
-                Steps::Done => Ok(()),
-            }
-        });
-        if let Err(e) = rest {
-            self.error = Some(e);
+            .collect::<io::Result<_>>()?;
+        match steps.left()? {
+            Some((records, untaken)) => self.rest(records, untaken, false),
+            None => Ok(()),
         }
     }
 
@@ -635,17 +645,12 @@ impl Spill {
             else {
                 return Ok(());
             };
-            let (op, task_id) = records.texts()?;
-            match task_id {
-                Some(id) if !orphans => {
-                    let i = self.part(&h.pair);
-                    Spilled::write(&mut self.parts[i].receipts, h.pair, h.line, op, Some(id))?;
-                }
-                _ => self.orphans.offer(h.line, || OrphanReceipt {
-                    line: h.line,
-                    op: op.to_string(),
-                    task_id: task_id.map(str::to_string),
-                }),
+            if h.named && !orphans {
+                let (op, task_id) = records.texts()?;
+                let i = self.part(&h.pair);
+                Spilled::write(&mut self.parts[i].receipts, h.pair, h.line, op, task_id)?;
+            } else {
+                self.orphans.try_offer(h.line, || records.orphan())?;
             }
         }
     }
@@ -660,10 +665,8 @@ impl Spill {
             return Err(e);
         }
         // Still in step: every receipt not taken is without an operation.
-        match std::mem::replace(&mut self.steps, Steps::Done) {
-            Steps::Writing(w) => self.rest(Records::new(w)?, false, true)?,
-            Steps::Reading(records, held) => self.rest(records, held, true)?,
-            Steps::Done => {}
+        if let Some((records, untaken)) = std::mem::replace(&mut self.steps, Steps::Done).left()? {
+            self.rest(records, untaken, true)?;
         }
         let limits = self.limits;
         let parts = std::sync::Mutex::new(self.parts.into_iter());
@@ -744,14 +747,7 @@ impl Part {
             if c.taken > 0 {
                 c.taken -= 1;
             } else {
-                orphans.try_offer(r.line, || {
-                    let (op, task_id) = receipts.texts()?;
-                    Ok::<_, io::Error>(OrphanReceipt {
-                        line: r.line,
-                        op: op.to_string(),
-                        task_id: task_id.map(str::to_string),
-                    })
-                })?;
+                orphans.try_offer(r.line, || receipts.orphan())?;
             }
         }
         Ok((missing, orphans))
@@ -836,6 +832,16 @@ impl Records {
             named,
         };
         Ok(Some(self.head.clone()))
+    }
+
+    /// The last record read, as a receipt without an operation.
+    fn orphan(&self) -> io::Result<OrphanReceipt> {
+        let (op, task_id) = self.texts()?;
+        Ok(OrphanReceipt {
+            line: self.head.line,
+            op: op.to_string(),
+            task_id: task_id.map(str::to_string),
+        })
     }
 
     /// The operation and task id of the last record read.
